@@ -1,0 +1,150 @@
+"""The offline assets reproduce the real tokenizers' ids, and the cache refuses damaged files."""
+
+import bz2
+import json
+import shutil
+import zipfile
+
+import pytest
+
+from utils import assets
+
+# Figures printed by the original tutorial with the Hub's gpt2 / bert-base-uncased tokenizers.
+SWIMMING = "Swimming at the beach is"
+SWIMMING_IDS = [10462, 27428, 379, 262, 10481, 318]
+LINCOLN = "Abraham Lincoln ( ; February 12, 1809\u00a0– April 15, 1865"
+LINCOLN_IDS = [4826, 13220, 12406, 357, 2162, 3945, 1105, 11, 1248, 2931, 1849, 1906, 3035, 1315, 11, 47801]
+CHOCOLATES_IDS = [101, 2166, 2003, 2066, 1037, 103, 1997, 7967, 2015, 1012, 102]
+
+
+def test_gpt2_tokenizer_reproduces_the_hub_ids(gpt2_tokenizer):
+    assert gpt2_tokenizer(SWIMMING)["input_ids"] == SWIMMING_IDS
+    assert gpt2_tokenizer(LINCOLN)["input_ids"] == LINCOLN_IDS
+    assert gpt2_tokenizer.decode([257]) == " a"
+
+
+def test_gpt2_tokenizer_sizes(gpt2_tokenizer):
+    assert len(gpt2_tokenizer) == 50257
+    assert gpt2_tokenizer.eos_token_id == gpt2_tokenizer.bos_token_id == 50256
+    assert gpt2_tokenizer.model_max_length == 1024
+    merges = (assets.asset_dir("gpt2-tokenizer") / "merges.txt").read_text(encoding="utf-8").splitlines()
+    assert merges[0].startswith("#version") and len(merges) - 1 == 50000
+    vocab = json.loads((assets.asset_dir("gpt2-tokenizer") / "vocab.json").read_text())
+    assert len(vocab) == 50257 and vocab["<|endoftext|>"] == 50256
+
+
+def test_bert_tokenizer_reproduces_the_hub_ids(bert_tokenizer):
+    text = f"Life is like a {bert_tokenizer.mask_token} of chocolates."
+    enc = bert_tokenizer(text)
+    assert enc["input_ids"] == CHOCOLATES_IDS
+    assert enc["token_type_ids"] == [0] * 11 and enc["attention_mask"] == [1] * 11
+    assert bert_tokenizer.decode([7967]) == "chocolate"
+    assert len(bert_tokenizer) == 30522 and bert_tokenizer.model_max_length == 512
+
+
+def test_bert_tokenizer_has_no_baked_in_truncation_or_padding(bert_tokenizer):
+    ids = bert_tokenizer("word " * 300)["input_ids"]
+    assert len(ids) == 302  # [CLS] + 300 + [SEP]: the packaged tokenizer.json cut at 128 and padded
+
+
+@pytest.fixture(scope="module")
+def wiki_text():
+    path = assets.asset_dir("wikipedia-sample") / assets.WIKI_SAMPLE.name
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        return f.read(300_000)
+
+
+def test_decode_round_trips_on_wikipedia(gpt2_tokenizer, bert_tokenizer, wiki_text):
+    assert gpt2_tokenizer.decode(gpt2_tokenizer(wiki_text)["input_ids"]) == wiki_text
+    words = wiki_text[:20_000].lower().split()
+    ids = bert_tokenizer(" ".join(words), add_special_tokens=False)["input_ids"]
+    assert bert_tokenizer.unk_token_id not in ids[:50]
+    decoded = bert_tokenizer.decode(ids)
+    # WordPiece drops accents and splits punctuation, so compare the alphabetic words only.
+    alpha = [w for w in words if w.isalpha() and w.isascii()]
+    assert all(w in decoded.split() for w in alpha[:300])
+
+
+def test_smollm2_is_saved_as_safetensors_with_its_metadata():
+    info = assets.manifest("smollm2-135m")
+    assert "model.safetensors" in info["files"]
+    assert not any(f.endswith((".bin", ".gguf", ".pt")) for f in info["files"])
+    assert 130e6 < info["meta"]["parameters"] < 140e6
+    config = json.loads((assets.asset_dir("smollm2-135m") / "config.json").read_text())
+    assert config.get("quantization_config") is None
+
+
+def test_wikipedia_sample_is_the_raw_dump(wiki_text):
+    assert wiki_text.lstrip().startswith("<mediawiki")
+    assert "<page>" in wiki_text
+
+
+# ---- the cache -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache_copy(tmp_path):
+    """A private cache holding a copy of the built gpt2 tokenizer."""
+    shutil.copytree(assets.asset_dir("gpt2-tokenizer"), tmp_path / "gpt2-tokenizer")
+    return tmp_path
+
+
+def test_a_corrupted_file_of_the_same_size_is_detected(cache_copy):
+    vocab = cache_copy / "gpt2-tokenizer" / "vocab.json"
+    data = bytearray(vocab.read_bytes())
+    data[100] ^= 1
+    vocab.write_bytes(bytes(data))
+    with pytest.raises(assets.AssetError, match="corrupted.*vocab.json.*rebuild"):
+        assets.verify("gpt2-tokenizer", root=cache_copy)
+
+
+def test_a_truncated_file_is_detected_on_use(cache_copy):
+    merges = cache_copy / "gpt2-tokenizer" / "merges.txt"
+    merges.write_bytes(merges.read_bytes()[:1000])
+    with pytest.raises(assets.AssetError, match="corrupted"):
+        assets.asset_dir("gpt2-tokenizer", root=cache_copy)
+
+
+def test_a_verified_asset_is_not_rebuilt(cache_copy, monkeypatch, capsys):
+    monkeypatch.setattr(assets, "build", lambda *a, **k: pytest.fail("rebuilt a verified asset"))
+    assets.ensure_all(["gpt2-tokenizer"], root=cache_copy)
+    assert "verified" in capsys.readouterr().out
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
+    def half_build(src, out):
+        (out / "model.safetensors").write_bytes(b"half")
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(assets, "fetch", lambda specs, work: {})
+    monkeypatch.setitem(assets.ASSETS, "broken", assets.Asset("broken", (), half_build))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        assets.build("broken", root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(assets.AssetError, match="not built yet"):
+        assets.asset_dir("broken", root=tmp_path, build_missing=False)
+
+
+def test_a_checksum_mismatch_is_refused(tmp_path):
+    archive = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("pkg/data.txt", "tampered")
+    spec = assets.PackagedFile("pkg==1.0", "pkg/data.txt", "0" * 64)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(assets.AssetError, match="Checksum mismatch for data.txt"):
+        assets.extract(spec, archive, out)
+
+
+def test_an_unreachable_registry_gives_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(assets.AssetError, match="Could not download gensim==4.4.0 from the package registry"):
+        assets.pip_download("gensim==4.4.0", tmp_path, ("--retries", "0"))
+
+
+def test_unknown_asset_lists_the_known_ones():
+    with pytest.raises(assets.AssetError, match="Unknown asset 'nope'. Available: .*gpt2-tokenizer"):
+        assets.asset_dir("nope")

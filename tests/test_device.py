@@ -1,0 +1,68 @@
+"""Device choice follows availability (mocked here) and the override; precision follows the device."""
+
+import pytest
+import torch
+
+from utils import device as dev
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """Pretend which accelerators exist."""
+    monkeypatch.delenv(dev.DEVICE_ENV, raising=False)
+
+    def set_available(cuda=False, mps=False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Mock GPU")
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+    return set_available
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_best_available_device_wins(machine, cuda, mps, expected, capsys, monkeypatch):
+    machine(cuda=cuda, mps=mps)
+    monkeypatch.setattr(dev, "bf16_supported", lambda d: False)
+    assert dev.pick_device().type == expected
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"Device: {expected} (") and "\n" not in line
+
+
+def test_env_var_overrides_the_choice(machine, monkeypatch, capsys):
+    machine(cuda=True)
+    monkeypatch.setenv(dev.DEVICE_ENV, "cpu")
+    assert dev.pick_device().type == "cpu"
+    assert "set by TUTORIAL_DEVICE" in capsys.readouterr().out
+
+
+def test_bad_override_is_a_clear_error(machine, monkeypatch):
+    monkeypatch.setenv(dev.DEVICE_ENV, "tpu")
+    with pytest.raises(ValueError, match="not a device; use one of cuda, mps, cpu"):
+        dev.pick_device()
+    monkeypatch.setenv(dev.DEVICE_ENV, "cuda")
+    with pytest.raises(ValueError, match="no cuda device is available"):
+        dev.pick_device()
+
+
+def test_dtype_policy(monkeypatch):
+    monkeypatch.setattr(dev, "bf16_supported", lambda d: torch.device(d).type == "cpu")
+    assert dev.autocast_dtype("cpu") is torch.bfloat16 and dev.trainer_precision("cpu") == {"bf16": True}
+    assert dev.autocast_dtype("cuda") is torch.float16 and dev.trainer_precision("cuda") == {"fp16": True}
+    assert dev.autocast_dtype("mps") is None and dev.trainer_precision("mps") == {}
+    monkeypatch.setattr(dev, "bf16_supported", lambda d: False)
+    assert dev.autocast_dtype("cpu") is None and dev.precision_name("cpu") == "fp32"
+
+
+def test_cpu_bf16_detection_matches_torch():
+    expected = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert dev.bf16_supported("cpu") == expected
+    assert dev.bf16_supported("mps") is False
+
+
+def test_seeding_repeats_random_draws():
+    dev.seed_everything(3)
+    first = torch.rand(4)
+    dev.seed_everything(3)
+    assert torch.equal(first, torch.rand(4))
+    dev.seed_everything(4)
+    assert not torch.equal(first, torch.rand(4))

@@ -1,0 +1,63 @@
+"""Loaders fall back to the offline stand-ins quickly, say so in one line, and refuse unknown names."""
+
+import time
+
+import pytest
+import torch
+
+from utils import models
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network and an empty Hub cache."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("asked the Hub while offline"))
+
+
+def test_tokenizer_falls_back_fast_and_says_so(offline, capsys):
+    started = time.perf_counter()
+    tok = models.load_tokenizer("gpt2")
+    elapsed = time.perf_counter() - started
+    assert tok("Swimming at the beach is")["input_ids"] == [10462, 27428, 379, 262, 10481, 318]
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("Tokenizer: gpt2 tokenizer (rebuilt offline")
+    assert "HF_HUB_OFFLINE=1" in out[0]
+    assert elapsed < 5, f"offline fallback took {elapsed:.1f} s"
+
+
+def test_causal_lm_stand_in_is_a_working_language_model(offline, capsys):
+    loaded = models.load_causal_lm("gpt2")
+    assert loaded.stand_in and "SmolLM2-135M" in loaded.name
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("Model: SmolLM2-135M-Instruct") and "offline stand-in for gpt2" in line
+    tok, model = loaded.tokenizer, loaded.model
+    sentence = tok("The capital of France is Paris, and the capital of Germany is Berlin.", return_tensors="pt")
+    ids = sentence["input_ids"]
+    shuffled = ids[:, torch.randperm(ids.shape[1], generator=torch.Generator().manual_seed(0))]
+    with torch.no_grad():
+        real = model(ids, labels=ids).loss.exp().item()
+        scrambled = model(shuffled, labels=shuffled).loss.exp().item()
+    assert real < 30 < scrambled, (real, scrambled)  # a working LM finds real English far likelier
+
+
+def test_unknown_names_list_what_is_available(offline):
+    with pytest.raises(ValueError, match="No causal lm called 'bert-base-uncased' here. Available: gpt2"):
+        models.load_causal_lm("bert-base-uncased")
+    with pytest.raises(ValueError, match="has no offline stand-in. Offline, use one of: bert-base-uncased, gpt2"):
+        models.load_causal_lm("no-such-model-xyz")
+
+
+def test_a_silent_hub_is_decided_within_the_timeout(monkeypatch):
+    import socket
+
+    import huggingface_hub
+
+    with socket.socket() as server:  # accepts connections on loopback but never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        started = time.perf_counter()
+        assert models.hub_reachable("gpt2", timeout=1.0) is False
+        assert time.perf_counter() - started < 5

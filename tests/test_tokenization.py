@@ -1,0 +1,57 @@
+"""Both chunking strategies give exact-length chunks and account for every token."""
+
+import pytest
+from datasets import Dataset
+
+from utils.tokenization import chunk_dataset
+
+L = 16
+DOCS = ["The quick brown fox jumps over the lazy dog. " * 7,
+        "Abraham Lincoln was the sixteenth president of the United States. " * 5,
+        "Short one.",
+        "Alkali metals react with water; sodium and potassium fizz. " * 9]
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return Dataset.from_dict({"text": DOCS})
+
+
+def test_overflow_keeps_full_chunks_and_drops_each_remainder(docs, gpt2_tokenizer):
+    ids = [gpt2_tokenizer(t)["input_ids"] for t in DOCS]
+    chunks, report = chunk_dataset(docs, gpt2_tokenizer, L, "overflow")
+    assert all(len(c) == L for c in chunks["input_ids"])
+    assert report.chunks == len(chunks) == sum(len(i) // L for i in ids)
+    assert report.tokens_dropped == sum(len(i) % L for i in ids)
+    assert report.tokens_kept == report.chunks * L
+    # the chunks are each document's ids, in order, minus its short tail
+    expected = [tok for i in ids for tok in i[: len(i) // L * L]]
+    assert [tok for c in chunks["input_ids"] for tok in c] == expected
+
+
+def test_packing_joins_with_eos_and_drops_only_the_tail(docs, gpt2_tokenizer):
+    eos = gpt2_tokenizer.eos_token_id
+    stream = [tok for t in DOCS for tok in gpt2_tokenizer(t)["input_ids"] + [eos]]
+    chunks, report = chunk_dataset(docs, gpt2_tokenizer, L, "pack")
+    assert all(len(c) == L for c in chunks["input_ids"])
+    assert report.chunks == len(stream) // L
+    assert report.tokens_dropped == len(stream) % L
+    assert [tok for c in chunks["input_ids"] for tok in c] == stream[: report.chunks * L]
+
+
+def test_packing_keeps_more_than_overflow(docs, gpt2_tokenizer):
+    _, over = chunk_dataset(docs, gpt2_tokenizer, L, "overflow")
+    _, pack = chunk_dataset(docs, gpt2_tokenizer, L, "pack")
+    assert pack.tokens_kept > over.tokens_kept
+    assert "chunks of 16" in str(pack) and "dropped" in str(pack)
+
+
+def test_bad_input_is_a_clear_error(docs, gpt2_tokenizer, bert_tokenizer):
+    with pytest.raises(ValueError, match="longer than this model's maximum of 1024"):
+        chunk_dataset(docs, gpt2_tokenizer, 2048)
+    with pytest.raises(ValueError, match="No text gives a full chunk of 512"):
+        chunk_dataset(Dataset.from_dict({"text": ["tiny"]}), gpt2_tokenizer, 512)
+    with pytest.raises(ValueError, match="Unknown chunking strategy"):
+        chunk_dataset(docs, gpt2_tokenizer, L, "slice")
+    with pytest.raises(ValueError, match="no eos_token"):
+        chunk_dataset(docs, bert_tokenizer, L, "pack")

