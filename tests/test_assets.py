@@ -54,15 +54,29 @@ def wiki_text():
         return f.read(300_000)
 
 
-def test_decode_round_trips_on_wikipedia(gpt2_tokenizer, bert_tokenizer, wiki_text):
-    assert gpt2_tokenizer.decode(gpt2_tokenizer(wiki_text)["input_ids"]) == wiki_text
-    words = wiki_text[:20_000].lower().split()
-    ids = bert_tokenizer(" ".join(words), add_special_tokens=False)["input_ids"]
-    assert bert_tokenizer.unk_token_id not in ids[:50]
-    decoded = bert_tokenizer.decode(ids)
-    # WordPiece drops accents and splits punctuation, so compare the alphabetic words only.
-    alpha = [w for w in words if w.isalpha() and w.isascii()]
-    assert all(w in decoded.split() for w in alpha[:300])
+@pytest.fixture(scope="module")
+def articles():
+    from utils.wikipedia import parsed_articles
+
+    return parsed_articles()["text"][:20]
+
+
+def test_gpt2_decode_round_trips_on_wikipedia(gpt2_tokenizer, articles):
+    for text in articles:
+        assert gpt2_tokenizer.decode(gpt2_tokenizer(text, verbose=False)["input_ids"]) == text
+
+
+def test_bert_decode_round_trips_on_wikipedia(bert_tokenizer, articles):
+    normalize = bert_tokenizer.backend_tokenizer.normalizer.normalize_str  # lower-case, strip accents
+    checked = 0
+    for text in articles:
+        ids = bert_tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        if bert_tokenizer.unk_token_id in ids:  # a character outside the vocabulary: not reversible
+            continue
+        # WordPiece decoding re-spaces punctuation, so compare with whitespace removed
+        assert "".join(bert_tokenizer.decode(ids).split()) == "".join(normalize(text).split())
+        checked += 1
+    assert checked >= 0.9 * len(articles)
 
 
 def test_smollm2_is_saved_as_safetensors_with_its_metadata():
