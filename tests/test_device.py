@@ -46,11 +46,12 @@ def test_bad_override_is_a_clear_error(machine, monkeypatch):
 
 def test_dtype_policy(monkeypatch):
     monkeypatch.setattr(dev, "bf16_supported", lambda d: torch.device(d).type == "cpu")
-    assert dev.autocast_dtype("cpu") is torch.bfloat16 and dev.trainer_precision("cpu") == {"bf16": True}
-    assert dev.autocast_dtype("cuda") is torch.float16 and dev.trainer_precision("cuda") == {"fp16": True}
-    assert dev.autocast_dtype("mps") is None and dev.trainer_precision("mps") == {}
+    assert dev.autocast_dtype("cpu") is torch.bfloat16 and dev.trainer_kwargs("cpu") == {"use_cpu": True, "bf16": True}
+    assert dev.autocast_dtype("cuda") is torch.float16 and dev.trainer_kwargs("cuda") == {"fp16": True}
+    assert dev.autocast_dtype("mps") is None and dev.trainer_kwargs("mps") == {}
     monkeypatch.setattr(dev, "bf16_supported", lambda d: False)
     assert dev.autocast_dtype("cpu") is None and dev.precision_name("cpu") == "fp32"
+    assert dev.trainer_kwargs("cpu") == {"use_cpu": True}
 
 
 def test_cpu_bf16_detection_matches_torch():

@@ -65,10 +65,12 @@ def precision_name(device: torch.device | str) -> str:
     return {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}.get(dtype, "fp32")
 
 
-def trainer_precision(device: torch.device | str) -> dict[str, bool]:
-    """TrainingArguments keywords for the dtype policy: {'bf16': True}, {'fp16': True} or {}."""
+def trainer_kwargs(device: torch.device | str) -> dict[str, bool]:
+    """TrainingArguments keywords for this device and the dtype policy, e.g. {'use_cpu': True, 'bf16': True}."""
     dtype = autocast_dtype(device)
-    return {torch.bfloat16: {"bf16": True}, torch.float16: {"fp16": True}}.get(dtype, {})
+    kwargs = {"use_cpu": True} if torch.device(device).type == "cpu" else {}
+    kwargs.update({torch.bfloat16: {"bf16": True}, torch.float16: {"fp16": True}}.get(dtype, {}))
+    return kwargs
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,47 @@
+"""The step-by-step greedy loop equals generate(), with and without the cache; bad input is refused."""
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from utils.generation import encode_prompt, greedy_decode, step_table
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(gpt2_tokenizer):
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=64, vocab_size=len(gpt2_tokenizer))
+    return GPT2LMHeadModel(config).eval()
+
+
+def test_greedy_loop_matches_generate(tiny_gpt2, gpt2_tokenizer):
+    prompt = "Swimming at the beach is"
+    cached = greedy_decode(tiny_gpt2, gpt2_tokenizer, prompt, 10)
+    refed = greedy_decode(tiny_gpt2, gpt2_tokenizer, prompt, 10, use_cache=False)
+    ids = gpt2_tokenizer(prompt, return_tensors="pt")["input_ids"]
+    reference = tiny_gpt2.generate(ids, max_new_tokens=10, do_sample=False, pad_token_id=gpt2_tokenizer.eos_token_id)
+    assert cached.ids == refed.ids == reference[0].tolist()
+    assert cached.prompt_ids == [10462, 27428, 379, 262, 10481, 318]
+
+
+def test_steps_record_candidates_and_work(tiny_gpt2, gpt2_tokenizer):
+    cached = greedy_decode(tiny_gpt2, gpt2_tokenizer, "Hello there", 4)
+    refed = greedy_decode(tiny_gpt2, gpt2_tokenizer, "Hello there", 4, use_cache=False)
+    assert [s.tokens_fed for s in cached.steps] == [2, 1, 1, 1]
+    assert [s.tokens_fed for s in refed.steps] == [2, 3, 4, 5]
+    for step in cached.steps:
+        probs = [p for _, p in step.candidates]
+        assert step.chosen == step.candidates[0][0] and probs == sorted(probs, reverse=True)
+    assert len(step_table(cached, gpt2_tokenizer).splitlines()) == 2 + 4
+
+
+@pytest.mark.parametrize("prompt, new, message", [
+    ("", 5, "prompt is empty"),
+    ("   ", 5, "prompt is empty"),
+    ("word " * 70, 5, "exceeds the model's context window of 64"),
+    ("Hello", 0, "at least 1, got 0"),
+    ("Hello", -3, "at least 1, got -3"),
+])
+def test_bad_input_is_refused_clearly(tiny_gpt2, gpt2_tokenizer, prompt, new, message):
+    with pytest.raises(ValueError, match=message):
+        encode_prompt(gpt2_tokenizer, tiny_gpt2, prompt, new)
