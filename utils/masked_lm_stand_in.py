@@ -45,6 +45,7 @@ def build_masked_lm_stand_in(out: Path, encoder_dir: Path, tokenizer_dir: Path, 
                               TrainingArguments, get_linear_schedule_with_warmup)
 
     from utils.device import seed_everything, trainer_kwargs
+    from utils.fill_mask import fill_mask
     from utils.tokenization import chunk_dataset
     from utils.wikipedia import parsed_articles
 
@@ -84,7 +85,7 @@ def build_masked_lm_stand_in(out: Path, encoder_dir: Path, tokenizer_dir: Path, 
     train_seconds = time.perf_counter() - started
 
     top1, top5 = held_out_accuracy(model, tokenizer, valid)
-    probes = {text: top_k_words(model, tokenizer, text) for text in PROBES}
+    probes = {text: [w for w, _ in fill_mask(model, tokenizer, text)[0]] for text in PROBES}
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return {
@@ -116,12 +117,3 @@ def held_out_accuracy(model, tokenizer, chunks, batch_size: int = 16) -> tuple[f
         hits5 += (best == labels[:, None]).any(-1).sum().item()
         total += labels.numel()
     return hits1 / total, hits5 / total
-
-
-@torch.no_grad()
-def top_k_words(model, tokenizer, text: str, k: int = 5) -> list[str]:
-    """The k most likely words for the first [MASK] in ``text``."""
-    enc = tokenizer(text.replace("[MASK]", tokenizer.mask_token), return_tensors="pt")
-    position = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero()[0, 0]
-    logits = model.eval()(**enc).logits[0, position]
-    return [tokenizer.decode([i]).strip() for i in logits.topk(k).indices.tolist()]

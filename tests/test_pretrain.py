@@ -1,0 +1,47 @@
+"""The pretraining script runs end to end in the smoke profile; bad settings fail with one clear message."""
+
+import pytest
+from datasets import Dataset, DatasetDict
+
+from utils import pretrain
+
+
+def test_smoke_profile_trains_and_saves(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TUTORIAL_DEVICE", "cpu")
+    assert pretrain.main(["--profile", "smoke", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Profile smoke:" in out and "estimated" in out and "Done in" in out
+    final = tmp_path / "smoke" / "final"
+    assert (final / "model.safetensors").is_file() and (final / "config.json").is_file()
+    assert (final / "tokenizer.json").is_file()
+
+
+def test_unknown_profile_is_one_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        pretrain.main(["--profile", "huge"])
+    assert "Unknown profile 'huge'. Choose one of: smoke, classroom, full" in capsys.readouterr().err
+
+
+def _corpus(train_text):
+    return DatasetDict(train=Dataset.from_dict({"text": [train_text]}),
+                       valid=Dataset.from_dict({"text": ["Some validation text. " * 100]}))
+
+
+def test_a_corpus_too_small_for_one_chunk(gpt2_tokenizer):
+    _, profile = pretrain.select_profile("smoke")
+    with pytest.raises(ValueError, match="No text gives a full chunk of 64 tokens"):
+        pretrain.tokenize_corpus(_corpus("Too short."), gpt2_tokenizer, profile)
+
+
+def test_a_context_longer_than_the_model_allows(gpt2_tokenizer):
+    _, profile = pretrain.select_profile("smoke")
+    with pytest.raises(ValueError, match="longer than this model's maximum of 1024"):
+        pretrain.tokenize_corpus(_corpus("Text. " * 3000), gpt2_tokenizer, profile | {"context_length": 2048})
+
+
+def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
+    _, profile = pretrain.select_profile("full")
+    config = pretrain.gpt2_config(gpt2_tokenizer, profile)
+    assert (config.vocab_size, config.n_ctx, config.n_layer, config.n_embd) == (50257, 128, 12, 768)
+    assert config.bos_token_id == config.eos_token_id == 50256
