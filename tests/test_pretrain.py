@@ -30,7 +30,7 @@ def _corpus(train_text):
 
 def test_a_corpus_too_small_for_one_chunk(gpt2_tokenizer):
     _, profile = pretrain.select_profile("smoke")
-    with pytest.raises(ValueError, match="No text gives a full chunk of 64 tokens"):
+    with pytest.raises(ValueError, match="No text gives a full chunk of 128 tokens"):
         pretrain.tokenize_corpus(_corpus("Too short."), gpt2_tokenizer, profile)
 
 

@@ -1,0 +1,41 @@
+"""Wall time of every notebook in the smoke and classroom profiles (executed headless, offline).
+
+Run: .venv/bin/python benchmarks/notebooks.py [PROFILE ...]   (default: smoke classroom)
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def execute(notebook: Path, profile: str, out_dir: Path) -> tuple[float, Path]:
+    """Execute ``notebook`` in ``profile``; returns (seconds, executed notebook path)."""
+    env = dict(os.environ, TUTORIAL_PROFILE=profile, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                    "--ExecutePreprocessor.timeout=3600", "--output-dir", str(out_dir), "--log-level", "ERROR",
+                    str(notebook)], check=True, env=env, cwd=notebook.parent)
+    return time.perf_counter() - started, out_dir / notebook.name
+
+
+def main() -> None:
+    profiles = sys.argv[1:] or ["smoke", "classroom"]
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = {nb.name: {p: execute(nb, p, Path(tmp))[0] for p in profiles} for nb in notebooks}
+    print(f"{'notebook':<28}" + "".join(f"{p:>12}" for p in profiles))
+    for name, times in rows.items():
+        print(f"{name:<28}" + "".join(f"{times[p]:>10.0f} s" for p in profiles))
+    totals = {p: sum(t[p] for t in rows.values()) for p in profiles}
+    print(f"{'total':<28}" + "".join(f"{totals[p]:>10.0f} s" for p in profiles))
+    if len(profiles) == 2:
+        print(f"ratio: {profiles[1]} takes {totals[profiles[1]] / totals[profiles[0]]:.1f}x as long as {profiles[0]}")
+
+
+if __name__ == "__main__":
+    main()
