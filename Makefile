@@ -32,8 +32,8 @@ run: setup
 	@for nb in $(NOTEBOOKS); do \
 	    echo "== $$nb"; start=$$(date +%s); \
 	    $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
-	        --output-dir build "$$nb" --log-level WARN || exit 1; \
-	    $(JUPYTER) nbconvert --to html --output-dir build "build/$$(basename $$nb)" --log-level WARN || exit 1; \
+	        --output-dir build "$$nb" --log-level ERROR || exit 1; \
+	    $(JUPYTER) nbconvert --to html --output-dir build "build/$$(basename $$nb)" --log-level ERROR || exit 1; \
 	    echo "   $$(( $$(date +%s) - start )) s -> build/$$(basename $$nb .ipynb).html"; \
 	done
 

@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from notebooks import ROOT, execute
+from notebook_times import ROOT, execute
 
 TARGET_S = 600
 

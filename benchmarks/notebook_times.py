@@ -1,6 +1,6 @@
 """Wall time of every notebook in the smoke and classroom profiles (executed headless, offline).
 
-Run: .venv/bin/python benchmarks/notebooks.py [PROFILE ...]   (default: smoke classroom)
+Run: .venv/bin/python benchmarks/notebook_times.py [PROFILE ...]   (default: smoke classroom)
 """
 
 import os
