@@ -331,7 +331,7 @@ def build(name: str, root: Path | None = None) -> Path:
         manifest = {"format": BUILD_FORMAT, "asset": name, "sources": sorted({s.requirement for s in asset.sources}),
                     "build_seconds": round(time.perf_counter() - started, 1), "meta": meta, "files": files}
         (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if final.exists():  # a stale or corrupted copy: move it aside, then replace atomically
+        if final.exists():  # a stale or corrupted copy: drop it, then rename the complete build into place
             shutil.rmtree(final)
         os.replace(out, final)
     return final
