@@ -64,12 +64,13 @@ def hub_offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def hub_reachable(name: str, timeout: float = HUB_TIMEOUT_S) -> bool:
-    """True if the Hub answers for ``name`` within ``timeout`` seconds."""
+def hub_reachable(name: str, timeout: float = HUB_TIMEOUT_S, repo_type: str = "model") -> bool:
+    """True if the Hub answers for the model (or ``repo_type="dataset"``) ``name`` within ``timeout`` seconds."""
     from huggingface_hub import HfApi
 
+    api = HfApi()
     try:
-        HfApi().model_info(name, timeout=timeout)
+        (api.dataset_info if repo_type == "dataset" else api.model_info)(name, timeout=timeout)
         return True
     except Exception:  # any failure (DNS, refused, timeout, 404) means: don't wait on the Hub
         return False

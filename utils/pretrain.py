@@ -49,11 +49,7 @@ SEED = 42
 
 def select_profile(name: str | None = None) -> tuple[str, dict]:
     """(name, settings): ``name`` if given, else $TUTORIAL_PROFILE, else classroom; clear error if unknown."""
-    if name is None:
-        return choose_profile(PROFILES)
-    if name not in PROFILES:
-        raise ValueError(f"Unknown profile {name!r}. Choose one of: {', '.join(PROFILES)}.")
-    return name, dict(PROFILES[name])
+    return choose_profile(PROFILES, name)
 
 
 def training_text(subset: DatasetDict, profile: dict) -> DatasetDict:
@@ -104,7 +100,7 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED,
-                dataloader_drop_last=False, disable_tqdm=False, **trainer_kwargs(device))
+                **trainer_kwargs(device))
     args.update(overrides)
     return TrainingArguments(**args)
 
@@ -117,7 +113,7 @@ def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer)
 
 
 def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
-    """Estimated training time: a few real optimizer steps on a copy of the model, timed, times ``steps``."""
+    """Estimated training time: a few real optimizer steps, timed, times ``steps`` (the weights are restored)."""
     model = trainer.model
     batch = next(iter(trainer.get_train_dataloader()))
     batch = {k: v.to(model.device) for k, v in batch.items()}

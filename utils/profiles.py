@@ -8,9 +8,12 @@ PROFILE_ENV = "TUTORIAL_PROFILE"
 DEFAULT = "classroom"
 
 
-def choose_profile(profiles: dict[str, dict], default: str = DEFAULT) -> tuple[str, dict]:
-    """(name, settings) of the profile named by $TUTORIAL_PROFILE (else ``default``); clear error if unknown."""
-    name = os.environ.get(PROFILE_ENV, "").strip() or default
+def choose_profile(profiles: dict[str, dict], name: str | None = None,
+                   default: str = DEFAULT) -> tuple[str, dict]:
+    """(name, settings) of ``name``, else of $TUTORIAL_PROFILE, else of ``default``; clear error if unknown."""
+    from_env = not name and bool(os.environ.get(PROFILE_ENV, "").strip())
+    name = name or os.environ.get(PROFILE_ENV, "").strip() or default
     if name not in profiles:
-        raise ValueError(f"Unknown profile {name!r} (from ${PROFILE_ENV}). Choose one of: {', '.join(profiles)}.")
+        where = f" (from ${PROFILE_ENV})" if from_env else ""
+        raise ValueError(f"Unknown profile {name!r}{where}. Choose one of: {', '.join(profiles)}.")
     return name, dict(profiles[name])

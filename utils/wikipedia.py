@@ -48,9 +48,13 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _open_dump(path: Path) -> BinaryIO:
+def _require_dump(path: Path) -> None:
     if not path.is_file():
         raise WikipediaError(f"No dump at {path}. Pass the path of a pages-articles .xml or .xml.bz2 file.")
+
+
+def _open_dump(path: Path) -> BinaryIO:
+    _require_dump(path)
     return bz2.open(path, "rb") if path.suffix == ".bz2" else open(path, "rb")
 
 
@@ -183,8 +187,7 @@ def sample_dump() -> Path:
 def parsed_articles(path: str | Path | None = None, cache: Path | None = None) -> Dataset:
     """Clean articles of a dump as a Dataset, parsed once and cached under the file's sha256."""
     path = Path(path) if path else sample_dump()
-    if not path.is_file():
-        raise WikipediaError(f"No dump at {path}. Pass the path of a pages-articles .xml or .xml.bz2 file.")
+    _require_dump(path)  # before hashing it
     key = assets.sha256_of(path)[:16]
     folder = cache or assets.cache_root() / "wikipedia-parsed"
     target = folder / f"{path.name}.{key}.parquet"
@@ -204,14 +207,11 @@ def _hub_articles(n: int) -> Dataset | None:
     """First ``n`` articles of the Hub's English Wikipedia (streaming), or None when unreachable."""
     from datasets import load_dataset
 
-    from utils.models import hub_offline
+    from utils.models import hub_offline, hub_reachable
 
-    if hub_offline():
+    if hub_offline() or not hub_reachable(HUB_DATASET[0], repo_type="dataset"):
         return None
     try:
-        from huggingface_hub import HfApi
-
-        HfApi().dataset_info(HUB_DATASET[0], timeout=5.0)
         stream = load_dataset(*HUB_DATASET, split="train", streaming=True)
         return Dataset.from_list([{k: row[k] for k in FEATURES} for row in stream.take(n)])
     except Exception:
