@@ -1,7 +1,8 @@
 """Training throughput: the original tutorial's setup vs ours, same model, data and steps, alternated.
 
-Original: GPT-2 124M, context 128, Trainer defaults (fp32), batch 8.
-Ours:     the same model and batch with this device's precision policy (bf16 autocast on a bf16 CPU).
+Original: GPT-2 124M as GPT2Config() defines it (dropout 0.1), context 128, Trainer defaults (fp32), batch 8.
+Ours:     the `full` profile's GPT-2 124M (utils.pretrain: no dropout) with this device's precision policy
+          (bf16 autocast on a bf16 CPU), same batch, same chunks, same seed.
 Also reports model FLOP utilisation against a bf16 and an fp32 matmul peak measured in the same run.
 Target: ours >= 2x samples/s. Run: .venv/bin/python benchmarks/train_throughput.py
 """
@@ -14,6 +15,7 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
+from utils import pretrain
 from utils.device import pick_device, trainer_kwargs
 from utils.models import load_tokenizer
 from utils.wikipedia import parsed_articles
@@ -38,10 +40,18 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def run(chunks: Dataset, tokenizer, precision: dict, seed: int) -> float:
-    """Seconds per optimizer step (median of the steps after the first) for one Trainer run."""
+def original_model(tokenizer) -> GPT2LMHeadModel:
+    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_ctx=CONTEXT, n_positions=CONTEXT))
+
+
+def our_model(tokenizer) -> GPT2LMHeadModel:
+    return pretrain.new_gpt2(pretrain.gpt2_config(tokenizer, pretrain.PROFILES["full"]))
+
+
+def run(chunks: Dataset, tokenizer, make_model, precision: dict, seed: int) -> tuple[float, float]:
+    """(seconds per optimizer step: median of the steps after the first, mean training loss) for one Trainer run."""
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_ctx=CONTEXT, n_positions=CONTEXT))
+    model = make_model(tokenizer)
     step_times = []
 
     class Timer(Trainer):
@@ -54,10 +64,10 @@ def run(chunks: Dataset, tokenizer, precision: dict, seed: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, max_steps=STEPS, per_device_train_batch_size=BATCH, report_to=[],
                                  save_strategy="no", disable_tqdm=True, seed=seed, **precision)
-        Timer(model=model, args=args, train_dataset=chunks,
-              data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False)).train()
+        result = Timer(model=model, args=args, train_dataset=chunks,
+                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False)).train()
     rest = sorted(step_times[1:])
-    return rest[len(rest) // 2]
+    return rest[len(rest) // 2], result.training_loss
 
 
 def main() -> None:
@@ -66,14 +76,17 @@ def main() -> None:
     tokenizer.pad_token = tokenizer.eos_token
     chunks, _ = chunk_dataset(parsed_articles().select(range(10)), tokenizer, CONTEXT)
     chunks = chunks.select(range(BATCH * STEPS))
-    setups = {"original (fp32)": {"use_cpu": True} if device.type == "cpu" else {},
-              "ours": trainer_kwargs(device)}
+    setups = {"original (fp32)": (original_model, {"use_cpu": True} if device.type == "cpu" else {}),
+              "ours": (our_model, trainer_kwargs(device))}
     print(f"GPT-2 124M, batch {BATCH} x {CONTEXT} tokens, {STEPS} steps per run, {ROUNDS} alternating rounds; "
-          f"ours = {setups['ours']}")
+          f"ours = {setups['ours'][1]}, dropout {pretrain.PROFILES['full']['dropout']} (original 0.1)")
     seconds = {name: [] for name in setups}
+    losses = {name: [] for name in setups}
     for r in range(ROUNDS):
-        for name, precision in setups.items():
-            seconds[name].append(run(chunks, tokenizer, precision, seed=r))
+        for name, (make_model, precision) in setups.items():
+            step_seconds, loss = run(chunks, tokenizer, make_model, precision, seed=r)
+            seconds[name].append(step_seconds)
+            losses[name].append(loss)
     n_params = 124.4e6
     flops_per_step = 6 * n_params * BATCH * CONTEXT  # forward + backward, weights only
     peaks = {"original (fp32)": matmul_peak(torch.float32), "ours": matmul_peak(torch.bfloat16)}
@@ -82,7 +95,7 @@ def main() -> None:
         achieved = flops_per_step / best
         print(f"{name:<16} {best:6.2f} s/step  {BATCH / best:6.2f} samples/s  {BATCH * CONTEXT / best:7.0f} tokens/s  "
               f"{achieved / 1e9:6.1f} GFLOP/s = {achieved / peaks[name]:.0%} of a {peaks[name] / 1e9:.0f} GFLOP/s "
-              f"{'bf16' if name == 'ours' else 'fp32'} matmul peak")
+              f"{'bf16' if name == 'ours' else 'fp32'} matmul peak; mean train loss {sum(losses[name]) / ROUNDS:.3f}")
     print(f"ratio: ours is {min(seconds['original (fp32)']) / min(seconds['ours']):.2f}x the original's samples/s "
           f"(target >= 2x)")
 

@@ -1,6 +1,7 @@
 """The pretraining script runs end to end in the smoke profile; bad settings fail with one clear message."""
 
 import pytest
+import torch
 from datasets import Dataset, DatasetDict
 
 from utils import pretrain
@@ -45,3 +46,15 @@ def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
     config = pretrain.gpt2_config(gpt2_tokenizer, profile)
     assert (config.vocab_size, config.n_ctx, config.n_layer, config.n_embd) == (50257, 128, 12, 768)
     assert config.bos_token_id == config.eos_token_id == 50256
+    assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.0, 0.0, 0.0)
+
+
+def test_dropout_is_a_profile_setting(gpt2_tokenizer):
+    _, profile = pretrain.select_profile("smoke")
+    config = pretrain.gpt2_config(gpt2_tokenizer, profile | {"dropout": 0.1})
+    assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.1, 0.1, 0.1)
+    model = pretrain.new_gpt2(config).train()
+    ids = torch.tensor([[464, 3290, 318, 257]])
+    assert not torch.equal(model(ids).logits, model(ids).logits)  # random masks: two passes differ
+    model = pretrain.new_gpt2(pretrain.gpt2_config(gpt2_tokenizer, profile)).train()
+    assert torch.equal(model(ids).logits, model(ids).logits)
