@@ -18,8 +18,10 @@ def execute(notebook: Path, profile: str, out_dir: Path) -> tuple[float, Path]:
     env = dict(os.environ, TUTORIAL_PROFILE=profile, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                    "--ExecutePreprocessor.timeout=3600", "--output-dir", str(out_dir), "--log-level", "ERROR",
-                    str(notebook)], check=True, env=env, cwd=notebook.parent)
+                    "--ExecutePreprocessor.timeout=3600", "--KernelManager.transport=ipc",  # local sockets, not TCP
+                    f"--KernelManager.ip={Path(tempfile.gettempdir()) / 'llm-tutorial-kernel'}",
+                    "--output-dir", str(out_dir), "--log-level", "ERROR", str(notebook)],
+                   check=True, env=env, cwd=notebook.parent)
     return time.perf_counter() - started, out_dir / notebook.name
 
 
