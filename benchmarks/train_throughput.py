@@ -11,9 +11,11 @@ import os
 import tempfile
 import time
 
+import datasets
 import torch
 from datasets import Dataset
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 
 from utils import pretrain
 from utils.device import pick_device, trainer_kwargs
@@ -66,13 +68,16 @@ def run(chunks: Dataset, tokenizer, make_model, precision: dict, seed: int) -> t
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, max_steps=STEPS, per_device_train_batch_size=BATCH, report_to=[],
                                  save_strategy="no", disable_tqdm=True, seed=seed, **precision)
-        result = Timer(model=model, args=args, train_dataset=chunks,
-                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False)).train()
+        trainer = Timer(model=model, args=args, train_dataset=chunks,
+                        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+        trainer.remove_callback(PrinterCallback)  # no per-run log dicts between the figures
+        result = trainer.train()
     rest = sorted(step_times[1:])
     return rest[len(rest) // 2], result.training_loss
 
 
 def main() -> None:
+    datasets.disable_progress_bars()
     device = pick_device()
     tokenizer = load_tokenizer("gpt2")
     tokenizer.pad_token = tokenizer.eos_token
