@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from utils import models
+from utils import hub, models
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def offline(monkeypatch, tmp_path):
     """No network and an empty Hub cache."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("asked the Hub while offline"))
+    monkeypatch.setattr(hub, "reachable", lambda *a, **k: pytest.fail("asked the Hub while offline"))
 
 
 def test_tokenizer_falls_back_fast_and_says_so(offline, capsys):
@@ -59,7 +59,7 @@ def test_a_silent_hub_is_decided_within_the_timeout(monkeypatch):
         server.listen(8)
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
         started = time.perf_counter()
-        assert models.hub_reachable("gpt2", timeout=1.0) is False
+        assert hub.reachable("gpt2", timeout=1.0) is False
         assert time.perf_counter() - started < 5
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 from transformers import (AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase)
 from transformers.utils import logging as hf_logging
 
-from utils import assets
-
-HUB_TIMEOUT_S = 5.0
+from utils import assets, hub
 
 
 @dataclass(frozen=True)
@@ -58,24 +57,6 @@ class Loaded(NamedTuple):
     stand_in: bool  # True when the offline stand-in ran instead of the Hub model
 
 
-def hub_offline() -> bool:
-    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set to a true value."""
-    return any(os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def hub_reachable(name: str, timeout: float = HUB_TIMEOUT_S, repo_type: str = "model") -> bool:
-    """True if the Hub answers for the model (or ``repo_type="dataset"``) ``name`` within ``timeout`` seconds."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    try:
-        (api.dataset_info if repo_type == "dataset" else api.model_info)(name, timeout=timeout)
-        return True
-    except Exception:  # any failure (DNS, refused, timeout, 404) means: don't wait on the Hub
-        return False
-
-
 @contextmanager
 def _quiet_loading():
     """Hide transformers' per-load progress bars so notebook cells stay clean."""
@@ -86,17 +67,24 @@ def _quiet_loading():
         hf_logging.enable_progress_bar()
 
 
-def _try_hub(load, name: str) -> tuple[Any | None, str]:
-    """Load ``name`` from the local Hub cache or the network; (None, why) when it can't be had."""
-    try:
-        return load(name, local_files_only=True), "from the local Hub cache"
-    except OSError:
-        pass
-    if hub_offline():
+def _from_hub(name: str, kinds: tuple[str, ...]) -> tuple[Path | None, str]:
+    """A local folder with everything ``kinds`` need from the Hub's ``name``, or (None, why not)."""
+    folder = hub.cached_snapshot(name, kinds)
+    if folder is not None:
+        return folder, "from the local Hub cache"
+    if hub.offline():
         return None, f"HF_HUB_OFFLINE=1 and {name} is not in the local Hub cache"
-    if not hub_reachable(name):
-        return None, f"the Hub did not answer within {HUB_TIMEOUT_S:.0f} s and {name} is not cached"
-    return load(name), "downloaded from the Hub"
+    if not hub.reachable(name):
+        return None, f"the Hub did not answer within {hub.HUB_TIMEOUT_S:.0f} s and {name} is not cached"
+    return hub.download_snapshot(name, kinds), "downloaded from the Hub"
+
+
+def _checked(tokenizer: PreTrainedTokenizerBase, source: str) -> PreTrainedTokenizerBase:
+    """The tokenizer, after checking it really encodes text (an incomplete folder gives an empty one)."""
+    if len(tokenizer) < 100 or not tokenizer("Hello world", add_special_tokens=False)["input_ids"]:
+        raise hub.HubError(f"The tokenizer from {source} has {len(tokenizer)} entries and cannot encode text: "
+                           "its files are incomplete. Delete that folder and load again.")
+    return tokenizer
 
 
 def _stand_in(name: str, kind: str) -> StandIn:
@@ -111,17 +99,16 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
     known = name in STAND_INS
     if known:
         _stand_in(name, kind)  # fail early on e.g. load_masked_lm("gpt2")
+    kinds = ("tokenizer",) if model_class is None else ("model", "tokenizer")
     with _quiet_loading():
-        if model_class is None:
-            loaded, why = _try_hub(AutoTokenizer.from_pretrained, name)
-            result = Loaded(None, loaded, name, False) if loaded is not None else None
+        folder, why = _from_hub(name, kinds)
+        if folder is not None:
+            tokenizer = _checked(AutoTokenizer.from_pretrained(folder), f"the Hub's {name}")
+            model = None
+            if model_class is not None:
+                model = model_class.from_pretrained(folder, use_safetensors=True, **model_kwargs).eval()
+            result = Loaded(model, tokenizer, name, False)
         else:
-            model, why = _try_hub(lambda n, **kw: model_class.from_pretrained(n, use_safetensors=True,
-                                                                            **model_kwargs, **kw), name)
-            result = None
-            if model is not None:
-                result = Loaded(model.eval(), AutoTokenizer.from_pretrained(name, local_files_only=True), name, False)
-        if result is None:
             if not known:
                 raise ValueError(f"{name!r} could not be loaded ({why}) and has no offline stand-in. "
                                  f"Offline, use one of: {', '.join(STAND_INS)}.")
@@ -129,8 +116,8 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
             tokenizer = AutoTokenizer.from_pretrained(assets.asset_dir(spec.tokenizer_asset))
             model = None
             if model_class is not None:
-                folder = assets.asset_dir(spec.model_asset)
-                model = model_class.from_pretrained(folder, use_safetensors=True, **model_kwargs).eval()
+                model_folder = assets.asset_dir(spec.model_asset)
+                model = model_class.from_pretrained(model_folder, use_safetensors=True, **model_kwargs).eval()
             result = Loaded(model, tokenizer, spec.label, True)
             why = f"offline stand-in for {name}: {why}"
     print(f"{'Tokenizer' if model_class is None else 'Model'}: {result.name} ({why})")

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import mwparserfromhell
 from datasets import Dataset, DatasetDict
 
-from utils import assets
+from utils import assets, hub
 
 HUB_DATASET = ("wikimedia/wikipedia", "20231101.en")
 FEATURES = ("id", "url", "title", "text")
@@ -204,18 +204,21 @@ def parsed_articles(path: str | Path | None = None, cache: Path | None = None) -
 
 
 def _hub_articles(n: int) -> Dataset | None:
-    """First ``n`` articles of the Hub's English Wikipedia (streaming), or None when unreachable."""
+    """First ``n`` articles of the Hub's English Wikipedia (streaming), or None when the Hub can't be reached.
+
+    Only an unreachable Hub means None; any other failure (a missing config, a broken file) is raised as
+    what it is.
+    """
     from datasets import load_dataset
 
-    from utils.models import hub_offline, hub_reachable
-
-    if hub_offline() or not hub_reachable(HUB_DATASET[0], repo_type="dataset"):
+    if hub.offline() or not hub.reachable(HUB_DATASET[0], repo_type="dataset"):
         return None
     try:
         stream = load_dataset(*HUB_DATASET, split="train", streaming=True)
         return Dataset.from_list([{k: row[k] for k in FEATURES} for row in stream.take(n)])
-    except Exception:
-        return None
+    except (ValueError, KeyError, OSError) as exc:
+        raise WikipediaError(f"The Hub's {HUB_DATASET[0]} ({HUB_DATASET[1]}) answered but could not be read: "
+                             f"{type(exc).__name__}: {exc}. Use source='sample' for the offline sample.") from exc
 
 
 def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
