@@ -1,6 +1,6 @@
 # One-command set-up and checks. Every target installs what it needs; a second run is fast.
 #   make run    execute every notebook (classroom profile) into build/ (.ipynb + .html)
-#   make test   unit tests + nbval of every notebook in the smoke profile, offline
+#   make test   lint, unit tests, the online paths against a local Hub, nbval of every notebook (smoke, offline)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -16,22 +16,27 @@ EXECUTE := $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.ti
 
 .PHONY: setup test run record lab bench clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@echo "Creating $(VENV) and installing requirements.txt (first time: ~2 min)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
-	@# make the repository root importable (import utils) from notebooks/, tests/ and benchmarks/
-	$(PY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'llm_tutorial.pth').write_text('$(CURDIR)\n')"
+	@# make `import utils` work from notebooks/, tests/ and benchmarks/ (pyproject.toml)
+	$(PY) -m pip install $(PIP_QUIET) --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
 	touch $(STAMP)
 
 setup: $(STAMP)
 	@$(PY) -m utils.assets
 
+# tests/conftest.py makes the run hermetic (an empty Hugging Face cache, offline, the smoke profile), whatever
+# the caller's environment holds; the variables here say the same for readers of this file.
 test: setup
-	HF_HUB_OFFLINE=1 TUTORIAL_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
+	$(VENV)/bin/ruff check --quiet .
+	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
 	    --nbval-lax --nbval-current-env
 
-run: setup
+# only the offline stand-ins this machine will actually run are built (none, online with the real models)
+run: $(STAMP)
+	@$(PY) -m utils.prepare
 	@mkdir -p build
 	@for nb in $(NOTEBOOKS); do \
 	    echo "== $$nb"; start=$$(date +%s); \
@@ -40,13 +45,17 @@ run: setup
 	    echo "   $$(( $$(date +%s) - start )) s -> build/$$(basename $$nb .ipynb).html"; \
 	done
 
-record: setup  ## re-execute the notebooks in place (classroom profile) so their committed outputs are fresh
+record: $(STAMP)  ## re-execute the notebooks in place (classroom profile) so their committed outputs are fresh
+	@HF_HUB_OFFLINE=1 $(PY) -m utils.prepare
 	@for nb in $(NOTEBOOKS); do \
-	    $(EXECUTE) --inplace "$$nb" || exit 1; \
+	    HF_HUB_OFFLINE=1 $(EXECUTE) --inplace "$$nb" || exit 1; \
 	done
 
-lab: setup
-	$(JUPYTER) lab notebooks/
+# as root (a container, a cloud VM) JupyterLab refuses to start without --allow-root
+lab: $(STAMP)
+	@$(PY) -m utils.prepare
+	@echo "Starting JupyterLab on the project's environment; open the http://127.0.0.1:8888/lab?token=... URL it prints."
+	$(JUPYTER) lab --notebook-dir=notebooks --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: setup
 	@for b in $(sort $(wildcard benchmarks/*.py)); do echo "== $$b"; $(PY) "$$b" || exit 1; done

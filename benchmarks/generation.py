@@ -14,7 +14,8 @@ import torch
 
 from utils.generation import greedy_decode
 from utils.models import load_causal_lm
-from utils.wikipedia import parsed_articles
+from utils.settings import setting
+from utils.wikipedia import sample_articles
 
 NEW_TOKENS = int(os.environ.get("BENCH_NEW_TOKENS", 128))
 ROUNDS = 2
@@ -37,7 +38,7 @@ def timed_pair(model, tokenizer, prompt: str, rounds: int) -> dict[str, float]:
 
 
 def main() -> None:
-    loaded = load_causal_lm(os.environ.get("TUTORIAL_CAUSAL_LM", "gpt2"))
+    loaded = load_causal_lm(setting("CAUSAL_LM", "gpt2"))
     model, tokenizer = loaded.model, loaded.tokenizer
     print(f"{torch.get_num_threads()} CPU threads, {model.dtype}, {NEW_TOKENS} new tokens")
     greedy_decode(model, tokenizer, PROMPT, 4)  # warm-up
@@ -48,7 +49,7 @@ def main() -> None:
         print(f"  {name:<9} {seconds:6.2f} s  ({NEW_TOKENS / seconds:6.1f} tokens/s)")
     headline = best["re-feed"] / best["kv-cache"]
 
-    article = tokenizer(parsed_articles()[0]["text"])["input_ids"]
+    article = tokenizer(sample_articles()[0]["text"])["input_ids"]
     print("longer prompts (the start of a Wikipedia article), one round each:")
     for n in LONG_PROMPTS:
         pair = timed_pair(model, tokenizer, tokenizer.decode(article[:n]), 1)

@@ -20,8 +20,9 @@ from transformers.trainer_callback import PrinterCallback
 from utils import pretrain
 from utils.device import pick_device, trainer_kwargs
 from utils.models import load_tokenizer
-from utils.wikipedia import parsed_articles
+from utils.profiles import PRETRAINING
 from utils.tokenization import chunk_dataset
+from utils.wikipedia import sample_articles
 
 STEPS = int(os.environ.get("BENCH_STEPS", 6))
 ROUNDS = 2
@@ -49,7 +50,7 @@ def original_model(tokenizer) -> GPT2LMHeadModel:
 
 
 def our_model(tokenizer) -> GPT2LMHeadModel:
-    return pretrain.new_gpt2(pretrain.gpt2_config(tokenizer, pretrain.PROFILES["full"]))
+    return pretrain.new_gpt2(pretrain.gpt2_config(tokenizer, PRETRAINING["full"]))
 
 
 def run(chunks: Dataset, tokenizer, make_model, precision: dict, seed: int) -> tuple[float, float]:
@@ -81,12 +82,12 @@ def main() -> None:
     device = pick_device()
     tokenizer = load_tokenizer("gpt2")
     tokenizer.pad_token = tokenizer.eos_token
-    chunks, _ = chunk_dataset(parsed_articles().select(range(10)), tokenizer, CONTEXT)
+    chunks, _ = chunk_dataset(sample_articles().select(range(10)), tokenizer, CONTEXT)
     chunks = chunks.select(range(BATCH * STEPS))
     setups = {"original (fp32)": (original_model, {"use_cpu": True} if device.type == "cpu" else {}),
               "ours": (our_model, trainer_kwargs(device))}
     print(f"GPT-2 124M, batch {BATCH} x {CONTEXT} tokens, {STEPS} steps per run, {ROUNDS} alternating rounds; "
-          f"ours = {setups['ours'][1]}, dropout {pretrain.PROFILES['full']['dropout']} (original 0.1)")
+          f"ours = {setups['ours'][1]}, dropout {PRETRAINING['full']['dropout']} (original 0.1)")
     seconds = {name: [] for name in setups}
     losses = {name: [] for name in setups}
     for r in range(ROUNDS):

@@ -1,8 +1,22 @@
-"""Shared fixtures: the offline tokenizers, built once into the asset cache."""
+"""Hermetic test runs, and shared fixtures: the offline tokenizers, and a local stand-in for the Hub.
 
-import pytest
+Before anything imports huggingface_hub, the run is made independent of the caller's environment: an
+empty Hugging Face home of its own, offline, the smoke profile, no other tutorial setting. nbval's kernels
+inherit this environment. Only the asset cache ($LLM_TUTORIAL_CACHE) is kept, so assets are built once.
+"""
 
-from utils import assets
+import os
+import tempfile
+
+for _var in [v for v in os.environ if v.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TUTORIAL_"))
+             or (v.startswith("LLM_TUTORIAL_") and v != "LLM_TUTORIAL_CACHE")]:
+    del os.environ[_var]
+os.environ.update(HF_HOME=tempfile.mkdtemp(prefix="llm-tutorial-test-hf-"), HF_HUB_OFFLINE="1",
+                  LLM_TUTORIAL_PROFILE="smoke")
+
+import pytest  # noqa: E402
+
+from utils import assets  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +57,9 @@ def served_repos(tmp) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
-    from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel)
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
-    from utils.wikipedia import parsed_articles
+    from utils.wikipedia import sample_articles
 
     torch.manual_seed(0)
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=12, n_embd=32, n_head=2))  # GPT2Config's defaults are gpt2's
@@ -57,7 +71,7 @@ def served_repos(tmp) -> dict:
     # files the real repos also hold, which a safetensors-only loader must never download
     never = {"pytorch_model.bin": b"not to be downloaded", "onnx/model.onnx": b"not to be downloaded"}
 
-    articles = parsed_articles().to_list()
+    articles = sample_articles().to_list()
     wiki = {"README.md": WIKI_README.encode()}
     for shard, part in enumerate((articles[:60], articles[60:])):
         table = pa.Table.from_pylist([{"id": f"hub-{a['id']}", "url": a["url"], "title": a["title"],
@@ -65,7 +79,8 @@ def served_repos(tmp) -> dict:
         path = tmp / f"wiki-{shard}.parquet"
         pq.write_table(table, path)
         wiki[f"20231101.en/train-{shard:05d}-of-00002.parquet"] = path.read_bytes()
-    return {"model": {"gpt2": _folder_files(tmp / "gpt2") | never, "bert-base-uncased": _folder_files(tmp / "bert") | never},
+    return {"model": {"gpt2": _folder_files(tmp / "gpt2") | never,
+                      "bert-base-uncased": _folder_files(tmp / "bert") | never},
             "dataset": {"wikimedia/wikipedia": wiki}}
 
 

@@ -11,7 +11,8 @@ It serves repos held in memory (``{repo_type: {repo_id: {path: bytes}}}``) on 12
 
 It is also the clients' proxy: point ``HTTP(S)_PROXY`` at it and every request for another host is
 refused (403) and recorded in ``foreign``
-(except the dataset viewer's ``datasets-server.127.0.0.1``, answered 404 like any unknown path), so a test can assert that nothing left 127.0.0.1.
+(except the dataset viewer's ``datasets-server.127.0.0.1``, answered 404 like any unknown path),
+so a test can assert that nothing left 127.0.0.1.
 Every request is recorded in ``requests``.
 """
 

@@ -9,7 +9,8 @@ from utils import device as dev
 @pytest.fixture
 def machine(monkeypatch):
     """Pretend which accelerators exist."""
-    monkeypatch.delenv(dev.DEVICE_ENV, raising=False)
+    for var in ("LLM_TUTORIAL_DEVICE", "TUTORIAL_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
 
     def set_available(cuda=False, mps=False):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
@@ -30,16 +31,16 @@ def test_best_available_device_wins(machine, cuda, mps, expected, capsys, monkey
 
 def test_env_var_overrides_the_choice(machine, monkeypatch, capsys):
     machine(cuda=True)
-    monkeypatch.setenv(dev.DEVICE_ENV, "cpu")
+    monkeypatch.setenv("LLM_TUTORIAL_DEVICE", "cpu")
     assert dev.pick_device().type == "cpu"
-    assert "set by TUTORIAL_DEVICE" in capsys.readouterr().out
+    assert "set by $LLM_TUTORIAL_DEVICE" in capsys.readouterr().out
 
 
 def test_bad_override_is_a_clear_error(machine, monkeypatch):
-    monkeypatch.setenv(dev.DEVICE_ENV, "tpu")
+    monkeypatch.setenv("LLM_TUTORIAL_DEVICE", "tpu")
     with pytest.raises(ValueError, match="not a device; use one of cuda, mps, cpu"):
         dev.pick_device()
-    monkeypatch.setenv(dev.DEVICE_ENV, "cuda")
+    monkeypatch.setenv("LLM_TUTORIAL_DEVICE", "cuda")
     with pytest.raises(ValueError, match="no cuda device is available"):
         dev.pick_device()
 

@@ -5,11 +5,12 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from utils import pretrain
+from utils.profiles import PRETRAINING, choose_profile
 
 
 def test_smoke_profile_trains_and_saves(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TUTORIAL_DEVICE", "cpu")
+    monkeypatch.setenv("LLM_TUTORIAL_DEVICE", "cpu")
     assert pretrain.main(["--profile", "smoke", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Profile smoke:" in out and "estimated" in out and "Done in" in out
@@ -30,19 +31,19 @@ def _corpus(train_text):
 
 
 def test_a_corpus_too_small_for_one_chunk(gpt2_tokenizer):
-    _, profile = pretrain.select_profile("smoke")
+    _, profile = choose_profile(PRETRAINING, "smoke")
     with pytest.raises(ValueError, match="No text gives a full chunk of 128 tokens"):
         pretrain.tokenize_corpus(_corpus("Too short."), gpt2_tokenizer, profile)
 
 
 def test_a_context_longer_than_the_model_allows(gpt2_tokenizer):
-    _, profile = pretrain.select_profile("smoke")
+    _, profile = choose_profile(PRETRAINING, "smoke")
     with pytest.raises(ValueError, match="longer than this model's maximum of 1024"):
         pretrain.tokenize_corpus(_corpus("Text. " * 3000), gpt2_tokenizer, profile | {"context_length": 2048})
 
 
 def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
-    _, profile = pretrain.select_profile("full")
+    _, profile = choose_profile(PRETRAINING, "full")
     config = pretrain.gpt2_config(gpt2_tokenizer, profile)
     assert (config.vocab_size, config.n_ctx, config.n_layer, config.n_embd) == (50257, 128, 12, 768)
     assert config.bos_token_id == config.eos_token_id == 50256
@@ -50,7 +51,7 @@ def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
 
 
 def test_dropout_is_a_profile_setting(gpt2_tokenizer):
-    _, profile = pretrain.select_profile("smoke")
+    _, profile = choose_profile(PRETRAINING, "smoke")
     config = pretrain.gpt2_config(gpt2_tokenizer, profile | {"dropout": 0.1})
     assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.1, 0.1, 0.1)
     model = pretrain.new_gpt2(config).train()
@@ -58,3 +59,12 @@ def test_dropout_is_a_profile_setting(gpt2_tokenizer):
     assert not torch.equal(model(ids).logits, model(ids).logits)  # random masks: two passes differ
     model = pretrain.new_gpt2(pretrain.gpt2_config(gpt2_tokenizer, profile)).train()
     assert torch.equal(model(ids).logits, model(ids).logits)
+
+
+def test_evaluation_subset_is_a_new_seeded_draw(gpt2_tokenizer):
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    chunks = DatasetDict(train=Dataset.from_dict({"input_ids": [[1] * 4] * 3}),
+                         valid=Dataset.from_dict({"input_ids": [[i] * 4 for i in range(40)]}))
+    first = pretrain.evaluation_subset(chunks, profile)
+    assert len(first["valid"]) == profile["eval_chunks"] == 16 and len(chunks["valid"]) == 40  # not changed in place
+    assert pretrain.evaluation_subset(chunks, profile)["valid"]["input_ids"] == first["valid"]["input_ids"]

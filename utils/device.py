@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 import transformers
 
-DEVICE_ENV = "TUTORIAL_DEVICE"  # e.g. TUTORIAL_DEVICE=cpu to ignore a GPU
+from utils.settings import setting, source
+
 _KNOWN = ("cuda", "mps", "cpu")
 
 
 def pick_device(verbose: bool = True) -> torch.device:
-    """The best available device (cuda > mps > cpu), or $TUTORIAL_DEVICE; prints one line saying why."""
-    wanted = os.environ.get(DEVICE_ENV, "").strip().lower()
+    """The best available device (cuda > mps > cpu), or $LLM_TUTORIAL_DEVICE; prints one line saying why."""
+    wanted = (setting("DEVICE") or "").lower()
+    env = source("DEVICE")
     if wanted:
         if wanted.split(":")[0] not in _KNOWN:
-            raise ValueError(f"{DEVICE_ENV}={wanted!r} is not a device; use one of {', '.join(_KNOWN)}.")
+            raise ValueError(f"{env}={wanted!r} is not a device; use one of {', '.join(_KNOWN)}.")
         if not _available(wanted.split(":")[0]):
-            raise ValueError(f"{DEVICE_ENV}={wanted!r} but no {wanted.split(':')[0]} device is available here; "
-                             f"unset {DEVICE_ENV} to pick automatically.")
-        device, why = torch.device(wanted), f"set by {DEVICE_ENV}"
+            raise ValueError(f"{env}={wanted!r} but no {wanted.split(':')[0]} device is available here; "
+                             f"unset {env} to pick automatically.")
+        device, why = torch.device(wanted), f"set by {env}"
     elif _available("cuda"):
         device, why = torch.device("cuda"), f"CUDA GPU: {torch.cuda.get_device_name(0)}"
     elif _available("mps"):

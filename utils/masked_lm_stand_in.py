@@ -17,6 +17,19 @@ from pathlib import Path
 
 import torch
 from torch.nn import functional as F
+from transformers import (
+    AutoTokenizer,
+    BertForMaskedLM,
+    DataCollatorForLanguageModeling,
+    Trainer,
+    TrainingArguments,
+    get_linear_schedule_with_warmup,
+)
+
+from utils.device import pick_device, seed_everything, trainer_kwargs
+from utils.fill_mask import fill_mask
+from utils.tokenization import chunk_dataset
+from utils.wikitext import parsed_articles
 
 # The recipe (fixed steps, not a time budget, so the result is reproducible).
 STEPS = 300
@@ -39,16 +52,8 @@ def masked_only_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, to
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
 
 
-def build_masked_lm_stand_in(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict:
+def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict:
     """Train the stand-in and save it (safetensors + tokenizer) into ``out``; returns its metadata."""
-    from transformers import (AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,
-                              TrainingArguments, get_linear_schedule_with_warmup)
-
-    from utils.device import pick_device, seed_everything, trainer_kwargs
-    from utils.fill_mask import fill_mask
-    from utils.tokenization import chunk_dataset
-    from utils.wikipedia import parsed_articles
-
     started = time.perf_counter()
     seed_everything(SEED)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -104,8 +109,6 @@ def build_masked_lm_stand_in(out: Path, encoder_dir: Path, tokenizer_dir: Path, 
 @torch.no_grad()
 def held_out_accuracy(model, tokenizer, chunks, batch_size: int = 16) -> tuple[float, float]:
     """Top-1 and top-5 accuracy on masked tokens of held-out chunks (fixed masking seed)."""
-    from transformers import DataCollatorForLanguageModeling
-
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=1234)
     model.eval()
     hits1 = hits5 = total = 0

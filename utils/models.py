@@ -9,14 +9,18 @@ that runs and why, e.g.::
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from transformers import (AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel,
-                          PreTrainedTokenizerBase)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 from transformers.utils import logging as hf_logging
 
 from utils import assets, hub
@@ -29,6 +33,7 @@ class StandIn:
     tokenizer_asset: str
     model_asset: str | None  # None: no offline model of this kind
     label: str  # how the printed line names it
+    about: str = ""  # what a notebook says about it; {vocab} and {recipe} are filled in at load time
     exact_tokenizer: bool = True  # the model's own tokenizer is the Hub one (same ids)
 
 
@@ -38,12 +43,18 @@ STAND_INS: dict[str, dict[str, StandIn]] = {
         "tokenizer": StandIn("bert-tokenizer", None, "bert-base-uncased tokenizer (rebuilt offline, identical ids)"),
         "masked_lm": StandIn("bert-tokenizer", "masked-lm-stand-in",
                              "MiniLM-L6 masked-LM stand-in (all-MiniLM-L6-v2 encoder + MLM head trained "
-                             "on the Wikipedia sample)"),
+                             "on the Wikipedia sample)",
+                             about="Offline, so this is not bert-base-uncased but a smaller stand-in with the same "
+                                   "vocabulary: {recipe}."),
     },
     "gpt2": {
         "tokenizer": StandIn("gpt2-tokenizer", None, "gpt2 tokenizer (rebuilt offline, identical ids)"),
         "causal_lm": StandIn("smollm2-135m", "smollm2-135m",
-                             "SmolLM2-135M-Instruct (a different, Llama-style model)", exact_tokenizer=False),
+                             "SmolLM2-135M-Instruct (a different, Llama-style model)", exact_tokenizer=False,
+                             about="Offline, so SmolLM2-135M-Instruct runs in place of GPT-2. It is a different "
+                                   "model: Llama-style, trained on other data, tuned to chat (here it is fed raw "
+                                   "text), with its own {vocab:,}-token vocabulary, so its token ids and words "
+                                   "differ from GPT-2's."),
     },
 }
 
@@ -55,6 +66,8 @@ class Loaded(NamedTuple):
     tokenizer: PreTrainedTokenizerBase
     name: str  # what ran: the Hub name, or the stand-in's label
     stand_in: bool  # True when the offline stand-in ran instead of the Hub model
+    description: str = ""  # a sentence or two on what ran, for the notebook to print
+    figures: dict | None = None  # a stand-in's measured figures (e.g. held-out accuracy), else None
 
 
 @contextmanager
@@ -107,18 +120,21 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
             model = None
             if model_class is not None:
                 model = model_class.from_pretrained(folder, use_safetensors=True, **model_kwargs).eval()
-            result = Loaded(model, tokenizer, name, False)
+            result = Loaded(model, tokenizer, name, False,
+                            f"Online: {name} from the Hub, the model of the original tutorial.")
         else:
             if not known:
                 raise ValueError(f"{name!r} could not be loaded ({why}) and has no offline stand-in. "
                                  f"Offline, use one of: {', '.join(STAND_INS)}.")
             spec = _stand_in(name, kind)
             tokenizer = AutoTokenizer.from_pretrained(assets.asset_dir(spec.tokenizer_asset))
-            model = None
+            model, figures = None, None
             if model_class is not None:
                 model_folder = assets.asset_dir(spec.model_asset)
                 model = model_class.from_pretrained(model_folder, use_safetensors=True, **model_kwargs).eval()
-            result = Loaded(model, tokenizer, spec.label, True)
+                figures = assets.manifest(spec.model_asset)["meta"]
+            about = spec.about.format(vocab=len(tokenizer), recipe=(figures or {}).get("recipe", ""))
+            result = Loaded(model, tokenizer, spec.label, True, about, figures)
             why = f"offline stand-in for {name}: {why}"
     print(f"{'Tokenizer' if model_class is None else 'Model'}: {result.name} ({why})")
     return result

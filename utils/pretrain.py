@@ -6,15 +6,8 @@ The notebook builds its run from these functions, so a GPU cluster runs the same
     accelerate launch -m utils.pretrain --profile full            # every GPU of the machine (DDP)
     torchrun --nproc_per_node 8 -m utils.pretrain --profile full  # the same with torchrun
 
-Profiles (what each costs and what it should show):
-
-- ``smoke``: CI. A 2-layer, 64-wide model on 2 short articles, 4 epochs; about 25 s on a laptop CPU.
-- ``classroom``: the whole lesson in under 10 minutes on a 2-core laptop CPU: train loss below 0.5,
-  a training excerpt recited verbatim, validation loss passing a minimum and rising.
-- ``full``: the original tutorial: GPT-2 124M, 50/50 articles, 100 epochs, ~27,500 steps (13.3 h on an
-  Apple GPU). Measured on one H100 (with GPT-2's dropout 0.1): 22 steps/s in fp32, 17 steps/s with bf16
-  autocast (at batch 8 the GPU waits on kernel launches, so autocast's extra casts cost more than they save),
-  i.e. 22-29 minutes.
+The profiles (``smoke``, ``classroom``, ``full``) are ``utils.profiles.PRETRAINING``; what each costs and
+what it shows is measured in README *Profiles* and *Performance*.
 """
 
 from __future__ import annotations
@@ -27,30 +20,22 @@ from pathlib import Path
 
 import torch
 from datasets import DatasetDict
-from transformers import (DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase,
-                          Trainer, TrainingArguments)
+from transformers import (
+    DataCollatorForLanguageModeling,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
 
-from utils.device import pick_device, trainer_kwargs
-from utils.profiles import choose_profile
+from utils.device import pick_device, seed_everything, trainer_kwargs
+from utils.models import load_tokenizer
+from utils.profiles import PRETRAINING, choose_profile
 from utils.tokenization import chunk_splits
+from utils.wikipedia import load_wikipedia_subset
 
-PROFILES: dict[str, dict] = {
-    "smoke": dict(n_train=2, n_valid=2, train_docs=2, max_train_chars=6_000, context_length=128,
-                  n_layer=2, n_embd=64, n_head=2, epochs=4, batch_size=8, learning_rate=2e-3,
-                  dropout=0.0, warmup_steps=0, eval_every=4, eval_chunks=16),
-    "classroom": dict(n_train=50, n_valid=50, train_docs=4, max_train_chars=8_000, context_length=128,
-                      n_layer=2, n_embd=256, n_head=4, epochs=50, batch_size=8, learning_rate=1.5e-3, dropout=0.0,
-                      warmup_steps=60, eval_every=20, eval_chunks=32),
-    "full": dict(n_train=50, n_valid=50, train_docs=50, max_train_chars=None, context_length=128,
-                 n_layer=12, n_embd=768, n_head=12, epochs=100, batch_size=8, learning_rate=5e-4, dropout=0.0,
-                 warmup_steps=1_000, eval_every=137, eval_chunks=512),
-}
 SEED = 42
-
-
-def select_profile(name: str | None = None) -> tuple[str, dict]:
-    """(name, settings): ``name`` if given, else $TUTORIAL_PROFILE, else classroom; clear error if unknown."""
-    return choose_profile(PROFILES, name)
 
 
 def training_text(subset: DatasetDict, profile: dict) -> DatasetDict:
@@ -69,18 +54,21 @@ def tokenize_corpus(text: DatasetDict, tokenizer: PreTrainedTokenizerBase, profi
     chunks, reports = chunk_splits(text, tokenizer, profile["context_length"], strategy="overflow")
     for split, report in reports.items():
         print(f"{split:<5} {report}")
+    return evaluation_subset(chunks, profile)
+
+
+def evaluation_subset(chunks: DatasetDict, profile: dict) -> DatasetDict:
+    """A new DatasetDict: every training chunk, and ``eval_chunks`` validation chunks drawn with the seed."""
     valid = chunks["valid"].shuffle(seed=SEED)
-    chunks["valid"] = valid.select(range(min(profile["eval_chunks"], len(valid))))
-    return chunks
+    return DatasetDict(train=chunks["train"], valid=valid.select(range(min(profile["eval_chunks"], len(valid)))))
 
 
 def gpt2_config(tokenizer: PreTrainedTokenizerBase, profile: dict) -> GPT2Config:
     """GPT-2's configuration (GPT2Config's defaults are gpt2's), resized to the profile, with this tokenizer's
     vocabulary and special tokens, and the profile's ``dropout`` on embeddings, attention and residuals.
 
-    GPT-2 used dropout 0.1; today's pretraining recipes use none (each token is seen about once). Our profiles
-    use none too: random masks cost ~18% of a GPT-2 124M training step on a laptop CPU, and the lesson here is
-    memorisation. Set ``dropout`` in the profile to 0.1 to train exactly GPT-2's configuration.
+    GPT-2 used dropout 0.1; today's pretraining recipes use none (each token is seen about once), and so do our
+    profiles (README *Performance* has what the masks cost). Set ``dropout`` to 0.1 for GPT-2's configuration.
     """
     p = profile["dropout"]
     return GPT2Config(vocab_size=len(tokenizer), n_ctx=profile["context_length"],
@@ -152,18 +140,14 @@ def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.device import seed_everything
-    from utils.models import load_tokenizer
-    from utils.wikipedia import load_wikipedia_subset
-
     parser = argparse.ArgumentParser(description="Pretrain GPT-2 from scratch on a Wikipedia subset.")
-    parser.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $TUTORIAL_PROFILE "
-                                                        "or classroom)")
+    parser.add_argument("--profile", default=None, help=f"one of {', '.join(PRETRAINING)} (default: "
+                        "$LLM_TUTORIAL_PROFILE or classroom)")
     parser.add_argument("--output-dir", default="build/pretrain", help="checkpoints, final model and tokenizer")
     parser.add_argument("--epochs", type=float, default=None, help="override the profile's epochs")
     args = parser.parse_args(argv)
     try:
-        name, profile = select_profile(args.profile)
+        name, profile = choose_profile(PRETRAINING, args.profile)
     except ValueError as exc:
         parser.error(str(exc))
     if args.epochs is not None:

@@ -1,19 +1,90 @@
-"""Run profiles: one name picks every size in a notebook's parameters cell."""
+"""Run profiles: one name picks every size of a notebook, in the manner of nanoGPT's ``config/*.py``.
+
+``smoke`` is what CI runs (a plumbing check in seconds), ``classroom`` the default (the lesson on a laptop
+CPU), ``full`` the original tutorial's scale (a GPU). A notebook's parameters cell calls
+``choose_profile(PRETRAINING)``; ``$LLM_TUTORIAL_PROFILE`` or the name passed in picks one. A notebook with no
+profile of that name uses its classroom sizes (notebook 1 costs seconds at any size). Measured times and
+results of every profile: README, *Profiles* and *Performance*.
+"""
 
 from __future__ import annotations
 
-import os
+from utils.settings import setting, source
 
-PROFILE_ENV = "TUTORIAL_PROFILE"
+NAMES = ("smoke", "classroom", "full")
 DEFAULT = "classroom"
 
+# Notebook 1, inside a masked LM. Seconds at any size, so one profile serves all.
+MASKED_LM: dict[str, dict] = {
+    "classroom": dict(
+        top_k=5,  # words ranked per mask; free, the bar chart grows taller
+        layer=0,  # attention layer drawn (0 is the first)
+        head=0,  # attention head drawn in that layer
+    ),
+}
 
-def choose_profile(profiles: dict[str, dict], name: str | None = None,
-                   default: str = DEFAULT) -> tuple[str, dict]:
-    """(name, settings) of ``name``, else of $TUTORIAL_PROFILE, else of ``default``; clear error if unknown."""
-    from_env = not name and bool(os.environ.get(PROFILE_ENV, "").strip())
-    name = name or os.environ.get(PROFILE_ENV, "").strip() or default
-    if name not in profiles:
-        where = f" (from ${PROFILE_ENV})" if from_env else ""
-        raise ValueError(f"Unknown profile {name!r}{where}. Choose one of: {', '.join(profiles)}.")
-    return name, dict(profiles[name])
+# Notebook 2, decoding one token at a time. Each new token is one forward pass of the whole model.
+CAUSAL_LM: dict[str, dict] = {
+    "smoke": dict(
+        new_tokens=6,  # tokens decoded by hand, one table row each
+        kv_tokens=16,  # tokens timed with and without the KV cache; re-feeding grows with the square of this
+        strategy_tokens=12,  # tokens per decoding strategy (greedy, beam search, sampling)
+    ),
+    "classroom": dict(
+        new_tokens=10,  # enough to watch a word split over two steps
+        kv_tokens=128,  # long enough for the cache's gain to show (most of the notebook's time)
+        strategy_tokens=25,  # a sentence or two per strategy
+    ),
+}
+
+# Notebook 3 and `python -m utils.pretrain`: GPT-2 from scratch on a Wikipedia subset.
+PRETRAINING: dict[str, dict] = {
+    "smoke": dict(  # a plumbing check: it learns nothing
+        n_train=2, n_valid=2,  # articles drawn for training and validation
+        train_docs=2, max_train_chars=6_000,  # of the training articles, how many, cut to how many characters
+        context_length=128,  # tokens per training chunk
+        n_layer=2, n_embd=64, n_head=2,  # a toy GPT-2
+        epochs=4, batch_size=8,  # passes over the chunks; chunks per optimizer step
+        learning_rate=2e-3, warmup_steps=0, dropout=0.0,
+        eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
+    ),
+    "classroom": dict(  # the lesson on a 2-core laptop CPU: memorise 4 articles, watch validation loss turn
+        n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
+        train_docs=4,  # training text: 4 articles ...
+        max_train_chars=8_000,  # ... cut to 8,000 characters each, ~38 chunks: what a CPU memorises in minutes
+        context_length=128,  # the original's chunk length
+        n_layer=2,  # GPT-2 has 12; 2 layers are enough to memorise
+        n_embd=256,  # GPT-2 has 768; the 50,257-word embedding is still 89% of the parameters
+        n_head=4,  # attention heads (n_embd / n_head = 64 per head, as in GPT-2)
+        epochs=50,  # 50 passes, 250 optimizer steps: train loss falls below 0.5 long before the end
+        batch_size=8,  # the original's batch
+        learning_rate=1.5e-3,  # high for a tiny model; the original used the Trainer's default 5e-5
+        warmup_steps=60,  # linear warm-up, then cosine decay to 0
+        dropout=0.0,  # GPT-2 used 0.1; none here (a CPU spends ~18% of a step on the masks)
+        eval_every=20,  # each evaluation draws a point of the validation curve
+        eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
+    ),
+    "full": dict(  # the original tutorial's scale (13.3 h on an Apple GPU); a GPU profile
+        n_train=50, n_valid=50, train_docs=50, max_train_chars=None,  # every training article, whole
+        context_length=128,
+        n_layer=12, n_embd=768, n_head=12,  # GPT-2 124M
+        epochs=100, batch_size=8,  # ~27,500 steps
+        learning_rate=5e-4, warmup_steps=1_000, dropout=0.0,
+        eval_every=137, eval_chunks=512,
+    ),
+}
+
+
+def choose_profile(profiles: dict[str, dict], name: str | None = None) -> tuple[str, dict]:
+    """(name, a copy of its settings) for ``name``, else $LLM_TUTORIAL_PROFILE, else classroom.
+
+    A known name the notebook has no profile for (e.g. ``smoke`` in notebook 1) gives its classroom sizes.
+    """
+    from_env = not name and setting("PROFILE") is not None
+    name = (name or setting("PROFILE") or DEFAULT).strip()
+    if name in profiles:
+        return name, dict(profiles[name])
+    if name in NAMES and DEFAULT in profiles:
+        return DEFAULT, dict(profiles[DEFAULT])
+    where = f" (from {source('PROFILE')})" if from_env else ""
+    raise ValueError(f"Unknown profile {name!r}{where}. Choose one of: {', '.join(profiles)}.")

@@ -1,6 +1,6 @@
 """Apache Beam pipeline: MediaWiki XML dump(s) -> clean articles -> Parquet shards.
 
-The same extraction and cleaning as :mod:`utils.wikipedia`, written so a distributed runner can
+The same extraction and cleaning as :mod:`utils.wikitext`, written so a distributed runner can
 process the full English dump (dozens of ``pages-articles*.xml*.bz2`` parts, ~6.8 M articles).
 Each input file is streamed by one worker; the pages are then reshuffled so the expensive
 wikitext cleaning spreads over all workers. Run it with::
@@ -21,7 +21,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from utils.wikipedia import iter_pages, to_record
+from utils.wikitext import iter_pages, to_record
 
 SCHEMA = pa.schema([("id", pa.string()), ("url", pa.string()), ("title", pa.string()), ("text", pa.string())])
 

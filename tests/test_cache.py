@@ -1,0 +1,48 @@
+"""The verified file cache: checksums and registry failures give one clear error."""
+
+import zipfile
+
+import pytest
+
+from utils import cache
+
+
+def test_a_checksum_mismatch_is_refused(tmp_path):
+    archive = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("pkg/data.txt", "tampered")
+    spec = cache.PackagedFile("pkg==1.0", "pkg/data.txt", "0" * 64)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(cache.AssetError, match="Checksum mismatch for data.txt"):
+        cache.extract(spec, archive, out)
+
+
+def test_an_unreachable_registry_gives_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(cache.AssetError, match="Could not download gensim==4.4.0 from the package registry"):
+        cache.pip_download("gensim==4.4.0", tmp_path, ("--retries", "0"))
+
+
+def test_a_same_size_edit_is_caught_on_the_first_use_in_a_process(tmp_path):
+    def make(out):
+        (out / "weights.bin").write_bytes(bytes(range(256)) * 4)
+        return {"what": "test"}
+
+    folder = cache.build_folder("thing", make, root=tmp_path)
+    assert cache.cached_folder("thing", root=tmp_path) == folder
+    data = bytearray((folder / "weights.bin").read_bytes())
+    data[10] ^= 1
+    (folder / "weights.bin").write_bytes(bytes(data))
+    cache._hashed_this_process.clear()  # as in a new process
+    with pytest.raises(cache.AssetError, match="'thing' is corrupted.*--rebuild thing"):
+        cache.cached_folder("thing", root=tmp_path)
+
+
+def test_a_killed_build_is_not_a_cached_folder(tmp_path):
+    (tmp_path / "thing").mkdir()  # a folder without a manifest: what a killed build would leave
+    (tmp_path / "thing" / "half.bin").write_bytes(b"half")
+    assert cache.cached_folder("thing", root=tmp_path) is None

