@@ -51,7 +51,8 @@ def main() -> int:
     for name, why in needed.items():
         print(f"{name}: {why}")
     try:
-        assets.ensure_all(list(needed)) if needed else None
+        if needed:
+            assets.ensure_all(list(needed))
     except assets.AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
