@@ -31,10 +31,12 @@ setup: $(STAMP)
 # the caller's environment holds; the variables here say the same for readers of this file.
 test: setup
 	$(VENV)/bin/ruff check --quiet .
-	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
+	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
 	    --nbval-lax --nbval-current-env
 
-# only the offline stand-ins this machine will actually run are built (none, online with the real models)
+# only the offline stand-ins this machine will actually run are built (none, online with the real models);
+# live and interactive views are drawn once, as a static HTML page can show them
+run: export LLM_TUTORIAL_WIDGETS = off
 run: $(STAMP)
 	@$(PY) -m utils.prepare
 	@mkdir -p build
@@ -45,6 +47,7 @@ run: $(STAMP)
 	    echo "   $$(( $$(date +%s) - start )) s -> build/$$(basename $$nb .ipynb).html"; \
 	done
 
+record: export LLM_TUTORIAL_WIDGETS = off
 record: $(STAMP)  ## re-execute the notebooks in place (classroom profile) so their committed outputs are fresh
 	@HF_HUB_OFFLINE=1 $(PY) -m utils.prepare
 	@for nb in $(NOTEBOOKS); do \

@@ -1,7 +1,8 @@
 """Hermetic test runs, and shared fixtures: the offline tokenizers, and a local stand-in for the Hub.
 
 Before anything imports huggingface_hub, the run is made independent of the caller's environment: an
-empty Hugging Face home of its own, offline, the smoke profile, no other tutorial setting. nbval's kernels
+empty Hugging Face home of its own, offline, the smoke profile, live views drawn once (no widgets), no other
+tutorial setting. nbval's kernels
 inherit this environment. Only the asset cache ($LLM_TUTORIAL_CACHE) is kept, so assets are built once.
 """
 
@@ -12,7 +13,7 @@ for _var in [v for v in os.environ if v.startswith(("HF_", "HUGGINGFACE_", "TRAN
              or (v.startswith("LLM_TUTORIAL_") and v != "LLM_TUTORIAL_CACHE")]:
     del os.environ[_var]
 os.environ.update(HF_HOME=tempfile.mkdtemp(prefix="llm-tutorial-test-hf-"), HF_HUB_OFFLINE="1",
-                  LLM_TUTORIAL_PROFILE="smoke")
+                  LLM_TUTORIAL_PROFILE="smoke", LLM_TUTORIAL_WIDGETS="off")
 
 import pytest  # noqa: E402
 

@@ -1,5 +1,8 @@
 """Device choice follows availability (mocked here) and the override; precision follows the device."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -68,3 +71,37 @@ def test_seeding_repeats_random_draws():
     assert torch.equal(first, torch.rand(4))
     dev.seed_everything(4)
     assert not torch.equal(first, torch.rand(4))
+
+
+MEASURE_RSS = """
+import sys
+import numpy as np
+from utils import device
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+if sys.argv[1] == "tuned":
+    assert device.keep_freed_memory() and device.keep_freed_memory()  # idempotent
+block = np.ones(50_000_000)  # 400 MB: glibc would mmap it
+del block
+print(round(rss_mb()))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is a Linux matter")
+def test_keep_freed_memory_keeps_large_blocks_for_reuse():
+    """With glibc's defaults a freed 400 MB block goes back to the OS at once; tuned, the process keeps it."""
+    def rss_after_free(mode):
+        out = subprocess.run([sys.executable, "-c", MEASURE_RSS, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    assert rss_after_free("tuned") - rss_after_free("default") > 300
+
+
+def test_pick_device_says_when_the_allocator_is_tuned(machine, capsys, monkeypatch):
+    machine()
+    monkeypatch.setattr(dev, "keep_freed_memory", lambda: True)
+    dev.pick_device()
+    assert capsys.readouterr().out.rstrip().endswith("; malloc keeps freed memory for reuse")

@@ -75,3 +75,17 @@ def test_masked_lm_stand_in_fills_blanks(offline, capsys):
     meta = assets.manifest("masked-lm-stand-in")["meta"]
     # the bar set for the stand-in: at least the prototype's 21% top-1 / 39% top-5 on held-out articles
     assert meta["held_out_top1"] >= 0.21 and meta["held_out_top5"] >= 0.39, meta
+
+
+def test_loading_keeps_the_callers_progress_bar_choice(offline):
+    """A notebook that turned transformers' progress bars off must not get them back from a load."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        models.load_tokenizer("gpt2")
+        assert not hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.enable_progress_bar()
+    models.load_tokenizer("gpt2")
+    assert hf_logging.is_progress_bar_enabled()

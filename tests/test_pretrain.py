@@ -68,3 +68,29 @@ def test_evaluation_subset_is_a_new_seeded_draw(gpt2_tokenizer):
     first = pretrain.evaluation_subset(chunks, profile)
     assert len(first["valid"]) == profile["eval_chunks"] == 16 and len(chunks["valid"]) == 40  # not changed in place
     assert pretrain.evaluation_subset(chunks, profile)["valid"]["input_ids"] == first["valid"]["input_ids"]
+
+
+def test_resuming_re_ties_the_output_layer_without_a_warning(gpt2_tokenizer, tmp_path, caplog):
+    """Checkpoints store the tied lm_head once; resuming must re-tie it, not warn that it is missing."""
+    from transformers import Trainer
+
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
+    ids = gpt2_tokenizer("A short text to learn. " * 200)["input_ids"]
+    chunks = Dataset.from_dict({"input_ids": [ids[i:i + 128] for i in range(0, 128 * 8, 128)]})
+    splits = DatasetDict(train=chunks, valid=chunks)
+    config = pretrain.gpt2_config(gpt2_tokenizer, profile)
+    args = pretrain.training_arguments(profile | {"epochs": 1}, tmp_path, "cpu", eval_strategy="no",
+                                       save_strategy="steps", save_steps=10**9, use_cpu=True, bf16=False)
+    first = pretrain.make_trainer(pretrain.new_gpt2(config), args, splits, gpt2_tokenizer)
+    first.train()
+    more = pretrain.training_arguments(profile | {"epochs": 2}, tmp_path, "cpu", eval_strategy="no",
+                                       save_strategy="no", use_cpu=True, bf16=False)
+    resumed = pretrain.make_trainer(pretrain.new_gpt2(config), more, splits, gpt2_tokenizer)
+    assert isinstance(resumed, Trainer)
+    with caplog.at_level("WARNING"):
+        resumed.train(resume_from_checkpoint=str(tmp_path / f"checkpoint-{first.state.global_step}"))
+    assert "missing keys" not in caplog.text
+    model = resumed.model
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+    assert resumed.state.global_step == 2 * first.state.global_step

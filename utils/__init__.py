@@ -13,7 +13,8 @@ A module imports only from layers below its own (a function-level import counts 
     2  masked_lm_stand_in (trains notebook 1's offline model)
          |
     1  wikitext (dump -> clean articles, parse cache)   tokenization (chunking)   fill_mask   generation
-       device (device, precision, seeds)   profiles (smoke / classroom / full sizes)
+       sampling (temperature, top-k, top-p; the decoding explorer)   training_view (live loss curves)
+       device (device, precision, seeds, allocator)   profiles (smoke / classroom / full sizes)
          |
     0  cache (verified file cache)   hub (is the Hub reachable? complete local copies)   settings (env vars)
 """
@@ -21,6 +22,7 @@ A module imports only from layers below its own (a function-level import counts 
 LAYERS: dict[str, int] = {
     "cache": 0, "hub": 0, "settings": 0,
     "wikitext": 1, "tokenization": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
+    "sampling": 1, "training_view": 1,
     "masked_lm_stand_in": 2,
     "assets": 3,
     "models": 4, "wikipedia": 4,

@@ -72,12 +72,15 @@ class Loaded(NamedTuple):
 
 @contextmanager
 def _quiet_loading():
-    """Hide transformers' per-load progress bars so notebook cells stay clean."""
+    """Hide transformers' per-load progress bars so notebook cells stay clean, then restore the caller's choice
+    (turning them back on regardless would undo a notebook's own ``disable_progress_bar()``)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        hf_logging.enable_progress_bar()
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _from_hub(name: str, kinds: tuple[str, ...]) -> tuple[Path | None, str]:

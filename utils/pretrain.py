@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+import datasets
 import torch
+import transformers
 from datasets import DatasetDict
 from transformers import (
     DataCollatorForLanguageModeling,
@@ -28,11 +30,13 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
+from transformers.trainer_callback import PrinterCallback
 
 from utils.device import pick_device, seed_everything, trainer_kwargs
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING, choose_profile
 from utils.tokenization import chunk_splits
+from utils.training_view import SummaryLine
 from utils.wikipedia import load_wikipedia_subset
 
 SEED = 42
@@ -83,29 +87,39 @@ def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:
 
     (transformers picks the loss from the class name, and "GPT2LMHeadModel" predates the
     "...ForCausalLM" naming, so without this it warns on the first training step.)
+
+    The output layer ``lm_head`` shares its weight with the token embedding ``wte``, so checkpoints store it
+    once and it comes back "missing" when a Trainer resumes. Naming it as a key left out on save tells the
+    Trainer to re-tie it instead of warning.
     """
     model = GPT2LMHeadModel(config)
     model.loss_type = "ForCausalLM"
+    if config.tie_word_embeddings:
+        model._keys_to_ignore_on_save = {"lm_head.weight"}
     return model
 
 
 def training_arguments(profile: dict, output_dir: str | Path, device: torch.device, **overrides) -> TrainingArguments:
-    """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device."""
+    """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device, and no
+    progress table (``utils.training_view`` shows the run instead)."""
     args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
                 per_device_train_batch_size=profile["batch_size"], per_device_eval_batch_size=32,
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
-                logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED,
+                logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED, disable_tqdm=True,
                 **trainer_kwargs(device))
     args.update(overrides)
     return TrainingArguments(**args)
 
 
-def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer) -> Trainer:
-    """A Trainer for causal-LM pretraining (labels are the inputs; the model shifts them)."""
+def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer, callbacks=()) -> Trainer:
+    """A Trainer for causal-LM pretraining (labels are the inputs; the model shifts them) that reports through
+    ``callbacks`` rather than printing raw log dicts."""
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
-    return Trainer(model=model, args=args, data_collator=collator, train_dataset=chunks["train"],
-                   eval_dataset=chunks["valid"], processing_class=tokenizer)
+    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=chunks["train"],
+                      eval_dataset=chunks["valid"], processing_class=tokenizer, callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
@@ -152,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.epochs is not None:
         profile["epochs"] = args.epochs
+    datasets.disable_progress_bars()  # tokenizing and chunking take seconds; one line per evaluation follows
+    transformers.utils.logging.disable_progress_bar()  # and so does saving the model
     seed_everything(SEED)
     device = pick_device()
     tokenizer = load_tokenizer("gpt2")
@@ -160,13 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     chunks = tokenize_corpus(training_text(subset, profile), tokenizer, profile)
     model = new_gpt2(gpt2_config(tokenizer, profile))
     out = Path(args.output_dir) / name
-    trainer = make_trainer(model, training_arguments(profile, out, device), chunks, tokenizer)
+    trainer = make_trainer(model, training_arguments(profile, out, device), chunks, tokenizer, [SummaryLine()])
     steps = total_steps(chunks, profile, trainer.args.world_size)
     estimate = estimate_seconds(trainer, steps)
     print(f"Profile {name}: {model.num_parameters() / 1e6:.1f} M parameters, {len(chunks['train'])} train chunks, "
           f"{steps} steps; estimated {estimate / 60:.1f} min on {device} ({trainer.args.world_size} process(es))")
     result = trainer.train()
-    metrics = trainer.evaluate()
+    evaluated = [h for h in trainer.state.log_history if "eval_loss" in h]
+    if evaluated and evaluated[-1]["step"] == trainer.state.global_step:
+        metrics = evaluated[-1]
+    else:
+        metrics = trainer.evaluate()
     trainer.save_model(out / "final")
     if trainer.is_world_process_zero():
         print(f"Done in {result.metrics['train_runtime']:.0f} s: train loss {result.training_loss:.3f}, "

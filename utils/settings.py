@@ -22,6 +22,7 @@ VARIABLES = {
     "CAUSAL_LM": "the Hub model notebook 2 loads (default gpt2)",
     "OUTPUT": "where notebook 3 writes its checkpoints and trained model (default build/ in the repository)",
     "CACHE": "the folder of offline assets and parsed dumps (default $XDG_CACHE_HOME/llm-tutorial)",
+    "WIDGETS": "on or off: off draws each live or interactive view once, with default values (CI, make record)",
 }
 
 
@@ -35,6 +36,16 @@ def setting(name: str, default: str | None = None) -> str | None:
         warnings.warn(f"{OLD_PREFIX}{name} is renamed {PREFIX}{name}; the old name stops working in the next "
                       "release.", FutureWarning, stacklevel=2)
     return value or default
+
+
+def widgets_on() -> bool:
+    """False when $LLM_TUTORIAL_WIDGETS is off/0/no/false: draw each live or interactive view once."""
+    value = (setting("WIDGETS", "on") or "on").lower()
+    if value in ("on", "1", "yes", "true"):
+        return True
+    if value in ("off", "0", "no", "false"):
+        return False
+    raise ValueError(f"$LLM_TUTORIAL_WIDGETS={value!r}: use on or off.")
 
 
 def source(name: str) -> str:

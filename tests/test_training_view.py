@@ -1,0 +1,90 @@
+"""The live view redraws one figure in place and the script prints one line per evaluation."""
+
+import types
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+
+from utils import pretrain, training_view
+from utils.profiles import PRETRAINING, choose_profile
+
+
+def test_loss_curves_split_the_log():
+    history = [{"loss": 9.0, "step": 2}, {"eval_loss": 9.5, "step": 2}, {"loss": 8.0, "step": 4},
+               {"eval_loss": 9.7, "step": 4}, {"train_loss": 8.5, "step": 4}]
+    assert training_view.loss_curves(history) == ([(2, 9.0), (4, 8.0)], [(2, 9.5), (4, 9.7)])
+
+
+def test_summary_line_reports_losses_throughput_and_time_left(monkeypatch):
+    clock = iter([100.0, 110.0])
+    monkeypatch.setattr(training_view.time, "perf_counter", lambda: next(clock))
+    progress = training_view._Progress()
+    progress.begin()
+    args = types.SimpleNamespace(per_device_train_batch_size=8, world_size=1)
+    state = types.SimpleNamespace(global_step=20, max_steps=120, log_history=[
+        {"loss": 9.0, "step": 10}, {"eval_loss": 9.1, "step": 10}, {"loss": 4.25, "step": 20},
+        {"eval_loss": 9.4, "step": 20}])
+    assert progress.line(args, state) == ("step  20/120  train 4.250  valid 9.40 (best 9.10 at 10)  "
+                                          "16.0 samples/s  ETA 0:50")
+
+
+@pytest.fixture
+def tiny_run(gpt2_tokenizer, tmp_path):
+    """A 2-layer, 64-wide GPT-2 and 16 chunks of repeated text: 8 steps, evaluated every 2."""
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    profile |= {"epochs": 4, "eval_every": 2}
+    text = "The quick brown fox jumps over the lazy dog. " * 400
+    ids = gpt2_tokenizer(text)["input_ids"]
+    chunks = Dataset.from_dict({"input_ids": [ids[i:i + 128] for i in range(0, 128 * 16, 128)]})
+    gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
+    torch.manual_seed(0)
+    model = pretrain.new_gpt2(pretrain.gpt2_config(gpt2_tokenizer, profile))
+    args = pretrain.training_arguments(profile, tmp_path, "cpu", use_cpu=True, bf16=False)
+    return model, args, DatasetDict(train=chunks, valid=chunks.select(range(4))), gpt2_tokenizer, ids
+
+
+class FakeDisplay:
+    """Stands in for IPython's display(..., display_id=True): counts new outputs and in-place updates."""
+
+    def __init__(self):
+        self.shown, self.updates = 0, 0
+
+    def __call__(self, image, display_id=False):
+        assert display_id is True and image.data.startswith(b"\x89PNG")
+        self.shown += 1
+        return types.SimpleNamespace(update=lambda image: setattr(self, "updates", self.updates + 1))
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
+    import IPython.display
+
+    model, args, chunks, tokenizer, ids = tiny_run
+    fake = FakeDisplay()
+    monkeypatch.setattr(IPython.display, "display", fake)
+    view = training_view.LiveLossPlot(tokenizer, ids[:8], title="test", sample_tokens=4, baseline=10.8, live=live)
+    trainer = pretrain.make_trainer(model, args, chunks, tokenizer, [view])
+    trainer.train()
+    evaluations = len([h for h in trainer.state.log_history if "eval_loss" in h])
+    assert evaluations == 4
+    assert fake.shown == 1  # one output, ever
+    assert fake.updates == (evaluations if live else 0)  # redrawn at each evaluation, then once more at the end
+    assert [step for step, _ in view.samples] == [2, 4, 6, 8]  # a greedy sample at each evaluation
+    assert all(isinstance(text, str) and text for _, text in view.samples)
+    ax = view.ax
+    assert [line.get_label() for line in ax.get_lines()][:2] == ["train loss", "validation loss"]
+    _, valid = training_view.loss_curves(trainer.state.log_history)
+    best = min(valid, key=lambda sl: sl[1])
+    assert tuple(ax.collections[0].get_offsets()[0]) == pytest.approx(best)  # the minimum is marked
+    assert "step 8/8" in view.figure.texts[0].get_text()
+
+
+def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):
+    model, args, chunks, tokenizer, _ = tiny_run
+    trainer = pretrain.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])
+    trainer.train()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["2/8", "4/8", "6/8", "8/8"]
+    assert all("train " in line and "valid " in line and "samples/s" in line and "ETA" in line for line in lines)
+    assert not any("{" in line for line in lines)  # no raw log dicts

@@ -1,0 +1,130 @@
+"""The next-token distribution that sampling draws from, reshaped by temperature, top-k and top-p, and a
+panel of sliders to play with it (notebook 2's decoding explorer).
+
+``filtered_probabilities`` applies the three settings in the order ``generate(do_sample=True)`` does
+(temperature, then top-k, then top-p); ``tests/test_sampling.py`` checks it against transformers' own
+logits processors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from utils.settings import widgets_on
+
+
+def check_settings(temperature: float, top_k: int, top_p: float) -> None:
+    """One clear ValueError for a setting generate() would reject or silently misread."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
+            or math.isinf(temperature):
+        raise ValueError(f"temperature must be a number above 0 (1 leaves the logits as they are), "
+                         f"got {temperature!r}.")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be a whole number, 0 to switch it off, got {top_k!r}.")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be above 0 and at most 1 (1 switches it off), got {top_p!r}.")
+
+
+def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
+                           top_p: float = 1.0) -> torch.Tensor:
+    """Probabilities over the vocabulary after the filters; tokens filtered out get exactly 0.
+
+    - temperature: divide the logits by it (below 1 sharpens, above 1 flattens);
+    - top_k: keep only the k highest logits (0: keep all);
+    - top_p: keep the most likely tokens until their probability adds up to at least top_p (1: keep all).
+    """
+    check_settings(temperature, top_k, top_p)
+    scores = logits.float() / temperature
+    if 0 < top_k < scores.shape[-1]:
+        kth = scores.topk(top_k, dim=-1).values[..., -1:]
+        scores = scores.masked_fill(scores < kth, -math.inf)
+    if top_p < 1:
+        probs, order = scores.softmax(-1).sort(dim=-1, descending=True)
+        mass_before = probs.cumsum(-1) - probs  # the probability of the tokens ranked above each one
+        drop = mass_before >= top_p
+        drop[..., 0] = False  # the favourite always stays
+        scores = scores.masked_fill(drop.scatter(-1, order, drop), -math.inf)
+    return scores.softmax(-1)
+
+
+@dataclass
+class Explored:
+    """What one setting of the explorer showed."""
+
+    original: torch.Tensor  # next-token probabilities at temperature 1, no filter
+    filtered: torch.Tensor  # after temperature, top-k, top-p
+    continuation: str  # a sampled continuation under the same settings
+
+    @property
+    def survivors(self) -> int:
+        return int((self.filtered > 0).sum())
+
+    @property
+    def kept_mass(self) -> float:
+        """Of the original distribution, the probability that the surviving tokens held."""
+        return float(self.original[self.filtered > 0].sum())
+
+
+@torch.no_grad()
+def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+            seed: int = 0, new_tokens: int = 20) -> Explored:
+    """The prompt's next-token distribution before and after the filters, and a seeded sampled continuation."""
+    check_settings(temperature, top_k, top_p)
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    logits = model(**inputs).logits[0, -1]
+    torch.manual_seed(seed)
+    out = model.generate(**inputs, do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
+                         max_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    return Explored(logits.float().softmax(-1), filtered_probabilities(logits, temperature, top_k, top_p),
+                    tokenizer.decode(out[0, inputs["input_ids"].shape[1]:]))
+
+
+def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):
+    """Bars for the ``bars`` most likely tokens: the original probability (grey) and, for the tokens that
+    survive the filters, the probability sampling now gives them (coloured)."""
+    import matplotlib.pyplot as plt
+
+    ranked = explored.original.argsort(descending=True)[:bars]
+    labels = [repr(tokenizer.decode([i])) for i in ranked.tolist()]
+    x = range(len(ranked))
+    fig, ax = plt.subplots(figsize=(9, 3.6), layout="constrained")
+    ax.bar(x, explored.original[ranked].tolist(), width=0.8, color="lightgrey", label="original (T=1, no filter)")
+    kept = explored.filtered[ranked]
+    ax.bar([i for i in x if kept[i] > 0], [p for p in kept.tolist() if p > 0], width=0.45, color="tab:blue",
+           label="after the filters: what sampling draws from")
+    ax.set_xticks(list(x), labels, rotation=45, ha="right")
+    ax.set(ylabel="probability", title=f"{settings}: {explored.survivors:,} token(s) survive, holding "
+                                       f"{explored.kept_mass:.0%} of the original probability")
+    ax.legend(fontsize="small")
+    plt.show()
+
+
+def decoding_explorer(model, tokenizer, prompt: str, new_tokens: int = 20, seed: int = 0):
+    """Sliders for temperature, top-k and top-p and a seed box, redrawing the distribution and a sample.
+
+    With $LLM_TUTORIAL_WIDGETS=off (CI, exported HTML) it draws once with the default values instead.
+    """
+
+    def show(temperature=0.8, top_k=0, top_p=0.9, seed=seed):
+        settings = f"T={temperature:g}, top-k {top_k or 'off'}, top-p {top_p:g}"
+        explored = explore(model, tokenizer, prompt, temperature, top_k, top_p, seed, new_tokens)
+        draw(explored, tokenizer, settings)
+        print(f"sampled (seed {seed}): {prompt!r} + {explored.continuation!r}")
+        return explored
+
+    if not widgets_on():
+        show()
+        return
+    import ipywidgets as widgets
+
+    style = dict(continuous_update=False, style={"description_width": "90px"})
+    widgets.interact(
+        show,
+        temperature=widgets.FloatSlider(value=0.8, min=0.05, max=2.0, step=0.05, description="temperature", **style),
+        top_k=widgets.IntSlider(value=0, min=0, max=100, description="top-k (0 off)", **style),
+        top_p=widgets.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", **style),
+        seed=widgets.IntText(value=seed, description="seed", style={"description_width": "90px"}),
+    )
