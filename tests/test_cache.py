@@ -1,5 +1,6 @@
 """The verified file cache: checksums and registry failures give one clear error."""
 
+import os
 import zipfile
 
 import pytest
@@ -46,3 +47,18 @@ def test_a_killed_build_is_not_a_cached_folder(tmp_path):
     (tmp_path / "thing").mkdir()  # a folder without a manifest: what a killed build would leave
     (tmp_path / "thing" / "half.bin").write_bytes(b"half")
     assert cache.cached_folder("thing", root=tmp_path) is None
+
+
+def test_the_temporary_folder_of_a_killed_build_is_removed_by_the_next_build(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = tmp_path / f".thing-{dead.stdout.strip()}-abc123"  # what SIGKILL during a build leaves
+    (leftover / "out").mkdir(parents=True)
+    (leftover / "out" / "half.bin").write_bytes(b"half")
+    alive = tmp_path / f".thing-{os.getpid()}-def456"  # a build still running in a live process: kept
+    alive.mkdir()
+    cache.build_folder("thing", lambda out: (out / "a.txt").write_text("a") and {}, root=tmp_path)
+    assert not leftover.exists() and alive.exists()
+    assert (tmp_path / "thing" / "a.txt").read_text() == "a"

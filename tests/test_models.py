@@ -89,3 +89,15 @@ def test_loading_keeps_the_callers_progress_bar_choice(offline):
         hf_logging.enable_progress_bar()
     models.load_tokenizer("gpt2")
     assert hf_logging.is_progress_bar_enabled()
+
+
+def test_a_saved_model_folder_loads_back(offline, tmp_path, capsys):
+    """What notebook 3's trainer.save_model writes (model + tokenizer) loads by its path, model and tokenizer."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = models.load_tokenizer("gpt2")
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = models.load_causal_lm(str(tmp_path))
+    assert not loaded.stand_in and loaded.model.config.n_layer == 1 and len(loaded.tokenizer) == len(tokenizer)
+    assert f"Model: {tmp_path} (from a local folder)" in capsys.readouterr().out

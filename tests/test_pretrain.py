@@ -1,5 +1,13 @@
 """The pretraining script runs end to end in the smoke profile; bad settings fail with one clear message."""
 
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
@@ -94,3 +102,91 @@ def test_resuming_re_ties_the_output_layer_without_a_warning(gpt2_tokenizer, tmp
     model = resumed.model
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
     assert resumed.state.global_step == 2 * first.state.global_step
+
+
+# --------------------------------------------------------------------------------------------
+# The script as a process: killed and resumed, interrupted, and on two processes
+# --------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def script_env() -> dict[str, str]:
+    return dict(os.environ, HF_HUB_OFFLINE="1", LLM_TUTORIAL_DEVICE="cpu", OMP_NUM_THREADS="1")
+
+
+def script(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "utils.pretrain", "--profile", "smoke", "--output-dir", str(out), *extra]
+
+
+def start_and_wait_for_checkpoint(command, out: Path, at_least: int) -> subprocess.Popen:
+    """Start ``command`` and return once it has completed a checkpoint of step ``at_least`` or later."""
+    proc = subprocess.Popen(command, env=script_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        last = pretrain.last_complete_checkpoint(out / "smoke")
+        if last is not None and int(last.name.split("-")[1]) >= at_least:
+            return proc
+        assert proc.poll() is None, f"the run ended before a checkpoint of step {at_least}: {proc.communicate()}"
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("no checkpoint within 120 s")
+
+
+def final_weights(out: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(out / "smoke" / "final" / "model.safetensors")
+
+
+def last_summary(stdout: str) -> str:
+    return [line for line in stdout.splitlines() if line.startswith("step ")][-1]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
+    """SIGKILL mid-training, then --resume: the same final weights and last losses as a run never stopped."""
+    steps = ["--epochs", "12", "--save-every", "2"]  # 24 steps, a checkpoint every 2
+    whole = subprocess.run(script(tmp_path / "whole", *steps), env=script_env(), cwd=ROOT, capture_output=True,
+                           text=True, check=True)
+    killed = start_and_wait_for_checkpoint(script(tmp_path / "killed", *steps), tmp_path / "killed", at_least=6)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()
+    assert killed.returncode == -signal.SIGKILL
+    assert not (tmp_path / "killed" / "smoke" / "final").exists()
+    stopped_at = pretrain.last_complete_checkpoint(tmp_path / "killed" / "smoke")
+    resumed = subprocess.run(script(tmp_path / "killed", *steps, "--resume"), env=script_env(), cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+    assert f"resuming from {stopped_at}" in resumed.stdout
+    assert last_summary(resumed.stdout).split("samples/s")[0].rsplit("  ", 1)[0] == \
+        last_summary(whole.stdout).split("samples/s")[0].rsplit("  ", 1)[0]  # step 24/24, train and valid loss
+    a, b = final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path):
+    run = start_and_wait_for_checkpoint(script(tmp_path, "--epochs", "12", "--save-every", "2"), tmp_path, 4)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("Interrupted at step ") and "the last complete checkpoint is " in line
+    assert line.endswith("add --resume to continue from it.")
+    named = Path(line.split("the last complete checkpoint is ")[1].split(";")[0])
+    assert (named / pretrain.COMPLETE).is_file()
+
+
+def test_two_processes_with_torchrun_take_half_the_steps(tmp_path):
+    """torchrun, 2 CPU processes (gloo): world size 2, half a single process's optimizer steps, one saved model."""
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+                          "utils.pretrain", "--profile", "smoke", "--output-dir", str(tmp_path)],
+                         env=script_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    chunks = int(run.stdout.split(" train chunks")[0].rsplit(" ", 1)[1])
+    single = math.ceil(chunks / profile["batch_size"]) * profile["epochs"]
+    assert "world size 2" in run.stdout and f"{single // 2} steps;" in run.stdout
+    assert run.stdout.count("Done in ") == 1 and f", {single // 2} steps:" in run.stdout
+    assert sorted(p.name for p in tmp_path.joinpath("smoke").iterdir() if p.name == "final") == ["final"]
+    assert (tmp_path / "smoke" / "final" / "model.safetensors").is_file()
+    assert "find_unused_parameters" not in run.stderr

@@ -65,3 +65,35 @@ def test_parse_is_cached_by_content(tmp_path, monkeypatch):
     first = wikitext.parsed_articles(dump, cache=tmp_path / "cache")
     monkeypatch.setattr(wikitext, "parse_dump", lambda p: pytest.fail("parsed twice"))
     assert wikitext.parsed_articles(dump, cache=tmp_path / "cache").to_list() == first.to_list()
+
+
+@pytest.mark.parametrize("wikitext_in,expected", [
+    ("Intro.<ref>unclosed\n== History ==\nText.", "Intro.\nHistory\nText."),  # used to return only "Intro."
+    ("{{Infobox person | name = X\nText here.", "Text here."),  # used to leak "Infobox person | name = X"
+    ("{{Infobox person\n| name = X\n| born = 1900\nThe person was born.", "The person was born."),
+    ("A<ref name=x>one</ref> b.<ref>two</ref> c.<ref name=y/>\nNext.", "A b. c.\nNext."),
+])
+def test_unclosed_footnotes_and_templates_end_at_their_line(wikitext_in, expected):
+    assert wikitext.clean_wikitext(wikitext_in) == expected
+
+
+def test_a_damaged_cached_parse_is_parsed_again(tmp_path, capsys):
+    dump = tmp_path / "small.xml"
+    dump.write_text(SMALL_DUMP)
+    first = wikitext.parsed_articles(dump, cache=tmp_path / "cache").to_list()
+    (cached,) = (tmp_path / "cache").glob("*.parquet")
+    cached.write_bytes(b"PAR1 not really parquet")  # what a full disk or a killed copy leaves
+    assert wikitext.parsed_articles(dump, cache=tmp_path / "cache").to_list() == first
+    out = capsys.readouterr().out
+    assert "is damaged (" in out and "parsing small.xml again" in out
+    assert [p.name for p in (tmp_path / "cache").glob("*.parquet")] == [cached.name]
+
+
+def test_a_new_parser_version_parses_again_and_drops_the_old_parse(tmp_path, monkeypatch):
+    dump = tmp_path / "small.xml"
+    dump.write_text(SMALL_DUMP)
+    wikitext.parsed_articles(dump, cache=tmp_path / "cache")
+    monkeypatch.setattr(wikitext, "PARSER_VERSION", wikitext.PARSER_VERSION + 1)
+    wikitext.parsed_articles(dump, cache=tmp_path / "cache")
+    assert [p.name.rsplit(".", 2)[1] for p in (tmp_path / "cache").glob("*.parquet")] == \
+        [f"v{wikitext.PARSER_VERSION}"]

@@ -17,10 +17,11 @@ A module imports only from layers below its own (a function-level import counts 
        device (device, precision, seeds, allocator)   profiles (smoke / classroom / full sizes)
          |
     0  cache (verified file cache)   hub (is the Hub reachable? complete local copies)   settings (env vars)
+       checks (does this tokenizer belong to this model?)
 """
 
 LAYERS: dict[str, int] = {
-    "cache": 0, "hub": 0, "settings": 0,
+    "cache": 0, "hub": 0, "settings": 0, "checks": 0,
     "wikitext": 1, "tokenization": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1,
     "masked_lm_stand_in": 2,

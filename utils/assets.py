@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils import masked_lm_stand_in
+from utils import masked_lm_stand_in, wikitext
 from utils.cache import AssetError, PackagedFile, cache_root, cached_folder, check_folder, fetch, read_manifest
 from utils.cache import build_folder as _build_folder
 
@@ -241,6 +241,18 @@ def ensure_all(names: list[str] | None = None, rebuild: bool = False, root: Path
                 build(name, root)
         size = sum(f["size"] for f in manifest(name, root)["files"].values())
         print(f"{name:<20} {state:<8} {size / 1e6:8.1f} MB  {time.perf_counter() - started:6.1f} s  {folder}")
+        if name == "wikipedia-sample":
+            _ensure_parsed(asset_dir(name, root) / WIKI_SAMPLE.name, root)
+
+
+def _ensure_parsed(dump: Path, root: Path) -> None:
+    """The sample's cached parse (wikipedia-parsed/): loaded to check it, parsed again if missing or damaged."""
+    started = time.perf_counter()
+    folder = root / "wikipedia-parsed"
+    state = "verified" if any(folder.glob(f"{dump.name}.*.v{wikitext.PARSER_VERSION}.parquet")) else "built"
+    articles = wikitext.parsed_articles(dump, cache=folder)
+    print(f"{'wikipedia-parsed':<20} {state:<8} {len(articles):5d} articles  "
+          f"{time.perf_counter() - started:6.1f} s  {folder}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,12 @@ class AssetError(RuntimeError):
 
 def cache_root() -> Path:
     """Folder holding the cache: $LLM_TUTORIAL_CACHE, else $XDG_CACHE_HOME/llm-tutorial (~/.cache/llm-tutorial)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
+    if os.environ.get(CACHE_ENV, "").strip():
+        root = Path(os.environ[CACHE_ENV].strip()).expanduser()
+        if root.exists() and not root.is_dir():
+            raise AssetError(f"${CACHE_ENV}={os.environ[CACHE_ENV]!r} is a file, not a folder: point it at a folder "
+                             "(it is created if missing), or unset it to use ~/.cache/llm-tutorial.")
+        return root
     xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(xdg).expanduser() / "llm-tutorial"
 
@@ -163,14 +167,33 @@ def cached_folder(name: str, root: Path | None = None) -> Path | None:
     return folder
 
 
+def _remove_abandoned_builds(root: Path, name: str) -> None:
+    """Delete the temporary folders of builds of ``name`` whose process is gone (killed mid-build)."""
+    for folder in root.glob(f".{name}-*-*"):
+        pid = folder.name[len(name) + 2:].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def build_folder(name: str, make: Callable[[Path], dict], root: Path | None = None,
                  sources: tuple[str, ...] = ()) -> Path:
     """Run ``make(empty_folder) -> metadata`` in a temporary folder, write its manifest, rename it into place."""
     root = root or cache_root()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AssetError(f"Cannot create the asset cache {root} ({exc.strerror or exc}): set ${CACHE_ENV} to a "
+                         "writable folder.") from None
+    _remove_abandoned_builds(root, name)
     final = root / name
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-{os.getpid()}-") as tmp:
         out = Path(tmp) / "out"
         out.mkdir()
         meta = make(out)

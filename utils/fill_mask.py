@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
+from utils.checks import check_pair
+
 # Mask strings of other model families: a student pasting one of these into BERT's input gets told.
 OTHER_MASKS = ("[MASK]", "<mask>", "<MASK>", "[mask]", "<extra_id_0>")
 
@@ -35,11 +37,14 @@ def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchE
 def fill_mask(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
               top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each mask in ``text`` (left to right): its ``top_k`` (word, probability) pairs, most likely first."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}.")
+    check_pair(model, tokenizer)
     inputs, positions = encode_masked(tokenizer, text)
     logits = model.eval()(**inputs.to(model.device)).logits[0]
     results = []
     for position in positions:
         probs = logits[position].float().softmax(-1)
-        top = probs.topk(top_k)
+        top = probs.topk(min(top_k, probs.shape[-1]))
         results.append([(tokenizer.decode([i]).strip(), p) for i, p in zip(top.indices.tolist(), top.values.tolist())])
     return results

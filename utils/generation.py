@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from utils.checks import check_pair
+
 
 @dataclass
 class Step:
@@ -49,6 +51,7 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, pr
         raise ValueError("The prompt is empty: give the model some text to continue.")
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a whole number of at least 1, got {max_new_tokens!r}.")
+    check_pair(model, tokenizer)
     ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]
     window = context_window(model)
     if ids.shape[1] + max_new_tokens > window:

@@ -97,6 +97,18 @@ def _missing_in(folder: Path, kinds: tuple[str, ...]) -> list[str]:
     return missing_files(present, kinds) + [s for s in shards if s not in present]
 
 
+def local_folder(path: str | Path, kinds: tuple[str, ...]) -> Path:
+    """A folder on disk (e.g. what ``save_pretrained`` or ``trainer.save_model`` wrote) checked to hold all
+    ``kinds`` need; HubError naming what is missing otherwise."""
+    folder = Path(path).expanduser()
+    missing = _missing_in(folder, kinds)
+    if missing:
+        raise HubError(f"The folder {folder} lacks {', '.join(missing)}, so it cannot be loaded as a "
+                       f"{' and '.join(kinds)}. Point at a folder written by save_pretrained() or "
+                       "trainer.save_model() (with the tokenizer saved beside the model).")
+    return folder
+
+
 def cached_snapshot(name: str, kinds: tuple[str, ...]) -> Path | None:
     """The local Hub cache's folder for ``name`` (its ``main`` revision) if it holds all ``kinds`` need."""
     from huggingface_hub import constants

@@ -112,19 +112,27 @@ def _stand_in(name: str, kind: str) -> StandIn:
 
 
 def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
+    if not isinstance(name, (str, Path)) or not str(name).strip():
+        raise ValueError(f"Give a Hub model name (e.g. 'gpt2') or the folder of a saved model, got {name!r}.")
+    is_folder = Path(str(name)).expanduser().is_dir()
+    name = str(name).strip()
     known = name in STAND_INS
     if known:
         _stand_in(name, kind)  # fail early on e.g. load_masked_lm("gpt2")
     kinds = ("tokenizer",) if model_class is None else ("model", "tokenizer")
     with _quiet_loading():
-        folder, why = _from_hub(name, kinds)
+        if is_folder:
+            folder, why = hub.local_folder(name, kinds), "from a local folder"
+        else:
+            folder, why = _from_hub(name, kinds)
         if folder is not None:
-            tokenizer = _checked(AutoTokenizer.from_pretrained(folder), f"the Hub's {name}")
+            tokenizer = _checked(AutoTokenizer.from_pretrained(folder), name if is_folder else f"the Hub's {name}")
             model = None
             if model_class is not None:
                 model = model_class.from_pretrained(folder, use_safetensors=True, **model_kwargs).eval()
-            result = Loaded(model, tokenizer, name, False,
-                            f"Online: {name} from the Hub, the model of the original tutorial.")
+            about = (f"{name}, loaded from a local folder." if is_folder else
+                     f"Online: {name} from the Hub, the model of the original tutorial.")
+            result = Loaded(model, tokenizer, name, False, about)
         else:
             if not known:
                 raise ValueError(f"{name!r} could not be loaded ({why}) and has no offline stand-in. "

@@ -13,7 +13,11 @@ what it shows is measured in README *Profiles* and *Performance*.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,6 +32,7 @@ from transformers import (
     GPT2LMHeadModel,
     PreTrainedTokenizerBase,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 from transformers.trainer_callback import PrinterCallback
@@ -107,6 +112,7 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED, disable_tqdm=True,
+                ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
                 **trainer_kwargs(device))
     args.update(overrides)
     return TrainingArguments(**args)
@@ -153,12 +159,80 @@ def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
     return per_epoch * profile["epochs"]
 
 
+COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint without it was interrupted
+
+
+class MarkComplete(TrainerCallback):
+    """After the Trainer has written every file of a checkpoint, mark it complete (temp file, then rename), and
+    keep only the ``keep`` newest complete checkpoints (interrupted ones older than those go too)."""
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        part = folder / f".{COMPLETE}.part"
+        part.write_text(f"step {state.global_step}\n")
+        os.replace(part, folder / COMPLETE)
+        complete = sorted(_checkpoints(args.output_dir, complete=True), key=_step)
+        oldest_kept = _step(complete[-self.keep]) if len(complete) >= self.keep else 0
+        for old in _checkpoints(args.output_dir):
+            if _step(old) < oldest_kept:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-", 1)[1])
+
+
+def _checkpoints(folder: str | Path, complete: bool = False) -> list[Path]:
+    return [p for p in Path(folder).glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()
+            and (not complete or (p / COMPLETE).is_file())]
+
+
+def last_complete_checkpoint(folder: str | Path) -> Path | None:
+    """The newest checkpoint-N under ``folder`` that was completely written, or None."""
+    return max(_checkpoints(folder, complete=True), key=_step, default=None)
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a number above 0 (e.g. {'2 or 0.5' if kind is float else '50'}),"
+                                             f" got {text!r}")
+        return value
+    return parse
+
+
+def _writable(folder: Path) -> None:
+    """SystemExit with one line if ``folder`` cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        print(f"error: cannot write to {folder} ({exc.strerror or exc}); choose another --output-dir.",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pretrain GPT-2 from scratch on a Wikipedia subset.")
     parser.add_argument("--profile", default=None, help=f"one of {', '.join(PRETRAINING)} (default: "
                         "$LLM_TUTORIAL_PROFILE or classroom)")
     parser.add_argument("--output-dir", default="build/pretrain", help="checkpoints, final model and tokenizer")
-    parser.add_argument("--epochs", type=float, default=None, help="override the profile's epochs")
+    parser.add_argument("--epochs", type=_positive(float), default=None, help="override the profile's epochs")
+    parser.add_argument("--save-every", type=_positive(int), default=None,
+                        help="steps between checkpoints (default: the profile's save_every)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last complete checkpoint in the output folder")
     args = parser.parse_args(argv)
     try:
         name, profile = choose_profile(PRETRAINING, args.profile)
@@ -166,32 +240,57 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.epochs is not None:
         profile["epochs"] = args.epochs
+    out = Path(args.output_dir) / name
+    _writable(out)
+    checkpoint = None
+    if args.resume:
+        checkpoint = last_complete_checkpoint(out)
+        if checkpoint is None:
+            parser.error(f"--resume: {out} holds no complete checkpoint; run without --resume to start afresh.")
     datasets.disable_progress_bars()  # tokenizing and chunking take seconds; one line per evaluation follows
     transformers.utils.logging.disable_progress_bar()  # and so does saving the model
     seed_everything(SEED)
-    device = pick_device()
-    tokenizer = load_tokenizer("gpt2")
-    tokenizer.pad_token = tokenizer.eos_token
-    subset = load_wikipedia_subset(profile["n_train"], profile["n_valid"], seed=SEED)
-    chunks = tokenize_corpus(training_text(subset, profile), tokenizer, profile)
+    # under torchrun or accelerate every process prepares the same data; only the first one says so
+    with contextlib.redirect_stdout(sys.stdout if int(os.environ.get("RANK", "0")) == 0 else io.StringIO()):
+        device = pick_device()
+        tokenizer = load_tokenizer("gpt2")
+        tokenizer.pad_token = tokenizer.eos_token
+        subset = load_wikipedia_subset(profile["n_train"], profile["n_valid"], seed=SEED)
+        chunks = tokenize_corpus(training_text(subset, profile), tokenizer, profile)
     model = new_gpt2(gpt2_config(tokenizer, profile))
-    out = Path(args.output_dir) / name
-    trainer = make_trainer(model, training_arguments(profile, out, device), chunks, tokenizer, [SummaryLine()])
+    save_every = args.save_every or profile["save_every"]
+    training = training_arguments(profile, out, device, save_strategy="steps", save_steps=save_every)
+    trainer = make_trainer(model, training, chunks, tokenizer, [SummaryLine(), MarkComplete()])
     steps = total_steps(chunks, profile, trainer.args.world_size)
     estimate = estimate_seconds(trainer, steps)
-    print(f"Profile {name}: {model.num_parameters() / 1e6:.1f} M parameters, {len(chunks['train'])} train chunks, "
-          f"{steps} steps; estimated {estimate / 60:.1f} min on {device} ({trainer.args.world_size} process(es))")
-    result = trainer.train()
+    if trainer.is_world_process_zero():
+        print(f"Profile {name}: {model.num_parameters() / 1e6:.1f} M parameters, {len(chunks['train'])} train "
+              f"chunks, {steps} steps; estimated {estimate / 60:.1f} min on {device}; world size "
+              f"{trainer.args.world_size}; a checkpoint every {save_every} steps"
+              + (f"; resuming from {checkpoint}" if checkpoint else ""))
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except KeyboardInterrupt:
+        last = last_complete_checkpoint(out)
+        where = (f"the last complete checkpoint is {last}; add --resume to continue from it" if last else
+                 "no checkpoint was completed yet")
+        print(f"\nInterrupted at step {trainer.state.global_step}: {where}.", file=sys.stderr)
+        return 130
     evaluated = [h for h in trainer.state.log_history if "eval_loss" in h]
     if evaluated and evaluated[-1]["step"] == trainer.state.global_step:
         metrics = evaluated[-1]
     else:
         metrics = trainer.evaluate()
-    trainer.save_model(out / "final")
+    final = out / "final"
     if trainer.is_world_process_zero():
-        print(f"Done in {result.metrics['train_runtime']:.0f} s: train loss {result.training_loss:.3f}, "
-              f"valid loss {metrics['eval_loss']:.3f}, {result.metrics['train_samples_per_second']:.1f} samples/s; "
-              f"model saved to {out / 'final'}")
+        shutil.rmtree(out / "final.part", ignore_errors=True)
+    trainer.save_model(str(out / "final.part"))  # every process takes part; the main one writes
+    if trainer.is_world_process_zero():
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(out / "final.part", final)
+        print(f"Done in {result.metrics['train_runtime']:.0f} s, {trainer.state.global_step} steps: train loss "
+              f"{result.training_loss:.3f}, valid loss {metrics['eval_loss']:.3f}, "
+              f"{result.metrics['train_samples_per_second']:.1f} samples/s; model saved to {final}")
     return 0
 
 

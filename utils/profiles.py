@@ -41,12 +41,14 @@ CAUSAL_LM: dict[str, dict] = {
 PRETRAINING: dict[str, dict] = {
     "smoke": dict(  # a plumbing check: it learns nothing
         n_train=2, n_valid=2,  # articles drawn for training and validation
-        train_docs=2, max_train_chars=6_000,  # of the training articles, how many, cut to how many characters
+        train_docs=2, max_train_chars=5_000,  # of the training articles, how many, cut to how many characters
+        # (15 chunks: 2 steps an epoch on one process, 1 on two, so a 2-process run takes half the steps)
         context_length=128,  # tokens per training chunk
         n_layer=2, n_embd=64, n_head=2,  # a toy GPT-2
         epochs=4, batch_size=8,  # passes over the chunks; chunks per optimizer step
         learning_rate=2e-3, warmup_steps=0, dropout=0.0,
         eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
+        save_every=4,  # steps between checkpoints of `python -m utils.pretrain` (resumable with --resume)
     ),
     "classroom": dict(  # the lesson on a 2-core laptop CPU: memorise 4 article openings, watch validation turn
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
@@ -63,6 +65,7 @@ PRETRAINING: dict[str, dict] = {
         dropout=0.0,  # GPT-2 used 0.1; none here (a CPU spends ~18% of a step on the masks)
         eval_every=10,  # each evaluation draws a point of the validation curve
         eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
+        save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
     ),
     "full": dict(  # the original tutorial's scale (13.3 h on an Apple GPU); a GPU profile
         n_train=50, n_valid=50, train_docs=50, max_train_chars=None,  # every training article, whole
@@ -71,6 +74,7 @@ PRETRAINING: dict[str, dict] = {
         epochs=100, batch_size=8,  # ~27,500 steps
         learning_rate=5e-4, warmup_steps=1_000, dropout=0.0,
         eval_every=137, eval_chunks=512,
+        save_every=1_000,  # a checkpoint every ~1 min on one H100; --resume continues after a crash
     ),
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from utils.checks import check_pair
 from utils.settings import widgets_on
 
 
@@ -73,6 +74,7 @@ def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int 
             seed: int = 0, new_tokens: int = 20) -> Explored:
     """The prompt's next-token distribution before and after the filters, and a seeded sampled continuation."""
     check_settings(temperature, top_k, top_p)
+    check_pair(model, tokenizer)
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
     logits = model(**inputs).logits[0, -1]
     torch.manual_seed(seed)

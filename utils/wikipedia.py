@@ -47,8 +47,11 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
     ``source``: ``"auto"`` (the Hub's wikimedia/wikipedia when reachable, else the offline sample),
     ``"hub"``, ``"sample"``, or the path of a dump file.
     """
-    if n_train < 1 or n_valid < 0:
-        raise ValueError(f"Need n_train >= 1 and n_valid >= 0 articles, got {n_train} and {n_valid}.")
+    for name, value, least in (("n_train", n_train, 1), ("n_valid", n_valid, 0), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}.")
+    if not isinstance(source, (str, Path)) or not str(source).strip():
+        raise ValueError(f"source must be 'auto', 'hub', 'sample' or the path of a dump file, got {source!r}.")
     wanted = n_train + n_valid
     started = time.perf_counter()
     articles, label = None, ""
@@ -66,7 +69,7 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
                          f"{len(articles)}; ask for fewer.")
     shuffled = articles.shuffle(seed=seed)
     subset = DatasetDict(train=shuffled.select(range(n_train)),
-                         valid=shuffled.select(range(n_train, wanted)))
+                         valid=shuffled.select(list(range(n_train, wanted))))  # may be empty: no validation
     print(f"Wikipedia: {n_train} train + {n_valid} valid articles from {label}, shuffled with seed {seed} "
           f"({time.perf_counter() - started:.1f} s)")
     return subset

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from utils.wikitext import iter_pages, to_record
@@ -47,15 +50,44 @@ def build_pipeline(pipeline: beam.Pipeline, input_pattern: str, output_dir: str,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline; the shards appear in the output folder only when every step succeeded."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="Any other option is passed to Beam (e.g. --runner, --project).")
     parser.add_argument("--input", required=True, help="dump file or glob (.xml or .xml.bz2; local, gs://, s3://)")
     parser.add_argument("--output", required=True, help="folder for the Parquet shards")
     parser.add_argument("--num-shards", type=int, default=0, help="output shards (0: let the runner decide)")
     args, beam_args = parser.parse_known_args(argv)
-    options = PipelineOptions(beam_args)
-    with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, args.input, args.output, args.num_shards)
+    if args.num_shards < 0:
+        parser.error(f"--num-shards must be 0 (the runner decides) or more, got {args.num_shards}.")
+    matched = [m.path for r in FileSystems.match([args.input]) for m in r.metadata_list]
+    if not matched:
+        parser.error(f"--input {args.input!r} matches no file. Give the path (or a glob) of pages-articles "
+                     ".xml or .xml.bz2 dump files.")
+    output = args.output.rstrip("/")
+    if FileSystems.exists(output) and FileSystems.match([output + "/wikipedia-*.parquet"])[0].metadata_list:
+        parser.error(f"--output {output} already holds wikipedia-*.parquet shards; choose an empty folder.")
+    staging = f"{output}.part-{uuid.uuid4().hex[:8]}"  # the shards and Beam's temp files, until success
+    try:
+        with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+            build_pipeline(pipeline, args.input, staging, args.num_shards)
+        shards = [m.path for m in FileSystems.match([staging + "/wikipedia-*.parquet"])[0].metadata_list]
+        rows = sum(pq.ParquetFile(FileSystems.open(path)).metadata.num_rows for path in shards)
+        if rows == 0:
+            print(f"error: {', '.join(matched)} hold no main-namespace articles; nothing was written.",
+                  file=sys.stderr)
+            return 1
+        if not FileSystems.exists(output):
+            FileSystems.mkdirs(output)
+        FileSystems.rename(shards, [output + "/" + path.rsplit("/", 1)[1] for path in shards])
+    except Exception as exc:  # a runner wraps the worker's error; report it in one line
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        print(f"error: the pipeline failed ({type(exc).__name__}: {reason}); nothing was written to {output}.",
+              file=sys.stderr)
+        return 1
+    finally:
+        if FileSystems.exists(staging):
+            FileSystems.delete([staging])
+    print(f"{rows:,} articles from {len(matched)} dump file(s) in {len(shards)} shard(s) under {output}")
     return 0
 
 

@@ -110,10 +110,13 @@ def _drop_tag(tag) -> bool:
     return str(tag.tag).lower() in _DROP_TAGS or tag.wiki_markup == "{|"
 
 
-# Markup the parser leaves as plain text when it is malformed (an unclosed table, a stray tag).
+# Markup the parser leaves as plain text when it is malformed (an unclosed table, a stray tag). Real dumps hold
+# unclosed footnotes and templates; they end at the end of their line, never at the end of the article.
 _RESIDUE = [
-    (re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?(</ref>|$)", re.IGNORECASE | re.DOTALL), ""),
+    (re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>", re.IGNORECASE | re.DOTALL), ""),
+    (re.compile(r"<ref[^>]*>[^\n]*", re.IGNORECASE), ""),  # an unclosed footnote: the rest of its line
     (re.compile(r"\{\{[^{}]*\}\}"), ""),  # innermost templates; applied until none are left
+    (re.compile(r"\{\{[^\n]*"), ""),  # an unclosed template ({{Infobox ... never closed): the rest of its line
     (re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]"), r"\1"),
     (re.compile(r"</?[a-zA-Z][^>]*>"), ""),
 ]
@@ -173,20 +176,34 @@ def parse_dump(path: str | Path) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
+PARSER_VERSION = 2  # part of the cache key: a change to the cleaning re-parses every cached dump
+
+
 def parsed_articles(path: str | Path, cache: Path | None = None) -> Dataset:
-    """Clean articles of a dump as a Dataset, parsed once and cached under the file's sha256."""
+    """Clean articles of a dump as a Dataset, parsed once and cached under the file's sha256.
+
+    A damaged cached parse (a truncated or overwritten Parquet file) is parsed again, with one line saying so.
+    """
     path = Path(path)
     _require_dump(path)  # before hashing it
     key = sha256_of(path)[:16]
     folder = cache or cache_root() / "wikipedia-parsed"
-    target = folder / f"{path.name}.{key}.parquet"
-    if not target.is_file():
-        records = parse_dump(path)
-        if not records:
-            raise WikipediaError(f"{path} holds no main-namespace articles.")
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            part = Path(tmp) / target.name
-            Dataset.from_list(records).to_parquet(str(part))
-            os.replace(part, target)
+    target = folder / f"{path.name}.{key}.v{PARSER_VERSION}.parquet"
+    if target.is_file():
+        try:
+            return Dataset.from_parquet(str(target), keep_in_memory=True)
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
+            print(f"The cached parse {target} is damaged ({type(exc).__name__}); parsing {path.name} again.")
+            target.unlink()
+    records = parse_dump(path)
+    if not records:
+        raise WikipediaError(f"{path} holds no main-namespace articles.")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        part = Path(tmp) / target.name
+        Dataset.from_list(records).to_parquet(str(part))
+        os.replace(part, target)
+    for stale in folder.glob(f"{path.name}.*.parquet"):  # parses of an older dump or by an older parser
+        if stale != target:
+            stale.unlink()
     return Dataset.from_parquet(str(target), keep_in_memory=True)

@@ -1,0 +1,23 @@
+"""Checks on what students pass in, shared by the helpers that take a model and a tokenizer together."""
+
+from __future__ import annotations
+
+# Models often pad their embedding table past the tokenizer's size (to a multiple of 64 or 128); more than
+# this many unused rows means the tokenizer belongs to another model.
+PADDING_SLACK = 1024
+
+
+def check_pair(model, tokenizer) -> None:
+    """One clear ValueError when ``tokenizer`` cannot belong to ``model`` (their vocabularies differ).
+
+    Offline, ``load_tokenizer("gpt2")`` is GPT-2's tokenizer (50,257 entries) while ``load_causal_lm("gpt2")``
+    runs the SmolLM2 stand-in (49,152): mixed, they give garbage text or an IndexError deep in torch.
+    """
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    rows, entries = getattr(config, "vocab_size", None), len(tokenizer)
+    if rows is None or entries <= rows <= entries + PADDING_SLACK:
+        return
+    name = getattr(model.config, "name_or_path", "") or type(model).__name__
+    raise ValueError(f"This tokenizer has {entries:,} entries but the model {name!r} has a {rows:,}-token "
+                     "vocabulary: they belong to different models. Use the tokenizer that came with the model "
+                     "(loaded = load_causal_lm(...); loaded.model with loaded.tokenizer).")
