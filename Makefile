@@ -1,6 +1,9 @@
 # One-command set-up and checks. Every target installs what it needs; a second run is fast.
 #   make run    execute every notebook (classroom profile) into build/ (.ipynb + .html)
-#   make test   lint, unit tests, the online paths against a local Hub, nbval of every notebook (smoke, offline)
+#   make test   lint, unit tests, the online paths against a local Hub, nbval of every notebook (smoke, offline),
+#               the reference solutions through every check cell, the slide decks in headless Chromium
+#   make slides offline reveal.js decks of the notebooks (committed classroom outputs) into build/
+#   make solutions  run every exercise's reference solution (notebooks/solutions/) through its check cell
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +17,7 @@ PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
 EXECUTE := $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
     --KernelManager.transport=ipc --KernelManager.ip="$${TMPDIR:-/tmp}/llm-tutorial-kernel"
 
-.PHONY: setup test run record lab bench clean
+.PHONY: setup test run record lab bench clean slides solutions
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "Creating $(VENV) and installing requirements.txt (first time: ~2 min)"
@@ -58,7 +61,17 @@ record: $(STAMP)  ## re-execute the notebooks in place (classroom profile) so th
 lab: $(STAMP)
 	@$(PY) -m utils.prepare
 	@echo "Starting JupyterLab on the project's environment; open the http://127.0.0.1:8888/lab?token=... URL it prints."
+	@echo "To present: open a notebook, then Alt+R (or View > Render as slideshow) shows it as live slides."
 	$(JUPYTER) lab --notebook-dir=notebooks --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# the decks show the committed classroom outputs (make record); reveal.js comes from a pinned npm package
+slides: $(STAMP)
+	@$(PY) -m utils.slides
+
+# inject notebooks/solutions/ into the answer cells, execute (smoke, offline), fail unless every check says so
+solutions: setup
+	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q \
+	    tests/test_exercises.py
 
 bench: setup
 	@for b in $(sort $(wildcard benchmarks/*.py)); do echo "== $$b"; $(PY) "$$b" || exit 1; done

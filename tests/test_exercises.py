@@ -125,3 +125,29 @@ def test_checks_accept_right_answers_and_turn_down_wrong_ones(executed):
         if expected not in said:
             failures.append(f"{verdict} answer {answer!r}: expected {expected!r}, the check said {said!r}")
     assert not failures, "\n".join(failures)
+
+
+def solutions(notebook: str) -> dict:
+    """notebooks/solutions/<notebook>.py's SOLUTIONS."""
+    namespace: dict = {}
+    exec((NOTEBOOKS / "solutions" / f"{Path(notebook).stem}.py").read_text(), namespace)
+    return namespace["SOLUTIONS"]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reference_solutions_pass_every_check(name, tmp_path):
+    """Inject the reference solutions into the answer cells, run the whole notebook, read every check cell."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    answers = solutions(name)
+    checks = []
+    for start, (solution, verdict) in answers.items():
+        index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
+        nb.cells[index].source = solution
+        checks.append((index + 1, verdict))  # each check cell follows its answer cell
+    unanswered = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Not answered yet" in c.source}
+    assert unanswered <= {i for i, _ in checks}, f"{name}: a check cell without a reference solution"
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "k"))
+    NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    for index, verdict in checks:
+        said = stdout_of(nb.cells[index])
+        assert verdict in said, f"{name}: the solution before cell {index} got {said!r}"

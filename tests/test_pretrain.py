@@ -178,15 +178,16 @@ def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path):
 
 def test_two_processes_with_torchrun_take_half_the_steps(tmp_path):
     """torchrun, 2 CPU processes (gloo): world size 2, half a single process's optimizer steps, one saved model."""
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
                           "utils.pretrain", "--profile", "smoke", "--output-dir", str(tmp_path)],
                          env=script_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     _, profile = choose_profile(PRETRAINING, "smoke")
     chunks = int(run.stdout.split(" train chunks")[0].rsplit(" ", 1)[1])
     single = math.ceil(chunks / profile["batch_size"]) * profile["epochs"]
-    assert "world size 2" in run.stdout and f"{single // 2} steps;" in run.stdout
-    assert run.stdout.count("Done in ") == 1 and f", {single // 2} steps:" in run.stdout
+    shown = f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+    assert "world size 2" in run.stdout and f"{single // 2} steps;" in run.stdout, shown
+    assert run.stdout.count("Done in ") == 1 and f", {single // 2} steps:" in run.stdout, shown
     assert sorted(p.name for p in tmp_path.joinpath("smoke").iterdir() if p.name == "final") == ["final"]
     assert (tmp_path / "smoke" / "final" / "model.safetensors").is_file()
-    assert "find_unused_parameters" not in run.stderr
+    assert "find_unused_parameters" not in run.stderr, shown

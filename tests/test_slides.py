@@ -1,0 +1,91 @@
+"""The offline decks in a real browser: reveal.js starts, nothing is fetched from the network, every slide fits
+1280x720, and the slides with plots are not blank. Screenshots go to build/slides-screenshots/.
+
+Needs Debian's ``chromium`` (``.ci/run`` installs it); playwright drives it.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from PIL import Image, ImageStat
+
+from utils import slides
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SHOTS = ROOT / "build" / "slides-screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REVEAL = "slides-assets/reveal.js/dist/reveal.js"  # the module id the deck loads reveal.js by
+
+MEASURE = """async () => {
+  const Reveal = await new Promise(done => require([REVEAL_ID], done));
+  const report = [];
+  for (const slide of Reveal.getSlides()) {
+    const at = Reveal.getIndices(slide);
+    Reveal.slide(at.h, at.v);
+    await new Promise(done => setTimeout(done, 50));
+    report.push({h: at.h, v: at.v || 0, height: slide.scrollHeight, images: slide.querySelectorAll("img").length,
+                 text: slide.innerText.slice(0, 60)});
+  }
+  return {total: Reveal.getTotalSlides(), width: Reveal.getConfig().width, height: Reveal.getConfig().height,
+          slides: report};
+}""".replace("REVEAL_ID", json.dumps(REVEAL))
+
+
+def expected_slides(notebook: Path) -> int:
+    """Slides and sub-slides the notebook's metadata asks for."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    starts = [c.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in cells
+              if c.metadata.get("slideshow", {}).get("slide_type") not in ("skip", "notes")]
+    return sum(starts) + (0 if starts and starts[0] else 1)
+
+
+@pytest.fixture(scope="module")
+def decks(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.fail("Chromium is needed to test the slides: apt-get install chromium (.ci/run does).")
+    out = tmp_path_factory.mktemp("decks")
+    return {nb.stem: slides.build_deck(nb, out) for nb in NOTEBOOKS}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
+    page = browser.new_page(viewport={"width": slides.WIDTH, "height": slides.HEIGHT})
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(decks[notebook.stem].as_uri())
+    page.wait_for_selector(".reveal.ready", timeout=20_000)  # reveal.js has initialised
+    report = page.evaluate(MEASURE)
+    assert (report["width"], report["height"]) == (slides.WIDTH, slides.HEIGHT)
+    assert report["total"] == expected_slides(notebook) > 10
+    too_tall = [f"slide {s['h']}.{s['v']} ({s['text']!r}...): {s['height']} px" for s in report["slides"]
+                if s["height"] > slides.HEIGHT]
+    assert not too_tall, "taller than the 1280x720 slide:\n" + "\n".join(too_tall)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    plots = [s for s in report["slides"] if s["images"]]
+    assert plots, "a deck with figures shows them"
+    for s in plots:
+        page.evaluate(f"() => new Promise(done => require([{json.dumps(REVEAL)}], R => {{ R.slide({s['h']}, "
+                      f"{s['v']}); setTimeout(done, 400); }}))")
+        shot = SHOTS / f"{notebook.stem}-{s['h']}.{s['v']}.png"
+        page.screenshot(path=str(shot))
+        figure = SHOTS / f"{notebook.stem}-{s['h']}.{s['v']}-figure.png"
+        page.locator("section.present:not(.stack) img").first.screenshot(path=str(figure))  # the plot, as shown
+        spread = ImageStat.Stat(Image.open(figure).convert("L")).stddev[0]
+        assert spread > 15, f"{figure.name} looks blank (pixel standard deviation {spread:.1f})"
+    leaving = [url for url in requests if not url.startswith(("file://", "data:", "blob:", "about:"))]
+    assert not leaving, f"requests that leave file://: {leaving}"
+    page.close()

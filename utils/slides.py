@@ -1,0 +1,127 @@
+"""reveal.js decks from the notebooks, working with no network: ``python -m utils.slides`` (``make slides``).
+
+nbconvert's slides load reveal.js, require.js and jQuery from CDNs by default, so a deck opened offline never
+starts. Here they come from pinned npm packages (``npm pack``, sha256-verified, cached like every other asset)
+and are copied next to the decks, which refer to them by relative paths: ``build/`` can be copied to an
+instructor's laptop as it is. The slide structure is the notebooks' own ``slideshow`` cell metadata; ``notes``
+cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the committed classroom outputs
+(``make record``), so building them runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from utils.cache import AssetError, build_folder, cached_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSET = "reveal-js"
+# npm package -> sha256 of the tarball `npm pack` downloads (checked before anything is unpacked)
+PACKAGES = {
+    "reveal.js@5.2.1": "359b575dd51bbda32f89b2fd4c7dc46ad7389a805572158916c29252f7a27333",
+    "requirejs@2.3.7": "31f3330c978fb28684622fe71165dc946432cf0210b2ea8a1ca0233e70f2737d",
+    "jquery@3.7.1": "68a9f787516da47c680e09c187bcbac4536b6f85d90eb882844e12919e583f53",
+}
+# The notebooks hold no LaTeX and no mermaid diagrams; these stand in for the two CDN scripts nbconvert adds.
+STUBS = {
+    "mathjax.js": "window.MathJax = {Hub: {getAllJax: function () { return null; }, Rerender: function () {},\n"
+                  "  Config: function () {}, Queue: function () {}}};\n",
+    "mermaid.mjs": "export default {initialize: function () {}};\n",
+}
+WIDTH, HEIGHT = 1280, 720
+OUTPUT_ONLY = "slide-output-only"  # a cell tag: on slides show the cell's output, not its code
+# Figures scale down to leave room for a heading; code and tables keep the notebook's font.
+CSS = f"""<style>
+.reveal .jp-OutputArea-output img {{ max-height: {HEIGHT - 200}px; width: auto; }}
+</style>
+"""
+
+
+def _npm_pack(spec: str, sha256: str, folder: Path) -> Path:
+    """The tarball of an npm package version, fetched with ``npm pack`` and checked against ``sha256``."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssetError("The slides need npm to fetch reveal.js once (Debian: apt-get install npm); "
+                         "after that they work with no network.")
+    done = subprocess.run([npm, "pack", spec, "--pack-destination", str(folder), "--silent"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssetError(f"`npm pack {spec}` failed ({done.stderr.strip().splitlines()[-1:]}). "
+                         "Is the npm registry reachable? Build the slides once online.")
+    tarball = folder / done.stdout.strip().splitlines()[-1]
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise AssetError(f"{tarball.name} has sha256 {digest}, not the pinned {sha256}: refusing to use it.")
+    return tarball
+
+
+def _build_assets(out: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, sha256 in PACKAGES.items():
+            name = spec.rsplit("@", 1)[0]
+            with tarfile.open(_npm_pack(spec, sha256, Path(tmp))) as archive:
+                archive.extractall(Path(tmp) / name, filter="data")
+            shutil.copytree(Path(tmp) / name / "package", out / name)
+    for name, text in STUBS.items():
+        (out / name).write_text(text)
+    return {"packages": PACKAGES}
+
+
+def reveal_assets() -> Path:
+    """The cached, verified folder with reveal.js, require.js, jQuery and the two stubs (built on first use)."""
+    return cached_folder(ASSET) or build_folder(ASSET, _build_assets, sources=tuple(PACKAGES))
+
+
+def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets") -> Path:
+    """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it."""
+    from nbconvert import SlidesExporter
+
+    local = out_dir / assets_name
+    if not local.is_dir():
+        shutil.copytree(reveal_assets(), local, ignore=shutil.ignore_patterns("manifest.json"))
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    exporter = SlidesExporter(reveal_url_prefix=f"{assets_name}/reveal.js",
+                              require_js_url=f"{assets_name}/requirejs/require.js",
+                              jquery_url=f"{assets_name}/jquery/dist/jquery.min.js",
+                              mathjax_url=f"{assets_name}/mathjax.js", mermaid_js_url=f"{assets_name}/mermaid.mjs",
+                              reveal_width=str(WIDTH), reveal_height=str(HEIGHT), reveal_theme="white",
+                              reveal_number="c/t", exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={OUTPUT_ONLY}), enabled=True)
+    html, _ = exporter.from_filename(str(notebook))
+    html = html.replace("</head>", CSS + "</head>", 1)
+    deck = out_dir / f"{notebook.stem}.slides.html"
+    part = deck.with_suffix(".part")
+    part.write_text(html)
+    part.replace(deck)
+    return deck
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build offline reveal.js decks of the notebooks.")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    parser.add_argument("--output", type=Path, default=ROOT / "build", help="folder for the decks (default build/)")
+    args = parser.parse_args(argv)
+    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    missing = [str(n) for n in notebooks if not n.is_file()]
+    if missing:
+        parser.error(f"no notebook at {', '.join(missing)}")
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for notebook in notebooks:
+            print(f"{build_deck(notebook, args.output)}")
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
