@@ -79,7 +79,7 @@ def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
     assert plots, "a deck with figures shows them"
     for s in plots:
         page.evaluate(f"() => new Promise(done => require([{json.dumps(REVEAL)}], R => {{ R.slide({s['h']}, "
-                      f"{s['v']}); setTimeout(done, 400); }}))")
+                      f"{s['v']}); setTimeout(done, 1000); }}))")
         shot = SHOTS / f"{notebook.stem}-{s['h']}.{s['v']}.png"
         page.screenshot(path=str(shot))
         figure = SHOTS / f"{notebook.stem}-{s['h']}.{s['v']}-figure.png"
