@@ -5,13 +5,12 @@ Both read what the Trainer already records (``state.log_history``), through ``Tr
 - ``LiveLossPlot`` redraws one figure in place at each evaluation: the train and validation curves, the
   validation minimum so far, and a short greedy sample of a training prompt. With ``$LLM_TUTORIAL_WIDGETS=off``
   (CI, ``make record``) it draws only the final figure, so a saved notebook holds exactly one.
-- ``SummaryLine`` prints ``step 40/120  train 4.28  valid 9.45 (best 8.95 at 20)  21.3 samples/s  ETA 0:29``.
+- ``SummaryLine`` prints ``step 40/120  train 4.278  valid 9.45 (best 8.95 at 20)  21.3 samples/s  ETA 0:29``.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import textwrap
 import time
 
@@ -86,7 +85,6 @@ class LiveLossPlot(TrainerCallback):
         self.samples: list[tuple[int, str]] = []  # (step, greedy continuation) at each evaluation
         self.handle = None
         self.figure = None
-        self.draws = 0
 
     # ----- Trainer hooks -----
     def on_train_begin(self, args, state, control, **kwargs):
@@ -157,9 +155,4 @@ class LiveLossPlot(TrainerCallback):
             self.handle = display(image, display_id=True)
         else:
             self.handle.update(image)
-        self.draws += 1
 
-
-def uniform_loss(vocabulary_size: int) -> float:
-    """The cross-entropy of a model that gives every token the same probability: ln(vocabulary size)."""
-    return math.log(vocabulary_size)
