@@ -249,7 +249,7 @@ def _ensure_parsed(dump: Path, root: Path) -> None:
     """The sample's cached parse (wikipedia-parsed/): loaded to check it, parsed again if missing or damaged."""
     started = time.perf_counter()
     folder = root / "wikipedia-parsed"
-    state = "verified" if any(folder.glob(f"{dump.name}.*.v{wikitext.PARSER_VERSION}.parquet")) else "built"
+    state = "verified" if wikitext.parse_cache_file(dump, folder).is_file() else "built"
     articles = wikitext.parsed_articles(dump, cache=folder)
     print(f"{'wikipedia-parsed':<20} {state:<8} {len(articles):5d} articles  "
           f"{time.perf_counter() - started:6.1f} s  {folder}")

@@ -73,15 +73,14 @@ class Explored:
 def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
             seed: int = 0, new_tokens: int = 20) -> Explored:
     """The prompt's next-token distribution before and after the filters, and a seeded sampled continuation."""
-    check_settings(temperature, top_k, top_p)
     check_pair(model, tokenizer)
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
     logits = model(**inputs).logits[0, -1]
+    filtered = filtered_probabilities(logits, temperature, top_k, top_p)  # checks the settings, before generate
     torch.manual_seed(seed)
     out = model.generate(**inputs, do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
                          max_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-    return Explored(logits.float().softmax(-1), filtered_probabilities(logits, temperature, top_k, top_p),
-                    tokenizer.decode(out[0, inputs["input_ids"].shape[1]:]))
+    return Explored(logits.float().softmax(-1), filtered, tokenizer.decode(out[0, inputs["input_ids"].shape[1]:]))
 
 
 def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):

@@ -179,6 +179,12 @@ def parse_dump(path: str | Path) -> list[dict]:
 PARSER_VERSION = 2  # part of the cache key: a change to the cleaning re-parses every cached dump
 
 
+def parse_cache_file(path: Path, cache: Path | None = None) -> Path:
+    """Where the parse of the dump ``path`` is cached: named by its sha256 and the parser version."""
+    folder = cache or cache_root() / "wikipedia-parsed"
+    return folder / f"{path.name}.{sha256_of(path)[:16]}.v{PARSER_VERSION}.parquet"
+
+
 def parsed_articles(path: str | Path, cache: Path | None = None) -> Dataset:
     """Clean articles of a dump as a Dataset, parsed once and cached under the file's sha256.
 
@@ -186,9 +192,8 @@ def parsed_articles(path: str | Path, cache: Path | None = None) -> Dataset:
     """
     path = Path(path)
     _require_dump(path)  # before hashing it
-    key = sha256_of(path)[:16]
-    folder = cache or cache_root() / "wikipedia-parsed"
-    target = folder / f"{path.name}.{key}.v{PARSER_VERSION}.parquet"
+    target = parse_cache_file(path, cache)
+    folder = target.parent
     if target.is_file():
         try:
             return Dataset.from_parquet(str(target), keep_in_memory=True)
