@@ -13,10 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def execute(notebook: Path, profile: str, out_dir: Path) -> tuple[float, Path]:
-    """Execute ``notebook`` in ``profile``; returns (seconds, executed notebook path)."""
+def execute(notebook: Path, profile: str, out_dir: Path, **extra_env: str) -> tuple[float, Path]:
+    """Execute ``notebook`` in ``profile`` (with ``extra_env`` set); returns (seconds, executed notebook path)."""
     env = dict(os.environ, LLM_TUTORIAL_PROFILE=profile, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"),
-               LLM_TUTORIAL_WIDGETS="off")
+               LLM_TUTORIAL_WIDGETS="off", **extra_env)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                     "--ExecutePreprocessor.timeout=3600", "--KernelManager.transport=ipc",  # local sockets, not TCP

@@ -1,10 +1,17 @@
 """Time to the lesson: notebook 3 end to end in the classroom profile, and where the time goes.
 
 Target: at most 90 s on a 2-core laptop CPU, with the lesson's thresholds (final train loss below 0.5, 16/16
-tokens recited, validation loss past its minimum and rising at the end).
+tokens recited, validation loss past its minimum and rising at the end), with bf16 where the CPU has it and on a
+CPU without it (oneDNN and MKL limited to AVX2: ``ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``).
 
-Side by side in one run: the classroom model's training step with glibc's default malloc and with
-``utils.device.keep_freed_memory()`` (what ``pick_device`` switches on), each in a fresh process.
+Side by side in one run, each in a fresh process, alternated twice: the classroom model's training step
+(forward, backward, AdamW; the median of 12) with
+- the plain Trainer (the model's own loss, all logits at once) and glibc's default malloc;
+- the plain Trainer with malloc keeping every freed block (the setting before the chunked loss);
+- ``pretrain.ChunkedLossTrainer`` with glibc's default malloc;
+- ``pretrain.ChunkedLossTrainer`` with ``utils.device.keep_freed_memory()`` (what ``pick_device`` switches on: no
+  mmap, up to 128 MB kept for reuse), i.e. what notebook 3 runs now;
+and each process's peak resident memory.
 Run: .venv/bin/python benchmarks/time_to_lesson.py
 """
 
@@ -20,14 +27,20 @@ from notebook_times import ROOT, execute
 
 TARGET_S = 90
 STEPS = 12
+NO_BF16 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 STEP_LOOP = f"""
-import sys, tempfile, torch
+import ctypes, resource, sys, tempfile, torch
 from datasets import Dataset, DatasetDict
+from transformers import DataCollatorForLanguageModeling, Trainer
 from utils import device, pretrain
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING
-if sys.argv[1] == "tuned":
+trainer_kind, allocator = sys.argv[1:3]
+if allocator == "keep-all":  # the earlier setting: no mmap, never trim
+    libc = ctypes.CDLL("libc.so.6")
+    assert libc.mallopt(-4, 0) and libc.mallopt(-1, -1)
+elif allocator == "bounded":
     assert device.keep_freed_memory()
 torch.manual_seed(0)
 P = PRETRAINING["classroom"]
@@ -36,16 +49,31 @@ tokenizer.pad_token = tokenizer.eos_token
 model = pretrain.new_gpt2(pretrain.gpt2_config(tokenizer, P))
 ids = torch.randint(0, model.config.vocab_size, (P["batch_size"], P["context_length"])).tolist()
 chunks = DatasetDict(train=Dataset.from_dict({{"input_ids": ids}}), valid=Dataset.from_dict({{"input_ids": ids}}))
-trainer = pretrain.make_trainer(model, pretrain.training_arguments(P, tempfile.mkdtemp(), "cpu"), chunks, tokenizer)
-print(pretrain.estimate_seconds(trainer, steps=1, probe_steps={STEPS}))  # the median step, as notebook 3 estimates
+args = pretrain.training_arguments(P, tempfile.mkdtemp(), "cpu")
+if trainer_kind == "chunked":
+    trainer = pretrain.make_trainer(model, args, chunks, tokenizer)
+else:
+    trainer = Trainer(model=model, args=args, train_dataset=chunks["train"],
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+seconds = pretrain.estimate_seconds(trainer, steps=1, probe_steps={STEPS})  # the median step, as notebook 3 estimates
+print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, args.bf16)
 """
 
+CONFIGS = {  # name: (trainer, allocator)
+    "plain loss, glibc defaults": ("plain", "default"),
+    "plain loss, malloc keeps all (before)": ("plain", "keep-all"),
+    "chunked loss, glibc defaults": ("chunked", "default"),
+    "chunked loss, malloc keeps 128 MB (now)": ("chunked", "bounded"),
+}
 
-def step_seconds(mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", STEP_LOOP, mode], capture_output=True, text=True, check=True,
-                         env={k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | {"HF_HUB_OFFLINE": "1"},
-                         cwd=ROOT)
-    return float(out.stdout.split()[-1])
+
+def step(trainer_kind: str, allocator: str) -> tuple[float, int, bool]:
+    """(median step seconds, peak resident bytes, bf16?) of the classroom model in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", STEP_LOOP, trainer_kind, allocator], capture_output=True, text=True,
+                         check=True, cwd=ROOT,
+                         env={k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | {"HF_HUB_OFFLINE": "1"})
+    seconds, peak, bf16 = out.stdout.split()[-3:]
+    return float(seconds), int(peak), bf16 == "True"
 
 
 def cell_seconds(cell: dict) -> float:
@@ -61,29 +89,43 @@ def text_of(cell: dict) -> str:
     return "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
 
 
-def main() -> None:
-    default, tuned = step_seconds("default"), step_seconds("tuned")
-    print(f"classroom training step (median of {STEPS}): glibc defaults {default:.3f} s, "
-          f"keep_freed_memory {tuned:.3f} s")
-    print(f"ratio: the tuned allocator's step takes {tuned / default:.2f}x the time ({default / tuned:.2f}x faster)")
-
+def lesson(label: str, **extra_env: str) -> None:
+    """Run notebook 3 (classroom) and print where its time went and the lesson's three numbers."""
     notebook = ROOT / "notebooks" / "03_pretraining_gpt2.ipynb"
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, executed = execute(notebook, "classroom", Path(tmp))
+        seconds, executed = execute(notebook, "classroom", Path(tmp), LLM_TUTORIAL_OUTPUT=tmp, **extra_env)
         cells = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
     training = next(i for i, c in enumerate(cells) if "trainer.train()" in "".join(c["source"]))
+    device_line = next(line for c in cells for line in text_of(c).splitlines() if line.startswith("Device:"))
     parts = {"kernel start, imports, data, tokenizing, model": sum(cell_seconds(c) for c in cells[:training]),
              "training (trainer.train, with evaluations and samples)": cell_seconds(cells[training]),
              "after training (tables, recitation, step tables, save, resume)":
                  sum(cell_seconds(c) for c in cells[training + 1:])}
     parts["kernel start, imports, data, tokenizing, model"] += seconds - sum(parts.values())  # start-up, I/O
+    print(f"== notebook 3, {label}: {device_line}")
     for name, value in parts.items():
         print(f"  {value:5.1f} s  {name}")
-    lesson = next(c for c in cells if "final train loss" in "".join(c["source"]))
-    print(text_of(lesson).rstrip())
-    print(f"wall time {seconds:.0f} s for the whole notebook")
-    print(f"ratio: {seconds / TARGET_S:.2f} of the {TARGET_S} s budget; the original tutorial took 13.3 h "
-          f"({47753 / seconds:,.0f}x longer)")
+    print(text_of(next(c for c in cells if "final train loss" in "".join(c["source"]))).rstrip())
+    print(f"wall time {seconds:.0f} s for the whole notebook; {seconds / TARGET_S:.2f} of the {TARGET_S} s budget; "
+          f"the original tutorial took 13.3 h ({47753 / seconds:,.0f}x longer)")
+
+
+def main() -> None:
+    results: dict[str, list[tuple[float, int, bool]]] = {name: [] for name in CONFIGS}
+    for _ in range(2):  # alternated, so a slow minute of this shared machine hits every configuration
+        for name, config in CONFIGS.items():
+            results[name].append(step(*config))
+    bf16 = next(iter(results.values()))[0][2]
+    print(f"classroom training step ({'bf16 autocast' if bf16 else 'fp32: this CPU has no bf16'}; the faster of "
+          f"2 runs of the median of {STEPS} steps), and the process's peak resident memory:")
+    best = {name: min(runs) for name, runs in results.items()}
+    for name, (seconds, peak, _) in best.items():
+        print(f"  {name:<42} {seconds:.3f} s   {peak / 1e9:.2f} GB")
+    before, now = best["plain loss, malloc keeps all (before)"], best["chunked loss, malloc keeps 128 MB (now)"]
+    print(f"ratio: now's step takes {now[0] / before[0]:.2f}x the time of before's ({before[0] / now[0]:.2f}x as fast),"
+          f" with {now[1] / before[1]:.2f}x the peak memory")
+    lesson("this CPU as it is")
+    lesson("oneDNN and MKL limited to AVX2 (no bf16)", **NO_BF16)
 
 
 if __name__ == "__main__":

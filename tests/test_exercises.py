@@ -1,7 +1,8 @@
 """Every exercise check accepts right answers, in more than one form, and turns down a plausible wrong one.
 
-Each notebook runs once (smoke profile, offline) in a kernel; then, for each case, the answer cell is replaced
-by the case's code and the exercise's check cell runs again. Adding a case is one line in CASES.
+Each notebook runs once (smoke profile, offline) in a kernel, with the reference solutions of
+notebooks/solutions/ in its answer cells (``make solutions``); every check cell must accept them. Then, in the same
+kernel, each case runs its answer code and the exercise's check cell again. Adding a case is one line in CASES.
 """
 
 from pathlib import Path
@@ -85,10 +86,27 @@ def stdout_of(cell) -> str:
     return "".join(o.text for o in cell.outputs if o.output_type == "stream")
 
 
+def solutions(notebook: str) -> dict:
+    """notebooks/solutions/<notebook>.py's SOLUTIONS."""
+    namespace: dict = {}
+    exec((NOTEBOOKS / "solutions" / f"{Path(notebook).stem}.py").read_text(), namespace)
+    return namespace["SOLUTIONS"]
+
+
 @pytest.fixture(scope="module", params=sorted(CASES))
 def executed(request, tmp_path_factory):
-    """(notebook, client with a live kernel that has run the whole notebook in the smoke profile)."""
-    nb = nbformat.read(NOTEBOOKS / request.param, as_version=4)
+    """(notebook, its executed cells, {check cell index: the verdict its reference solution must get}, client with
+    a live kernel): the whole notebook run once (smoke profile, offline) with the reference solutions in the answer
+    cells. The same kernel then serves every case."""
+    name = request.param
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    checks = {}
+    for start, (solution, verdict) in solutions(name).items():
+        index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
+        nb.cells[index].source = solution
+        checks[index + 1] = verdict  # each check cell follows its answer cell
+    unanswered = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Not answered yet" in c.source}
+    assert unanswered <= set(checks), f"{name}: a check cell without a reference solution"
     # local IPC sockets rather than unencrypted TCP, as the Makefile's kernels use
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path_factory.mktemp("kernel") / "k"))
     client = NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}})
@@ -96,7 +114,7 @@ def executed(request, tmp_path_factory):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
                 client.execute_cell(cell, index)
-        yield request.param, nb, client
+        yield name, nb, checks, client
 
 
 def test_every_check_cell_has_a_right_and_a_wrong_case():
@@ -112,7 +130,7 @@ def test_every_check_cell_has_a_right_and_a_wrong_case():
 
 
 def test_checks_accept_right_answers_and_turn_down_wrong_ones(executed):
-    name, nb, client = executed
+    name, nb, _, client = executed
     checks = {pick: next(c for c in nb.cells if c.cell_type == "code" and pick in c.source)
               for pick, *_ in CASES[name]}
     nb.cells.append(nbformat.v4.new_code_cell())  # the scratch cell the cases run in
@@ -127,27 +145,9 @@ def test_checks_accept_right_answers_and_turn_down_wrong_ones(executed):
     assert not failures, "\n".join(failures)
 
 
-def solutions(notebook: str) -> dict:
-    """notebooks/solutions/<notebook>.py's SOLUTIONS."""
-    namespace: dict = {}
-    exec((NOTEBOOKS / "solutions" / f"{Path(notebook).stem}.py").read_text(), namespace)
-    return namespace["SOLUTIONS"]
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_reference_solutions_pass_every_check(name, tmp_path):
-    """Inject the reference solutions into the answer cells, run the whole notebook, read every check cell."""
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    answers = solutions(name)
-    checks = []
-    for start, (solution, verdict) in answers.items():
-        index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
-        nb.cells[index].source = solution
-        checks.append((index + 1, verdict))  # each check cell follows its answer cell
-    unanswered = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Not answered yet" in c.source}
-    assert unanswered <= {i for i, _ in checks}, f"{name}: a check cell without a reference solution"
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "k"))
-    NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    for index, verdict in checks:
+def test_reference_solutions_pass_every_check(executed):
+    """The run with the reference solutions in the answer cells: every check cell accepted its solution."""
+    name, nb, checks, _ = executed  # (the fixture found a solution for every check cell)
+    for index, verdict in checks.items():
         said = stdout_of(nb.cells[index])
         assert verdict in said, f"{name}: the solution before cell {index} got {said!r}"

@@ -31,39 +31,57 @@ def pick_device(verbose: bool = True) -> torch.device:
         device, why = torch.device("mps"), "Apple GPU (MPS)"
     else:
         device, why = torch.device("cpu"), f"no CUDA or MPS GPU found; {torch.get_num_threads()} CPU threads"
-    allocator = "; malloc keeps freed memory for reuse" if keep_freed_memory() else ""
+    allocator = "; malloc reuses freed memory" if keep_freed_memory() else ""
     if verbose:
         print(f"Device: {device} ({why}); precision: {precision_name(device)}{allocator}")
     return device
 
 
-# glibc's mallopt() parameters (malloc.h): never mmap a block, never give the heap's top back to the OS
+# glibc's mallopt() parameters (malloc.h): never mmap a block; trim the heap's free top only past a threshold
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+KEPT_FOR_REUSE = 128 * 2**20  # bytes of freed memory the heap keeps for the next step: a step's chunks, not a peak
 _malloc_tuned = False
 
 
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS; True if it did.
+def _libc():
+    """glibc, or None (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (both exist only in glibc)
+    except (OSError, AttributeError):
+        return None
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return libc
 
-    By default each training step's large tensors (the 50,257-word logits, their gradients) are mmap-ed and
-    unmapped again, and every step pays for fresh, zeroed pages in kernel time. ``mallopt`` is glibc's runtime
-    form of ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=...``, so it works in any
-    Jupyter kernel already running. It nearly halves the classroom CPU step (README *Performance*). The price:
-    the process keeps its peak memory until it exits. Elsewhere (macOS, Windows, musl) it does nothing.
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc reuse freed memory instead of handing every large block back to the OS; True if it did.
+
+    By default each large tensor of a training step is mmap-ed and unmapped again, and every step pays for fresh,
+    zeroed pages in kernel time. Here nothing is mmap-ed, and up to ``KEPT_FOR_REUSE`` (128 MB) of freed memory at
+    the top of the heap stays for the next step; anything beyond goes back at once, so a one-off peak is not kept.
+    ``mallopt`` is glibc's runtime form of ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=``,
+    so it works in any Jupyter kernel already running. ``release_freed_memory`` gives the rest back when training
+    ends. README *Performance* has the measurements. Elsewhere (macOS, Windows, musl) it does nothing.
     """
     global _malloc_tuned
     if _malloc_tuned:
         return True
-    if not sys.platform.startswith("linux"):
+    libc = _libc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    _malloc_tuned = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, -1))  # -1: never trim
+    _malloc_tuned = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, KEPT_FOR_REUSE))
     return _malloc_tuned
+
+
+def release_freed_memory() -> bool:
+    """Hand every freed page of the heap back to the OS (glibc's ``malloc_trim``), e.g. when training ends and the
+    kernel stays open; True if anything was released."""
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
 
 
 def _available(kind: str) -> bool:

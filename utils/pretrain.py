@@ -37,7 +37,8 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
-from utils.device import pick_device, seed_everything, trainer_kwargs
+from utils.chunked_loss import causal_lm_loss
+from utils.device import pick_device, release_freed_memory, seed_everything, trainer_kwargs
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING, choose_profile
 from utils.tokenization import chunk_splits
@@ -118,37 +119,82 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     return TrainingArguments(**args)
 
 
+class ChunkedLossTrainer(Trainer):
+    """A Trainer whose GPT-2 loss never holds the whole batch's logits, in training and in evaluation.
+
+    The model runs with its output layer on no position at all (``logits_to_keep``: an empty list), a hook keeps
+    what the output layer would have read (the final LayerNorm's output), and ``utils.chunked_loss`` projects it
+    onto the vocabulary ``loss_chunk`` positions at a time. Same loss and gradients as the model's own loss; the
+    Trainer's own bookkeeping (gradient accumulation, averaging across GPUs) is unchanged, since the loss comes
+    in through its ``compute_loss_func``. Before and after training, freed memory goes back to the OS
+    (``utils.device.release_freed_memory``), so a kernel left open holds the model, not the training's peak.
+    """
+
+    def __init__(self, *args, loss_chunk: int = 128, **kwargs):
+        super().__init__(*args, compute_loss_func=self._loss_from_hidden, **kwargs)
+        self.loss_chunk = loss_chunk
+        self._hidden: list[torch.Tensor] = []
+
+    def train(self, *args, **kwargs):
+        release_freed_memory()  # start from what the kernel really uses, not what earlier cells left free
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            release_freed_memory()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        unwrapped = self.accelerator.unwrap_model(model)
+        final_norm = unwrapped.transformer.ln_f  # its output is what the output layer reads
+        keep = final_norm.register_forward_hook(lambda module, args, output: self._hidden.append(output))
+        no_position = torch.zeros(0, dtype=torch.long, device=unwrapped.device)
+        try:
+            return super().compute_loss(model, {**inputs, "logits_to_keep": no_position}, return_outputs,
+                                        num_items_in_batch)
+        finally:
+            keep.remove()
+            self._hidden.clear()
+
+    def _loss_from_hidden(self, outputs, labels, num_items_in_batch=None):
+        weight = self.accelerator.unwrap_model(self.model).lm_head.weight
+        return causal_lm_loss(self._hidden[-1], weight, labels, num_items_in_batch, chunk=self.loss_chunk)
+
+
 def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer, callbacks=()) -> Trainer:
-    """A Trainer for causal-LM pretraining (labels are the inputs; the model shifts them) that reports through
-    ``callbacks`` rather than printing raw log dicts."""
+    """A Trainer for causal-LM pretraining (labels are the inputs, shifted in the loss) with the chunked loss,
+    that reports through ``callbacks`` rather than printing raw log dicts."""
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
-    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=chunks["train"],
-                      eval_dataset=chunks["valid"], processing_class=tokenizer, callbacks=list(callbacks))
+    trainer = ChunkedLossTrainer(model=model, args=args, data_collator=collator, train_dataset=chunks["train"],
+                                 eval_dataset=chunks["valid"], processing_class=tokenizer, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)
     return trainer
 
 
 def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
-    """Estimated training time: a few real optimizer steps, timed, times ``steps`` (the weights are restored)."""
+    """Estimated training time: a few real optimizer steps with the trainer's own loss, timed, times ``steps``.
+
+    The probe's AdamW has a learning rate of 0, so the weights do not move; its state and the gradients are
+    dropped afterwards. Freed memory goes back to the OS before and after, so the probe adds no peak of its own.
+    """
     model = trainer.model
     batch = next(iter(trainer.get_train_dataloader()))
     batch = {k: v.to(model.device) for k, v in batch.items()}
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)
+    release_freed_memory()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
     dtype = torch.bfloat16 if trainer.args.bf16 else torch.float16 if trainer.args.fp16 else None
     model.train()
     timings = []
     for _ in range(probe_steps + 1):
         started = time.perf_counter()
         with torch.autocast(model.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = model(**batch).loss
+            loss = trainer.compute_loss(model, batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         timings.append(time.perf_counter() - started)
-    model.load_state_dict(state)
+    del optimizer, loss
+    release_freed_memory()
     per_step = sorted(timings[1:])[len(timings[1:]) // 2]  # median, skipping the warm-up step
     return per_step * steps
 
