@@ -53,7 +53,7 @@ args = pretrain.training_arguments(P, tempfile.mkdtemp(), "cpu")
 if trainer_kind == "chunked":
     trainer = pretrain.make_trainer(model, args, chunks, tokenizer)
 else:
-    trainer = Trainer(model=model, args=args, train_dataset=chunks["train"],
+    trainer = Trainer(model=model, args=args, train_dataset=chunks["train"], eval_dataset=chunks["valid"],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
 seconds = pretrain.estimate_seconds(trainer, steps=1, probe_steps={STEPS})  # the median step, as notebook 3 estimates
 print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, args.bf16)
