@@ -191,3 +191,122 @@ def test_two_processes_with_torchrun_take_half_the_steps(tmp_path):
     assert sorted(p.name for p in tmp_path.joinpath("smoke").iterdir() if p.name == "final") == ["final"]
     assert (tmp_path / "smoke" / "final" / "model.safetensors").is_file()
     assert "find_unused_parameters" not in run.stderr, shown
+
+
+# --------------------------------------------------------------------------------------------
+# Two "nodes" on this machine: torchrun --nnodes 2 with a c10d rendezvous, as a second machine would join
+# --------------------------------------------------------------------------------------------
+
+TWO_NODE_STEPS = ["--epochs", "24", "--save-every", "2"]  # 15 chunks: 24 steps on 2 processes, a checkpoint every 2
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(out: Path, port: int, *extra: str) -> subprocess.Popen:
+    """One node's torchrun: 1 process, joining the run at ``port`` (the first node started hosts it)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
+               "-m", "utils.pretrain", "--profile", "smoke", "--output-dir", str(out), *TWO_NODE_STEPS, *extra]
+    return subprocess.Popen(command, env=script_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def start_two_nodes(out: Path, *extra: str) -> list[subprocess.Popen]:
+    port = free_port()
+    first = start_node(out, port, *extra)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the first node hosts the rendezvous; the second joins it
+        try:
+            __import__("socket").create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+    return [first, start_node(out, port, *extra)]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started (torchrun starts its workers in sessions of their own)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    for process in [parent, *parent.children(recursive=True)]:
+        process.kill()
+
+
+def finish(nodes: list[subprocess.Popen]) -> tuple[str, str]:
+    """Both nodes' stdout and stderr, each joined; fails unless both succeeded."""
+    outs = [node.communicate(timeout=300) for node in nodes]
+    for node, (stdout, stderr) in zip(nodes, outs):
+        assert node.returncode == 0, f"stdout:\n{stdout[-2000:]}\nstderr:\n{stderr[-3000:]}"
+    return "".join(o for o, _ in outs), "".join(e for _, e in outs)
+
+
+def done_line(stdout: str) -> tuple[int, float, float]:
+    """(steps, train loss, valid loss) of the one ``Done in`` line."""
+    [line] = [line for line in stdout.splitlines() if line.startswith("Done in ")]
+    steps = int(line.split(" steps:")[0].rsplit(" ", 1)[1])
+    train = float(line.split("train loss ")[1].split(",")[0])
+    valid = float(line.split("valid loss ")[1].split(",")[0])
+    return steps, train, valid
+
+
+@pytest.fixture(scope="module")
+def two_node_run(tmp_path_factory):
+    """An uninterrupted two-node run, and beside it one process with the doubled batch (run at the same time)."""
+    tmp = tmp_path_factory.mktemp("two-nodes")
+    nodes = start_two_nodes(tmp / "two")
+    single = subprocess.Popen(script(tmp / "one", *TWO_NODE_STEPS, "--batch-size", "16"), env=script_env(), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = finish(nodes)
+    single_out, single_err = single.communicate(timeout=300)
+    assert single.returncode == 0, single_err[-3000:]
+    return tmp, stdout, stderr, single_out
+
+
+def test_two_nodes_take_half_the_steps_and_match_one_process_with_the_doubled_batch(two_node_run):
+    tmp, stdout, _, single_out = two_node_run
+    chunks = int(stdout.split(" train chunks")[0].rsplit(" ", 1)[1])
+    one_process_steps = math.ceil(chunks / 8) * 24  # the smoke batch of 8 on one process, 24 epochs
+    assert "world size 2" in stdout and stdout.count("Done in ") == 1
+    steps, train, valid = done_line(stdout)
+    assert steps == one_process_steps // 2 == done_line(single_out)[0]
+    _, single_train, single_valid = done_line(single_out)
+    # the same 16 chunks a step (DDP's sampler repeats one of the 15 to fill both processes), so the same
+    # learning up to that repeat and float summation order
+    assert abs(train - single_train) < 0.02 * single_train and abs(valid - single_valid) < 0.02 * single_valid, \
+        (stdout, single_out)
+    assert sorted(p.name for p in (tmp / "two" / "smoke").iterdir() if not p.name.startswith("checkpoint-")) == \
+        ["final"]
+    assert (tmp / "two" / "smoke" / "final" / "model.safetensors").is_file()
+
+
+def test_a_lost_node_stops_the_other_in_one_line_and_both_resume_to_the_same_weights(tmp_path, two_node_run):
+    """SIGKILL one node mid-run: the other stops within a minute, saying where the last checkpoint is; both
+    started again with --resume end on the uninterrupted run's weights."""
+    nodes = start_two_nodes(tmp_path)
+    deadline = time.monotonic() + 120
+    while (pretrain.last_complete_checkpoint(tmp_path / "smoke") is None
+           or pretrain._step(pretrain.last_complete_checkpoint(tmp_path / "smoke")) < 4):
+        assert time.monotonic() < deadline and all(n.poll() is None for n in nodes), "no checkpoint of step 4"
+        time.sleep(0.02)
+    kill_tree(nodes[1].pid)  # the second machine goes away: its launcher and its training process
+    killed_at = time.monotonic()
+    _, err = nodes[0].communicate(timeout=120)
+    assert time.monotonic() - killed_at < 60
+    nodes[1].communicate()
+    assert nodes[0].returncode != 0
+    said = [line for line in err.splitlines() if line.startswith("Lost another process of this run at step ")]
+    assert len(said) == 1 and said[0].endswith("start every node again with --resume."), err[-3000:]
+    assert not (tmp_path / "smoke" / "final").exists()
+    stdout, _ = finish(start_two_nodes(tmp_path, "--resume"))
+    assert "resuming from " in stdout
+    a = final_weights(two_node_run[0] / "two")
+    b = final_weights(tmp_path)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

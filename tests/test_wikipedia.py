@@ -1,9 +1,7 @@
-"""The dump becomes clean articles; bad files fail clearly; Beam and plain Python agree."""
+"""The dump becomes clean articles; bad files fail clearly (the Beam pipeline: test_wikipedia_beam.py)."""
 
-import glob
 
 import pytest
-from datasets import load_dataset
 
 from utils import wikipedia as wiki
 
@@ -60,51 +58,6 @@ def test_subset_is_a_seeded_disjoint_split(capsys, monkeypatch):
 def test_asking_for_too_many_articles_is_an_error():
     with pytest.raises(ValueError, match="holds only 106"):
         wiki.load_wikipedia_subset(100, 50, source="sample")
-
-
-def test_beam_direct_runner_matches_plain_python(tmp_path, articles):
-    from utils.wikipedia_beam import main
-
-    assert main(["--input", str(wiki.sample_dump()), "--output", str(tmp_path), "--runner", "DirectRunner"]) == 0
-    shards = glob.glob(str(tmp_path / "*.parquet"))
-    assert shards
-    beam_out = load_dataset("parquet", data_files=shards, split="train", cache_dir=str(tmp_path / "hf"))
-    by_id = lambda rows: sorted(rows, key=lambda r: int(r["id"]))  # noqa: E731
-    assert by_id(beam_out.to_list()) == by_id(articles.to_list())
-
-
-def test_beam_multi_processing_with_two_workers_matches_plain_python(tmp_path, articles):
-    """The DirectRunner's multi-processing mode: 2 worker processes, the same records as the plain path."""
-    from utils.wikipedia_beam import main
-
-    assert main(["--input", str(wiki.sample_dump()), "--output", str(tmp_path / "out"), "--runner", "DirectRunner",
-                 "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]) == 0
-    beam_out = load_dataset("parquet", data_files=glob.glob(str(tmp_path / "out" / "*.parquet")), split="train",
-                            cache_dir=str(tmp_path / "hf"))
-    by_id = lambda rows: sorted(rows, key=lambda r: int(r["id"]))  # noqa: E731
-    assert by_id(beam_out.to_list()) == by_id(articles.to_list())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "out"]  # no staging or beam-temp folder left
-
-
-@pytest.mark.parametrize("make_input,message", [
-    (lambda tmp: str(tmp / "nothing-*.xml.bz2"), "matches no file"),
-    (lambda tmp: str(tmp / "missing.xml.bz2"), "matches no file"),
-    (lambda tmp: (tmp / "bad.xml").write_text("<mediawiki>broken") and str(tmp / "bad.xml"), "not a valid MediaWiki"),
-    (lambda tmp: (tmp / "empty.xml").write_text("<mediawiki></mediawiki>") and str(tmp / "empty.xml"),
-     "hold no main-namespace articles"),
-])
-def test_beam_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, make_input, message):
-    from utils.wikipedia_beam import main
-
-    source = make_input(tmp_path)
-    try:
-        code = main(["--input", source, "--output", str(tmp_path / "out")])
-    except SystemExit as exit_:
-        code = exit_.code
-    assert code != 0
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
-    assert not [p for p in tmp_path.iterdir() if ".part-" in p.name or "beam-temp" in p.name]
 
 
 def test_every_article_for_training_and_none_for_validation():

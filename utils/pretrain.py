@@ -17,6 +17,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -205,6 +206,7 @@ def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
     return per_epoch * profile["epochs"]
 
 
+PEER_TIMEOUT_SECONDS = 60  # under torchrun, a process that hears nothing from another for this long stops
 COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint without it was interrupted
 
 
@@ -243,6 +245,14 @@ def last_complete_checkpoint(folder: str | Path) -> Path | None:
     return max(_checkpoints(folder, complete=True), key=_step, default=None)
 
 
+def _lost_peer(exc: BaseException) -> str | None:
+    """The gist of ``exc`` if it says another process of a distributed run went away or stopped answering."""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    lost = isinstance(exc, torch.distributed.DistError) or any(
+        sign in text.lower() for sign in ("closed by peer", "connection reset", "broken pipe", "timed out"))
+    return (text.split(". ")[0].rstrip(".") or type(exc).__name__)[:100] if lost else None
+
+
 def _positive(kind):
     def parse(text: str):
         try:
@@ -275,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                         "$LLM_TUTORIAL_PROFILE or classroom)")
     parser.add_argument("--output-dir", default="build/pretrain", help="checkpoints, final model and tokenizer")
     parser.add_argument("--epochs", type=_positive(float), default=None, help="override the profile's epochs")
+    parser.add_argument("--batch-size", type=_positive(int), default=None,
+                        help="chunks per optimizer step on each process (default: the profile's batch_size)")
     parser.add_argument("--save-every", type=_positive(int), default=None,
                         help="steps between checkpoints (default: the profile's save_every)")
     parser.add_argument("--resume", action="store_true",
@@ -286,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.epochs is not None:
         profile["epochs"] = args.epochs
+    if args.batch_size is not None:
+        profile["batch_size"] = args.batch_size
     out = Path(args.output_dir) / name
     _writable(out)
     checkpoint = None
@@ -305,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         chunks = tokenize_corpus(training_text(subset, profile), tokenizer, profile)
     model = new_gpt2(gpt2_config(tokenizer, profile))
     save_every = args.save_every or profile["save_every"]
-    training = training_arguments(profile, out, device, save_strategy="steps", save_steps=save_every)
+    training = training_arguments(profile, out, device, save_strategy="steps", save_steps=save_every,
+                                  ddp_timeout=PEER_TIMEOUT_SECONDS)
     trainer = make_trainer(model, training, chunks, tokenizer, [SummaryLine(), MarkComplete()])
     steps = total_steps(chunks, profile, trainer.args.world_size)
     estimate = estimate_seconds(trainer, steps)
@@ -322,6 +337,15 @@ def main(argv: list[str] | None = None) -> int:
                  "no checkpoint was completed yet")
         print(f"\nInterrupted at step {trainer.state.global_step}: {where}.", file=sys.stderr)
         return 130
+    except (torch.distributed.DistError, RuntimeError) as exc:
+        if trainer.args.world_size == 1 or not _lost_peer(exc):
+            raise
+        last = last_complete_checkpoint(out)
+        where = (f"the last complete checkpoint is {last}; start every node again with --resume" if last else
+                 "no checkpoint was completed yet; start every node again")
+        print(f"Lost another process of this run at step {trainer.state.global_step} ({_lost_peer(exc)}): {where}.",
+              file=sys.stderr, flush=True)
+        os._exit(3)  # at once: the process group cannot shut down cleanly without the lost process
     evaluated = [h for h in trainer.state.log_history if "eval_loss" in h]
     if evaluated and evaluated[-1]["step"] == trainer.state.global_step:
         metrics = evaluated[-1]

@@ -14,14 +14,16 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
 import mwparserfromhell
-from datasets import Dataset
 from mwparserfromhell.nodes import Comment, Tag, Template, Wikilink
 
 from utils.cache import cache_root, sha256_of
+
+if TYPE_CHECKING:  # datasets is imported where it is used: the Beam workers need only the parser
+    from datasets import Dataset
 
 DEFAULT_BASE = "https://en.wikipedia.org/wiki/"
 # Links to these namespaces are media, categories or other-language copies, not article text.
@@ -190,6 +192,8 @@ def parsed_articles(path: str | Path, cache: Path | None = None) -> Dataset:
 
     A damaged cached parse (a truncated or overwritten Parquet file) is parsed again, with one line saying so.
     """
+    from datasets import Dataset
+
     path = Path(path)
     _require_dump(path)  # before hashing it
     target = parse_cache_file(path, cache)
