@@ -100,9 +100,9 @@ def main() -> None:
             pool.wait()
         rows.append(("Beam PortableRunner, worker pool", 1, seconds, f"{articles / seconds:.1f} articles/s",
                      "job service + separate SDK workers (Flink/Spark/Dataflow's path)"))
-        dask_run = (f"import sys; from dask.distributed import LocalCluster; from utils.wikipedia_beam import main\n"
-                    f"with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:\n"
-                    f"    sys.exit(main(sys.argv[1:] + ['--dask_client_address', c.scheduler_address]))")
+        dask_run = ("import sys; from dask.distributed import LocalCluster; from utils.wikipedia_beam import main\n"
+                    "with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:\n"
+                    "    sys.exit(main(sys.argv[1:] + ['--dask_client_address', c.scheduler_address]))")
         seconds, _ = timed([PY, "-c", dask_run, *beam(tmp / "dask", "--num-shards", "2", "--runner",
                                                      "apache_beam.runners.dask.dask_runner.DaskRunner")[3:]])
         rows.append(("Beam DaskRunner, LocalCluster", 2, seconds, f"{articles / seconds:.1f} articles/s",

@@ -112,14 +112,14 @@ def test_mismatched_shapes_are_refused():
         causal_lm_loss(hidden, model.lm_head.weight, labels[:, :-1])
 
 
-def _trainers(tmp_path, gpt2_tokenizer):
+def _trainers(tmp_path, gpt2_tokenizer, bf16=False):
     gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
     ids = torch.randint(0, VOCAB, (16, 32), generator=torch.Generator().manual_seed(3)).tolist()
     chunks = DatasetDict(train=Dataset.from_dict({"input_ids": ids}), valid=Dataset.from_dict({"input_ids": ids}))
     profile = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 0, "eval_every": 1}
     made = []
     for kind in (Trainer, pretrain.ChunkedLossTrainer):
-        args = pretrain.training_arguments(profile, tmp_path / kind.__name__, "cpu", bf16=False)
+        args = pretrain.training_arguments(profile, tmp_path / kind.__name__, "cpu", bf16=bf16)
         made.append(kind(model=tiny_gpt2(), args=args, train_dataset=chunks["train"], eval_dataset=chunks["valid"],
                          data_collator=DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False)))
     return made
@@ -134,3 +134,21 @@ def test_the_trainer_trains_and_evaluates_like_the_plain_trainer(tmp_path, gpt2_
     for (name, a), b in zip(plain.model.named_parameters(), chunked.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
     assert chunked.model.lm_head.weight is chunked.model.transformer.wte.weight  # still one tied matrix
+
+
+def test_under_bf16_the_trainer_projects_in_bf16_like_the_models_own_loss(tmp_path, gpt2_tokenizer, monkeypatch):
+    """The Trainer autocasts only the model's forward; the chunked loss runs outside it and must be autocast too
+    (in fp32 the output layer took twice as long), with a loss within bf16 rounding of the plain Trainer's."""
+    seen = []
+    real = pretrain.causal_lm_loss
+
+    def recording(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "causal_lm_loss", recording)
+    plain, chunked = _trainers(tmp_path, gpt2_tokenizer, bf16=True)
+    plain.train(), chunked.train()
+    assert seen and set(seen) == {torch.bfloat16}
+    losses = [[h["loss"] for h in t.state.log_history if "loss" in h] for t in (plain, chunked)]
+    assert losses[0] == pytest.approx(losses[1], rel=2e-2)

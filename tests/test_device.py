@@ -82,12 +82,18 @@ def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
 
-if sys.argv[1] == "tuned":
+if sys.argv[1] in ("tuned", "training"):
     assert device.keep_freed_memory() and device.keep_freed_memory()  # idempotent
-block = np.ones(int(sys.argv[2]) * 2**17)  # MB: above 32 MB glibc's defaults would mmap it
-del block
-kept = rss_mb()
-device.release_freed_memory()
+if sys.argv[1] == "training":
+    with device.reuse_freed_memory():
+        block = np.ones(int(sys.argv[2]) * 2**17)
+        del block
+        kept = rss_mb()
+else:
+    block = np.ones(int(sys.argv[2]) * 2**17)  # MB: above 32 MB glibc's defaults would mmap it
+    del block
+    kept = rss_mb()
+    device.release_freed_memory()
 print(round(kept), round(rss_mb()))
 """
 
@@ -110,6 +116,15 @@ def test_keep_freed_memory_keeps_a_steps_blocks_for_reuse_but_not_a_peak():
     assert tuned_kept - tuned_released > 80
     peak_kept, _ = rss_after_free("tuned", 400)
     assert peak_kept - default_kept < dev.KEPT_FOR_REUSE / 2**20 + 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is a Linux matter")
+def test_while_training_everything_freed_is_kept_and_given_back_at_the_end():
+    """Inside reuse_freed_memory() even a freed 400 MB block stays for the next step; leaving it gives it back."""
+    default_kept, _ = rss_after_free("default", 400)
+    kept, after = rss_after_free("training", 400)
+    assert kept - default_kept > 350
+    assert kept - after > 350
 
 
 def test_pick_device_says_when_the_allocator_is_tuned(machine, capsys, monkeypatch):

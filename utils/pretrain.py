@@ -38,8 +38,8 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
-from utils.chunked_loss import causal_lm_loss
-from utils.device import pick_device, release_freed_memory, seed_everything, trainer_kwargs
+from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
+from utils.device import pick_device, reuse_freed_memory, seed_everything, trainer_kwargs
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING, choose_profile
 from utils.tokenization import chunk_splits
@@ -128,20 +128,17 @@ class ChunkedLossTrainer(Trainer):
     onto the vocabulary ``loss_chunk`` positions at a time. Same loss and gradients as the model's own loss; the
     Trainer's own bookkeeping (gradient accumulation, averaging across GPUs) is unchanged, since the loss comes
     in through its ``compute_loss_func``. Before and after training, freed memory goes back to the OS
-    (``utils.device.release_freed_memory``), so a kernel left open holds the model, not the training's peak.
+    (``utils.device.reuse_freed_memory``), so a kernel left open holds the model, not the training's peak.
     """
 
-    def __init__(self, *args, loss_chunk: int = 128, **kwargs):
+    def __init__(self, *args, loss_chunk: int = DEFAULT_CHUNK, **kwargs):
         super().__init__(*args, compute_loss_func=self._loss_from_hidden, **kwargs)
         self.loss_chunk = loss_chunk
         self._hidden: list[torch.Tensor] = []
 
     def train(self, *args, **kwargs):
-        release_freed_memory()  # start from what the kernel really uses, not what earlier cells left free
-        try:
+        with reuse_freed_memory():  # every step reuses the last one's memory; all of it goes back at the end
             return super().train(*args, **kwargs)
-        finally:
-            release_freed_memory()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         unwrapped = self.accelerator.unwrap_model(model)
@@ -157,7 +154,10 @@ class ChunkedLossTrainer(Trainer):
 
     def _loss_from_hidden(self, outputs, labels, num_items_in_batch=None):
         weight = self.accelerator.unwrap_model(self.model).lm_head.weight
-        return causal_lm_loss(self._hidden[-1], weight, labels, num_items_in_batch, chunk=self.loss_chunk)
+        # the Trainer runs only the model's forward under mixed precision (accelerate wraps it); the output layer
+        # is now here, so it gets the same autocast (bf16 projection, fp32 softmax), as the model's own loss would
+        with self.accelerator.autocast():
+            return causal_lm_loss(self._hidden[-1], weight, labels, num_items_in_batch, chunk=self.loss_chunk)
 
 
 def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer, callbacks=()) -> Trainer:
@@ -179,23 +179,22 @@ def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> floa
     model = trainer.model
     batch = next(iter(trainer.get_train_dataloader()))
     batch = {k: v.to(model.device) for k, v in batch.items()}
-    release_freed_memory()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
     dtype = torch.bfloat16 if trainer.args.bf16 else torch.float16 if trainer.args.fp16 else None
     model.train()
     timings = []
-    for _ in range(probe_steps + 1):
-        started = time.perf_counter()
-        with torch.autocast(model.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = trainer.compute_loss(model, batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        timings.append(time.perf_counter() - started)
-    del optimizer, loss
-    release_freed_memory()
+    with reuse_freed_memory():  # as in training; the probe's memory goes back afterwards
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
+        for _ in range(probe_steps + 1):
+            started = time.perf_counter()
+            with torch.autocast(model.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = trainer.compute_loss(model, batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - started)
+        del optimizer, loss
     per_step = sorted(timings[1:])[len(timings[1:]) // 2]  # median, skipping the warm-up step
     return per_step * steps
 
