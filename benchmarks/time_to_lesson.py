@@ -9,8 +9,10 @@ Side by side in one run, each in a fresh process, alternated twice: the classroo
 - the plain Trainer (the model's own loss, all logits at once) and glibc's default malloc;
 - the plain Trainer with malloc keeping every freed block (the setting before the chunked loss);
 - ``pretrain.ChunkedLossTrainer`` with glibc's default malloc;
-- ``pretrain.ChunkedLossTrainer`` with ``utils.device.keep_freed_memory()`` (what ``pick_device`` switches on: no
-  mmap, up to 128 MB kept for reuse), i.e. what notebook 3 runs now;
+- ``pretrain.ChunkedLossTrainer`` with only ``utils.device.keep_freed_memory()``'s bound (no mmap, at most 128 MB of
+  freed memory kept, also while training);
+- ``pretrain.ChunkedLossTrainer`` as it runs now: ``keep_freed_memory()`` (what ``pick_device`` switches on), and
+  while training ``reuse_freed_memory()`` keeps everything freed for the next step and gives it back at the end;
 and each process's peak resident memory.
 Run: .venv/bin/python benchmarks/time_to_lesson.py
 """
@@ -25,7 +27,10 @@ from pathlib import Path
 
 from notebook_times import ROOT, execute
 
+from utils.chunked_loss import DEFAULT_CHUNK
+
 TARGET_S = 90
+NOW = f"chunked loss ({DEFAULT_CHUNK} positions), malloc reuses all while training (now)"
 STEPS = 12
 NO_BF16 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
@@ -36,12 +41,15 @@ from transformers import DataCollatorForLanguageModeling, Trainer
 from utils import device, pretrain
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING
-trainer_kind, allocator = sys.argv[1:3]
+trainer_kind, allocator, chunk = sys.argv[1:4]
 if allocator == "keep-all":  # the earlier setting: no mmap, never trim
     libc = ctypes.CDLL("libc.so.6")
     assert libc.mallopt(-4, 0) and libc.mallopt(-1, -1)
-elif allocator == "bounded":
+elif allocator in ("bounded", "bounded-only"):
     assert device.keep_freed_memory()
+if allocator == "bounded-only":  # the bound holds during training too
+    device.reuse_freed_memory = lambda: __import__("contextlib").nullcontext()
+    pretrain.reuse_freed_memory = device.reuse_freed_memory
 torch.manual_seed(0)
 P = PRETRAINING["classroom"]
 tokenizer = load_tokenizer("gpt2")
@@ -52,6 +60,7 @@ chunks = DatasetDict(train=Dataset.from_dict({{"input_ids": ids}}), valid=Datase
 args = pretrain.training_arguments(P, tempfile.mkdtemp(), "cpu")
 if trainer_kind == "chunked":
     trainer = pretrain.make_trainer(model, args, chunks, tokenizer)
+    trainer.loss_chunk = int(chunk)
 else:
     trainer = Trainer(model=model, args=args, train_dataset=chunks["train"], eval_dataset=chunks["valid"],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
@@ -59,17 +68,20 @@ seconds = pretrain.estimate_seconds(trainer, steps=1, probe_steps={STEPS})  # th
 print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, args.bf16)
 """
 
-CONFIGS = {  # name: (trainer, allocator)
-    "plain loss, glibc defaults": ("plain", "default"),
-    "plain loss, malloc keeps all (before)": ("plain", "keep-all"),
-    "chunked loss, glibc defaults": ("chunked", "default"),
-    "chunked loss, malloc keeps 128 MB (now)": ("chunked", "bounded"),
+CONFIGS = {  # name: (trainer, allocator, positions per chunk)
+    "plain loss, glibc defaults": ("plain", "default", 0),
+    "plain loss, malloc keeps all (before)": ("plain", "keep-all", 0),
+    "chunked loss, glibc defaults": ("chunked", "default", DEFAULT_CHUNK),
+    "chunked loss, malloc keeps at most 128 MB": ("chunked", "bounded-only", DEFAULT_CHUNK),
+    "chunked loss, 128 positions a chunk": ("chunked", "bounded", 128),
+    NOW: ("chunked", "bounded", DEFAULT_CHUNK),
 }
 
 
-def step(trainer_kind: str, allocator: str) -> tuple[float, int, bool]:
+def step(trainer_kind: str, allocator: str, chunk: int) -> tuple[float, int, bool]:
     """(median step seconds, peak resident bytes, bf16?) of the classroom model in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", STEP_LOOP, trainer_kind, allocator], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", STEP_LOOP, trainer_kind, allocator, str(chunk)], capture_output=True,
+                         text=True,
                          check=True, cwd=ROOT,
                          env={k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | {"HF_HUB_OFFLINE": "1"})
     seconds, peak, bf16 = out.stdout.split()[-3:]
@@ -120,8 +132,8 @@ def main() -> None:
           f"2 runs of the median of {STEPS} steps), and the process's peak resident memory:")
     best = {name: min(runs) for name, runs in results.items()}
     for name, (seconds, peak, _) in best.items():
-        print(f"  {name:<42} {seconds:.3f} s   {peak / 1e9:.2f} GB")
-    before, now = best["plain loss, malloc keeps all (before)"], best["chunked loss, malloc keeps 128 MB (now)"]
+        print(f"  {name:<68} {seconds:.3f} s   {peak / 1e9:.2f} GB")
+    before, now = best["plain loss, malloc keeps all (before)"], best[NOW]
     print(f"ratio: now's step takes {now[0] / before[0]:.2f}x the time of before's ({before[0] / now[0]:.2f}x as fast),"
           f" with {now[1] / before[1]:.2f}x the peak memory")
     lesson("this CPU as it is")
