@@ -88,4 +88,6 @@ def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
         assert spread > 15, f"{figure.name} looks blank (pixel standard deviation {spread:.1f})"
     leaving = [url for url in requests if not url.startswith(("file://", "data:", "blob:", "about:"))]
     assert not leaving, f"requests that leave file://: {leaving}"
+    shown = page.evaluate("() => document.querySelector('.reveal .slides').innerText")
+    assert "NBVAL" not in shown and "checked offline only" not in shown  # test markers live in cell tags
     page.close()
