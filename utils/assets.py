@@ -125,8 +125,9 @@ def build_smollm2(src: dict[PackagedFile, Path], out: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = src[SMOLLM2_GGUF]
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                 trust_remote_code=False)
     # The weights are dequantized to fp32 on load; drop the GGUF quantizer so it saves as plain safetensors.
     model.hf_quantizer = None
     model.config.quantization_config = None

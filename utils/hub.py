@@ -8,6 +8,7 @@ empty one from it), and a missing weights file must not send transformers off to
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -81,8 +82,6 @@ def missing_files(present: set[str], kinds: tuple[str, ...]) -> list[str]:
 
 
 def _shards(folder: Path) -> list[str]:
-    import json
-
     index = folder / "model.safetensors.index.json"
     return sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else []
 
@@ -97,10 +96,40 @@ def _missing_in(folder: Path, kinds: tuple[str, ...]) -> list[str]:
     return missing_files(present, kinds) + [s for s in shards if s not in present]
 
 
+def unsafe_in(folder: Path) -> str | None:
+    """Why loading ``folder`` could run code that is not the libraries', or None: a config whose ``auto_map`` names
+    the folder's own Python classes, or a weights index naming a shard that is not safetensors (a pickle, which
+    ``torch.load`` would unpickle)."""
+    config = folder / "config.json"
+    try:
+        if config.is_file() and json.loads(config.read_text()).get("auto_map"):
+            return "its config.json maps classes to Python code shipped in the folder (auto_map)"
+    except (ValueError, AttributeError):
+        pass  # not a JSON object: the loader's own check reports it
+    try:
+        shards = _shards(folder)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "its model.safetensors.index.json is not a valid weights index"
+    unsafe = [s for s in shards if not (isinstance(s, str) and s.endswith(".safetensors") and "/" not in s)]
+    if unsafe:
+        return f"its weights index names {', '.join(map(str, unsafe))}, not .safetensors files in the folder"
+    return None
+
+
+def refuse_unsafe(folder: Path, what: str) -> None:
+    """HubError, before anything is loaded, if ``folder`` could run code (``unsafe_in``)."""
+    reason = unsafe_in(folder)
+    if reason:
+        raise HubError(f"{what} is not loaded: {reason}. This project loads only safetensors weights and never "
+                       "runs a model's own code (trust_remote_code=False); use a folder written by "
+                       "save_pretrained() from a built-in model class.")
+
+
 def local_folder(path: str | Path, kinds: tuple[str, ...]) -> Path:
     """A folder on disk (e.g. what ``save_pretrained`` or ``trainer.save_model`` wrote) checked to hold all
-    ``kinds`` need; HubError naming what is missing otherwise."""
+    ``kinds`` need and nothing that could run code; HubError naming what is wrong otherwise."""
     folder = Path(path).expanduser()
+    refuse_unsafe(folder, f"The folder {folder}")
     missing = _missing_in(folder, kinds)
     if missing:
         raise HubError(f"The folder {folder} lacks {', '.join(missing)}, so it cannot be loaded as a "
@@ -118,7 +147,10 @@ def cached_snapshot(name: str, kinds: tuple[str, ...]) -> Path | None:
     if not ref.is_file():
         return None
     folder = repo / "snapshots" / ref.read_text().strip()
-    return folder if folder.is_dir() and not _missing_in(folder, kinds) else None
+    if not folder.is_dir() or _missing_in(folder, kinds):
+        return None
+    refuse_unsafe(folder, f"The cached {name}")
+    return folder
 
 
 def download_snapshot(name: str, kinds: tuple[str, ...]) -> Path:
@@ -127,6 +159,7 @@ def download_snapshot(name: str, kinds: tuple[str, ...]) -> Path:
 
     patterns = sorted({f for kind in kinds for f in FILES[kind]} | {"model-*.safetensors"})
     folder = Path(snapshot_download(name, allow_patterns=patterns))
+    refuse_unsafe(folder, f"The Hub's {name}")
     missing = _missing_in(folder, kinds)
     if missing:
         raise HubError(f"The Hub's {name} lacks {', '.join(missing)}, so it cannot be loaded as a "

@@ -126,10 +126,12 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
         else:
             folder, why = _from_hub(name, kinds)
         if folder is not None:
-            tokenizer = _checked(AutoTokenizer.from_pretrained(folder), name if is_folder else f"the Hub's {name}")
+            tokenizer = _checked(AutoTokenizer.from_pretrained(folder, trust_remote_code=False),
+                                 name if is_folder else f"the Hub's {name}")
             model = None
             if model_class is not None:
-                model = model_class.from_pretrained(folder, use_safetensors=True, **model_kwargs).eval()
+                model = model_class.from_pretrained(folder, use_safetensors=True, trust_remote_code=False,
+                                                     **model_kwargs).eval()
             about = (f"{name}, loaded from a local folder." if is_folder else
                      f"Online: {name} from the Hub, the model of the original tutorial.")
             result = Loaded(model, tokenizer, name, False, about)
@@ -138,11 +140,12 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
                 raise ValueError(f"{name!r} could not be loaded ({why}) and has no offline stand-in. "
                                  f"Offline, use one of: {', '.join(STAND_INS)}.")
             spec = _stand_in(name, kind)
-            tokenizer = AutoTokenizer.from_pretrained(assets.asset_dir(spec.tokenizer_asset))
+            tokenizer = AutoTokenizer.from_pretrained(assets.asset_dir(spec.tokenizer_asset), trust_remote_code=False)
             model, figures = None, None
             if model_class is not None:
                 model_folder = assets.asset_dir(spec.model_asset)
-                model = model_class.from_pretrained(model_folder, use_safetensors=True, **model_kwargs).eval()
+                model = model_class.from_pretrained(model_folder, use_safetensors=True, trust_remote_code=False,
+                                                     **model_kwargs).eval()
                 figures = assets.manifest(spec.model_asset)["meta"]
             about = spec.about.format(vocab=len(tokenizer), recipe=(figures or {}).get("recipe", ""))
             result = Loaded(model, tokenizer, spec.label, True, about, figures)

@@ -1,0 +1,85 @@
+"""A model folder that could run code is refused before anything is loaded: the attacks of reliability round 3."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from utils import assets, hub
+from utils.models import load_causal_lm, load_masked_lm
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def tiny_folder(tmp_path):
+    """A loadable folder: a tiny random GPT-2 with the offline GPT-2 tokenizer."""
+    folder = tmp_path / "model"
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=32)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    for source in assets.asset_dir("gpt2-tokenizer").iterdir():
+        if source.is_file() and source.name != "manifest.json":
+            (folder / source.name).write_bytes(source.read_bytes())
+    return folder
+
+
+def test_a_clean_folder_still_loads(tiny_folder, capsys):
+    assert hub.unsafe_in(tiny_folder) is None
+    assert type(load_causal_lm(str(tiny_folder)).model).__name__ == "GPT2LMHeadModel"
+
+
+def test_a_folder_with_its_own_code_is_refused_and_the_code_never_runs(tiny_folder, tmp_path):
+    """config.json's auto_map names classes in the folder's Python files; transformers would ask to run them
+    (answering y ran them). Here, even with 'y' typed on stdin, nothing runs and one line says why."""
+    marker = tmp_path / "PWNED"
+    evil = f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import GPT2Config, GPT2LMHeadModel\n"
+    (tiny_folder / "configuration_evil.py").write_text(evil + "class EvilConfig(GPT2Config):\n    pass\n")
+    (tiny_folder / "modeling_evil.py").write_text(evil + "class EvilModel(GPT2LMHeadModel):\n    pass\n")
+    config = json.loads((tiny_folder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig",
+                          "AutoModelForCausalLM": "modeling_evil.EvilModel"}
+    (tiny_folder / "config.json").write_text(json.dumps(config))
+    run = subprocess.run([sys.executable, "-c", f"from utils.models import load_causal_lm; "
+                          f"load_causal_lm({str(tiny_folder)!r})"], input="y\ny\ny\n", capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert run.returncode != 0
+    assert not marker.exists()
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("utils.hub.HubError: The folder ") and "auto_map" in last and "trust_remote_code=False" \
+        in last
+    with pytest.raises(hub.HubError, match="auto_map"):
+        load_causal_lm(str(tiny_folder))
+    assert not marker.exists()
+
+
+class _Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "ran"))
+
+
+@pytest.mark.parametrize("shard", ["pytorch_model-00001-of-00001.bin", "../elsewhere.safetensors"])
+def test_a_weights_index_naming_anything_but_safetensors_in_the_folder_is_refused(tiny_folder, tmp_path, shard):
+    """model.safetensors.index.json naming a pickle shard used to get that pickle torch.load-ed."""
+    marker = tmp_path / "PWNED"
+    (tiny_folder / "model.safetensors").unlink()
+    (tiny_folder / shard).parent.mkdir(parents=True, exist_ok=True)
+    (tiny_folder / shard).write_bytes(pickle.dumps({"transformer.wte.weight": _Evil(marker)}))
+    (tiny_folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"transformer.wte.weight": shard}}))
+    for load in (load_causal_lm, load_masked_lm):
+        with pytest.raises(hub.HubError, match="not .safetensors files in the folder"):
+            load(str(tiny_folder))
+    assert not marker.exists()
+
+
+def test_a_broken_weights_index_is_one_clear_error(tiny_folder):
+    (tiny_folder / "model.safetensors.index.json").write_text('{"weight_map": ["not", "a", "map"]}')
+    with pytest.raises(hub.HubError, match="not a valid weights index"):
+        load_causal_lm(str(tiny_folder))
