@@ -11,12 +11,14 @@ print it next to bert-base-uncased's.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 from transformers import (
     AutoTokenizer,
     BertForMaskedLM,
@@ -25,6 +27,8 @@ from transformers import (
     TrainingArguments,
     get_linear_schedule_with_warmup,
 )
+from transformers.trainer_callback import PrinterCallback, TrainerCallback
+from transformers.utils import logging as hf_logging
 
 from utils.device import pick_device, seed_everything, trainer_kwargs
 from utils.fill_mask import fill_mask
@@ -52,6 +56,21 @@ def masked_only_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, to
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No load report and no per-file bars from transformers: the MLM head is new (the encoder has none), so the
+    report calls its weights MISSING, which is the point here. The build prints its own lines and one bar."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict:
     """Train the stand-in and save it (safetensors + tokenizer) into ``out``; returns its metadata."""
     started = time.perf_counter()
@@ -65,8 +84,9 @@ def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict
     valid = valid.select(range(min(EVAL_CHUNKS, len(valid))))
 
     # No dropout: on this CPU it costs ~40% of a step, and 300 steps (~2.3 epochs) barely overfit.
-    model = BertForMaskedLM.from_pretrained(encoder_dir, use_safetensors=True, trust_remote_code=False,
-                                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    with _quiet_transformers():
+        model = BertForMaskedLM.from_pretrained(encoder_dir, use_safetensors=True, trust_remote_code=False,
+                                                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     head = [p for n, p in model.named_parameters() if n.startswith("cls.")]
     body = [p for n, p in model.named_parameters() if not n.startswith("cls.")]
     optimizer = torch.optim.AdamW([{"params": body, "lr": ENCODER_LR}, {"params": head, "lr": HEAD_LR}],
@@ -83,15 +103,17 @@ def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict
     device = pick_device(verbose=False)
     args = TrainingArguments(output_dir=str(out / ".trainer"), max_steps=STEPS, per_device_train_batch_size=BATCH_SIZE,
                              max_grad_norm=1.0, logging_steps=20, save_strategy="no", report_to=[], seed=SEED,
-                             dataloader_drop_last=True, **trainer_kwargs(device))
+                             dataloader_drop_last=True, disable_tqdm=True, **trainer_kwargs(device))
     trainer = MaskedOnlyTrainer(model=model, args=args, train_dataset=train, data_collator=collator,
-                                optimizers=(optimizer, scheduler))
+                                optimizers=(optimizer, scheduler), callbacks=[_Progress()])
+    trainer.remove_callback(PrinterCallback)  # raw log dicts; _Progress shows the loss on its bar instead
     trainer.train()
     train_seconds = time.perf_counter() - started
 
     top1, top5 = held_out_accuracy(model, tokenizer, valid)
     probes = {text: [w for w, _ in fill_mask(model, tokenizer, text)[0]] for text in PROBES}
-    model.save_pretrained(out, safe_serialization=True)
+    with _quiet_transformers():
+        model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return {
         "stands_in_for": "bert-base-uncased (masked LM)",
@@ -104,6 +126,23 @@ def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict
         if len(trainer.state.log_history) > 1 else None,
         "train_seconds": round(train_seconds, 1), "probes": probes,
     }
+
+
+class _Progress(TrainerCallback):
+    """One progress bar for the stand-in's training, with the latest logged loss on it."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.bar = tqdm(total=state.max_steps, desc="training the masked-LM stand-in", unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.bar.close()
 
 
 @torch.no_grad()
