@@ -62,3 +62,59 @@ def test_the_temporary_folder_of_a_killed_build_is_removed_by_the_next_build(tmp
     cache.build_folder("thing", lambda out: (out / "a.txt").write_text("a") and {}, root=tmp_path)
     assert not leftover.exists() and alive.exists()
     assert (tmp_path / "thing" / "a.txt").read_text() == "a"
+
+
+def _built(tmp_path):
+    def make(out):
+        (out / "a.txt").write_text("a")
+        (out / "sub").mkdir()
+        (out / "sub" / "b.txt").write_text("b")
+        return {}
+    return cache.build_folder("thing", make, root=tmp_path / "cache")
+
+
+def test_copy_listed_copies_exactly_the_manifests_files(tmp_path):
+    folder = _built(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    (folder / "extra-link").symlink_to(secret)  # not in the manifest: an attacker's addition
+    (folder / "extra.txt").write_text("unlisted")
+    target = cache.copy_listed("thing", folder, tmp_path / "copy")
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == ["a.txt", "sub", "sub/b.txt"]
+
+
+@pytest.mark.parametrize("linked", ["a.txt", "sub"])
+def test_copy_listed_refuses_a_listed_file_that_is_a_link(tmp_path, linked):
+    folder = _built(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.txt").write_text("a")
+    (outside / "b.txt").write_text("b")
+    original = folder / linked
+    if original.is_dir():
+        for child in original.iterdir():
+            child.unlink()
+        original.rmdir()
+        original.symlink_to(outside, target_is_directory=True)
+    else:
+        original.unlink()
+        original.symlink_to(outside / "a.txt")
+    with pytest.raises(cache.AssetError, match="is a symbolic link"):
+        cache.copy_listed("thing", folder, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists() and not list(tmp_path.glob(".copy.part-*"))
+
+
+def test_copy_listed_on_a_full_disk_leaves_nothing_half_copied(tmp_path, monkeypatch):
+    folder = _built(tmp_path)
+    copied = []
+
+    def full_after_one(source, destination, follow_symlinks=True):
+        if copied:
+            raise OSError(28, "No space left on device")
+        copied.append(destination)
+        destination.write_bytes(source.read_bytes())
+
+    monkeypatch.setattr(cache.shutil, "copyfile", full_after_one)
+    with pytest.raises(cache.AssetError, match=r"No space left on device\); nothing was left half-copied"):
+        cache.copy_listed("thing", folder, tmp_path / "copy")
+    assert copied and not (tmp_path / "copy").exists() and not list(tmp_path.glob(".copy.part-*"))

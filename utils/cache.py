@@ -167,6 +167,40 @@ def cached_folder(name: str, root: Path | None = None) -> Path | None:
     return folder
 
 
+def copy_listed(name: str, folder: Path, target: Path) -> Path:
+    """Copy exactly the files ``folder``'s manifest lists (a verified cached folder) to ``target``, all or nothing.
+
+    Anything the manifest does not list stays behind, and a listed file that is a symbolic link, or lies under
+    one, is refused (it could point anywhere on the disk). The copy is made beside ``target`` and renamed into
+    place once every file is there, so a full disk leaves no half-copied folder; AssetError says what went wrong.
+    """
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise AssetError(f"Cached asset '{name}' at {folder} has no valid manifest; rebuild it.")
+    part = target.with_name(f".{target.name}.part-{os.getpid()}")
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        for rel in manifest["files"]:
+            source = folder / rel
+            linked = [p for p in (source, *source.parents) if p.is_symlink() and folder in (p, *p.parents)]
+            if linked or not source.is_file() or ".." in Path(rel).parts:
+                raise AssetError(f"Cached asset '{name}': {rel} is {'a symbolic link' if linked else 'not a file'}"
+                                 f" in {folder}; refusing to copy it. Run `python -m utils.assets --rebuild "
+                                 f"{name}` (or delete {folder}) to rebuild it.")
+            destination = part / rel
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination, follow_symlinks=False)
+        os.replace(part, target)
+    except OSError as exc:
+        shutil.rmtree(part, ignore_errors=True)
+        raise AssetError(f"Could not copy '{name}' to {target} ({exc.strerror or exc}); nothing was left "
+                         "half-copied. Free some space or choose another output folder.") from None
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    return target
+
+
 def _remove_abandoned_builds(root: Path, name: str) -> None:
     """Delete the temporary folders of builds of ``name`` whose process is gone (killed mid-build)."""
     for folder in root.glob(f".{name}-*-*"):

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from utils.cache import AssetError, build_folder, cached_folder
+from utils.cache import AssetError, build_folder, cached_folder, copy_listed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSET = "reveal-js"
@@ -84,8 +84,8 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
     from nbconvert import SlidesExporter
 
     local = out_dir / assets_name
-    if not local.is_dir():
-        shutil.copytree(reveal_assets(), local, ignore=shutil.ignore_patterns("manifest.json"))
+    if not local.is_dir():  # only the files the cache's manifest lists, no symbolic link, all or nothing
+        copy_listed(ASSET, reveal_assets(), local)
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     exporter = SlidesExporter(reveal_url_prefix=f"{assets_name}/reveal.js",
