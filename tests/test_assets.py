@@ -117,6 +117,31 @@ def test_a_truncated_file_is_detected_on_use(cache_copy):
         assets.asset_dir("gpt2-tokenizer", root=cache_copy)
 
 
+def test_a_tokenizer_edited_together_with_its_manifest_is_caught(cache_copy):
+    """A5: change a merge rule and re-hash the manifest to match; the checksums pinned in code still differ."""
+    import json
+
+    from utils.cache import sha256_of
+
+    folder = cache_copy / "gpt2-tokenizer"
+    merges = folder / "merges.txt"
+    lines = merges.read_text().splitlines(keepends=True)
+    lines[1], lines[2] = lines[2], lines[1]
+    merges.write_text("".join(lines))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["merges.txt"] = {"size": merges.stat().st_size, "sha256": sha256_of(merges)}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    for use in (lambda: assets.asset_dir("gpt2-tokenizer", root=cache_copy),
+                lambda: assets.verify("gpt2-tokenizer", root=cache_copy)):
+        with pytest.raises(assets.AssetError, match="does not match the checksums pinned in utils/assets.py"):
+            use()
+
+
+def test_every_deterministic_asset_matches_its_pinned_checksums():
+    for name, pinned in assets.PINNED_FILES.items():
+        assert {rel: info["sha256"] for rel, info in assets.manifest(name)["files"].items()} == pinned, name
+
+
 def test_a_verified_asset_is_not_rebuilt(cache_copy, monkeypatch, capsys):
     monkeypatch.setattr(assets, "build", lambda *a, **k: pytest.fail("rebuilt a verified asset"))
     assets.ensure_all(["gpt2-tokenizer"], root=cache_copy)

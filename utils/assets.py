@@ -152,6 +152,39 @@ def build_masked_lm_stand_in(src: dict[PackagedFile, Path], out: Path) -> dict:
                  asset_dir("wikipedia-sample") / WIKI_SAMPLE.name)
 
 
+# sha256 of every file of the assets whose build is deterministic (a copy, or a conversion by pinned code):
+# a file edited together with its manifest is still caught. The masked-LM stand-in is trained, so only its
+# manifest vouches for it; smollm2-135m's fp32 dequantization is left out as well.
+PINNED_FILES: dict[str, dict[str, str]] = {
+    "gpt2-tokenizer": {
+        "merges.txt":
+            "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+        "tokenizer.json":
+            "311f7262f89ffe8757683fda3c081a5cac5a885dc311264791a17d2a18499a4f",
+        "tokenizer_config.json":
+            "63517c9e9028cdfa4578f58f441a0b9a98b1ae5199e4f55b4178fdb31402b69c",
+        "vocab.json":
+            "03087853bc70c618b66e7c7a43e787d2db4c469416beac9a483e53dad1f72f27",
+    },
+    "bert-tokenizer": {
+        "tokenizer.json":
+            "d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66",
+        "tokenizer_config.json":
+            "ca3b851a364f83484f6de04f2bb124560061f969ab72ff14740a6e481c241a09",
+    },
+    "minilm-encoder": {
+        "config.json":
+            "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        "model.safetensors":
+            "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    },
+    "wikipedia-sample": {
+        "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2":
+            "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Asset:
     """A named offline asset: what it needs and how to build it."""
@@ -201,7 +234,7 @@ def _get(name: str) -> Asset:
 def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -> Path:
     """Folder of a built asset (building it first if missing); raises AssetError if it is damaged."""
     _get(name)
-    folder = cached_folder(name, root)
+    folder = cached_folder(name, root, pinned=PINNED_FILES.get(name))
     if folder is None:
         if not build_missing:
             raise AssetError(f"Offline asset '{name}' is not built yet. "
@@ -220,7 +253,7 @@ def manifest(name: str, root: Path | None = None) -> dict:
 def verify(name: str, root: Path | None = None) -> None:
     """Re-hash every file of a built asset; AssetError on any difference."""
     folder = asset_dir(name, root, build_missing=False)
-    check_folder(name, folder, read_manifest(folder), full=True)
+    check_folder(name, folder, read_manifest(folder), full=True, pinned=PINNED_FILES.get(name))
 
 
 def ensure_all(names: list[str] | None = None, rebuild: bool = False, root: Path | None = None) -> None:

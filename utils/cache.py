@@ -146,8 +146,13 @@ def read_manifest(folder: Path) -> dict | None:
     return manifest if isinstance(manifest, dict) and manifest.get("format") == BUILD_FORMAT else None
 
 
-def check_folder(name: str, folder: Path, manifest: dict, full: bool) -> None:
-    """Compare a folder with its manifest: sizes, and with ``full`` every sha256; AssetError on a difference."""
+def check_folder(name: str, folder: Path, manifest: dict, full: bool, pinned: dict[str, str] | None = None) -> None:
+    """Compare a folder with its manifest: sizes, and with ``full`` every sha256; AssetError on a difference. With
+    ``pinned`` (file -> sha256, for an asset whose build is deterministic) the manifest must list exactly those."""
+    if pinned is not None and {rel: info.get("sha256") for rel, info in manifest["files"].items()} != pinned:
+        raise AssetError(f"Cached asset '{name}' does not match the checksums pinned in utils/assets.py (its files "
+                         f"and manifest were changed). Run `python -m utils.assets --rebuild {name}` (or delete "
+                         f"{folder}) to rebuild it.")
     for rel, info in manifest["files"].items():
         path = folder / rel
         if not path.is_file() or path.stat().st_size != info["size"] or (full and sha256_of(path) != info["sha256"]):
@@ -155,14 +160,15 @@ def check_folder(name: str, folder: Path, manifest: dict, full: bool) -> None:
                              f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it.")
 
 
-def cached_folder(name: str, root: Path | None = None) -> Path | None:
-    """The complete cached folder ``name``, verified (sha256 on first use in this process), or None if not built."""
+def cached_folder(name: str, root: Path | None = None, pinned: dict[str, str] | None = None) -> Path | None:
+    """The complete cached folder ``name``, verified (sha256 on first use in this process, and against ``pinned``
+    checksums where given), or None if not built."""
     folder = (root or cache_root()) / name
     manifest = read_manifest(folder)
     if manifest is None:
         return None
     full = folder.resolve() not in _hashed_this_process
-    check_folder(name, folder, manifest, full=full)
+    check_folder(name, folder, manifest, full=full, pinned=pinned)
     _hashed_this_process.add(folder.resolve())
     return folder
 
