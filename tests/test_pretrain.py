@@ -165,6 +165,81 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
         last_summary(whole.stdout).split("samples/s")[0].rsplit("  ", 1)[0]  # step 24/24, train and valid loss
     a, b = final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # samples/s counts only the steps the resumed run took (the Trainer's own figure counted the skipped ones too)
+    rate = {name: float(run.stdout.split(" samples/s")[-2].rsplit(" ", 1)[1]) for name, run in
+            (("whole", whole), ("resumed", resumed))}
+    assert rate["resumed"] < 2 * rate["whole"], rate
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A smoke run of 4 steps with a complete checkpoint every 2."""
+    out = tmp_path_factory.mktemp("finished")
+    subprocess.run(script(out, "--epochs", "2", "--save-every", "2"), env=script_env(), cwd=ROOT, check=True,
+                   capture_output=True, text=True)
+    return out
+
+
+def resume_error(folder: Path, capsys, *extra: str) -> str:
+    """The one line ``--resume`` stops with (exit code 2), run in this process: it stops before any training."""
+    with pytest.raises(SystemExit) as stopped:
+        pretrain.main(["--profile", "smoke", "--output-dir", str(folder), "--resume", *extra])
+    assert stopped.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def copy_of(finished_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+
+    shutil.copytree(finished_run, tmp_path / "run")
+    return tmp_path / "run", pretrain.last_complete_checkpoint(tmp_path / "run" / "smoke")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "same size"])
+def test_resume_refuses_a_damaged_checkpoint_file(finished_run, tmp_path, capsys, damage):
+    run, checkpoint = copy_of(finished_run, tmp_path)
+    optimizer = checkpoint / "optimizer.pt"
+    data = bytearray(optimizer.read_bytes())
+    if damage == "truncate":
+        optimizer.write_bytes(bytes(data[:100]))
+    elif damage == "delete":
+        optimizer.unlink()
+    else:
+        data[-10] ^= 1
+        optimizer.write_bytes(bytes(data))
+    line = resume_error(run, capsys, "--epochs", "2")
+    assert f"--resume: {checkpoint} " in line
+    assert ("lacks optimizer.pt" if damage == "delete" else "has a changed or truncated optimizer.pt") in line
+
+
+@pytest.mark.parametrize("extra,changed", [(["--epochs", "3"], "epochs 2.0 -> 3.0"),
+                                           (["--epochs", "2", "--batch-size", "4"], "batch_size 8 -> 4")])
+def test_resume_refuses_other_settings(finished_run, tmp_path, capsys, extra, changed):
+    """A changed --epochs used to continue on the old schedule with other weights than either run."""
+    run, checkpoint = copy_of(finished_run, tmp_path)
+    line = resume_error(run, capsys, *extra)
+    assert f"was saved with other settings ({changed})" in line and "start afresh in another --output-dir" in line
+
+
+def test_resume_refuses_an_old_style_marker(finished_run, tmp_path, capsys):
+    run, checkpoint = copy_of(finished_run, tmp_path)
+    (checkpoint / pretrain.COMPLETE).write_text("step 4\n")
+    assert "damaged one (no file list)" in resume_error(run, capsys, "--epochs", "2")
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
+    """Two runs into one folder used to overwrite each other's checkpoints."""
+    first = start_and_wait_for_checkpoint(script(tmp_path, "--epochs", "12", "--save-every", "2"), tmp_path, 2)
+    try:
+        second = subprocess.run(script(tmp_path, "--epochs", "12"), env=script_env(), cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+    finally:
+        first.kill()
+        first.communicate()
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"error: another run (pid {first.pid}) is writing into {tmp_path / 'smoke'}; wait for it to end or choose "
+        "another --output-dir.")
 
 
 def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path):

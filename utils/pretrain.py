@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import io
+import json
 import math
 import os
 import re
@@ -38,6 +40,7 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
+from utils.cache import sha256_of
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.device import pick_device, reuse_freed_memory, seed_everything, trainer_kwargs
 from utils.models import load_tokenizer
@@ -211,23 +214,49 @@ COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint witho
 
 class MarkComplete(TrainerCallback):
     """After the Trainer has written every file of a checkpoint, mark it complete (temp file, then rename), and
-    keep only the ``keep`` newest complete checkpoints (interrupted ones older than those go too)."""
+    keep only the ``keep`` newest complete checkpoints (interrupted ones older than those go too).
 
-    def __init__(self, keep: int = 2):
-        self.keep = keep
+    The marker lists every file of the checkpoint with its size and sha256, and the run's ``settings`` (profile
+    sizes, world size): ``--resume`` checks both before it trusts the checkpoint (``checkpoint_problem``).
+    """
+
+    def __init__(self, keep: int = 2, settings: dict | None = None):
+        self.keep, self.settings = keep, settings or {}
 
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        files = {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
+                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(f".{COMPLETE}")}
         part = folder / f".{COMPLETE}.part"
-        part.write_text(f"step {state.global_step}\n")
+        part.write_text(json.dumps({"step": state.global_step, "settings": self.settings, "files": files}, indent=1))
         os.replace(part, folder / COMPLETE)
         complete = sorted(_checkpoints(args.output_dir, complete=True), key=_step)
         oldest_kept = _step(complete[-self.keep]) if len(complete) >= self.keep else 0
         for old in _checkpoints(args.output_dir):
             if _step(old) < oldest_kept:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def checkpoint_problem(checkpoint: Path, settings: dict) -> str | None:
+    """Why ``checkpoint`` cannot be resumed with ``settings``, or None: every file its marker lists must be there
+    with its size and sha256, and the run's settings must be the ones it was saved with."""
+    try:
+        marker = json.loads((checkpoint / COMPLETE).read_text())
+        files, saved = marker["files"], marker["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "has a completion marker from an older version or a damaged one (no file list)"
+    for rel, info in files.items():
+        path = checkpoint / rel
+        if not path.is_file():
+            return f"lacks {rel}"
+        if path.stat().st_size != info["size"] or sha256_of(path) != info["sha256"]:
+            return f"has a changed or truncated {rel}"
+    changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in settings.items() if saved.get(key) != value]
+    if changed:
+        return f"was saved with other settings ({', '.join(changed)})"
+    return None
 
 
 def _step(checkpoint: Path) -> int:
@@ -263,6 +292,25 @@ def _positive(kind):
                                              f" got {text!r}")
         return value
     return parse
+
+
+_LOCKS: list = []  # open lock files: held until the process ends
+
+
+def _lock(folder: Path) -> None:
+    """SystemExit with one line if another run is writing into ``folder``; else hold its lock until exit."""
+    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held open on purpose)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        other = handle.read().strip() or "another process"
+        handle.close()
+        print(f"error: another run ({other}) is writing into {folder}; wait for it to end or choose another "
+              "--output-dir.", file=sys.stderr)
+        raise SystemExit(2) from None
+    handle.seek(0), handle.truncate(), handle.write(f"pid {os.getpid()}"), handle.flush()
+    _LOCKS.append(handle)
 
 
 def _writable(folder: Path) -> None:
@@ -301,11 +349,19 @@ def main(argv: list[str] | None = None) -> int:
         profile["batch_size"] = args.batch_size
     out = Path(args.output_dir) / name
     _writable(out)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    settings = {"profile": name, **profile, "world_size": world_size}
     checkpoint = None
     if args.resume:
         checkpoint = last_complete_checkpoint(out)
         if checkpoint is None:
             parser.error(f"--resume: {out} holds no complete checkpoint; run without --resume to start afresh.")
+        problem = checkpoint_problem(checkpoint, settings)
+        if problem:
+            parser.error(f"--resume: {checkpoint} {problem}. Resume with the settings it was saved with, or start "
+                         "afresh in another --output-dir.")
+    if int(os.environ.get("RANK", "0")) == 0:
+        _lock(out)
     datasets.disable_progress_bars()  # tokenizing and chunking take seconds; one line per evaluation follows
     transformers.utils.logging.disable_progress_bar()  # and so does saving the model
     seed_everything(SEED)
@@ -320,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     save_every = args.save_every or profile["save_every"]
     training = training_arguments(profile, out, device, save_strategy="steps", save_steps=save_every,
                                   ddp_timeout=PEER_TIMEOUT_SECONDS)
-    trainer = make_trainer(model, training, chunks, tokenizer, [SummaryLine(), MarkComplete()])
+    trainer = make_trainer(model, training, chunks, tokenizer, [SummaryLine(), MarkComplete(settings=settings)])
     steps = total_steps(chunks, profile, trainer.args.world_size)
     estimate = estimate_seconds(trainer, steps)
     if trainer.is_world_process_zero():
@@ -357,9 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     if trainer.is_world_process_zero():
         shutil.rmtree(final, ignore_errors=True)
         os.replace(out / "final.part", final)
+        # the Trainer's own samples/s counts the steps a resumed run skipped; count the ones this run took
+        taken = trainer.state.global_step - (_step(checkpoint) if checkpoint else 0)
+        rate = taken * profile["batch_size"] * trainer.args.world_size / max(result.metrics["train_runtime"], 1e-9)
         print(f"Done in {result.metrics['train_runtime']:.0f} s, {trainer.state.global_step} steps: train loss "
               f"{result.training_loss:.3f}, valid loss {metrics['eval_loss']:.3f}, "
-              f"{result.metrics['train_samples_per_second']:.1f} samples/s; model saved to {final}")
+              f"{rate:.1f} samples/s; model saved to {final}")
     return 0
 
 
