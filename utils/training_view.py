@@ -28,13 +28,20 @@ def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[
 
 
 class _Progress:
-    """Steps, throughput and time left, from the wall clock since training began."""
+    """Steps, throughput and time left, from the wall clock since training began. Throughput counts the chunks
+    trained on (epochs done x chunks in the training set), as the Trainer's own ``train_samples_per_second``
+    does: an epoch's last batch is often smaller than ``batch_size``."""
 
     def __init__(self):
         self.started = None
+        self.per_epoch = None  # chunks in the training set, when the Trainer says
 
-    def begin(self):
+    def begin(self, train_dataloader=None):
         self.started = time.perf_counter()
+        try:
+            self.per_epoch = len(train_dataloader.dataset)
+        except (AttributeError, TypeError):
+            self.per_epoch = None
 
     def line(self, args, state) -> str:
         elapsed = time.perf_counter() - (self.started or time.perf_counter())
@@ -46,7 +53,8 @@ class _Progress:
             best_step, best = min(valid, key=lambda sl: sl[1])
             parts.append(f"valid {valid[-1][1]:.2f} (best {best:.2f} at {best_step})")
         if state.global_step and elapsed > 0:
-            samples = state.global_step * args.per_device_train_batch_size * args.world_size
+            samples = (state.epoch * self.per_epoch if self.per_epoch and state.epoch else
+                       state.global_step * args.per_device_train_batch_size * args.world_size)
             left = elapsed / state.global_step * (state.max_steps - state.global_step)
             parts.append(f"{samples / elapsed:.1f} samples/s")
             parts.append(f"ETA {int(left // 60)}:{int(left % 60):02d}")
@@ -61,7 +69,7 @@ class SummaryLine(TrainerCallback):
         self.print = print_fn
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.progress.begin()
+        self.progress.begin(kwargs.get("train_dataloader"))
 
     def on_evaluate(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -90,7 +98,7 @@ class LiveLossPlot(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         from matplotlib.figure import Figure
 
-        self.progress.begin()
+        self.progress.begin(kwargs.get("train_dataloader"))
         self.figure = Figure(figsize=(8, 4.6), layout="constrained")
         self.ax = self.figure.add_subplot()
 
