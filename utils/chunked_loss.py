@@ -1,7 +1,7 @@
 """The causal-LM loss computed from the last hidden state without ever holding the whole batch's logits.
 
 A GPT-2 step normally projects every position onto the whole vocabulary: for a batch of 8 x 128 tokens and
-50,257 words that is a 206 MB tensor of fp32 logits, then its log-softmax and its gradient, each as large. Here the
+50,257 tokens that is a 206 MB tensor of fp32 logits, then its log-softmax and its gradient, each as large. Here the
 output layer and the cross-entropy run together over ``chunk`` positions at a time, and each chunk's gradient is
 worked out on the spot (softmax minus the one-hot target), so backward only hands back two small results. It is
 the CPU form of Liger Kernel's fused linear cross-entropy and of "Cut Your Losses in Large-Vocabulary Language
@@ -15,7 +15,7 @@ import torch
 
 IGNORE_INDEX = -100  # the label the collators give positions that are not scored
 # positions projected onto the vocabulary at a time: 4 sequences of 128, 103 MB of fp32 logits for GPT-2's 50,257
-# words instead of the batch's 206 MB: as fast as the whole batch on a 2-core CPU; 128 was 1.10x slower
+# tokens instead of the batch's 206 MB: as fast as the whole batch on a 2-core CPU; 128 was 1.10x slower
 DEFAULT_CHUNK = 512
 
 

@@ -56,7 +56,7 @@ PRETRAINING: dict[str, dict] = {
         max_train_chars=4_000,  # ... cut to 4,000 characters each (~20 chunks): memorised in about a minute
         context_length=128,  # the original's chunk length
         n_layer=2,  # GPT-2 has 12; 2 layers are enough to memorise
-        n_embd=256,  # GPT-2 has 768; the 50,257-word embedding is still 89% of the parameters
+        n_embd=256,  # GPT-2 has 768; the 50,257-token embedding is still 89% of the parameters
         n_head=4,  # attention heads (n_embd / n_head = 64 per head, as in GPT-2)
         epochs=40,  # 40 passes, 120 optimizer steps: train loss ends well below 0.5
         batch_size=8,  # the original's batch
