@@ -208,7 +208,9 @@ def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
     return per_epoch * profile["epochs"]
 
 
-PEER_TIMEOUT_SECONDS = 60  # under torchrun, a process that hears nothing from another for this long stops
+# under torchrun, a process that hears nothing from another for this long stops (a dead process is noticed at once,
+# its connection closes); long enough for the main process to write a full-size checkpoint to a slow disk
+PEER_TIMEOUT_SECONDS = 600
 COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint without it was interrupted
 
 
