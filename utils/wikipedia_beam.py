@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if FileSystems.exists(output) and FileSystems.match([output + "/wikipedia-*.parquet"])[0].metadata_list:
         parser.error(f"--output {output} already holds wikipedia-*.parquet shards; choose an empty folder.")
     num_shards = args.num_shards or default_shards(matched)
-    if PipelineOptions(beam_args).view_as(PortableOptions).environment_type:
+    environment = (PipelineOptions(beam_args).view_as(PortableOptions).environment_type or "").upper()
+    if environment and environment != "LOOPBACK":  # separate SDK workers (LOOPBACK's run in this process)
         problem = workers_answer(beam_args, args.worker_start_timeout)
         if problem:
             print(f"error: {problem}; nothing was written to {output}.", file=sys.stderr)
