@@ -159,6 +159,7 @@ def test_dask_runner_on_a_local_cluster_matches_plain_python(tmp_path, articles)
     from dask.distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        cluster.wait_for_workers(2, timeout=60)  # a busy machine registers the second one a moment later
         assert len(cluster.scheduler_info["workers"]) == 2
         code = main(["--input", str(wiki.sample_dump()), "--output", str(tmp_path / "out"), "--num-shards", "2",
                      "--runner", DASK_RUNNER, "--dask_client_address", cluster.scheduler_address])

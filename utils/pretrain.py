@@ -319,7 +319,7 @@ def _writable(folder: Path) -> None:
     """SystemExit with one line if ``folder`` cannot be created or written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        probe = folder / f".write-test-{os.getpid()}"  # one per process: several may start in the same folder
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
