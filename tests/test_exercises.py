@@ -55,6 +55,9 @@ CASES = {
         ("if my_temperature is None:", "my_temperature = 0.01", RIGHT, "Same as greedy"),
         ("if my_temperature is None:", "my_temperature = 1e-4", RIGHT, "Same as greedy"),
         ("if my_temperature is None:", "my_temperature = 3.0", WRONG, "Not the same"),
+        ("if my_temperature is None:", "my_temperature = 0", WRONG, "T = 0 itself is greedy decoding"),  # raised
+        ("if my_temperature is None:", 'my_temperature = "0.01"', WRONG, "temperature must be a number above 0"),
+        ("if my_temperature is None:", "my_temperature = -1", WRONG, "temperature must be a number above 0"),
     ],
     "03_pretraining_gpt2.ipynb": [
         ("if my_perplexity is None:", "my_perplexity = math.exp(best_loss)", RIGHT, "Correct:"),
