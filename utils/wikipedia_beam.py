@@ -119,7 +119,7 @@ def workers_answer(beam_args: list[str], seconds: float) -> str | None:
                 _ = pipeline | beam.Create([0]) | beam.Map(_probe)
             outcome["ok"] = True
         except Exception as exc:  # noqa: BLE001 (reported below in one line)
-            outcome["error"] = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            outcome["error"] = _last_line(exc)
 
     thread = threading.Thread(target=probe, daemon=True, name="beam-worker-probe")
     thread.start()
@@ -148,10 +148,10 @@ def _close_dask_client() -> None:
         pass
 
 
-def default_shards(paths: list[str]) -> int:
-    """One shard per ``COMPRESSED_BYTES_PER_SHARD`` of input."""
-    total = sum(m.size_in_bytes for r in FileSystems.match(paths) for m in r.metadata_list)
-    return max(1, math.ceil(total / COMPRESSED_BYTES_PER_SHARD))
+def _last_line(exc: BaseException) -> str:
+    """The last line of an exception's message (a runner wraps the worker's error in a long report)."""
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,14 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--num-shards must be 0 (one per 32 MB of input) or more, got {args.num_shards}.")
     if not args.worker_start_timeout > 0:
         parser.error(f"--worker-start-timeout must be a positive number of seconds, got {args.worker_start_timeout}.")
-    matched = [m.path for r in FileSystems.match([args.input]) for m in r.metadata_list]
+    found = [m for r in FileSystems.match([args.input]) for m in r.metadata_list]
+    matched = [m.path for m in found]
     if not matched:
         parser.error(f"--input {args.input!r} matches no file. Give the path (or a glob) of pages-articles "
                      ".xml or .xml.bz2 dump files.")
     output = args.output.rstrip("/")
     if FileSystems.exists(output) and FileSystems.match([output + "/wikipedia-*.parquet"])[0].metadata_list:
         parser.error(f"--output {output} already holds wikipedia-*.parquet shards; choose an empty folder.")
-    num_shards = args.num_shards or default_shards(matched)
+    # --num-shards 0: one shard per COMPRESSED_BYTES_PER_SHARD of input
+    num_shards = args.num_shards or max(1, math.ceil(sum(m.size_in_bytes for m in found) / COMPRESSED_BYTES_PER_SHARD))
     environment = (PipelineOptions(beam_args).view_as(PortableOptions).environment_type or "").upper()
     if environment and environment != "LOOPBACK":  # separate SDK workers (LOOPBACK's run in this process)
         problem = workers_answer(beam_args, args.worker_start_timeout)
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             FileSystems.mkdirs(output)
         FileSystems.rename(shards, [output + "/" + path.rsplit("/", 1)[1] for path in shards])
     except Exception as exc:  # a runner wraps the worker's error; report it in one line
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = _last_line(exc)
         print(f"error: the pipeline failed ({type(exc).__name__}: {reason}); nothing was written to {output}.",
               file=sys.stderr)
         return 1
