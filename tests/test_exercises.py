@@ -5,28 +5,101 @@ notebooks/solutions/ in its answer cells (``make solutions``); every check cell 
 kernel, each case runs its answer code and the exercise's check cell again. Adding a case is one line in CASES.
 """
 
+import fractions
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+
+from utils import exercises
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 RIGHT, WRONG = "right", "wrong"
+CHECK_TAG = "exercise-check"  # the cell tag of every check cell
+
+# notebook 1's check cells, picked by a line of their source
+PREDICT_1 = "found = rank_of(tokenizer, probabilities, my_guess)"
+SOFTMAX = "z = logits[0, mask_index]  # the mask's scores"
+MLM_LOSS = "labels[0, mask_index] = box_id"
+BOTH_SIDES = "ids, original = mine"
+VOCABULARY = 'expected = (vocabulary["[PAD]"]'
+# notebook 2's
+PREDICT_2 = "least = min(log_probability, key=log_probability.get)"
+CONTINUATION = "expected = math.exp(continuation_log_probability("
+FILTERS = "answers = [my_filter(last.clone(), *setting)"
+HEAD = "answer = my_attention_head(head)"
+WORK = "measured = (sum(s.tokens_fed"
+TEMPERATURE = "check_settings(number(my_temperature), 0, 1.0)"
+
+
+def _solution(notebook: str, start: str) -> str:
+    namespace: dict = {}
+    exec((NOTEBOOKS / "solutions" / notebook).read_text(), namespace)
+    return namespace["SOLUTIONS"][start][0]
+
+
+FILTER_SOLUTION = _solution("02_causal_lm.py", "def my_filter(logits, temperature, top_k, top_p):")
+HEAD_SOLUTION = _solution("02_causal_lm.py", "def my_attention_head(head):")
+# notebook 3's
+PREDICT_3 = "for what, guess, measured in"
+CROSS_ENTROPY = "mine = my_cross_entropy(out.logits"
+PERPLEXITY = "if my_perplexity is None or my_uniform_perplexity is None:"
+CE_SOLUTION = _solution("03_pretraining_gpt2.py", "def my_cross_entropy(logits, labels):")
 # notebook -> [(text that picks the check cell, answer code, verdict, text the check must print)]
 CASES = {
     "01_masked_lm.ipynb": [
-        ("expected = {t: tokenizer.convert_tokens_to_ids", 'my_ids = {"[CLS]": 101, "[SEP]": 102, "[MASK]": 103}',
-         RIGHT, "Correct:"),
-        ("expected = {t: tokenizer.convert_tokens_to_ids",
-         "my_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ('[CLS]', '[SEP]', '[MASK]')}", RIGHT, "Correct:"),
-        ("expected = {t: tokenizer.convert_tokens_to_ids", 'my_ids = {"[CLS]": 101, "[SEP]": 102, "[MASK]": 104}',
-         WRONG, "Not quite: [MASK]"),
-        ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = "Paris"', RIGHT, "yours is in its top 5"),
-        ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = " paris "', RIGHT, "yours is in its top 5"),
+        (PREDICT_1, 'my_guess = "box"', RIGHT, "Your guess 'box': rank"),
+        (PREDICT_1, 'my_guess = " Part "', RIGHT, "Your guess 'Part': rank"),
+        (PREDICT_1, 'my_guess = "chocolates"', WRONG, "is 2 pieces here"),
+        (PREDICT_1, "my_guess = 3", WRONG, "3 is not a word"),
+        (PREDICT_1, "my_guess = None", WRONG, "No guess written"),
+        (SOFTMAX, "def my_softmax(z):\n    return torch.exp(z) / torch.exp(z).sum()", RIGHT, "Correct:"),
+        (SOFTMAX, "import math\ndef my_softmax(z):\n    e = [math.exp(v) for v in z.tolist()]\n"
+                  "    return [v / sum(e) for v in e]", RIGHT, "Correct:"),  # a list of floats
+        (SOFTMAX, "def my_softmax(z):\n    return torch.exp(z)", WRONG, "Not quite: 30,522 of its"),  # not normalised
+        (SOFTMAX, "def my_softmax(z):\n    return z / z.sum()", WRONG, "Not quite"),
+        (SOFTMAX, "def my_softmax(z):\n    return torch.exp(z).sum()", WRONG, "Not quite: its shape is ()"),
+        (SOFTMAX, "def my_softmax(z):\n    return 'probabilities'", WRONG, "Not quite: it is a str"),
+        (SOFTMAX, "def my_softmax(z):\n    return z.exp() / z.sum(dim=5)", WRONG, "your code raised IndexError"),
+        (SOFTMAX, "my_softmax = 3", WRONG, "your code raised TypeError"),
+        (SOFTMAX, "del my_softmax", WRONG, "Run your answer's cell first"),
+        (MLM_LOSS, "my_loss = -torch.log(probabilities[box_id])", RIGHT, "Correct:"),
+        (MLM_LOSS, "import math; my_loss = -math.log(probabilities[box_id].item())", RIGHT, "Correct:"),
+        (MLM_LOSS, "my_loss = torch.log(probabilities[box_id])", WRONG, "mind the sign"),
+        (MLM_LOSS, "my_loss = probabilities[box_id]", WRONG, "Not quite"),
+        (MLM_LOSS, "import math; my_loss = -math.log10(probabilities[box_id].item())", WRONG, "natural log"),
+        (MLM_LOSS, 'my_loss = "nine"', WRONG, "is not one number"),
+        (MLM_LOSS, "my_loss = -torch.log(probabilities)", WRONG, "is not one number"),
+        (BOTH_SIDES, 'my_text = f"Life is like a {tokenizer.mask_token} of wine."', RIGHT, "Correct: the top 5 moved"),
+        (BOTH_SIDES, 'my_text = "life is like a [MASK] of cards"', RIGHT, "Correct: the top 5 moved"),
+        (BOTH_SIDES, 'my_text = f"Love is like a {tokenizer.mask_token} of chocolates."', WRONG,
+         "the words before the blank changed"),
+        (BOTH_SIDES, "my_text = text", WRONG, "that is the original sentence"),
+        (BOTH_SIDES, 'my_text = f"Life is like a {tokenizer.mask_token} of {tokenizer.mask_token}."', WRONG,
+         "keep exactly one"),
+        (BOTH_SIDES, 'my_text = "Life is like a box of chocolates."', WRONG, "write a sentence (a str) with one"),
+        (BOTH_SIDES, "my_text = 42", WRONG, "write a sentence (a str) with one"),
+        (VOCABULARY, "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
+                     "my_continuations = sum(t.startswith('##') for t in tokenizer.get_vocab())", RIGHT, "Correct:"),
+        (VOCABULARY, "import numpy as np\nmy_pad_id, my_unk_id = np.int64(0), torch.tensor(100)\n"
+                     "pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))\n"
+                     "my_continuations = len([t for t in pieces if t[:2] == '##'])", RIGHT, "Correct:"),
+        (VOCABULARY, "my_pad_id, my_unk_id, my_continuations = 0, 100, len(tokenizer)", WRONG,
+         "Not quite: the count of ## pieces"),
+        (VOCABULARY, "my_pad_id, my_unk_id, my_continuations = '[PAD]', '[UNK]', 'many'", WRONG,
+         "Not quite: the [PAD] id, the [UNK] id, the count"),
+        (VOCABULARY, "my_pad_id, my_unk_id, my_continuations = True, 100, 5828", WRONG, "Not quite: the [PAD] id"),
+        ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = "Paris"', RIGHT, "in its top 5"),
+        ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = " paris "', RIGHT, "in its top 5"),
         ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = "chocolates"', WRONG, "is 2 pieces here"),
+        ("ranked = fill_mask(model, tokenizer, my_sentence", "my_word = 7", WRONG, "Not in its top 5"),
+        ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_sentence = "No mask here."', WRONG,
+         "The text has no [MASK] token"),
         ("mass, count = top.values.sum()",
          "my_top5_mass = top.values.sum().item(); my_count_above = int((probabilities > 0.001).sum())",
          RIGHT, "Correct:"),
@@ -34,35 +107,109 @@ CASES = {
          "my_top5_mass = sum(round(v, 3) for v in top.values.tolist()); "
          "my_count_above = int((probabilities > 0.001).sum())", RIGHT, "Correct:"),
         ("mass, count = top.values.sum()", "my_top5_mass = 1.0; my_count_above = 10", WRONG, "Not quite"),
+        ("mass, count = top.values.sum()", 'my_top5_mass = "0.15"; my_count_above = [3]', WRONG, "Not quite"),
     ],
     "02_causal_lm.ipynb": [
-        ("expected = logprobs[n - 1:]",
+        (PREDICT_2, 'my_prediction = "temperature 1.5"', RIGHT, "You predicted temperature 1.5"),
+        (PREDICT_2, 'my_prediction = " Greedy "', RIGHT, "You predicted greedy"),
+        (PREDICT_2, 'my_prediction = "the hot one"', WRONG, "is none of"),
+        (PREDICT_2, "my_prediction = ['greedy']", WRONG, "is none of"),
+        (FILTERS, FILTER_SOLUTION, RIGHT, "Correct:"),
+        (FILTERS, "def my_filter(logits, temperature, top_k, top_p):\n"  # a plain loop over the sorted tokens
+                  "    probs = (logits / temperature).softmax(-1)\n"
+                  "    keep = torch.zeros_like(probs, dtype=torch.bool)\n"
+                  "    order = (logits / temperature).argsort(descending=True).tolist()\n"
+                  "    limit = top_k if top_k > 0 else len(order)\n"
+                  "    mass, total = 0.0, float(probs[order[:limit]].sum())\n"
+                  "    for i in order[:limit]:\n"
+                  "        keep[i] = True\n"
+                  "        mass += float(probs[i]) / total\n"
+                  "        if top_p < 1 and mass >= top_p:\n"
+                  "            break\n"
+                  "    kept = torch.where(keep, probs, torch.zeros_like(probs))\n"
+                  "    return kept / kept.sum()", RIGHT, "Correct:"),
+        (FILTERS, FILTER_SOLUTION.replace("before >= top_p", "sorted_probs.cumsum(-1) > top_p"), WRONG,
+         "Not quite at temperature 1.0, top_k 0, top_p 0.9"),  # drops the token that crosses top_p
+        (FILTERS, FILTER_SOLUTION.replace("logits / temperature", "logits * temperature"), WRONG,
+         "Not quite at temperature 0.7"),
+        (FILTERS, "def my_filter(logits, temperature, top_k, top_p):\n    return logits.softmax(-1).tolist()", WRONG,
+         "Not quite at temperature 0.7"),
+        (FILTERS, "def my_filter(logits, temperature, top_k, top_p):\n    return 'soft'", WRONG, "it is a str"),
+        (HEAD, HEAD_SOLUTION, RIGHT, "Correct:"),
+        (HEAD, "import math\ndef my_attention_head(head):\n"  # a loop, position by position, returning lists
+               "    q = head.rotate(head.x @ head.W_q + head.b_q); k = head.rotate(head.x @ head.W_k + head.b_k)\n"
+               "    v = head.x @ head.W_v + head.b_v\n"
+               "    weights, output = [], []\n"
+               "    for i in range(len(q)):\n"
+               "        row = torch.softmax(q[i] @ k[:i + 1].T / math.sqrt(head.size), -1)\n"
+               "        weights.append(row.tolist() + [0.0] * (len(q) - i - 1))\n"
+               "        output.append((row @ v[:i + 1]).tolist())\n"
+               "    return weights, output", RIGHT, "Correct:"),
+        (HEAD, HEAD_SOLUTION.replace('.masked_fill(future, float("-inf"))', ""), WRONG, "see later tokens"),
+        (HEAD, HEAD_SOLUTION.replace(" / head.size ** 0.5", ""), WRONG, "Scaled by 1/sqrt(d)"),
+        (HEAD, HEAD_SOLUTION.replace("return weights, weights @ v", "return weights, weights @ q"), WRONG,
+         "The weights are right; the output is not"),
+        (HEAD, HEAD_SOLUTION.replace("return weights, weights @ v", "return weights @ v"), WRONG,
+         "return two things"),
+        (HEAD, HEAD_SOLUTION.replace(".softmax(-1)", ".exp()"), WRONG, "must add up to 1"),
+        (HEAD, "def my_attention_head(head):\n    return head.q", WRONG, "your code raised AttributeError"),
+        (CONTINUATION,
          "import math; continuation_probability = math.prod(s.candidates[0][1] for s in manual.steps)",
          RIGHT, "Correct:"),
-        ("expected = logprobs[n - 1:]",  # from the step table's printed (3-decimal) probabilities
+        (CONTINUATION,  # from the step table's printed (3-decimal) probabilities
          "import math; continuation_probability = math.prod(round(s.candidates[0][1], 3) for s in manual.steps)",
          RIGHT, "Correct:"),
-        ("expected = logprobs[n - 1:]", "continuation_probability = sum(s.candidates[0][1] for s in manual.steps)",
+        (CONTINUATION, "continuation_probability = sum(s.candidates[0][1] for s in manual.steps)",
          WRONG, "Not quite"),
-        ("measured = (sum(s.tokens_fed",
+        (CONTINUATION, 'continuation_probability = "0.3"', WRONG, "is not one number"),
+        (WORK,
          "def work_refeed(n, N): return n * N + N * (N - 1) // 2\ndef work_cached(n, N): return n + N - 1",
          RIGHT, "Correct:"),
-        ("measured = (sum(s.tokens_fed",
+        (WORK,
          "def work_refeed(n, N): return sum(n + i for i in range(N))\ndef work_cached(n, N): return n + (N - 1) * 1",
          RIGHT, "Correct:"),
-        ("measured = (sum(s.tokens_fed",
+        (WORK,
          "def work_refeed(n, N): return n * N\ndef work_cached(n, N): return N", WRONG, "Not quite"),
-        ("if my_temperature is None:", "my_temperature = 0.01", RIGHT, "Same as greedy"),
-        ("if my_temperature is None:", "my_temperature = 1e-4", RIGHT, "Same as greedy"),
-        ("if my_temperature is None:", "my_temperature = 3.0", WRONG, "Not the same"),
-        ("if my_temperature is None:", "my_temperature = 0", WRONG, "T = 0 itself is greedy decoding"),  # raised
-        ("if my_temperature is None:", 'my_temperature = "0.01"', WRONG, "temperature must be a number above 0"),
-        ("if my_temperature is None:", "my_temperature = -1", WRONG, "temperature must be a number above 0"),
+        (WORK, 'def work_refeed(n, N): return "n * N"\ndef work_cached(n, N): return n + N', WRONG,
+         "Not quite: your formulas give 'n * N'"),
+        (TEMPERATURE, "my_temperature = 0.01", RIGHT, "Same as greedy"),
+        (TEMPERATURE, "my_temperature = 1e-4", RIGHT, "Same as greedy"),
+        (TEMPERATURE, "my_temperature = 3.0", WRONG, "Not the same"),
+        (TEMPERATURE, "my_temperature = 0", WRONG, "T = 0 itself is greedy decoding"),  # raised
+        (TEMPERATURE, 'my_temperature = "0.01"', WRONG, "temperature must be a number above 0"),
+        (TEMPERATURE, "my_temperature = -1", WRONG, "temperature must be a number above 0"),
     ],
     "03_pretraining_gpt2.ipynb": [
-        ("if my_perplexity is None:", "my_perplexity = math.exp(best_loss)", RIGHT, "Correct:"),
-        ("if my_perplexity is None:", "my_perplexity = math.exp(round(best_loss, 2))", RIGHT, "Correct:"),
-        ("if my_perplexity is None:", "my_perplexity = best_loss", WRONG, "Not quite"),
+        (PREDICT_3, "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", RIGHT, "you predicted 5.00"),
+        (PREDICT_3, "predicted_final_train_loss = torch.tensor(0.1)\npredicted_final_valid_loss = '7'", RIGHT,
+         "no number predicted ('7')"),
+        (PREDICT_3, "predicted_final_train_loss = predicted_final_valid_loss = [1, 2]", WRONG, "no number predicted"),
+        (CROSS_ENTROPY, CE_SOLUTION, RIGHT, "Correct:"),
+        (CROSS_ENTROPY, "import torch.nn.functional as F\ndef my_cross_entropy(logits, labels):\n"
+                        "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())", RIGHT,
+         "Correct:"),  # -100 is cross_entropy's default ignore_index
+        (CROSS_ENTROPY, "import math\ndef my_cross_entropy(logits, labels):\n"  # a loop, as plain floats
+                        "    total, count = 0.0, 0\n"
+                        "    for row, targets in zip(logits.log_softmax(-1), labels):\n"
+                        "        for t in range(len(targets) - 1):\n"
+                        "            if targets[t + 1] != -100:\n"
+                        "                total -= float(row[t, targets[t + 1]]); count += 1\n"
+                        "    return total / count", RIGHT, "Correct:"),
+        (CROSS_ENTROPY, "import torch.nn.functional as F\ndef my_cross_entropy(logits, labels):\n"  # not shifted
+                        "    return F.cross_entropy(logits.flatten(0, 1), labels.flatten())", WRONG, "Shifted?"),
+        (CROSS_ENTROPY, CE_SOLUTION.replace("log_p[scored].mean()", "log_p.mean()"), WRONG, "Not quite"),  # -100 scored
+        (CROSS_ENTROPY, CE_SOLUTION.replace("-log_p[scored].mean()", "-log_p[scored]"), WRONG,
+         "average over the positions"),
+        (CROSS_ENTROPY, CE_SOLUTION.replace("targets.clamp(min=0)", "targets"), WRONG, "your code raised"),
+        (CROSS_ENTROPY, "def my_cross_entropy(logits, labels):\n    return 'low'", WRONG, "Not quite: 'low'"),
+        (PERPLEXITY, "my_perplexity = math.exp(sample_loss)\nmy_uniform_perplexity = len(tokenizer)", RIGHT,
+         "Correct:"),
+        (PERPLEXITY, "my_perplexity = torch.tensor(sample_loss).exp()\n"
+                     "my_uniform_perplexity = math.exp(math.log(50257))", RIGHT, "Correct:"),
+        (PERPLEXITY, "my_perplexity = sample_loss\nmy_uniform_perplexity = len(tokenizer)", WRONG, "is not e^"),
+        (PERPLEXITY, "my_perplexity = math.exp(sample_loss)\nmy_uniform_perplexity = math.log(len(tokenizer))", WRONG,
+         "a uniform guess over"),
+        (PERPLEXITY, "my_perplexity = 'big'\nmy_uniform_perplexity = len(tokenizer)", WRONG, "is not e^"),
         ("answer = next_token_accuracy(train_ids)",
          "def next_token_accuracy(ids):\n    x = torch.tensor([ids])\n    with torch.no_grad():\n"
          "        return (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item()", RIGHT, "Correct:"),
@@ -76,11 +223,25 @@ CASES = {
         ('elif answer == "smaller":', 'more_data_gap = "smaller"', RIGHT, "Right:"),
         ('elif answer == "smaller":', 'more_data_gap = " Smaller."', RIGHT, "Right:"),
         ('elif answer == "smaller":', 'more_data_gap = "larger"', WRONG, "Think again"),
+        ('elif answer == "smaller":', "more_data_gap = 3", WRONG, "Answer 'larger' or 'smaller'"),
         ('elif answer == "higher":', 'dropout_train_loss = "higher"', RIGHT, "Right:"),
         ('elif answer == "higher":', 'dropout_train_loss = "Higher"', RIGHT, "Right:"),
         ('elif answer == "higher":', 'dropout_train_loss = "lower"', WRONG, "Think again"),
     ],
 }
+
+
+def is_check(cell) -> bool:
+    return cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])
+
+
+def test_every_answer_awaiting_check_is_tagged():
+    """A cell that can say "Not answered yet" is a check cell, and carries the tag the other tests look for."""
+    for name in CASES:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and ("NOT_ANSWERED" in cell.source or "Not answered yet" in cell.source):
+                assert is_check(cell), f"{name}: untagged check cell {cell.source[:60]!r}"
 
 
 def stdout_of(cell) -> str:
@@ -107,9 +268,9 @@ def executed(request, tmp_path_factory):
     for start, (solution, verdict) in solutions(name).items():
         index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
         nb.cells[index].source = solution
-        checks[index + 1] = verdict  # each check cell follows its answer cell
-    unanswered = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Not answered yet" in c.source}
-    assert unanswered <= set(checks), f"{name}: a check cell without a reference solution"
+        checks[next(i for i in range(index + 1, len(nb.cells)) if is_check(nb.cells[i]))] = verdict  # the next check
+    assert set(checks) == {i for i, c in enumerate(nb.cells) if is_check(c)}, \
+        f"{name}: every check cell, and only they, must follow an answer cell with a reference solution"
     # local IPC sockets rather than unencrypted TCP, as the Makefile's kernels use
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path_factory.mktemp("kernel") / "k"))
     client = NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}})
@@ -123,7 +284,7 @@ def executed(request, tmp_path_factory):
 def test_every_check_cell_has_a_right_and_a_wrong_case():
     for name, cases in CASES.items():
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-        checks = [c for c in nb.cells if c.cell_type == "code" and "Not answered yet" in c.source]
+        checks = [c for c in nb.cells if is_check(c)]
         covered = {pick for pick, *_ in cases}
         for check in checks:
             picks = [p for p in covered if p in check.source]
@@ -154,3 +315,67 @@ def test_reference_solutions_pass_every_check(executed):
     for index, verdict in checks.items():
         said = stdout_of(nb.cells[index])
         assert verdict in said, f"{name}: the solution before cell {index} got {said!r}"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# utils.exercises, which every check cell uses: any answer gets a verdict, nothing raises
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer,expected", [
+    (3, 3.0), (0.5, 0.5), (np.float32(0.25), 0.25), (np.int64(7), 7.0), (torch.tensor(2.5), 2.5),
+    (torch.tensor([4.0], requires_grad=True), 4.0), (fractions.Fraction(1, 4), 0.25), (np.array([1.5]), 1.5),
+    (True, None), (None, None), ("0.5", None), (b"1", None), ([1.0], None), (torch.tensor([1.0, 2.0]), None),
+    (torch.tensor(True), None), ({"a": 1}, None), (float("1e400"), float("inf")),
+])
+def test_number_takes_any_real_scalar_and_nothing_else(answer, expected):
+    assert exercises.number(answer) == expected
+
+
+@pytest.mark.parametrize("answer,problem", [
+    (torch.tensor([0.1, 0.2, 0.7]), None),
+    ([0.1, 0.2, 0.7], None),  # a list of floats
+    (np.array([0.1, 0.2, 0.7], dtype=np.float32), None),
+    (torch.tensor([0.1, 0.2, 0.7], dtype=torch.bfloat16), "differ"),  # bf16 rounds beyond the tolerance
+    (torch.tensor([0.1, 0.2, 0.7], requires_grad=True) * 1, None),
+    (torch.tensor([0.1, 0.7, 0.2]), "2 of its 3 values differ, e.g. at (1,): 0.7 where 0.2 was expected"),
+    (torch.tensor([0.1, 0.2]), "its shape is (2,), not (3,)"),
+    (torch.tensor([0.1, float("nan"), 0.7]), "nan"),
+    (None, "it is None"),
+    ("probabilities", "it is a str"),
+    ({"p": 1}, "it is a dict"),
+    ([0.1, "x", 0.7], "not a tensor of numbers"),
+    (torch.tensor([True, False, True]), "torch.bool"),
+    (object(), "not a tensor of numbers"),
+])
+def test_mismatch_says_what_differs(answer, problem):
+    said = exercises.mismatch(answer, torch.tensor([0.1, 0.2, 0.7]), atol=1e-6, rtol=1e-5)
+    assert (said is None) if problem is None else (problem in said), said
+
+
+def test_mismatch_accepts_matching_infinities():
+    expected = torch.tensor([float("-inf"), 1.0])
+    assert exercises.mismatch(torch.tensor([float("-inf"), 1.0]), expected) is None
+    assert "differ" in exercises.mismatch(torch.tensor([float("inf"), 1.0]), expected)
+
+
+def test_close_and_describe():
+    assert exercises.close(torch.tensor(2.0), 2.0000001)
+    assert not exercises.close("2.0", 2.0) and not exercises.close(None, 0.0)
+    assert exercises.describe(np.float64(0.5)) == "0.5" and exercises.describe("x" * 100).endswith("...")
+    assert exercises.describe(torch.zeros(2, 3)) == "a tensor of shape (2, 3)"
+
+
+def test_verdict_turns_any_exception_into_one_line(capsys):
+    with exercises.verdict():
+        raise ZeroDivisionError("division by zero")
+    with exercises.verdict():
+        undefined_name  # noqa: B018, F821
+    with exercises.verdict():
+        print("fine")
+    said = capsys.readouterr().out.splitlines()
+    assert said == ["Not quite: your code raised ZeroDivisionError: division by zero (fix it, run its cell, then "
+                    "this one again)", "Not quite: name 'undefined_name' is not defined. Run your answer's cell "
+                    "first (and the cells above it).", "fine"]
+    with pytest.raises(KeyboardInterrupt), exercises.verdict():  # a student's Ctrl-C still stops the cell
+        raise KeyboardInterrupt

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from utils.fill_mask import encode_masked, fill_mask
+from utils.fill_mask import encode_masked, fill_mask, rank_of
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +39,15 @@ def test_every_mask_gets_a_ranked_list(tiny_bert, bert_tokenizer):
 def test_bad_input_is_refused_clearly(bert_tokenizer, text, message):
     with pytest.raises(ValueError, match=message):
         encode_masked(bert_tokenizer, text)
+
+
+def test_rank_of_a_guess(bert_tokenizer):
+    probabilities = torch.zeros(len(bert_tokenizer))
+    box, bag = bert_tokenizer.convert_tokens_to_ids(["box", "bag"])
+    probabilities[box], probabilities[bag] = 0.3, 0.5
+    assert rank_of(bert_tokenizer, probabilities, " Box ") == (2, pytest.approx(0.3))
+    assert rank_of(bert_tokenizer, probabilities, "bag") == (1, pytest.approx(0.5))
+    assert rank_of(bert_tokenizer, probabilities, "chocolates") == \
+        "'chocolates' is 2 pieces here (chocolate ##s): one mask holds one piece"
+    for not_a_word in (None, 3, "  ", ["box"]):
+        assert "is not a word" in rank_of(bert_tokenizer, probabilities, not_a_word)

@@ -1,10 +1,12 @@
 """The step-by-step greedy loop equals generate(), with and without the cache; bad input is refused."""
 
+import math
+
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from utils.generation import encode_prompt, greedy_decode, step_table
+from utils.generation import continuation_log_probability, encode_prompt, greedy_decode, step_table
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +47,12 @@ def test_steps_record_candidates_and_work(tiny_gpt2, gpt2_tokenizer):
 def test_bad_input_is_refused_clearly(tiny_gpt2, gpt2_tokenizer, prompt, new, message):
     with pytest.raises(ValueError, match=message):
         encode_prompt(gpt2_tokenizer, tiny_gpt2, prompt, new)
+
+
+def test_continuation_log_probability_is_the_product_of_the_steps(tiny_gpt2, gpt2_tokenizer):
+    decoded = greedy_decode(tiny_gpt2, gpt2_tokenizer, "Swimming at the beach is", 6)
+    from_steps = sum(math.log(step.candidates[0][1]) for step in decoded.steps)
+    assert continuation_log_probability(tiny_gpt2, decoded.ids, len(decoded.prompt_ids)) == \
+        pytest.approx(from_steps, rel=1e-5)
+    with pytest.raises(ValueError, match="Need a prompt and at least one new token"):
+        continuation_log_probability(tiny_gpt2, decoded.ids, len(decoded.ids))

@@ -77,6 +77,16 @@ def test_unclosed_footnotes_and_templates_end_at_their_line(wikitext_in, expecte
     assert wikitext.clean_wikitext(wikitext_in) == expected
 
 
+@pytest.mark.parametrize("wikitext_in,expected", [
+    ("The arithmetic mean ({{IPAc-en|ˈ|m|iː|n}}), or simply the mean, is a sum.",
+     "The arithmetic mean, or simply the mean, is a sum."),  # the sample's own article, before: "mean (), or"
+    ("Paris ({{lang-fr|Paris}}; {{IPA-fr|paʁi}}) is a city.", "Paris is a city."),
+    ("A function (mathematics) maps (x) to f(x).", "A function (mathematics) maps (x) to f(x)."),  # kept
+])
+def test_brackets_emptied_by_removed_markup_go_too(wikitext_in, expected):
+    assert wikitext.clean_wikitext(wikitext_in) == expected
+
+
 def test_a_damaged_cached_parse_is_parsed_again(tmp_path, capsys):
     dump = tmp_path / "small.xml"
     dump.write_text(SMALL_DUMP)

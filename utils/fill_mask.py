@@ -48,3 +48,16 @@ def fill_mask(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: 
         top = probs.topk(min(top_k, probs.shape[-1]))
         results.append([(tokenizer.decode([i]).strip(), p) for i, p in zip(top.indices.tolist(), top.values.tolist())])
     return results
+
+
+def rank_of(tokenizer: PreTrainedTokenizerBase, probabilities: torch.Tensor, word) -> tuple[int, float] | str:
+    """Where ``word`` stands among one mask's ``probabilities``: (rank from 1, probability), or a str saying why it
+    has no rank (not a word, or more than one vocabulary piece, which one mask cannot hold)."""
+    if not isinstance(word, str) or not word.strip():
+        return f"{word!r} is not a word"
+    pieces = tokenizer.tokenize(word.strip())
+    if len(pieces) != 1:
+        return f"{word.strip()!r} is {len(pieces)} pieces here ({' '.join(pieces)}): one mask holds one piece"
+    token_id = tokenizer.convert_tokens_to_ids(pieces[0])
+    p = probabilities[token_id]
+    return int((probabilities > p).sum()) + 1, float(p)

@@ -99,6 +99,18 @@ def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool,
     return result
 
 
+@torch.no_grad()
+def continuation_log_probability(model: PreTrainedModel, ids: list[int], prompt_length: int) -> float:
+    """ln P(ids[prompt_length:] | ids[:prompt_length]): the sum of each new token's log-probability given
+    everything before it, from one forward pass over the whole sequence (the model's own, unfiltered
+    distribution, whatever strategy chose the tokens)."""
+    if not 0 < prompt_length < len(ids):
+        raise ValueError(f"Need a prompt and at least one new token: {len(ids)} ids, prompt of {prompt_length}.")
+    sequence = torch.tensor([ids], device=model.device)
+    logprobs = model(sequence).logits[0, prompt_length - 1:-1].float().log_softmax(-1)
+    return float(logprobs.gather(1, sequence[0, prompt_length:, None]).sum())
+
+
 def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
     """Memory the KV cache holds per token: 2 (keys and values) x layers x key-value heads x head size x bytes."""
     config = model.config.get_text_config()

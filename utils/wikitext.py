@@ -122,6 +122,8 @@ _RESIDUE = [
     (re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]"), r"\1"),
     (re.compile(r"</?[a-zA-Z][^>]*>"), ""),
 ]
+# brackets whose content was all markup ("the arithmetic mean (), or ..." once its pronunciation template is gone)
+_EMPTY_BRACKETS = re.compile(r"\s*\(\s*[,;:]*\s*\)")
 _TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
 _MEDIA_LINE = re.compile(r"^\s*\[*\s*(File|Image|Category|Media)\s*:", re.IGNORECASE)
 
@@ -155,7 +157,7 @@ def _clean_lines(text: str) -> list[str]:
             previous, text = text, pattern.sub(repl, text)
     lines = []
     for line in text.splitlines():
-        line = re.sub(r"\s+", " ", line).strip()
+        line = _EMPTY_BRACKETS.sub("", re.sub(r"\s+", " ", line)).strip()
         if line and not _TABLE_LINE.match(line) and not _MEDIA_LINE.match(line) and line not in "*#:;":
             lines.append(line.replace("{{", "").replace("}}", "").replace("[[", "").replace("]]", ""))
     return lines
@@ -178,7 +180,7 @@ def parse_dump(path: str | Path) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
-PARSER_VERSION = 2  # part of the cache key: a change to the cleaning re-parses every cached dump
+PARSER_VERSION = 3  # part of the cache key: a change to the cleaning re-parses every cached dump
 
 
 def parse_cache_file(path: Path, cache: Path | None = None) -> Path:

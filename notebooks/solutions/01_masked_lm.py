@@ -4,12 +4,24 @@ Each entry: the start of the answer cell it replaces -> (the solution, what the 
 """
 
 SOLUTIONS = {
-    'my_ids = {"[CLS]": None': (
-        'my_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in ("[CLS]", "[SEP]", "[MASK]")}',
+    'my_guess = ""': ('my_guess = "box"', "Your guess 'box': rank"),
+    "def my_softmax(z):": (
+        "def my_softmax(z):\n"
+        "    e = torch.exp(z - z.max())  # subtracting the largest score changes nothing, and nothing overflows\n"
+        "    return e / e.sum()",
         "Correct:"),
-    "my_sentence = f\"The capital of France": (
-        'my_sentence = f"The capital of France is {tokenizer.mask_token}."\nmy_word = "Paris"',
-        "yours is in its top 5"),
+    'box_id = tokenizer.convert_tokens_to_ids("box")': (
+        'box_id = tokenizer.convert_tokens_to_ids("box")\n'
+        "my_loss = -torch.log(my_softmax(logits[0, mask_index])[box_id])",
+        "Correct:"),
+    "my_text = None": ('my_text = f"Life is like a {tokenizer.mask_token} of wine."', "Correct: the top 5 moved"),
+    "my_pad_id = None": (
+        "my_pad_id = tokenizer.pad_token_id\nmy_unk_id = tokenizer.unk_token_id\n"
+        'my_continuations = sum(entry.startswith("##") for entry in tokenizer.get_vocab())',
+        "Correct:"),
+    # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
+    'my_sentence = f"The capital of France': (
+        'my_sentence = f"The capital of France is {tokenizer.mask_token}."\nmy_word = "Paris"', "in its top 5"),
     "my_top5_mass = None": (
         "my_top5_mass = top.values.sum().item()\nmy_count_above = int((probabilities > 0.001).sum())",
         "Correct:"),

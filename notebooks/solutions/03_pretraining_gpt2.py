@@ -4,7 +4,19 @@ Each entry: the start of the answer cell it replaces -> (the solution, what the 
 """
 
 SOLUTIONS = {
-    "my_perplexity = None": ("my_perplexity = math.exp(best_loss)", "Correct:"),
+    "predicted_final_train_loss = None": (
+        "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", "you predicted 5.00"),
+    "def my_cross_entropy(logits, labels):": (
+        "def my_cross_entropy(logits, labels):\n"
+        "    logits, targets = logits[:, :-1], labels[:, 1:]  # position t predicts token t + 1\n"
+        "    scored = targets != -100\n"
+        "    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]\n"
+        "    return -log_p[scored].mean()",
+        "Correct:"),
+    "my_perplexity = None": (
+        "my_perplexity = math.exp(sample_loss)  # the loss of exercise 1\n"
+        "my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V",
+        "Correct:"),
     "def next_token_accuracy(ids):": (
         "def next_token_accuracy(ids):\n    x = torch.tensor([ids], device=model.device)\n    with torch.no_grad():\n"
         "        guesses = model(x).logits[0, :-1].argmax(-1)\n    return (guesses == x[0, 1:]).float().mean().item()",

@@ -1,0 +1,94 @@
+"""One attention head taken apart: recomputed from its parts, it equals what the model computed.
+
+The reference recomputation is written out here independently of utils.attention (the notebook's exercise asks the
+student for the same steps), on a tiny GPT-2 (one c_attn, learned positions) and a tiny Llama-style model
+(separate projections, grouped-query heads, rotary positions, as the SmolLM2 stand-in).
+"""
+
+import math
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+from utils.attention import attention_head
+
+
+def recompute(head):
+    q = head.rotate(head.x @ head.W_q + head.b_q)
+    k = head.rotate(head.x @ head.W_k + head.b_k)
+    v = head.x @ head.W_v + head.b_v
+    scores = q @ k.T / math.sqrt(q.shape[-1])
+    n = len(head.x)
+    scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+    weights = scores.softmax(-1)
+    return weights, weights @ v
+
+
+def tiny_gpt2():
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=32, n_layer=2, n_embd=32, n_head=4)).eval()
+
+
+def tiny_llama():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(config).eval()
+
+
+IDS = torch.tensor([[5, 17, 250, 3, 99, 42, 7]])
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+@pytest.mark.parametrize("layer,head", [(0, 0), (1, 3)])
+def test_recomputed_head_equals_the_models(make, layer, head):
+    model = make()
+    before = model.config._attn_implementation
+    part = attention_head(model, IDS, layer=layer, head=head)
+    weights, output = recompute(part)
+    assert part.weights.shape == (7, 7) and part.output.shape == (7, part.size)
+    torch.testing.assert_close(weights, part.weights, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(output, part.output, atol=1e-6, rtol=1e-5)
+    assert part.weights.triu(1).abs().max() == 0  # causal: nothing from later positions
+    assert model.config._attn_implementation == before  # the eager switch is undone
+
+
+def test_heads_differ_and_grouped_heads_share_keys():
+    model = tiny_llama()  # 6 query heads over 2 key/value heads: heads 0-2 read kv head 0, heads 3-5 kv head 1
+    heads = [attention_head(model, IDS, head=h) for h in range(6)]
+    assert [h.kv_head for h in heads] == [0, 0, 0, 1, 1, 1]
+    assert torch.equal(heads[0].W_k, heads[2].W_k) and not torch.equal(heads[0].W_k, heads[3].W_k)
+    assert not torch.allclose(heads[0].weights, heads[1].weights)
+    assert heads[0].rotary and not attention_head(tiny_gpt2(), IDS).rotary
+
+
+def test_without_rotation_or_mask_the_weights_differ():
+    """The checks the exercise relies on can fail: dropping RoPE or the mask changes the weights."""
+    part = attention_head(tiny_llama(), IDS)
+    q, k = part.x @ part.W_q + part.b_q, part.x @ part.W_k + part.b_k
+    unrotated = (q @ k.T / math.sqrt(part.size)).masked_fill(torch.ones(7, 7, dtype=torch.bool).triu(1), -math.inf)
+    assert not torch.allclose(unrotated.softmax(-1), part.weights, atol=1e-4)
+    rotated = part.rotate(q) @ part.rotate(k).T / math.sqrt(part.size)
+    assert not torch.allclose(rotated.softmax(-1), part.weights, atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(layer=2), "layer must be a whole number from 0 to 1"),
+    (dict(layer=True), "layer must be a whole number"),
+    (dict(head=4), "head must be a whole number from 0 to 3"),
+    (dict(head=-1), "head must be a whole number"),
+    (dict(input_ids=torch.tensor([[1, 2], [3, 4]])), "Give one sequence of token ids"),
+    (dict(input_ids=torch.tensor([[]], dtype=torch.long)), "Give one sequence of token ids"),
+])
+def test_bad_input_is_one_clear_error(kwargs, message):
+    arguments = dict(input_ids=IDS) | kwargs
+    with pytest.raises(ValueError, match=message):
+        attention_head(tiny_gpt2(), arguments.pop("input_ids"), **arguments)
+
+
+def test_a_model_it_cannot_take_apart_is_refused():
+    bert = BertForMaskedLM(BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=64)).eval()
+    with pytest.raises(ValueError, match="neither GPT-2 nor a Llama-style model"):
+        attention_head(bert, IDS)

@@ -1,0 +1,102 @@
+"""What the notebooks' check cells share: a verdict for any answer, of any type, and never an exception.
+
+A check cell compares a student's answer with the library's own number on the running model. Students hand in
+``None`` (not answered yet), strings, lists, numpy values, tensors with a gradient, tensors of the wrong shape,
+and functions that raise. ``verdict()`` turns anything a check cell raises into one printed line; ``mismatch``
+says in words how an answer differs from the expected tensor; ``number`` accepts any real scalar.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+NOT_ANSWERED = "Not answered yet."
+
+
+@contextmanager
+def verdict():
+    """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line.
+
+    >>> with verdict():
+    ...     my_softmax(z)          # a student's function that raises
+    Not quite: your code raised TypeError: ... (fix it, run its cell, then this one again)
+    """
+    try:
+        yield
+    except NameError as error:
+        print(f"Not quite: {error}. Run your answer's cell first (and the cells above it).")
+    except Exception as error:  # noqa: BLE001 (a student's code can raise anything; the check must not)
+        print(f"Not quite: your code raised {type(error).__name__}: {error} (fix it, run its cell, then this one "
+              "again)")
+
+
+def number(answer) -> float | None:
+    """``answer`` as a float when it is one real number (int, float, numpy or one-element tensor), else None.
+
+    Booleans are not numbers here, nor are strings: "0.5" is a text, which the check should say.
+    """
+    if isinstance(answer, bool) or answer is None or isinstance(answer, (str, bytes)):
+        return None
+    if isinstance(answer, torch.Tensor):
+        if answer.numel() != 1 or answer.dtype == torch.bool or answer.is_complex():
+            return None
+        return float(answer.detach().reshape(()).item())
+    if isinstance(answer, np.ndarray):
+        if answer.size != 1 or answer.dtype.kind not in "iuf":
+            return None
+        answer = answer.reshape(-1)[0]
+    try:
+        value = float(answer)  # numpy scalars, fractions, decimals
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value
+
+
+def mismatch(answer, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
+    """None when ``answer`` equals ``expected`` to the tolerance; otherwise what is wrong with it, in words.
+
+    ``answer`` may be a tensor (with a gradient, on any dtype), a numpy array or a nested list of numbers.
+    """
+    if answer is None:
+        return "it is None (does your function end with `return`?)"
+    if isinstance(answer, (str, bytes, dict, set)):
+        return f"it is a {type(answer).__name__}, not a tensor of numbers"
+    try:
+        got = answer.detach() if isinstance(answer, torch.Tensor) else torch.as_tensor(answer)
+    except (TypeError, ValueError, RuntimeError):
+        return f"a {type(answer).__name__} is not a tensor of numbers"
+    if got.dtype == torch.bool or got.is_complex():
+        return f"it holds {got.dtype} values, not real numbers"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"its shape is {tuple(got.shape)}, not {tuple(expected.shape)}"
+    got, want = got.to(torch.float64).cpu(), expected.detach().to(torch.float64).cpu()
+    bad = ~torch.isclose(got, want, atol=atol, rtol=rtol)
+    both_inf = torch.isinf(got) & torch.isinf(want) & (torch.sign(got) == torch.sign(want))
+    bad &= ~both_inf
+    if not bad.any():
+        return None
+    if torch.isnan(got).any():
+        return "it holds nan (an inf minus an inf, or 0/0, somewhere)"
+    where = tuple(int(i) for i in bad.nonzero()[0])
+    at = f" at {where}" if where else ""
+    return (f"{int(bad.sum()):,} of its {got.numel():,} values differ, e.g.{at}: {got[where].item():.6g} where "
+            f"{want[where].item():.6g} was expected")
+
+
+def close(answer, expected: float, rel: float = 1e-4, abs_tol: float = 1e-6) -> bool:
+    """``answer`` (any real scalar, see ``number``) equals ``expected`` to the tolerance."""
+    value = number(answer)
+    return value is not None and math.isclose(value, expected, rel_tol=rel, abs_tol=abs_tol)
+
+
+def describe(answer) -> str:
+    """A short, safe rendering of any answer for a verdict line."""
+    value = number(answer)
+    if value is not None:
+        return f"{value:.6g}"
+    text = repr(answer) if not isinstance(answer, torch.Tensor) else f"a tensor of shape {tuple(answer.shape)}"
+    return text if len(text) <= 60 else text[:57] + "..."
