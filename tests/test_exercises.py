@@ -29,7 +29,7 @@ MLM_LOSS = "labels[0, mask_index] = box_id"
 BOTH_SIDES = "ids, original = mine"
 VOCABULARY = 'expected = (vocabulary["[PAD]"]'
 # notebook 2's
-PREDICT_2 = "least = min(log_probability, key=log_probability.get)"
+PREDICT_2 = "least = min(per_token, key=per_token.get)"
 CONTINUATION = "expected = math.exp(continuation_log_probability("
 FILTERS = "answers = [my_filter(last.clone(), *setting)"
 HEAD = "answer = my_attention_head(head)"
@@ -75,8 +75,10 @@ CASES = {
         (MLM_LOSS, "import math; my_loss = -math.log10(probabilities[box_id].item())", WRONG, "natural log"),
         (MLM_LOSS, 'my_loss = "nine"', WRONG, "is not one number"),
         (MLM_LOSS, "my_loss = -torch.log(probabilities)", WRONG, "is not one number"),
-        (BOTH_SIDES, 'my_text = f"Life is like a {tokenizer.mask_token} of wine."', RIGHT, "Correct: the top 5 moved"),
-        (BOTH_SIDES, 'my_text = "life is like a [MASK] of cards"', RIGHT, "Correct: the top 5 moved"),
+        (BOTH_SIDES, 'my_text = f"Life is like a {tokenizer.mask_token} of wine."', RIGHT,
+         "; the top 5 moved), though"),
+        (BOTH_SIDES, 'my_text = "life is like a [MASK] of cards"', RIGHT, "Correct: the probabilities at the blank"),
+        (BOTH_SIDES, 'my_text = text.replace(".", "!")', RIGHT, "Correct: the probabilities at the blank changed"),
         (BOTH_SIDES, 'my_text = f"Love is like a {tokenizer.mask_token} of chocolates."', WRONG,
          "the words before the blank changed"),
         (BOTH_SIDES, "my_text = text", WRONG, "that is the original sentence"),
@@ -114,6 +116,8 @@ CASES = {
         (PREDICT_2, 'my_prediction = " Greedy "', RIGHT, "You predicted greedy"),
         (PREDICT_2, 'my_prediction = "the hot one"', WRONG, "is none of"),
         (PREDICT_2, "my_prediction = ['greedy']", WRONG, "is none of"),
+        (PREDICT_2, "my_prediction, my_beam_beats_greedy = 'greedy', True", RIGHT,
+         "Beam search beats greedy: you said True"),
         (FILTERS, FILTER_SOLUTION, RIGHT, "Correct:"),
         (FILTERS, "def my_filter(logits, temperature, top_k, top_p):\n"  # a plain loop over the sorted tokens
                   "    probs = (logits / temperature).softmax(-1)\n"
@@ -152,6 +156,9 @@ CASES = {
         (HEAD, HEAD_SOLUTION.replace("return weights, weights @ v", "return weights @ v"), WRONG,
          "return two things"),
         (HEAD, HEAD_SOLUTION.replace(".softmax(-1)", ".exp()"), WRONG, "must add up to 1"),
+        (HEAD, HEAD_SOLUTION.replace(".softmax(-1)", ""), WRONG, "the weights hold -inf or nan"),  # scores, not weights
+        (HEAD, HEAD_SOLUTION.replace("return weights, weights @ v", "return weights[None], weights @ v"), WRONG,
+         "its shape is (1, "),
         (HEAD, "def my_attention_head(head):\n    return head.q", WRONG, "your code raised AttributeError"),
         (CONTINUATION,
          "import math; continuation_probability = math.prod(s.candidates[0][1] for s in manual.steps)",
@@ -170,6 +177,8 @@ CASES = {
          RIGHT, "Correct:"),
         (WORK,
          "def work_refeed(n, N): return n * N\ndef work_cached(n, N): return N", WRONG, "Not quite"),
+        (WORK, "def work_refeed(n, N): return sum(s.tokens_fed for s in refeed.steps)\n"  # the printed numbers
+               "def work_cached(n, N): return sum(s.tokens_fed for s in cached.steps)", WRONG, "but for n=3, N=5"),
         (WORK, 'def work_refeed(n, N): return "n * N"\ndef work_cached(n, N): return n + N', WRONG,
          "Not quite: your formulas give 'n * N'"),
         (TEMPERATURE, "my_temperature = 0.01", RIGHT, "Same as greedy"),

@@ -37,6 +37,7 @@ STUBS = {
 }
 WIDTH, HEIGHT = 1280, 720
 OUTPUT_ONLY = "slide-output-only"  # a cell tag: on slides show the cell's output, not its code
+CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not its code (the notebook has both)
 # Figures scale down to leave room for a heading; code and tables keep the notebook's font.
 CSS = f"""<style>
 .reveal .jp-OutputArea-output img {{ max-height: {HEIGHT - 200}px; width: auto; }}
@@ -94,7 +95,7 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
                               mathjax_url=f"{assets_name}/mathjax.js", mermaid_js_url=f"{assets_name}/mermaid.mjs",
                               reveal_width=str(WIDTH), reveal_height=str(HEIGHT), reveal_theme="white",
                               reveal_number="c/t", exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={OUTPUT_ONLY}), enabled=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={OUTPUT_ONLY, CHECK}), enabled=True)
     html, _ = exporter.from_filename(str(notebook))
     html = html.replace("</head>", CSS + "</head>", 1)
     deck = out_dir / f"{notebook.stem}.slides.html"

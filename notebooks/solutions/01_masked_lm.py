@@ -14,7 +14,8 @@ SOLUTIONS = {
         'box_id = tokenizer.convert_tokens_to_ids("box")\n'
         "my_loss = -torch.log(my_softmax(logits[0, mask_index])[box_id])",
         "Correct:"),
-    "my_text = None": ('my_text = f"Life is like a {tokenizer.mask_token} of wine."', "Correct: the top 5 moved"),
+    "my_text = None": ('my_text = f"Life is like a {tokenizer.mask_token} of wine."',
+                       "Correct: the probabilities at the blank changed"),
     "my_pad_id = None": (
         "my_pad_id = tokenizer.pad_token_id\nmy_unk_id = tokenizer.unk_token_id\n"
         'my_continuations = sum(entry.startswith("##") for entry in tokenizer.get_vocab())',

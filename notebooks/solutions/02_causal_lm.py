@@ -4,7 +4,8 @@ Each entry: the start of the answer cell it replaces -> (the solution, what the 
 """
 
 SOLUTIONS = {
-    "my_prediction = None": ('my_prediction = "temperature 1.5"', "You predicted temperature 1.5"),
+    "my_prediction = None": ('my_prediction = "temperature 1.5"\nmy_beam_beats_greedy = True',
+                             "You predicted temperature 1.5"),
     "continuation_probability = None": (
         "import math\n\ncontinuation_probability = math.prod(step.candidates[0][1] for step in manual.steps)",
         "Correct:"),
