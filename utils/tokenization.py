@@ -11,6 +11,7 @@ tokens kept and dropped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ class ChunkReport:
     def __str__(self) -> str:
         return (f"{self.strategy:<8} {self.chunks:>6,} chunks of {self.context_length}: "
                 f"{self.tokens_kept:>9,} tokens kept, {self.tokens_dropped:>7,} dropped "
-                f"({self.kept_fraction:.1%} kept)")
+                f"({math.floor(self.kept_fraction * 10_000) / 100:.2f}% kept)")  # floored: 100% only if none dropped
 
 
 def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_length: int,

@@ -1,0 +1,70 @@
+"""The arithmetic the notebooks print adds up, in their committed (classroom, offline) outputs.
+
+A class catches a printed equation that is false (review 3 found "40 epochs x 19 chunks / batch 8 = 120 steps").
+Each printed equation is parsed back from the saved output and recomputed here.
+"""
+
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def printed(name: str) -> str:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_steps_per_epoch_and_total_steps():
+    found = re.search(r"ceil\((\d+) chunks / batch (\d+)\) = (\d+) steps an epoch \(the last with (\d+) chunks\) "
+                      r"x (\d+) epochs = (\d+) steps", printed("03_pretraining_gpt2.ipynb"))
+    assert found, "the step arithmetic is no longer printed"
+    chunks, batch, per_epoch, last, epochs, steps = map(int, found.groups())
+    assert per_epoch == math.ceil(chunks / batch) and last == chunks - (per_epoch - 1) * batch
+    assert steps == per_epoch * epochs
+
+
+def test_uniform_loss_and_perplexity_table():
+    text = printed("03_pretraining_gpt2.ipynb")
+    vocabulary, loss = re.search(r"ln ([\d,]+) = ([\d.]+) nats", text).groups()
+    assert number(loss) == round(math.log(number(vocabulary)), 2)
+    rows = re.findall(r"^\s*(\d+)\s+([\d.]+)\s+([\d,]+)", text.split("step   valid loss   perplexity")[1], re.M)
+    assert len(rows) >= 3
+    for _, valid, perplexity in rows:  # the loss is printed to 2 decimals, the perplexity from the unrounded loss
+        assert math.exp(number(valid) - 0.005) <= number(perplexity) + 0.5
+        assert number(perplexity) - 0.5 <= math.exp(number(valid) + 0.005)
+
+
+def test_kv_cache_bytes():
+    found = re.search(r"2 x (\d+) layers x (\d+) kv heads x (\d+) x (\d+) bytes = (\d+) KiB per token; "
+                      r"the cache above holds (\d+) tokens, ([\d,]+) KiB", printed("02_causal_lm.ipynb"))
+    assert found
+    layers, heads, size, width, kib, tokens, total = map(number, found.groups())
+    per_token = 2 * layers * heads * size * width
+    assert kib == round(per_token / 1024) and total == round(per_token * tokens / 1024)
+
+
+def test_log_probability_per_token():
+    rows = re.findall(r"^(greedy|temperature [\d.]+|top-[kp] [\d.]+|beam search \(\d\))\s+(\d+)\s+(-[\d.]+)\s+"
+                      r"(-[\d.]+)", printed("02_causal_lm.ipynb"), re.M)
+    assert len(rows) == 6
+    for _, tokens, total, per_token in rows:
+        assert abs(number(total) / number(tokens) - number(per_token)) <= 0.05 / number(tokens) + 0.005
+
+
+@pytest.mark.parametrize("name", ["01_masked_lm.ipynb", "02_causal_lm.ipynb", "03_pretraining_gpt2.ipynb"])
+def test_the_model_that_ran_is_named_once_and_figures_name_it(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    text = printed(name)
+    assert len(re.findall(r"^(Model|Tokenizer): ", text, re.M)) >= 1  # the load line says which model ran
+    sources = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for title in re.findall(r"title=f?\"([^\"]*)\"", sources):  # no figure title names a model that may not have run
+        assert not re.search(r"\b(BERT|GPT-2|gpt2|SmolLM2|MiniLM)\b", title) or "{" in title, title
