@@ -33,6 +33,7 @@ PREDICT_2 = "least = min(per_token, key=per_token.get)"
 CONTINUATION = "expected = math.exp(continuation_log_probability("
 FILTERS = "answers = [my_filter(last.clone(), *setting)"
 HEAD = "answer = my_attention_head(head)"
+SAMPLING = "mine = my_sample(start[\"input_ids\"]"
 WORK = "measured = (sum(s.tokens_fed"
 TEMPERATURE = "check_settings(number(my_temperature), 0, 1.0)"
 
@@ -45,11 +46,16 @@ def _solution(notebook: str, start: str) -> str:
 
 FILTER_SOLUTION = _solution("02_causal_lm.py", "def my_filter(logits, temperature, top_k, top_p):")
 HEAD_SOLUTION = _solution("02_causal_lm.py", "def my_attention_head(head):")
+# the cases run one after another in one kernel, where an earlier case left a wrong my_filter behind
+SAMPLE_SOLUTION = _solution("02_causal_lm.py", "def my_sample(prompt_ids, n, temperature, top_k, top_p):").replace(
+    "my_filter(", "filtered_probabilities(")
 # notebook 3's
 PREDICT_3 = "for what, guess, measured in"
 CROSS_ENTROPY = "mine = my_cross_entropy(out.logits"
 PERPLEXITY = "if my_perplexity is None or my_uniform_perplexity is None:"
 CE_SOLUTION = _solution("03_pretraining_gpt2.py", "def my_cross_entropy(logits, labels):")
+LOOP = "losses = my_training_steps(yours, batches"
+LOOP_SOLUTION = _solution("03_pretraining_gpt2.py", "def my_training_steps(model, batches, optimizer):")
 # notebook -> [(text that picks the check cell, answer code, verdict, text the check must print)]
 CASES = {
     "01_masked_lm.ipynb": [
@@ -139,6 +145,23 @@ CASES = {
         (FILTERS, "def my_filter(logits, temperature, top_k, top_p):\n    return logits.softmax(-1).tolist()", WRONG,
          "Not quite at temperature 0.7"),
         (FILTERS, "def my_filter(logits, temperature, top_k, top_p):\n    return 'soft'", WRONG, "it is a str"),
+        (SAMPLING, SAMPLE_SOLUTION, RIGHT, "Correct:"),
+        (SAMPLING, "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"  # no cache, a tensor
+                   "    ids = prompt_ids\n"
+                   "    for _ in range(n):\n"
+                   "        with torch.no_grad():\n"
+                   "            logits = model(ids).logits[0, -1]\n"
+                   "        p = filtered_probabilities(logits, temperature, top_k, top_p)\n"
+                   "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n"
+                   "    return ids", RIGHT, "Correct:"),
+        (SAMPLING, SAMPLE_SOLUTION.replace("int(torch.multinomial(probabilities, 1))", "int(probabilities.argmax())"),
+         WRONG, "Not quite at temperature 0.8"),  # greedy, not a draw
+        (SAMPLING, SAMPLE_SOLUTION.replace("out.logits[0, -1], temperature", "out.logits[0, -1], 1.0"), WRONG,
+         "Not quite at temperature 0.8"),  # the temperature forgotten
+        (SAMPLING, SAMPLE_SOLUTION.replace("    return ids", "    return ids[len(prompt_ids[0]):]"), WRONG,
+         "Not quite"),  # without the prompt
+        (SAMPLING, "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n    return 'a great way'", WRONG,
+         "return the token ids as a list of ints"),
         (HEAD, HEAD_SOLUTION, RIGHT, "Correct:"),
         (HEAD, "import math\ndef my_attention_head(head):\n"  # a loop, position by position, returning lists
                "    q = head.rotate(head.x @ head.W_q + head.b_q); k = head.rotate(head.x @ head.W_k + head.b_k)\n"
@@ -211,6 +234,25 @@ CASES = {
          "average over the positions"),
         (CROSS_ENTROPY, CE_SOLUTION.replace("targets.clamp(min=0)", "targets"), WRONG, "your code raised"),
         (CROSS_ENTROPY, "def my_cross_entropy(logits, labels):\n    return 'low'", WRONG, "Not quite: 'low'"),
+        (LOOP, LOOP_SOLUTION, RIGHT, "Correct:"),
+        (LOOP, CE_SOLUTION + "\n\n\ndef my_training_steps(model, batches, optimizer):\n"  # own loss, zero_grad first
+               "    losses = []\n"
+               "    for batch in batches:\n"
+               "        optimizer.zero_grad()\n"
+               "        loss = my_cross_entropy(model(**batch).logits, batch['labels'])\n"
+               "        loss.backward()\n"
+               "        optimizer.step()\n"
+               "        losses.append(float(loss))\n"
+               "    return losses", RIGHT, "Correct:"),
+        (LOOP, LOOP_SOLUTION.replace("        optimizer.zero_grad()  # gradients add up otherwise\n", ""), WRONG,
+         "Not quite, the losses"),  # gradients accumulate
+        (LOOP, LOOP_SOLUTION.replace("        optimizer.step()  # AdamW moves every weight against its gradient\n", ""),
+         WRONG, "Not quite, the losses"),  # nothing learnt
+        (LOOP, LOOP_SOLUTION.replace("loss.backward()", "optimizer.zero_grad(); loss.backward()").replace(
+            "        optimizer.zero_grad()  # gradients add up otherwise\n", "").replace(
+            "optimizer.step()  # AdamW", "optimizer.step() if len(losses) < 2 else None  # AdamW"), WRONG,
+         "The losses match, but the weights"),  # the last batch never stepped
+        (LOOP, "def my_training_steps(model, batches, optimizer):\n    return 'fine'", WRONG, "Not quite"),
         (PERPLEXITY, "my_perplexity = math.exp(sample_loss)\nmy_uniform_perplexity = len(tokenizer)", RIGHT,
          "Correct:"),
         (PERPLEXITY, "my_perplexity = torch.tensor(sample_loss).exp()\n"

@@ -388,3 +388,37 @@ def test_a_lost_node_stops_the_other_in_one_line_and_both_resume_to_the_same_wei
     a = final_weights(two_node_run[0] / "two")
     b = final_weights(tmp_path)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_plain_training_loop_equals_the_trainer(gpt2_tokenizer):
+    """Notebook 3's exercise: forward, loss, backward, step, zero_grad == the Trainer's own step (losses and
+    weights), so a student's loop can be checked against ``pretrain.trainer_steps``."""
+    import copy
+
+    from transformers import DataCollatorForLanguageModeling
+
+    gpt2_tokenizer = copy.copy(gpt2_tokenizer)
+    gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
+    config = pretrain.gpt2_config(gpt2_tokenizer, {"n_layer": 2, "n_embd": 64, "n_head": 2, "context_length": 32,
+                                                   "dropout": 0.0})
+    collator = DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False)
+    generator = torch.Generator().manual_seed(0)
+    examples = [{"input_ids": torch.randint(0, 50_000, (32,), generator=generator).tolist()} for _ in range(12)]
+    torch.manual_seed(0)
+    plain = pretrain.new_gpt2(config)
+    trained = copy.deepcopy(plain)
+    optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3, weight_decay=0.0)
+    losses = []
+    for start in range(0, 12, 4):
+        loss = plain(**collator(examples[start:start + 4])).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert pretrain.trainer_steps(trained, examples, collator, batch_size=4, learning_rate=1e-3) == \
+        pytest.approx(losses, rel=1e-6)
+    assert losses[0] != losses[-1]
+    for mine, theirs in zip(plain.parameters(), trained.parameters()):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="Give a whole number of batches"):
+        pretrain.trainer_steps(trained, examples[:5], collator, batch_size=4, learning_rate=1e-3)

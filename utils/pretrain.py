@@ -173,6 +173,41 @@ def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer,
     return trainer
 
 
+def trainer_steps(model, examples: list[dict], data_collator, batch_size: int, learning_rate: float) -> list[float]:
+    """The Trainer's own training loss at each step, on ``examples`` taken in order, ``batch_size`` at a time.
+
+    The plainest Trainer run: AdamW at a constant ``learning_rate``, no weight decay, no gradient clipping, no
+    warm-up, fp32 on the CPU, nothing saved. A hand-written loop (forward, loss, backward, step, zero the
+    gradients) over the same batches must give the same losses and the same weights: notebook 3's exercise checks
+    a student's loop against this.
+    """
+    import tempfile
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
+    if not examples or len(examples) % batch_size:
+        raise ValueError(f"Give a whole number of batches: {len(examples)} examples, batch size {batch_size}.")
+    losses: list[float] = []
+
+    class Record(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(logs["loss"])
+
+    with tempfile.TemporaryDirectory() as folder:
+        args = TrainingArguments(output_dir=folder, max_steps=len(examples) // batch_size,
+                                 per_device_train_batch_size=batch_size, learning_rate=learning_rate,
+                                 lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_grad_norm=0.0,
+                                 train_sampling_strategy="sequential", logging_steps=1, report_to=[],
+                                 save_strategy="no", use_cpu=True, disable_tqdm=True)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=data_collator,
+                          callbacks=[Record()], optimizers=(optimizer, None))
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    return losses
+
+
 def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
     """Estimated training time: a few real optimizer steps with the trainer's own loss, timed, times ``steps``.
 

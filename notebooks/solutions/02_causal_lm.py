@@ -23,6 +23,17 @@ SOLUTIONS = {
         "        probs = probs / probs.sum()\n"
         "    return probs",
         "Correct:"),
+    "def my_sample(prompt_ids, n, temperature, top_k, top_p):": (
+        "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+        "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"
+        "    with torch.no_grad():\n"
+        "        for _ in range(n):\n"
+        "            out = model(input_ids=feed, past_key_values=past, use_cache=True)\n"
+        "            probabilities = my_filter(out.logits[0, -1], temperature, top_k, top_p)\n"
+        "            ids.append(int(torch.multinomial(probabilities, 1)))  # a draw, where greedy took the argmax\n"
+        "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
+        "    return ids",
+        "Correct:"),
     "def my_attention_head(head):": (
         "def my_attention_head(head):\n"
         "    q = head.rotate(head.x @ head.W_q + head.b_q)\n"

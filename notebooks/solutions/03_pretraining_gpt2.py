@@ -13,6 +13,17 @@ SOLUTIONS = {
         "    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]\n"
         "    return -log_p[scored].mean()",
         "Correct:"),
+    "def my_training_steps(model, batches, optimizer):": (
+        "def my_training_steps(model, batches, optimizer):\n"
+        "    losses = []\n"
+        "    for batch in batches:\n"
+        "        loss = model(**batch).loss  # the mean cross-entropy of exercise 1\n"
+        "        loss.backward()  # the gradient of the loss for every weight\n"
+        "        optimizer.step()  # AdamW moves every weight against its gradient\n"
+        "        optimizer.zero_grad()  # gradients add up otherwise\n"
+        "        losses.append(loss.item())\n"
+        "    return losses",
+        "Correct:"),
     "my_perplexity = None": (
         "my_perplexity = math.exp(sample_loss)  # the loss of exercise 1\n"
         "my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V",
