@@ -122,6 +122,7 @@ CASES = {
         (PREDICT_2, 'my_prediction = " Greedy "', RIGHT, "You predicted greedy"),
         (PREDICT_2, 'my_prediction = "the hot one"', WRONG, "is none of"),
         (PREDICT_2, "my_prediction = ['greedy']", WRONG, "is none of"),
+        (PREDICT_2, "my_beam_beats_greedy = 'yes'", WRONG, "Predict it as True or False; got 'yes'"),
         (PREDICT_2, "my_prediction, my_beam_beats_greedy = 'greedy', True", RIGHT,
          "Beam search beats greedy: you said True"),
         (FILTERS, FILTER_SOLUTION, RIGHT, "Correct:"),
@@ -216,6 +217,9 @@ CASES = {
         (PREDICT_3, "predicted_final_train_loss = torch.tensor(0.1)\npredicted_final_valid_loss = '7'", RIGHT,
          "no number predicted ('7')"),
         (PREDICT_3, "predicted_final_train_loss = predicted_final_valid_loss = [1, 2]", WRONG, "no number predicted"),
+        (PREDICT_3, "predicted_valid_shape = ' Falls then rises '", RIGHT,
+         "you predicted 'falls then rises'"),
+        (PREDICT_3, "predicted_valid_shape = 3", WRONG, "you predicted '3': not this time."),
         (CROSS_ENTROPY, CE_SOLUTION, RIGHT, "Correct:"),
         (CROSS_ENTROPY, "import torch.nn.functional as F\ndef my_cross_entropy(logits, labels):\n"
                         "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())", RIGHT,

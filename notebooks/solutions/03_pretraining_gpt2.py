@@ -5,7 +5,8 @@ Each entry: the start of the answer cell it replaces -> (the solution, what the 
 
 SOLUTIONS = {
     "predicted_final_train_loss = None": (
-        "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", "you predicted 5.00"),
+        "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0\n"
+        'predicted_valid_shape = "falls then rises"', "you predicted 5.00"),
     "def my_cross_entropy(logits, labels):": (
         "def my_cross_entropy(logits, labels):\n"
         "    logits, targets = logits[:, :-1], labels[:, 1:]  # position t predicts token t + 1\n"
