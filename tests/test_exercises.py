@@ -28,6 +28,7 @@ SOFTMAX = "z = logits[0, mask_index]  # the mask's scores"
 MLM_LOSS = "labels[0, mask_index] = box_id"
 BOTH_SIDES = "ids, original = mine"
 VOCABULARY = 'expected = (vocabulary["[PAD]"]'
+IN_TURN = "mine = my_fill_in_turn(two)"
 # notebook 2's
 PREDICT_2 = "least = min(per_token, key=per_token.get)"
 CONTINUATION = "expected = math.exp(continuation_log_probability("
@@ -92,6 +93,22 @@ CASES = {
          "keep exactly one"),
         (BOTH_SIDES, 'my_text = "Life is like a box of chocolates."', WRONG, "write a sentence (a str) with one"),
         (BOTH_SIDES, "my_text = 42", WRONG, "write a sentence (a str) with one"),
+        (IN_TURN, _solution("01_masked_lm.py", "def my_fill_in_turn(text):"), RIGHT, "Correct: in turn"),
+        (IN_TURN, "def my_fill_in_turn(text):\n"  # by hand: forward pass, argmax at the first mask, decode
+                  "    words = []\n"
+                  "    for _ in range(text.count('[MASK]')):\n"
+                  "        inputs = tokenizer(text, return_tensors='pt')\n"
+                  "        at = int((inputs['input_ids'][0] == tokenizer.mask_token_id).nonzero()[0, 0])\n"
+                  "        with torch.no_grad():\n"
+                  "            word = tokenizer.decode([int(model(**inputs).logits[0, at].argmax())]).strip()\n"
+                  "        text = text.replace('[MASK]', word, 1)\n"
+                  "        words.append(word.upper())\n"
+                  "    return tuple(words)", RIGHT, "Correct: in turn"),
+        (IN_TURN, "def my_fill_in_turn(text):\n"
+                  "    return [r[0][0] for r in fill_mask(model, tokenizer, text, top_k=1)]", WRONG,
+         "that is the one-pass answer"),
+        (IN_TURN, "def my_fill_in_turn(text):\n    return 'head head'", WRONG, "return the words as a list of str"),
+        (IN_TURN, "def my_fill_in_turn(text):\n    return ['cat', 'mat']", WRONG, "Take each blank's top word"),
         (VOCABULARY, "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
                      "my_continuations = sum(t.startswith('##') for t in tokenizer.get_vocab())", RIGHT, "Correct:"),
         (VOCABULARY, "import numpy as np\nmy_pad_id, my_unk_id = np.int64(0), torch.tensor(100)\n"

@@ -16,6 +16,15 @@ SOLUTIONS = {
         "Correct:"),
     "my_text = None": ('my_text = f"Life is like a {tokenizer.mask_token} of wine."',
                        "Correct: the probabilities at the blank changed"),
+    "def my_fill_in_turn(text):": (
+        "def my_fill_in_turn(text):\n"
+        "    words = []\n"
+        "    while tokenizer.mask_token in text:\n"
+        "        word = fill_mask(model, tokenizer, text, top_k=1)[0][0][0]  # the first blank's top word\n"
+        "        text = text.replace(tokenizer.mask_token, word, 1)\n"
+        "        words.append(word)\n"
+        "    return words",
+        "Correct:"),
     "my_pad_id = None": (
         "my_pad_id = tokenizer.pad_token_id\nmy_unk_id = tokenizer.unk_token_id\n"
         'my_continuations = sum(entry.startswith("##") for entry in tokenizer.get_vocab())',
