@@ -422,3 +422,33 @@ def test_a_plain_training_loop_equals_the_trainer(gpt2_tokenizer):
         torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="Give a whole number of batches"):
         pretrain.trainer_steps(trained, examples[:5], collator, batch_size=4, learning_rate=1e-3)
+
+
+def test_a_nan_loss_stops_training_with_one_clear_error(gpt2_tokenizer, tmp_path):
+    """A loss that turns NaN stops the run at the next log, instead of being logged as a number."""
+    import copy
+
+    from transformers import DataCollatorForLanguageModeling, TrainingArguments
+
+    tokenizer = copy.copy(gpt2_tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token
+    config = pretrain.gpt2_config(tokenizer, {"n_layer": 1, "n_embd": 32, "n_head": 2, "context_length": 16,
+                                              "dropout": 0.0})
+    examples = Dataset.from_dict({"input_ids": [[i % 500 + j for j in range(16)] for i in range(16)]})
+
+    class Diverging(pretrain.ChunkedLossTrainer):
+        def _loss_from_hidden(self, outputs, labels, num_items_in_batch=None):
+            loss = super()._loss_from_hidden(outputs, labels, num_items_in_batch)
+            return loss * float("nan") if self.state.global_step >= 2 else loss
+
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=4, logging_steps=1,
+                             logging_nan_inf_filter=False, report_to=[], save_strategy="no", use_cpu=True,
+                             disable_tqdm=True)
+    trainer = Diverging(model=pretrain.new_gpt2(config), args=args, train_dataset=examples,
+                        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+    with pytest.raises(FloatingPointError, match=r"The training loss became nan by step 3: training stopped"):
+        trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert all(math.isfinite(x) for x in losses[:-1]) and math.isnan(losses[-1])  # logged as NaN, not hidden
+    smoke = choose_profile(PRETRAINING, "smoke")[1]
+    assert pretrain.training_arguments(smoke, tmp_path, torch.device("cpu")).logging_nan_inf_filter is False

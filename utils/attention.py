@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel
 
+from utils.checks import plain_number
+
 
 @dataclass
 class AttentionHead:
@@ -106,6 +108,7 @@ def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int =
     if input_ids.dim() != 2 or input_ids.shape[0] != 1 or input_ids.shape[1] == 0:
         raise ValueError(f"Give one sequence of token ids, shape (1, n); got shape {tuple(input_ids.shape)}.")
     layers = model.config.num_hidden_layers
+    layer, head = plain_number(layer), plain_number(head)
     for name, value, limit in (("layer", layer, layers), ("head", head, model.config.num_attention_heads)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
             raise ValueError(f"{name} must be a whole number from 0 to {limit - 1}, got {value!r}.")

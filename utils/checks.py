@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
 # Models often pad their embedding table past the tokenizer's size (to a multiple of 64 or 128); more than
 # this many unused rows means the tokenizer belongs to another model.
 PADDING_SLACK = 1024
@@ -21,3 +24,20 @@ def check_pair(model, tokenizer) -> None:
     raise ValueError(f"This tokenizer has {entries:,} entries but the model {name!r} has a {rows:,}-token "
                      "vocabulary: they belong to different models. Use the tokenizer that came with the model "
                      "(loaded = load_causal_lm(...); loaded.model with loaded.tokenizer).")
+
+
+def plain_number(value):
+    """A real numpy or torch scalar (or one-element array or tensor) as a plain Python int or float, so a value
+    computed with numpy or torch works wherever a number does. Anything else, booleans included, comes back as it
+    is, for the caller's own check to refuse with its message."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.dtype == torch.bool or value.is_complex():
+            return value
+        return value.reshape(()).item()
+    if isinstance(value, (np.generic, np.ndarray)) and np.size(value) == 1:
+        kind = np.asarray(value).dtype.kind
+        if kind in "iu":
+            return int(np.asarray(value).reshape(()))
+        if kind == "f":
+            return float(np.asarray(value).reshape(()))
+    return value

@@ -117,10 +117,23 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED, disable_tqdm=True,
+                logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (and stops the run), not averaged away
                 ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
                 **trainer_kwargs(device))
     args.update(overrides)
     return TrainingArguments(**args)
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """Stops training with one clear error when the logged training loss is NaN or infinite: from there on the
+    weights are garbage, and a figure would show nothing, or an average that hides it."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise FloatingPointError(f"The training loss became {loss} by step {state.global_step}: training stopped, "
+                                     "the weights are no longer usable. Lower the learning rate (or turn bf16 off) "
+                                     "and train again from the start or from an earlier checkpoint.")
 
 
 class ChunkedLossTrainer(Trainer):
@@ -136,6 +149,7 @@ class ChunkedLossTrainer(Trainer):
 
     def __init__(self, *args, loss_chunk: int = DEFAULT_CHUNK, **kwargs):
         super().__init__(*args, compute_loss_func=self._loss_from_hidden, **kwargs)
+        self.add_callback(StopOnNonFiniteLoss())
         self.loss_chunk = loss_chunk
         self._hidden: list[torch.Tensor] = []
 
@@ -423,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
               + (f"; resuming from {checkpoint}" if checkpoint else ""))
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except FloatingPointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         last = last_complete_checkpoint(out)
         where = (f"the last complete checkpoint is {last}; add --resume to continue from it" if last else

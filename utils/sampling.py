@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
-from utils.checks import check_pair
+from utils.checks import check_pair, plain_number
 from utils.settings import widgets_on
 
 
-def check_settings(temperature: float, top_k: int, top_p: float) -> None:
-    """One clear ValueError for a setting generate() would reject or silently misread."""
+def check_settings(temperature: float, top_k: int, top_p: float) -> tuple[float, int, float]:
+    """One clear ValueError for a setting generate() would reject or silently misread; else the three settings as
+    plain Python numbers (numpy and torch scalars are accepted)."""
+    temperature, top_k, top_p = (plain_number(v) for v in (temperature, top_k, top_p))
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
             or math.isinf(temperature):
         raise ValueError(f"temperature must be a number above 0 (1 leaves the logits as they are), "
@@ -27,6 +29,7 @@ def check_settings(temperature: float, top_k: int, top_p: float) -> None:
         raise ValueError(f"top_k must be a whole number, 0 to switch it off, got {top_k!r}.")
     if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
         raise ValueError(f"top_p must be above 0 and at most 1 (1 switches it off), got {top_p!r}.")
+    return temperature, top_k, top_p
 
 
 def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
@@ -37,7 +40,7 @@ def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k
     - top_k: keep only the k highest logits (0: keep all);
     - top_p: keep the most likely tokens until their probability adds up to at least top_p (1: keep all).
     """
-    check_settings(temperature, top_k, top_p)
+    temperature, top_k, top_p = check_settings(temperature, top_k, top_p)
     scores = logits.float() / temperature
     if 0 < top_k < scores.shape[-1]:
         kth = scores.topk(top_k, dim=-1).values[..., -1:]
