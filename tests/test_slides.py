@@ -27,8 +27,9 @@ MEASURE = """async () => {
     const at = Reveal.getIndices(slide);
     Reveal.slide(at.h, at.v);
     await new Promise(done => setTimeout(done, 50));
+    const wide = [...slide.querySelectorAll("pre, p, li, table")].filter(e => e.scrollWidth > e.clientWidth + 1);
     report.push({h: at.h, v: at.v || 0, height: slide.scrollHeight, images: slide.querySelectorAll("img").length,
-                 text: slide.innerText.slice(0, 60)});
+                 text: slide.innerText.slice(0, 60), wide: wide.map(e => e.innerText.slice(0, 40))});
   }
   return {total: Reveal.getTotalSlides(), width: Reveal.getConfig().width, height: Reveal.getConfig().height,
           slides: report};
@@ -74,6 +75,8 @@ def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
     too_tall = [f"slide {s['h']}.{s['v']} ({s['text']!r}...): {s['height']} px" for s in report["slides"]
                 if s["height"] > slides.HEIGHT]
     assert not too_tall, "taller than the 1280x720 slide:\n" + "\n".join(too_tall)
+    clipped = [f"slide {s['h']}.{s['v']}: {s['wide']}" for s in report["slides"] if s["wide"]]
+    assert not clipped, "wider than the slide (cut off on a projector):\n" + "\n".join(clipped)
     SHOTS.mkdir(parents=True, exist_ok=True)
     plots = [s for s in report["slides"] if s["images"]]
     assert plots, "a deck with figures shows them"

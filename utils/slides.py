@@ -38,9 +38,11 @@ STUBS = {
 WIDTH, HEIGHT = 1280, 720
 OUTPUT_ONLY = "slide-output-only"  # a cell tag: on slides show the cell's output, not its code
 CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not its code (the notebook has both)
-# Figures scale down to leave room for a heading; code and tables keep the notebook's font.
+# Figures scale down to leave room for a heading; code and tables keep the notebook's font; a line of code or
+# output wider than the slide wraps (a projector cannot scroll sideways).
 CSS = f"""<style>
 .reveal .jp-OutputArea-output img {{ max-height: {HEIGHT - 200}px; width: auto; }}
+.reveal pre, .reveal .jp-RenderedText pre {{ white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; }}
 </style>
 """
 
