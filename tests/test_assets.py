@@ -162,6 +162,30 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
         assets.asset_dir("broken", root=tmp_path, build_missing=False)
 
 
+def test_an_asset_built_by_an_older_recipe_is_rebuilt(tmp_path, monkeypatch, capsys):
+    builds = []
+
+    def make(src, out):
+        builds.append(1)
+        (out / "weights.txt").write_text(f"build {len(builds)}")
+        return {"size": 1}
+
+    monkeypatch.setattr(assets, "fetch", lambda specs, work: {})
+    monkeypatch.setitem(assets.ASSETS, "toy", assets.Asset("toy", (), make))
+    first = assets.asset_dir("toy", root=tmp_path)
+    assert assets.manifest("toy", root=tmp_path)["meta"] == {"size": 1, "recipe_version": 1}
+    assert assets.asset_dir("toy", root=tmp_path) == first and len(builds) == 1  # same recipe: kept
+    monkeypatch.setitem(assets.ASSETS, "toy", assets.Asset("toy", (), make, recipe=2))
+    with pytest.raises(assets.AssetError, match="built by an older recipe"):
+        assets.asset_dir("toy", root=tmp_path, build_missing=False)
+    capsys.readouterr()
+    assert (assets.asset_dir("toy", root=tmp_path) / "weights.txt").read_text() == "build 2"
+    assert "built by an older recipe of this project; rebuilding it" in capsys.readouterr().out
+    assert assets.manifest("toy", root=tmp_path)["meta"]["recipe_version"] == 2 and len(builds) == 2
+    assets.ensure_all(["toy"], root=tmp_path)  # now current: verified, not rebuilt
+    assert len(builds) == 2
+
+
 def test_unknown_asset_lists_the_known_ones():
     with pytest.raises(assets.AssetError, match="Unknown asset 'nope'. Available: .*gpt2-tokenizer"):
         assets.asset_dir("nope")

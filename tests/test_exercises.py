@@ -104,9 +104,9 @@ CASES = {
                   "        text = text.replace('[MASK]', word, 1)\n"
                   "        words.append(word.upper())\n"
                   "    return tuple(words)", RIGHT, "Correct: in turn"),
-        (IN_TURN, "def my_fill_in_turn(text):\n"
-                  "    return [r[0][0] for r in fill_mask(model, tokenizer, text, top_k=1)]", WRONG,
-         "that is the one-pass answer"),
+        (IN_TURN, "def my_fill_in_turn(text):\n"  # the first blank only
+                  "    return [fill_mask(model, tokenizer, text, top_k=1)[0][0][0]]", WRONG,
+         "Take each blank's top word"),
         (IN_TURN, "def my_fill_in_turn(text):\n    return 'head head'", WRONG, "return the words as a list of str"),
         (IN_TURN, "def my_fill_in_turn(text):\n    return ['cat', 'mat']", WRONG, "Take each blank's top word"),
         (VOCABULARY, "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
