@@ -17,15 +17,16 @@ A module imports only from layers below its own (a function-level import counts 
        slides (offline reveal.js decks of the notebooks)
        device (device, precision, seeds, allocator)   profiles (smoke / classroom / full sizes)
        chunked_loss (the causal-LM loss without the whole batch's logits)   attention (one head, taken apart)
+       exercises (verdicts for the notebooks' check cells)
          |
     0  cache (verified file cache)   hub (is the Hub reachable? complete local copies)   settings (env vars)
-       checks (does this tokenizer belong to this model?)   exercises (verdicts for the notebooks' check cells)
+       checks (does this tokenizer belong to this model? plain numbers from numpy and torch scalars)
 """
 
 LAYERS: dict[str, int] = {
-    "cache": 0, "hub": 0, "settings": 0, "checks": 0, "exercises": 0,
+    "cache": 0, "hub": 0, "settings": 0, "checks": 0,
     "wikitext": 1, "tokenization": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
-    "sampling": 1, "training_view": 1, "slides": 1, "chunked_loss": 1, "attention": 1,
+    "sampling": 1, "training_view": 1, "slides": 1, "chunked_loss": 1, "attention": 1, "exercises": 1,
     "masked_lm_stand_in": 2,
     "assets": 3,
     "models": 4, "wikipedia": 4,

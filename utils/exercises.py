@@ -14,6 +14,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from utils.checks import plain_number
+
 NOT_ANSWERED = "Not answered yet."
 
 
@@ -39,21 +41,13 @@ def number(answer) -> float | None:
 
     Booleans are not numbers here, nor are strings: "0.5" is a text, which the check should say.
     """
-    if isinstance(answer, bool) or answer is None or isinstance(answer, (str, bytes)):
+    value = plain_number(answer)  # numpy and torch scalars become plain ints and floats
+    if isinstance(value, (bool, np.bool_, str, bytes, torch.Tensor, np.ndarray)) or value is None:
         return None
-    if isinstance(answer, torch.Tensor):
-        if answer.numel() != 1 or answer.dtype == torch.bool or answer.is_complex():
-            return None
-        return float(answer.detach().reshape(()).item())
-    if isinstance(answer, np.ndarray):
-        if answer.size != 1 or answer.dtype.kind not in "iuf":
-            return None
-        answer = answer.reshape(-1)[0]
     try:
-        value = float(answer)  # numpy scalars, fractions, decimals
+        return float(value)  # also fractions and decimals
     except (TypeError, ValueError, OverflowError):
         return None
-    return value
 
 
 def mismatch(answer, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
