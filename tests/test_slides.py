@@ -94,3 +94,29 @@ def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
     shown = page.evaluate("() => document.querySelector('.reveal .slides').innerText")
     assert "NBVAL" not in shown and "checked offline only" not in shown  # test markers live in cell tags
     page.close()
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert slides.main([str(NOTEBOOKS[0]), "--output", str(blocker / "decks")]) == 1
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(f"error: cannot create the output folder {blocker / 'decks'}"), said
+
+
+def test_a_full_disk_while_writing_a_deck_leaves_nothing_half_written(tmp_path, capsys, monkeypatch):
+    import errno
+
+    real_write = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.suffix == ".part":
+            real_write(self, "<html><head>", *args[1:], **kwargs)  # a first block lands, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert slides.main([str(NOTEBOOKS[0]), "--output", str(tmp_path)]) == 1
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "No space left on device" in said[0] and "nothing was left half-written" in said[0], said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slides-assets"]  # no deck, no .part

@@ -11,6 +11,7 @@ cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import shutil
 import subprocess
@@ -102,8 +103,14 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
     html = html.replace("</head>", CSS + "</head>", 1)
     deck = out_dir / f"{notebook.stem}.slides.html"
     part = deck.with_suffix(".part")
-    part.write_text(html)
-    part.replace(deck)
+    try:
+        part.write_text(html)
+        part.replace(deck)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        raise AssetError(f"Could not write {deck} ({exc.strerror or exc}); nothing was left half-written. Free some "
+                         "space or choose another --output folder.") from None
     return deck
 
 
@@ -118,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no notebook at {', '.join(missing)}")
     try:
         args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create the output folder {args.output} ({exc.strerror or exc}); choose another "
+              "--output folder.", file=sys.stderr)
+        return 1
+    try:
         for notebook in notebooks:
             print(f"{build_deck(notebook, args.output)}")
     except AssetError as exc:
