@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel
 
-from utils.checks import plain_number
+from utils.checks import whole_number
 
 
 @dataclass
@@ -108,10 +108,8 @@ def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int =
     if input_ids.dim() != 2 or input_ids.shape[0] != 1 or input_ids.shape[1] == 0:
         raise ValueError(f"Give one sequence of token ids, shape (1, n); got shape {tuple(input_ids.shape)}.")
     layers = model.config.num_hidden_layers
-    layer, head = plain_number(layer), plain_number(head)
-    for name, value, limit in (("layer", layer, layers), ("head", head, model.config.num_attention_heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
-            raise ValueError(f"{name} must be a whole number from 0 to {limit - 1}, got {value!r}.")
+    layer = whole_number(layer, "layer", 0, layers - 1)
+    head = whole_number(head, "head", 0, model.config.num_attention_heads - 1)
     attention, projection, slices, heads, kv_heads, size = _parts(model, layer)
     seen = {}
 

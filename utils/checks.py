@@ -26,6 +26,17 @@ def check_pair(model, tokenizer) -> None:
                      "(loaded = load_causal_lm(...); loaded.model with loaded.tokenizer).")
 
 
+def whole_number(value, name: str, least: int = 1, most: int | None = None) -> int:
+    """``value`` as an int when it is a whole number in range (numpy and torch integers too; a boolean is not a
+    count), else one ValueError naming ``name`` and the range."""
+    number = plain_number(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < least \
+            or (most is not None and number > most):
+        span = f"of at least {least}" if most is None else f"from {least} to {most}"
+        raise ValueError(f"{name} must be a whole number {span}, got {value!r}.")
+    return number
+
+
 def plain_number(value):
     """A real numpy or torch scalar (or one-element array or tensor) as a plain Python int or float, so a value
     computed with numpy or torch works wherever a number does. Anything else, booleans included, comes back as it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import check_pair, plain_number
+from utils.checks import check_pair, whole_number
 
 # Mask strings of other model families: a student pasting one of these into BERT's input gets told.
 OTHER_MASKS = ("[MASK]", "<mask>", "<MASK>", "[mask]", "<extra_id_0>")
@@ -37,9 +37,7 @@ def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchE
 def fill_mask(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
               top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each mask in ``text`` (left to right): its ``top_k`` (word, probability) pairs, most likely first."""
-    top_k = plain_number(top_k)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a whole number of at least 1, got {top_k!r}.")
+    top_k = whole_number(top_k, "top_k")
     check_pair(model, tokenizer)
     inputs, positions = encode_masked(tokenizer, text)
     logits = model.eval()(**inputs.to(model.device)).logits[0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import check_pair, plain_number
+from utils.checks import check_pair, whole_number
 
 
 @dataclass
@@ -49,8 +49,7 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, pr
     """The prompt's input ids (1 x n), after checking the prompt and the length fit the model."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("The prompt is empty: give the model some text to continue.")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a whole number of at least 1, got {max_new_tokens!r}.")
+    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
     check_pair(model, tokenizer)
     ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]
     window = context_window(model)
@@ -68,10 +67,9 @@ def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pr
     With ``repeats`` > 1 the whole decode runs that many times and each step keeps its fastest time, so a
     busy machine's hiccups do not show up as steps that look slow.
     """
-    max_new_tokens, repeats = plain_number(max_new_tokens), plain_number(repeats)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a whole number of at least 1, got {repeats!r}.")
+    repeats = whole_number(repeats, "repeats")
     ids = encode_prompt(tokenizer, model, prompt, max_new_tokens)
+    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")  # encode_prompt checked it; now a plain int
     result = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
     for _ in range(repeats - 1):
         again = _decode_once(model, ids, max_new_tokens, use_cache, top_k)

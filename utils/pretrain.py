@@ -41,6 +41,7 @@ from transformers import (
 from transformers.trainer_callback import PrinterCallback
 
 from utils.cache import sha256_of
+from utils.checks import whole_number
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.device import pick_device, reuse_freed_memory, seed_everything, trainer_kwargs
 from utils.models import load_tokenizer
@@ -197,8 +198,7 @@ def trainer_steps(model, examples: list[dict], data_collator, batch_size: int, l
     """
     import tempfile
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
+    batch_size = whole_number(batch_size, "batch_size")
     if not examples or len(examples) % batch_size:
         raise ValueError(f"Give a whole number of batches: {len(examples)} examples, batch size {batch_size}.")
     losses: list[float] = []

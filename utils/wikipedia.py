@@ -8,6 +8,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, load_dataset
 
 from utils import assets, hub
+from utils.checks import whole_number
 from utils.wikitext import WikipediaError, parsed_articles
 
 HUB_DATASET = ("wikimedia/wikipedia", "20231101.en")
@@ -47,9 +48,8 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
     ``source``: ``"auto"`` (the Hub's wikimedia/wikipedia when reachable, else the offline sample),
     ``"hub"``, ``"sample"``, or the path of a dump file.
     """
-    for name, value, least in (("n_train", n_train, 1), ("n_valid", n_valid, 0), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}.")
+    n_train, n_valid, seed = (whole_number(n_train, "n_train"), whole_number(n_valid, "n_valid", 0),
+                              whole_number(seed, "seed", 0))
     if not isinstance(source, (str, Path)) or not str(source).strip():
         raise ValueError(f"source must be 'auto', 'hub', 'sample' or the path of a dump file, got {source!r}.")
     wanted = n_train + n_valid
