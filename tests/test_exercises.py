@@ -29,6 +29,9 @@ MLM_LOSS = "labels[0, mask_index] = box_id"
 BOTH_SIDES = "ids, original = mine"
 VOCABULARY = 'expected = (vocabulary["[PAD]"]'
 IN_TURN = "mine = my_fill_in_turn(two)"
+GUESS = "ranked = fill_mask(model, tokenizer, my_sentence"
+MASS = "mass, count = top.values.sum()"
+FRANCE = 'my_sentence = f"The capital of France is {tokenizer.mask_token}."\n'  # the exercise's own sentence
 # notebook 2's
 PREDICT_2 = "least = min(per_token, key=per_token.get)"
 CONTINUATION = "expected = math.exp(continuation_log_probability("
@@ -56,6 +59,7 @@ CROSS_ENTROPY = "mine = my_cross_entropy(out.logits"
 PERPLEXITY = "if my_perplexity is None or my_uniform_perplexity is None:"
 CE_SOLUTION = _solution("03_pretraining_gpt2.py", "def my_cross_entropy(logits, labels):")
 LOOP = "losses = my_training_steps(yours, batches"
+ACCURACY = "answer = next_token_accuracy(train_ids)"
 LOOP_SOLUTION = _solution("03_pretraining_gpt2.py", "def my_training_steps(model, batches, optimizer):")
 # notebook -> [(text that picks the check cell, answer code, verdict, text the check must print)]
 CASES = {
@@ -122,7 +126,7 @@ CASES = {
         ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = "Paris"', RIGHT, "in its top 5"),
         ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = " paris "', RIGHT, "in its top 5"),
         ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_word = "chocolates"', WRONG, "is 2 pieces here"),
-        ("ranked = fill_mask(model, tokenizer, my_sentence", "my_word = 7", WRONG, "Not in its top 5"),
+        ("ranked = fill_mask(model, tokenizer, my_sentence", "my_word = 7", WRONG, "write one word in quotes"),
         ("ranked = fill_mask(model, tokenizer, my_sentence", 'my_sentence = "No mask here."', WRONG,
          "The text has no [MASK] token"),
         ("mass, count = top.values.sum()",
@@ -133,6 +137,16 @@ CASES = {
          "my_count_above = int((probabilities > 0.001).sum())", RIGHT, "Correct:"),
         ("mass, count = top.values.sum()", "my_top5_mass = 1.0; my_count_above = 10", WRONG, "Not quite"),
         ("mass, count = top.values.sum()", 'my_top5_mass = "0.15"; my_count_above = [3]', WRONG, "Not quite"),
+        # reliability round 3 (N7, N9, N11, N13, N14): any answer gets a verdict, none raises
+        (GUESS, FRANCE + "my_word = ['paris']", WRONG, "write one word in quotes (yours is ['paris'])"),
+        (GUESS, FRANCE + "my_word = None", WRONG, "Not answered yet."),
+        (GUESS, FRANCE + "my_word = 'paris' * 20000", WRONG, "is not in this model's vocabulary (it reads as [UNK])"),
+        (GUESS, "my_sentence = {'text': 'The capital of France is [MASK].'}", WRONG,
+         "The text must be text (a str in quotes), got dict"),
+        (MASS, "my_top5_mass = [0.5]; my_count_above = 3", WRONG, "the top 5 sum is not [0.5]"),
+        (MASS, "my_top5_mass = {'mass': 0.5}; my_count_above = 3", WRONG, "the top 5 sum is not {'mass': 0.5}"),
+        (MASS, "my_top5_mass = float('nan'); my_count_above = int((probabilities > 0.001).sum())", WRONG,
+         "the top 5 sum is not nan"),
     ],
     "02_causal_lm.ipynb": [
         (PREDICT_2, 'my_prediction = "temperature 1.5"', RIGHT, "You predicted temperature 1.5"),
@@ -210,6 +224,19 @@ CASES = {
         (CONTINUATION, "continuation_probability = sum(s.candidates[0][1] for s in manual.steps)",
          WRONG, "Not quite"),
         (CONTINUATION, 'continuation_probability = "0.3"', WRONG, "is not one number"),
+        # reliability round 3 (N17, N19, N22): any answer gets a verdict, none raises
+        (CONTINUATION, "continuation_probability = [0.1, 0.2]", WRONG, "Not quite: [0.1, 0.2] is not one number"),
+        (CONTINUATION, "continuation_probability = 'x' * 100000", WRONG, "Not quite: 'xxxxxxxx"),
+        (WORK, "work_refeed = [1, 2]; work_cached = 3", WRONG,
+         "your code raised TypeError: 'list' object is not callable"),
+        (WORK, "def work_refeed(n): return n\ndef work_cached(n): return n", WRONG,
+         "work_refeed() takes 1 positional argument but 2 were given"),
+        (TEMPERATURE, "my_temperature = float('nan')", WRONG,
+         "Not quite: temperature must be a number above 0 (1 leaves the logits as they are), got nan.\n"),
+        (TEMPERATURE, "my_temperature = [0.01]", WRONG, "the temperature must be a number above 0, got [0.01]"),
+        (TEMPERATURE, "my_temperature = {'T': 0.01}", WRONG,
+         "the temperature must be a number above 0, got {'T': 0.01}"),
+        (TEMPERATURE, "my_temperature = 1e-9", WRONG, "is too small to compute with: use at least 1e-06"),
         (WORK,
          "def work_refeed(n, N): return n * N + N * (N - 1) // 2\ndef work_cached(n, N): return n + N - 1",
          RIGHT, "Correct:"),
@@ -282,6 +309,13 @@ CASES = {
         (PERPLEXITY, "my_perplexity = math.exp(sample_loss)\nmy_uniform_perplexity = math.log(len(tokenizer))", WRONG,
          "a uniform guess over"),
         (PERPLEXITY, "my_perplexity = 'big'\nmy_uniform_perplexity = len(tokenizer)", WRONG, "is not e^"),
+        # reliability round 3 (N24, N26, N27): any answer gets a verdict, none raises
+        (PERPLEXITY, "my_perplexity = [1.0]\nmy_uniform_perplexity = {'V': 1}", WRONG, "Not quite: [1.0] is not e^"),
+        (ACCURACY, "def next_token_accuracy(ids): return [0.5]", WRONG, "Not quite: [0.5] and [0.5]"),
+        (ACCURACY, "next_token_accuracy = 0.5", WRONG, "your code raised TypeError: 'float' object is not callable"),
+        (ACCURACY, "def next_token_accuracy(ids): return torch.tensor([0.5, 0.5])", WRONG,
+         "Not quite: a tensor of shape (2,) and a tensor of shape (2,)"),
+        (ACCURACY, "def next_token_accuracy(ids): return '0.5'", WRONG, "Not quite: '0.5' and '0.5'"),
         ("answer = next_token_accuracy(train_ids)",
          "def next_token_accuracy(ids):\n    x = torch.tensor([ids])\n    with torch.no_grad():\n"
          "        return (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item()", RIGHT, "Correct:"),

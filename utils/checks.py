@@ -4,18 +4,58 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from transformers import PreTrainedConfig, PreTrainedTokenizerBase
 
 # Models often pad their embedding table past the tokenizer's size (to a multiple of 64 or 128); more than
 # this many unused rows means the tokenizer belongs to another model.
 PADDING_SLACK = 1024
 
 
+def check_model(model, name: str = "model") -> None:
+    """One clear ValueError when ``model`` is not a loaded model (None, a tokenizer, a string...)."""
+    if not isinstance(getattr(model, "config", None), PreTrainedConfig) or not callable(model):
+        raise ValueError(f"{name} must be a loaded model (e.g. loaded = load_causal_lm('gpt2'); loaded.model), "
+                         f"got {type(model).__name__}.")
+
+
+def check_tokenizer(tokenizer, name: str = "tokenizer") -> None:
+    """One clear ValueError when ``tokenizer`` is not a loaded tokenizer."""
+    if not isinstance(tokenizer, PreTrainedTokenizerBase):
+        raise ValueError(f"{name} must be a loaded tokenizer (e.g. loaded.tokenizer, or load_tokenizer('gpt2')), "
+                         f"got {type(tokenizer).__name__}.")
+
+
+def check_text(text, name: str = "The text", hint: str = "") -> str:
+    """``text`` when it is a non-empty str that is valid Unicode; else one ValueError saying what it is instead."""
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be text (a str in quotes), got {type(text).__name__}"
+                         + (" (one text at a time)" if isinstance(text, (list, tuple)) else "") + ".")
+    if not text.strip():
+        raise ValueError(f"{name} is empty. {hint}".strip())
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"{name} holds {text[error.start]!r} at character {error.start}, which is not a valid "
+                         "Unicode character (half of a surrogate pair); remove it.") from None
+    return text
+
+
+def context_window(model) -> int:
+    """The longest sequence the model accepts (n_positions or max_position_embeddings)."""
+    check_model(model)
+    config = model.config.get_text_config()
+    return getattr(config, "n_positions", None) or config.max_position_embeddings
+
+
 def check_pair(model, tokenizer) -> None:
-    """One clear ValueError when ``tokenizer`` cannot belong to ``model`` (their vocabularies differ).
+    """One clear ValueError when ``model`` or ``tokenizer`` is not loaded, or when ``tokenizer`` cannot belong to
+    ``model`` (their vocabularies differ).
 
     Offline, ``load_tokenizer("gpt2")`` is GPT-2's tokenizer (50,257 entries) while ``load_causal_lm("gpt2")``
     runs the SmolLM2 stand-in (49,152): mixed, they give garbage text or an IndexError deep in torch.
     """
+    check_model(model)
+    check_tokenizer(tokenizer)
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     rows, entries = getattr(config, "vocab_size", None), len(tokenizer)
     if rows is None or entries <= rows <= entries + PADDING_SLACK:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import check_pair, whole_number
+from utils.checks import check_pair, check_text, check_tokenizer, whole_number
 
 # Mask strings of other model families: a student pasting one of these into BERT's input gets told.
 OTHER_MASKS = ("[MASK]", "<mask>", "<MASK>", "[mask]", "<extra_id_0>")
@@ -13,11 +13,11 @@ OTHER_MASKS = ("[MASK]", "<mask>", "<MASK>", "[mask]", "<extra_id_0>")
 
 def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchEncoding, list[int]]:
     """The model inputs for ``text`` and the positions of its mask tokens, or a ValueError saying what to fix."""
+    check_tokenizer(tokenizer)
     mask = tokenizer.mask_token
     if mask is None:
         raise ValueError("This tokenizer has no mask token: it belongs to a model that does not fill in blanks.")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"The text is empty. Write a sentence with {mask} where the missing word goes.")
+    check_text(text, "The text", f"Write a sentence with {mask} where the missing word goes.")
     if mask not in text:
         foreign = [m for m in OTHER_MASKS if m in text and m != mask]
         if foreign:
@@ -54,9 +54,16 @@ def rank_of(tokenizer: PreTrainedTokenizerBase, probabilities: torch.Tensor, wor
     has no rank (not a word, or more than one vocabulary piece, which one mask cannot hold)."""
     if not isinstance(word, str) or not word.strip():
         return f"{word!r} is not a word"
-    pieces = tokenizer.tokenize(word.strip())
+    word = word.strip()
+    shown = repr(word) if len(word) <= 40 else repr(word[:37] + "...")
+    try:
+        pieces = tokenizer.tokenize(word)
+    except (TypeError, ValueError):  # e.g. half of a surrogate pair, which no tokenizer can encode
+        return f"{shown} is not valid text"
+    if pieces == [tokenizer.unk_token]:
+        return f"{shown} is not in this model's vocabulary (it reads as {tokenizer.unk_token})"
     if len(pieces) != 1:
-        return f"{word.strip()!r} is {len(pieces)} pieces here ({' '.join(pieces)}): one mask holds one piece"
+        return f"{shown} is {len(pieces)} pieces here ({' '.join(pieces[:8])}): one mask holds one piece"
     token_id = tokenizer.convert_tokens_to_ids(pieces[0])
     p = probabilities[token_id]
     return int((probabilities > p).sum()) + 1, float(p)

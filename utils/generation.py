@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import check_pair, whole_number
+from utils.checks import check_model, check_pair, check_text, check_tokenizer, context_window, whole_number
 
 
 @dataclass
@@ -32,25 +32,19 @@ class Decoded:
     prompt_ids: list[int]
     new_ids: list[int] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    tokenizer_size: int | None = None  # len() of the tokenizer that encoded the prompt, to decode with the same
 
     @property
     def ids(self) -> list[int]:
         return self.prompt_ids + self.new_ids
 
 
-def context_window(model: PreTrainedModel) -> int:
-    """The longest sequence the model accepts (n_positions or max_position_embeddings)."""
-    config = model.config
-    return getattr(config, "n_positions", None) or config.max_position_embeddings
-
-
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, prompt: str,
                   max_new_tokens: int) -> torch.Tensor:
     """The prompt's input ids (1 x n), after checking the prompt and the length fit the model."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError("The prompt is empty: give the model some text to continue.")
-    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
     check_pair(model, tokenizer)
+    check_text(prompt, "The prompt", "Give the model some text to continue.")
+    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
     ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]
     window = context_window(model)
     if ids.shape[1] + max_new_tokens > window:
@@ -68,9 +62,11 @@ def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pr
     busy machine's hiccups do not show up as steps that look slow.
     """
     repeats = whole_number(repeats, "repeats")
+    top_k = whole_number(top_k, "top_k")
     ids = encode_prompt(tokenizer, model, prompt, max_new_tokens)
     max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")  # encode_prompt checked it; now a plain int
     result = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
+    result.tokenizer_size = len(tokenizer)
     for _ in range(repeats - 1):
         again = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
         for step, other in zip(result.steps, again.steps):
@@ -87,7 +83,7 @@ def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool,
         probs = out.logits[0, -1].float().softmax(-1)
         chosen = int(probs.argmax())
         seconds = time.perf_counter() - started
-        top = probs.topk(top_k)
+        top = probs.topk(min(top_k, probs.shape[-1]))
         result.steps.append(Step(list(zip(top.indices.tolist(), top.values.tolist())), chosen, feed.shape[1], seconds))
         result.new_ids.append(chosen)
         token = torch.tensor([[chosen]], device=ids.device)
@@ -103,6 +99,13 @@ def continuation_log_probability(model: PreTrainedModel, ids: list[int], prompt_
     """ln P(ids[prompt_length:] | ids[:prompt_length]): the sum of each new token's log-probability given
     everything before it, from one forward pass over the whole sequence (the model's own, unfiltered
     distribution, whatever strategy chose the tokens)."""
+    check_model(model)
+    if isinstance(ids, torch.Tensor):
+        ids = ids.reshape(-1).tolist()
+    if not isinstance(ids, (list, tuple)) or not all(type(i) is int and 0 <= i < model.config.vocab_size for i in ids):
+        raise ValueError(f"ids must be a list of this model's token ids (whole numbers from 0 to "
+                         f"{model.config.vocab_size - 1:,}), e.g. decoded.ids.")
+    prompt_length = whole_number(prompt_length, "prompt_length")
     if not 0 < prompt_length < len(ids):
         raise ValueError(f"Need a prompt and at least one new token: {len(ids)} ids, prompt of {prompt_length}.")
     sequence = torch.tensor([ids], device=model.device)
@@ -112,6 +115,7 @@ def continuation_log_probability(model: PreTrainedModel, ids: list[int], prompt_
 
 def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
     """Memory the KV cache holds per token: 2 (keys and values) x layers x key-value heads x head size x bytes."""
+    check_model(model)
     config = model.config.get_text_config()
     kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -120,6 +124,12 @@ def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
 
 def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
     """A text table: one row per step, its top candidates with probabilities, the chosen token marked."""
+    if not isinstance(decoded, Decoded):
+        raise ValueError(f"step_table takes what greedy_decode returned, got {type(decoded).__name__}.")
+    check_tokenizer(tokenizer)
+    if decoded.tokenizer_size is not None and len(tokenizer) != decoded.tokenizer_size:
+        raise ValueError(f"This tokenizer has {len(tokenizer):,} entries, but the ids were made with one of "
+                         f"{decoded.tokenizer_size:,}: decode them with the tokenizer you passed to greedy_decode.")
     rows = []
     for n, step in enumerate(decoded.steps, 1):
         cells = [f"{tokenizer.decode([i])!r:>12} {p:.3f}" for i, p in step.candidates]

@@ -17,11 +17,14 @@ import contextlib
 import fcntl
 import io
 import json
+import logging
 import math
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -254,7 +257,7 @@ def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> floa
 def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
     """Optimizer steps the Trainer will take for this profile."""
     per_epoch = math.ceil(len(chunks["train"]) / (profile["batch_size"] * world_size))
-    return per_epoch * profile["epochs"]
+    return max(1, math.ceil(per_epoch * profile["epochs"]))  # as the Trainer counts a fractional number of epochs
 
 
 # under torchrun, a process that hears nothing from another for this long stops (a dead process is noticed at once,
@@ -273,6 +276,9 @@ class MarkComplete(TrainerCallback):
 
     def __init__(self, keep: int = 2, settings: dict | None = None):
         self.keep, self.settings = keep, settings or {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        state.save_steps = args.save_steps  # a resumed run checkpoints as often as this run's --save-every says
 
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
@@ -324,6 +330,53 @@ def last_complete_checkpoint(folder: str | Path) -> Path | None:
     return max(_checkpoints(folder, complete=True), key=_step, default=None)
 
 
+def checkpoint_to_resume(folder: Path, settings: dict) -> Path:
+    """The newest complete checkpoint whose files are intact, saying in one line for each damaged one that it is
+    skipped; SystemExit with one line when none is left, or when the run's settings differ from the saved ones."""
+    for checkpoint in sorted(_checkpoints(folder, complete=True), key=_step, reverse=True):
+        problem = checkpoint_problem(checkpoint, settings)
+        if problem is None:
+            return checkpoint
+        if problem.startswith("was saved with other settings"):
+            _stop(f"--resume: {checkpoint} {problem}. Resume with the settings it was saved with, or start afresh "
+                  "in another --output-dir.")
+        print(f"--resume: skipping {checkpoint}: it {problem}.", file=sys.stderr, flush=True)
+    _stop(f"--resume: {folder} holds no complete, intact checkpoint; run without --resume to start afresh.")
+
+
+def _stop(message: str, code: int = 2):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _finished(checkpoint: Path) -> int | None:
+    """The step count when ``checkpoint`` is the last step of its run, else None."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        return state["global_step"] if state["global_step"] >= state["max_steps"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_failure(out: Path, step: int, exc: BaseException) -> str | None:
+    """One line when ``exc`` broke the writing of checkpoint-``step`` (it is there without its marker; it is
+    removed), else None."""
+    unmarked = [c for c in _checkpoints(out) if _step(c) == step and not (c / COMPLETE).is_file()]
+    if not unmarked and not isinstance(exc, OSError):
+        return None
+    for folder in unmarked:
+        shutil.rmtree(folder, ignore_errors=True)
+    cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
+    free = shutil.disk_usage(out).free / 1e6
+    where = f"{unmarked[0].name} in {out}" if unmarked else str(out)
+    return (f"could not write {where} ({cause}; {free:,.0f} MB free there). The unfinished checkpoint was removed; "
+            "free some space (or choose another --output-dir), then run again with --resume.")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a scheduler's preemption) ends the run like Ctrl-C, with the same hint
+
+
 def _lost_peer(exc: BaseException) -> str | None:
     """The gist of ``exc`` if it says another process of a distributed run went away or stopped answering."""
     text = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
@@ -339,8 +392,9 @@ def _positive(kind):
         except ValueError:
             value = None
         if value is None or not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"must be a number above 0 (e.g. {'2 or 0.5' if kind is float else '50'}),"
-                                             f" got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be a number above 0 (e.g. 2 or 0.5), got {text!r}" if kind is float else
+                f"must be a whole number above 0 (e.g. 50), got {text!r}")
         return value
     return parse
 
@@ -390,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last complete checkpoint in the output folder")
     args = parser.parse_args(argv)
+    if args.profile is not None and not args.profile.strip():
+        parser.error(f"--profile is empty; use one of {', '.join(PRETRAINING)}.")
+    if not args.output_dir.strip():
+        parser.error("--output-dir is empty; name a folder, e.g. --output-dir build/pretrain.")
     try:
         name, profile = choose_profile(PRETRAINING, args.profile)
     except ValueError as exc:
@@ -399,26 +457,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size is not None:
         profile["batch_size"] = args.batch_size
     out = Path(args.output_dir) / name
-    _writable(out)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     settings = {"profile": name, **profile, "world_size": world_size}
     checkpoint = None
     if args.resume:
-        checkpoint = last_complete_checkpoint(out)
-        if checkpoint is None:
+        if last_complete_checkpoint(out) is None:
             parser.error(f"--resume: {out} holds no complete checkpoint; run without --resume to start afresh.")
-        problem = checkpoint_problem(checkpoint, settings)
-        if problem:
-            parser.error(f"--resume: {checkpoint} {problem}. Resume with the settings it was saved with, or start "
-                         "afresh in another --output-dir.")
-    if int(os.environ.get("RANK", "0")) == 0:
+        checkpoint = checkpoint_to_resume(out, settings)
+        done = _finished(checkpoint)
+        if done and (out / "final").is_dir():
+            print(f"This run is already finished: {done} steps, the model is in {out / 'final'}. Nothing to resume; "
+                  "run without --resume (or with more --epochs in another --output-dir) to train again.")
+            return 0
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    try:
+        with contextlib.redirect_stdout(sys.stdout if main_process else io.StringIO()):  # said once, by the first
+            device = pick_device()
+    except ValueError as exc:  # e.g. $LLM_TUTORIAL_DEVICE=cuda on a machine without a GPU; nothing written yet
+        parser.error(str(exc))
+    _writable(out)
+    if main_process:
         _lock(out)
     datasets.disable_progress_bars()  # tokenizing and chunking take seconds; one line per evaluation follows
     transformers.utils.logging.disable_progress_bar()  # and so does saving the model
     seed_everything(SEED)
     # under torchrun or accelerate every process prepares the same data; only the first one says so
     with contextlib.redirect_stdout(sys.stdout if int(os.environ.get("RANK", "0")) == 0 else io.StringIO()):
-        device = pick_device()
         tokenizer = load_tokenizer("gpt2")
         tokenizer.pad_token = tokenizer.eos_token
         subset = load_wikipedia_subset(profile["n_train"], profile["n_valid"], seed=SEED)
@@ -435,6 +499,11 @@ def main(argv: list[str] | None = None) -> int:
               f"chunks, {steps} steps; estimated {estimate / 60:.1f} min on {device}; world size "
               f"{trainer.args.world_size}; a checkpoint every {save_every} steps"
               + (f"; resuming from {checkpoint}" if checkpoint else ""))
+    # on resuming, transformers warns that --save-every differs from the checkpoint's; MarkComplete applies ours
+    quiet = logging.getLogger("transformers.trainer_utils")
+    quiet.setLevel(logging.ERROR if checkpoint else quiet.level)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except FloatingPointError as exc:
@@ -446,15 +515,22 @@ def main(argv: list[str] | None = None) -> int:
                  "no checkpoint was completed yet")
         print(f"\nInterrupted at step {trainer.state.global_step}: {where}.", file=sys.stderr)
         return 130
-    except (torch.distributed.DistError, RuntimeError) as exc:
-        if trainer.args.world_size == 1 or not _lost_peer(exc):
+    except (OSError, RuntimeError) as exc:  # torch.distributed.DistError is a RuntimeError
+        if trainer.args.world_size > 1 and _lost_peer(exc):
+            last = last_complete_checkpoint(out)
+            where = (f"the last complete checkpoint is {last}; start every node again with --resume" if last else
+                     "no checkpoint was completed yet; start every node again")
+            print(f"Lost another process of this run at step {trainer.state.global_step} ({_lost_peer(exc)}): "
+                  f"{where}.", file=sys.stderr, flush=True)
+            os._exit(3)  # at once: the process group cannot shut down cleanly without the lost process
+        failure = _save_failure(out, trainer.state.global_step, exc) if trainer.is_world_process_zero() else None
+        if failure is None:
             raise
-        last = last_complete_checkpoint(out)
-        where = (f"the last complete checkpoint is {last}; start every node again with --resume" if last else
-                 "no checkpoint was completed yet; start every node again")
-        print(f"Lost another process of this run at step {trainer.state.global_step} ({_lost_peer(exc)}): {where}.",
-              file=sys.stderr, flush=True)
-        os._exit(3)  # at once: the process group cannot shut down cleanly without the lost process
+        print(f"error: {failure}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     evaluated = [h for h in trainer.state.log_history if "eval_loss" in h]
     if evaluated and evaluated[-1]["step"] == trainer.state.global_step:
         metrics = evaluated[-1]
@@ -463,15 +539,25 @@ def main(argv: list[str] | None = None) -> int:
     final = out / "final"
     if trainer.is_world_process_zero():
         shutil.rmtree(out / "final.part", ignore_errors=True)
-    trainer.save_model(str(out / "final.part"))  # every process takes part; the main one writes
+    try:
+        trainer.save_model(str(out / "final.part"))  # every process takes part; the main one writes
+    except (OSError, RuntimeError) as exc:
+        shutil.rmtree(out / "final.part", ignore_errors=True)
+        cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
+        print(f"error: could not write the final model to {final} ({cause}; {shutil.disk_usage(out).free / 1e6:,.0f}"
+              f" MB free there). The last checkpoint is {last_complete_checkpoint(out)}; free some space, then run "
+              "again with --resume.", file=sys.stderr, flush=True)
+        return 1
     if trainer.is_world_process_zero():
         shutil.rmtree(final, ignore_errors=True)
         os.replace(out / "final.part", final)
         # the Trainer's own samples/s counts the steps a resumed run skipped; count the ones this run took
         taken = trainer.state.global_step - (_step(checkpoint) if checkpoint else 0)
         rate = taken * profile["batch_size"] * trainer.args.world_size / max(result.metrics["train_runtime"], 1e-9)
-        print(f"Done in {result.metrics['train_runtime']:.0f} s, {trainer.state.global_step} steps: train loss "
-              f"{result.training_loss:.3f}, valid loss {metrics['eval_loss']:.3f}, "
+        print(f"Done in {result.metrics['train_runtime']:.0f} s, {trainer.state.global_step} steps"
+              + (f" ({taken} in this session)" if checkpoint else "") + ": train loss "
+              f"{result.training_loss:.3f}" + (" (mean of this session's steps)" if checkpoint else "")
+              + f", valid loss {metrics['eval_loss']:.3f}, "
               f"{rate:.1f} samples/s; model saved to {final}")
     return 0
 

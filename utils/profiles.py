@@ -9,7 +9,7 @@ results of every profile: README, *Profiles* and *Performance*.
 
 from __future__ import annotations
 
-from utils.settings import setting, source
+from utils.settings import check_environment, setting, source
 
 NAMES = ("smoke", "classroom", "full")
 DEFAULT = "classroom"
@@ -82,8 +82,11 @@ PRETRAINING: dict[str, dict] = {
 def choose_profile(profiles: dict[str, dict], name: str | None = None) -> tuple[str, dict]:
     """(name, a copy of its settings) for ``name``, else $LLM_TUTORIAL_PROFILE, else classroom.
 
-    A known name the notebook has no profile for (e.g. ``smoke`` in notebook 1) gives its classroom sizes.
+    A known name the notebook has no profile for (e.g. ``smoke`` in notebook 1) gives its classroom sizes. It also
+    checks the other ``LLM_TUTORIAL_*`` variables (``settings.check_environment``), so a bad value stops the
+    parameters cell, not a cell minutes later.
     """
+    check_environment()
     from_env = not name and setting("PROFILE") is not None
     name = (name or setting("PROFILE") or DEFAULT).strip()
     if name in profiles:

@@ -11,10 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from utils.checks import check_pair, plain_number
+from utils.checks import check_pair, check_text, context_window, plain_number, whole_number
 from utils.settings import widgets_on
+
+# Below this temperature, sampling is greedy decoding in all but name, and the scaled scores overflow float32
+# (a logit of 20 divided by 1e-40 is infinite).
+MIN_TEMPERATURE = 1e-6
 
 
 def check_settings(temperature: float, top_k: int, top_p: float) -> tuple[float, int, float]:
@@ -25,6 +30,9 @@ def check_settings(temperature: float, top_k: int, top_p: float) -> tuple[float,
             or math.isinf(temperature):
         raise ValueError(f"temperature must be a number above 0 (1 leaves the logits as they are), "
                          f"got {temperature!r}.")
+    if temperature < MIN_TEMPERATURE:
+        raise ValueError(f"temperature {temperature!r} is too small to compute with: use at least {MIN_TEMPERATURE:g}, "
+                         "which already samples like greedy decoding.")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         raise ValueError(f"top_k must be a whole number, 0 to switch it off, got {top_k!r}.")
     if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
@@ -41,7 +49,7 @@ def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k
     - top_p: keep the most likely tokens until their probability adds up to at least top_p (1: keep all).
     """
     temperature, top_k, top_p = check_settings(temperature, top_k, top_p)
-    scores = logits.float() / temperature
+    scores = _as_logits(logits).float() / temperature
     if 0 < top_k < scores.shape[-1]:
         kth = scores.topk(top_k, dim=-1).values[..., -1:]
         scores = scores.masked_fill(scores < kth, -math.inf)
@@ -52,6 +60,23 @@ def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k
         drop[..., 0] = False  # the favourite always stays
         scores = scores.masked_fill(drop.scatter(-1, order, drop), -math.inf)
     return scores.softmax(-1)
+
+
+def _as_logits(logits) -> torch.Tensor:
+    """``logits`` as a float tensor of scores over the vocabulary (a list or numpy array is accepted), or one
+    ValueError: NaN or +inf scores have no probabilities (-inf is fine: a token already ruled out)."""
+    try:
+        scores = torch.as_tensor(logits if isinstance(logits, torch.Tensor) else np.asarray(logits, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError("logits must be a tensor (or list) of scores, one per vocabulary entry, got "
+                         f"{type(logits).__name__}.") from None
+    if scores.ndim == 0 or scores.shape[-1] == 0 or not (scores.is_floating_point() or scores.dtype == torch.int64):
+        raise ValueError(f"logits must be a non-empty tensor of scores, one per vocabulary entry, got shape "
+                         f"{tuple(scores.shape)} and dtype {scores.dtype}.")
+    if scores.isnan().any() or (scores == math.inf).any() or (scores == -math.inf).all(-1).any():
+        raise ValueError("logits hold NaN or +inf, or rule out every token (-inf everywhere): they have no "
+                         "probabilities. Check what computed them.")
+    return scores
 
 
 @dataclass
@@ -77,7 +102,16 @@ def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int 
             seed: int = 0, new_tokens: int = 20) -> Explored:
     """The prompt's next-token distribution before and after the filters, and a seeded sampled continuation."""
     check_pair(model, tokenizer)
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    check_text(prompt, "The prompt", "Give the model some text to continue.")
+    check_settings(temperature, top_k, top_p)
+    temperature, top_k, top_p = (plain_number(v) for v in (temperature, top_k, top_p))
+    seed = whole_number(seed, "seed", 0, 2**64 - 1)
+    new_tokens = whole_number(new_tokens, "new_tokens")
+    inputs = tokenizer(prompt, return_tensors="pt", verbose=False).to(model.device)
+    length, window = inputs["input_ids"].shape[1], context_window(model)
+    if length + new_tokens > window:
+        raise ValueError(f"The prompt is {length} tokens; with {new_tokens} new tokens that exceeds the model's "
+                         f"context window of {window}. Shorten the prompt or ask for fewer tokens.")
     logits = model(**inputs).logits[0, -1]
     filtered = filtered_probabilities(logits, temperature, top_k, top_p)  # checks the settings, before generate
     torch.manual_seed(seed)
@@ -111,6 +145,9 @@ def decoding_explorer(model, tokenizer, prompt: str, new_tokens: int = 20, seed:
 
     With $LLM_TUTORIAL_WIDGETS=off (CI, exported HTML) it draws once with the default values instead.
     """
+    check_pair(model, tokenizer)  # before any slider exists: a bad argument is one error, not one per redraw
+    check_text(prompt, "The prompt", "Give the model some text to continue.")
+    new_tokens, seed = whole_number(new_tokens, "new_tokens"), whole_number(seed, "seed", 0, 2**64 - 1)
 
     def show(temperature=0.8, top_k=0, top_p=0.9, seed=seed):
         settings = f"T={temperature:g}, top-k {top_k or 'off'}, top-p {top_p:g}"

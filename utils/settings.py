@@ -48,6 +48,24 @@ def widgets_on() -> bool:
     raise ValueError(f"$LLM_TUTORIAL_WIDGETS={value!r}: use on or off.")
 
 
+def check_environment() -> None:
+    """One clear ValueError for a bad ``LLM_TUTORIAL_*`` value that a later cell would only trip over minutes in:
+    $LLM_TUTORIAL_WIDGETS that is neither on nor off, an $LLM_TUTORIAL_OUTPUT that cannot be written. Every
+    notebook's parameters cell runs it (through ``profiles.choose_profile``)."""
+    widgets_on()
+    output = setting("OUTPUT")
+    if output is not None:
+        folder = Path(output).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ValueError(f"{source('OUTPUT')}={output!r} cannot be written ({exc.strerror or exc}): point it at a "
+                             "writable folder, or unset it to use build/ in the repository.") from None
+
+
 def source(name: str) -> str:
     """The variable a setting came from, for messages: ``$LLM_TUTORIAL_<name>`` (or the old name if that was used)."""
     if not os.environ.get(PREFIX + name, "").strip() and os.environ.get(OLD_PREFIX + name, "").strip():

@@ -20,10 +20,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from utils.cache import AssetError, build_folder, cached_folder, copy_listed
+from utils.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSET = "reveal-js"
+REBUILT_BY[ASSET] = "`make slides` (or python -m utils.slides)"
 # npm package -> sha256 of the tarball `npm pack` downloads (checked before anything is unpacked)
 PACKAGES = {
     "reveal.js@5.2.1": "359b575dd51bbda32f89b2fd4c7dc46ad7389a805572158916c29252f7a27333",
@@ -54,11 +55,14 @@ def _npm_pack(spec: str, sha256: str, folder: Path) -> Path:
     if npm is None:
         raise AssetError("The slides need npm to fetch reveal.js once (Debian: apt-get install npm); "
                          "after that they work with no network.")
-    done = subprocess.run([npm, "pack", spec, "--pack-destination", str(folder), "--silent"],
-                          capture_output=True, text=True)
+    print(f"Fetching {spec} with npm (once; cached afterwards) ...", flush=True)
+    done = subprocess.run([npm, "pack", spec, "--pack-destination", str(folder), "--loglevel=error",
+                           "--fetch-retries=1", "--fetch-timeout=30000"], capture_output=True, text=True)
     if done.returncode != 0:
-        raise AssetError(f"`npm pack {spec}` failed ({done.stderr.strip().splitlines()[-1:]}). "
-                         "Is the npm registry reachable? Build the slides once online.")
+        reason = next((line.removeprefix("npm error").strip() for line in done.stderr.splitlines()
+                       if line.strip() and "A complete log" not in line), "no message")
+        raise AssetError(f"`npm pack {spec}` failed ({reason}). Is the npm registry reachable? Build the slides "
+                         "once online.")
     tarball = folder / done.stdout.strip().splitlines()[-1]
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     if digest != sha256:
@@ -83,10 +87,29 @@ def reveal_assets() -> Path:
     return cached_folder(ASSET) or build_folder(ASSET, _build_assets, sources=tuple(PACKAGES))
 
 
+def read_notebook(path: Path):
+    """The notebook at ``path``, checked: a valid .ipynb with slide structure, or one AssetError saying what is
+    wrong (before anything is written)."""
+    import nbformat
+
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+    except Exception as exc:  # noqa: BLE001 (NotJSONError, ValidationError, UnicodeDecodeError, KeyError...)
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:150]
+        raise AssetError(f"{path} is not a valid notebook ({type(exc).__name__}: {detail}); open it in Jupyter "
+                         "to repair it, or restore it with git.") from None
+    if not any(cell.get("metadata", {}).get("slideshow", {}).get("slide_type") for cell in notebook.cells):
+        raise AssetError(f"{path} has no slide structure (no cell has slideshow metadata), so its deck would be "
+                         "one endless slide. Mark slides in JupyterLab's property inspector (Slide Type).")
+    return notebook
+
+
 def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets") -> Path:
     """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it."""
     from nbconvert import SlidesExporter
 
+    content = read_notebook(notebook)
     local = out_dir / assets_name
     if not local.is_dir():  # only the files the cache's manifest lists, no symbolic link, all or nothing
         copy_listed(ASSET, reveal_assets(), local)
@@ -99,7 +122,8 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
                               reveal_width=str(WIDTH), reveal_height=str(HEIGHT), reveal_theme="white",
                               reveal_number="c/t", exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={OUTPUT_ONLY, CHECK}), enabled=True)
-    html, _ = exporter.from_filename(str(notebook))
+    html, _ = exporter.from_notebook_node(content, resources={"metadata": {"name": notebook.stem,
+                                                                         "path": str(notebook.parent)}})
     html = html.replace("</head>", CSS + "</head>", 1)
     deck = out_dir / f"{notebook.stem}.slides.html"
     part = deck.with_suffix(".part")
@@ -123,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(n) for n in notebooks if not n.is_file()]
     if missing:
         parser.error(f"no notebook at {', '.join(missing)}")
+    try:
+        for notebook in notebooks:  # every one readable before anything is written
+            read_notebook(notebook)
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

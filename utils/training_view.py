@@ -11,17 +11,25 @@ Both read what the Trainer already records (``state.log_history``), through ``Tr
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 import time
 
 import torch
 from transformers import TrainerCallback
 
+from utils.checks import check_tokenizer, plain_number, whole_number
 from utils.settings import widgets_on
 
 
 def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(train, validation): the (step, loss) points a Trainer logged, in order."""
+    shape = "trainer.state.log_history (a list of dicts, each with a 'step' and a 'loss' or 'eval_loss')"
+    if not isinstance(log_history, (list, tuple)) or not all(isinstance(h, dict) for h in log_history):
+        raise ValueError(f"loss_curves takes {shape}, got {type(log_history).__name__}.")
+    for h in log_history:
+        if ("loss" in h or "eval_loss" in h) and "step" not in h:
+            raise ValueError(f"loss_curves takes {shape}; this entry has no 'step': {h!r}.")
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
     valid = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
     return train, valid
@@ -35,9 +43,12 @@ class _Progress:
     def __init__(self):
         self.started = None
         self.per_epoch = None  # chunks in the training set, when the Trainer says
+        self.first_step, self.first_epoch = 0, 0.0  # where this session began (a resumed run starts part-way)
 
-    def begin(self, train_dataloader=None):
+    def begin(self, train_dataloader=None, state=None):
         self.started = time.perf_counter()
+        self.first_step = getattr(state, "global_step", 0) or 0
+        self.first_epoch = getattr(state, "epoch", 0.0) or 0.0
         try:
             self.per_epoch = len(train_dataloader.dataset)
         except (AttributeError, TypeError):
@@ -52,10 +63,11 @@ class _Progress:
         if valid:
             best_step, best = min(valid, key=lambda sl: sl[1])
             parts.append(f"valid {valid[-1][1]:.2f} (best {best:.2f} at {best_step})")
-        if state.global_step and elapsed > 0:
-            samples = (state.epoch * self.per_epoch if self.per_epoch and state.epoch else
-                       state.global_step * args.per_device_train_batch_size * args.world_size)
-            left = elapsed / state.global_step * (state.max_steps - state.global_step)
+        taken = state.global_step - self.first_step  # the steps this session took, and so timed
+        if taken > 0 and elapsed > 0:
+            samples = ((state.epoch - self.first_epoch) * self.per_epoch if self.per_epoch and state.epoch else
+                       taken * args.per_device_train_batch_size * args.world_size)
+            left = elapsed / taken * (state.max_steps - state.global_step)
             parts.append(f"{samples / elapsed:.1f} samples/s")
             parts.append(f"ETA {int(left // 60)}:{int(left % 60):02d}")
         return "  ".join(parts)
@@ -69,7 +81,7 @@ class SummaryLine(TrainerCallback):
         self.print = print_fn
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.progress.begin(kwargs.get("train_dataloader"))
+        self.progress.begin(kwargs.get("train_dataloader"), state)
 
     def on_evaluate(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -86,8 +98,19 @@ class LiveLossPlot(TrainerCallback):
 
     def __init__(self, tokenizer, prompt_ids: list[int], title: str = "", sample_tokens: int = 12,
                  baseline: float | None = None, live: bool | None = None):
-        self.tokenizer, self.prompt_ids, self.title = tokenizer, list(prompt_ids), title
-        self.sample_tokens, self.baseline = sample_tokens, baseline
+        check_tokenizer(tokenizer)
+        if isinstance(prompt_ids, torch.Tensor):
+            prompt_ids = prompt_ids.reshape(-1).tolist()
+        if isinstance(prompt_ids, (str, bytes)) or not isinstance(prompt_ids, (list, tuple)) or not prompt_ids \
+                or not all(type(plain_number(i)) is int and plain_number(i) >= 0 for i in prompt_ids):
+            raise ValueError("prompt_ids must be a non-empty list of token ids (e.g. tokenizer(text)['input_ids']), "
+                             f"got {prompt_ids!r:.60}.")
+        baseline = plain_number(baseline)
+        if baseline is not None and (isinstance(baseline, bool) or not isinstance(baseline, (int, float))
+                                     or not math.isfinite(baseline)):
+            raise ValueError(f"baseline must be a number (e.g. math.log(len(tokenizer))) or None, got {baseline!r}.")
+        self.tokenizer, self.prompt_ids, self.title = tokenizer, [plain_number(i) for i in prompt_ids], title
+        self.sample_tokens, self.baseline = whole_number(sample_tokens, "sample_tokens"), baseline
         self.live = widgets_on() if live is None else live
         self.progress = _Progress()
         self.samples: list[tuple[int, str]] = []  # (step, greedy continuation) at each evaluation
@@ -98,7 +121,12 @@ class LiveLossPlot(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         from matplotlib.figure import Figure
 
-        self.progress.begin(kwargs.get("train_dataloader"))
+        self.progress.begin(kwargs.get("train_dataloader"), state)
+        model = kwargs.get("model")
+        rows = getattr(getattr(model, "config", None), "vocab_size", None)
+        if rows is not None and max(self.prompt_ids) >= rows:
+            raise ValueError(f"prompt_ids holds the id {max(self.prompt_ids):,}, but this model has {rows:,} tokens "
+                             f"(ids 0 to {rows - 1:,}): encode the prompt with the model's own tokenizer.")
         self.figure = Figure(figsize=(8, 4.6), layout="constrained")
         self.ax = self.figure.add_subplot()
 
@@ -137,7 +165,7 @@ class LiveLossPlot(TrainerCallback):
         if self.baseline:
             ax.axhline(self.baseline, color="grey", linestyle="--", linewidth=1,
                        label=f"uniform guess (ln vocabulary = {self.baseline:.2f})")
-        top = max([self.baseline or 0] + [v for _, v in train + valid]) * 1.08 or 1
+        top = max([self.baseline or 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
         ax.set(xlim=(0, max(state.max_steps, 1)), ylim=(0, top), xlabel="optimizer step",
                ylabel="cross-entropy loss (nats)", title=self.title)
         ax.legend(loc="lower left", fontsize="small")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset
 
 from utils import assets, hub
-from utils.checks import whole_number
+from utils.checks import check_tokenizer, whole_number
 from utils.wikitext import WikipediaError, parsed_articles
 
 HUB_DATASET = ("wikimedia/wikipedia", "20231101.en")
@@ -77,7 +78,15 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
 
 def corpus_stats(texts, tokenizer=None) -> dict[str, int]:
     """Articles, characters and (with a tokenizer) tokens of some texts (a list or a Dataset column)."""
+    if isinstance(texts, str) or not isinstance(texts, Iterable):
+        raise ValueError(f"corpus_stats takes a list of texts (or a Dataset column such as splits['train']['text']), "
+                         f"got {type(texts).__name__}.")
     texts = list(texts)
+    wrong = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise ValueError(f"Text {wrong} is a {type(texts[wrong]).__name__}, not a str: give corpus_stats texts only.")
+    if tokenizer is not None:
+        check_tokenizer(tokenizer)
     stats = {"articles": len(texts), "characters": sum(len(t) for t in texts)}
     if tokenizer is not None:
         stats["tokens"] = sum(len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"])

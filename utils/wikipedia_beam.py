@@ -19,10 +19,12 @@ whatever a DoFn emits from ``finish_bundle`` (README *The full English dump with
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import socket
 import sys
+import tempfile
 import threading
 import uuid
 import zlib
@@ -35,7 +37,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 
-from utils.wikitext import iter_pages, to_record
+from utils.wikitext import WikipediaError, iter_pages, to_record
 
 SCHEMA = pa.schema([("id", pa.string()), ("url", pa.string()), ("title", pa.string()), ("text", pa.string())])
 COMPRESSED_BYTES_PER_SHARD = 32 * 2**20  # --num-shards 0: one shard per 32 MB of dump (~10 k articles, bz2)
@@ -45,6 +47,10 @@ _STUCK = False  # a runner thread still waits for workers that never came: the p
 
 def _pages_of(readable: fileio.ReadableFile):
     """Stream the main-namespace articles of one dump file (bz2 decompressed by its extension)."""
+    path = readable.metadata.path
+    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        if raw.read(3) == b"BZh" and not path.endswith(".bz2"):
+            raise WikipediaError(f"{path} is bz2-compressed but not named .bz2; rename it to end in .xml.bz2.")
     with readable.open(compression_type=CompressionTypes.AUTO) as stream:
         yield from iter_pages(stream, source=readable.metadata.path)
 
@@ -174,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     if not matched:
         parser.error(f"--input {args.input!r} matches no file. Give the path (or a glob) of pages-articles "
                      ".xml or .xml.bz2 dump files.")
+    empty = [m.path for m in found if m.size_in_bytes == 0]
+    if empty:
+        parser.error(f"{empty[0]} is empty (0 bytes)" + (f", and so are {len(empty) - 1} more" if len(empty) > 1
+                     else "") + ": give pages-articles .xml or .xml.bz2 dump files.")
     output = args.output.rstrip("/")
+    if os.path.isfile(output):  # a local file (a bucket has no such thing)
+        parser.error(f"--output {output} is a file; give a folder for the Parquet shards.")
     if FileSystems.exists(output) and FileSystems.match([output + "/wikipedia-*.parquet"])[0].metadata_list:
         parser.error(f"--output {output} already holds wikipedia-*.parquet shards; choose an empty folder.")
     # --num-shards 0: one shard per COMPRESSED_BYTES_PER_SHARD of input
@@ -186,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}; nothing was written to {output}.", file=sys.stderr)
             return 1
     staging = f"{output}.part-{uuid.uuid4().hex[:8]}"  # the shards, until every one of them is written
+    # a failing step's traceback is logged by Beam as well as raised: the raised one becomes our one line below
+    step_log = logging.getLogger("apache_beam.runners.common")
+    level, step_log.level = step_log.level, logging.CRITICAL
+    scratch = tempfile.TemporaryDirectory(prefix="wikipedia-beam-")  # the runner's own temporary folders go here
+    tempfile.tempdir, previous_tempdir = scratch.name, tempfile.tempdir
     try:
         FileSystems.mkdirs(staging)
         try:
@@ -208,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     finally:
+        step_log.setLevel(level)
+        tempfile.tempdir = previous_tempdir
+        scratch.cleanup()
         if FileSystems.exists(staging):
             FileSystems.delete([staging])
     print(f"{rows:,} articles from {len(matched)} dump file(s) in {len(shards)} shard(s) under {output}")

@@ -90,6 +90,9 @@ def iter_pages(stream: BinaryIO, source: str = "dump") -> Iterator[dict]:
                            "title": page["title"], "wikitext": page["wikitext"]}
                 elem.clear()
     except ET.ParseError as exc:
+        if exc.code == 3 and str(source).endswith(".bz2"):  # "no element found": the stream stopped at once
+            raise WikipediaError(f"{source} ends early: the .bz2 is truncated or empty ({exc}). Download it "
+                                 "again.") from exc
         raise WikipediaError(f"{source} is not a valid MediaWiki XML dump ({exc}).") from exc
     except EOFError as exc:
         raise WikipediaError(f"{source} ends early: the .bz2 is truncated ({exc}). Download it again.") from exc
@@ -209,11 +212,16 @@ def parsed_articles(path: str | Path, cache: Path | None = None) -> Dataset:
     records = parse_dump(path)
     if not records:
         raise WikipediaError(f"{path} holds no main-namespace articles.")
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        part = Path(tmp) / target.name
-        Dataset.from_list(records).to_parquet(str(part))
-        os.replace(part, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            part = Path(tmp) / target.name
+            Dataset.from_list(records).to_parquet(str(part))
+            os.replace(part, target)
+    except OSError as exc:  # a full or read-only disk: the parse is still good, only not kept for next time
+        print(f"Could not cache the parse in {folder} ({exc.strerror or exc}); using it without caching it "
+              f"(the next run parses {path.name} again).")
+        return Dataset.from_list(records)
     for stale in folder.glob(f"{path.name}.*.parquet"):  # parses of an older dump or by an older parser
         if stale != target:
             stale.unlink()
