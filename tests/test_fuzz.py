@@ -110,6 +110,29 @@ def test_greedy_decode_any_prompt_and_length(tiny_gpt2, gpt2_tokenizer, prompt, 
 
 
 @FUZZ
+@given(prompt=st.one_of(ANYTHING, st.text(max_size=20)), seed=st.one_of(NUMBERS, st.just(2**64)), new_tokens=NUMBERS)
+def test_explore_any_prompt_seed_and_length(tiny_gpt2, gpt2_tokenizer, prompt, seed, new_tokens):
+    from utils.sampling import explore
+
+    explored = ours_or_result(lambda: explore(tiny_gpt2, gpt2_tokenizer, prompt, seed=seed, new_tokens=new_tokens))
+    if explored is not None:
+        assert isinstance(prompt, str) and prompt.strip() and not isinstance(seed, bool)
+
+
+@FUZZ
+@given(prompt=st.text(alphabet="ab .\n", max_size=20).filter(str.strip), seed=st.integers(0, 2**64 - 1),
+       new_tokens=st.integers(1, 8))
+def test_explore_samples_from_any_valid_prompt_and_seed(tiny_gpt2, gpt2_tokenizer, prompt, seed, new_tokens):
+    from utils.sampling import explore
+
+    explored = explore(tiny_gpt2, gpt2_tokenizer, prompt, seed=seed, new_tokens=new_tokens)
+    assert math.isclose(float(explored.filtered.sum()), 1.0, rel_tol=1e-5)
+    assert explored.survivors == len(gpt2_tokenizer)  # temperature 1, no filter: every token can be drawn
+    assert explored.continuation == explore(tiny_gpt2, gpt2_tokenizer, prompt, seed=seed,
+                                            new_tokens=new_tokens).continuation  # the seed decides the sample
+
+
+@FUZZ
 @given(layer=NUMBERS, head=NUMBERS)
 def test_attention_head_any_layer_and_head(tiny_gpt2, layer, head):
     part = ours_or_result(lambda: attention_head(tiny_gpt2, torch.tensor([[5, 6, 7]]), layer=layer, head=head))
