@@ -85,16 +85,19 @@ def test_explore_samples_only_surviving_tokens(tiny_lm):
 
 def test_explorer_draws_once_without_widgets(tiny_lm, monkeypatch, capsys):
     model, tokenizer = tiny_lm
-    import matplotlib.pyplot as plt
+    import IPython.display
 
     shown = []
-    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw=False, display_id=None: shown.append(data))
     monkeypatch.setenv("LLM_TUTORIAL_WIDGETS", "off")
     assert sampling.decoding_explorer(model, tokenizer, "The beach is", new_tokens=3) is None
-    assert len(shown) == 1
-    assert "T=0.8, top-k off, top-p 0.9" in shown[0].axes[0].get_title()
+    assert len(shown) == 1 and set(shown[0]) == {"image/png", "text/html", "text/plain"}
+    alt = shown[0]["text/plain"]  # the alt text, from the plotted numbers
+    explored = sampling.explore(model, tokenizer, "The beach is", 0.8, 0, 0.9, 0, 3)
+    assert alt.startswith("Bar chart of the 15 most likely next tokens.")
+    assert (f"after T=0.8, top-k off, top-p 0.9, {explored.survivors:,} token(s) survive, holding "
+            f"{explored.kept_mass:.0%} of the original probability") in alt
     assert "sampled (seed 0): 'The beach is' + " in capsys.readouterr().out
-    plt.close("all")
 
 
 def test_explorer_offers_sliders_with_widgets(tiny_lm, monkeypatch):

@@ -4,6 +4,8 @@
 Needs Debian's ``chromium`` (``.ci/run`` installs it); playwright drives it.
 """
 
+import base64
+import io
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +21,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SHOTS = ROOT / "build" / "slides-screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REVEAL = "slides-assets/reveal.js/dist/reveal.js"  # the module id the deck loads reveal.js by
+DEFAULT_ALT = "No description has been provided for this image"  # what nbconvert gives an image without alt text
+FIGURE_TEXT_PX = 18  # the smallest text in a figure, as rendered on a 1280x720 slide
 
 MEASURE = """async () => {
   const Reveal = await new Promise(done => require([REVEAL_ID], done));
@@ -28,8 +32,14 @@ MEASURE = """async () => {
     Reveal.slide(at.h, at.v);
     await new Promise(done => setTimeout(done, 50));
     const wide = [...slide.querySelectorAll("pre, p, li, table")].filter(e => e.scrollWidth > e.clientWidth + 1);
-    report.push({h: at.h, v: at.v || 0, height: slide.scrollHeight, images: slide.querySelectorAll("img").length,
-                 text: slide.innerText.slice(0, 60), wide: wide.map(e => e.innerText.slice(0, 40))});
+    // the rendered size of every piece of text on the slide (an element whose own text nodes are not blank)
+    const sizes = [...slide.querySelectorAll("*")].filter(e => e.offsetParent !== null && [...e.childNodes].some(
+        n => n.nodeType === Node.TEXT_NODE && n.textContent.trim())).map(
+        e => [parseFloat(getComputedStyle(e).fontSize), e.innerText.trim().slice(0, 30)]);
+    const images = [...slide.querySelectorAll("img")].map(
+        img => ({alt: img.alt, src: img.src, shown: img.getBoundingClientRect().width, natural: img.naturalWidth}));
+    report.push({h: at.h, v: at.v || 0, height: slide.scrollHeight, images: images.length, figures: images,
+                 text: slide.innerText.slice(0, 60), wide: wide.map(e => e.innerText.slice(0, 40)), sizes});
   }
   return {total: Reveal.getTotalSlides(), width: Reveal.getConfig().width, height: Reveal.getConfig().height,
           slides: report};
@@ -77,6 +87,16 @@ def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
     assert not too_tall, "taller than the 1280x720 slide:\n" + "\n".join(too_tall)
     clipped = [f"slide {s['h']}.{s['v']}: {s['wide']}" for s in report["slides"] if s["wide"]]
     assert not clipped, "wider than the slide (cut off on a projector):\n" + "\n".join(clipped)
+    small = [f"slide {s['h']}.{s['v']}: {size:g} px {text!r}" for s in report["slides"] for size, text in s["sizes"]
+             if size < slides.TEXT_PX]
+    assert not small, f"text below {slides.TEXT_PX} px (unreadable from the back of a room):\n" + "\n".join(small)
+    for s in report["slides"]:
+        for figure in s["figures"]:
+            where = f"slide {s['h']}.{s['v']}"
+            assert figure["alt"].strip() and figure["alt"] != DEFAULT_ALT, f"{where}: a figure without alt text"
+            png = Image.open(io.BytesIO(base64.b64decode(figure["src"].split(",", 1)[1])))
+            smallest = float(png.info["MinFontPt"]) * float(png.info["Dpi"]) / 72 * figure["shown"] / figure["natural"]
+            assert smallest >= FIGURE_TEXT_PX, f"{where}: the figure's smallest text is {smallest:.1f} px on the slide"
     SHOTS.mkdir(parents=True, exist_ok=True)
     plots = [s for s in report["slides"] if s["images"]]
     assert plots, "a deck with figures shows them"

@@ -1,5 +1,6 @@
 """The live view redraws one figure in place and the script prints one line per evaluation."""
 
+import base64
 import types
 
 import pytest
@@ -64,15 +65,23 @@ def tiny_run(gpt2_tokenizer, tmp_path):
 
 
 class FakeDisplay:
-    """Stands in for IPython's display(..., display_id=True): counts new outputs and in-place updates."""
+    """Stands in for IPython's display(data, raw=True, display_id=True): counts new outputs and in-place updates, and
+    checks each is a PNG with the same picture in an HTML image that has alt text."""
 
     def __init__(self):
-        self.shown, self.updates = 0, 0
+        self.shown, self.updates, self.alts = 0, 0, []
 
-    def __call__(self, image, display_id=False):
-        assert display_id is True and image.data.startswith(b"\x89PNG")
+    def check(self, data, raw):
+        assert raw is True and base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+        assert data["text/html"].startswith(f'<img src="data:image/png;base64,{data["image/png"]}" alt="')
+        self.alts.append(data["text/plain"])
+
+    def __call__(self, data, raw=False, display_id=False):
+        assert display_id is True
+        self.check(data, raw)
         self.shown += 1
-        return types.SimpleNamespace(update=lambda image: setattr(self, "updates", self.updates + 1))
+        return types.SimpleNamespace(update=lambda data, raw=False: (self.check(data, raw),
+                                                                     setattr(self, "updates", self.updates + 1)))
 
 
 @pytest.mark.parametrize("live", [True, False])
@@ -97,6 +106,12 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
     best = min(valid, key=lambda sl: sl[1])
     assert tuple(ax.collections[0].get_offsets()[0]) == pytest.approx(best)  # the minimum is marked
     assert "step 8/8" in view.figure.texts[0].get_text()
+    train, _ = training_view.loss_curves(trainer.state.log_history)
+    verb = "falls" if train[-1][1] < train[0][1] else "rises"
+    assert fake.alts[-1].startswith(f"Loss curves of test: training loss {verb} from {train[0][1]:.2f} to "
+                                    f"{train[-1][1]:.3f} by step 8; validation loss is lowest, {best[1]:.2f}, at step "
+                                    f"{best[0]}")
+    assert fake.alts[-1].endswith("the dotted grey line is the loss of a uniform guess, 10.80.")
 
 
 def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):

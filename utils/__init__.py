@@ -21,10 +21,11 @@ A module imports only from layers below its own (a function-level import counts 
          |
     0  cache (verified file cache)   hub (is the Hub reachable? complete local copies)   settings (env vars)
        checks (does this tokenizer belong to this model? plain numbers from numpy and torch scalars)
+       figures (one readable, colour-blind-safe style; figures displayed with alt text)
 """
 
 LAYERS: dict[str, int] = {
-    "cache": 0, "hub": 0, "settings": 0, "checks": 0,
+    "cache": 0, "hub": 0, "settings": 0, "checks": 0, "figures": 0,
     "wikitext": 1, "tokenization": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "slides": 1, "chunked_loss": 1, "attention": 1, "exercises": 1,
     "masked_lm_stand_in": 2,

@@ -123,7 +123,8 @@ def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
 
 
 def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
-    """A text table: one row per step, its top candidates with probabilities, the chosen token marked."""
+    """A text table: one row per step, its top candidates with probabilities, most likely (the one greedy decoding
+    chose) first."""
     if not isinstance(decoded, Decoded):
         raise ValueError(f"step_table takes what greedy_decode returned, got {type(decoded).__name__}.")
     check_tokenizer(tokenizer)
@@ -133,6 +134,6 @@ def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
     rows = []
     for n, step in enumerate(decoded.steps, 1):
         cells = [f"{tokenizer.decode([i])!r:>12} {p:.3f}" for i, p in step.candidates]
-        rows.append(f"{n:>4}  {tokenizer.decode([step.chosen])!r:>12}  | " + "  ".join(cells))
-    header = f"{'step':>4}  {'chosen':>12}  | top candidates with probability"
+        rows.append(f"{n:>4} | " + "  ".join(cells))
+    header = "step | top candidates with probability (greedy takes the first)"
     return "\n".join([header, "-" * len(header), *rows])

@@ -121,23 +121,31 @@ def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int 
 
 
 def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):
-    """Bars for the ``bars`` most likely tokens: the original probability (grey) and, for the tokens that
-    survive the filters, the probability sampling now gives them (coloured)."""
+    """Bars for the ``bars`` most likely tokens: the original probability (grey, wide) and, for the tokens that
+    survive the filters, the probability sampling now gives them (blue, narrow), shown with alt text."""
     import matplotlib.pyplot as plt
+
+    from utils.figures import OKABE_ITO, STYLE, show
 
     ranked = explored.original.argsort(descending=True)[:bars]
     labels = [repr(tokenizer.decode([i])) for i in ranked.tolist()]
     x = range(len(ranked))
-    fig, ax = plt.subplots(figsize=(9, 3.6), layout="constrained")
-    ax.bar(x, explored.original[ranked].tolist(), width=0.8, color="lightgrey", label="original (T=1, no filter)")
     kept = explored.filtered[ranked]
-    ax.bar([i for i in x if kept[i] > 0], [p for p in kept.tolist() if p > 0], width=0.45, color="tab:blue",
-           label="after the filters: what sampling draws from")
-    ax.set_xticks(list(x), labels, rotation=45, ha="right")
-    ax.set(ylabel="probability", title=f"{settings}: {explored.survivors:,} token(s) survive, holding "
-                                       f"{explored.kept_mass:.0%} of the original probability")
-    ax.legend(fontsize="small")
-    plt.show()
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(11, 3.8), layout="constrained")
+        ax.bar(x, explored.original[ranked].tolist(), width=0.8, color="lightgrey", edgecolor="grey",
+               label="original (T=1, no filter)")
+        ax.bar([i for i in x if kept[i] > 0], [p for p in kept.tolist() if p > 0], width=0.45, color=OKABE_ITO[0],
+               label="after the filters: what sampling draws from")
+        ax.set_xticks(list(x), labels, rotation=45, ha="right")
+        ax.set(ylabel="probability", title=f"{settings}\n{explored.survivors:,} token(s) survive, holding "
+                                           f"{explored.kept_mass:.0%} of the original probability")
+        ax.legend()
+    top = float(explored.original[ranked[0]])
+    show(fig, f"Bar chart of the {len(ranked)} most likely next tokens. Wide grey bars: the model's own "
+              f"probabilities (the favourite, {labels[0]}, has {top:.1%}). Narrow blue bars: after {settings}, "
+              f"{explored.survivors:,} token(s) survive, holding {explored.kept_mass:.0%} of the original probability; "
+              "sampling draws only from them.")
 
 
 def decoding_explorer(model, tokenizer, prompt: str, new_tokens: int = 20, seed: int = 0):

@@ -38,6 +38,8 @@ STUBS = {
     "mermaid.mjs": "export default {initialize: function () {}};\n",
 }
 WIDTH, HEIGHT = 1280, 720
+TEXT_PX = 24  # prose, code and printed output on a 1280x720 slide: readable from the back of a room
+MAX_OUTPUT_LINES = 20  # a longer printed output is cut on the slide (the notebook keeps it whole)
 OUTPUT_ONLY = "slide-output-only"  # a cell tag: on slides show the cell's output, not its code
 CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not its code (the notebook has both)
 # Figures scale down to leave room for a heading; code and tables keep the notebook's font; a line of code or
@@ -45,6 +47,9 @@ CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not
 CSS = f"""<style>
 .reveal .jp-OutputArea-output img {{ max-height: {HEIGHT - 200}px; width: auto; }}
 .reveal pre, .reveal .jp-RenderedText pre {{ white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; }}
+.reveal .jp-RenderedHTMLCommon p, .reveal .jp-RenderedHTMLCommon li, .reveal .jp-RenderedHTMLCommon td,
+.reveal .jp-RenderedHTMLCommon th, .reveal .jp-RenderedHTMLCommon code, .reveal pre, .reveal pre span,
+.reveal .jp-RenderedText pre {{ font-size: {TEXT_PX}px !important; line-height: 1.25 !important; }}
 </style>
 """
 
@@ -105,11 +110,33 @@ def read_notebook(path: Path):
     return notebook
 
 
+def shorten_long_outputs(notebook, most: int = MAX_OUTPUT_LINES) -> int:
+    """Cut every text output longer than ``most`` lines to its first ``most - 1`` and a line saying how many more
+    the notebook shows (a slide holds about 22 lines of 24 px text); returns how many outputs were cut."""
+    cut = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            key = "text" if output.get("output_type") == "stream" else None
+            if key is None and "text/plain" in output.get("data", {}) and len(output["data"]) == 1:
+                holder, key = output["data"], "text/plain"
+            else:
+                holder = output
+            if key is None:
+                continue
+            lines = "".join(holder[key]).splitlines()
+            if len(lines) > most:
+                hidden = len(lines) - (most - 1)
+                holder[key] = "\n".join(lines[:most - 1] + [f"... {hidden} more lines in the notebook"]) + "\n"
+                cut += 1
+    return cut
+
+
 def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets") -> Path:
     """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it."""
     from nbconvert import SlidesExporter
 
     content = read_notebook(notebook)
+    shorten_long_outputs(content)
     local = out_dir / assets_name
     if not local.is_dir():  # only the files the cache's manifest lists, no symbolic link, all or nothing
         copy_listed(ASSET, reveal_assets(), local)

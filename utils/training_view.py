@@ -10,7 +10,6 @@ Both read what the Trainer already records (``state.log_history``), through ``Tr
 
 from __future__ import annotations
 
-import io
 import math
 import textwrap
 import time
@@ -119,7 +118,10 @@ class LiveLossPlot(TrainerCallback):
 
     # ----- Trainer hooks -----
     def on_train_begin(self, args, state, control, **kwargs):
+        import matplotlib.pyplot as plt
         from matplotlib.figure import Figure
+
+        from utils.figures import STYLE
 
         self.progress.begin(kwargs.get("train_dataloader"), state)
         model = kwargs.get("model")
@@ -127,8 +129,9 @@ class LiveLossPlot(TrainerCallback):
         if rows is not None and max(self.prompt_ids) >= rows:
             raise ValueError(f"prompt_ids holds the id {max(self.prompt_ids):,}, but this model has {rows:,} tokens "
                              f"(ids 0 to {rows - 1:,}): encode the prompt with the model's own tokenizer.")
-        self.figure = Figure(figsize=(8, 4.6), layout="constrained")
-        self.ax = self.figure.add_subplot()
+        with plt.rc_context(STYLE):
+            self.figure = Figure(figsize=(11, 5.4), layout="constrained")
+            self.ax = self.figure.add_subplot()
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if model is not None:
@@ -152,43 +155,65 @@ class LiveLossPlot(TrainerCallback):
         return self.tokenizer.decode(out[0, len(self.prompt_ids):])
 
     def draw(self, args, state) -> None:
+        import matplotlib.pyplot as plt
+
+        from utils.figures import STYLE
+
+        with plt.rc_context(STYLE):
+            self._draw(args, state)
+        self._show()
+
+    def _draw(self, args, state) -> None:
         train, valid = loss_curves(state.log_history)
         ax = self.ax
         ax.clear()
-        if train:
-            ax.plot(*zip(*train), label="train loss", color="tab:blue")
+        if train:  # told apart by line style and markers, not colour alone
+            ax.plot(*zip(*train), label="train loss", linestyle="-")
         if valid:
-            ax.plot(*zip(*valid), label="validation loss", color="tab:orange")
+            ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
             best_step, best = min(valid, key=lambda sl: sl[1])
-            ax.scatter([best_step], [best], color="black", zorder=3,
+            ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3,
                        label=f"validation minimum so far ({best:.2f} at step {best_step})")
         if self.baseline:
-            ax.axhline(self.baseline, color="grey", linestyle="--", linewidth=1,
+            ax.axhline(self.baseline, color="grey", linestyle=":", linewidth=1.5,
                        label=f"uniform guess (ln vocabulary = {self.baseline:.2f})")
         top = max([self.baseline or 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
         ax.set(xlim=(0, max(state.max_steps, 1)), ylim=(0, top), xlabel="optimizer step",
                ylabel="cross-entropy loss (nats)", title=self.title)
-        ax.legend(loc="lower left", fontsize="small")
+        ax.legend(loc="lower left")
         ax.grid(alpha=0.3)
         for text in list(self.figure.texts):
             text.remove()
         status = self.progress.line(args, state)
         if self.samples:
             step, continuation = self.samples[-1]
-            status += "\n" + textwrap.shorten(f"greedy continuation of the training prompt at step {step}: "
-                                              f"{continuation!r}", 110, placeholder="...")
-        self.figure.get_layout_engine().set(rect=(0, 0.1, 1, 0.9))
-        self.figure.text(0.01, 0.01, status, fontsize="small", family="monospace", va="bottom")
-        self._show()
+            status += (f"\ngreedy continuation of the training prompt at step {step}:\n"
+                       + textwrap.shorten(repr(continuation), 90, placeholder="..."))
+        self.figure.get_layout_engine().set(rect=(0, 0.16, 1, 0.84))
+        self.figure.text(0.01, 0.01, status, family="monospace", va="bottom")
+        self.alt = self.describe(train, valid)
+
+    def describe(self, train, valid) -> str:
+        """The figure's alt text, from the numbers it plots."""
+        if not train and not valid:
+            return f"Loss curves{' of ' + self.title if self.title else ''}: no step logged yet."
+        parts = []
+        if train:
+            verb = "falls" if train[-1][1] < train[0][1] else "rises"
+            parts.append(f"training loss {verb} from {train[0][1]:.2f} to {train[-1][1]:.3f} by step {train[-1][0]}")
+        if valid:
+            best_step, best = min(valid, key=lambda sl: sl[1])
+            ends = ("ends there" if best_step == valid[-1][0] else
+                    f"{'rises to' if valid[-1][1] > best else 'ends at'} {valid[-1][1]:.2f} at step {valid[-1][0]}")
+            parts.append(f"validation loss is lowest, {best:.2f}, at step {best_step} and {ends}")
+        if self.baseline:
+            parts.append(f"the dotted grey line is the loss of a uniform guess, {self.baseline:.2f}")
+        return f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
 
     def _show(self) -> None:
-        from IPython.display import Image, display
+        from utils.figures import figure_output, show
 
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=100)
-        image = Image(data=buffer.getvalue(), format="png")
         if self.handle is None:
-            self.handle = display(image, display_id=True)
+            self.handle = show(self.figure, self.alt, display_id=True)
         else:
-            self.handle.update(image)
-
+            self.handle.update(figure_output(self.figure, self.alt), raw=True)

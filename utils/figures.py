@@ -1,0 +1,68 @@
+"""Figures that read on a projector and through a screen reader: one style, and a display that carries alt text.
+
+Importing this module applies ``STYLE`` to matplotlib (the notebooks import it before they plot); the figures drawn
+inside ``utils`` use the same style explicitly. ``show(fig, alt)`` displays a figure as a PNG together with an HTML
+``<img alt=...>`` of the same picture: JupyterLab and nbconvert (HTML exports, reveal.js decks) prefer the HTML, so
+the text alternative reaches all three, and the plain-text version of the output is the alt text itself.
+
+The PNG records the smallest font size in the figure (``MinFontPt``) and its resolution: ``tests/test_slides.py``
+turns them into the pixel size the smallest text has on a 1280x720 slide.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib
+from cycler import cycler
+from matplotlib.text import Text
+
+# Okabe & Ito's palette: told apart with every common colour-vision deficiency (and in greyscale, by lightness)
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+DPI = 100
+MIN_FONT_PT = 15  # 15 pt at 100 dpi is 20.8 px at full size: >= 18 px on a slide even when scaled down to 87%
+STYLE = {
+    "font.size": MIN_FONT_PT, "axes.titlesize": 16, "axes.labelsize": MIN_FONT_PT, "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT, "legend.fontsize": MIN_FONT_PT, "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": 16, "figure.dpi": DPI, "savefig.dpi": DPI,
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
+}
+matplotlib.rcParams.update(STYLE)
+
+
+def smallest_font_pt(fig) -> float:
+    """The smallest font size (points) of any visible, non-empty text in ``fig``."""
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=float(MIN_FONT_PT))
+
+
+def png_of(fig) -> bytes:
+    """``fig`` as PNG bytes (tight bounding box, as Jupyter's inline backend draws it), with its smallest font size
+    and resolution written into the file."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight",
+                metadata={"MinFontPt": f"{smallest_font_pt(fig):g}", "Dpi": str(DPI)})
+    return buffer.getvalue()
+
+
+def figure_output(fig, alt: str) -> dict:
+    """The display data for ``fig``: PNG, an HTML image with ``alt`` as its text alternative, and ``alt`` as text."""
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError("Every figure needs alt text: one or two sentences saying what it shows and what it finds.")
+    encoded = base64.b64encode(png_of(fig)).decode()
+    return {"image/png": encoded, "text/plain": alt,
+            "text/html": f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt, quote=True)}">'}
+
+
+def show(fig, alt: str, display_id: str | bool | None = None):
+    """Display ``fig`` with its alt text (see the module docstring) and close it, so the inline backend does not
+    draw it a second time. With ``display_id=True`` it returns a handle: ``handle.update(figure_output(fig, alt),
+    raw=True)`` redraws it in place."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    data = figure_output(fig, alt)
+    plt.close(fig)  # a figure pyplot does not manage (matplotlib.figure.Figure()) is left as it is
+    return display(data, raw=True, display_id=display_id)
