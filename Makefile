@@ -27,7 +27,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install $(PIP_QUIET) --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
 	touch $(STAMP)
 
-setup: $(STAMP)
+# JupyterLab settings of this environment: no first-run "get notified about Jupyter news?" toast over the notebook
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): $(STAMP) Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+setup: $(STAMP) $(LAB_SETTINGS)
 	@$(PY) -m utils.assets
 
 # tests/conftest.py makes the run hermetic (an empty Hugging Face cache, offline, the smoke profile), whatever
@@ -58,7 +64,7 @@ record: $(STAMP)  ## re-execute the notebooks in place (classroom profile) so th
 	done
 
 # as root (a container, a cloud VM) JupyterLab refuses to start without --allow-root
-lab: $(STAMP)
+lab: $(STAMP) $(LAB_SETTINGS)
 	@$(PY) -m utils.prepare
 	@echo "Starting JupyterLab on the project's environment; open the http://127.0.0.1:8888/lab?token=... URL it prints."
 	@echo "To present: open a notebook, then Alt+R (or View > Render as slideshow) shows it as live slides."

@@ -7,7 +7,13 @@ Needs Debian's ``chromium`` (``.ci/run`` installs it); playwright drives it.
 import base64
 import io
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -140,3 +146,117 @@ def test_a_full_disk_while_writing_a_deck_leaves_nothing_half_written(tmp_path, 
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and "No space left on device" in said[0] and "nothing was left half-written" in said[0], said
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slides-assets"]  # no deck, no .part
+
+
+PRINTED = """() => [...document.querySelectorAll(".pdf-page")].map(page => {
+  const box = page.getBoundingClientRect();
+  const img = page.querySelector("img");
+  const at = img && img.getBoundingClientRect();
+  const next = page.nextElementSibling;  // a slide's speaker notes print as the page after it
+  return {notes: !!(next && next.classList.contains("speaker-notes-pdf")), width: box.width, height: box.height,
+          figure: at && [at.left - box.left, at.top - box.top, at.right - box.left, at.bottom - box.top]};
+})"""
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_pdf_deck_has_a_page_per_slide_and_per_speaker_note_with_figures_drawn(notebook, decks, browser):
+    import pypdfium2
+
+    pdf = slides.print_pdf(decks[notebook.stem], browser)
+    assert pdf.name == f"{notebook.stem}.slides.pdf" and not list(pdf.parent.glob("*.part"))
+    page = browser.new_page()
+    page.goto(decks[notebook.stem].as_uri() + "?print-pdf&showNotes=separate-page")
+    page.wait_for_selector(".reveal.ready .pdf-page", timeout=20_000)
+    printed = page.evaluate(PRINTED)
+    page.close()
+    notes = [c for c in nbformat.read(notebook, as_version=4).cells
+             if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
+    document = pypdfium2.PdfDocument(pdf)
+    assert len(printed) == expected_slides(notebook)  # one page per slide...
+    assert len(document) == len(printed) + sum(1 for p in printed if p["notes"])  # ...and one per slide's notes
+    assert sum(1 for p in printed if p["notes"]) >= len(notes) * 0.5 > 0
+    with_figure = [(i, p) for i, p in enumerate(printed) if p["figure"]]
+    assert with_figure, "a deck with figures prints them"
+    index, first = with_figure[0]
+    pdf_index = index + sum(1 for p in printed[:index] if p["notes"])  # notes pages come after their slide
+    pdf_page = document[pdf_index]
+    scale = first["width"] / pdf_page.get_width()  # CSS pixels per PDF point
+    image = pdf_page.render(scale=scale).to_pil().convert("L")
+    figure = image.crop(tuple(round(v) for v in first["figure"]))
+    spread = ImageStat.Stat(figure).stddev[0]
+    assert spread > 15, f"page {pdf_index + 1} of {pdf.name}: its figure looks blank (standard deviation {spread:.1f})"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Live presenting: JupyterLab from the project's environment, RISE started with Alt+R, in headless Chromium
+# ------------------------------------------------------------------------------------------------------------------
+
+LAB_SETTINGS = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+TOKEN = "rise-test"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free port, with fresh user settings (as on a student's first run)."""
+    if not LAB_SETTINGS.is_file():
+        pytest.fail(f"{LAB_SETTINGS} is missing: `make setup` installs the project's JupyterLab settings.")
+    home = tmp_path_factory.mktemp("lab-home")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR":
+           str(home / "workspaces"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={TOKEN}", f"--notebook-dir={ROOT / 'notebooks'}", "--allow-root",
+         "--ServerApp.disable_check_xsrf=True"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab did not start: {server.stderr.read()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("JupyterLab did not answer within 90 s")
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_rise_presents_each_notebook_live_in_jupyterlab(notebook, lab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{lab}/lab/workspaces/{notebook.stem}/tree/{notebook.name}?reset&token={TOKEN}")  # its own layout
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_timeout(3000)  # the news toast used to appear a moment after the notebook
+    toasts = page.locator(".Toastify__toast").all_inner_texts()
+    assert not [t for t in toasts if "news" in t.lower()], f"JupyterLab's news toast is shown: {toasts}"
+    figures = sum("image/png" in o.get("data", {}) for c in nbformat.read(notebook, as_version=4).cells
+                  for o in c.get("outputs", []))
+    alts = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output img')].map(img => img.alt)")
+    assert len(alts) == figures > 0 and all(alt.strip() and alt != DEFAULT_ALT for alt in alts), alts  # screen readers
+    page.locator(".jp-Notebook").first.focus()
+    page.keyboard.press("Alt+r")  # RISE: render as slideshow
+    deck = f'iframe[src*="{notebook.name}"]'  # RISE's preview panel shows the deck in a frame
+    page.wait_for_selector(deck, timeout=30_000)
+    frame = page.frame_locator(deck).first
+    present = frame.locator(".reveal .slides section.present").first
+    present.wait_for(timeout=60_000)
+    first = present.inner_text()
+    assert first.strip(), "the first slide is empty"
+    heading = nbformat.read(notebook, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+    assert heading[:30] in first, (heading, first[:200])
+    frame.locator(".reveal").first.click()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(1000)
+    second = frame.locator(".reveal .slides section.present").last.inner_text()
+    assert second.strip() and second != first, "the next slide did not come"
+    shot = SHOTS / f"rise-{notebook.stem}.png"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot))
+    page.close()

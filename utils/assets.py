@@ -242,8 +242,11 @@ def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -
             raise AssetError(f"Offline asset '{name}' is not built yet. "
                              "Run `make setup` (or `python -m utils.assets`).")
         print(f"Building the offline asset '{name}' on first use ({_get(name).estimate} on a laptop CPU; "
-              "`make setup` builds them all ahead).")
-        return build(name, root)
+              "`make setup` builds them all ahead).", flush=True)
+        started = time.perf_counter()
+        folder = build(name, root)
+        print(f"Built '{name}' in {time.perf_counter() - started:.0f} s; from now on it loads from {folder}.")
+        return folder
     if _older_recipe(name, folder):
         if not build_missing:
             raise AssetError(f"Offline asset '{name}' was built by an older recipe. "

@@ -5,7 +5,8 @@ starts. Here they come from pinned npm packages (``npm pack``, sha256-verified, 
 and are copied next to the decks, which refer to them by relative paths: ``build/`` can be copied to an
 instructor's laptop as it is. The slide structure is the notebooks' own ``slideshow`` cell metadata; ``notes``
 cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the committed classroom outputs
-(``make record``), so building them runs nothing.
+(``make record``), so building them runs nothing. Where Chromium is installed, each deck is also printed to PDF
+(reveal.js's print view): one page per slide, speaker notes on the page after their slide.
 """
 
 from __future__ import annotations
@@ -165,10 +166,55 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
     return deck
 
 
+def chromium() -> str | None:
+    """The headless browser that prints the PDF decks (Debian's chromium), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def print_pdf(deck: Path, browser) -> Path:
+    """``deck``'s PDF beside it (``.slides.pdf``), printed by reveal.js's print view in headless Chromium: one page
+    per slide, and each slide's speaker notes on the page after it. Written under a temporary name and renamed.
+
+    ``browser`` is Chromium's path, or a playwright Browser already running (the tests share one)."""
+    from playwright.sync_api import Error, sync_playwright
+
+    pdf = deck.with_suffix(".pdf")
+    part = pdf.with_name(pdf.name + ".part")
+
+    def print_with(chrome) -> None:
+        page = chrome.new_page()
+        try:
+            page.goto(deck.resolve().as_uri() + "?print-pdf&showNotes=separate-page")
+            page.wait_for_selector(".reveal.ready .pdf-page", timeout=60_000)
+            page.wait_for_function("() => [...document.images].every(img => img.complete)", timeout=60_000)
+            page.pdf(path=str(part), prefer_css_page_size=True, print_background=True)
+        finally:
+            page.close()
+
+    try:
+        if isinstance(browser, str):
+            with sync_playwright() as playwright:
+                chrome = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+                try:
+                    print_with(chrome)
+                finally:
+                    chrome.close()
+        else:
+            print_with(browser)
+        part.replace(pdf)
+    except (Error, OSError) as exc:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0][:150]
+        raise AssetError(f"Could not print {pdf} ({reason}); nothing was left half-written.") from None
+    return pdf
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build offline reveal.js decks of the notebooks.")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     parser.add_argument("--output", type=Path, default=ROOT / "build", help="folder for the decks (default build/)")
+    parser.add_argument("--no-pdf", action="store_true", help="only the HTML decks, no PDF copies")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     missing = [str(n) for n in notebooks if not n.is_file()]
@@ -186,12 +232,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot create the output folder {args.output} ({exc.strerror or exc}); choose another "
               "--output folder.", file=sys.stderr)
         return 1
+    browser = None if args.no_pdf else chromium()
     try:
         for notebook in notebooks:
-            print(f"{build_deck(notebook, args.output)}")
+            deck = build_deck(notebook, args.output)
+            print(deck)
+            if browser:
+                print(print_pdf(deck, browser))
     except AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if not args.no_pdf and browser is None:
+        print("No PDF copies: they are printed by Chromium, which is not installed (Debian: apt-get install "
+              "chromium). The HTML decks above work without it.")
     return 0
 
 
