@@ -2,7 +2,7 @@
 #   make run    execute every notebook (classroom profile) into build/ (.ipynb + .html)
 #   make test   lint, unit tests, the online paths against a local Hub, nbval of every notebook (smoke, offline),
 #               the reference solutions through every check cell, the slide decks in headless Chromium
-#   make slides offline reveal.js decks of the notebooks (committed classroom outputs) into build/
+#   make slides offline reveal.js decks of the notebooks (committed classroom outputs), and their PDFs, into build/
 #   make solutions  run every exercise's reference solution (notebooks/solutions/) through its check cell
 SHELL := /bin/bash
 PYTHON ?= python3
