@@ -236,7 +236,7 @@ CASES = {
         (TEMPERATURE, "my_temperature = [0.01]", WRONG, "the temperature must be a number above 0, got [0.01]"),
         (TEMPERATURE, "my_temperature = {'T': 0.01}", WRONG,
          "the temperature must be a number above 0, got {'T': 0.01}"),
-        (TEMPERATURE, "my_temperature = 1e-9", WRONG, "is too small to compute with: use at least 1e-06"),
+        (TEMPERATURE, "my_temperature = 1e-9", WRONG, "Right idea, but too small to compute with: use at least 1e-06"),
         (WORK,
          "def work_refeed(n, N): return n * N + N * (N - 1) // 2\ndef work_cached(n, N): return n + N - 1",
          RIGHT, "Correct:"),

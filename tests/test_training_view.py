@@ -111,7 +111,9 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
     assert fake.alts[-1].startswith(f"Loss curves of test: training loss {verb} from {train[0][1]:.2f} to "
                                     f"{train[-1][1]:.3f} by step 8; validation loss is lowest, {best[1]:.2f}, at step "
                                     f"{best[0]}")
-    assert fake.alts[-1].endswith("the dotted grey line is the loss of a uniform guess, 10.80.")
+    assert "the dotted grey line is the loss of a uniform guess, 10.80." in fake.alts[-1]
+    step, sample = view.samples[-1]
+    assert fake.alts[-1].endswith(f"the greedy continuation of the training prompt at step {step}: {sample!r}.")
 
 
 def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):

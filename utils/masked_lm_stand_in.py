@@ -41,6 +41,8 @@ BATCH_SIZE = 32
 CONTEXT = 128  # [CLS] + 126 WordPieces + [SEP]
 ENCODER_LR, HEAD_LR = 3e-4, 3e-3
 WARMUP = 0.06
+# BERT's masking: 15% of the tokens are picked; of those 80% become [MASK], 10% a random token, 10% stay
+MASK_PROBABILITY, MASK_REPLACE, RANDOM_REPLACE, WHOLE_WORD = 0.15, 0.8, 0.1, False
 HELD_OUT_ARTICLES = 11
 EVAL_CHUNKS = 400
 SEED = 0
@@ -92,7 +94,9 @@ def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict
     optimizer = torch.optim.AdamW([{"params": body, "lr": ENCODER_LR}, {"params": head, "lr": HEAD_LR}],
                                   weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(WARMUP * STEPS), STEPS)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=SEED)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=MASK_PROBABILITY, seed=SEED,
+                                               mask_replace_prob=MASK_REPLACE, random_replace_prob=RANDOM_REPLACE,
+                                               whole_word_mask=WHOLE_WORD)
 
     class MaskedOnlyTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -141,11 +141,11 @@ def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):
         ax.set(ylabel="probability", title=f"{settings}\n{explored.survivors:,} token(s) survive, holding "
                                            f"{explored.kept_mass:.0%} of the original probability")
         ax.legend()
-    top = float(explored.original[ranked[0]])
+    top, now = float(explored.original[ranked[0]]), float(explored.filtered[ranked[0]])
     show(fig, f"Bar chart of the {len(ranked)} most likely next tokens. Wide grey bars: the model's own "
               f"probabilities (the favourite, {labels[0]}, has {top:.1%}). Narrow blue bars: after {settings}, "
               f"{explored.survivors:,} token(s) survive, holding {explored.kept_mass:.0%} of the original probability; "
-              "sampling draws only from them.")
+              f"sampling draws only from them, and the favourite now gets {now:.1%}.")
 
 
 def decoding_explorer(model, tokenizer, prompt: str, new_tokens: int = 20, seed: int = 0):

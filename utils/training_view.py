@@ -208,7 +208,13 @@ class LiveLossPlot(TrainerCallback):
             parts.append(f"validation loss is lowest, {best:.2f}, at step {best_step} and {ends}")
         if self.baseline:
             parts.append(f"the dotted grey line is the loss of a uniform guess, {self.baseline:.2f}")
-        return f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
+        text = f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
+        if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid):
+            text += " Training loss keeps falling after validation loss has turned up: the model is overfitting."
+        if self.samples:
+            step, continuation = self.samples[-1]
+            text += f" Under the plot, the greedy continuation of the training prompt at step {step}: {continuation!r}."
+        return text
 
     def _show(self) -> None:
         from utils.figures import figure_output, show
