@@ -260,3 +260,11 @@ def test_rise_presents_each_notebook_live_in_jupyterlab(notebook, lab, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot))
     page.close()
+
+
+def test_without_chromium_the_html_decks_are_written_and_the_missing_pdf_explained(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(slides, "chromium", lambda: None)
+    assert slides.main([str(NOTEBOOKS[0]), "--output", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{NOTEBOOKS[0].stem}.slides.html", "slides-assets"]
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
+        "No PDF copies: they are printed by Chromium, which is not installed")
