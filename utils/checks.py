@@ -47,6 +47,14 @@ def context_window(model) -> int:
     return getattr(config, "n_positions", None) or config.max_position_embeddings
 
 
+def check_fits(model, prompt_tokens: int, new_tokens: int) -> None:
+    """One clear ValueError when a prompt of ``prompt_tokens`` plus ``new_tokens`` exceeds the model's context."""
+    window = context_window(model)
+    if prompt_tokens + new_tokens > window:
+        raise ValueError(f"The prompt is {prompt_tokens} tokens; with {new_tokens} new tokens that exceeds the "
+                         f"model's context window of {window}. Shorten the prompt or ask for fewer tokens.")
+
+
 def check_pair(model, tokenizer) -> None:
     """One clear ValueError when ``model`` or ``tokenizer`` is not loaded, or when ``tokenizer`` cannot belong to
     ``model`` (their vocabularies differ).

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import check_model, check_pair, check_text, check_tokenizer, context_window, whole_number
+from utils.checks import (
+    check_fits,
+    check_model,
+    check_pair,
+    check_text,
+    check_tokenizer,
+    context_window,  # noqa: F401 (notebook 2 imports it from here)
+    whole_number,
+)
 
 
 @dataclass
@@ -46,10 +54,7 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, pr
     check_text(prompt, "The prompt", "Give the model some text to continue.")
     max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
     ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]
-    window = context_window(model)
-    if ids.shape[1] + max_new_tokens > window:
-        raise ValueError(f"The prompt is {ids.shape[1]} tokens; with {max_new_tokens} new tokens that exceeds the "
-                         f"model's context window of {window}. Shorten the prompt or ask for fewer tokens.")
+    check_fits(model, ids.shape[1], max_new_tokens)
     return ids.to(model.device)
 
 

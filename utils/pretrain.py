@@ -49,6 +49,7 @@ from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.device import pick_device, reuse_freed_memory, seed_everything, trainer_kwargs
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING, choose_profile
+from utils.settings import write_problem
 from utils.tokenization import chunk_splits
 from utils.training_view import SummaryLine
 from utils.wikipedia import load_wikipedia_subset
@@ -366,11 +367,15 @@ def _save_failure(out: Path, step: int, exc: BaseException) -> str | None:
         return None
     for folder in unmarked:
         shutil.rmtree(folder, ignore_errors=True)
-    cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
-    free = shutil.disk_usage(out).free / 1e6
     where = f"{unmarked[0].name} in {out}" if unmarked else str(out)
-    return (f"could not write {where} ({cause}; {free:,.0f} MB free there). The unfinished checkpoint was removed; "
+    return (f"could not write {where} ({_write_failure(out, exc)}). The unfinished checkpoint was removed; "
             "free some space (or choose another --output-dir), then run again with --resume.")
+
+
+def _write_failure(out: Path, exc: BaseException) -> str:
+    """Why a write under ``out`` failed, and the space left there, for a one-line error."""
+    cause = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+    return f"{cause}; {shutil.disk_usage(out).free / 1e6:,.0f} MB free there"
 
 
 def _raise_interrupt(signum, frame):
@@ -420,15 +425,10 @@ def _lock(folder: Path) -> None:
 
 def _writable(folder: Path) -> None:
     """SystemExit with one line if ``folder`` cannot be created or written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"  # one per process: several may start in the same folder
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        print(f"error: cannot write to {folder} ({exc.strerror or exc}); choose another --output-dir.",
-              file=sys.stderr)
-        raise SystemExit(2) from None
+    problem = write_problem(folder)
+    if problem:
+        print(f"error: cannot write to {folder} ({problem}); choose another --output-dir.", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     transformers.utils.logging.disable_progress_bar()  # and so does saving the model
     seed_everything(SEED)
     # under torchrun or accelerate every process prepares the same data; only the first one says so
-    with contextlib.redirect_stdout(sys.stdout if int(os.environ.get("RANK", "0")) == 0 else io.StringIO()):
+    with contextlib.redirect_stdout(sys.stdout if main_process else io.StringIO()):
         tokenizer = load_tokenizer("gpt2")
         tokenizer.pad_token = tokenizer.eos_token
         subset = load_wikipedia_subset(profile["n_train"], profile["n_valid"], seed=SEED)
@@ -543,10 +543,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer.save_model(str(out / "final.part"))  # every process takes part; the main one writes
     except (OSError, RuntimeError) as exc:
         shutil.rmtree(out / "final.part", ignore_errors=True)
-        cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
-        print(f"error: could not write the final model to {final} ({cause}; {shutil.disk_usage(out).free / 1e6:,.0f}"
-              f" MB free there). The last checkpoint is {last_complete_checkpoint(out)}; free some space, then run "
-              "again with --resume.", file=sys.stderr, flush=True)
+        print(f"error: could not write the final model to {final} ({_write_failure(out, exc)}). The last checkpoint "
+              f"is {last_complete_checkpoint(out)}; free some space, then run again with --resume.", file=sys.stderr,
+              flush=True)
         return 1
     if trainer.is_world_process_zero():
         shutil.rmtree(final, ignore_errors=True)

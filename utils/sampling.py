@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from utils.checks import check_pair, check_text, context_window, plain_number, whole_number
+from utils.checks import check_fits, check_pair, check_text, plain_number, whole_number
 from utils.settings import widgets_on
 
 # Below this temperature, sampling is greedy decoding in all but name, and the scaled scores overflow float32
@@ -103,15 +103,11 @@ def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int 
     """The prompt's next-token distribution before and after the filters, and a seeded sampled continuation."""
     check_pair(model, tokenizer)
     check_text(prompt, "The prompt", "Give the model some text to continue.")
-    check_settings(temperature, top_k, top_p)
-    temperature, top_k, top_p = (plain_number(v) for v in (temperature, top_k, top_p))
+    temperature, top_k, top_p = check_settings(temperature, top_k, top_p)  # as plain Python numbers
     seed = whole_number(seed, "seed", 0, 2**64 - 1)
     new_tokens = whole_number(new_tokens, "new_tokens")
     inputs = tokenizer(prompt, return_tensors="pt", verbose=False).to(model.device)
-    length, window = inputs["input_ids"].shape[1], context_window(model)
-    if length + new_tokens > window:
-        raise ValueError(f"The prompt is {length} tokens; with {new_tokens} new tokens that exceeds the model's "
-                         f"context window of {window}. Shorten the prompt or ask for fewer tokens.")
+    check_fits(model, inputs["input_ids"].shape[1], new_tokens)
     logits = model(**inputs).logits[0, -1]
     filtered = filtered_probabilities(logits, temperature, top_k, top_p)  # checks the settings, before generate
     torch.manual_seed(seed)

@@ -48,22 +48,29 @@ def widgets_on() -> bool:
     raise ValueError(f"$LLM_TUTORIAL_WIDGETS={value!r}: use on or off.")
 
 
+def write_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created or written (e.g. "Read-only file system"), or None: it makes the folder and
+    writes and removes a probe file (one per process: several may start in the same folder)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
+
+
 def check_environment() -> None:
     """One clear ValueError for a bad ``LLM_TUTORIAL_*`` value that a later cell would only trip over minutes in:
     $LLM_TUTORIAL_WIDGETS that is neither on nor off, an $LLM_TUTORIAL_OUTPUT that cannot be written. Every
     notebook's parameters cell runs it (through ``profiles.choose_profile``)."""
     widgets_on()
     output = setting("OUTPUT")
-    if output is not None:
-        folder = Path(output).expanduser()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".write-test-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise ValueError(f"{source('OUTPUT')}={output!r} cannot be written ({exc.strerror or exc}): point it at a "
-                             "writable folder, or unset it to use build/ in the repository.") from None
+    problem = None if output is None else write_problem(Path(output).expanduser())
+    if problem:
+        raise ValueError(f"{source('OUTPUT')}={output!r} cannot be written ({problem}): point it at a writable "
+                         "folder, or unset it to use build/ in the repository.")
 
 
 def source(name: str) -> str:
