@@ -36,12 +36,14 @@ $(LAB_SETTINGS): $(STAMP) Makefile
 setup: $(STAMP) $(LAB_SETTINGS)
 	@$(PY) -m utils.assets
 
+# two pytest-xdist workers, each running whole groups of tests (tests/conftest.py says which, slowest first)
+WORKERS := -n 2 --dist loadscope
 # tests/conftest.py makes the run hermetic (an empty Hugging Face cache, offline, the smoke profile), whatever
 # the caller's environment holds; the variables here say the same for readers of this file.
 test: setup
 	$(VENV)/bin/ruff check --quiet .
 	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
-	    --nbval-lax --nbval-current-env
+	    --nbval-lax --nbval-current-env $(WORKERS)
 
 # only the offline stand-ins this machine will actually run are built (none, online with the real models);
 # live and interactive views are drawn once, as a static HTML page can show them
@@ -77,7 +79,7 @@ slides: $(STAMP)
 # inject notebooks/solutions/ into the answer cells, execute (smoke, offline), fail unless every check says so
 solutions: setup
 	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q \
-	    tests/test_exercises.py
+	    tests/test_exercises.py $(WORKERS)
 
 bench: setup
 	@for b in $(sort $(wildcard benchmarks/*.py)); do echo "== $$b"; $(PY) "$$b" || exit 1; done

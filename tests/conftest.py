@@ -14,10 +14,71 @@ for _var in [v for v in os.environ if v.startswith(("HF_", "HUGGINGFACE_", "TRAN
     del os.environ[_var]
 os.environ.update(HF_HOME=tempfile.mkdtemp(prefix="llm-tutorial-test-hf-"), HF_HUB_OFFLINE="1",
                   LLM_TUTORIAL_PROFILE="smoke", LLM_TUTORIAL_WIDGETS="off")
+# make test runs two pytest-xdist workers. Each, and every kernel and script it starts, computes on one thread:
+# two workers with two OpenMP threads each spin against each other on a 2-core machine (one notebook ran 5x slower).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
 
 from utils import assets  # noqa: E402
+
+# --------------------------------------------------------------------------------------------
+# make test's two workers (pytest-xdist, -n 2 --dist loadscope): which tests run together, and in what order
+# --------------------------------------------------------------------------------------------
+
+# A worker runs a whole group, so a module fixture (an executed notebook, a JupyterLab server, a finished training run)
+# is made once. A group is a file, unless a slow part of it can run beside the rest: test-id prefix -> group. Tests
+# that share a module fixture stay in one group.
+SPLIT = {
+    "tests/test_pretrain.py::test_a_killed_run": "pretrain: killed and resumed",
+    "tests/test_pretrain.py::test_a_second_run": "pretrain: processes",
+    "tests/test_pretrain.py::test_ctrl_c": "pretrain: processes",
+    "tests/test_pretrain.py::test_two_processes_with_torchrun": "pretrain: processes",
+    "tests/test_pretrain.py::test_two_nodes": "pretrain: two nodes",  # the two_node_run fixture
+    "tests/test_pretrain.py::test_a_lost_node": "pretrain: two nodes",
+    "tests/test_slides.py::test_rise_presents": "slides: live in JupyterLab",  # the lab fixture
+}
+# a notebook executed by a module fixture (test_exercises) or by one test (test_online): one group per notebook
+PER_NOTEBOOK = ("tests/test_exercises.py", "tests/test_online.py")
+NOTEBOOK_STEMS = ("01_masked_lm", "02_causal_lm", "03_pretraining_gpt2")
+# The slowest groups, slowest first (measured in make test; README, Quick start). A free worker takes the next group,
+# so neither is left with a long one at the end.
+SLOWEST_FIRST = [
+    "pretrain: two nodes", "pretrain: processes", "slides: live in JupyterLab", "tests/test_wikipedia_beam.py",
+    "tests/test_exercises.py 02_causal_lm", "tests/test_online.py", "pretrain: killed and resumed",
+    "tests/test_exercises.py 03_pretraining_gpt2", "tests/test_slides.py", "notebooks/02_causal_lm.ipynb",
+    "tests/test_training_view.py", "tests/test_pretrain.py", "tests/test_notebook_setup.py",
+    "tests/test_online.py 03_pretraining_gpt2", "notebooks/03_pretraining_gpt2.ipynb",
+    "tests/test_online.py 02_causal_lm", "tests/test_device.py", "tests/test_exercises.py 01_masked_lm",
+    "tests/test_online.py 01_masked_lm", "notebooks/01_masked_lm.ipynb", "tests/test_hub.py",
+]
+
+
+def work_group(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    if path in PER_NOTEBOOK:
+        return next((f"{path} {stem}" for stem in NOTEBOOK_STEMS if f"[{stem}" in nodeid), path)
+    return next((group for prefix, group in SPLIT.items() if nodeid.startswith(prefix)), path)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {group: i for i, group in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_group(item.nodeid), len(rank)))  # stable: order within a group stays
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope with the groups above as its scopes, handed out in collection order."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Groups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_group(nodeid)
+
+    config.option.loadscopereorder = False  # not by test count: slowest first
+    return Groups(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -55,3 +55,24 @@ def test_bad_input_is_a_clear_error(docs, gpt2_tokenizer, bert_tokenizer):
         chunk_dataset(docs, gpt2_tokenizer, L, "slice")
     with pytest.raises(ValueError, match="no eos_token"):
         chunk_dataset(docs, bert_tokenizer, L, "pack")
+
+
+def test_the_cache_fingerprint_follows_every_input_without_pickling_the_tokenizer(docs, gpt2_tokenizer,
+                                                                                  bert_tokenizer, tmp_path):
+    """datasets keys its cache files by this fingerprint: the same chunking of the same data gets the same one, and
+    any change of data, tokenizer, length or strategy another (a stale cache would give the old chunks)."""
+    from utils.tokenization import _fingerprint, overflow_chunks, packed_chunks
+
+    base = _fingerprint(docs, gpt2_tokenizer, overflow_chunks, L, "text", 1000)
+    assert base == _fingerprint(Dataset.from_dict({"text": DOCS}), gpt2_tokenizer, overflow_chunks, L, "text", 1000)
+    others = [_fingerprint(Dataset.from_dict({"text": DOCS[:3]}), gpt2_tokenizer, overflow_chunks, L, "text", 1000),
+              _fingerprint(docs, bert_tokenizer, overflow_chunks, L, "text", 1000),
+              _fingerprint(docs, gpt2_tokenizer, packed_chunks, L, "text", 1000),
+              _fingerprint(docs, gpt2_tokenizer, overflow_chunks, L + 1, "text", 1000)]
+    assert len({base, *others}) == 5
+    # a dataset read from cache files reuses a chunking with the same fingerprint, and only that one
+    docs.save_to_disk(tmp_path / "docs")
+    on_disk = Dataset.load_from_disk(tmp_path / "docs")
+    first, _ = chunk_dataset(on_disk, gpt2_tokenizer, L)
+    assert chunk_dataset(on_disk, gpt2_tokenizer, L)[0]["input_ids"] == first["input_ids"]
+    assert chunk_dataset(on_disk, bert_tokenizer, L)[0]["input_ids"] != first["input_ids"]

@@ -127,14 +127,14 @@ def test_portable_runner_whose_workers_cannot_start_stops_in_one_line(tmp_path):
     pool = start_worker_pool(port, broken)
     started = time.monotonic()
     try:
-        run = subprocess.run(portable(port, tmp_path / "out", "--worker-start-timeout", "8"), cwd=tmp_path,
+        run = subprocess.run(portable(port, tmp_path / "out", "--worker-start-timeout", "3"), cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     finally:
         stop(pool)
     assert time.monotonic() - started < 60
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: no SDK worker started within 8 s: the worker pool at localhost:")
+    assert last.startswith("error: no SDK worker started within 3 s: the worker pool at localhost:")
     assert "must import apache_beam" in last and last.endswith(f"nothing was written to {tmp_path / 'out'}.")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
 

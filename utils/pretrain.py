@@ -404,7 +404,7 @@ def _positive(kind):
     return parse
 
 
-_LOCKS: list = []  # open lock files: held until the process ends
+_LOCKS: list = []  # open lock files: held until main() returns (or the process ends)
 
 
 def _lock(folder: Path) -> None:
@@ -423,6 +423,11 @@ def _lock(folder: Path) -> None:
     _LOCKS.append(handle)
 
 
+def _release_locks() -> None:
+    while _LOCKS:
+        _LOCKS.pop().close()  # closing the file releases its flock
+
+
 def _writable(folder: Path) -> None:
     """SystemExit with one line if ``folder`` cannot be created or written."""
     problem = write_problem(folder)
@@ -431,7 +436,7 @@ def _writable(folder: Path) -> None:
         raise SystemExit(2)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pretrain GPT-2 from scratch on a Wikipedia subset.")
     parser.add_argument("--profile", default=None, help=f"one of {', '.join(PRETRAINING)} (default: "
                         "$LLM_TUTORIAL_PROFILE or classroom)")
@@ -559,6 +564,14 @@ def main(argv: list[str] | None = None) -> int:
               + f", valid loss {metrics['eval_loss']:.3f}, "
               f"{rate:.1f} samples/s; model saved to {final}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The pretraining script (``python -m utils.pretrain --help``); returns its exit code."""
+    try:
+        return _main(argv)
+    finally:
+        _release_locks()  # a second main() in the same process (a test, a notebook) may write there again
 
 
 if __name__ == "__main__":
