@@ -27,8 +27,8 @@ MASKED_LM: dict[str, dict] = {
 CAUSAL_LM: dict[str, dict] = {
     "smoke": dict(
         new_tokens=6,  # tokens decoded by hand, one table row each
-        kv_tokens=16,  # tokens timed with and without the KV cache; re-feeding grows with the square of this
-        strategy_tokens=12,  # tokens per decoding strategy (greedy, beam search, sampling)
+        kv_tokens=8,  # tokens timed with and without the KV cache; re-feeding grows with the square of this
+        strategy_tokens=6,  # tokens per decoding strategy (greedy, beam search, sampling)
     ),
     "classroom": dict(
         new_tokens=10,  # enough to watch a word split over two steps
