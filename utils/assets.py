@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils import masked_lm_stand_in, wikitext
+from utils import wikitext
 from utils.cache import AssetError, PackagedFile, cache_root, cached_folder, check_folder, fetch, read_manifest
 from utils.cache import build_folder as _build_folder
 
@@ -148,6 +148,8 @@ def build_wikipedia_sample(src: dict[PackagedFile, Path], out: Path) -> dict:
 
 def build_masked_lm_stand_in(src: dict[PackagedFile, Path], out: Path) -> dict:
     """Train the bert-base-uncased stand-in (minutes on a CPU; see README Performance and utils.masked_lm_stand_in)."""
+    from utils import masked_lm_stand_in  # torch and transformers' Trainer: imported only to build, not to verify
+
     return masked_lm_stand_in.build(out, asset_dir("minilm-encoder"), asset_dir("bert-tokenizer"),
                  asset_dir("wikipedia-sample") / WIKI_SAMPLE.name)
 
