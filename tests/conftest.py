@@ -13,7 +13,10 @@ for _var in [v for v in os.environ if v.startswith(("HF_", "HUGGINGFACE_", "TRAN
              or (v.startswith("LLM_TUTORIAL_") and v != "LLM_TUTORIAL_CACHE")]:
     del os.environ[_var]
 os.environ.update(HF_HOME=tempfile.mkdtemp(prefix="llm-tutorial-test-hf-"), HF_HUB_OFFLINE="1",
-                  LLM_TUTORIAL_PROFILE="smoke", LLM_TUTORIAL_WIDGETS="off")
+                  LLM_TUTORIAL_PROFILE="smoke", LLM_TUTORIAL_WIDGETS="off",
+                  # notebook 3's checkpoints and model: a folder per process, so two workers running the notebook at
+                  # once (nbval, the exercises) never write into one folder, and nothing lands in the repo's build/
+                  LLM_TUTORIAL_OUTPUT=tempfile.mkdtemp(prefix="llm-tutorial-test-output-"))
 # make test runs two pytest-xdist workers. Each, and every kernel and script it starts, computes on one thread:
 # two workers with two OpenMP threads each spin against each other on a 2-core machine (one notebook ran 5x slower).
 if os.environ.get("PYTEST_XDIST_WORKER"):

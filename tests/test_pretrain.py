@@ -185,8 +185,16 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
         last_summary(whole.stdout).split("samples/s")[0].rsplit("  ", 1)[0]  # step 24/24, train and valid loss
     a, b = final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    # samples/s counts only the steps the resumed run took (the Trainer's own figure counted the skipped ones too)
+    # the steps this session took, which samples/s counts (pretrain.session_rate; the Trainer's own figure counted
+    # the skipped ones too)
     assert f"24 steps ({24 - pretrain._step(stopped_at)} in this session)" in resumed.stdout, resumed.stdout[-2000:]
+
+
+def test_samples_per_second_count_the_steps_of_this_session():
+    """Reliability round 3, P14: after a resume the rate counted every step since step 0 (5x too high)."""
+    assert pretrain.session_rate(18, 8, 1, 2.0) == 72.0  # 18 steps of 8 chunks in 2 s, not 24 steps
+    assert pretrain.session_rate(6, 8, 2, 3.0) == 32.0  # two processes: 16 chunks a step
+    assert pretrain.session_rate(0, 8, 1, 0.0) == 0.0
 
 
 @pytest.fixture(scope="module")

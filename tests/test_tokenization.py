@@ -60,19 +60,31 @@ def test_bad_input_is_a_clear_error(docs, gpt2_tokenizer, bert_tokenizer):
 def test_the_cache_fingerprint_follows_every_input_without_pickling_the_tokenizer(docs, gpt2_tokenizer,
                                                                                   bert_tokenizer, tmp_path):
     """datasets keys its cache files by this fingerprint: the same chunking of the same data gets the same one, and
-    any change of data, tokenizer, length or strategy another (a stale cache would give the old chunks)."""
+    any change of data, tokenizer, EOS token, length or strategy another (a stale cache would give the old chunks)."""
+    import copy
+
     from utils.tokenization import _fingerprint, overflow_chunks, packed_chunks
 
     base = _fingerprint(docs, gpt2_tokenizer, overflow_chunks, L, "text", 1000)
     assert base == _fingerprint(Dataset.from_dict({"text": DOCS}), gpt2_tokenizer, overflow_chunks, L, "text", 1000)
+    used = copy.deepcopy(gpt2_tokenizer)
+    used("Some text.", truncation=True, max_length=8)  # a call leaves its truncation setting in the backend
+    assert '"truncation":null' not in used.backend_tokenizer.to_str().replace(" ", "")
+    assert _fingerprint(docs, used, overflow_chunks, L, "text", 1000) == base
+    other_eos = copy.deepcopy(gpt2_tokenizer)
+    other_eos.eos_token = "<|other|>"
     others = [_fingerprint(Dataset.from_dict({"text": DOCS[:3]}), gpt2_tokenizer, overflow_chunks, L, "text", 1000),
               _fingerprint(docs, bert_tokenizer, overflow_chunks, L, "text", 1000),
+              _fingerprint(docs, other_eos, overflow_chunks, L, "text", 1000),
               _fingerprint(docs, gpt2_tokenizer, packed_chunks, L, "text", 1000),
               _fingerprint(docs, gpt2_tokenizer, overflow_chunks, L + 1, "text", 1000)]
-    assert len({base, *others}) == 5
-    # a dataset read from cache files reuses a chunking with the same fingerprint, and only that one
+    assert len({base, *others}) == 6
+    # a dataset read from files: the same chunking is read back from datasets' cache file, another one is computed
     docs.save_to_disk(tmp_path / "docs")
     on_disk = Dataset.load_from_disk(tmp_path / "docs")
     first, _ = chunk_dataset(on_disk, gpt2_tokenizer, L)
-    assert chunk_dataset(on_disk, gpt2_tokenizer, L)[0]["input_ids"] == first["input_ids"]
-    assert chunk_dataset(on_disk, bert_tokenizer, L)[0]["input_ids"] != first["input_ids"]
+    again, _ = chunk_dataset(on_disk, gpt2_tokenizer, L)
+    assert first.cache_files and again.cache_files == first.cache_files
+    assert again["input_ids"] == first["input_ids"]
+    other, _ = chunk_dataset(on_disk, bert_tokenizer, L)
+    assert other.cache_files != first.cache_files and other["input_ids"] != first["input_ids"]

@@ -436,6 +436,12 @@ def _writable(folder: Path) -> None:
         raise SystemExit(2)
 
 
+def session_rate(steps_taken: int, batch_size: int, world_size: int, seconds: float) -> float:
+    """Samples a second over the steps this session took (the Trainer's own figure also counts, after a resume,
+    the steps the checkpoint had already taken)."""
+    return steps_taken * batch_size * world_size / max(seconds, 1e-9)
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pretrain GPT-2 from scratch on a Wikipedia subset.")
     parser.add_argument("--profile", default=None, help=f"one of {', '.join(PRETRAINING)} (default: "
@@ -557,7 +563,7 @@ def _main(argv: list[str] | None = None) -> int:
         os.replace(out / "final.part", final)
         # the Trainer's own samples/s counts the steps a resumed run skipped; count the ones this run took
         taken = trainer.state.global_step - (_step(checkpoint) if checkpoint else 0)
-        rate = taken * profile["batch_size"] * trainer.args.world_size / max(result.metrics["train_runtime"], 1e-9)
+        rate = session_rate(taken, profile["batch_size"], trainer.args.world_size, result.metrics["train_runtime"])
         print(f"Done in {result.metrics['train_runtime']:.0f} s, {trainer.state.global_step} steps"
               + (f" ({taken} in this session)" if checkpoint else "") + ": train loss "
               f"{result.training_loss:.3f}" + (" (mean of this session's steps)" if checkpoint else "")
