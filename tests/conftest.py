@@ -8,6 +8,7 @@ inherit this environment. Only the asset cache ($LLM_TUTORIAL_CACHE) is kept, so
 
 import os
 import tempfile
+from pathlib import Path
 
 for _var in [v for v in os.environ if v.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TUTORIAL_"))
              or (v.startswith("LLM_TUTORIAL_") and v != "LLM_TUTORIAL_CACHE")]:
@@ -44,7 +45,7 @@ SPLIT = {
 }
 # a notebook executed by a module fixture (test_exercises) or by one test (test_online): one group per notebook
 PER_NOTEBOOK = ("tests/test_exercises.py", "tests/test_online.py")
-NOTEBOOK_STEMS = ("01_masked_lm", "02_causal_lm", "03_pretraining_gpt2")
+NOTEBOOK_STEMS = tuple(p.stem for p in sorted(Path(__file__).resolve().parents[1].glob("notebooks/[0-9]*.ipynb")))
 # The slowest groups, slowest first (measured in make test; README, Quick start). A free worker takes the next group,
 # so neither is left with a long one at the end.
 SLOWEST_FIRST = [

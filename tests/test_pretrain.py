@@ -1,5 +1,7 @@
 """The pretraining script runs end to end in the smoke profile; bad settings fail with one clear message."""
 
+import contextlib
+import io
 import math
 import os
 import signal
@@ -113,8 +115,11 @@ def test_resuming_re_ties_the_output_layer_without_a_warning(gpt2_tokenizer, tmp
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SCRIPT_SETTINGS = {"HF_HUB_OFFLINE": "1", "LLM_TUTORIAL_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}  # offline, CPU, 1 core
+
+
 def script_env() -> dict[str, str]:
-    return dict(os.environ, HF_HUB_OFFLINE="1", LLM_TUTORIAL_DEVICE="cpu", OMP_NUM_THREADS="1")
+    return dict(os.environ, **SCRIPT_SETTINGS)
 
 
 def script(out: Path, *extra: str) -> list[str]:
@@ -122,16 +127,13 @@ def script(out: Path, *extra: str) -> list[str]:
 
 
 def run_here(*argv: str) -> tuple[int, str, str]:
-    """The script's main() in this process, as script_env's processes run it (offline, CPU, one thread), without
-    starting an interpreter and importing torch and transformers again (4 s each); (exit code, stdout, stderr)."""
-    import contextlib
-    import io
-
+    """The script's main() in this process, with SCRIPT_SETTINGS as its processes get them, without starting an
+    interpreter and importing torch and transformers again (4 s each); (exit code, stdout, stderr)."""
     out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
     with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        env.setenv("HF_HUB_OFFLINE", "1")
-        env.setenv("LLM_TUTORIAL_DEVICE", "cpu")
-        torch.set_num_threads(1)
+        for name, value in SCRIPT_SETTINGS.items():
+            env.setenv(name, value)
+        torch.set_num_threads(int(SCRIPT_SETTINGS["OMP_NUM_THREADS"]))  # the OpenMP pool is already started
         try:
             code = pretrain.main(["--profile", "smoke", *argv])
         except SystemExit as stopped:
