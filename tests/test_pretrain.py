@@ -178,18 +178,19 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "killed" / "smoke" / "final").exists()
     stopped_at = pretrain.last_complete_checkpoint(tmp_path / "killed" / "smoke")
-    resumed = subprocess.run(script(tmp_path / "killed", *steps, "--resume"), env=script_env(), cwd=ROOT,
-                             capture_output=True, text=True, check=True)
+    # resumed in this process: from the checkpoint's files and random states alone, as a new process would
+    code, resumed, err = run_here("--output-dir", str(tmp_path / "killed"), *steps, "--resume")
+    assert code == 0, err[-3000:]
     whole = subprocess.CompletedProcess(whole_run.args, 0, *whole_run.communicate(timeout=300))
     assert whole_run.returncode == 0, whole.stderr[-3000:]
-    assert f"resuming from {stopped_at}" in resumed.stdout
-    assert last_summary(resumed.stdout).split("samples/s")[0].rsplit("  ", 1)[0] == \
+    assert f"resuming from {stopped_at}" in resumed
+    assert last_summary(resumed).split("samples/s")[0].rsplit("  ", 1)[0] == \
         last_summary(whole.stdout).split("samples/s")[0].rsplit("  ", 1)[0]  # step 24/24, train and valid loss
     a, b = final_weights(tmp_path / "whole"), final_weights(tmp_path / "killed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the steps this session took, which samples/s counts (pretrain.session_rate; the Trainer's own figure counted
     # the skipped ones too)
-    assert f"24 steps ({24 - pretrain._step(stopped_at)} in this session)" in resumed.stdout, resumed.stdout[-2000:]
+    assert f"24 steps ({24 - pretrain._step(stopped_at)} in this session)" in resumed, resumed[-2000:]
 
 
 def test_samples_per_second_count_the_steps_of_this_session():
@@ -440,14 +441,13 @@ def done_line(stdout: str) -> tuple[int, float, float]:
 
 @pytest.fixture(scope="module")
 def two_node_run(tmp_path_factory):
-    """An uninterrupted two-node run, and beside it one process with the doubled batch (run at the same time)."""
+    """An uninterrupted two-node run, and beside it (in this process, while the nodes train) one process with the
+    doubled batch."""
     tmp = tmp_path_factory.mktemp("two-nodes")
     nodes = start_two_nodes(tmp / "two")
-    single = subprocess.Popen(script(tmp / "one", *TWO_NODE_STEPS, "--batch-size", "16"), env=script_env(), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, single_out, single_err = run_here("--output-dir", str(tmp / "one"), *TWO_NODE_STEPS, "--batch-size", "16")
     stdout, stderr = finish(nodes)
-    single_out, single_err = single.communicate(timeout=300)
-    assert single.returncode == 0, single_err[-3000:]
+    assert code == 0, single_err[-3000:]
     return tmp, stdout, stderr, single_out
 
 
