@@ -7,6 +7,7 @@ inherit this environment. Only the asset cache ($LLM_TUTORIAL_CACHE) is kept, so
 """
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,11 @@ os.environ.update(HF_HOME=tempfile.mkdtemp(prefix="llm-tutorial-test-hf-"), HF_H
 # two workers with two OpenMP threads each spin against each other on a 2-core machine (one notebook ran 5x slower).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
+# Ctrl-C reaches the scripts the tests start as in a terminal, whatever this run inherited: a shell without job control
+# starts a background job (`make test &`, some CI runners) with SIGINT ignored, which every child inherits, and a
+# Python child then never raises KeyboardInterrupt. A handled signal is reset to its default in a child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 

@@ -4,6 +4,7 @@ import contextlib
 import io
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
@@ -129,7 +131,14 @@ def script(out: Path, *extra: str) -> list[str]:
 def run_here(*argv: str) -> tuple[int, str, str]:
     """The script's main() in this process, with SCRIPT_SETTINGS as its processes get them, without starting an
     interpreter and importing torch and transformers again (4 s each); (exit code, stdout, stderr)."""
+    import datasets
+    import transformers
+
     out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    # what main() sets for the whole process (seeds, progress bars), given back so the tests after it see this
+    # process as it was
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    bars = datasets.is_progress_bar_enabled(), transformers.utils.logging.is_progress_bar_enabled()
     with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         for name, value in SCRIPT_SETTINGS.items():
             env.setenv(name, value)
@@ -140,20 +149,19 @@ def run_here(*argv: str) -> tuple[int, str, str]:
             code = stopped.code
         finally:
             torch.set_num_threads(threads)
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+            torch.set_rng_state(states[2])
+            datasets.enable_progress_bars() if bars[0] else datasets.disable_progress_bars()
+            (transformers.utils.logging.enable_progress_bar if bars[1] else
+             transformers.utils.logging.disable_progress_bar)()
     return code, out.getvalue(), err.getvalue()
-
-
-def ctrl_c_as_in_a_terminal() -> None:
-    """Ctrl-C's default action in the child, whatever the tests inherited: a shell without job control starts a
-    background job (``make test &``, some CI runners) with SIGINT ignored, and Python then never raises
-    KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def start_and_wait_for_checkpoint(command, out: Path, at_least: int) -> subprocess.Popen:
     """Start ``command`` and return once it has completed a checkpoint of step ``at_least`` or later."""
     proc = subprocess.Popen(command, env=script_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=ctrl_c_as_in_a_terminal)
+                            text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         last = pretrain.last_complete_checkpoint(out / "smoke")
@@ -186,7 +194,12 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
     assert not (tmp_path / "killed" / "smoke" / "final").exists()
     stopped_at = pretrain.last_complete_checkpoint(tmp_path / "killed" / "smoke")
     # resumed in this process: from the checkpoint's files and random states alone, as a new process would
-    code, resumed, err = run_here("--output-dir", str(tmp_path / "killed"), *steps, "--resume")
+    try:
+        code, resumed, err = run_here("--output-dir", str(tmp_path / "killed"), *steps, "--resume")
+    except BaseException:
+        whole_run.kill()
+        whole_run.communicate()
+        raise
     assert code == 0, err[-3000:]
     whole = subprocess.CompletedProcess(whole_run.args, 0, *whole_run.communicate(timeout=300))
     assert whole_run.returncode == 0, whole.stderr[-3000:]
@@ -452,7 +465,13 @@ def two_node_run(tmp_path_factory):
     doubled batch."""
     tmp = tmp_path_factory.mktemp("two-nodes")
     nodes = start_two_nodes(tmp / "two")
-    code, single_out, single_err = run_here("--output-dir", str(tmp / "one"), *TWO_NODE_STEPS, "--batch-size", "16")
+    try:
+        code, single_out, single_err = run_here("--output-dir", str(tmp / "one"), *TWO_NODE_STEPS, "--batch-size",
+                                                "16")
+    except BaseException:
+        for node in nodes:  # in sessions of their own: they would outlive the test
+            kill_tree(node.pid)
+        raise
     stdout, stderr = finish(nodes)
     assert code == 0, single_err[-3000:]
     return tmp, stdout, stderr, single_out

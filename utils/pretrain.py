@@ -512,7 +512,8 @@ def _main(argv: list[str] | None = None) -> int:
               + (f"; resuming from {checkpoint}" if checkpoint else ""))
     # on resuming, transformers warns that --save-every differs from the checkpoint's; MarkComplete applies ours
     quiet = logging.getLogger("transformers.trainer_utils")
-    quiet.setLevel(logging.ERROR if checkpoint else quiet.level)
+    quiet_level = quiet.level
+    quiet.setLevel(logging.ERROR if checkpoint else quiet_level)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
     try:
@@ -540,6 +541,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"error: {failure}", file=sys.stderr, flush=True)
         return 1
     finally:
+        quiet.setLevel(quiet_level)  # main() may run again in this process (a test, a notebook)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
     evaluated = [h for h in trainer.state.log_history if "eval_loss" in h]
