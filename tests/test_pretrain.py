@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import logging
 import math
 import os
 import random
@@ -194,6 +195,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
     assert not (tmp_path / "killed" / "smoke" / "final").exists()
     stopped_at = pretrain.last_complete_checkpoint(tmp_path / "killed" / "smoke")
     # resumed in this process: from the checkpoint's files and random states alone, as a new process would
+    log_level = logging.getLogger("transformers.trainer_utils").level
     try:
         code, resumed, err = run_here("--output-dir", str(tmp_path / "killed"), *steps, "--resume")
     except BaseException:
@@ -201,6 +203,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
         whole_run.communicate()
         raise
     assert code == 0, err[-3000:]
+    assert logging.getLogger("transformers.trainer_utils").level == log_level  # quietened for the resume only
     whole = subprocess.CompletedProcess(whole_run.args, 0, *whole_run.communicate(timeout=300))
     assert whole_run.returncode == 0, whole.stderr[-3000:]
     assert f"resuming from {stopped_at}" in resumed
