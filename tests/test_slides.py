@@ -78,6 +78,13 @@ def browser():
         chromium.close()
 
 
+def call_reveal(page, call: str, settle: bool = False) -> None:
+    """``Reveal.<call>`` on the deck's reveal.js (a require.js module); with ``settle``, return two frames later,
+    once the slide is drawn."""
+    then = "requestAnimationFrame(() => requestAnimationFrame(done))" if settle else "done()"
+    page.evaluate(f"() => new Promise(done => require([{json.dumps(REVEAL)}], R => {{ R.{call}; {then}; }}))")
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
     page = browser.new_page(viewport={"width": slides.WIDTH, "height": slides.HEIGHT})
@@ -106,11 +113,9 @@ def test_deck_works_offline_and_every_slide_fits(notebook, decks, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     plots = [s for s in report["slides"] if s["images"]]
     assert plots, "a deck with figures shows them"
-    page.evaluate(f"() => new Promise(done => require([{json.dumps(REVEAL)}], R => {{ R.configure({{transition: "
-                  f"'none', backgroundTransition: 'none'}}); done(); }}))")  # each slide at its place at once
+    call_reveal(page, "configure({transition: 'none', backgroundTransition: 'none'})")  # each slide in place at once
     for s in plots:
-        page.evaluate(f"() => new Promise(done => require([{json.dumps(REVEAL)}], R => {{ R.slide({s['h']}, "
-                      f"{s['v']}); requestAnimationFrame(() => requestAnimationFrame(done)); }}))")
+        call_reveal(page, f"slide({s['h']}, {s['v']})", settle=True)
         shot = SHOTS / f"{notebook.stem}-{s['h']}.{s['v']}.png"
         page.screenshot(path=str(shot))
         figure = SHOTS / f"{notebook.stem}-{s['h']}.{s['v']}-figure.png"
