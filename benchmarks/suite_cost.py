@@ -81,11 +81,10 @@ def main() -> None:
         walls = ", ".join(f"{r['wall']:.0f}" for r in results)
         cpus = ", ".join(f"{r['cpu']:.0f}" for r in results)
         print(f"  {name:<22} {walls} s wall, {cpus} s CPU; {results[-1]['summary']}")
-    files = sorted({f for b in best.values() for f in b["files"]}, key=lambda f: -max(b["files"][f] for b in
-                                                                                       best.values()))
+    largest = {f: max(b["files"][f] for b in best.values()) for b in best.values() for f in b["files"]}
     print(f"\nworker-seconds per test file{'':<26}" + "".join(f"{n:>22}" for n in best))
-    for file in files:
-        if max(b["files"][file] for b in best.values()) >= 1.0:
+    for file in sorted(largest, key=largest.get, reverse=True):
+        if largest[file] >= 1.0:
             print(f"  {file:<52}" + "".join(f"{b['files'][file]:>22.1f}" for b in best.values()))
     print(f"  {'all':<52}" + "".join(f"{sum(b['files'].values()):>22.1f}" for b in best.values()))
     if len(best) == 2:
