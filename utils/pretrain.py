@@ -513,7 +513,8 @@ def _main(argv: list[str] | None = None) -> int:
     # on resuming, transformers warns that --save-every differs from the checkpoint's; MarkComplete applies ours
     quiet = logging.getLogger("transformers.trainer_utils")
     quiet_level = quiet.level
-    quiet.setLevel(logging.ERROR if checkpoint else quiet_level)
+    if checkpoint:
+        quiet.setLevel(logging.ERROR)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
     try:
