@@ -34,7 +34,7 @@ $(LAB_SETTINGS): $(STAMP) Makefile
 	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
 
 setup: $(STAMP) $(LAB_SETTINGS)
-	@$(PY) -m utils.assets
+	@$(PY) -m utils.offline.assets
 
 # two pytest-xdist workers, each running whole groups of tests (tests/conftest.py says which, slowest first)
 WORKERS := -n 2 --dist loadscope
@@ -49,7 +49,7 @@ test: setup
 # live and interactive views are drawn once, as a static HTML page can show them
 run: export LLM_TUTORIAL_WIDGETS = off
 run: $(STAMP)
-	@$(PY) -m utils.prepare
+	@$(PY) -m utils.tools.prepare
 	@mkdir -p build
 	@for nb in $(NOTEBOOKS); do \
 	    echo "== $$nb"; start=$$(date +%s); \
@@ -60,21 +60,21 @@ run: $(STAMP)
 
 record: export LLM_TUTORIAL_WIDGETS = off
 record: $(STAMP)  ## re-execute the notebooks in place (classroom profile) so their committed outputs are fresh
-	@HF_HUB_OFFLINE=1 $(PY) -m utils.prepare
+	@HF_HUB_OFFLINE=1 $(PY) -m utils.tools.prepare
 	@for nb in $(NOTEBOOKS); do \
 	    HF_HUB_OFFLINE=1 $(EXECUTE) --inplace "$$nb" || exit 1; \
 	done
 
 # as root (a container, a cloud VM) JupyterLab refuses to start without --allow-root
 lab: $(STAMP) $(LAB_SETTINGS)
-	@$(PY) -m utils.prepare
+	@$(PY) -m utils.tools.prepare
 	@echo "Starting JupyterLab on the project's environment; open the http://127.0.0.1:8888/lab?token=... URL it prints."
 	@echo "To present: open a notebook, then Alt+R (or View > Render as slideshow) shows it as live slides."
 	$(JUPYTER) lab --notebook-dir=notebooks --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # the decks show the committed classroom outputs (make record); reveal.js comes from a pinned npm package
 slides: $(STAMP)
-	@$(PY) -m utils.slides
+	@$(PY) -m utils.tools.slides
 
 # inject notebooks/solutions/ into the answer cells, execute (smoke, offline), fail unless every check says so
 solutions: setup

@@ -45,7 +45,8 @@ def timed(command: list[str], **kwargs) -> tuple[float, str]:
 def beam(out: Path, *options: str) -> list[str]:
     from utils import wikipedia
 
-    return [PY, "-m", "utils.wikipedia_beam", "--input", str(wikipedia.sample_dump()), "--output", str(out), *options]
+    return [PY, "-m", "utils.data.wikipedia_beam", "--input", str(wikipedia.sample_dump()), "--output", str(out),
+            *options]
 
 
 def wait_for_port(port: int) -> None:
@@ -59,7 +60,7 @@ def wait_for_port(port: int) -> None:
 
 
 def pretrain(out: Path, *extra: str) -> list[str]:
-    return ["-m", "utils.pretrain", "--profile", "smoke", "--output-dir", str(out), "--epochs", "24", *extra]
+    return ["-m", "utils.tools.pretrain", "--profile", "smoke", "--output-dir", str(out), "--epochs", "24", *extra]
 
 
 def samples_per_s(stdout: str) -> float:
@@ -69,7 +70,7 @@ def samples_per_s(stdout: str) -> float:
 
 def main() -> None:
     from utils import wikipedia
-    from utils.wikitext import parse_dump
+    from utils.data.mediawiki import parse_dump
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +101,8 @@ def main() -> None:
             pool.wait()
         rows.append(("Beam PortableRunner, worker pool", 1, seconds, f"{articles / seconds:.1f} articles/s",
                      "job service + separate SDK workers (Flink/Spark/Dataflow's path)"))
-        dask_run = ("import sys; from dask.distributed import LocalCluster; from utils.wikipedia_beam import main\n"
+        dask_run = ("import sys; from dask.distributed import LocalCluster\n"
+                    "from utils.data.wikipedia_beam import main\n"
                     "with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:\n"
                     "    sys.exit(main(sys.argv[1:] + ['--dask_client_address', c.scheduler_address]))")
         seconds, _ = timed([PY, "-c", dask_run, *beam(tmp / "dask", "--num-shards", "2", "--runner",

@@ -8,10 +8,10 @@ Side by side in one run, each in a fresh process, alternated twice: the classroo
 (forward, backward, AdamW; the median of 12) with
 - the plain Trainer (the model's own loss, all logits at once) and glibc's default malloc;
 - the plain Trainer with malloc keeping every freed block (the setting before the chunked loss);
-- ``pretrain.ChunkedLossTrainer`` with glibc's default malloc;
-- ``pretrain.ChunkedLossTrainer`` with only ``utils.device.keep_freed_memory()``'s bound (no mmap, at most 128 MB of
-  freed memory kept, also while training);
-- ``pretrain.ChunkedLossTrainer`` as it runs now: ``keep_freed_memory()`` (what ``pick_device`` switches on), and
+- ``pretraining.ChunkedLossTrainer`` with glibc's default malloc;
+- ``pretraining.ChunkedLossTrainer`` with only ``utils.support.allocator.keep_freed_memory()``'s bound (no mmap, at most
+  128 MB of freed memory kept, also while training);
+- ``pretraining.ChunkedLossTrainer`` as it runs now: ``keep_freed_memory()`` (what training switches on), and
   while training ``reuse_freed_memory()`` keeps everything freed for the next step and gives it back at the end;
 and each process's peak resident memory.
 Run: .venv/bin/python benchmarks/time_to_lesson.py
@@ -38,7 +38,8 @@ STEP_LOOP = f"""
 import ctypes, resource, sys, tempfile, torch
 from datasets import Dataset, DatasetDict
 from transformers import DataCollatorForLanguageModeling, Trainer
-from utils import device, pretrain
+from utils import pretraining
+from utils.support import allocator as alloc
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING
 trainer_kind, allocator, chunk = sys.argv[1:4]
@@ -46,25 +47,26 @@ if allocator == "keep-all":  # the earlier setting: no mmap, never trim
     libc = ctypes.CDLL("libc.so.6")
     assert libc.mallopt(-4, 0) and libc.mallopt(-1, -1)
 elif allocator in ("bounded", "bounded-only"):
-    assert device.keep_freed_memory()
+    assert alloc.keep_freed_memory()
+    pretraining.keep_freed_memory = lambda: True  # already tuned
 if allocator == "bounded-only":  # the bound holds during training too
-    device.reuse_freed_memory = lambda: __import__("contextlib").nullcontext()
-    pretrain.reuse_freed_memory = device.reuse_freed_memory
+    pretraining.reuse_freed_memory = lambda: __import__("contextlib").nullcontext()
 torch.manual_seed(0)
 P = PRETRAINING["classroom"]
 tokenizer = load_tokenizer("gpt2")
 tokenizer.pad_token = tokenizer.eos_token
-model = pretrain.new_gpt2(pretrain.gpt2_config(tokenizer, P))
+model = pretraining.new_gpt2(pretraining.gpt2_config(tokenizer, P))
 ids = torch.randint(0, model.config.vocab_size, (P["batch_size"], P["context_length"])).tolist()
 chunks = DatasetDict(train=Dataset.from_dict({{"input_ids": ids}}), valid=Dataset.from_dict({{"input_ids": ids}}))
-args = pretrain.training_arguments(P, tempfile.mkdtemp(), "cpu")
+args = pretraining.training_arguments(P, tempfile.mkdtemp(), "cpu")
 if trainer_kind == "chunked":
-    trainer = pretrain.make_trainer(model, args, chunks, tokenizer)
+    trainer = pretraining.make_trainer(model, args, chunks, tokenizer)
     trainer.loss_chunk = int(chunk)
 else:
     trainer = Trainer(model=model, args=args, train_dataset=chunks["train"], eval_dataset=chunks["valid"],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
-seconds = pretrain.estimate_seconds(trainer, steps=1, probe_steps={STEPS})  # the median step, as notebook 3 estimates
+# the median step, as notebook 3 estimates
+seconds = pretraining.estimate_seconds(trainer, steps=1, probe_steps={STEPS})
 print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, args.bf16)
 """
 

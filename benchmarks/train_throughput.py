@@ -1,7 +1,7 @@
 """Training throughput: the original tutorial's setup vs ours, same model, data and steps, alternated.
 
 Original: GPT-2 124M as GPT2Config() defines it (dropout 0.1), context 128, Trainer defaults (fp32), batch 8.
-Ours:     the `full` profile's GPT-2 124M (utils.pretrain: no dropout) with this device's precision policy
+Ours:     the `full` profile's GPT-2 124M (utils.tools.pretrain: no dropout) with this device's precision policy
           (bf16 autocast on a bf16 CPU), same batch, same chunks, same seed.
 Also reports model FLOP utilisation against a bf16 and an fp32 matmul peak measured in the same run.
 Target: ours >= 2x samples/s. Run: .venv/bin/python benchmarks/train_throughput.py
@@ -17,11 +17,11 @@ from datasets import Dataset
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from utils import pretrain
+from utils import pretraining
+from utils.chunking import chunk_dataset
 from utils.device import pick_device, trainer_kwargs
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING
-from utils.tokenization import chunk_dataset
 from utils.wikipedia import sample_articles
 
 STEPS = int(os.environ.get("BENCH_STEPS", 6))
@@ -50,7 +50,7 @@ def original_model(tokenizer) -> GPT2LMHeadModel:
 
 
 def our_model(tokenizer) -> GPT2LMHeadModel:
-    return pretrain.new_gpt2(pretrain.gpt2_config(tokenizer, PRETRAINING["full"]))
+    return pretraining.new_gpt2(pretraining.gpt2_config(tokenizer, PRETRAINING["full"]))
 
 
 def run(chunks: Dataset, tokenizer, make_model, precision: dict, seed: int) -> tuple[float, float]:

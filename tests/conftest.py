@@ -31,7 +31,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 import pytest  # noqa: E402
 
-from utils import assets  # noqa: E402
+from utils.offline import assets  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # make test's two workers (pytest-xdist, -n 2 --dist loadscope): which tests run together, and in what order

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from utils import assets
+from utils.offline import assets
 from utils.wikipedia import sample_articles
 
 # Figures printed by the original tutorial with the Hub's gpt2 / bert-base-uncased tokenizers.
@@ -121,7 +121,7 @@ def test_a_tokenizer_edited_together_with_its_manifest_is_caught(cache_copy):
     """A5: change a merge rule and re-hash the manifest to match; the checksums pinned in code still differ."""
     import json
 
-    from utils.cache import sha256_of
+    from utils.offline.cache import sha256_of
 
     folder = cache_copy / "gpt2-tokenizer"
     merges = folder / "merges.txt"
@@ -133,7 +133,7 @@ def test_a_tokenizer_edited_together_with_its_manifest_is_caught(cache_copy):
     (folder / "manifest.json").write_text(json.dumps(manifest))
     for use in (lambda: assets.asset_dir("gpt2-tokenizer", root=cache_copy),
                 lambda: assets.verify("gpt2-tokenizer", root=cache_copy)):
-        with pytest.raises(assets.AssetError, match="does not match the checksums pinned in utils/assets.py"):
+        with pytest.raises(assets.AssetError, match="does not match the checksums pinned in utils/offline/assets.py"):
             use()
 
 

@@ -20,19 +20,21 @@ import pytest
 import torch
 from datasets import Dataset
 
-from utils import assets, cache, generation, profiles, sampling, settings, slides
 from utils import device as device_module
+from utils import generation, profiles, sampling, settings
 from utils import models as models_module
-from utils import pretrain as pretrain_module
-from utils import wikipedia_beam as beam_module
-from utils.cache import AssetError
-from utils.checks import check_pair
+from utils.chunking import chunk_dataset
+from utils.data import wikipedia_beam as beam_module
+from utils.data.mediawiki import WikipediaError, parsed_articles
 from utils.fill_mask import fill_mask, rank_of
-from utils.hub import HubError
-from utils.tokenization import chunk_dataset
+from utils.offline import assets, cache
+from utils.offline.cache import AssetError
+from utils.offline.hub import HubError
+from utils.support.validation import check_pair
+from utils.tools import pretrain as pretrain_module
+from utils.tools import slides
 from utils.training_view import LiveLossPlot, loss_curves
 from utils.wikipedia import corpus_stats, load_wikipedia_subset
-from utils.wikitext import WikipediaError, parsed_articles
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,7 +161,7 @@ CASES = [
                                               assets.build("wikipedia-sample")), AssetError,
      "Cannot create the asset cache"),
     ("setting: unknown name", lambda t, f: settings.setting("PROFILES"), KeyError, "Unknown setting 'PROFILES'"),
-    # --- python -m utils.pretrain ---
+    # --- python -m utils.tools.pretrain ---
     ("pretrain: --epochs 0", lambda t, f: pretrain_cli(t, "--epochs", "0"), SystemExit, "must be a number above 0"),
     ("pretrain: --epochs -1", lambda t, f: pretrain_cli(t, "--epochs=-1"), SystemExit, "got '-1'"),
     ("pretrain: --epochs inf", lambda t, f: pretrain_cli(t, "--epochs", "inf"), SystemExit, "got 'inf'"),
@@ -172,14 +174,14 @@ CASES = [
         ["--profile", "smoke", "--output-dir", str(write(t / "file") / "x")]), SystemExit, "cannot write to"),
     ("pretrain: --resume with nothing to resume", lambda t, f: pretrain_cli(t, "--resume"), SystemExit,
      "holds no complete checkpoint"),
-    # --- python -m utils.wikipedia_beam ---
+    # --- python -m utils.data.wikipedia_beam ---
     ("beam: a glob that matches nothing", lambda t, f: beam_cli(t, "--input", str(t / "none-*.xml.bz2")),
      SystemExit, "matches no file"),
     ("beam: a missing file", lambda t, f: beam_cli(t, "--input", str(t / "missing.xml.bz2")), SystemExit,
      "matches no file"),
     ("beam: negative shards", lambda t, f: beam_cli(t, "--input", "x", "--num-shards", "-1"), SystemExit,
      "--num-shards must be 0"),
-    # --- python -m utils.assets ---
+    # --- python -m utils.offline.assets ---
     ("assets CLI: unknown asset", lambda t, f: exit(assets.main(["no-such-asset"])), SystemExit, "Unknown asset"),
 ]
 
@@ -303,7 +305,7 @@ ROUND_3 = [
      "model must be a loaded model"),
     ("F4 fill_mask: tokenizer None", lambda t, f: fill_mask(f["mlm"][0], None, "A [MASK]."), ValueError,
      "tokenizer must be a loaded tokenizer"),
-    # --- utils.tokenization ---
+    # --- utils.chunking ---
     ("T1 chunks: context length as text", lambda t, f: chunk_dataset(Dataset.from_dict({"text": ["hello " * 50]}),
      f["lm"][2], "128"), ValueError, "context_length must be a whole number of at least 2, got '128'"),
     ("T2 chunks: context length 128.5", lambda t, f: chunk_dataset(Dataset.from_dict({"text": ["hello " * 50]}),
@@ -328,7 +330,7 @@ ROUND_3 = [
     ("V4 loss curves: no step", lambda t, f: loss_curves([{"loss": 1.0}]), ValueError, "this entry has no 'step'"),
     ("V4 live plot: baseline as text", lambda t, f: LiveLossPlot(f["lm"][2], [1], baseline="10.8"), ValueError,
      "baseline must be a number"),
-    # --- python -m utils.slides ---
+    # --- python -m utils.tools.slides ---
     ("L1 slides: a notebook without slide metadata", lambda t, f: slides_cli(t, notebook_file(t, without_slides)),
      SystemExit, "has no slide structure"),
     ("L2 slides: a truncated notebook", lambda t, f: slides_cli(t, notebook_file(t, lambda s: s[:5000])),
@@ -346,8 +348,8 @@ ROUND_3 = [
      "--output", str(write(t / "file"))])), SystemExit, "cannot create the output folder"),
     ("L13 slides: cached reveal.js tampered with", lambda t, f: (tampered_reveal_cache(t, f["monkeypatch"]),
      slides_cli(t, ROOT / "notebooks" / "01_masked_lm.ipynb")), SystemExit, "`make slides` (or python -m "
-     "utils.slides) then builds it again"),
-    # --- utils.assets / utils.cache ---
+     "utils.tools.slides) then builds it again"),
+    # --- utils.offline.assets / utils.offline.cache ---
     ("A1 assets: no space for the download", lambda t, f: (f["monkeypatch"].setattr(
         cache.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "ERROR: Could not install "
         "packages due to an OSError: [Errno 28] No space left on device")), cache.pip_download("x==1", t / "dl")),
@@ -361,7 +363,7 @@ ROUND_3 = [
      f["monkeypatch"].setattr(cache.tempfile, "mkdtemp", lambda *a, **k: (_ for _ in ()).throw(
          OSError(errno.EROFS, "Read-only file system"))), exit(assets.main(["gpt2-tokenizer"]))), SystemExit,
      "Read-only file system"),
-    # --- python -m utils.wikipedia_beam ---
+    # --- python -m utils.data.wikipedia_beam ---
     ("B2 beam: a dump with invalid UTF-8", lambda t, f: beam_cli(t, "--input", dump(t, "bad.xml", PAGE.replace(
         b"Some", b"S\xff\xfeme"))), SystemExit, "is not a valid MediaWiki XML dump"),
     ("B5 beam: output is the input file", lambda t, f: beam_cli(t, "--input", dump(t, "d.xml", PAGE), "--output",
@@ -380,7 +382,7 @@ ROUND_3 = [
      ValueError, "$LLM_TUTORIAL_OUTPUT="),
     ("E8 every notebook: widgets maybe", lambda t, f: (f["monkeypatch"].setenv("LLM_TUTORIAL_WIDGETS", "maybe"),
      profiles.choose_profile(profiles.CAUSAL_LM)), ValueError, "$LLM_TUTORIAL_WIDGETS='maybe': use on or off."),
-    # --- python -m utils.pretrain ---
+    # --- python -m utils.tools.pretrain ---
     ("P22 pretrain: --save-every 2.5", lambda t, f: pretrain_cli(t, "--save-every", "2.5"), SystemExit,
      "must be a whole number above 0 (e.g. 50), got '2.5'"),
     ("P25 pretrain: --profile ''", lambda t, f: pretrain_module.main(["--profile", "", "--output-dir", str(t)]),

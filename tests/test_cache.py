@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from utils import cache
+from utils.offline import cache
 
 
 def test_a_checksum_mismatch_is_refused(tmp_path):

@@ -5,8 +5,9 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import DataCollatorForLanguageModeling, GPT2Config, Trainer
 
-from utils import pretrain
+from utils import pretraining
 from utils.chunked_loss import causal_lm_loss, megabytes_kept_for_backward
+from utils.tools import pretrain
 
 VOCAB = 1_000
 
@@ -15,7 +16,7 @@ def tiny_gpt2(seed: int = 0):
     torch.manual_seed(seed)
     config = GPT2Config(vocab_size=VOCAB, n_positions=32, n_layer=2, n_embd=64, n_head=2, bos_token_id=0,
                         eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    return pretrain.new_gpt2(config)
+    return pretraining.new_gpt2(config)
 
 
 def batch(seed: int = 1, ignored: bool = True):
@@ -118,8 +119,8 @@ def _trainers(tmp_path, gpt2_tokenizer, bf16=False):
     chunks = DatasetDict(train=Dataset.from_dict({"input_ids": ids}), valid=Dataset.from_dict({"input_ids": ids}))
     profile = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 0, "eval_every": 1}
     made = []
-    for kind in (Trainer, pretrain.ChunkedLossTrainer):
-        args = pretrain.training_arguments(profile, tmp_path / kind.__name__, "cpu", bf16=bf16)
+    for kind in (Trainer, pretraining.ChunkedLossTrainer):
+        args = pretraining.training_arguments(profile, tmp_path / kind.__name__, "cpu", bf16=bf16)
         made.append(kind(model=tiny_gpt2(), args=args, train_dataset=chunks["train"], eval_dataset=chunks["valid"],
                          data_collator=DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False)))
     return made

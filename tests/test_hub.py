@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from utils import assets, hub
 from utils.models import load_causal_lm, load_masked_lm
+from utils.offline import assets, hub
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,8 +49,8 @@ def test_a_folder_with_its_own_code_is_refused_and_the_code_never_runs(tiny_fold
     assert run.returncode != 0
     assert not marker.exists()
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("utils.hub.HubError: The folder ") and "auto_map" in last and "trust_remote_code=False" \
-        in last
+    assert last.startswith("utils.offline.hub.HubError: The folder ")
+    assert "auto_map" in last and "trust_remote_code=False" in last
     with pytest.raises(hub.HubError, match="auto_map"):
         load_causal_lm(str(tiny_folder))
     assert not marker.exists()

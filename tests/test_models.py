@@ -5,7 +5,8 @@ import time
 import pytest
 import torch
 
-from utils import hub, models
+from utils import models
+from utils.offline import hub
 
 
 @pytest.fixture
@@ -64,8 +65,8 @@ def test_a_silent_hub_is_decided_within_the_timeout(monkeypatch):
 
 
 def test_masked_lm_stand_in_fills_blanks(offline, capsys):
-    from utils import assets
     from utils.fill_mask import fill_mask
+    from utils.offline import assets
 
     loaded = models.load_masked_lm("bert-base-uncased")
     assert loaded.stand_in and capsys.readouterr().out.startswith("Model: MiniLM-L6 masked-LM stand-in")

@@ -55,7 +55,7 @@ def test_building_the_stand_in_inside_a_kernel_prints_our_lines_and_a_bar_and_no
 
     from jupyter_client.manager import KernelManager
 
-    from utils.cache import cache_root
+    from utils.offline.cache import cache_root
 
     for dependency in ("minilm-encoder", "bert-tokenizer", "wikipedia-sample", "wikipedia-parsed"):  # parsed: faster
         shutil.copytree(cache_root() / dependency, tmp_path / "cache" / dependency)
@@ -68,7 +68,7 @@ def test_building_the_stand_in_inside_a_kernel_prints_our_lines_and_a_bar_and_no
         client.wait_for_ready(timeout=60)
         outputs = []
         reply = client.execute_interactive(
-            "import utils.masked_lm_stand_in as recipe\n"
+            "import utils.offline.masked_lm_stand_in as recipe\n"
             "recipe.STEPS, recipe.EVAL_CHUNKS = 4, 8\n"
             "from utils.models import load_masked_lm\n"
             "loaded = load_masked_lm('bert-base-uncased')\n", timeout=300,

@@ -138,7 +138,7 @@ def test_a_real_hub_error_is_reported_as_what_it_is(hub_repos, tmp_path):
                               capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("utils.wikitext.WikipediaError: The Hub's wikimedia/wikipedia (20231101.en) answered "
+    assert last.startswith("utils.data.mediawiki.WikipediaError: The Hub's wikimedia/wikipedia (20231101.en) answered "
                            "but could not be read"), last
     assert "20231101.en" in last.split("could not be read")[1], last  # the library's own reason, kept
     assert "not reachable" not in proc.stderr

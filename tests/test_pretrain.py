@@ -19,8 +19,9 @@ import torch
 from datasets import Dataset, DatasetDict
 from safetensors.torch import load_file
 
-from utils import pretrain
+from utils import pretraining
 from utils.profiles import PRETRAINING, choose_profile
+from utils.tools import pretrain
 
 
 def test_smoke_profile_trains_and_saves(tmp_path, monkeypatch, capsys):
@@ -48,18 +49,18 @@ def _corpus(train_text):
 def test_a_corpus_too_small_for_one_chunk(gpt2_tokenizer):
     _, profile = choose_profile(PRETRAINING, "smoke")
     with pytest.raises(ValueError, match="No text gives a full chunk of 128 tokens"):
-        pretrain.tokenize_corpus(_corpus("Too short."), gpt2_tokenizer, profile)
+        pretraining.tokenize_corpus(_corpus("Too short."), gpt2_tokenizer, profile)
 
 
 def test_a_context_longer_than_the_model_allows(gpt2_tokenizer):
     _, profile = choose_profile(PRETRAINING, "smoke")
     with pytest.raises(ValueError, match="longer than this model's maximum of 1024"):
-        pretrain.tokenize_corpus(_corpus("Text. " * 3000), gpt2_tokenizer, profile | {"context_length": 2048})
+        pretraining.tokenize_corpus(_corpus("Text. " * 3000), gpt2_tokenizer, profile | {"context_length": 2048})
 
 
 def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
     _, profile = choose_profile(PRETRAINING, "full")
-    config = pretrain.gpt2_config(gpt2_tokenizer, profile)
+    config = pretraining.gpt2_config(gpt2_tokenizer, profile)
     assert (config.vocab_size, config.n_ctx, config.n_layer, config.n_embd) == (50257, 128, 12, 768)
     assert config.bos_token_id == config.eos_token_id == 50256
     assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.0, 0.0, 0.0)
@@ -67,12 +68,12 @@ def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
 
 def test_dropout_is_a_profile_setting(gpt2_tokenizer):
     _, profile = choose_profile(PRETRAINING, "smoke")
-    config = pretrain.gpt2_config(gpt2_tokenizer, profile | {"dropout": 0.1})
+    config = pretraining.gpt2_config(gpt2_tokenizer, profile | {"dropout": 0.1})
     assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.1, 0.1, 0.1)
-    model = pretrain.new_gpt2(config).train()
+    model = pretraining.new_gpt2(config).train()
     ids = torch.tensor([[464, 3290, 318, 257]])
     assert not torch.equal(model(ids).logits, model(ids).logits)  # random masks: two passes differ
-    model = pretrain.new_gpt2(pretrain.gpt2_config(gpt2_tokenizer, profile)).train()
+    model = pretraining.new_gpt2(pretraining.gpt2_config(gpt2_tokenizer, profile)).train()
     assert torch.equal(model(ids).logits, model(ids).logits)
 
 
@@ -80,9 +81,9 @@ def test_evaluation_subset_is_a_new_seeded_draw(gpt2_tokenizer):
     _, profile = choose_profile(PRETRAINING, "smoke")
     chunks = DatasetDict(train=Dataset.from_dict({"input_ids": [[1] * 4] * 3}),
                          valid=Dataset.from_dict({"input_ids": [[i] * 4 for i in range(40)]}))
-    first = pretrain.evaluation_subset(chunks, profile)
+    first = pretraining.evaluation_subset(chunks, profile)
     assert len(first["valid"]) == profile["eval_chunks"] == 16 and len(chunks["valid"]) == 40  # not changed in place
-    assert pretrain.evaluation_subset(chunks, profile)["valid"]["input_ids"] == first["valid"]["input_ids"]
+    assert pretraining.evaluation_subset(chunks, profile)["valid"]["input_ids"] == first["valid"]["input_ids"]
 
 
 def test_resuming_re_ties_the_output_layer_without_a_warning(gpt2_tokenizer, tmp_path, caplog):
@@ -94,14 +95,14 @@ def test_resuming_re_ties_the_output_layer_without_a_warning(gpt2_tokenizer, tmp
     ids = gpt2_tokenizer("A short text to learn. " * 200)["input_ids"]
     chunks = Dataset.from_dict({"input_ids": [ids[i:i + 128] for i in range(0, 128 * 8, 128)]})
     splits = DatasetDict(train=chunks, valid=chunks)
-    config = pretrain.gpt2_config(gpt2_tokenizer, profile)
-    args = pretrain.training_arguments(profile | {"epochs": 1}, tmp_path, "cpu", eval_strategy="no",
+    config = pretraining.gpt2_config(gpt2_tokenizer, profile)
+    args = pretraining.training_arguments(profile | {"epochs": 1}, tmp_path, "cpu", eval_strategy="no",
                                        save_strategy="steps", save_steps=10**9, use_cpu=True, bf16=False)
-    first = pretrain.make_trainer(pretrain.new_gpt2(config), args, splits, gpt2_tokenizer)
+    first = pretraining.make_trainer(pretraining.new_gpt2(config), args, splits, gpt2_tokenizer)
     first.train()
-    more = pretrain.training_arguments(profile | {"epochs": 2}, tmp_path, "cpu", eval_strategy="no",
+    more = pretraining.training_arguments(profile | {"epochs": 2}, tmp_path, "cpu", eval_strategy="no",
                                        save_strategy="no", use_cpu=True, bf16=False)
-    resumed = pretrain.make_trainer(pretrain.new_gpt2(config), more, splits, gpt2_tokenizer)
+    resumed = pretraining.make_trainer(pretraining.new_gpt2(config), more, splits, gpt2_tokenizer)
     assert isinstance(resumed, Trainer)
     with caplog.at_level("WARNING"):
         resumed.train(resume_from_checkpoint=str(tmp_path / f"checkpoint-{first.state.global_step}"))
@@ -126,7 +127,7 @@ def script_env() -> dict[str, str]:
 
 
 def script(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "utils.pretrain", "--profile", "smoke", "--output-dir", str(out), *extra]
+    return [sys.executable, "-m", "utils.tools.pretrain", "--profile", "smoke", "--output-dir", str(out), *extra]
 
 
 def run_here(*argv: str) -> tuple[int, str, str]:
@@ -325,7 +326,7 @@ def test_a_different_save_every_applies_after_a_resume():
 def test_total_steps_counts_a_fraction_of_an_epoch_as_the_trainer_does(epochs, steps):
     """Reliability round 3, P24: --epochs 1e-9 printed '2e-09 steps', and every count was a float."""
     chunks = DatasetDict(train=Dataset.from_dict({"input_ids": [[0]] * 10}))
-    assert pretrain.total_steps(chunks, {"batch_size": 4, "epochs": epochs}) == steps
+    assert pretraining.total_steps(chunks, {"batch_size": 4, "epochs": epochs}) == steps
 
 
 @pytest.mark.parametrize("extra,changed", [(["--epochs", "3"], "epochs 2.0 -> 3.0"),
@@ -384,7 +385,7 @@ def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path, stop):
 def test_two_processes_with_torchrun_take_half_the_steps(tmp_path):
     """torchrun, 2 CPU processes (gloo): world size 2, half a single process's optimizer steps, one saved model."""
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-                          "utils.pretrain", "--profile", "smoke", "--output-dir", str(tmp_path)],
+                          "utils.tools.pretrain", "--profile", "smoke", "--output-dir", str(tmp_path)],
                          env=script_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     _, profile = choose_profile(PRETRAINING, "smoke")
@@ -417,7 +418,7 @@ def start_node(out: Path, port: int, *extra: str) -> subprocess.Popen:
     """One node's torchrun: 1 process, joining the run at ``port`` (the first node started hosts it)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
-               "-m", "utils.pretrain", "--profile", "smoke", "--output-dir", str(out), *TWO_NODE_STEPS, *extra]
+               "-m", "utils.tools.pretrain", "--profile", "smoke", "--output-dir", str(out), *TWO_NODE_STEPS, *extra]
     return subprocess.Popen(command, env=script_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
@@ -524,20 +525,20 @@ def test_a_lost_node_stops_the_other_in_one_line_and_both_resume_to_the_same_wei
 
 def test_a_plain_training_loop_equals_the_trainer(gpt2_tokenizer):
     """Notebook 3's exercise: forward, loss, backward, step, zero_grad == the Trainer's own step (losses and
-    weights), so a student's loop can be checked against ``pretrain.trainer_steps``."""
+    weights), so a student's loop can be checked against ``pretraining.trainer_steps``."""
     import copy
 
     from transformers import DataCollatorForLanguageModeling
 
     gpt2_tokenizer = copy.copy(gpt2_tokenizer)
     gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
-    config = pretrain.gpt2_config(gpt2_tokenizer, {"n_layer": 2, "n_embd": 64, "n_head": 2, "context_length": 32,
+    config = pretraining.gpt2_config(gpt2_tokenizer, {"n_layer": 2, "n_embd": 64, "n_head": 2, "context_length": 32,
                                                    "dropout": 0.0})
     collator = DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False)
     generator = torch.Generator().manual_seed(0)
     examples = [{"input_ids": torch.randint(0, 50_000, (32,), generator=generator).tolist()} for _ in range(12)]
     torch.manual_seed(0)
-    plain = pretrain.new_gpt2(config)
+    plain = pretraining.new_gpt2(config)
     trained = copy.deepcopy(plain)
     optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-3, weight_decay=0.0)
     losses = []
@@ -547,13 +548,13 @@ def test_a_plain_training_loop_equals_the_trainer(gpt2_tokenizer):
         optimizer.step()
         optimizer.zero_grad()
         losses.append(loss.item())
-    assert pretrain.trainer_steps(trained, examples, collator, batch_size=4, learning_rate=1e-3) == \
+    assert pretraining.trainer_steps(trained, examples, collator, batch_size=4, learning_rate=1e-3) == \
         pytest.approx(losses, rel=1e-6)
     assert losses[0] != losses[-1]
     for mine, theirs in zip(plain.parameters(), trained.parameters()):
         torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="Give a whole number of batches"):
-        pretrain.trainer_steps(trained, examples[:5], collator, batch_size=4, learning_rate=1e-3)
+        pretraining.trainer_steps(trained, examples[:5], collator, batch_size=4, learning_rate=1e-3)
 
 
 def test_a_nan_loss_stops_training_with_one_clear_error(gpt2_tokenizer, tmp_path):
@@ -564,11 +565,11 @@ def test_a_nan_loss_stops_training_with_one_clear_error(gpt2_tokenizer, tmp_path
 
     tokenizer = copy.copy(gpt2_tokenizer)
     tokenizer.pad_token = tokenizer.eos_token
-    config = pretrain.gpt2_config(tokenizer, {"n_layer": 1, "n_embd": 32, "n_head": 2, "context_length": 16,
+    config = pretraining.gpt2_config(tokenizer, {"n_layer": 1, "n_embd": 32, "n_head": 2, "context_length": 16,
                                               "dropout": 0.0})
     examples = Dataset.from_dict({"input_ids": [[i % 500 + j for j in range(16)] for i in range(16)]})
 
-    class Diverging(pretrain.ChunkedLossTrainer):
+    class Diverging(pretraining.ChunkedLossTrainer):
         def _loss_from_hidden(self, outputs, labels, num_items_in_batch=None):
             loss = super()._loss_from_hidden(outputs, labels, num_items_in_batch)
             return loss * float("nan") if self.state.global_step >= 2 else loss
@@ -576,11 +577,11 @@ def test_a_nan_loss_stops_training_with_one_clear_error(gpt2_tokenizer, tmp_path
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=4, logging_steps=1,
                              logging_nan_inf_filter=False, report_to=[], save_strategy="no", use_cpu=True,
                              disable_tqdm=True)
-    trainer = Diverging(model=pretrain.new_gpt2(config), args=args, train_dataset=examples,
+    trainer = Diverging(model=pretraining.new_gpt2(config), args=args, train_dataset=examples,
                         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
     with pytest.raises(FloatingPointError, match=r"The training loss became nan by step 3: training stopped"):
         trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert all(math.isfinite(x) for x in losses[:-1]) and math.isnan(losses[-1])  # logged as NaN, not hidden
     smoke = choose_profile(PRETRAINING, "smoke")[1]
-    assert pretrain.training_arguments(smoke, tmp_path, torch.device("cpu")).logging_nan_inf_filter is False
+    assert pretraining.training_arguments(smoke, tmp_path, torch.device("cpu")).logging_nan_inf_filter is False

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from PIL import Image, ImageStat
 
-from utils import slides
+from utils.tools import slides
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

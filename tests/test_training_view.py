@@ -7,7 +7,7 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets
 
-from utils import pretrain, training_view
+from utils import pretraining, training_view
 from utils.profiles import PRETRAINING, choose_profile
 
 
@@ -59,8 +59,8 @@ def tiny_run(gpt2_tokenizer, tmp_path):
     chunks = Dataset.from_dict({"input_ids": [ids[i:i + 128] for i in range(0, 128 * 16, 128)]})
     gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
     torch.manual_seed(0)
-    model = pretrain.new_gpt2(pretrain.gpt2_config(gpt2_tokenizer, profile))
-    args = pretrain.training_arguments(profile, tmp_path, "cpu", use_cpu=True, bf16=False)
+    model = pretraining.new_gpt2(pretraining.gpt2_config(gpt2_tokenizer, profile))
+    args = pretraining.training_arguments(profile, tmp_path, "cpu", use_cpu=True, bf16=False)
     return model, args, DatasetDict(train=chunks, valid=chunks.select(range(4))), gpt2_tokenizer, ids
 
 
@@ -92,7 +92,7 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
     fake = FakeDisplay()
     monkeypatch.setattr(IPython.display, "display", fake)
     view = training_view.LiveLossPlot(tokenizer, ids[:8], title="test", sample_tokens=4, baseline=10.8, live=live)
-    trainer = pretrain.make_trainer(model, args, chunks, tokenizer, [view])
+    trainer = pretraining.make_trainer(model, args, chunks, tokenizer, [view])
     trainer.train()
     evaluations = len([h for h in trainer.state.log_history if "eval_loss" in h])
     assert evaluations == 4
@@ -118,7 +118,7 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
 
 def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):
     model, args, chunks, tokenizer, _ = tiny_run
-    trainer = pretrain.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])
+    trainer = pretraining.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])
     trainer.train()
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[1] for line in lines] == ["2/8", "4/8", "6/8", "8/8"]
@@ -131,7 +131,7 @@ def test_samples_per_second_counts_the_chunks_trained_on_like_the_trainer(tiny_r
     figure showed 35.5 samples/s where the Trainer's own figure below it said 27.9)."""
     model, args, chunks, tokenizer, _ = tiny_run
     chunks["train"] = concatenate_datasets([chunks["train"], chunks["train"].select(range(3))])  # 19 chunks
-    trainer = pretrain.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])
+    trainer = pretraining.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])
     result = trainer.train()
     last = capsys.readouterr().out.strip().splitlines()[-1]
     shown = float(last.split(" samples/s")[0].rsplit(" ", 1)[1])

@@ -18,7 +18,7 @@ import pytest
 from datasets import load_dataset
 
 from utils import wikipedia as wiki
-from utils.wikipedia_beam import main
+from utils.data.wikipedia_beam import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
@@ -96,7 +96,7 @@ def stop(pool: subprocess.Popen) -> None:
 
 
 def portable(port: int, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "utils.wikipedia_beam", "--input", str(wiki.sample_dump()), "--output", str(out),
+    return [sys.executable, "-m", "utils.data.wikipedia_beam", "--input", str(wiki.sample_dump()), "--output", str(out),
             "--runner", "PortableRunner", "--job_endpoint", "embed", "--environment_type", "EXTERNAL",
             "--environment_config", f"localhost:{port}", *extra]
 
@@ -188,7 +188,8 @@ def test_the_staged_package_holds_the_pipeline_and_its_pinned_needs(tmp_path):
     with tarfile.open(tarball) as archive:
         names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
         info = archive.extractfile(next(n for n in archive.getnames() if n.endswith("/PKG-INFO"))).read().decode()
-    assert {"utils/wikipedia_beam.py", "utils/wikitext.py", "utils/cache.py", "utils/__init__.py"} <= names
+    assert {"utils/data/wikipedia_beam.py", "utils/data/mediawiki.py", "utils/offline/cache.py",
+            "utils/__init__.py"} <= names
     pins = {line.split("==")[0]: line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text()
             .splitlines() if "==" in line}
     required = [line.split(": ", 1)[1] for line in info.splitlines() if line.startswith("Requires-Dist: ")]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel
 
-from utils.checks import whole_number
+from utils.support.validation import check_head_request
 
 
 @dataclass
@@ -57,60 +57,63 @@ def _eager(model: PreTrainedModel):
             model.set_attn_implementation(before)
 
 
-def _parts(model: PreTrainedModel, layer: int):
-    """(the attention module, its output projection, a function head -> (W_q, b_q, W_k, b_k, W_v, b_v), n heads,
-    kv heads, head size) for GPT-2 or a Llama-style model; a ValueError for anything else."""
+@dataclass
+class HeadWeights:
+    """Where one head's weights live in a model: its projections, and the modules the forward pass goes through."""
+
+    W_q: torch.Tensor  # (h, d)
+    b_q: torch.Tensor  # (d,)
+    W_k: torch.Tensor
+    b_k: torch.Tensor
+    W_v: torch.Tensor
+    b_v: torch.Tensor
+    attention: torch.nn.Module  # the layer's attention: its input is x
+    projection: torch.nn.Module  # its output projection: its input is every head's output, side by side
+    size: int  # d
+    kv_head: int
+
+
+def gpt2_head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWeights:
+    """GPT-2 computes q, k and v of every head in one ``c_attn`` (a Conv1D: x @ weight + bias, shape (h, 3h));
+    head ``head`` owns columns ``head*d:(head+1)*d`` of each third."""
+    attention = model.transformer.h[layer].attn
+    hidden = model.config.hidden_size
+    size = hidden // model.config.num_attention_heads
+    weight, bias = attention.c_attn.weight, attention.c_attn.bias
+    parts = []
+    for block in range(3):  # q, k, v
+        columns = slice(block * hidden + head * size, block * hidden + (head + 1) * size)
+        parts += [weight[:, columns], bias[columns]]
+    return HeadWeights(*parts, attention=attention, projection=attention.c_proj, size=size, kv_head=head)
+
+
+def llama_head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWeights:
+    """Llama-style models have ``q_proj``, ``k_proj``, ``v_proj`` (nn.Linear: x @ weight.T, often no bias), and
+    groups of query heads share one key/value head (grouped-query attention)."""
+    attention = model.model.layers[layer].self_attn
     config = model.config
     heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    if hasattr(model, "transformer") and hasattr(model.transformer, "h"):  # GPT-2
-        attention = model.transformer.h[layer].attn
-        hidden, size = config.hidden_size, config.hidden_size // heads
-        weight, bias = attention.c_attn.weight, attention.c_attn.bias  # Conv1D: (h, 3h), x @ weight + bias
+    size = getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv = head // (heads // kv_heads)
+    parts = []
+    for projection, index in ((attention.q_proj, head), (attention.k_proj, kv), (attention.v_proj, kv)):
+        rows = slice(index * size, (index + 1) * size)
+        w = projection.weight[rows].T
+        parts += [w, projection.bias[rows] if projection.bias is not None else torch.zeros(size, dtype=w.dtype)]
+    return HeadWeights(*parts, attention=attention, projection=attention.o_proj, size=size, kv_head=kv)
 
-        def slices(head):
-            parts = []
-            for block in range(3):
-                columns = slice(block * hidden + head * size, block * hidden + (head + 1) * size)
-                parts += [weight[:, columns], bias[columns]]
-            return parts
 
-        return attention, attention.c_proj, slices, heads, kv_heads, size
-    base = getattr(model, "model", None)
-    if base is not None and hasattr(base, "layers") and hasattr(base.layers[layer], "self_attn"):
-        attention = base.layers[layer].self_attn
-        if not all(hasattr(attention, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")):
-            raise ValueError(f"{type(attention).__name__} has no q_proj/k_proj/v_proj: not a head this helper "
-                             "can take apart.")
-        size = getattr(config, "head_dim", None) or config.hidden_size // heads
-
-        def slices(head):
-            kv = head // (heads // kv_heads)
-            parts = []
-            for projection, index in ((attention.q_proj, head), (attention.k_proj, kv), (attention.v_proj, kv)):
-                rows = slice(index * size, (index + 1) * size)
-                w = projection.weight[rows].T  # nn.Linear computes x @ weight.T
-                b = projection.bias[rows] if projection.bias is not None else torch.zeros(size, dtype=w.dtype)
-                parts += [w, b]
-            return parts
-
-        return attention, attention.o_proj, slices, heads, kv_heads, size
-    raise ValueError(f"{type(model).__name__} is neither GPT-2 nor a Llama-style model: attention_head cannot take "
-                     "its heads apart.")
+def head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWeights:
+    """``gpt2_head_weights`` or ``llama_head_weights``, whichever this model is (``check_attention_model`` said)."""
+    return (gpt2_head_weights if hasattr(model, "transformer") else llama_head_weights)(model, layer, head)
 
 
 @torch.no_grad()
 def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0, head: int = 0) -> AttentionHead:
     """Head ``head`` of layer ``layer`` on one sequence of ``input_ids`` (shape (1, n) or (n,))."""
-    input_ids = torch.as_tensor(input_ids)
-    if input_ids.dim() == 1:
-        input_ids = input_ids[None]
-    if input_ids.dim() != 2 or input_ids.shape[0] != 1 or input_ids.shape[1] == 0:
-        raise ValueError(f"Give one sequence of token ids, shape (1, n); got shape {tuple(input_ids.shape)}.")
-    layers = model.config.num_hidden_layers
-    layer = whole_number(layer, "layer", 0, layers - 1)
-    head = whole_number(head, "head", 0, model.config.num_attention_heads - 1)
-    attention, projection, slices, heads, kv_heads, size = _parts(model, layer)
+    input_ids, layer, head = check_head_request(model, input_ids, layer, head)
+    parts = head_weights(model, layer, head)
     seen = {}
 
     def read_input(module, args, kwargs):
@@ -120,8 +123,8 @@ def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int =
     def read_heads(module, args):
         seen["heads"] = args[0][0]
 
-    hooks = [attention.register_forward_pre_hook(read_input, with_kwargs=True),
-             projection.register_forward_pre_hook(read_heads)]
+    hooks = [parts.attention.register_forward_pre_hook(read_input, with_kwargs=True),
+             parts.projection.register_forward_pre_hook(read_heads)]
     try:
         with _eager(model):
             out = model(input_ids=input_ids.to(model.device), output_attentions=True)
@@ -131,15 +134,16 @@ def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int =
     rotate, rotary = (lambda t: t), False
     if seen["rope"] is not None:
         cos, sin = seen["rope"]
-        apply = sys.modules[type(attention).__module__].apply_rotary_pos_emb
+        apply = sys.modules[type(parts.attention).__module__].apply_rotary_pos_emb
 
         def rotate(t):
             rotated, _ = apply(t[None, None], t[None, None], cos, sin)
             return rotated[0, 0]
 
         rotary = True
-    W_q, b_q, W_k, b_k, W_v, b_v = (t.detach() for t in slices(head))
-    return AttentionHead(x=seen["x"].detach(), W_q=W_q, b_q=b_q, W_k=W_k, b_k=b_k, W_v=W_v, b_v=b_v,
-                         rotate=rotate, weights=out.attentions[layer][0, head].detach(),
-                         output=seen["heads"][:, head * size:(head + 1) * size].detach(), layer=layer, head=head,
-                         kv_head=head // (heads // kv_heads), rotary=rotary)
+    d = parts.size
+    return AttentionHead(x=seen["x"].detach(), W_q=parts.W_q.detach(), b_q=parts.b_q.detach(),
+                         W_k=parts.W_k.detach(), b_k=parts.b_k.detach(), W_v=parts.W_v.detach(),
+                         b_v=parts.b_v.detach(), rotate=rotate, weights=out.attentions[layer][0, head].detach(),
+                         output=seen["heads"][:, head * d:(head + 1) * d].detach(), layer=layer, head=head,
+                         kv_head=parts.kv_head, rotary=rotary)

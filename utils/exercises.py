@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from utils.checks import plain_number
+from utils.support.validation import plain_number
 
 NOT_ANSWERED = "Not answered yet."
 

@@ -1,9 +1,11 @@
 """Figures that read on a projector and through a screen reader: one style, and a display that carries alt text.
 
-Importing this module applies ``STYLE`` to matplotlib (the notebooks import it before they plot); the figures drawn
-inside ``utils`` use the same style explicitly. ``show(fig, alt)`` displays a figure as a PNG together with an HTML
-``<img alt=...>`` of the same picture: JupyterLab and nbconvert (HTML exports, reveal.js decks) prefer the HTML, so
-the text alternative reaches all three, and the plain-text version of the output is the alt text itself.
+``use_style()`` applies ``STYLE`` to matplotlib (the notebooks call it before they plot); the figures drawn inside
+``utils`` use the same style in a ``plt.rc_context(STYLE)`` of their own.
+
+``show(fig, alt)`` displays a figure as a PNG together with an HTML ``<img alt=...>`` of the same picture: JupyterLab
+and nbconvert (HTML exports, reveal.js decks) prefer the HTML, so the text alternative reaches all three, and the
+plain-text version of the output is the alt text itself.
 
 The PNG records the smallest font size in the figure (``MinFontPt``) and its resolution: ``tests/test_slides.py``
 turns them into the pixel size the smallest text has on a 1280x720 slide.
@@ -29,7 +31,11 @@ STYLE = {
     "figure.titlesize": 16, "figure.dpi": DPI, "savefig.dpi": DPI,
     "axes.prop_cycle": cycler(color=OKABE_ITO),
 }
-matplotlib.rcParams.update(STYLE)
+
+
+def use_style() -> None:
+    """Draw every later figure of this kernel in ``STYLE``: large fonts, Okabe & Ito's colours."""
+    matplotlib.rcParams.update(STYLE)
 
 
 def smallest_font_pt(fig) -> float:

@@ -1,34 +1,17 @@
-"""Fill in the blanks with a masked language model: checked input, ranked words for every mask."""
+"""Fill in the blanks with a masked language model: ranked words for every mask."""
 
 from __future__ import annotations
 
 import torch
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import check_pair, check_text, check_tokenizer, whole_number
-
-# Mask strings of other model families: a student pasting one of these into BERT's input gets told.
-OTHER_MASKS = ("[MASK]", "<mask>", "<MASK>", "[mask]", "<extra_id_0>")
+from utils.support.validation import check_fill_mask, check_masked_text
 
 
 def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchEncoding, list[int]]:
     """The model inputs for ``text`` and the positions of its mask tokens, or a ValueError saying what to fix."""
-    check_tokenizer(tokenizer)
-    mask = tokenizer.mask_token
-    if mask is None:
-        raise ValueError("This tokenizer has no mask token: it belongs to a model that does not fill in blanks.")
-    check_text(text, "The text", f"Write a sentence with {mask} where the missing word goes.")
-    if mask not in text:
-        foreign = [m for m in OTHER_MASKS if m in text and m != mask]
-        if foreign:
-            raise ValueError(f"{foreign[0]!r} is another model's mask token; this model's is {mask!r}. "
-                             f"Build the text with tokenizer.mask_token.")
-        raise ValueError(f"The text has no {mask} token: put {mask} where the model should guess a word.")
+    check_masked_text(tokenizer, text)
     inputs = tokenizer(text, return_tensors="pt", verbose=False)
-    limit = tokenizer.model_max_length
-    if inputs["input_ids"].shape[1] > limit:
-        raise ValueError(f"The text is {inputs['input_ids'].shape[1]} tokens; this model reads at most {limit}. "
-                         "Shorten it to the sentence around the mask.")
     positions = (inputs["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0].tolist()
     return inputs, positions
 
@@ -37,8 +20,7 @@ def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchE
 def fill_mask(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
               top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each mask in ``text`` (left to right): its ``top_k`` (word, probability) pairs, most likely first."""
-    top_k = whole_number(top_k, "top_k")
-    check_pair(model, tokenizer)
+    top_k = check_fill_mask(model, tokenizer, top_k)
     inputs, positions = encode_masked(tokenizer, text)
     logits = model.eval()(**inputs.to(model.device)).logits[0]
     results = []

@@ -12,15 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.checks import (
-    check_fits,
-    check_model,
-    check_pair,
-    check_text,
-    check_tokenizer,
-    context_window,  # noqa: F401 (notebook 2 imports it from here)
-    whole_number,
-)
+from utils.support.validation import check_continuation, check_decode, check_model, check_prompt, check_step_table
+from utils.support.validation import context_window as context_window  # notebook 2 imports it from here
 
 
 @dataclass
@@ -50,12 +43,8 @@ class Decoded:
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, prompt: str,
                   max_new_tokens: int) -> torch.Tensor:
     """The prompt's input ids (1 x n), after checking the prompt and the length fit the model."""
-    check_pair(model, tokenizer)
-    check_text(prompt, "The prompt", "Give the model some text to continue.")
-    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
-    ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]
-    check_fits(model, ids.shape[1], max_new_tokens)
-    return ids.to(model.device)
+    check_prompt(model, tokenizer, prompt, max_new_tokens)
+    return tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"].to(model.device)
 
 
 @torch.inference_mode()
@@ -66,10 +55,8 @@ def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pr
     With ``repeats`` > 1 the whole decode runs that many times and each step keeps its fastest time, so a
     busy machine's hiccups do not show up as steps that look slow.
     """
-    repeats = whole_number(repeats, "repeats")
-    top_k = whole_number(top_k, "top_k")
-    ids = encode_prompt(tokenizer, model, prompt, max_new_tokens)
-    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")  # encode_prompt checked it; now a plain int
+    max_new_tokens, top_k, repeats = check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats)
+    ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"].to(model.device)
     result = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
     result.tokenizer_size = len(tokenizer)
     for _ in range(repeats - 1):
@@ -104,15 +91,7 @@ def continuation_log_probability(model: PreTrainedModel, ids: list[int], prompt_
     """ln P(ids[prompt_length:] | ids[:prompt_length]): the sum of each new token's log-probability given
     everything before it, from one forward pass over the whole sequence (the model's own, unfiltered
     distribution, whatever strategy chose the tokens)."""
-    check_model(model)
-    if isinstance(ids, torch.Tensor):
-        ids = ids.reshape(-1).tolist()
-    if not isinstance(ids, (list, tuple)) or not all(type(i) is int and 0 <= i < model.config.vocab_size for i in ids):
-        raise ValueError(f"ids must be a list of this model's token ids (whole numbers from 0 to "
-                         f"{model.config.vocab_size - 1:,}), e.g. decoded.ids.")
-    prompt_length = whole_number(prompt_length, "prompt_length")
-    if not 0 < prompt_length < len(ids):
-        raise ValueError(f"Need a prompt and at least one new token: {len(ids)} ids, prompt of {prompt_length}.")
+    ids, prompt_length = check_continuation(model, ids, prompt_length)
     sequence = torch.tensor([ids], device=model.device)
     logprobs = model(sequence).logits[0, prompt_length - 1:-1].float().log_softmax(-1)
     return float(logprobs.gather(1, sequence[0, prompt_length:, None]).sum())
@@ -130,12 +109,7 @@ def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
 def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
     """A text table: one row per step, its top candidates with probabilities, most likely (the one greedy decoding
     chose) first."""
-    if not isinstance(decoded, Decoded):
-        raise ValueError(f"step_table takes what greedy_decode returned, got {type(decoded).__name__}.")
-    check_tokenizer(tokenizer)
-    if decoded.tokenizer_size is not None and len(tokenizer) != decoded.tokenizer_size:
-        raise ValueError(f"This tokenizer has {len(tokenizer):,} entries, but the ids were made with one of "
-                         f"{decoded.tokenizer_size:,}: decode them with the tokenizer you passed to greedy_decode.")
+    check_step_table(decoded, tokenizer, Decoded)
     rows = []
     for n, step in enumerate(decoded.steps, 1):
         cells = [f"{tokenizer.decode([i])!r:>12} {p:.3f}" for i, p in step.candidates]

@@ -23,7 +23,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from utils import assets, hub
+from utils.offline import assets, hub
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Loaded(NamedTuple):
     name: str  # what ran: the Hub name, or the stand-in's label
     stand_in: bool  # True when the offline stand-in ran instead of the Hub model
     description: str = ""  # a sentence or two on what ran, for the notebook to print
-    figures: dict | None = None  # a stand-in's measured figures (e.g. held-out accuracy), else None
+    scores: dict | None = None  # a stand-in's measured scores (e.g. held-out accuracy), else None
 
 
 @contextmanager
@@ -141,14 +141,14 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
                                  f"Offline, use one of: {', '.join(STAND_INS)}.")
             spec = _stand_in(name, kind)
             tokenizer = AutoTokenizer.from_pretrained(assets.asset_dir(spec.tokenizer_asset), trust_remote_code=False)
-            model, figures = None, None
+            model, scores = None, None
             if model_class is not None:
                 model_folder = assets.asset_dir(spec.model_asset)
                 model = model_class.from_pretrained(model_folder, use_safetensors=True, trust_remote_code=False,
                                                      **model_kwargs).eval()
-                figures = assets.manifest(spec.model_asset)["meta"]
-            about = spec.about.format(vocab=len(tokenizer), recipe=(figures or {}).get("recipe", ""))
-            result = Loaded(model, tokenizer, spec.label, True, about, figures)
+                scores = assets.manifest(spec.model_asset)["meta"]
+            about = spec.about.format(vocab=len(tokenizer), recipe=(scores or {}).get("recipe", ""))
+            result = Loaded(model, tokenizer, spec.label, True, about, scores)
             why = f"offline stand-in for {name}: {why}"
     print(f"{'Tokenizer' if model_class is None else 'Model'}: {result.name} ({why})")
     return result

@@ -37,7 +37,7 @@ CAUSAL_LM: dict[str, dict] = {
     ),
 }
 
-# Notebook 3 and `python -m utils.pretrain`: GPT-2 from scratch on a Wikipedia subset.
+# Notebook 3 and `python -m utils.tools.pretrain`: GPT-2 from scratch on a Wikipedia subset.
 PRETRAINING: dict[str, dict] = {
     "smoke": dict(  # a plumbing check: it learns nothing
         n_train=2, n_valid=2,  # articles drawn for training and validation
@@ -48,7 +48,7 @@ PRETRAINING: dict[str, dict] = {
         epochs=4, batch_size=8,  # passes over the chunks; chunks per optimizer step
         learning_rate=2e-3, warmup_steps=0, dropout=0.0,
         eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
-        save_every=4,  # steps between checkpoints of `python -m utils.pretrain` (resumable with --resume)
+        save_every=4,  # steps between checkpoints of `python -m utils.tools.pretrain` (resumable with --resume)
     ),
     "classroom": dict(  # the lesson on a 2-core laptop CPU: memorise 4 article openings, watch validation turn
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)

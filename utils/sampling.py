@@ -11,33 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from utils.checks import check_fits, check_pair, check_text, plain_number, whole_number
 from utils.settings import widgets_on
-
-# Below this temperature, sampling is greedy decoding in all but name, and the scaled scores overflow float32
-# (a logit of 20 divided by 1e-40 is infinite).
-MIN_TEMPERATURE = 1e-6
-
-
-def check_settings(temperature: float, top_k: int, top_p: float) -> tuple[float, int, float]:
-    """One clear ValueError for a setting generate() would reject or silently misread; else the three settings as
-    plain Python numbers (numpy and torch scalars are accepted)."""
-    temperature, top_k, top_p = (plain_number(v) for v in (temperature, top_k, top_p))
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
-            or math.isinf(temperature):
-        raise ValueError(f"temperature must be a number above 0 (1 leaves the logits as they are), "
-                         f"got {temperature!r}.")
-    if temperature < MIN_TEMPERATURE:
-        raise ValueError(f"temperature {temperature!r} is too small to compute with: use at least {MIN_TEMPERATURE:g}, "
-                         "which already samples like greedy decoding.")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"top_k must be a whole number, 0 to switch it off, got {top_k!r}.")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be above 0 and at most 1 (1 switches it off), got {top_p!r}.")
-    return temperature, top_k, top_p
+from utils.support.validation import MIN_TEMPERATURE as MIN_TEMPERATURE  # the smallest temperature it takes
+from utils.support.validation import check_explore, check_filter
+from utils.support.validation import check_settings as check_settings  # notebook 2's temperature exercise
 
 
 def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
@@ -48,8 +27,13 @@ def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k
     - top_k: keep only the k highest logits (0: keep all);
     - top_p: keep the most likely tokens until their probability adds up to at least top_p (1: keep all).
     """
-    temperature, top_k, top_p = check_settings(temperature, top_k, top_p)
-    scores = _as_logits(logits).float() / temperature
+    scores, temperature, top_k, top_p = check_filter(logits, temperature, top_k, top_p)
+    return apply_filters(scores, temperature, top_k, top_p)
+
+
+def apply_filters(scores: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """``filtered_probabilities`` on settings already checked."""
+    scores = scores.float() / temperature
     if 0 < top_k < scores.shape[-1]:
         kth = scores.topk(top_k, dim=-1).values[..., -1:]
         scores = scores.masked_fill(scores < kth, -math.inf)
@@ -60,23 +44,6 @@ def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k
         drop[..., 0] = False  # the favourite always stays
         scores = scores.masked_fill(drop.scatter(-1, order, drop), -math.inf)
     return scores.softmax(-1)
-
-
-def _as_logits(logits) -> torch.Tensor:
-    """``logits`` as a float tensor of scores over the vocabulary (a list or numpy array is accepted), or one
-    ValueError: NaN or +inf scores have no probabilities (-inf is fine: a token already ruled out)."""
-    try:
-        scores = torch.as_tensor(logits if isinstance(logits, torch.Tensor) else np.asarray(logits, dtype=float))
-    except (TypeError, ValueError):
-        raise ValueError("logits must be a tensor (or list) of scores, one per vocabulary entry, got "
-                         f"{type(logits).__name__}.") from None
-    if scores.ndim == 0 or scores.shape[-1] == 0 or not (scores.is_floating_point() or scores.dtype == torch.int64):
-        raise ValueError(f"logits must be a non-empty tensor of scores, one per vocabulary entry, got shape "
-                         f"{tuple(scores.shape)} and dtype {scores.dtype}.")
-    if scores.isnan().any() or (scores == math.inf).any() or (scores == -math.inf).all(-1).any():
-        raise ValueError("logits hold NaN or +inf, or rule out every token (-inf everywhere): they have no "
-                         "probabilities. Check what computed them.")
-    return scores
 
 
 @dataclass
@@ -101,15 +68,11 @@ class Explored:
 def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
             seed: int = 0, new_tokens: int = 20) -> Explored:
     """The prompt's next-token distribution before and after the filters, and a seeded sampled continuation."""
-    check_pair(model, tokenizer)
-    check_text(prompt, "The prompt", "Give the model some text to continue.")
-    temperature, top_k, top_p = check_settings(temperature, top_k, top_p)  # as plain Python numbers
-    seed = whole_number(seed, "seed", 0, 2**64 - 1)
-    new_tokens = whole_number(new_tokens, "new_tokens")
+    temperature, top_k, top_p, seed, new_tokens = check_explore(model, tokenizer, prompt, temperature, top_k, top_p,
+                                                                seed, new_tokens)
     inputs = tokenizer(prompt, return_tensors="pt", verbose=False).to(model.device)
-    check_fits(model, inputs["input_ids"].shape[1], new_tokens)
     logits = model(**inputs).logits[0, -1]
-    filtered = filtered_probabilities(logits, temperature, top_k, top_p)  # checks the settings, before generate
+    filtered = apply_filters(logits, temperature, top_k, top_p)
     torch.manual_seed(seed)
     out = model.generate(**inputs, do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
                          max_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
@@ -149,9 +112,8 @@ def decoding_explorer(model, tokenizer, prompt: str, new_tokens: int = 20, seed:
 
     With $LLM_TUTORIAL_WIDGETS=off (CI, exported HTML) it draws once with the default values instead.
     """
-    check_pair(model, tokenizer)  # before any slider exists: a bad argument is one error, not one per redraw
-    check_text(prompt, "The prompt", "Give the model some text to continue.")
-    new_tokens, seed = whole_number(new_tokens, "new_tokens"), whole_number(seed, "seed", 0, 2**64 - 1)
+    # before any slider exists: a bad argument is one error, not one per redraw (a redraw checks only the seed box)
+    *_, seed, new_tokens = check_explore(model, tokenizer, prompt, 1.0, 0, 1.0, seed, new_tokens)
 
     def show(temperature=0.8, top_k=0, top_p=0.9, seed=seed):
         settings = f"T={temperature:g}, top-k {top_k or 'off'}, top-p {top_p:g}"

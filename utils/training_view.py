@@ -17,8 +17,8 @@ import time
 import torch
 from transformers import TrainerCallback
 
-from utils.checks import check_tokenizer, plain_number, whole_number
 from utils.settings import widgets_on
+from utils.support.validation import check_tokenizer, plain_number, whole_number
 
 
 def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:

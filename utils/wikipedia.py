@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset
 
-from utils import assets, hub
-from utils.checks import check_tokenizer, whole_number
-from utils.wikitext import WikipediaError, parsed_articles
+from utils.data.mediawiki import WikipediaError, parsed_articles
+from utils.offline import assets, hub
+from utils.support.validation import check_enough_articles, check_subset_request, check_texts
 
 HUB_DATASET = ("wikimedia/wikipedia", "20231101.en")
 FEATURES = ("id", "url", "title", "text")
@@ -49,10 +48,7 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
     ``source``: ``"auto"`` (the Hub's wikimedia/wikipedia when reachable, else the offline sample),
     ``"hub"``, ``"sample"``, or the path of a dump file.
     """
-    n_train, n_valid, seed = (whole_number(n_train, "n_train"), whole_number(n_valid, "n_valid", 0),
-                              whole_number(seed, "seed", 0))
-    if not isinstance(source, (str, Path)) or not str(source).strip():
-        raise ValueError(f"source must be 'auto', 'hub', 'sample' or the path of a dump file, got {source!r}.")
+    n_train, n_valid, seed = check_subset_request(n_train, n_valid, seed, source)
     wanted = n_train + n_valid
     started = time.perf_counter()
     articles, label = None, ""
@@ -65,9 +61,7 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
         dump = sample_dump() if source in ("auto", "sample") else Path(source)
         articles = parsed_articles(dump)
         label = ("the offline sample of a 2014 English dump" if source in ("auto", "sample") else str(dump))
-    if wanted > len(articles):
-        raise ValueError(f"Asked for {n_train} + {n_valid} = {wanted} articles but {label} holds only "
-                         f"{len(articles)}; ask for fewer.")
+    check_enough_articles(wanted, n_train, n_valid, len(articles), label)
     shuffled = articles.shuffle(seed=seed)
     subset = DatasetDict(train=shuffled.select(range(n_train)),
                          valid=shuffled.select(list(range(n_train, wanted))))  # may be empty: no validation
@@ -78,15 +72,7 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
 
 def corpus_stats(texts, tokenizer=None) -> dict[str, int]:
     """Articles, characters and (with a tokenizer) tokens of some texts (a list or a Dataset column)."""
-    if isinstance(texts, str) or not isinstance(texts, Iterable):
-        raise ValueError(f"corpus_stats takes a list of texts (or a Dataset column such as splits['train']['text']), "
-                         f"got {type(texts).__name__}.")
-    texts = list(texts)
-    wrong = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if wrong is not None:
-        raise ValueError(f"Text {wrong} is a {type(texts[wrong]).__name__}, not a str: give corpus_stats texts only.")
-    if tokenizer is not None:
-        check_tokenizer(tokenizer)
+    texts = check_texts(texts, tokenizer)
     stats = {"articles": len(texts), "characters": sum(len(t) for t in texts)}
     if tokenizer is not None:
         stats["tokens"] = sum(len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"])

@@ -1,4 +1,4 @@
-"""reveal.js decks from the notebooks, working with no network: ``python -m utils.slides`` (``make slides``).
+"""reveal.js decks from the notebooks, working with no network: ``python -m utils.tools.slides`` (``make slides``).
 
 nbconvert's slides load reveal.js, require.js and jQuery from CDNs by default, so a deck opened offline never
 starts. Here they come from pinned npm packages (``npm pack``, sha256-verified, cached like every other asset)
@@ -21,11 +21,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from utils.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed
+from utils.offline.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSET = "reveal-js"
-REBUILT_BY[ASSET] = "`make slides` (or python -m utils.slides)"
+REBUILT_BY[ASSET] = "`make slides` (or python -m utils.tools.slides)"
 # npm package -> sha256 of the tarball `npm pack` downloads (checked before anything is unpacked)
 PACKAGES = {
     "reveal.js@5.2.1": "359b575dd51bbda32f89b2fd4c7dc46ad7389a805572158916c29252f7a27333",

@@ -1,4 +1,4 @@
-"""Build the offline masked-LM stand-in for bert-base-uncased (an asset, see utils.assets).
+"""Build the offline masked-LM stand-in for bert-base-uncased (an asset, see utils.offline.assets).
 
 No package here ships a pretrained MLM head, so we make one honestly: the all-MiniLM-L6-v2
 encoder (a real pretrained 6-layer BERT-family encoder with bert-base-uncased's vocabulary) is
@@ -30,10 +30,10 @@ from transformers import (
 from transformers.trainer_callback import PrinterCallback, TrainerCallback
 from transformers.utils import logging as hf_logging
 
+from utils.chunking import chunk_dataset
+from utils.data.mediawiki import parsed_articles
 from utils.device import pick_device, seed_everything, trainer_kwargs
 from utils.fill_mask import fill_mask
-from utils.tokenization import chunk_dataset
-from utils.wikitext import parsed_articles
 
 # The recipe (fixed steps, not a time budget, so the result is reproducible).
 STEPS = 300

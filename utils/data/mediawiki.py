@@ -2,7 +2,7 @@
 
 The records have the schema of the Hub's ``wikimedia/wikipedia`` (``id, url, title, text``), so the
 notebooks run the same code on either source. :func:`iter_pages` and :func:`clean_wikitext` also run
-inside the Apache Beam pipeline (``utils.wikipedia_beam``) that processes the full English dump.
+inside the Apache Beam pipeline (``utils.data.wikipedia_beam``) that processes the full English dump.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import quote
 import mwparserfromhell
 from mwparserfromhell.nodes import Comment, Tag, Template, Wikilink
 
-from utils.cache import cache_root, sha256_of
+from utils.offline.cache import cache_root, sha256_of
 
 if TYPE_CHECKING:  # datasets is imported where it is used: the Beam workers need only the parser
     from datasets import Dataset

@@ -1,17 +1,17 @@
 """Get this machine ready for the notebooks: build only the offline stand-ins that will actually run.
 
-``python -m utils.prepare`` (run by ``make run``) asks, for each Hub model and dataset the notebooks use,
+``python -m utils.tools.prepare`` (run by ``make run``) asks, for each Hub model and dataset the notebooks use,
 whether the real one can be had (a complete local copy, or a Hub that answers). Only where it cannot,
 it builds the stand-in's assets. Online students therefore skip the stand-ins' build entirely;
-``make setup`` (``python -m utils.assets``) still builds everything, for a classroom without network.
+``make setup`` (``python -m utils.offline.assets``) still builds everything, for a classroom without network.
 """
 
 from __future__ import annotations
 
 import sys
 
-from utils import assets, hub
 from utils.models import STAND_INS
+from utils.offline import assets, hub
 from utils.wikipedia import HUB_DATASET
 
 # What the notebooks load: (Hub name, what it needs)

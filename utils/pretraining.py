@@ -1,0 +1,239 @@
+"""Pretrain GPT-2 from scratch on a Wikipedia subset: the pieces notebook 3 builds its run from.
+
+Text -> chunks (``tokenize_corpus``), a fresh GPT-2 (``gpt2_config``, ``new_gpt2``), the Trainer's settings
+(``training_arguments``) and the Trainer itself (``make_trainer``). The script for a GPU cluster,
+``python -m utils.tools.pretrain``, runs these same functions; the profiles are ``utils.profiles.PRETRAINING``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from datasets import DatasetDict
+from transformers import (
+    DataCollatorForLanguageModeling,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+from transformers.trainer_callback import PrinterCallback
+
+from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
+from utils.chunking import chunk_splits
+from utils.device import trainer_kwargs
+from utils.support.allocator import keep_freed_memory, reuse_freed_memory
+from utils.support.validation import whole_number
+
+SEED = 42
+
+
+def training_text(subset: DatasetDict, profile: dict) -> DatasetDict:
+    """The profile's share of the articles: the first ``train_docs`` training articles, each cut to
+    ``max_train_chars`` characters (None: whole articles), and every validation article."""
+    train = subset["train"].select(range(min(profile["train_docs"], len(subset["train"]))))
+    limit = profile["max_train_chars"]
+    if limit:
+        train = train.map(lambda a: {"text": a["text"][:limit]})
+    return DatasetDict(train=train, valid=subset["valid"])
+
+
+def tokenize_corpus(text: DatasetDict, tokenizer: PreTrainedTokenizerBase, profile: dict) -> DatasetDict:
+    """Full ``context_length`` chunks of every split (the original tutorial's overflow chunking), with a bounded
+    validation set (``eval_chunks`` chunks) so evaluation stays cheap."""
+    chunks, reports = chunk_splits(text, tokenizer, profile["context_length"], strategy="overflow")
+    for split, report in reports.items():
+        print(f"{split:<5} {report}")
+    return evaluation_subset(chunks, profile)
+
+
+def evaluation_subset(chunks: DatasetDict, profile: dict) -> DatasetDict:
+    """A new DatasetDict: every training chunk, and ``eval_chunks`` validation chunks drawn with the seed."""
+    valid = chunks["valid"].shuffle(seed=SEED)
+    return DatasetDict(train=chunks["train"], valid=valid.select(range(min(profile["eval_chunks"], len(valid)))))
+
+
+def gpt2_config(tokenizer: PreTrainedTokenizerBase, profile: dict) -> GPT2Config:
+    """GPT-2's configuration (GPT2Config's defaults are gpt2's), resized to the profile, with this tokenizer's
+    vocabulary and special tokens, and the profile's ``dropout`` on embeddings, attention and residuals.
+
+    GPT-2 used dropout 0.1; today's pretraining recipes use none (each token is seen about once), and so do our
+    profiles (README *Performance* has what the masks cost). Set ``dropout`` to 0.1 for GPT-2's configuration.
+    """
+    p = profile["dropout"]
+    return GPT2Config(vocab_size=len(tokenizer), n_ctx=profile["context_length"],
+                      n_positions=profile["context_length"], n_layer=profile["n_layer"], n_embd=profile["n_embd"],
+                      n_head=profile["n_head"], resid_pdrop=p, embd_pdrop=p, attn_pdrop=p,
+                      bos_token_id=tokenizer.bos_token_id,
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+
+
+def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:
+    """A randomly initialised GPT2LMHeadModel for ``config``, told to use the causal-LM loss.
+
+    (transformers picks the loss from the class name, and "GPT2LMHeadModel" predates the
+    "...ForCausalLM" naming, so without this it warns on the first training step.)
+
+    The output layer ``lm_head`` shares its weight with the token embedding ``wte``, so checkpoints store it
+    once and it comes back "missing" when a Trainer resumes. Naming it as a key left out on save tells the
+    Trainer to re-tie it instead of warning.
+    """
+    model = GPT2LMHeadModel(config)
+    model.loss_type = "ForCausalLM"
+    if config.tie_word_embeddings:
+        model._keys_to_ignore_on_save = {"lm_head.weight"}
+    return model
+
+
+def training_arguments(profile: dict, output_dir: str | Path, device: torch.device, **overrides) -> TrainingArguments:
+    """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device, and no
+    progress table (``utils.training_view`` shows the run instead)."""
+    args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
+                per_device_train_batch_size=profile["batch_size"], per_device_eval_batch_size=32,
+                learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
+                lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
+                logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED, disable_tqdm=True,
+                logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (and stops the run), not averaged away
+                ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
+                **trainer_kwargs(device))
+    args.update(overrides)
+    return TrainingArguments(**args)
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """Stops training with one clear error when the logged training loss is NaN or infinite: from there on the
+    weights are garbage, and a figure would show nothing, or an average that hides it."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise FloatingPointError(f"The training loss became {loss} by step {state.global_step}: training stopped, "
+                                     "the weights are no longer usable. Lower the learning rate (or turn bf16 off) "
+                                     "and train again from the start or from an earlier checkpoint.")
+
+
+class ChunkedLossTrainer(Trainer):
+    """A Trainer whose GPT-2 loss never holds the whole batch's logits, in training and in evaluation.
+
+    The model runs with its output layer on no position at all (``logits_to_keep``: an empty list), a hook keeps
+    what the output layer would have read (the final LayerNorm's output), and ``utils.chunked_loss`` projects it
+    onto the vocabulary ``loss_chunk`` positions at a time. Same loss and gradients as the model's own loss; the
+    Trainer's own bookkeeping (gradient accumulation, averaging across GPUs) is unchanged, since the loss comes
+    in through its ``compute_loss_func``. Before and after training, freed memory goes back to the OS
+    (``utils.support.allocator``), so a kernel left open holds the model, not the training's peak.
+    """
+
+    def __init__(self, *args, loss_chunk: int = DEFAULT_CHUNK, **kwargs):
+        super().__init__(*args, compute_loss_func=self._loss_from_hidden, **kwargs)
+        self.add_callback(StopOnNonFiniteLoss())
+        self.loss_chunk = loss_chunk
+        self._hidden: list[torch.Tensor] = []
+
+    def train(self, *args, **kwargs):
+        keep_freed_memory()  # glibc's malloc: no mmap per tensor, so each step reuses the last one's pages
+        with reuse_freed_memory():  # every step reuses the last one's memory; all of it goes back at the end
+            return super().train(*args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        unwrapped = self.accelerator.unwrap_model(model)
+        final_norm = unwrapped.transformer.ln_f  # its output is what the output layer reads
+        keep = final_norm.register_forward_hook(lambda module, args, output: self._hidden.append(output))
+        no_position = torch.zeros(0, dtype=torch.long, device=unwrapped.device)
+        try:
+            return super().compute_loss(model, {**inputs, "logits_to_keep": no_position}, return_outputs,
+                                        num_items_in_batch)
+        finally:
+            keep.remove()
+            self._hidden.clear()
+
+    def _loss_from_hidden(self, outputs, labels, num_items_in_batch=None):
+        weight = self.accelerator.unwrap_model(self.model).lm_head.weight
+        # the Trainer runs only the model's forward under mixed precision (accelerate wraps it); the output layer
+        # is now here, so it gets the same autocast (bf16 projection, fp32 softmax), as the model's own loss would
+        with self.accelerator.autocast():
+            return causal_lm_loss(self._hidden[-1], weight, labels, num_items_in_batch, chunk=self.loss_chunk)
+
+
+def make_trainer(model, args: TrainingArguments, chunks: DatasetDict, tokenizer, callbacks=()) -> Trainer:
+    """A Trainer for causal-LM pretraining (labels are the inputs, shifted in the loss) with the chunked loss,
+    that reports through ``callbacks`` rather than printing raw log dicts."""
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    trainer = ChunkedLossTrainer(model=model, args=args, data_collator=collator, train_dataset=chunks["train"],
+                                 eval_dataset=chunks["valid"], processing_class=tokenizer, callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def trainer_steps(model, examples: list[dict], data_collator, batch_size: int, learning_rate: float) -> list[float]:
+    """The Trainer's own training loss at each step, on ``examples`` taken in order, ``batch_size`` at a time.
+
+    The plainest Trainer run: AdamW at a constant ``learning_rate``, no weight decay, no gradient clipping, no
+    warm-up, fp32 on the CPU, nothing saved. A hand-written loop (forward, loss, backward, step, zero the
+    gradients) over the same batches must give the same losses and the same weights: notebook 3's exercise checks
+    a student's loop against this.
+    """
+    import tempfile
+
+    batch_size = whole_number(batch_size, "batch_size")
+    if not examples or len(examples) % batch_size:
+        raise ValueError(f"Give a whole number of batches: {len(examples)} examples, batch size {batch_size}.")
+    losses: list[float] = []
+
+    class Record(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(logs["loss"])
+
+    with tempfile.TemporaryDirectory() as folder:
+        args = TrainingArguments(output_dir=folder, max_steps=len(examples) // batch_size,
+                                 per_device_train_batch_size=batch_size, learning_rate=learning_rate,
+                                 lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_grad_norm=0.0,
+                                 train_sampling_strategy="sequential", logging_steps=1, report_to=[],
+                                 save_strategy="no", use_cpu=True, disable_tqdm=True)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=data_collator,
+                          callbacks=[Record()], optimizers=(optimizer, None))
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    return losses
+
+
+def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
+    """Estimated training time: a few real optimizer steps with the trainer's own loss, timed, times ``steps``.
+
+    The probe's AdamW has a learning rate of 0, so the weights do not move; its state and the gradients are
+    dropped afterwards. Freed memory goes back to the OS before and after, so the probe adds no peak of its own.
+    """
+    model = trainer.model
+    batch = next(iter(trainer.get_train_dataloader()))
+    batch = {k: v.to(model.device) for k, v in batch.items()}
+    dtype = torch.bfloat16 if trainer.args.bf16 else torch.float16 if trainer.args.fp16 else None
+    model.train()
+    timings = []
+    with reuse_freed_memory():  # as in training; the probe's memory goes back afterwards
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
+        for _ in range(probe_steps + 1):
+            started = time.perf_counter()
+            with torch.autocast(model.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = trainer.compute_loss(model, batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - started)
+        del optimizer, loss
+    per_step = sorted(timings[1:])[len(timings[1:]) // 2]  # median, skipping the warm-up step
+    return per_step * steps
+
+
+def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
+    """Optimizer steps the Trainer will take for this profile."""
+    per_epoch = math.ceil(len(chunks["train"]) / (profile["batch_size"] * world_size))
+    return max(1, math.ceil(per_epoch * profile["epochs"]))  # as the Trainer counts a fractional number of epochs
+

@@ -1,0 +1,331 @@
+"""Input validation: what students pass in, checked once at each entry point a notebook calls, with one clear
+error that says what to do. The mechanisms behind those entry points are the plain computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from transformers import PreTrainedConfig, PreTrainedTokenizerBase
+
+# Models often pad their embedding table past the tokenizer's size (to a multiple of 64 or 128); more than
+# this many unused rows means the tokenizer belongs to another model.
+PADDING_SLACK = 1024
+
+
+def check_model(model, name: str = "model") -> None:
+    """One clear ValueError when ``model`` is not a loaded model (None, a tokenizer, a string...)."""
+    if not isinstance(getattr(model, "config", None), PreTrainedConfig) or not callable(model):
+        raise ValueError(f"{name} must be a loaded model (e.g. loaded = load_causal_lm('gpt2'); loaded.model), "
+                         f"got {type(model).__name__}.")
+
+
+def check_tokenizer(tokenizer, name: str = "tokenizer") -> None:
+    """One clear ValueError when ``tokenizer`` is not a loaded tokenizer."""
+    if not isinstance(tokenizer, PreTrainedTokenizerBase):
+        raise ValueError(f"{name} must be a loaded tokenizer (e.g. loaded.tokenizer, or load_tokenizer('gpt2')), "
+                         f"got {type(tokenizer).__name__}.")
+
+
+def check_text(text, name: str = "The text", hint: str = "") -> str:
+    """``text`` when it is a non-empty str that is valid Unicode; else one ValueError saying what it is instead."""
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be text (a str in quotes), got {type(text).__name__}"
+                         + (" (one text at a time)" if isinstance(text, (list, tuple)) else "") + ".")
+    if not text.strip():
+        raise ValueError(f"{name} is empty. {hint}".strip())
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"{name} holds {text[error.start]!r} at character {error.start}, which is not a valid "
+                         "Unicode character (half of a surrogate pair); remove it.") from None
+    return text
+
+
+def context_window(model) -> int:
+    """The longest sequence the model accepts (n_positions or max_position_embeddings)."""
+    check_model(model)
+    config = model.config.get_text_config()
+    return getattr(config, "n_positions", None) or config.max_position_embeddings
+
+
+def check_fits(model, prompt_tokens: int, new_tokens: int) -> None:
+    """One clear ValueError when a prompt of ``prompt_tokens`` plus ``new_tokens`` exceeds the model's context."""
+    window = context_window(model)
+    if prompt_tokens + new_tokens > window:
+        raise ValueError(f"The prompt is {prompt_tokens} tokens; with {new_tokens} new tokens that exceeds the "
+                         f"model's context window of {window}. Shorten the prompt or ask for fewer tokens.")
+
+
+def check_pair(model, tokenizer) -> None:
+    """One clear ValueError when ``model`` or ``tokenizer`` is not loaded, or when ``tokenizer`` cannot belong to
+    ``model`` (their vocabularies differ).
+
+    Offline, ``load_tokenizer("gpt2")`` is GPT-2's tokenizer (50,257 entries) while ``load_causal_lm("gpt2")``
+    runs the SmolLM2 stand-in (49,152): mixed, they give garbage text or an IndexError deep in torch.
+    """
+    check_model(model)
+    check_tokenizer(tokenizer)
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    rows, entries = getattr(config, "vocab_size", None), len(tokenizer)
+    if rows is None or entries <= rows <= entries + PADDING_SLACK:
+        return
+    name = getattr(model.config, "name_or_path", "") or type(model).__name__
+    raise ValueError(f"This tokenizer has {entries:,} entries but the model {name!r} has a {rows:,}-token "
+                     "vocabulary: they belong to different models. Use the tokenizer that came with the model "
+                     "(loaded = load_causal_lm(...); loaded.model with loaded.tokenizer).")
+
+
+def whole_number(value, name: str, least: int = 1, most: int | None = None) -> int:
+    """``value`` as an int when it is a whole number in range (numpy and torch integers too; a boolean is not a
+    count), else one ValueError naming ``name`` and the range."""
+    number = plain_number(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < least \
+            or (most is not None and number > most):
+        span = f"of at least {least}" if most is None else f"from {least} to {most}"
+        raise ValueError(f"{name} must be a whole number {span}, got {value!r}.")
+    return number
+
+
+def plain_number(value):
+    """A real numpy or torch scalar (or one-element array or tensor) as a plain Python int or float, so a value
+    computed with numpy or torch works wherever a number does. Anything else, booleans included, comes back as it
+    is, for the caller's own check to refuse with its message."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.dtype == torch.bool or value.is_complex():
+            return value
+        return value.reshape(()).item()
+    if isinstance(value, (np.generic, np.ndarray)) and np.size(value) == 1:
+        kind = np.asarray(value).dtype.kind
+        if kind in "iu":
+            return int(np.asarray(value).reshape(()))
+        if kind == "f":
+            return float(np.asarray(value).reshape(()))
+    return value
+
+
+def check_head_request(model, input_ids, layer, head):
+    """``attention_head``'s door: one sequence of ids as shape (1, n), a layer and head the model has, and a model
+    whose heads it can take apart (GPT-2 or Llama-style); one ValueError otherwise."""
+    input_ids = torch.as_tensor(input_ids)
+    if input_ids.dim() == 1:
+        input_ids = input_ids[None]
+    if input_ids.dim() != 2 or input_ids.shape[0] != 1 or input_ids.shape[1] == 0:
+        raise ValueError(f"Give one sequence of token ids, shape (1, n); got shape {tuple(input_ids.shape)}.")
+    layer = whole_number(layer, "layer", 0, model.config.num_hidden_layers - 1)
+    head = whole_number(head, "head", 0, model.config.num_attention_heads - 1)
+    if hasattr(model, "transformer") and hasattr(model.transformer, "h"):
+        return input_ids, layer, head
+    base = getattr(model, "model", None)
+    if base is None or not hasattr(base, "layers") or not hasattr(base.layers[layer], "self_attn"):
+        raise ValueError(f"{type(model).__name__} is neither GPT-2 nor a Llama-style model: attention_head cannot "
+                         "take its heads apart.")
+    attention = base.layers[layer].self_attn
+    if not all(hasattr(attention, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")):
+        raise ValueError(f"{type(attention).__name__} has no q_proj/k_proj/v_proj: not a head this helper "
+                         "can take apart.")
+    return input_ids, layer, head
+
+
+# Below this temperature, sampling is greedy decoding in all but name, and the scaled scores overflow float32
+# (a logit of 20 divided by 1e-40 is infinite).
+MIN_TEMPERATURE = 1e-6
+
+
+def check_settings(temperature: float, top_k: int, top_p: float) -> tuple[float, int, float]:
+    """Sampling's settings: one clear ValueError for a setting generate() would reject or silently misread; else the
+    three settings as plain Python numbers (numpy and torch scalars are accepted)."""
+    temperature, top_k, top_p = (plain_number(v) for v in (temperature, top_k, top_p))
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
+            or math.isinf(temperature):
+        raise ValueError(f"temperature must be a number above 0 (1 leaves the logits as they are), "
+                         f"got {temperature!r}.")
+    if temperature < MIN_TEMPERATURE:
+        raise ValueError(f"temperature {temperature!r} is too small to compute with: use at least {MIN_TEMPERATURE:g}, "
+                         "which already samples like greedy decoding.")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be a whole number, 0 to switch it off, got {top_k!r}.")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be above 0 and at most 1 (1 switches it off), got {top_p!r}.")
+    return temperature, top_k, top_p
+
+
+def check_logits(logits) -> torch.Tensor:
+    """``logits`` as a float tensor of scores over the vocabulary (a list or numpy array is accepted), or one
+    ValueError: NaN or +inf scores have no probabilities (-inf is fine: a token already ruled out)."""
+    try:
+        scores = torch.as_tensor(logits if isinstance(logits, torch.Tensor) else np.asarray(logits, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError("logits must be a tensor (or list) of scores, one per vocabulary entry, got "
+                         f"{type(logits).__name__}.") from None
+    if scores.ndim == 0 or scores.shape[-1] == 0 or not (scores.is_floating_point() or scores.dtype == torch.int64):
+        raise ValueError(f"logits must be a non-empty tensor of scores, one per vocabulary entry, got shape "
+                         f"{tuple(scores.shape)} and dtype {scores.dtype}.")
+    if scores.isnan().any() or (scores == math.inf).any() or (scores == -math.inf).all(-1).any():
+        raise ValueError("logits hold NaN or +inf, or rule out every token (-inf everywhere): they have no "
+                         "probabilities. Check what computed them.")
+    return scores
+
+
+def check_filter(logits, temperature, top_k, top_p) -> tuple[torch.Tensor, float, int, float]:
+    """``filtered_probabilities``' door: the logits as a tensor, and the three settings as plain numbers."""
+    return (check_logits(logits), *check_settings(temperature, top_k, top_p))
+
+
+def check_explore(model, tokenizer, prompt, temperature, top_k, top_p, seed, new_tokens):
+    """``explore``'s door: the pair, the prompt, the settings, the seed and the length; returns the numbers plain."""
+    check_pair(model, tokenizer)
+    check_text(prompt, "The prompt", "Give the model some text to continue.")
+    temperature, top_k, top_p = check_settings(temperature, top_k, top_p)
+    seed, new_tokens = whole_number(seed, "seed", 0, 2**64 - 1), whole_number(new_tokens, "new_tokens")
+    check_fits(model, len(tokenizer(prompt, verbose=False)["input_ids"]), new_tokens)
+    return temperature, top_k, top_p, seed, new_tokens
+
+
+def check_prompt(model, tokenizer, prompt, max_new_tokens) -> int:
+    """A prompt for this model and tokenizer that leaves room for ``max_new_tokens``; returns that as a plain int."""
+    check_pair(model, tokenizer)
+    check_text(prompt, "The prompt", "Give the model some text to continue.")
+    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
+    check_fits(model, len(tokenizer(prompt, verbose=False)["input_ids"]), max_new_tokens)
+    return max_new_tokens
+
+
+def check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats) -> tuple[int, int, int]:
+    """``greedy_decode``'s door: (max_new_tokens, top_k, repeats) as plain ints."""
+    repeats, top_k = whole_number(repeats, "repeats"), whole_number(top_k, "top_k")
+    return check_prompt(model, tokenizer, prompt, max_new_tokens), top_k, repeats
+
+
+def check_continuation(model, ids, prompt_length) -> tuple[list[int], int]:
+    """``continuation_log_probability``'s door: the ids as a list of this model's token ids, and a prompt length
+    that leaves at least one new token."""
+    check_model(model)
+    if isinstance(ids, torch.Tensor):
+        ids = ids.reshape(-1).tolist()
+    if not isinstance(ids, (list, tuple)) or not all(type(i) is int and 0 <= i < model.config.vocab_size for i in ids):
+        raise ValueError(f"ids must be a list of this model's token ids (whole numbers from 0 to "
+                         f"{model.config.vocab_size - 1:,}), e.g. decoded.ids.")
+    prompt_length = whole_number(prompt_length, "prompt_length")
+    if not 0 < prompt_length < len(ids):
+        raise ValueError(f"Need a prompt and at least one new token: {len(ids)} ids, prompt of {prompt_length}.")
+    return list(ids), prompt_length
+
+
+def check_step_table(decoded, tokenizer, decoded_type: type) -> None:
+    """``step_table``'s door: what greedy_decode returned, and the tokenizer that encoded it."""
+    if not isinstance(decoded, decoded_type):
+        raise ValueError(f"step_table takes what greedy_decode returned, got {type(decoded).__name__}.")
+    check_tokenizer(tokenizer)
+    if decoded.tokenizer_size is not None and len(tokenizer) != decoded.tokenizer_size:
+        raise ValueError(f"This tokenizer has {len(tokenizer):,} entries, but the ids were made with one of "
+                         f"{decoded.tokenizer_size:,}: decode them with the tokenizer you passed to greedy_decode.")
+
+
+# Mask strings of other model families: a student pasting one of these into BERT's input gets told.
+OTHER_MASKS = ("[MASK]", "<mask>", "<MASK>", "[mask]", "<extra_id_0>")
+
+
+def check_masked_text(tokenizer, text) -> None:
+    """``encode_masked``'s door: a tokenizer with a mask token, and a text that holds it and fits the model."""
+    check_tokenizer(tokenizer)
+    mask = tokenizer.mask_token
+    if mask is None:
+        raise ValueError("This tokenizer has no mask token: it belongs to a model that does not fill in blanks.")
+    check_text(text, "The text", f"Write a sentence with {mask} where the missing word goes.")
+    if mask not in text:
+        foreign = [m for m in OTHER_MASKS if m in text and m != mask]
+        if foreign:
+            raise ValueError(f"{foreign[0]!r} is another model's mask token; this model's is {mask!r}. "
+                             f"Build the text with tokenizer.mask_token.")
+        raise ValueError(f"The text has no {mask} token: put {mask} where the model should guess a word.")
+    length, limit = len(tokenizer(text, verbose=False)["input_ids"]), tokenizer.model_max_length
+    if length > limit:
+        raise ValueError(f"The text is {length} tokens; this model reads at most {limit}. "
+                         "Shorten it to the sentence around the mask.")
+
+
+def check_fill_mask(model, tokenizer, top_k) -> int:
+    """``fill_mask``'s door (the text is ``check_masked_text``'s): returns top_k as a plain int."""
+    top_k = whole_number(top_k, "top_k")
+    check_pair(model, tokenizer)
+    return top_k
+
+
+def check_context_length(tokenizer, context_length, packing: bool = False) -> int:
+    """A tokenizer, and a context length (at least 2) the model can read; returns it as a plain int."""
+    check_tokenizer(tokenizer)
+    context_length = whole_number(context_length, "context_length", least=2)
+    limit = tokenizer.model_max_length
+    if limit and limit < 1e9 and context_length > limit:
+        raise ValueError(f"context_length={context_length} is longer than this model's maximum of {limit} tokens; "
+                         f"use at most {limit}.")
+    if packing and tokenizer.eos_token is None:
+        raise ValueError("packing needs an end-of-text token; this tokenizer has no eos_token.")
+    return context_length
+
+
+def check_chunk_request(dataset, tokenizer, context_length, strategy, strategies, text_column) -> int:
+    """``chunk_dataset``'s door: a known strategy, one split whose text column holds text and no None, a context
+    length the model reads; returns that length as a plain int."""
+    from datasets import Dataset
+
+    if strategy not in strategies:
+        raise ValueError(f"Unknown chunking strategy {strategy!r}; use one of {', '.join(strategies)}.")
+    if not isinstance(dataset, Dataset):
+        raise ValueError(f"chunk_dataset takes one datasets.Dataset split (e.g. splits['train']), "
+                         f"got {type(dataset).__name__}.")
+    context_length = check_context_length(tokenizer, context_length)
+    if text_column not in dataset.column_names:
+        raise ValueError(f"The dataset has no {text_column!r} column; its columns are {dataset.column_names}.")
+    kind = getattr(dataset.features[text_column], "dtype", None)
+    if kind not in ("string", "large_string"):
+        raise ValueError(f"The {text_column!r} column must hold text, but holds "
+                         f"{kind or dataset.features[text_column]}.")
+    missing = dataset.data.column(text_column).null_count
+    if missing:
+        raise ValueError(f"{missing:,} row(s) of the {text_column!r} column are None instead of text; drop them first "
+                         f"(dataset.filter(lambda row: row[{text_column!r}] is not None)).")
+    return context_length
+
+
+def check_some_chunks(full: list, lengths: list[int], context_length: int) -> None:
+    """One ValueError when chunking left no full chunk at all."""
+    if not full:
+        raise ValueError(f"No text gives a full chunk of {context_length} tokens ({sum(lengths):,} tokens in all); "
+                         "add documents or use a shorter context_length.")
+
+
+def check_subset_request(n_train, n_valid, seed, source) -> tuple[int, int, int]:
+    """``load_wikipedia_subset``'s door: the counts and the seed as plain ints, and a usable ``source``."""
+    from pathlib import Path
+
+    n_train, n_valid, seed = (whole_number(n_train, "n_train"), whole_number(n_valid, "n_valid", 0),
+                              whole_number(seed, "seed", 0))
+    if not isinstance(source, (str, Path)) or not str(source).strip():
+        raise ValueError(f"source must be 'auto', 'hub', 'sample' or the path of a dump file, got {source!r}.")
+    return n_train, n_valid, seed
+
+
+def check_enough_articles(wanted: int, n_train: int, n_valid: int, have: int, label: str) -> None:
+    """One ValueError when a source holds fewer articles than asked for."""
+    if wanted > have:
+        raise ValueError(f"Asked for {n_train} + {n_valid} = {wanted} articles but {label} holds only "
+                         f"{have}; ask for fewer.")
+
+
+def check_texts(texts, tokenizer) -> list[str]:
+    """``corpus_stats``' door: a list of str (a Dataset column will do), and a tokenizer or None."""
+    from collections.abc import Iterable
+
+    if isinstance(texts, str) or not isinstance(texts, Iterable):
+        raise ValueError(f"corpus_stats takes a list of texts (or a Dataset column such as splits['train']['text']), "
+                         f"got {type(texts).__name__}.")
+    texts = list(texts)
+    wrong = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise ValueError(f"Text {wrong} is a {type(texts[wrong]).__name__}, not a str: give corpus_stats texts only.")
+    if tokenizer is not None:
+        check_tokenizer(tokenizer)
+    return texts

@@ -1,0 +1,427 @@
+"""The pretraining script: notebook 3's run at any scale, with checkpoints that survive a crash or a lost node.
+
+    python -m utils.tools.pretrain --profile full                       # one GPU (or CPU)
+    accelerate launch -m utils.tools.pretrain --profile full            # every GPU of the machine (DDP)
+    torchrun --nproc_per_node 8 -m utils.tools.pretrain --profile full  # the same with torchrun
+
+It runs the functions of ``utils.pretraining`` that notebook 3 runs, in four steps (``main``): read the command
+line, resume or start, train, save the final model. Everything else here keeps a long run safe: a lock per output
+folder, checkpoints marked complete only once every file is written (with sha256s that ``--resume`` checks), and one
+line, never a traceback, when the run is interrupted, a peer is lost or the disk fills.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+from transformers import Trainer, TrainerCallback
+
+from utils.device import pick_device, seed_everything
+from utils.models import load_tokenizer
+from utils.offline.cache import sha256_of
+from utils.pretraining import (
+    SEED,
+    estimate_seconds,
+    gpt2_config,
+    make_trainer,
+    new_gpt2,
+    tokenize_corpus,
+    total_steps,
+    training_arguments,
+    training_text,
+)
+from utils.profiles import PRETRAINING, choose_profile
+from utils.settings import write_problem
+from utils.training_view import SummaryLine
+from utils.wikipedia import load_wikipedia_subset
+
+# under torchrun, a process that hears nothing from another for this long stops (a dead process is noticed at once,
+# its connection closes); long enough for the main process to write a full-size checkpoint to a slow disk
+PEER_TIMEOUT_SECONDS = 600
+COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint without it was interrupted
+
+
+class MarkComplete(TrainerCallback):
+    """After the Trainer has written every file of a checkpoint, mark it complete (temp file, then rename), and
+    keep only the ``keep`` newest complete checkpoints (interrupted ones older than those go too).
+
+    The marker lists every file of the checkpoint with its size and sha256, and the run's ``settings`` (profile
+    sizes, world size): ``--resume`` checks both before it trusts the checkpoint (``checkpoint_problem``).
+    """
+
+    def __init__(self, keep: int = 2, settings: dict | None = None):
+        self.keep, self.settings = keep, settings or {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        state.save_steps = args.save_steps  # a resumed run checkpoints as often as this run's --save-every says
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        files = {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
+                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(f".{COMPLETE}")}
+        part = folder / f".{COMPLETE}.part"
+        part.write_text(json.dumps({"step": state.global_step, "settings": self.settings, "files": files}, indent=1))
+        os.replace(part, folder / COMPLETE)
+        complete = sorted(_checkpoints(args.output_dir, complete=True), key=_step)
+        oldest_kept = _step(complete[-self.keep]) if len(complete) >= self.keep else 0
+        for old in _checkpoints(args.output_dir):
+            if _step(old) < oldest_kept:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def checkpoint_problem(checkpoint: Path, settings: dict) -> str | None:
+    """Why ``checkpoint`` cannot be resumed with ``settings``, or None: every file its marker lists must be there
+    with its size and sha256, and the run's settings must be the ones it was saved with."""
+    try:
+        marker = json.loads((checkpoint / COMPLETE).read_text())
+        files, saved = marker["files"], marker["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "has a completion marker from an older version or a damaged one (no file list)"
+    for rel, info in files.items():
+        path = checkpoint / rel
+        if not path.is_file():
+            return f"lacks {rel}"
+        if path.stat().st_size != info["size"] or sha256_of(path) != info["sha256"]:
+            return f"has a changed or truncated {rel}"
+    changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in settings.items() if saved.get(key) != value]
+    if changed:
+        return f"was saved with other settings ({', '.join(changed)})"
+    return None
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-", 1)[1])
+
+
+def _checkpoints(folder: str | Path, complete: bool = False) -> list[Path]:
+    return [p for p in Path(folder).glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()
+            and (not complete or (p / COMPLETE).is_file())]
+
+
+def last_complete_checkpoint(folder: str | Path) -> Path | None:
+    """The newest checkpoint-N under ``folder`` that was completely written, or None."""
+    return max(_checkpoints(folder, complete=True), key=_step, default=None)
+
+
+def checkpoint_to_resume(folder: Path, settings: dict) -> Path:
+    """The newest complete checkpoint whose files are intact, saying in one line for each damaged one that it is
+    skipped; SystemExit with one line when none is left, or when the run's settings differ from the saved ones."""
+    for checkpoint in sorted(_checkpoints(folder, complete=True), key=_step, reverse=True):
+        problem = checkpoint_problem(checkpoint, settings)
+        if problem is None:
+            return checkpoint
+        if problem.startswith("was saved with other settings"):
+            _stop(f"--resume: {checkpoint} {problem}. Resume with the settings it was saved with, or start afresh "
+                  "in another --output-dir.")
+        print(f"--resume: skipping {checkpoint}: it {problem}.", file=sys.stderr, flush=True)
+    _stop(f"--resume: {folder} holds no complete, intact checkpoint; run without --resume to start afresh.")
+
+
+def _stop(message: str, code: int = 2):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _finished(checkpoint: Path) -> int | None:
+    """The step count when ``checkpoint`` is the last step of its run, else None."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        return state["global_step"] if state["global_step"] >= state["max_steps"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_failure(out: Path, step: int, exc: BaseException) -> str | None:
+    """One line when ``exc`` broke the writing of checkpoint-``step`` (it is there without its marker; it is
+    removed), else None."""
+    unmarked = [c for c in _checkpoints(out) if _step(c) == step and not (c / COMPLETE).is_file()]
+    if not unmarked and not isinstance(exc, OSError):
+        return None
+    for folder in unmarked:
+        shutil.rmtree(folder, ignore_errors=True)
+    where = f"{unmarked[0].name} in {out}" if unmarked else str(out)
+    return (f"could not write {where} ({_write_failure(out, exc)}). The unfinished checkpoint was removed; "
+            "free some space (or choose another --output-dir), then run again with --resume.")
+
+
+def _write_failure(out: Path, exc: BaseException) -> str:
+    """Why a write under ``out`` failed, and the space left there, for a one-line error."""
+    cause = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+    return f"{cause}; {shutil.disk_usage(out).free / 1e6:,.0f} MB free there"
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a scheduler's preemption) ends the run like Ctrl-C, with the same hint
+
+
+def _lost_peer(exc: BaseException) -> str | None:
+    """The gist of ``exc`` if it says another process of a distributed run went away or stopped answering."""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    lost = isinstance(exc, torch.distributed.DistError) or any(
+        sign in text.lower() for sign in ("closed by peer", "connection reset", "broken pipe", "timed out"))
+    return (text.split(". ")[0].rstrip(".") or type(exc).__name__)[:100] if lost else None
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"must be a number above 0 (e.g. 2 or 0.5), got {text!r}" if kind is float else
+                f"must be a whole number above 0 (e.g. 50), got {text!r}")
+        return value
+    return parse
+
+
+_LOCKS: list = []  # open lock files: held until main() returns (or the process ends)
+
+
+def _lock(folder: Path) -> None:
+    """SystemExit with one line if another run is writing into ``folder``; else hold its lock until exit."""
+    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held open on purpose)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        other = handle.read().strip() or "another process"
+        handle.close()
+        _stop(f"another run ({other}) is writing into {folder}; wait for it to end or choose another --output-dir.")
+    handle.seek(0), handle.truncate(), handle.write(f"pid {os.getpid()}"), handle.flush()
+    _LOCKS.append(handle)
+
+
+def _release_locks() -> None:
+    while _LOCKS:
+        _LOCKS.pop().close()  # closing the file releases its flock
+
+
+def session_rate(steps_taken: int, batch_size: int, world_size: int, seconds: float) -> float:
+    """Samples a second over the steps this session took (the Trainer's own figure also counts, after a resume,
+    the steps the checkpoint had already taken)."""
+    return steps_taken * batch_size * world_size / max(seconds, 1e-9)
+
+
+@dataclass
+class Run:
+    """One run of the script, as the command line set it."""
+
+    name: str  # the profile's name
+    profile: dict  # its sizes, with the command line's overrides
+    out: Path  # <output-dir>/<profile>: checkpoints, the lock, the final model
+    save_every: int
+    settings: dict  # what a checkpoint must have been saved with to be resumed
+    checkpoint: Path | None = None  # where --resume continues from
+
+
+def parse_args(argv: list[str] | None) -> tuple[Run, bool]:
+    """The run the command line asks for, and whether it asks to resume; argparse's one-line error otherwise."""
+    parser = argparse.ArgumentParser(description="Pretrain GPT-2 from scratch on a Wikipedia subset.")
+    parser.add_argument("--profile", default=None, help=f"one of {', '.join(PRETRAINING)} (default: "
+                        "$LLM_TUTORIAL_PROFILE or classroom)")
+    parser.add_argument("--output-dir", default="build/pretrain", help="checkpoints, final model and tokenizer")
+    parser.add_argument("--epochs", type=_positive(float), default=None, help="override the profile's epochs")
+    parser.add_argument("--batch-size", type=_positive(int), default=None,
+                        help="chunks per optimizer step on each process (default: the profile's batch_size)")
+    parser.add_argument("--save-every", type=_positive(int), default=None,
+                        help="steps between checkpoints (default: the profile's save_every)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last complete checkpoint in the output folder")
+    args = parser.parse_args(argv)
+    if args.profile is not None and not args.profile.strip():
+        parser.error(f"--profile is empty; use one of {', '.join(PRETRAINING)}.")
+    if not args.output_dir.strip():
+        parser.error("--output-dir is empty; name a folder, e.g. --output-dir build/pretrain.")
+    try:
+        name, profile = choose_profile(PRETRAINING, args.profile)
+    except ValueError as exc:
+        parser.error(str(exc))
+    for key in ("epochs", "batch_size"):
+        if getattr(args, key) is not None:
+            profile[key] = getattr(args, key)
+    out = Path(args.output_dir) / name
+    settings = {"profile": name, **profile, "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    return Run(name, profile, out, args.save_every or profile["save_every"], settings), args.resume
+
+
+def resume_or_start(run: Run) -> int | None:
+    """Find the checkpoint to resume from (``run.checkpoint``); an exit code when there is nothing to do."""
+    if last_complete_checkpoint(run.out) is None:
+        _stop(f"--resume: {run.out} holds no complete checkpoint; run without --resume to start afresh.")
+    run.checkpoint = checkpoint_to_resume(run.out, run.settings)
+    done = _finished(run.checkpoint)
+    if done and (run.out / "final").is_dir():
+        print(f"This run is already finished: {done} steps, the model is in {run.out / 'final'}. Nothing to resume; "
+              "run without --resume (or with more --epochs in another --output-dir) to train again.")
+        return 0
+    return None
+
+
+def _main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def build_trainer(run: Run) -> Trainer:
+    """The device, the output folder (checked and locked), the data and a fresh GPT-2, in one Trainer; says what
+    the run will cost. Under torchrun or accelerate every process does this; only the first one prints."""
+    said_once = contextlib.redirect_stdout(sys.stdout if _main_process() else io.StringIO())
+    try:
+        with said_once:
+            device = pick_device()
+    except ValueError as exc:  # e.g. $LLM_TUTORIAL_DEVICE=cuda on a machine without a GPU; nothing written yet
+        _stop(str(exc))
+    problem = write_problem(run.out)
+    if problem:
+        _stop(f"cannot write to {run.out} ({problem}); choose another --output-dir.")
+    if _main_process():
+        _lock(run.out)
+    datasets.disable_progress_bars()  # tokenizing and chunking take seconds; one line per evaluation follows
+    transformers.utils.logging.disable_progress_bar()  # and so does saving the model
+    seed_everything(SEED)
+    with contextlib.redirect_stdout(sys.stdout if _main_process() else io.StringIO()):
+        tokenizer = load_tokenizer("gpt2")
+        tokenizer.pad_token = tokenizer.eos_token
+        subset = load_wikipedia_subset(run.profile["n_train"], run.profile["n_valid"], seed=SEED)
+        chunks = tokenize_corpus(training_text(subset, run.profile), tokenizer, run.profile)
+    model = new_gpt2(gpt2_config(tokenizer, run.profile))
+    training = training_arguments(run.profile, run.out, device, save_strategy="steps", save_steps=run.save_every,
+                                  ddp_timeout=PEER_TIMEOUT_SECONDS)
+    trainer = make_trainer(model, training, chunks, tokenizer, [SummaryLine(), MarkComplete(settings=run.settings)])
+    steps = total_steps(chunks, run.profile, trainer.args.world_size)
+    estimate = estimate_seconds(trainer, steps)
+    if trainer.is_world_process_zero():
+        print(f"Profile {run.name}: {model.num_parameters() / 1e6:.1f} M parameters, {len(chunks['train'])} train "
+              f"chunks, {steps} steps; estimated {estimate / 60:.1f} min on {device}; world size "
+              f"{trainer.args.world_size}; a checkpoint every {run.save_every} steps"
+              + (f"; resuming from {run.checkpoint}" if run.checkpoint else ""))
+    return trainer
+
+
+@contextlib.contextmanager
+def _training_signals(resuming: bool):
+    """SIGTERM ends training like Ctrl-C; on resuming, transformers' warning that --save-every differs from the
+    checkpoint's is silenced (MarkComplete applies this run's). Both are given back afterwards, since main() may
+    run again in this process (a test, a notebook)."""
+    quiet = logging.getLogger("transformers.trainer_utils")
+    level = quiet.level
+    if resuming:
+        quiet.setLevel(logging.ERROR)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def train(run: Run, trainer: Trainer):
+    """The Trainer's own training, with one line (and an exit code) for each way it can stop early; else its
+    result."""
+    try:
+        with _training_signals(resuming=run.checkpoint is not None):
+            return trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+    except FloatingPointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        last = last_complete_checkpoint(run.out)
+        where = (f"the last complete checkpoint is {last}; add --resume to continue from it" if last else
+                 "no checkpoint was completed yet")
+        print(f"\nInterrupted at step {trainer.state.global_step}: {where}.", file=sys.stderr)
+        return 130
+    except (OSError, RuntimeError) as exc:  # torch.distributed.DistError is a RuntimeError
+        return _training_failure(run, trainer, exc)
+
+
+def _training_failure(run: Run, trainer: Trainer, exc: BaseException) -> int:
+    """Exit code and one line for a lost peer or a failed checkpoint write; any other error is raised again."""
+    if trainer.args.world_size > 1 and _lost_peer(exc):
+        last = last_complete_checkpoint(run.out)
+        where = (f"the last complete checkpoint is {last}; start every node again with --resume" if last else
+                 "no checkpoint was completed yet; start every node again")
+        print(f"Lost another process of this run at step {trainer.state.global_step} ({_lost_peer(exc)}): "
+              f"{where}.", file=sys.stderr, flush=True)
+        os._exit(3)  # at once: the process group cannot shut down cleanly without the lost process
+    failure = _save_failure(run.out, trainer.state.global_step, exc) if trainer.is_world_process_zero() else None
+    if failure is None:
+        raise exc
+    print(f"error: {failure}", file=sys.stderr, flush=True)
+    return 1
+
+
+def save_final(run: Run, trainer: Trainer, result) -> int:
+    """Evaluate (unless the last step just did), write the model to ``final/`` all at once (``final.part``, then a
+    rename), and print the run's summary line."""
+    evaluated = [h for h in trainer.state.log_history if "eval_loss" in h]
+    fresh = evaluated and evaluated[-1]["step"] == trainer.state.global_step
+    metrics = evaluated[-1] if fresh else trainer.evaluate()
+    final, part = run.out / "final", run.out / "final.part"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(part, ignore_errors=True)
+    try:
+        trainer.save_model(str(part))  # every process takes part; the main one writes
+    except (OSError, RuntimeError) as exc:
+        shutil.rmtree(part, ignore_errors=True)
+        print(f"error: could not write the final model to {final} ({_write_failure(run.out, exc)}). The last "
+              f"checkpoint is {last_complete_checkpoint(run.out)}; free some space, then run again with --resume.",
+              file=sys.stderr, flush=True)
+        return 1
+    if trainer.is_world_process_zero():
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(part, final)
+        print(_summary(run, trainer, result, metrics))
+    return 0
+
+
+def _summary(run: Run, trainer: Trainer, result, metrics: dict) -> str:
+    """The last line of a run; the Trainer's own samples/s counts the steps a resumed run skipped, this does not."""
+    resumed = run.checkpoint is not None
+    taken = trainer.state.global_step - (_step(run.checkpoint) if resumed else 0)
+    seconds = result.metrics["train_runtime"]
+    rate = session_rate(taken, run.profile["batch_size"], trainer.args.world_size, seconds)
+    return (f"Done in {seconds:.0f} s, {trainer.state.global_step} steps"
+            + (f" ({taken} in this session)" if resumed else "") + f": train loss {result.training_loss:.3f}"
+            + (" (mean of this session's steps)" if resumed else "")
+            + f", valid loss {metrics['eval_loss']:.3f}, {rate:.1f} samples/s; model saved to {run.out / 'final'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The pretraining script (``python -m utils.tools.pretrain --help``); returns its exit code."""
+    try:
+        run, resume = parse_args(argv)
+        if resume and (code := resume_or_start(run)) is not None:
+            return code
+        trainer = build_trainer(run)
+        result = train(run, trainer)
+        if isinstance(result, int):
+            return result
+        return save_final(run, trainer, result)
+    finally:
+        _release_locks()  # a second main() in the same process (a test, a notebook) may write there again
+
+
+if __name__ == "__main__":
+    sys.exit(main())
