@@ -31,7 +31,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-BEFORE = "02e3680"  # main before the chunked loss and the memory work (README *Performance*)
+BEFORE = "02e3680"  # main before the chunked loss and the memory work (benchmarks/README.md)
 NOTEBOOK_3_TARGET_GB, TOGETHER_TARGET_GB = 1.5, 3.0
 GB = 1e9
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from memory import worktree
 
 ROOT = Path(__file__).resolve().parent.parent
-BEFORE = "7d9bb25"  # main before make test ran on two workers (README *Performance*)
+BEFORE = "7d9bb25"  # main before make test ran on two workers (benchmarks/README.md)
 MAKE_VARIABLES = {"HF_HUB_OFFLINE": "1", "LLM_TUTORIAL_PROFILE": "smoke", "LLM_TUTORIAL_WIDGETS": "off"}
 DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(\S+?)(?:::|\s|$)")
 

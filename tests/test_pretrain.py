@@ -214,7 +214,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the steps this session took, which samples/s counts (pretrain.session_rate; the Trainer's own figure counted
     # the skipped ones too)
-    assert f"24 steps ({24 - pretrain._step(stopped_at)} in this session)" in resumed, resumed[-2000:]
+    assert f"24 steps ({24 - pretrain.step_of(stopped_at)} in this session)" in resumed, resumed[-2000:]
 
 
 def test_samples_per_second_count_the_steps_of_this_session():
@@ -504,7 +504,7 @@ def test_a_lost_node_stops_the_other_in_one_line_and_both_resume_to_the_same_wei
     nodes = start_two_nodes(tmp_path)
     deadline = time.monotonic() + 120
     while (pretrain.last_complete_checkpoint(tmp_path / "smoke") is None
-           or pretrain._step(pretrain.last_complete_checkpoint(tmp_path / "smoke")) < 2):
+           or pretrain.step_of(pretrain.last_complete_checkpoint(tmp_path / "smoke")) < 2):
         assert time.monotonic() < deadline and all(n.poll() is None for n in nodes), "no checkpoint of step 2"
         time.sleep(0.02)
     kill_tree(nodes[1].pid)  # the second machine goes away: its launcher and its training process

@@ -5,7 +5,7 @@ A GPT-2 step normally projects every position onto the whole vocabulary: for a b
 output layer and the cross-entropy run together over ``chunk`` positions at a time, and each chunk's gradient is
 worked out on the spot (softmax minus the one-hot target), so backward only hands back two small results. It is
 the CPU form of Liger Kernel's fused linear cross-entropy and of "Cut Your Losses in Large-Vocabulary Language
-Models": the same loss, the same gradients, a few MB of logits at a time. README *Performance* has the measured
+Models": the same loss, the same gradients, a few MB of logits at a time. benchmarks/README.md has the measured
 memory and step times.
 """
 
@@ -15,7 +15,7 @@ import torch
 
 IGNORE_INDEX = -100  # the label the collators give positions that are not scored
 # positions projected onto the vocabulary at a time: 4 sequences of 128, 103 MB of fp32 logits for GPT-2's 50,257
-# tokens instead of the batch's 206 MB: as fast as the whole batch on a 2-core CPU; 128 was 1.10x slower
+# tokens instead of the batch's 206 MB: as fast as the whole batch on a 2-core CPU, where 128 is 1.10x slower
 DEFAULT_CHUNK = 512
 
 

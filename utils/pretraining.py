@@ -63,7 +63,7 @@ def gpt2_config(tokenizer: PreTrainedTokenizerBase, profile: dict) -> GPT2Config
     vocabulary and special tokens, and the profile's ``dropout`` on embeddings, attention and residuals.
 
     GPT-2 used dropout 0.1; today's pretraining recipes use none (each token is seen about once), and so do our
-    profiles (README *Performance* has what the masks cost). Set ``dropout`` to 0.1 for GPT-2's configuration.
+    profiles (benchmarks/README.md has what the masks cost). Set ``dropout`` to 0.1 for GPT-2's configuration.
     """
     p = profile["dropout"]
     return GPT2Config(vocab_size=len(tokenizer), n_ctx=profile["context_length"],

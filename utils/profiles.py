@@ -4,7 +4,7 @@
 CPU), ``full`` the original tutorial's scale (a GPU). A notebook's parameters cell calls
 ``choose_profile(PRETRAINING)``; ``$LLM_TUTORIAL_PROFILE`` or the name passed in picks one. A notebook with no
 profile of that name uses its classroom sizes (notebook 1 costs seconds at any size). Measured times and
-results of every profile: README, *Profiles* and *Performance*.
+results of every profile: benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Written for separate SDK workers (Dataflow, Flink, Spark, the portable runner, D
 module-level function of this module, nothing depends on the launching process's globals, and the workers
 need only ``apache_beam``, ``mwparserfromhell`` and this package (``--setup_file pyproject.toml`` ships it).
 Each shard is written inside the step that makes it, not in a ``finish_bundle``: Beam's DaskRunner drops
-whatever a DoFn emits from ``finish_bundle`` (README *The full English dump with Apache Beam*).
+whatever a DoFn emits from ``finish_bundle`` (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -160,8 +160,9 @@ def _last_line(exc: BaseException) -> str:
     return text.splitlines()[-1] if text else type(exc).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the pipeline; the shards appear in the output folder only when every step succeeded."""
+def parse_args(argv: list[str] | None):
+    """(the script's own arguments, Beam's arguments, the matched dump files' metadata); argparse's one-line error
+    for a bad option, no input, an empty input or an output that is a file or already holds shards."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="Any other option is passed to Beam (e.g. --runner, --project).")
     parser.add_argument("--input", required=True, help="dump file or glob (.xml or .xml.bz2; local, gs://, s3://)")
@@ -176,27 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     if not args.worker_start_timeout > 0:
         parser.error(f"--worker-start-timeout must be a positive number of seconds, got {args.worker_start_timeout}.")
     found = [m for r in FileSystems.match([args.input]) for m in r.metadata_list]
-    matched = [m.path for m in found]
-    if not matched:
+    if not found:
         parser.error(f"--input {args.input!r} matches no file. Give the path (or a glob) of pages-articles "
                      ".xml or .xml.bz2 dump files.")
     empty = [m.path for m in found if m.size_in_bytes == 0]
     if empty:
         parser.error(f"{empty[0]} is empty (0 bytes)" + (f", and so are {len(empty) - 1} more" if len(empty) > 1
                      else "") + ": give pages-articles .xml or .xml.bz2 dump files.")
-    output = args.output.rstrip("/")
-    if os.path.isfile(output):  # a local file (a bucket has no such thing)
-        parser.error(f"--output {output} is a file; give a folder for the Parquet shards.")
-    if FileSystems.exists(output) and FileSystems.match([output + "/wikipedia-*.parquet"])[0].metadata_list:
-        parser.error(f"--output {output} already holds wikipedia-*.parquet shards; choose an empty folder.")
-    # --num-shards 0: one shard per COMPRESSED_BYTES_PER_SHARD of input
-    num_shards = args.num_shards or max(1, math.ceil(sum(m.size_in_bytes for m in found) / COMPRESSED_BYTES_PER_SHARD))
-    environment = (PipelineOptions(beam_args).view_as(PortableOptions).environment_type or "").upper()
-    if environment and environment != "LOOPBACK":  # separate SDK workers (LOOPBACK's run in this process)
-        problem = workers_answer(beam_args, args.worker_start_timeout)
-        if problem:
-            print(f"error: {problem}; nothing was written to {output}.", file=sys.stderr)
-            return 1
+    args.output = args.output.rstrip("/")
+    if os.path.isfile(args.output):  # a local file (a bucket has no such thing)
+        parser.error(f"--output {args.output} is a file; give a folder for the Parquet shards.")
+    if FileSystems.exists(args.output) and FileSystems.match([args.output + "/wikipedia-*.parquet"])[0].metadata_list:
+        parser.error(f"--output {args.output} already holds wikipedia-*.parquet shards; choose an empty folder.")
+    return args, beam_args, found
+
+
+def run_pipeline(beam_args: list[str], matched: list[str], output: str, num_shards: int) -> tuple[int, int] | str:
+    """Run the pipeline into a staging folder and move its shards into ``output`` once all are written;
+    (articles, shards), or one line saying why nothing was written."""
     staging = f"{output}.part-{uuid.uuid4().hex[:8]}"  # the shards, until every one of them is written
     # a failing step's traceback is logged by Beam as well as raised: the raised one becomes our one line below
     step_log = logging.getLogger("apache_beam.runners.common")
@@ -213,24 +211,39 @@ def main(argv: list[str] | None = None) -> int:
         shards = sorted(m.path for m in FileSystems.match([staging + "/wikipedia-*.parquet"])[0].metadata_list)
         rows = sum(pq.ParquetFile(FileSystems.open(path)).metadata.num_rows for path in shards)
         if rows == 0:
-            print(f"error: {', '.join(matched)} hold no main-namespace articles; nothing was written.",
-                  file=sys.stderr)
-            return 1
+            return f"{', '.join(matched)} hold no main-namespace articles; nothing was written."
         if not FileSystems.exists(output):
             FileSystems.mkdirs(output)
         FileSystems.rename(shards, [output + "/" + path.rsplit("/", 1)[1] for path in shards])
     except Exception as exc:  # a runner wraps the worker's error; report it in one line
-        reason = _last_line(exc)
-        print(f"error: the pipeline failed ({type(exc).__name__}: {reason}); nothing was written to {output}.",
-              file=sys.stderr)
-        return 1
+        return f"the pipeline failed ({type(exc).__name__}: {_last_line(exc)}); nothing was written to {output}."
     finally:
         step_log.setLevel(level)
         tempfile.tempdir = previous_tempdir
         scratch.cleanup()
         if FileSystems.exists(staging):
             FileSystems.delete([staging])
-    print(f"{rows:,} articles from {len(matched)} dump file(s) in {len(shards)} shard(s) under {output}")
+    return rows, len(shards)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline; the shards appear in the output folder only when every step succeeded."""
+    args, beam_args, found = parse_args(argv)
+    matched = [m.path for m in found]
+    # --num-shards 0: one shard per COMPRESSED_BYTES_PER_SHARD of input
+    num_shards = args.num_shards or max(1, math.ceil(sum(m.size_in_bytes for m in found) / COMPRESSED_BYTES_PER_SHARD))
+    environment = (PipelineOptions(beam_args).view_as(PortableOptions).environment_type or "").upper()
+    if environment and environment != "LOOPBACK":  # separate SDK workers (LOOPBACK's run in this process)
+        problem = workers_answer(beam_args, args.worker_start_timeout)
+        if problem:
+            print(f"error: {problem}; nothing was written to {args.output}.", file=sys.stderr)
+            return 1
+    result = run_pipeline(beam_args, matched, args.output, num_shards)
+    if isinstance(result, str):
+        print(f"error: {result}", file=sys.stderr)
+        return 1
+    rows, shards = result
+    print(f"{rows:,} articles from {len(matched)} dump file(s) in {shards} shard(s) under {args.output}")
     return 0
 
 

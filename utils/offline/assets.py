@@ -208,8 +208,8 @@ ASSETS: dict[str, Asset] = {
         Asset("minilm-encoder", (MINILM_WEIGHTS, MINILM_CONFIG), build_minilm_encoder),
         Asset("smollm2-135m", (SMOLLM2_GGUF,), build_smollm2, estimate="half a minute"),
         Asset("wikipedia-sample", (WIKI_SAMPLE,), build_wikipedia_sample),
-        # recipe 2: the manifest also scores every picked position shown as [MASK] (masked_top1/5). Build: 206 s on a
-        # 2-core CPU with bf16; ~1.9 s a step instead of 0.6 s without bf16 (AVX2 only), so ~10 min
+        # recipe 2 scores every picked position shown as [MASK] too (masked_top1/5); build times are in
+        # benchmarks/README.md (minutes: a few with bf16, about ten on an AVX2-only CPU)
         Asset("masked-lm-stand-in", (), build_masked_lm_stand_in,
               needs=("minilm-encoder", "bert-tokenizer", "wikipedia-sample"), estimate="3-10 minutes", recipe=2),
     ]

@@ -73,25 +73,20 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict:
-    """Train the stand-in and save it (safetensors + tokenizer) into ``out``; returns its metadata."""
-    started = time.perf_counter()
-    seed_everything(SEED)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=False)
+def _chunks(tokenizer, dump: Path):
+    """(the training articles, their chunks, the held-out chunks): the sample's articles shuffled with the seed,
+    the first ``HELD_OUT_ARTICLES`` held out."""
     articles = parsed_articles(dump).shuffle(seed=SEED)
     held_out = articles.select(range(HELD_OUT_ARTICLES))
     train_articles = articles.select(range(HELD_OUT_ARTICLES, len(articles)))
     train, _ = chunk_dataset(train_articles, tokenizer, CONTEXT)  # [CLS] + 126 WordPieces + [SEP] windows
     valid, _ = chunk_dataset(held_out, tokenizer, CONTEXT)
     valid = valid.select(range(min(EVAL_CHUNKS, len(valid))))
+    return train_articles, train, valid
 
-    # No dropout: on this CPU it costs ~40% of a step, and 300 steps (~2.3 epochs) barely overfit. Eager attention:
-    # for 128 positions and 32-wide heads, torch's CPU flash-attention kernel (the default, SDPA) took a third of
-    # the step in bf16, mostly its backward; plain matmuls and a softmax are ~25% faster per step.
-    with _quiet_transformers():
-        model = BertForMaskedLM.from_pretrained(encoder_dir, use_safetensors=True, trust_remote_code=False,
-                                                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                                                attn_implementation="eager")
+
+def _trainer(model, tokenizer, train, out: Path) -> Trainer:
+    """A Trainer whose loss is the masked positions' only, with the stand-in's optimizer, schedule and masking."""
     head = [p for n, p in model.named_parameters() if n.startswith("cls.")]
     body = [p for n, p in model.named_parameters() if not n.startswith("cls.")]
     optimizer = torch.optim.AdamW([{"params": body, "lr": ENCODER_LR}, {"params": head, "lr": HEAD_LR}],
@@ -114,6 +109,24 @@ def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict
     trainer = MaskedOnlyTrainer(model=model, args=args, train_dataset=train, data_collator=collator,
                                 optimizers=(optimizer, scheduler), callbacks=[_Progress()])
     trainer.remove_callback(PrinterCallback)  # raw log dicts; _Progress shows the loss on its bar instead
+    return trainer
+
+
+def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict:
+    """Train the stand-in and save it (safetensors + tokenizer) into ``out``; returns its metadata."""
+    started = time.perf_counter()
+    seed_everything(SEED)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=False)
+    train_articles, train, valid = _chunks(tokenizer, dump)
+
+    # No dropout: on this CPU it costs ~40% of a step, and 300 steps (~2.3 epochs) barely overfit. Eager attention:
+    # for 128 positions and 32-wide heads, torch's CPU flash-attention kernel (the default, SDPA) took a third of
+    # the step in bf16, mostly its backward; plain matmuls and a softmax are ~25% faster per step.
+    with _quiet_transformers():
+        model = BertForMaskedLM.from_pretrained(encoder_dir, use_safetensors=True, trust_remote_code=False,
+                                                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                                attn_implementation="eager")
+    trainer = _trainer(model, tokenizer, train, out)
     trainer.train()
     train_seconds = time.perf_counter() - started
 

@@ -6,8 +6,8 @@
 
 It runs the functions of ``utils.pretraining`` that notebook 3 runs, in four steps (``main``): read the command
 line, resume or start, train, save the final model. Everything else here keeps a long run safe: a lock per output
-folder, checkpoints marked complete only once every file is written (with sha256s that ``--resume`` checks), and one
-line, never a traceback, when the run is interrupted, a peer is lost or the disk fills.
+folder, checkpoints that ``--resume`` can check (``utils.tools.checkpoints``), and one line, never a traceback, when
+the run is interrupted, a peer is lost or the disk fills.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import fcntl
 import io
-import json
 import logging
 import math
 import os
@@ -31,11 +30,10 @@ from pathlib import Path
 import datasets
 import torch
 import transformers
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
 from utils.device import pick_device, seed_everything
 from utils.models import load_tokenizer
-from utils.offline.cache import sha256_of
 from utils.pretraining import (
     SEED,
     estimate_seconds,
@@ -49,83 +47,25 @@ from utils.pretraining import (
 )
 from utils.profiles import PRETRAINING, choose_profile
 from utils.settings import write_problem
+from utils.tools.checkpoints import (
+    COMPLETE,
+    MarkComplete,
+    checkpoint_problem,
+    checkpoints_in,
+    finished_steps,
+    last_complete_checkpoint,
+    step_of,
+)
 from utils.training_view import SummaryLine
 from utils.wikipedia import load_wikipedia_subset
 
 # under torchrun, a process that hears nothing from another for this long stops (a dead process is noticed at once,
 # its connection closes); long enough for the main process to write a full-size checkpoint to a slow disk
 PEER_TIMEOUT_SECONDS = 600
-COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint without it was interrupted
-
-
-class MarkComplete(TrainerCallback):
-    """After the Trainer has written every file of a checkpoint, mark it complete (temp file, then rename), and
-    keep only the ``keep`` newest complete checkpoints (interrupted ones older than those go too).
-
-    The marker lists every file of the checkpoint with its size and sha256, and the run's ``settings`` (profile
-    sizes, world size): ``--resume`` checks both before it trusts the checkpoint (``checkpoint_problem``).
-    """
-
-    def __init__(self, keep: int = 2, settings: dict | None = None):
-        self.keep, self.settings = keep, settings or {}
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        state.save_steps = args.save_steps  # a resumed run checkpoints as often as this run's --save-every says
-
-    def on_save(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        files = {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
-                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(f".{COMPLETE}")}
-        part = folder / f".{COMPLETE}.part"
-        part.write_text(json.dumps({"step": state.global_step, "settings": self.settings, "files": files}, indent=1))
-        os.replace(part, folder / COMPLETE)
-        complete = sorted(_checkpoints(args.output_dir, complete=True), key=_step)
-        oldest_kept = _step(complete[-self.keep]) if len(complete) >= self.keep else 0
-        for old in _checkpoints(args.output_dir):
-            if _step(old) < oldest_kept:
-                shutil.rmtree(old, ignore_errors=True)
-
-
-def checkpoint_problem(checkpoint: Path, settings: dict) -> str | None:
-    """Why ``checkpoint`` cannot be resumed with ``settings``, or None: every file its marker lists must be there
-    with its size and sha256, and the run's settings must be the ones it was saved with."""
-    try:
-        marker = json.loads((checkpoint / COMPLETE).read_text())
-        files, saved = marker["files"], marker["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "has a completion marker from an older version or a damaged one (no file list)"
-    for rel, info in files.items():
-        path = checkpoint / rel
-        if not path.is_file():
-            return f"lacks {rel}"
-        if path.stat().st_size != info["size"] or sha256_of(path) != info["sha256"]:
-            return f"has a changed or truncated {rel}"
-    changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in settings.items() if saved.get(key) != value]
-    if changed:
-        return f"was saved with other settings ({', '.join(changed)})"
-    return None
-
-
-def _step(checkpoint: Path) -> int:
-    return int(checkpoint.name.split("-", 1)[1])
-
-
-def _checkpoints(folder: str | Path, complete: bool = False) -> list[Path]:
-    return [p for p in Path(folder).glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()
-            and (not complete or (p / COMPLETE).is_file())]
-
-
-def last_complete_checkpoint(folder: str | Path) -> Path | None:
-    """The newest checkpoint-N under ``folder`` that was completely written, or None."""
-    return max(_checkpoints(folder, complete=True), key=_step, default=None)
-
-
 def checkpoint_to_resume(folder: Path, settings: dict) -> Path:
     """The newest complete checkpoint whose files are intact, saying in one line for each damaged one that it is
     skipped; SystemExit with one line when none is left, or when the run's settings differ from the saved ones."""
-    for checkpoint in sorted(_checkpoints(folder, complete=True), key=_step, reverse=True):
+    for checkpoint in sorted(checkpoints_in(folder, complete=True), key=step_of, reverse=True):
         problem = checkpoint_problem(checkpoint, settings)
         if problem is None:
             return checkpoint
@@ -141,19 +81,10 @@ def _stop(message: str, code: int = 2):
     raise SystemExit(code)
 
 
-def _finished(checkpoint: Path) -> int | None:
-    """The step count when ``checkpoint`` is the last step of its run, else None."""
-    try:
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
-        return state["global_step"] if state["global_step"] >= state["max_steps"] else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _save_failure(out: Path, step: int, exc: BaseException) -> str | None:
     """One line when ``exc`` broke the writing of checkpoint-``step`` (it is there without its marker; it is
     removed), else None."""
-    unmarked = [c for c in _checkpoints(out) if _step(c) == step and not (c / COMPLETE).is_file()]
+    unmarked = [c for c in checkpoints_in(out) if step_of(c) == step and not (c / COMPLETE).is_file()]
     if not unmarked and not isinstance(exc, OSError):
         return None
     for folder in unmarked:
@@ -270,7 +201,7 @@ def resume_or_start(run: Run) -> int | None:
     if last_complete_checkpoint(run.out) is None:
         _stop(f"--resume: {run.out} holds no complete checkpoint; run without --resume to start afresh.")
     run.checkpoint = checkpoint_to_resume(run.out, run.settings)
-    done = _finished(run.checkpoint)
+    done = finished_steps(run.checkpoint)
     if done and (run.out / "final").is_dir():
         print(f"This run is already finished: {done} steps, the model is in {run.out / 'final'}. Nothing to resume; "
               "run without --resume (or with more --epochs in another --output-dir) to train again.")
@@ -399,7 +330,7 @@ def save_final(run: Run, trainer: Trainer, result) -> int:
 def _summary(run: Run, trainer: Trainer, result, metrics: dict) -> str:
     """The last line of a run; the Trainer's own samples/s counts the steps a resumed run skipped, this does not."""
     resumed = run.checkpoint is not None
-    taken = trainer.state.global_step - (_step(run.checkpoint) if resumed else 0)
+    taken = trainer.state.global_step - (step_of(run.checkpoint) if resumed else 0)
     seconds = result.metrics["train_runtime"]
     rate = session_rate(taken, run.profile["batch_size"], trainer.args.world_size, seconds)
     return (f"Done in {seconds:.0f} s, {trainer.state.global_step} steps"
