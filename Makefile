@@ -2,7 +2,7 @@
 #   make run    execute every notebook (classroom profile) into build/ (.ipynb + .html)
 #   make test   lint, unit tests, the online paths against a local Hub, nbval of every notebook (smoke, offline),
 #               the reference solutions through every check cell, the slide decks in headless Chromium
-#   make slides offline reveal.js decks of the notebooks (committed classroom outputs), and their PDFs, into build/
+#   make slides offline reveal.js decks of the recorded notebooks (docs/recorded/), and their PDFs, into build/
 #   make solutions  run every exercise's reference solution (notebooks/solutions/) through its check cell
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,13 +11,14 @@ PY := $(VENV)/bin/python
 JUPYTER := $(VENV)/bin/jupyter
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+RECORDED := docs/recorded
 PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
 # headless kernels talk over local IPC sockets, not unencrypted TCP (so ipykernel has nothing to warn about);
 # the socket path is absolute because the kernel runs in notebooks/
 EXECUTE := $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
     --KernelManager.transport=ipc --KernelManager.ip="$${TMPDIR:-/tmp}/llm-tutorial-kernel"
 
-.PHONY: setup test run record lab bench clean slides solutions
+.PHONY: setup test run record lab bench clean slides solutions check-notebooks
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "Creating $(VENV) and installing requirements.txt (first time: ~2 min)"
@@ -40,10 +41,19 @@ setup: $(STAMP) $(LAB_SETTINGS)
 WORKERS := -n 2 --dist loadscope
 # tests/conftest.py makes the run hermetic (an empty Hugging Face cache, offline, the smoke profile), whatever
 # the caller's environment holds; the variables here say the same for readers of this file.
-test: setup
+test: setup check-notebooks
 	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/actionlint
 	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
 	    --nbval-lax --nbval-current-env $(WORKERS)
+
+# students open notebooks/ and see no answer before they predict it: a committed notebook carries no outputs
+# (the pre-commit hook strips them; .pre-commit-config.yaml)
+check-notebooks: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+	    $(VENV)/bin/nbstripout --keep-id --verify "$$nb" >/dev/null || { \
+	        echo "error: $$nb carries outputs; strip them with $(VENV)/bin/nbstripout --keep-id $$nb" >&2; exit 1; }; \
+	done
 
 # only the offline stand-ins this machine will actually run are built (none, online with the real models);
 # live and interactive views are drawn once, as a static HTML page can show them
@@ -54,15 +64,16 @@ run: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	    echo "== $$nb"; start=$$(date +%s); \
 	    $(EXECUTE) --output-dir build "$$nb" --log-level ERROR || exit 1; \
-	    $(JUPYTER) nbconvert --to html --output-dir build "build/$$(basename $$nb)" --log-level ERROR || exit 1; \
+	    $(PY) -m utils.tools.handouts "build/$$(basename $$nb)" >/dev/null || exit 1; \
 	    echo "   $$(( $$(date +%s) - start )) s -> build/$$(basename $$nb .ipynb).html"; \
 	done
 
 record: export LLM_TUTORIAL_WIDGETS = off
-record: $(STAMP)  ## re-execute the notebooks in place (classroom profile) so their committed outputs are fresh
+record: $(STAMP)  ## execute the notebooks (classroom profile) into docs/recorded/, which the decks show
 	@HF_HUB_OFFLINE=1 $(PY) -m utils.tools.prepare
 	@for nb in $(NOTEBOOKS); do \
-	    HF_HUB_OFFLINE=1 $(EXECUTE) --inplace "$$nb" || exit 1; \
+	    HF_HUB_OFFLINE=1 $(EXECUTE) --output-dir $(RECORDED) "$$nb" --log-level ERROR || exit 1; \
+	    echo "$(RECORDED)/$$(basename $$nb)"; \
 	done
 
 # as root (a container, a cloud VM) JupyterLab refuses to start without --allow-root
@@ -72,7 +83,7 @@ lab: $(STAMP) $(LAB_SETTINGS)
 	@echo "To present: open a notebook, then Alt+R (or View > Render as slideshow) shows it as live slides."
 	$(JUPYTER) lab --notebook-dir=notebooks --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-# the decks show the committed classroom outputs (make record); reveal.js comes from a pinned npm package
+# the decks show the recorded classroom outputs (docs/recorded/, make record); reveal.js comes from a pinned npm package
 slides: $(STAMP)
 	@$(PY) -m utils.tools.slides
 

@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     "offline.cache": 0, "offline.hub": 0,
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.slides": 1,
-    "tools.checkpoints": 1,
+    "tools.checkpoints": 1, "tools.handouts": 2,
     "offline.masked_lm_stand_in": 2,
     "offline.assets": 3,
     "models": 4, "wikipedia": 4,

@@ -4,8 +4,8 @@ nbconvert's slides load reveal.js, require.js and jQuery from CDNs by default, s
 starts. Here they come from pinned npm packages (``npm pack``, sha256-verified, cached like every other asset)
 and are copied next to the decks, which refer to them by relative paths: ``build/`` can be copied to an
 instructor's laptop as it is. The slide structure is the notebooks' own ``slideshow`` cell metadata; ``notes``
-cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the committed classroom outputs
-(``make record``), so building them runs nothing. Where Chromium is installed, each deck is also printed to PDF
+cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the recorded classroom outputs
+(``docs/recorded/``, written by ``make record``), so building them runs nothing. Where Chromium is installed, each deck is also printed to PDF
 (reveal.js's print view): one page per slide, speaker notes on the page after their slide.
 """
 
@@ -23,8 +23,9 @@ from pathlib import Path
 
 from utils.offline.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSET = "reveal-js"
+RECORDED = "docs/recorded"  # the notebooks executed in the classroom profile (make record): the decks show them
 REBUILT_BY[ASSET] = "`make slides` (or python -m utils.tools.slides)"
 # npm package -> sha256 of the tarball `npm pack` downloads (checked before anything is unpacked)
 PACKAGES = {
@@ -212,11 +213,11 @@ def print_pdf(deck: Path, browser) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build offline reveal.js decks of the notebooks.")
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: docs/recorded/*.ipynb (make record)")
     parser.add_argument("--output", type=Path, default=ROOT / "build", help="folder for the decks (default build/)")
     parser.add_argument("--no-pdf", action="store_true", help="only the HTML decks, no PDF copies")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    notebooks = args.notebooks or sorted((ROOT / RECORDED).glob("*.ipynb"))
     missing = [str(n) for n in notebooks if not n.is_file()]
     if missing:
         parser.error(f"no notebook at {', '.join(missing)}")
