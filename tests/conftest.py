@@ -52,7 +52,7 @@ SPLIT = {
 # a notebook executed by a module fixture (test_exercises) or by one test (test_online): one group per notebook
 PER_NOTEBOOK = ("tests/test_exercises.py", "tests/test_online.py")
 NOTEBOOK_STEMS = tuple(p.stem for p in sorted(Path(__file__).resolve().parents[1].glob("notebooks/[0-9]*.ipynb")))
-# The slowest groups, slowest first (measured in make test; README, Quick start). A free worker takes the next group,
+# The slowest groups, slowest first (measured in make test; benchmarks/README.md). A free worker takes the next group,
 # so neither is left with a long one at the end.
 SLOWEST_FIRST = [
     "pretrain: two nodes", "pretrain: processes", "slides: live in JupyterLab", "tests/test_wikipedia_beam.py",
