@@ -118,7 +118,7 @@ def test_a_truncated_file_is_detected_on_use(cache_copy):
 
 
 def test_a_tokenizer_edited_together_with_its_manifest_is_caught(cache_copy):
-    """A5: change a merge rule and re-hash the manifest to match; the checksums pinned in code still differ."""
+    """A merge rule changed and the manifest re-hashed to match: the checksums pinned in code still differ."""
     import json
 
     from utils.offline.cache import sha256_of

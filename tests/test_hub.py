@@ -1,4 +1,4 @@
-"""A model folder that could run code is refused before anything is loaded: the attacks of reliability round 3."""
+"""A model folder that could run code (its own Python files, pickle weights) is refused before anything is loaded."""
 
 import json
 import pickle
@@ -34,7 +34,7 @@ def test_a_clean_folder_still_loads(tiny_folder, capsys):
 
 def test_a_folder_with_its_own_code_is_refused_and_the_code_never_runs(tiny_folder, tmp_path):
     """config.json's auto_map names classes in the folder's Python files; transformers would ask to run them
-    (answering y ran them). Here, even with 'y' typed on stdin, nothing runs and one line says why."""
+    (answering y runs them). Even with 'y' typed on stdin, nothing runs and one line says why."""
     marker = tmp_path / "PWNED"
     evil = f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import GPT2Config, GPT2LMHeadModel\n"
     (tiny_folder / "configuration_evil.py").write_text(evil + "class EvilConfig(GPT2Config):\n    pass\n")
@@ -66,7 +66,8 @@ class _Evil:
 
 @pytest.mark.parametrize("shard", ["pytorch_model-00001-of-00001.bin", "../elsewhere.safetensors"])
 def test_a_weights_index_naming_anything_but_safetensors_in_the_folder_is_refused(tiny_folder, tmp_path, shard):
-    """model.safetensors.index.json naming a pickle shard used to get that pickle torch.load-ed."""
+    """model.safetensors.index.json naming a pickle shard (or a file outside the folder): the shard is never
+    torch.load-ed."""
     marker = tmp_path / "PWNED"
     (tiny_folder / "model.safetensors").unlink()
     (tiny_folder / shard).parent.mkdir(parents=True, exist_ok=True)

@@ -68,8 +68,8 @@ def test_parse_is_cached_by_content(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("wikitext_in,expected", [
-    ("Intro.<ref>unclosed\n== History ==\nText.", "Intro.\nHistory\nText."),  # used to return only "Intro."
-    ("{{Infobox person | name = X\nText here.", "Text here."),  # used to leak "Infobox person | name = X"
+    ("Intro.<ref>unclosed\n== History ==\nText.", "Intro.\nHistory\nText."),  # not "Intro." alone
+    ("{{Infobox person | name = X\nText here.", "Text here."),  # no "Infobox person | name = X" left
     ("{{Infobox person\n| name = X\n| born = 1900\nThe person was born.", "The person was born."),
     ("A<ref name=x>one</ref> b.<ref>two</ref> c.<ref name=y/>\nNext.", "A b. c.\nNext."),
 ])
@@ -79,7 +79,7 @@ def test_unclosed_footnotes_and_templates_end_at_their_line(wikitext_in, expecte
 
 @pytest.mark.parametrize("wikitext_in,expected", [
     ("The arithmetic mean ({{IPAc-en|ˈ|m|iː|n}}), or simply the mean, is a sum.",
-     "The arithmetic mean, or simply the mean, is a sum."),  # the sample's own article, before: "mean (), or"
+     "The arithmetic mean, or simply the mean, is a sum."),  # the sample's own article: no "mean (), or"
     ("Paris ({{lang-fr|Paris}}; {{IPA-fr|paʁi}}) is a city.", "Paris is a city."),
     ("A function (mathematics) maps (x) to f(x).", "A function (mathematics) maps (x) to f(x)."),  # kept
 ])

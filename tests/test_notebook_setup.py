@@ -48,9 +48,9 @@ def test_outside_the_repository_the_setup_cell_says_what_to_do(tmp_path):
 
 
 def test_building_the_stand_in_inside_a_kernel_prints_our_lines_and_a_bar_and_nothing_on_stderr(tmp_path):
-    """A student who skipped `make setup`: notebook 1's load cell builds the masked-LM stand-in on the spot. That
-    used to show a red stderr box (transformers' load report calling the new head MISSING). Same code path, with the
-    training cut to 4 steps so the test takes seconds."""
+    """A student who skipped `make setup`: notebook 1's load cell builds the masked-LM stand-in on the spot,
+    with our lines and a progress bar and no red stderr box (transformers' load report would call the new head
+    MISSING). Same code path, with the training cut to 4 steps so the test takes seconds."""
     import shutil
 
     from jupyter_client.manager import KernelManager

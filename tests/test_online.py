@@ -96,7 +96,8 @@ def test_tokenizer_first_then_model(served, tmp_path):
 
 
 def test_only_a_config_in_the_cache_is_not_a_tokenizer(served, tmp_path):
-    """A cache holding gpt2's config.json alone used to give a 1-entry tokenizer that encodes nothing."""
+    """A cache holding gpt2's config.json alone is no tokenizer (it would load as a 1-entry one that encodes
+    nothing): the tokenizer files are downloaded."""
     env = online_env(served, tmp_path)
     run_python("""
         from huggingface_hub import hf_hub_download

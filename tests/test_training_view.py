@@ -31,8 +31,8 @@ def test_summary_line_reports_losses_throughput_and_time_left(monkeypatch):
 
 
 def test_after_a_resume_throughput_and_time_left_count_only_this_sessions_steps(monkeypatch):
-    """Reliability round 3, P14: a run resumed at step 16 printed 5x the real samples/s (all 20 steps over the time
-    this session took)."""
+    """A run resumed at step 16 counts the 4 steps of this session over this session's time, not all 20 (which
+    would show 5x the real samples/s)."""
     clock = iter([100.0, 110.0])
     monkeypatch.setattr(training_view.time, "perf_counter", lambda: next(clock))
     progress = training_view._Progress()
@@ -127,8 +127,8 @@ def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):
 
 
 def test_samples_per_second_counts_the_chunks_trained_on_like_the_trainer(tiny_run, capsys):
-    """With 19 chunks and batches of 8, each epoch's last batch holds 3: the live line used to count 8 (the
-    figure showed 35.5 samples/s where the Trainer's own figure below it said 27.9)."""
+    """With 19 chunks and batches of 8, each epoch's last batch holds 3, and the live line counts 3 for it,
+    so its samples/s matches the Trainer's own figure (counting 8 would show about 1.26x as many)."""
     model, args, chunks, tokenizer, _ = tiny_run
     chunks["train"] = concatenate_datasets([chunks["train"], chunks["train"].select(range(3))])  # 19 chunks
     trainer = pretraining.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])

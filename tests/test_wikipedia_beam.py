@@ -117,7 +117,8 @@ def test_portable_runner_with_separate_sdk_workers_matches_plain_python(tmp_path
 
 
 def test_portable_runner_whose_workers_cannot_start_stops_in_one_line(tmp_path):
-    """A worker pool whose ``python`` lacks apache_beam used to leave the run waiting forever."""
+    """A worker pool whose ``python`` lacks apache_beam: the run stops within the start timeout (instead of waiting
+    forever) and says why in one line."""
     broken = tmp_path / "bin"
     broken.mkdir()
     (broken / "python").write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'apache_beam'\" >&2\n"
