@@ -12,6 +12,9 @@ JUPYTER := $(VENV)/bin/jupyter
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 RECORDED := docs/recorded
+# nbval executes the recorded copies (the notebooks' very sources, a test checks) and compares the cells tagged
+# nbval-check-output with their recorded outputs; the notebooks students open carry none
+RECORDINGS := $(sort $(wildcard $(RECORDED)/*.ipynb))
 PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
 # headless kernels talk over local IPC sockets, not unencrypted TCP (so ipykernel has nothing to warn about);
 # the socket path is absolute because the kernel runs in notebooks/
@@ -44,7 +47,7 @@ WORKERS := -n 2 --dist loadscope
 test: setup check-notebooks
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/actionlint
-	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q tests $(NOTEBOOKS) \
+	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q tests $(RECORDINGS) \
 	    --nbval-lax --nbval-current-env $(WORKERS)
 
 # students open notebooks/ and see no answer before they predict it: a committed notebook carries no outputs
@@ -69,10 +72,11 @@ run: $(STAMP)
 	done
 
 record: export LLM_TUTORIAL_WIDGETS = off
+# online, the recordings (and so the decks) show the Hub's models; offline, the stand-ins, and each deck says which
 record: $(STAMP)  ## execute the notebooks (classroom profile) into docs/recorded/, which the decks show
-	@HF_HUB_OFFLINE=1 $(PY) -m utils.tools.prepare
+	@$(PY) -m utils.tools.prepare
 	@for nb in $(NOTEBOOKS); do \
-	    HF_HUB_OFFLINE=1 $(EXECUTE) --output-dir $(RECORDED) "$$nb" --log-level ERROR || exit 1; \
+	    $(EXECUTE) --output-dir $(RECORDED) "$$nb" --log-level ERROR || exit 1; \
 	    echo "$(RECORDED)/$$(basename $$nb)"; \
 	done
 
@@ -85,7 +89,7 @@ lab: $(STAMP) $(LAB_SETTINGS)
 
 # the decks show the recorded classroom outputs (docs/recorded/, make record); reveal.js comes from a pinned npm package
 slides: $(STAMP)
-	@$(PY) -m utils.tools.slides
+	@$(PY) -m utils.tools.slides --record-online
 
 # inject notebooks/solutions/ into the answer cells, execute (smoke, offline), fail unless every check says so
 solutions: setup

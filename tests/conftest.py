@@ -57,11 +57,11 @@ NOTEBOOK_STEMS = tuple(p.stem for p in sorted(Path(__file__).resolve().parents[1
 SLOWEST_FIRST = [
     "pretrain: two nodes", "pretrain: processes", "slides: live in JupyterLab", "tests/test_wikipedia_beam.py",
     "tests/test_exercises.py 02_causal_lm", "tests/test_online.py", "pretrain: killed and resumed",
-    "tests/test_exercises.py 03_pretraining_gpt2", "tests/test_slides.py", "notebooks/02_causal_lm.ipynb",
+    "tests/test_exercises.py 03_pretraining_gpt2", "tests/test_slides.py", "docs/recorded/02_causal_lm.ipynb",
     "tests/test_training_view.py", "tests/test_pretrain.py", "tests/test_notebook_setup.py",
-    "tests/test_online.py 03_pretraining_gpt2", "notebooks/03_pretraining_gpt2.ipynb",
+    "tests/test_online.py 03_pretraining_gpt2", "docs/recorded/03_pretraining_gpt2.ipynb",
     "tests/test_online.py 02_causal_lm", "tests/test_device.py", "tests/test_exercises.py 01_masked_lm",
-    "tests/test_online.py 01_masked_lm", "notebooks/01_masked_lm.ipynb", "tests/test_hub.py",
+    "tests/test_online.py 01_masked_lm", "docs/recorded/01_masked_lm.ipynb", "tests/test_hub.py",
 ]
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hub_server import HubServer
 
+from utils.tools import slides
+
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 NEVER = ("pytorch_model.bin", "onnx/model.onnx")  # served, but a safetensors-only loader must not fetch them
@@ -178,7 +180,7 @@ def test_notebook_runs_against_the_served_hub(served, tmp_path, path):
 
     env = online_env(served, tmp_path / "hf")
     env.update(LLM_TUTORIAL_PROFILE="smoke", LLM_TUTORIAL_OUTPUT=str(tmp_path / "out"))
-    committed = nbformat.read(path, as_version=4)
+    recorded = nbformat.read(ROOT / "docs" / "recorded" / path.name, as_version=4)  # offline, classroom profile
     executed = nbformat.read(path, as_version=4)
     NotebookClient(executed, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
@@ -186,7 +188,10 @@ def test_notebook_runs_against_the_served_hub(served, tmp_path, path):
     for fact in SERVED_FACTS[path.name]:
         assert fact in everything, fact
     assert "offline stand-in for" not in everything
-    for before, after in zip(committed.cells, executed.cells):
+    # the deck of an online recording names the Hub's model, not a stand-in
+    assert slides.recorded_with(executed).startswith("*Recorded with ")
+    assert SERVED_FACTS[path.name][0].split(": ", 1)[1] in slides.recorded_with(executed)
+    for before, after in zip(recorded.cells, executed.cells):
         source = _source(before)
         tags = before.metadata.get("tags", [])
         if before.cell_type == "code" and "nbval-check-output" in tags and OFFLINE_ONLY not in tags:

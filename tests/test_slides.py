@@ -23,7 +23,7 @@ from PIL import Image, ImageStat
 from utils.tools import slides
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "docs" / "recorded").glob("*.ipynb"))  # what the decks show (make record)
 SHOTS = ROOT / "build" / "slides-screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REVEAL = "slides-assets/reveal.js/dist/reveal.js"  # the module id the deck loads reveal.js by
@@ -216,7 +216,7 @@ def lab(tmp_path_factory):
            str(home / "workspaces"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "HF_HUB_OFFLINE": "1"}
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={TOKEN}", f"--notebook-dir={ROOT / 'notebooks'}", "--allow-root",
+         f"--IdentityProvider.token={TOKEN}", f"--notebook-dir={ROOT / 'docs' / 'recorded'}", "--allow-root",
          "--ServerApp.disable_check_xsrf=True"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -5,8 +5,9 @@ starts. Here they come from pinned npm packages (``npm pack``, sha256-verified, 
 and are copied next to the decks, which refer to them by relative paths: ``build/`` can be copied to an
 instructor's laptop as it is. The slide structure is the notebooks' own ``slideshow`` cell metadata; ``notes``
 cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the recorded classroom outputs
-(``docs/recorded/``, written by ``make record``), so building them runs nothing. Where Chromium is installed, each deck is also printed to PDF
-(reveal.js's print view): one page per slide, speaker notes on the page after their slide.
+(``docs/recorded/``, written by ``make record``), so building them runs nothing; each title slide says which models
+those outputs come from. Where Chromium is installed, each deck is also printed to PDF (reveal.js's print view):
+one page per slide, speaker notes on the page after their slide.
 """
 
 from __future__ import annotations
@@ -133,12 +134,45 @@ def shorten_long_outputs(notebook, most: int = MAX_OUTPUT_LINES) -> int:
     return cut
 
 
+def models_that_ran(notebook) -> list[str]:
+    """The load lines the recorded run printed ("Model: gpt2 (downloaded from the Hub)", ...), in order."""
+    lines = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) if output.get("output_type") == "stream" else ""
+            lines += [line for line in text.splitlines() if line.startswith(("Model: ", "Tokenizer: "))]
+    return list(dict.fromkeys(lines))
+
+
+def recorded_with(notebook) -> str:
+    """One line for the title slide: which models the recorded outputs come from (the Hub's, or the offline
+    stand-ins, named), so a deck never shows a stand-in's numbers under the real model's name unsaid."""
+    loaded = models_that_ran(notebook)
+    if not loaded:
+        return "*Recorded outputs: no model was loaded.*"
+    names = "; ".join(line.split(": ", 1)[1] for line in loaded)
+    if any("stand-in" in line for line in loaded):
+        return f"*Recorded offline, with the stand-ins: {names}. The real models' outputs differ.*"
+    return f"*Recorded with {names}.*"
+
+
+def add_recording_line(notebook) -> None:
+    """Put ``recorded_with`` on the title slide, right after the notebook's first cell."""
+    import nbformat
+
+    line = nbformat.v4.new_markdown_cell(recorded_with(notebook))
+    line.metadata["slideshow"] = {"slide_type": "-"}
+    notebook.cells.insert(1, line)
+
+
 def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets") -> Path:
-    """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it."""
+    """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it;
+    its title slide says which models the outputs come from."""
     from nbconvert import SlidesExporter
 
     content = read_notebook(notebook)
     shorten_long_outputs(content)
+    add_recording_line(content)
     local = out_dir / assets_name
     if not local.is_dir():  # only the files the cache's manifest lists, no symbolic link, all or nothing
         copy_listed(ASSET, reveal_assets(), local)
@@ -211,13 +245,54 @@ def print_pdf(deck: Path, browser) -> Path:
     return pdf
 
 
+def hub_models_reachable() -> bool:
+    """Whether this machine can download the real models (not offline, and the Hub answers for both)."""
+    from utils.offline import hub
+
+    return not hub.offline() and all(hub.reachable(name) for name in ("bert-base-uncased", "gpt2"))
+
+
+def record(notebook: Path, out_dir: Path) -> Path:
+    """Execute ``notebook`` (classroom profile, widgets drawn once) into ``out_dir``, with whichever models load:
+    online, the Hub's. Written all at once."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    executed = nbformat.read(notebook, as_version=4)
+    env = {**os.environ, "LLM_TUTORIAL_WIDGETS": "off"}
+    NotebookClient(executed, timeout=3600, kernel_name="python3",
+                   resources={"metadata": {"path": str(notebook.parent)}}).execute(env=env)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / notebook.name
+    part = target.with_name(target.name + ".part")
+    nbformat.write(executed, part)
+    part.replace(target)
+    return target
+
+
+def stand_in_recordings(recorded: list[Path]) -> list[Path]:
+    """The recordings whose outputs come from an offline stand-in."""
+    import nbformat
+
+    return [path for path in recorded if "stand-in" in recorded_with(nbformat.read(path, as_version=4))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build offline reveal.js decks of the notebooks.")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: docs/recorded/*.ipynb (make record)")
     parser.add_argument("--output", type=Path, default=ROOT / "build", help="folder for the decks (default build/)")
     parser.add_argument("--no-pdf", action="store_true", help="only the HTML decks, no PDF copies")
+    parser.add_argument("--record-online", action="store_true",
+                        help="where the Hub's models can be downloaded, first record again (make record) every "
+                             "recording that shows an offline stand-in, so the decks show the real models")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((ROOT / RECORDED).glob("*.ipynb"))
+    if args.record_online and hub_models_reachable():
+        for stale in stand_in_recordings([n for n in notebooks if n.is_file()]):
+            print(f"Recording {stale.name} again with the Hub's models (a few minutes) ...", flush=True)
+            record(ROOT / "notebooks" / stale.name, stale.parent)
     missing = [str(n) for n in notebooks if not n.is_file()]
     if missing:
         parser.error(f"no notebook at {', '.join(missing)}")
