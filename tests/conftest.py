@@ -49,18 +49,18 @@ SPLIT = {
     "tests/test_pretrain.py::test_a_lost_node": "pretrain: two nodes",
     "tests/test_slides.py::test_rise_presents": "slides: live in JupyterLab",  # the lab fixture
 }
-# a notebook executed by a module fixture (test_exercises) or by one test (test_online): one group per notebook
-PER_NOTEBOOK = ("tests/test_exercises.py", "tests/test_online.py")
+# a notebook executed by one test (test_online): one group per notebook
+PER_NOTEBOOK = ("tests/test_online.py",)
 NOTEBOOK_STEMS = tuple(p.stem for p in sorted(Path(__file__).resolve().parents[1].glob("notebooks/[0-9]*.ipynb")))
 # The slowest groups, slowest first (measured in make test; benchmarks/README.md). A free worker takes the next group,
 # so neither is left with a long one at the end.
 SLOWEST_FIRST = [
     "pretrain: two nodes", "pretrain: processes", "slides: live in JupyterLab", "tests/test_wikipedia_beam.py",
-    "tests/test_exercises.py 02_causal_lm", "tests/test_online.py", "pretrain: killed and resumed",
-    "tests/test_exercises.py 03_pretraining_gpt2", "tests/test_slides.py", "docs/recorded/02_causal_lm.ipynb",
+    "tests/test_exercises_02_causal_lm.py", "tests/test_online.py", "pretrain: killed and resumed",
+    "tests/test_exercises_03_pretraining_gpt2.py", "tests/test_slides.py", "docs/recorded/02_causal_lm.ipynb",
     "tests/test_training_view.py", "tests/test_pretrain.py", "tests/test_notebook_setup.py",
     "tests/test_online.py 03_pretraining_gpt2", "docs/recorded/03_pretraining_gpt2.ipynb",
-    "tests/test_online.py 02_causal_lm", "tests/test_device.py", "tests/test_exercises.py 01_masked_lm",
+    "tests/test_online.py 02_causal_lm", "tests/test_device.py", "tests/test_exercises_01_masked_lm.py",
     "tests/test_online.py 01_masked_lm", "docs/recorded/01_masked_lm.ipynb", "tests/test_hub.py",
 ]
 

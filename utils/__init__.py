@@ -12,7 +12,7 @@ Imports go one way, down ``LAYERS`` (a module imports only modules of a lower la
 """
 
 LAYERS: dict[str, int] = {
-    "settings": 0, "figures": 0, "support.validation": 0, "support.allocator": 0,
+    "settings": 0, "figures": 0, "original_tutorial": 0, "support.validation": 0, "support.allocator": 0,
     "offline.cache": 0, "offline.hub": 0,
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.slides": 1,

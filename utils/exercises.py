@@ -19,6 +19,20 @@ from utils.support.validation import plain_number
 NOT_ANSWERED = "Not answered yet."
 
 
+def predicted(*predictions, where: str = "the prediction cell above") -> bool:
+    """Whether every prediction is written (not None, not blank); if not, says so in one line, and the reveal
+    cell that asked shows nothing: students see no answer before they have committed to one.
+
+    >>> if predicted(my_guess):
+    ...     print(the answer)
+    Write your prediction first (in the prediction cell above), then run this cell again.
+    """
+    missing = [p for p in predictions if p is None or (isinstance(p, str) and not p.strip())]
+    if missing:
+        print(f"Write your prediction first (in {where}), then run this cell again.")
+    return not missing
+
+
 @contextmanager
 def verdict():
     """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line.

@@ -1,38 +1,85 @@
-"""Reference solutions to notebook 1's exercises (for instructors; `make solutions` checks them).
+"""Reference solutions to notebook 1's exercises (for instructors; ``make solutions`` checks them).
 
-Each entry: the start of the answer cell it replaces -> (the solution, what the check cell then prints).
+``SOLUTIONS``: the answer cell's nbformat id -> (the code that goes into it, text its check cell then prints).
+How the code is written, and turned into a cell: see ``__init__.py``.
 """
 
+from typing import TYPE_CHECKING
+
+import torch
+
+from . import body, cell
+
+if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from utils.fill_mask import fill_mask
+
+    model: PreTrainedModel = ...
+    tokenizer: PreTrainedTokenizerBase = ...
+    logits: torch.Tensor = ...  # the masked sentence's scores, (1, positions, vocabulary)
+    mask_index: int = ...  # the position of its blank
+    probabilities: torch.Tensor = ...  # the softmax of the blank's scores
+    top: torch.return_types.topk = ...  # their top 5
+
+
+def guess_the_blank():
+    global my_guess
+    my_guess = "box"
+
+
+def my_softmax(z):
+    e = torch.exp(z - z.max())  # subtracting the largest score changes nothing, and nothing overflows
+    return e / e.sum()
+
+
+def loss_at_the_blank():
+    global box_id, my_loss
+    box_id = tokenizer.convert_tokens_to_ids("box")
+    my_loss = -torch.log(my_softmax(logits[0, mask_index])[box_id])
+
+
+def words_after_the_blank():
+    global my_text
+    my_text = f"Life is like a {tokenizer.mask_token} of wine."
+
+
+def my_fill_in_turn(text):
+    words = []
+    while tokenizer.mask_token in text:
+        word = fill_mask(model, tokenizer, text, top_k=1)[0][0][0]  # the first blank's top word
+        text = text.replace(tokenizer.mask_token, word, 1)
+        words.append(word)
+    return words
+
+
+def the_vocabulary():
+    global my_pad_id, my_unk_id, my_continuations
+    my_pad_id = tokenizer.pad_token_id
+    my_unk_id = tokenizer.unk_token_id
+    my_continuations = sum(entry.startswith("##") for entry in tokenizer.get_vocab())
+
+
+def a_sentence_of_your_own():
+    global my_sentence, my_word
+    my_sentence = f"The capital of France is {tokenizer.mask_token}."
+    my_word = "Paris"
+
+
+def the_top_5():
+    global my_top5_mass, my_count_above
+    my_top5_mass = top.values.sum().item()
+    my_count_above = int((probabilities > 0.001).sum())
+
+
 SOLUTIONS = {
-    'my_guess = ""': ('my_guess = "box"', "Your guess 'box': rank"),
-    "def my_softmax(z):": (
-        "def my_softmax(z):\n"
-        "    e = torch.exp(z - z.max())  # subtracting the largest score changes nothing, and nothing overflows\n"
-        "    return e / e.sum()",
-        "Correct:"),
-    'box_id = tokenizer.convert_tokens_to_ids("box")': (
-        'box_id = tokenizer.convert_tokens_to_ids("box")\n'
-        "my_loss = -torch.log(my_softmax(logits[0, mask_index])[box_id])",
-        "Correct:"),
-    "my_text = None": ('my_text = f"Life is like a {tokenizer.mask_token} of wine."',
-                       "Correct: the probabilities at the blank changed"),
-    "def my_fill_in_turn(text):": (
-        "def my_fill_in_turn(text):\n"
-        "    words = []\n"
-        "    while tokenizer.mask_token in text:\n"
-        "        word = fill_mask(model, tokenizer, text, top_k=1)[0][0][0]  # the first blank's top word\n"
-        "        text = text.replace(tokenizer.mask_token, word, 1)\n"
-        "        words.append(word)\n"
-        "    return words",
-        "Correct:"),
-    "my_pad_id = None": (
-        "my_pad_id = tokenizer.pad_token_id\nmy_unk_id = tokenizer.unk_token_id\n"
-        'my_continuations = sum(entry.startswith("##") for entry in tokenizer.get_vocab())',
-        "Correct:"),
+    "ee29f949": (body(guess_the_blank), "Your guess 'box': rank"),
+    "c29": (cell(my_softmax), "Correct:"),
+    "bdc278aa": (body(loss_at_the_blank), "Correct:"),
+    "74d0a7a3": (body(words_after_the_blank), "Correct: the probabilities at the blank changed"),
+    "6dfc6390": (cell(my_fill_in_turn), "Correct:"),
+    "a09ae7aa": (body(the_vocabulary), "Correct:"),
     # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
-    'my_sentence = f"The capital of France': (
-        'my_sentence = f"The capital of France is {tokenizer.mask_token}."\nmy_word = "Paris"', "in its top 5"),
-    "my_top5_mass = None": (
-        "my_top5_mass = top.values.sum().item()\nmy_count_above = int((probabilities > 0.001).sum())",
-        "Correct:"),
+    "c32": (body(a_sentence_of_your_own), "in its top 5"),
+    "c35": (body(the_top_5), "Correct:"),
 }

@@ -1,54 +1,92 @@
-"""Reference solutions to notebook 2's exercises (for instructors; `make solutions` checks them).
+"""Reference solutions to notebook 2's exercises (for instructors; ``make solutions`` checks them).
 
-Each entry: the start of the answer cell it replaces -> (the solution, what the check cell then prints).
+``SOLUTIONS``: the answer cell's nbformat id -> (the code that goes into it, text its check cell then prints).
+How the code is written, and turned into a cell: see ``__init__.py``.
 """
 
+from typing import TYPE_CHECKING
+
+import torch
+
+from . import body, cell
+
+if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
+    from transformers import PreTrainedModel
+
+    from utils.generation import Decoded
+
+    model: PreTrainedModel = ...
+    manual: Decoded = ...  # greedy decoding, step by step, with each step's top candidates
+
+
+def predict_the_strategies():
+    global my_prediction, my_beam_beats_greedy
+    my_prediction = "temperature 1.5"
+    my_beam_beats_greedy = True
+
+
+def probability_of_the_continuation():
+    global continuation_probability
+    import math
+
+    continuation_probability = math.prod(step.candidates[0][1] for step in manual.steps)
+
+
+def my_filter(logits, temperature, top_k, top_p):
+    scores = logits / temperature
+    if top_k > 0:
+        kth = scores.topk(top_k).values[-1]  # the k-th highest score
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    probs = scores.softmax(-1)
+    if top_p < 1:
+        sorted_probs, order = probs.sort(descending=True)
+        before = sorted_probs.cumsum(-1) - sorted_probs  # the probability ranked above each token
+        probs[order[before >= top_p]] = 0  # the nucleus already held top_p without them
+        probs = probs / probs.sum()
+    return probs
+
+
+def my_sample(prompt_ids, n, temperature, top_k, top_p):
+    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids
+    with torch.no_grad():
+        for _ in range(n):
+            out = model(input_ids=feed, past_key_values=past, use_cache=True)
+            probabilities = my_filter(out.logits[0, -1], temperature, top_k, top_p)
+            ids.append(int(torch.multinomial(probabilities, 1)))  # a draw, where greedy took the argmax
+            past, feed = out.past_key_values, torch.tensor([ids[-1:]])
+    return ids
+
+
+def my_attention_head(head):
+    q = head.rotate(head.x @ head.W_q + head.b_q)
+    k = head.rotate(head.x @ head.W_k + head.b_k)
+    v = head.x @ head.W_v + head.b_v
+    scores = q @ k.T / head.size ** 0.5
+    n = len(head.x)
+    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)  # True above the diagonal
+    weights = scores.masked_fill(future, float("-inf")).softmax(-1)
+    return weights, weights @ v
+
+
+def work_refeed(n, N):
+    return n * N + N * (N - 1) // 2  # step i feeds n + i tokens, i = 0 .. N-1
+
+
+def work_cached(n, N):
+    return n + (N - 1)  # the prompt once, then one token per later step
+
+
+def a_temperature_like_greedy():
+    global my_temperature
+    my_temperature = 0.01  # near 0 the distribution collapses onto the favourite
+
+
 SOLUTIONS = {
-    "my_prediction = None": ('my_prediction = "temperature 1.5"\nmy_beam_beats_greedy = True',
-                             "You predicted temperature 1.5"),
-    "continuation_probability = None": (
-        "import math\n\ncontinuation_probability = math.prod(step.candidates[0][1] for step in manual.steps)",
-        "Correct:"),
-    "def my_filter(logits, temperature, top_k, top_p):": (
-        "def my_filter(logits, temperature, top_k, top_p):\n"
-        "    scores = logits / temperature\n"
-        "    if top_k > 0:\n"
-        "        kth = scores.topk(top_k).values[-1]  # the k-th highest score\n"
-        '        scores = scores.masked_fill(scores < kth, float("-inf"))\n'
-        "    probs = scores.softmax(-1)\n"
-        "    if top_p < 1:\n"
-        "        sorted_probs, order = probs.sort(descending=True)\n"
-        "        before = sorted_probs.cumsum(-1) - sorted_probs  # the probability ranked above each token\n"
-        "        probs[order[before >= top_p]] = 0  # the nucleus already held top_p without them\n"
-        "        probs = probs / probs.sum()\n"
-        "    return probs",
-        "Correct:"),
-    "def my_sample(prompt_ids, n, temperature, top_k, top_p):": (
-        "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
-        "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"
-        "    with torch.no_grad():\n"
-        "        for _ in range(n):\n"
-        "            out = model(input_ids=feed, past_key_values=past, use_cache=True)\n"
-        "            probabilities = my_filter(out.logits[0, -1], temperature, top_k, top_p)\n"
-        "            ids.append(int(torch.multinomial(probabilities, 1)))  # a draw, where greedy took the argmax\n"
-        "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
-        "    return ids",
-        "Correct:"),
-    "def my_attention_head(head):": (
-        "def my_attention_head(head):\n"
-        "    q = head.rotate(head.x @ head.W_q + head.b_q)\n"
-        "    k = head.rotate(head.x @ head.W_k + head.b_k)\n"
-        "    v = head.x @ head.W_v + head.b_v\n"
-        "    scores = q @ k.T / head.size ** 0.5\n"
-        "    n = len(head.x)\n"
-        "    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)  # True above the diagonal\n"
-        '    weights = scores.masked_fill(future, float("-inf")).softmax(-1)\n'
-        "    return weights, weights @ v",
-        "Correct:"),
-    "def work_refeed(n, N):": (
-        "def work_refeed(n, N):\n    return n * N + N * (N - 1) // 2  # step i feeds n + i tokens, i = 0 .. N-1\n\n\n"
-        "def work_cached(n, N):\n    return n + (N - 1)  # the prompt once, then one token per later step",
-        "Correct:"),
-    "my_temperature = None": ("my_temperature = 0.01  # near 0 the distribution collapses onto the favourite",
-                              "Same as greedy"),
+    "bc9393b5": (body(predict_the_strategies), "You predicted temperature 1.5"),
+    "c33": (body(probability_of_the_continuation), "Correct:"),
+    "1d834672": (cell(my_filter), "Correct:"),
+    "306fd16b": (cell(my_sample), "Correct:"),
+    "9c018689": (cell(my_attention_head), "Correct:"),
+    "c36": (cell(work_refeed, work_cached), "Correct:"),
+    "c39": (body(a_temperature_like_greedy), "Same as greedy"),
 }

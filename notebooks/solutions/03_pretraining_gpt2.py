@@ -1,38 +1,78 @@
-"""Reference solutions to notebook 3's exercises (for instructors; `make solutions` checks them).
+"""Reference solutions to notebook 3's exercises (for instructors; ``make solutions`` checks them).
 
-Each entry: the start of the answer cell it replaces -> (the solution, what the check cell then prints).
+``SOLUTIONS``: the answer cell's nbformat id -> (the code that goes into it, text its check cell then prints).
+How the code is written, and turned into a cell: see ``__init__.py``.
 """
 
+import math
+from typing import TYPE_CHECKING
+
+import torch
+
+from . import body, cell
+
+if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
+    from transformers import GPT2LMHeadModel, PreTrainedTokenizerBase
+
+    model: GPT2LMHeadModel = ...  # the model the notebook trained
+    tokenizer: PreTrainedTokenizerBase = ...
+    sample_loss: float = ...  # the model's loss on two unseen chunks (exercise 1's check cell)
+
+
+def predict_the_losses():
+    global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape
+    predicted_final_train_loss = 5.0
+    predicted_final_valid_loss = 7.0
+    predicted_valid_shape = "falls then rises"
+
+
+def my_cross_entropy(logits, labels):
+    logits, targets = logits[:, :-1], labels[:, 1:]  # position t predicts token t + 1
+    scored = targets != -100
+    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    return -log_p[scored].mean()
+
+
+def my_training_steps(model, batches, optimizer):
+    losses = []
+    for batch in batches:
+        loss = model(**batch).loss  # the mean cross-entropy of exercise 1
+        loss.backward()  # the gradient of the loss for every weight
+        optimizer.step()  # AdamW moves every weight against its gradient
+        optimizer.zero_grad()  # gradients add up otherwise
+        losses.append(loss.item())
+    return losses
+
+
+def perplexity():
+    global my_perplexity, my_uniform_perplexity
+    my_perplexity = math.exp(sample_loss)  # the loss of exercise 1
+    my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V
+
+
+def next_token_accuracy(ids):
+    x = torch.tensor([ids], device=model.device)
+    with torch.no_grad():
+        guesses = model(x).logits[0, :-1].argmax(-1)
+    return (guesses == x[0, 1:]).float().mean().item()
+
+
+def more_data():
+    global more_data_gap
+    more_data_gap = "smaller"
+
+
+def dropout():
+    global dropout_train_loss
+    dropout_train_loss = "higher"
+
+
 SOLUTIONS = {
-    "predicted_final_train_loss = None": (
-        "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0\n"
-        'predicted_valid_shape = "falls then rises"', "you predicted 5.00"),
-    "def my_cross_entropy(logits, labels):": (
-        "def my_cross_entropy(logits, labels):\n"
-        "    logits, targets = logits[:, :-1], labels[:, 1:]  # position t predicts token t + 1\n"
-        "    scored = targets != -100\n"
-        "    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]\n"
-        "    return -log_p[scored].mean()",
-        "Correct:"),
-    "def my_training_steps(model, batches, optimizer):": (
-        "def my_training_steps(model, batches, optimizer):\n"
-        "    losses = []\n"
-        "    for batch in batches:\n"
-        "        loss = model(**batch).loss  # the mean cross-entropy of exercise 1\n"
-        "        loss.backward()  # the gradient of the loss for every weight\n"
-        "        optimizer.step()  # AdamW moves every weight against its gradient\n"
-        "        optimizer.zero_grad()  # gradients add up otherwise\n"
-        "        losses.append(loss.item())\n"
-        "    return losses",
-        "Correct:"),
-    "my_perplexity = None": (
-        "my_perplexity = math.exp(sample_loss)  # the loss of exercise 1\n"
-        "my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V",
-        "Correct:"),
-    "def next_token_accuracy(ids):": (
-        "def next_token_accuracy(ids):\n    x = torch.tensor([ids], device=model.device)\n    with torch.no_grad():\n"
-        "        guesses = model(x).logits[0, :-1].argmax(-1)\n    return (guesses == x[0, 1:]).float().mean().item()",
-        "Correct:"),
-    "more_data_gap = None": ('more_data_gap = "smaller"', "Right:"),
-    "dropout_train_loss = None": ('dropout_train_loss = "higher"', "Right:"),
+    "749fa142": (body(predict_the_losses), "you predicted 5.00"),
+    "c42": (cell(my_cross_entropy), "Correct:"),
+    "8dcb9a81": (cell(my_training_steps), "Correct:"),
+    "cbea3b5c": (body(perplexity), "Correct:"),
+    "c45": (cell(next_token_accuracy), "Correct:"),
+    "c48": (body(more_data), "Right:"),
+    "c51": (body(dropout), "Right:"),
 }
