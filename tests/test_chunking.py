@@ -63,7 +63,8 @@ def test_the_cache_fingerprint_follows_every_input_without_pickling_the_tokenize
     any change of data, tokenizer, EOS token, length or strategy another (a stale cache would give the old chunks)."""
     import copy
 
-    from utils.chunking import _fingerprint, overflow_chunks, packed_chunks
+    from utils.chunking import overflow_chunks, packed_chunks
+    from utils.support.fingerprint import chunking_fingerprint as _fingerprint
 
     base = _fingerprint(docs, gpt2_tokenizer, overflow_chunks, L, "text", 1000)
     assert base == _fingerprint(Dataset.from_dict({"text": DOCS}), gpt2_tokenizer, overflow_chunks, L, "text", 1000)

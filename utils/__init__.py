@@ -5,14 +5,16 @@
 - ``utils/data/``: for whoever prepares text at scale (MediaWiki markup -> articles, the Apache Beam pipeline).
 - ``utils/offline/``: for maintainers: the verified cache, the Hub check, the offline stand-ins and their builds.
 - ``utils/tools/``: for instructors and clusters: ``python -m utils.tools.{prepare,slides,pretrain}``.
-- ``utils/support/``: for maintainers: input validation and the allocator tuning the lesson modules call.
+- ``utils/support/``: for maintainers: input validation, the allocator tuning and the chunking cache key that the
+  lesson modules call.
 
 Imports go one way, down ``LAYERS`` (a module imports only modules of a lower layer, even inside a function);
 ``tests/test_layers.py`` checks it, and that nothing outside ``tools/`` imports a command.
 """
 
 LAYERS: dict[str, int] = {
-    "settings": 0, "figures": 0, "original_tutorial": 0, "support.validation": 0, "support.allocator": 0,
+    "settings": 0, "figures": 0, "original_tutorial": 0,
+    "support.validation": 0, "support.allocator": 0, "support.fingerprint": 0,
     "offline.cache": 0, "offline.hub": 0,
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.slides": 1,

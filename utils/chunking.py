@@ -11,18 +11,14 @@ tokens kept and dropped.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import marshal
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import tokenizers
-import transformers
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
+from utils.support.fingerprint import chunking_fingerprint
 from utils.support.validation import check_chunk_request, check_context_length, check_some_chunks
 
 STRATEGIES = ("overflow", "pack")
@@ -85,26 +81,6 @@ class ChunkReport:
                 f"({math.floor(self.kept_fraction * 10_000) / 100:.2f}% kept)")  # floored: 100% only if none dropped
 
 
-def _fingerprint(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, make: Callable, *settings) -> str | None:
-    """The fingerprint ``datasets`` keys this chunking's cache by, made from what decides the result: the input's
-    fingerprint, the tokenizer's full definition (and its EOS and truncation side, library versions), the chunking
-    code and its settings. Left to itself, ``datasets`` pickles the function, tokenizer and all, to hash it: 1.4 s
-    per split for GPT-2's tokenizer, half of a smoke pretraining run. None (``datasets``' own hashing) for a
-    tokenizer without a fast backend."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return None
-    definition = json.loads(backend.to_str())
-    for leftover in ("truncation", "padding"):  # left by the last call, not the tokenizer's own (datasets drops them)
-        definition.pop(leftover, None)
-    digest = hashlib.sha256()
-    for part in (dataset._fingerprint, type(tokenizer).__name__, json.dumps(definition, sort_keys=True),
-                 tokenizer.eos_token, tokenizer.truncation_side, transformers.__version__, tokenizers.__version__,
-                 marshal.dumps(make.__code__), repr(settings)):
-        digest.update(part if isinstance(part, bytes) else str(part).encode())
-    return digest.hexdigest()[:32]
-
-
 def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_length: int,
                   strategy: str = "overflow", text_column: str = "text",
                   batch_size: int = 1000) -> tuple[Dataset, ChunkReport]:
@@ -113,7 +89,7 @@ def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_
     make = overflow_chunks if strategy == "overflow" else packed_chunks
     pieces = dataset.map(make(tokenizer, context_length, text_column), batched=True, batch_size=batch_size,
                          remove_columns=dataset.column_names, desc=f"{strategy} chunking",
-                         new_fingerprint=_fingerprint(dataset, tokenizer, make, context_length, text_column,
+                         new_fingerprint=chunking_fingerprint(dataset, tokenizer, make, context_length, text_column,
                                                       batch_size))
     lengths = pieces["length"]
     full = [i for i, n in enumerate(lengths) if n == context_length]
