@@ -157,7 +157,7 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setitem(assets.ASSETS, "broken", assets.Asset("broken", (), half_build))
     with pytest.raises(RuntimeError, match="interrupted"):
         assets.build("broken", root=tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".broken.lock"]  # the build's lock file, empty and unlocked
     with pytest.raises(assets.AssetError, match="not built yet"):
         assets.asset_dir("broken", root=tmp_path, build_missing=False)
 
@@ -189,3 +189,34 @@ def test_an_asset_built_by_an_older_recipe_is_rebuilt(tmp_path, monkeypatch, cap
 def test_unknown_asset_lists_the_known_ones():
     with pytest.raises(assets.AssetError, match="Unknown asset 'nope'. Available: .*gpt2-tokenizer"):
         assets.asset_dir("nope")
+
+
+def test_the_masked_lm_stand_in_says_how_long_it_takes_here_after_its_first_steps(monkeypatch, capsys):
+    """Its build is minutes on a laptop CPU, and how many depends on the CPU: after its first steps it says how
+    long the rest takes on this machine (its progress bar keeps that estimate up to date)."""
+    from types import SimpleNamespace
+
+    from utils.offline import masked_lm_stand_in as stand_in
+
+    clock = iter([100.0, 100.0 + 5 * 2.0])  # the first timed step starts at 100 s; five steps of 2 s follow
+    monkeypatch.setattr(stand_in, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    progress = stand_in._Progress()
+    state = SimpleNamespace(max_steps=stand_in.STEPS, global_step=0)
+    progress.on_train_begin(None, state, None)
+    for step in range(1, 2 + stand_in.TIMED_STEPS):
+        state.global_step = step
+        progress.on_step_end(None, state, None)
+    progress.on_train_end(None, state, None)
+    left = stand_in.time_left(2.0, stand_in.STEPS - 1 - stand_in.TIMED_STEPS)
+    assert f"takes {stand_in.about(left)} more here: its first steps took 2.0 s each" in capsys.readouterr().out
+    assert stand_in.about(left) == "about 10 minutes"  # 294 steps and the scoring, at 2 s a step
+    assert stand_in.about(30) == "under a minute" and stand_in.about(61) == "about 1 minute"
+
+
+def test_ctrl_c_during_a_build_is_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(assets, "ensure_all", interrupted)
+    assert assets.main([]) == 130
+    assert capsys.readouterr().err.strip() == assets.INTERRUPTED

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from utils.attention import attention_head
+from utils.attention import attention_head, attention_heads
 
 
 def recompute(head):
@@ -92,3 +92,46 @@ def test_a_model_it_cannot_take_apart_is_refused():
                                       intermediate_size=64)).eval()
     with pytest.raises(ValueError, match="neither GPT-2 nor a Llama-style model"):
         attention_head(bert, IDS)
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+def test_all_heads_from_one_pass_are_the_heads_one_by_one(make):
+    model = make()
+    heads = attention_heads(model, IDS, layer=1)  # a forward pass that stops after layer 1
+    assert [h.head for h in heads] == list(range(model.config.num_attention_heads))
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        attentions = model(IDS, output_attentions=True).attentions[1][0]  # the whole pass's, for comparison
+    torch.testing.assert_close(torch.stack([h.weights for h in heads]), attentions)
+    for h in heads:
+        one = attention_head(model, IDS, layer=1, head=h.head)
+        assert torch.equal(h.output, one.output) and torch.equal(h.weights, one.weights) and torch.equal(h.W_q, one.W_q)
+
+
+def test_rotating_one_position_at_a_time_is_rotating_the_whole_sequence():
+    """What a KV cache needs: a key computed at its own step, rotated at its position (start=t), is the key the
+    full pass rotates; a row rotated as if at position 0 is not."""
+    part = attention_head(tiny_llama(), IDS)
+    k = part.x @ part.W_k + part.b_k
+    whole = part.rotate(k)
+    rows = torch.stack([part.rotate(k[t], start=t) for t in range(len(k))])  # (d,) rows, one position each
+    torch.testing.assert_close(rows, whole)
+    torch.testing.assert_close(part.rotate(k[2:5], start=2), whole[2:5])
+    assert not torch.allclose(part.rotate(k[3]), whole[3])
+    gpt2 = attention_head(tiny_gpt2(), IDS)
+    assert torch.equal(gpt2.rotate(gpt2.x[:, :8], start=3), gpt2.x[:, :8])  # no rotary positions: unchanged
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda rotate, k: rotate(k[0], start=7), "rotate's start .* must be a whole number from 0 to 6, got 7"),
+    (lambda rotate, k: rotate(k[0], start=-1), "from 0 to 6, got -1"),
+    (lambda rotate, k: rotate(k[:3], start=5), "from 0 to 4, got 5"),
+    (lambda rotate, k: rotate(k[0], start=1.5), "got 1.5"),
+    (lambda rotate, k: rotate(k[None]), r"shape \(n, d\) or \(d,\), got shape \(1, 7, 8\)"),
+    (lambda rotate, k: rotate(k.tolist()), "got list"),
+    (lambda rotate, k: rotate(torch.cat([k, k])), "rotate got 14 rows, but this head was taken on 7 positions"),
+])
+def test_a_bad_rotation_is_one_clear_error(call, message):
+    part = attention_head(tiny_llama(), IDS)
+    with pytest.raises(ValueError, match=message):
+        call(part.rotate, part.x @ part.W_k + part.b_k)

@@ -16,9 +16,10 @@ import errno
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,19 +29,25 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
+from utils import attention, generation, profiles, sampling, settings
 from utils import device as device_module
-from utils import generation, profiles, sampling, settings
 from utils import models as models_module
 from utils.chunking import chunk_dataset
 from utils.data import wikipedia_beam as beam_module
 from utils.data.mediawiki import WikipediaError, parsed_articles
 from utils.fill_mask import fill_mask, rank_of
-from utils.offline import assets, cache
+from utils.offline import assets, cache, packages
 from utils.offline.cache import AssetError
 from utils.offline.hub import HubError
-from utils.support.validation import check_pair
+from utils.support.validation import (
+    check_batch_size,
+    check_causal_lm,
+    check_live_prompt,
+    check_pair,
+    check_rank_request,
+)
+from utils.tools import prepare, slides
 from utils.tools import pretrain as pretrain_module
-from utils.tools import slides
 from utils.training_view import LiveLossPlot, loss_curves
 from utils.wikipedia import corpus_stats, load_wikipedia_subset
 
@@ -138,18 +145,19 @@ def tampered_reveal_cache(t, monkeypatch):
     monkeypatch.setenv("LLM_TUTORIAL_CACHE", str(copy.parent))
 
 
+def tiny_gpt2():
+    """A one-layer GPT-2 whose context window is 64 tokens."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64)).eval()
+
+
 def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def read_only(*args, **kwargs):
     raise OSError(errno.EROFS, "Read-only file system")
-
-
-def pip_on_a_full_disk(*args, **kwargs):
-    """What ``pip download`` returns when the disk fills."""
-    return subprocess.CompletedProcess(args, 1, "", "ERROR: Could not install packages due to an OSError: "
-                                       "[Errno 28] No space left on device")
 
 
 def tokenizers_disk_full(out):
@@ -264,6 +272,49 @@ CASES = [
     pytest.param(lambda t, f: check_pair(f.masked_lm.model, f.causal_lm.tokenizer),
                  ValueError, "belong to different models", id="pair: a tokenizer of another model"),
 
+    # --- utils.attention: attention_head's door (notebook 2) ---
+    pytest.param(lambda t, f: attention.attention_head(None, torch.tensor([[5, 6]])),
+                 ValueError, "model must be a loaded model", id="head: no model"),
+    pytest.param(lambda t, f: attention.attention_head(f.causal_lm.model, torch.tensor([[10**6]])),
+                 ValueError, "The token id 1,000,000 is not in this model's vocabulary", id="head: an id past the end"),
+    pytest.param(lambda t, f: attention.attention_head(f.causal_lm.model, torch.tensor([[-1, 5]])),
+                 ValueError, "The token id -1 is not in this model's vocabulary", id="head: a negative id"),
+    pytest.param(lambda t, f: attention.attention_head(f.causal_lm.model, torch.tensor([[1.5, 2.0]])),
+                 ValueError, "Token ids must be whole numbers, got a tensor of torch.float32", id="head: float ids"),
+    pytest.param(lambda t, f: attention.attention_head(tiny_gpt2(), torch.arange(100)[None]),
+                 ValueError, "The sequence is 100 tokens; this model reads at most 64", id="head: past the context"),
+
+    # --- a masked LM where a causal LM belongs (notebook 2's helpers) ---
+    pytest.param(lambda t, f: generation.greedy_decode(f.masked_lm.model, f.masked_lm.tokenizer, "The capital is", 3),
+                 ValueError, "BertForMaskedLM does not write text left to right", id="decode: a masked LM"),
+    pytest.param(lambda t, f: sampling.explore(f.masked_lm.model, f.masked_lm.tokenizer, "The capital is",
+                                               new_tokens=3),
+                 ValueError, "does not write text left to right (a masked LM fills in blanks)",
+                 id="explore: a masked LM"),
+    pytest.param(lambda t, f: sampling.filtered_probabilities(torch.zeros(5, device="meta")),
+                 ValueError, "logits are on the meta device, which holds no values", id="filter: logits on meta"),
+
+    # --- utils.support.validation: the doors rank_of, the live plot, chunk_dataset and kv_cache call ---
+    pytest.param(lambda t, f: check_rank_request(f.masked_lm.tokenizer, torch.full((10,), 0.1)),
+                 ValueError, "probabilities must be one mask's 30,522 probabilities (one real number per vocabulary "
+                 "entry of this tokenizer), got shape (10,)", id="rank door: another size"),
+    pytest.param(lambda t, f: check_rank_request(None, torch.full((10,), 0.1)),
+                 ValueError, "tokenizer must be a loaded tokenizer", id="rank door: no tokenizer"),
+    pytest.param(lambda t, f: check_rank_request(f.masked_lm.tokenizer, torch.full((30522,), float("nan"))),
+                 ValueError, "got no real numbers (NaN, infinite", id="rank door: NaN probabilities"),
+    pytest.param(lambda t, f: check_live_prompt(tiny_gpt2(), [1] * 5000, 12),
+                 ValueError, "The sequence is 5,000 tokens; this model reads at most 64",
+                 id="live plot door: a long prompt"),
+    pytest.param(lambda t, f: check_batch_size("10"),
+                 ValueError, "batch_size must be a whole number", id="chunking door: batch size as text"),
+    pytest.param(lambda t, f: check_causal_lm(f.masked_lm.model),
+                 ValueError, "does not write text left to right", id="KV cache door: a masked LM"),
+
+    # --- utils.models: the loaders' options ---
+    pytest.param(lambda t, f: models_module.load_masked_lm("bert-base-uncased", attn_implementation="nonsense"),
+                 ValueError, "attn_implementation='nonsense' is not one transformers runs here; use one of eager, sdpa",
+                 id="load: an unknown attention implementation"),
+
     # --- utils.fill_mask (notebook 1) ---
     pytest.param(lambda t, f: fill_mask(f.masked_lm.model, f.masked_lm.tokenizer, ""),
                  ValueError, "The text is empty", id="fill_mask: empty text"),
@@ -333,6 +384,11 @@ CASES = [
                  ValueError, "got str", id="corpus_stats: one str"),
 
     # --- utils.data.mediawiki: damaged dumps, read by load_wikipedia_subset ---
+    pytest.param(lambda t, f: load_wikipedia_subset(1, 0, source=dump(t, "noid.xml", PAGE.replace(b"<id>1</id>", b""))),
+                 WikipediaError, "the page 'A' has no <id>", id="subset: a dump page without an id"),
+    pytest.param(lambda t, f: load_wikipedia_subset(1, 0, source=dump(t, "emptyid.xml",
+                                                                      PAGE.replace(b"<id>1</id>", b"<id></id>"))),
+                 WikipediaError, "the page 'A' has no <id>", id="subset: a dump page with an empty id"),
     pytest.param(lambda t, f: load_wikipedia_subset(2, 2, source=str(t / "no.xml.bz2")),
                  WikipediaError, "No dump at", id="subset: missing dump file"),
     pytest.param(lambda t, f: load_wikipedia_subset(2, 2, source=str(write(t / "d.xml", "hello"))),
@@ -369,9 +425,11 @@ CASES = [
     pytest.param(lambda t, f: (os.environ.__setitem__("LLM_TUTORIAL_CACHE", str(write(t / "f") / "c")),
                                assets.build("wikipedia-sample")),
                  AssetError, "Cannot create the asset cache", id="env: cache under a file"),
-    pytest.param(lambda t, f: (f.monkeypatch.setattr(cache.subprocess, "run", pip_on_a_full_disk),
-                               cache.pip_download("x==1", t / "dl")),
-                 AssetError, "No space left in", id="pip download: no space left"),
+    pytest.param(lambda t, f: (f.monkeypatch.setattr(packages, "find_archive",
+                                                     lambda archive: (str(write(t / "in" / "a.whl", "x")), None)),
+                               f.monkeypatch.setattr(packages, "_copy_at_most", no_space),
+                               packages.download(assets.WIKI_SAMPLE.archive, t / "dl")),
+                 AssetError, "No space left in", id="download: no space left"),
     pytest.param(lambda t, f: cache.build_folder("x", tokenizers_disk_full, root=t / "cache"),
                  AssetError, "Could not build 'x' in", id="build: the disk fills while building"),
     pytest.param(lambda t, f: (f.monkeypatch.setattr(cache.tempfile, "mkdtemp", read_only),
@@ -451,6 +509,21 @@ CASES = [
     pytest.param(lambda t, f: (f.monkeypatch.setenv("LLM_TUTORIAL_DEVICE", "cuda"), pretrain_cli(t)),
                  SystemExit, "but no cuda device is available here", id="pretrain: CUDA asked for, none here"),
 
+    pytest.param(lambda t, f: (f.monkeypatch.setenv("WORLD_SIZE", "abc"), pretrain_cli(t)),
+                 SystemExit, "$WORLD_SIZE='abc' is not a whole number", id="pretrain: WORLD_SIZE not a number"),
+    pytest.param(lambda t, f: pretrain_cli(t, "--epochs", "1e300"),
+                 SystemExit, "at most 10,000", id="pretrain: --epochs 1e300"),
+    pytest.param(lambda t, f: pretrain_cli(t, "--batch-size", "100000000000000000000"),
+                 SystemExit, "at most 1,048,576", id="pretrain: --batch-size 10**20"),
+    pytest.param(lambda t, f: ((t / "out" / "smoke" / ".lock").mkdir(parents=True), pretrain_cli(t)),
+                 SystemExit, ".lock is a folder, not a file the project wrote", id="pretrain: the lock is a folder"),
+    pytest.param(lambda t, f: ((t / "out" / "smoke").mkdir(parents=True),
+                               (t / "out" / "smoke" / ".lock").symlink_to(write(t / "in" / "victim", "keep")),
+                               pretrain_cli(t)),
+                 SystemExit, ".lock is a symbolic link", id="pretrain: the lock is a link"),
+    pytest.param(lambda t, f: exit(prepare.main(["--rebuild-everything"])),
+                 SystemExit, "unrecognized arguments: --rebuild-everything", id="prepare: an unknown flag"),
+
     # --- python -m utils.tools.slides ---
     pytest.param(lambda t, f: slides_cli(t, notebook_file(t, without_slides)),
                  SystemExit, "has no slide structure", id="slides: a notebook without slide metadata"),
@@ -516,7 +589,8 @@ def test_bad_input(run, kind, fragment, tmp_path, fixtures, monkeypatch, capsys)
     assert fragment in message, message
     left = {p for p in set(tmp_path.rglob("*")) - before if p.name != "f" and p.name != "file"
             and "in" not in p.relative_to(tmp_path).parts}
-    written = [p for p in left if p.is_file() and p.parent.name not in ("tok",) and p.suffix not in (".xml", ".bz2")]
+    written = [p for p in left if p.is_file() and p.parent.name not in ("tok",)
+               and p.suffix not in (".xml", ".bz2") and not p.name.endswith(".lock")]  # a lock stays, empty
     assert not written, f"left {written}"
 
 
@@ -570,6 +644,12 @@ HANDLED = [
                                                        top_k=10**6),
                  lambda r, t: len(r.steps[0].candidates) == r.tokenizer_size,
                  id="decode: top_k past the vocabulary shows every token"),
+    # --- numbers as numpy or exact arithmetic ---
+    pytest.param(lambda t, f: [generation.continuation_log_probability(f.causal_lm.model, ids, 1)
+                               for ids in ([np.int64(1), np.int64(2), np.int64(3)], [1, 2, 3])],
+                 lambda r, t: r[0] == r[1], id="log-probability: numpy ids"),
+    pytest.param(lambda t, f: sampling.check_settings(Decimal("0.5"), np.int64(0), Fraction(1, 1)),
+                 lambda r, t: r == (0.5, 0, 1), id="settings: a Decimal temperature"),
     # --- utils.fill_mask ---
     pytest.param(lambda t, f: rank_of(f.masked_lm.tokenizer, torch.full((len(f.masked_lm.tokenizer),), 1e-5),
                                       "paris" * 20000),

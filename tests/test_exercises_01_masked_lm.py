@@ -6,41 +6,104 @@ from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
 
 NOTEBOOK = "01_masked_lm.ipynb"
 
-GUESS_ANSWER, GUESS_CHECK = "ee29f949", "9f7d499b"  # guess the word in the blank, then see its rank
-SOFTMAX_ANSWER, SOFTMAX_CHECK = "c29", "c30"  # softmax by hand
-MLM_LOSS_ANSWER, MLM_LOSS_CHECK = "bdc278aa", "41160c14"  # the loss at the blank, -ln p(box)
-BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
-IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in turn, one forward pass each
 VOCABULARY_ANSWER, VOCABULARY_CHECK = "a09ae7aa", "32d5c3dc"  # the [PAD] and [UNK] ids, the count of ## pieces
-OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own: is your word in the top 5?
+GUESS_ANSWER, GUESS_CHECK = "ee29f949", "9f7d499b"  # guess the word in the blank, then see its rank
+SOFTMAX_ANSWER, SOFTMAX_CHECK = "c29", "c30"  # softmax by hand, stable at z + 1000
+MLM_LOSS_ANSWER, MLM_LOSS_CHECK = "bdc278aa", "41160c14"  # the loss at the blank, -ln p(box)
 MASS_ANSWER, MASS_CHECK = "c35", "c36"  # the top 5's probability, and the words above 0.1%
+IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in turn, one forward pass each
+OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own: is your word in the top 5?
+BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank; predict causal
+CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
+BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
+    "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
     "guess": (GUESS_ANSWER, GUESS_CHECK),
     "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
     "loss at the blank": (MLM_LOSS_ANSWER, MLM_LOSS_CHECK),
-    "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
-    "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
-    "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
-    "own sentence": (OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK),
     "top-5 mass": (MASS_ANSWER, MASS_CHECK),
+    "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
+    "own sentence": (OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK),
+    "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
+    "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
+    "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
 }
 
-CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+# Wrong corruptions, each a small change to the reference (notebooks/solutions/01_masked_lm.py)
+PICK_AND_LABEL = (
+    "def my_mask_tokens(input_ids):\n"
+    "    inputs, labels = input_ids.clone(), input_ids.clone()\n"
+    "    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))\n"
+    "    picked = (torch.rand(input_ids.shape) < {rate}){special}\n"
+    "    labels[~picked] = -100\n"
+    "    roll = torch.rand(input_ids.shape)\n")
+CORRUPTION_WITHOUT_RANDOM = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") + (
+    "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+    "    return inputs, labels")
+CORRUPTION_ALL_MASK = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") + (
+    "    inputs[picked] = tokenizer.mask_token_id\n"
+    "    return inputs, labels")
+CORRUPTION_OF_SPECIALS = PICK_AND_LABEL.format(rate=0.15, special="") + (
+    "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+    "    return inputs, labels")
+CORRUPTION_TOO_MANY = PICK_AND_LABEL.format(rate=0.3, special=" & ~special") + (
+    "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+    "    shown_random = picked & (roll >= 0.8) & (roll < 0.9)\n"
+    "    inputs[shown_random] = torch.randint(len(tokenizer), input_ids.shape)[shown_random]\n"
+    "    return inputs, labels")
+CORRUPTION_ONE_RANDOM_ID = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") + (
+    "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+    "    inputs[picked & (roll >= 0.8) & (roll < 0.9)] = tokenizer.unk_token_id\n"
+    "    return inputs, labels")
+
+CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints), in notebook order
+    pytest.param(VOCABULARY_CHECK,
+                 "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
+                 "my_continuations = sum(t.startswith('##') for t in tokenizer.get_vocab())",
+                 RIGHT, "Correct:", id="vocabulary: the tokenizer's attributes"),
+    pytest.param(VOCABULARY_CHECK,
+                 "import numpy as np\n"
+                 "my_pad_id, my_unk_id = np.int64(0), torch.tensor(100)\n"
+                 "pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))\n"
+                 "my_continuations = len([t for t in pieces if t[:2] == '##'])", RIGHT,
+                 "Correct:", id="vocabulary: numpy and torch numbers"),
+    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = 0, 100, len(tokenizer)", WRONG,
+                 "Not quite: the count of ## pieces", id="vocabulary: every entry counted"),
+    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = '[PAD]', '[UNK]', 'many'", WRONG,
+                 "Not quite: the [PAD] id, the [UNK] id, the count", id="vocabulary: str"),
+    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = True, 100, 5828", WRONG,
+                 "Not quite: the [PAD] id", id="vocabulary: True for an id"),
     pytest.param(GUESS_CHECK, 'my_guess = "box"', RIGHT, "Your guess 'box': rank", id="guess: box"),
     pytest.param(GUESS_CHECK, 'my_guess = " Part "', RIGHT, "Your guess 'Part': rank",
                  id="guess: capitalised, in spaces"),
     pytest.param(GUESS_CHECK, 'my_guess = "chocolates"', WRONG, "is 2 pieces here", id="guess: two pieces"),
     pytest.param(GUESS_CHECK, "my_guess = 3", WRONG, "3 is not a word", id="guess: a number"),
-    pytest.param(GUESS_CHECK, "my_guess = None", WRONG, "No guess written", id="guess: none"),
-    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z) / torch.exp(z).sum()", RIGHT,
-                 "Correct:", id="softmax: exp over its sum, no shift"),
+    pytest.param(GUESS_CHECK, "my_guess = None", WRONG, "Write your prediction first (in my_guess, above the top 5)",
+                 id="guess: none"),
+    pytest.param(GUESS_CHECK, 'my_guess = "  "', WRONG, "Write your prediction first", id="guess: blank"),
+    pytest.param(GUESS_CHECK, 'my_guess = "jar"', RIGHT, "The original tutorial's bert-base-uncased: box 0.176",
+                 id="guess: the original's figures, after a guess"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    e = (z - z.max()).exp()\n    return e / e.sum()", RIGHT,
+                 "Correct:", id="softmax: shifted by the largest score"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z - torch.logsumexp(z, 0))", RIGHT,
+                 "Correct:", id="softmax: shifted by logsumexp"),
+    pytest.param(SOFTMAX_CHECK,
+                 "import math\n"
+                 "def my_softmax(z):\n"
+                 "    top = max(z.tolist())\n"
+                 "    e = [math.exp(v - top) for v in z.tolist()]\n"
+                 "    return [v / sum(e) for v in e]", RIGHT, "Correct:",
+                 id="softmax: a list of floats"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z) / torch.exp(z).sum()", WRONG,
+                 "Not quite: right on z, but on z + 1000 (the same probabilities) it holds nan",
+                 id="softmax: no shift, overflows"),
     pytest.param(SOFTMAX_CHECK,
                  "import math\n"
                  "def my_softmax(z):\n"
                  "    e = [math.exp(v) for v in z.tolist()]\n"
-                 "    return [v / sum(e) for v in e]", RIGHT, "Correct:",
-                 id="softmax: a list of floats"),
+                 "    return [v / sum(e) for v in e]", WRONG, "it raised OverflowError",
+                 id="softmax: math.exp, no shift"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z)", WRONG, "Not quite: 30,522 of its",
                  id="softmax: not normalised"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z / z.sum()", WRONG, "Not quite",
@@ -66,22 +129,24 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(MLM_LOSS_CHECK, 'my_loss = "nine"', WRONG, "is not one number", id="loss at the blank: a str"),
     pytest.param(MLM_LOSS_CHECK, "my_loss = -torch.log(probabilities)", WRONG, "is not one number",
                  id="loss at the blank: every word's"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_text = f"Life is like a {tokenizer.mask_token} of wine."', RIGHT,
-                 "; the top 5 moved), though", id="both sides: of wine"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_text = "life is like a [MASK] of cards"', RIGHT,
-                 "Correct: the probabilities at the blank", id="both sides: lower case, [MASK] written out"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_text = text.replace(".", "!")', RIGHT,
-                 "Correct: the probabilities at the blank changed", id="both sides: only the full stop"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_text = f"Love is like a {tokenizer.mask_token} of chocolates."', WRONG,
-                 "the words before the blank changed", id="both sides: the left side changed"),
-    pytest.param(BOTH_SIDES_CHECK, "my_text = text", WRONG, "that is the original sentence",
-                 id="both sides: the original"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_text = f"Life is like a {tokenizer.mask_token} of {tokenizer.mask_token}."',
-                 WRONG, "keep exactly one", id="both sides: two blanks"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_text = "Life is like a box of chocolates."', WRONG,
-                 "write a sentence (a str) with one", id="both sides: no blank"),
-    pytest.param(BOTH_SIDES_CHECK, "my_text = 42", WRONG, "write a sentence (a str) with one",
-                 id="both sides: a number"),
+    pytest.param(MASS_CHECK,
+                 "my_top5_mass = top.values.sum().item()\n"
+                 "my_count_above = int((probabilities > 0.001).sum())", RIGHT, "Correct:",
+                 id="top-5 mass: computed"),
+    pytest.param(MASS_CHECK,
+                 "my_top5_mass = sum(round(v, 3) for v in top.values.tolist())\n"
+                 "my_count_above = int((probabilities > 0.001).sum())", RIGHT, "Correct:",
+                 id="top-5 mass: the printed, rounded values added up"),
+    pytest.param(MASS_CHECK, "my_top5_mass = 1.0; my_count_above = 10", WRONG, "Not quite",
+                 id="top-5 mass: wrong numbers"),
+    pytest.param(MASS_CHECK, 'my_top5_mass = "0.15"; my_count_above = [3]', WRONG, "Not quite",
+                 id="top-5 mass: a str and a list"),
+    pytest.param(MASS_CHECK, "my_top5_mass = [0.5]; my_count_above = 3", WRONG, "the top 5 sum is not [0.5]",
+                 id="top-5 mass: a list"),
+    pytest.param(MASS_CHECK, "my_top5_mass = {'mass': 0.5}; my_count_above = 3", WRONG,
+                 "the top 5 sum is not {'mass': 0.5}", id="top-5 mass: a dict"),
+    pytest.param(MASS_CHECK, "my_top5_mass = float('nan')\nmy_count_above = int((probabilities > 0.001).sum())",
+                 WRONG, "the top 5 sum is not nan", id="top-5 mass: nan"),
     pytest.param(IN_TURN_CHECK, solution(NOTEBOOK, IN_TURN_ANSWER), RIGHT, "Correct: in turn",
                  id="in turn: the reference solution"),
     pytest.param(IN_TURN_CHECK,
@@ -104,22 +169,6 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "return the words as a list of str", id="in turn: a str"),
     pytest.param(IN_TURN_CHECK, "def my_fill_in_turn(text):\n    return ['cat', 'mat']", WRONG,
                  "Take each blank's top word", id="in turn: other words"),
-    pytest.param(VOCABULARY_CHECK,
-                 "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
-                 "my_continuations = sum(t.startswith('##') for t in tokenizer.get_vocab())",
-                 RIGHT, "Correct:", id="vocabulary: the tokenizer's attributes"),
-    pytest.param(VOCABULARY_CHECK,
-                 "import numpy as np\n"
-                 "my_pad_id, my_unk_id = np.int64(0), torch.tensor(100)\n"
-                 "pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))\n"
-                 "my_continuations = len([t for t in pieces if t[:2] == '##'])", RIGHT,
-                 "Correct:", id="vocabulary: numpy and torch numbers"),
-    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = 0, 100, len(tokenizer)", WRONG,
-                 "Not quite: the count of ## pieces", id="vocabulary: every entry counted"),
-    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = '[PAD]', '[UNK]', 'many'", WRONG,
-                 "Not quite: the [PAD] id, the [UNK] id, the count", id="vocabulary: str"),
-    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = True, 100, 5828", WRONG,
-                 "Not quite: the [PAD] id", id="vocabulary: True for an id"),
     pytest.param(OWN_SENTENCE_CHECK, 'my_word = "Paris"', RIGHT, "in its top 5", id="own sentence: Paris"),
     pytest.param(OWN_SENTENCE_CHECK, 'my_word = " paris "', RIGHT, "in its top 5",
                  id="own sentence: lower case, in spaces"),
@@ -130,29 +179,162 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="own sentence: no blank"),
     pytest.param(OWN_SENTENCE_CHECK, "my_word = ['paris']", WRONG, "write one word in quotes (yours is ['paris'])",
                  id="own sentence: a list"),
-    pytest.param(OWN_SENTENCE_CHECK, "my_word = None", WRONG, "Not answered yet.", id="own sentence: no word"),
+    pytest.param(OWN_SENTENCE_CHECK, "my_word = None", WRONG, "Write your prediction first (in my_word",
+                 id="own sentence: no word"),
+    pytest.param(OWN_SENTENCE_CHECK, "my_sentence = None", WRONG, "Not answered yet.", id="own sentence: no sentence"),
     pytest.param(OWN_SENTENCE_CHECK, "my_word = 'paris' * 20000", WRONG,
                  "is not in this model's vocabulary (it reads as [UNK])", id="own sentence: a very long word"),
     pytest.param(OWN_SENTENCE_CHECK, "my_sentence = {'text': 'The capital of France is [MASK].'}", WRONG,
                  "The text must be text (a str in quotes), got dict", id="own sentence: a dict"),
-    pytest.param(MASS_CHECK,
-                 "my_top5_mass = top.values.sum().item()\n"
-                 "my_count_above = int((probabilities > 0.001).sum())", RIGHT, "Correct:",
-                 id="top-5 mass: computed"),
-    pytest.param(MASS_CHECK,
-                 "my_top5_mass = sum(round(v, 3) for v in top.values.tolist())\n"
-                 "my_count_above = int((probabilities > 0.001).sum())", RIGHT, "Correct:",
-                 id="top-5 mass: the printed, rounded values added up"),
-    pytest.param(MASS_CHECK, "my_top5_mass = 1.0; my_count_above = 10", WRONG, "Not quite",
-                 id="top-5 mass: wrong numbers"),
-    pytest.param(MASS_CHECK, 'my_top5_mass = "0.15"; my_count_above = [3]', WRONG, "Not quite",
-                 id="top-5 mass: a str and a list"),
-    pytest.param(MASS_CHECK, "my_top5_mass = [0.5]; my_count_above = 3", WRONG, "the top 5 sum is not [0.5]",
-                 id="top-5 mass: a list"),
-    pytest.param(MASS_CHECK, "my_top5_mass = {'mass': 0.5}; my_count_above = 3", WRONG,
-                 "the top 5 sum is not {'mass': 0.5}", id="top-5 mass: a dict"),
-    pytest.param(MASS_CHECK, "my_top5_mass = float('nan')\nmy_count_above = int((probabilities > 0.001).sum())",
-                 WRONG, "the top 5 sum is not nan", id="top-5 mass: nan"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = f"Life is like a {tokenizer.mask_token} of wine."', RIGHT,
+                 "; the top 5 moved), though", id="both sides: of wine"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = "life is like a [MASK] of cards"', RIGHT,
+                 "Correct: the probabilities at the blank", id="both sides: lower case, [MASK] written out"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = text.replace(".", "!")', RIGHT,
+                 "Correct: the probabilities at the blank changed", id="both sides: only the full stop"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = f"Love is like a {tokenizer.mask_token} of chocolates."', WRONG,
+                 "the words before the blank changed", id="both sides: the left side changed"),
+    pytest.param(BOTH_SIDES_CHECK, "my_text = text", WRONG, "that is the original sentence",
+                 id="both sides: the original"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = f"Life is like a {tokenizer.mask_token} of {tokenizer.mask_token}."',
+                 WRONG, "keep exactly one", id="both sides: two blanks"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = "Life is like a box of chocolates."', WRONG,
+                 "write a sentence (a str) with one", id="both sides: no blank"),
+    pytest.param(BOTH_SIDES_CHECK, "my_text = 42", WRONG, "write a sentence (a str) with one",
+                 id="both sides: a number"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_causal_changes = " No "', RIGHT, "Your prediction is right",
+                 id="both sides: predicted no, in words"),
+    pytest.param(BOTH_SIDES_CHECK, "my_causal_changes = True", WRONG, "Your prediction is not right",
+                 id="both sides: predicted a causal change"),
+    pytest.param(BOTH_SIDES_CHECK, "my_causal_changes = None", WRONG,
+                 "Write your prediction first (in my_causal_changes", id="both sides: no prediction"),
+    pytest.param(BOTH_SIDES_CHECK, "my_causal_changes = 'maybe'", WRONG, "Set my_causal_changes to True or False",
+                 id="both sides: neither True nor False"),
+    pytest.param(CORRUPTION_CHECK, solution(NOTEBOOK, CORRUPTION_ANSWER), RIGHT, "Correct: over",
+                 id="corruption: the reference solution"),
+    pytest.param(CORRUPTION_CHECK,
+                 "import random\n"
+                 "def my_mask_tokens(input_ids):\n"  # Python lists and the random module, one token at a time
+                 "    inputs, labels = input_ids.tolist(), input_ids.tolist()\n"
+                 "    for row, ids in enumerate(input_ids.tolist()):\n"
+                 "        for at, token in enumerate(ids):\n"
+                 "            if token in tokenizer.all_special_ids or random.random() >= 0.15:\n"
+                 "                labels[row][at] = -100\n"
+                 "            elif random.random() < 0.8:\n"
+                 "                inputs[row][at] = tokenizer.mask_token_id\n"
+                 "            elif random.random() < 0.5:\n"
+                 "                inputs[row][at] = random.randrange(len(tokenizer))\n"
+                 "    return inputs, labels", RIGHT, "Correct: over", id="corruption: loops over lists"),
+    pytest.param(CORRUPTION_CHECK,
+                 "def my_mask_tokens(input_ids):\n"  # exactly 15% picked, then exactly 80/10/10
+                 "    inputs, labels = input_ids.clone(), torch.full_like(input_ids, -100)\n"
+                 "    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))\n"
+                 "    where = (~special).nonzero()\n"
+                 "    where = where[torch.randperm(len(where))[:round(0.15 * len(where))]]\n"
+                 "    rows, cols = where[:, 0], where[:, 1]\n"
+                 "    labels[rows, cols] = input_ids[rows, cols]\n"
+                 "    n = len(rows)\n"
+                 "    inputs[rows[:int(0.8 * n)], cols[:int(0.8 * n)]] = tokenizer.mask_token_id\n"
+                 "    r, c = rows[int(0.8 * n):int(0.9 * n)], cols[int(0.8 * n):int(0.9 * n)]\n"
+                 "    inputs[r, c] = torch.randint(len(tokenizer), (len(r),))\n"
+                 "    return inputs, labels", RIGHT, "Correct: over", id="corruption: exact counts, randperm"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_WITHOUT_RANDOM, WRONG,
+                 "no picked token became a random one: 10% of them should", id="corruption: forgot the random tenth"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_ALL_MASK, WRONG, "every picked token became [MASK]",
+                 id="corruption: always [MASK]"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_OF_SPECIALS, WRONG, "special tokens: [CLS], [SEP], [PAD]",
+                 id="corruption: picked special tokens"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_TOO_MANY, WRONG,
+                 "pick each non-special token with probability 0.15", id="corruption: 30% picked"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_ONE_RANDOM_ID, WRONG, "different id(s): draw each from the whole",
+                 id="corruption: [UNK] for the random tenth"),
+    pytest.param(CORRUPTION_CHECK,
+                 "_inputs = my_mask_tokens\ndef my_mask_tokens(input_ids):\n"
+                 "    return _inputs(input_ids)[0], input_ids.clone()", WRONG,
+                 "labels must be -100 wherever a token was not picked", id="corruption: labels not -100"),
+    pytest.param(CORRUPTION_CHECK,
+                 "_reference = my_mask_tokens\ndef my_mask_tokens(input_ids):\n"
+                 "    inputs, labels = _reference(input_ids)\n"
+                 "    return inputs, torch.where(labels == -100, labels, inputs)", WRONG,
+                 "the label is not the original token's id", id="corruption: labels are the corrupted tokens"),
+    pytest.param(CORRUPTION_CHECK,
+                 "_reference = my_mask_tokens\ndef my_mask_tokens(input_ids):\n"
+                 "    inputs, labels = _reference(input_ids)\n"
+                 "    return labels, inputs", WRONG, "return (inputs, labels), in that order",
+                 id="corruption: swapped"),
+    pytest.param(CORRUPTION_CHECK,
+                 "def my_mask_tokens(input_ids):\n"
+                 "    labels = input_ids.clone()\n"
+                 "    picked = torch.rand(input_ids.shape) < 0.15\n"
+                 "    labels[~picked] = -100\n"
+                 "    input_ids[picked] = tokenizer.mask_token_id\n"
+                 "    return input_ids, labels", WRONG, "changed the input_ids it was given",
+                 id="corruption: changed input_ids in place"),
+    pytest.param(CORRUPTION_CHECK,
+                 "_reference = my_mask_tokens\ndef my_mask_tokens(input_ids):\n"
+                 "    inputs, labels = _reference(input_ids)\n"
+                 "    return inputs.float(), labels", WRONG, "inputs holds torch.float32 values",
+                 id="corruption: float ids"),
+    pytest.param(CORRUPTION_CHECK,
+                 "def my_mask_tokens(input_ids):\n    return None", WRONG, "Not answered yet.",
+                 id="corruption: the empty answer cell"),
+    pytest.param(CORRUPTION_CHECK, "def my_mask_tokens(input_ids):\n    return '[MASK]'", WRONG,
+                 "return two tensors, (inputs, labels); got '[MASK]'", id="corruption: a str"),
+    pytest.param(CORRUPTION_CHECK, "def my_mask_tokens(input_ids):\n    return [[103, 2003], [-100, 2003]]", WRONG,
+                 "inputs has the shape (2,), not that of the input_ids it was given", id="corruption: a list"),
+    pytest.param(CORRUPTION_CHECK, "def my_mask_tokens(input_ids):\n    return input_ids.clone()[5, 0, 0]", WRONG,
+                 "your code raised IndexError", id="corruption: raises"),
+    pytest.param(CORRUPTION_CHECK, "my_mask_tokens = 'mask 15%'", WRONG, "your code raised TypeError",
+                 id="corruption: not a function"),
+    pytest.param(BATCH_LOSS_CHECK, solution(NOTEBOOK, BATCH_LOSS_ANSWER), RIGHT, "Correct:",
+                 id="batch loss: the reference solution"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "import math\n"
+                 "def my_mlm_loss(logits, labels):\n"  # a loop over the picked positions, with exercise 2's softmax
+                 "    losses = [-math.log(my_softmax(logits[b, t])[labels[b, t]].item())\n"
+                 "              for b, t in (labels != -100).nonzero().tolist()]\n"
+                 "    return sum(losses) / len(losses)", RIGHT, "Correct:", id="batch loss: a loop, in floats"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    keep = labels != -100\n"
+                 "    picked = logits[keep]\n"
+                 "    chosen = picked[torch.arange(len(picked)), labels[keep]]\n"
+                 "    return (picked.logsumexp(-1) - chosen).mean()", RIGHT, "Correct:",
+                 id="batch loss: logsumexp minus the chosen score"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    keep = labels != -100\n"
+                 "    return -logits[keep].log_softmax(-1).gather(-1, labels[keep][:, None]).sum()", WRONG,
+                 "the loss is their mean", id="batch loss: the sum"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    return -logits.log_softmax(-1).gather(-1, labels[..., None]).mean()", WRONG,
+                 "your code used the label -100 as a token id", id="batch loss: gathers at -100"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    return -logits.log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None]).mean()", WRONG,
+                 "that averages every position", id="batch loss: every position"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    keep = labels != -100\n"
+                 "    return -logits[keep].gather(-1, labels[keep][:, None]).mean()", WRONG,
+                 "that uses the raw scores", id="batch loss: no softmax"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    keep = labels != -100\n"
+                 "    return logits[keep].log_softmax(-1).gather(-1, labels[keep][:, None]).mean()", WRONG,
+                 "mind the sign", id="batch loss: not negated"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    keep = labels != -100\n"
+                 "    return -logits[keep].log_softmax(-1).gather(-1, labels[keep][:, None])", WRONG,
+                 "return one number, the mean over the", id="batch loss: one loss per position"),
+    pytest.param(BATCH_LOSS_CHECK, "def my_mlm_loss(logits, labels):\n    return '2.3 nats'", WRONG,
+                 "return one number", id="batch loss: a str"),
+    pytest.param(BATCH_LOSS_CHECK, "def my_mlm_loss(logits, labels):\n    return None", WRONG, "Not answered yet.",
+                 id="batch loss: the empty answer cell"),
+    pytest.param(BATCH_LOSS_CHECK, "def my_mlm_loss(logits, labels):\n    return logits.mean(dim=7)", WRONG,
+                 "your code raised IndexError", id="batch loss: raises"),
 ]
 
 

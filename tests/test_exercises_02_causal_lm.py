@@ -6,25 +6,168 @@ from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
 
 NOTEBOOK = "02_causal_lm.ipynb"
 
-STRATEGIES_ANSWER, STRATEGIES_CHECK = "bc9393b5", "4844112a"  # predict the least likely strategy; beam vs greedy
+NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next word; GPT-2's figures revealed
 CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the greedy continuation
+WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
+HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
+CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
+LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
 FILTERS_ANSWER, FILTERS_CHECK = "1d834672", "14672850"  # temperature, top-k and top-p by hand
 SAMPLING_ANSWER, SAMPLING_CHECK = "306fd16b", "c8f0d101"  # the sampling loop, as generate(do_sample=True)
-HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
-WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 TEMPERATURE_ANSWER, TEMPERATURE_CHECK = "c39", "c40"  # a temperature at which sampling is greedy
+STRATEGIES_ANSWER, STRATEGIES_CHECK = "bc9393b5", "4844112a"  # predict the least likely strategy; beam vs greedy
+BEAM_ANSWER, BEAM_CHECK = "028dc1ef", "102ea084"  # beam search of width 2, as generate(num_beams=2)
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
-    "strategies": (STRATEGIES_ANSWER, STRATEGIES_CHECK),
+    "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
+    "work": (WORK_ANSWER, WORK_CHECK),
+    "attention head": (HEAD_ANSWER, HEAD_CHECK),
+    "cached head": (CACHED_ANSWER, CACHED_CHECK),
+    "layer 0": (LAYER_ANSWER, LAYER_CHECK),
     "filters": (FILTERS_ANSWER, FILTERS_CHECK),
     "sampling": (SAMPLING_ANSWER, SAMPLING_CHECK),
-    "attention head": (HEAD_ANSWER, HEAD_CHECK),
-    "work": (WORK_ANSWER, WORK_CHECK),
     "temperature": (TEMPERATURE_ANSWER, TEMPERATURE_CHECK),
+    "strategies": (STRATEGIES_ANSWER, STRATEGIES_CHECK),
+    "beam search": (BEAM_ANSWER, BEAM_CHECK),
 }
 
+# a correct cached step, norm and layer, from which the wrong answers below are made
+STEP = ("def my_cached_step(head, x_t, t, cache):\n"
+        "    q = head.rotate(x_t @ head.W_q + head.b_q, start=t)\n"
+        "    cache['k'].append(head.rotate(x_t @ head.W_k + head.b_k, start=t))\n"
+        "    cache['v'].append(x_t @ head.W_v + head.b_v)\n"
+        "    keys, values = torch.stack(cache['k']), torch.stack(cache['v'])\n"
+        "    return (keys @ q / head.size ** 0.5).softmax(-1) @ values\n")
+NORM = ("def my_norm(x, norm):\n"
+        "    if norm.subtracts_mean:\n"
+        "        x = x - x.mean(-1, keepdim=True)\n"
+        "    return x / (x.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt() * norm.weight + norm.bias\n")
+
+
+def layer(after_attention: str = "r = parts.x + heads @ parts.W_o + parts.b_o",
+          mlp_input: str = "my_norm(r, parts.norm_2)", gated: str = "parts.act(m @ parts.W_gate + parts.b_gate) * up",
+          output: str = "r + mlp") -> str:
+    """A ``my_layer`` with one of its steps replaced (the right one by default)."""
+    return ("def my_layer(parts):\n"
+            "    heads = torch.cat([h.output for h in parts.heads], dim=-1)\n"
+            f"    {after_attention}\n"
+            f"    m = {mlp_input}\n"
+            "    up = m @ parts.W_up + parts.b_up\n"
+            f"    hidden = {gated} if parts.W_gate is not None else parts.act(up)\n"
+            "    mlp = hidden @ parts.W_down + parts.b_down\n"
+            f"    return {output}\n")
+
+
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    pytest.param(NEXT_WORD_CHECK, 'my_next_word = "great"', RIGHT, "You predicted 'great': ",
+                 id="next word: great"),
+    pytest.param(NEXT_WORD_CHECK, 'my_next_word = "  Swimmingly "', RIGHT,
+                 "GPT-2 in the original tutorial: 6 tokens, 'Sw' + 'imming' + ' at' + ' the' + ' beach' + ' is'",
+                 id="next word: several pieces, in spaces"),
+    pytest.param(NEXT_WORD_CHECK, "my_next_word = None", WRONG, "Write your prediction first",
+                 id="next word: none"),
+    pytest.param(NEXT_WORD_CHECK, 'my_next_word = "  "', WRONG, "Write your prediction first",
+                 id="next word: blank"),
+    pytest.param(NEXT_WORD_CHECK, "my_next_word = 3", WRONG, "write your word as text, in quotes; got 3",
+                 id="next word: a number"),
+    pytest.param(STRATEGIES_CHECK, "my_prediction = None", WRONG, "Write your prediction first",
+                 id="strategies: no prediction"),
+    pytest.param(STRATEGIES_CHECK, "my_beam_beats_greedy = None", WRONG, "Write your prediction first",
+                 id="strategies: no prediction for beam search"),
+    pytest.param(HEAD_CHECK,
+                 "def my_attention_head(head):\n"
+                 "    q, k = head.x @ head.W_q + head.b_q, head.x @ head.W_k + head.b_k\n"
+                 "    v = head.x @ head.W_v + head.b_v\n"
+                 "    future = torch.ones(len(q), len(q), dtype=torch.bool).triu(diagonal=1)\n"
+                 "    weights = (q @ k.T / head.size ** 0.5).masked_fill(future, float('-inf')).softmax(-1)\n"
+                 "    return weights, weights @ v", WRONG, "Queries and keys rotated?",
+                 id="attention head: not rotated (caught on the Llama-style model, whichever ran)"),
+    pytest.param(CACHED_CHECK, solution(NOTEBOOK, CACHED_ANSWER), RIGHT, "Correct:",
+                 id="cached head: the reference solution"),
+    pytest.param(CACHED_CHECK,
+                 "import math\n"
+                 "def my_cached_step(head, x_t, t, cache):\n"  # rows of shape (1, d), a (1, d) output
+                 "    row = x_t[None]\n"
+                 "    q = head.rotate(row @ head.W_q + head.b_q, start=t)\n"
+                 "    cache['k'].append(head.rotate(row @ head.W_k + head.b_k, start=t))\n"
+                 "    cache['v'].append(row @ head.W_v + head.b_v)\n"
+                 "    keys, values = torch.cat(cache['k']), torch.cat(cache['v'])\n"
+                 "    return torch.softmax(q @ keys.T / math.sqrt(head.size), dim=-1) @ values", RIGHT, "Correct:",
+                 id="cached head: rows of shape (1, d)"),
+    pytest.param(CACHED_CHECK, STEP.replace(", start=t", ""), WRONG,
+                 "The keys in your cache differ from the full pass's: rotate each at its own position, start=t",
+                 id="cached head: every key rotated as if at position 0"),
+    pytest.param(CACHED_CHECK, STEP.replace(" / head.size ** 0.5", ""), WRONG, "at step 1, your output:",
+                 id="cached head: not scaled"),
+    pytest.param(CACHED_CHECK, STEP.replace("    keys, values", "    cache['k'].append(cache['k'][-1])\n"
+                                            "    cache['v'].append(cache['v'][-1])\n    keys, values"), WRONG,
+                 "after step 0 your cache holds 2 keys and 2 values, not 1 of each", id="cached head: appended twice"),
+    pytest.param(CACHED_CHECK, "def my_cached_step(head, x_t, t, cache):\n    return 'attention'", WRONG,
+                 "at step 0, your output: it is a str", id="cached head: a str"),
+    pytest.param(CACHED_CHECK, "def my_cached_step(head, x_t, t, cache):\n    return head.x[t] @ head.W_v", WRONG,
+                 "after step 0 your cache holds 0 keys and 0 values", id="cached head: no cache"),
+    pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct:",
+                 id="layer 0: the reference solution"),
+    pytest.param(LAYER_CHECK,
+                 "import torch.nn.functional as F\n"  # library norms and SiLU, the model's head outputs, a list
+                 "def my_norm(x, norm):\n"
+                 "    if norm.subtracts_mean:\n"
+                 "        return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)\n"
+                 "    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight\n"
+                 "def my_layer(parts):\n"
+                 "    r = parts.x + torch.cat([h.output for h in parts.heads], -1) @ parts.W_o + parts.b_o\n"
+                 "    m = my_norm(r, parts.norm_2)\n"
+                 "    if parts.W_gate is None:\n"
+                 "        mlp = parts.act(m @ parts.W_up + parts.b_up) @ parts.W_down + parts.b_down\n"
+                 "    else:\n"
+                 "        mlp = (F.silu(m @ parts.W_gate) * (m @ parts.W_up)) @ parts.W_down\n"
+                 "    return (r + mlp).tolist()", RIGHT, "Correct:", id="layer 0: library norms, a list"),
+    pytest.param(LAYER_CHECK, NORM.replace("if norm.subtracts_mean", "if True") + layer(), WRONG,
+                 "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; no mean subtracted",
+                 id="layer 0: the mean subtracted in RMSNorm"),
+    pytest.param(LAYER_CHECK, NORM.replace("if norm.subtracts_mean", "if False") + layer(), WRONG,
+                 "LayerNorm: subtract each row's mean", id="layer 0: LayerNorm without its mean"),
+    pytest.param(LAYER_CHECK, NORM + layer(output="r"), WRONG, "that is r = x + attention",
+                 id="layer 0: stopped after the attention"),
+    pytest.param(LAYER_CHECK, NORM + layer(output="mlp"), WRONG, "that is the MLP's output alone",
+                 id="layer 0: no second residual"),
+    pytest.param(LAYER_CHECK, NORM + layer(after_attention="r = heads @ parts.W_o + parts.b_o"), WRONG,
+                 "the first residual", id="layer 0: no first residual"),
+    pytest.param(LAYER_CHECK, NORM + layer(mlp_input="r"), WRONG, "the MLP reads norm_2(r), not r itself",
+                 id="layer 0: the MLP without its norm"),
+    pytest.param(LAYER_CHECK, NORM + layer(gated="parts.act(up) * (m @ parts.W_gate + parts.b_gate)"), WRONG,
+                 "the activation goes on the gate", id="layer 0: SiLU on the up projection"),
+    pytest.param(LAYER_CHECK, NORM + layer(gated="parts.act(up)"), WRONG, "this MLP is gated",
+                 id="layer 0: the gate left out"),
+    pytest.param(LAYER_CHECK, NORM + layer(output="(r + mlp)[None]"), WRONG, "its shape is (1, ",
+                 id="layer 0: a batch dimension"),
+    pytest.param(LAYER_CHECK, "def my_norm(x, norm):\n    return None\n" + layer(), WRONG,
+                 "Not answered yet. (Hint: start with my_norm", id="layer 0: no norm yet"),
+    pytest.param(LAYER_CHECK, NORM + "def my_layer(parts):\n    return 'x + attention + mlp'", WRONG,
+                 "my_layer: it is a str", id="layer 0: a str"),
+    pytest.param(BEAM_CHECK, solution(NOTEBOOK, BEAM_ANSWER), RIGHT, "Correct:",
+                 id="beam search: the reference solution"),
+    pytest.param(BEAM_CHECK,
+                 "def my_beam_search(prompt_ids, n):\n"  # tensors throughout, returned as one
+                 "    beams = [(0.0, prompt_ids)]\n"
+                 "    for _ in range(n):\n"
+                 "        scored = []\n"
+                 "        for score, ids in beams:\n"
+                 "            with torch.no_grad():\n"
+                 "                log_p = torch.log_softmax(model(ids).logits[0, -1], dim=-1)\n"
+                 "            values, tokens = log_p.topk(2)\n"
+                 "            for v, t in zip(values.tolist(), tokens.tolist()):\n"
+                 "                scored.append((score + v, torch.cat([ids, torch.tensor([[t]])], dim=1)))\n"
+                 "        beams = sorted(scored, key=lambda c: -c[0])[:2]\n"
+                 "    return beams[0][1]", RIGHT, "Correct:", id="beam search: tensors"),
+    pytest.param(BEAM_CHECK, solution(NOTEBOOK, BEAM_ANSWER).replace("return beams[0][0]",
+                                                                     "return beams[0][0][len(prompt_ids[0]):]"),
+                 WRONG, "start from the prompt's ids", id="beam search: without the prompt"),
+    pytest.param(BEAM_CHECK, solution(NOTEBOOK, BEAM_ANSWER).replace("score + float(lp)", "float(lp)"), WRONG,
+                 "Score a beam by the sum of ln p over its tokens", id="beam search: scored by its last token"),
+    pytest.param(BEAM_CHECK, "def my_beam_search(prompt_ids, n):\n    return 'a great way'", WRONG,
+                 "return the token ids as a list of ints", id="beam search: a str"),
     pytest.param(STRATEGIES_CHECK, 'my_prediction = "temperature 1.5"', RIGHT, "You predicted temperature 1.5",
                  id="strategies: temperature 1.5"),
     pytest.param(STRATEGIES_CHECK, 'my_prediction = " Greedy "', RIGHT, "You predicted greedy",
@@ -185,7 +328,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    k = head.rotate(head.x @ head.W_k + head.b_k)\n"
                  "    future = torch.ones(len(q), len(q), dtype=torch.bool).triu(diagonal=1)\n"
                  "    weights = (q @ k.T / head.size ** 0.5).masked_fill(future, float('-inf')).softmax(-1)\n"
-                 "    return weights, weights @ q", WRONG, "The weights are right; the output is not",
+                 "    return weights, weights @ q", WRONG, "the weights are right; the output is not",
                  id="attention head: the queries weighted, not the values"),
     pytest.param(HEAD_CHECK,
                  "def my_attention_head(head):\n"

@@ -56,3 +56,14 @@ def test_continuation_log_probability_is_the_product_of_the_steps(tiny_gpt2, gpt
         pytest.approx(from_steps, rel=1e-5)
     with pytest.raises(ValueError, match="Need a prompt and at least one new token"):
         continuation_log_probability(tiny_gpt2, decoded.ids, len(decoded.ids))
+
+
+def test_the_original_tutorials_gpt2_figures_are_gpt2s(gpt2_tokenizer):
+    """The figures notebook 2 reveals after a prediction: GPT-2's prompt ids, their pieces, its greedy text."""
+    from utils import original_tutorial as original
+
+    assert gpt2_tokenizer("Swimming at the beach is")["input_ids"] == original.GPT2_PROMPT_IDS
+    assert [gpt2_tokenizer.decode([i]) for i in original.GPT2_PROMPT_IDS] == original.GPT2_PROMPT_PIECES
+    assert gpt2_tokenizer.decode([original.GPT2_FIRST_GREEDY_ID]) == original.GPT2_FIRST_GREEDY_PIECE
+    text_ids = gpt2_tokenizer(original.GPT2_GREEDY_TEXT)["input_ids"]
+    assert text_ids[:7] == original.GPT2_PROMPT_IDS + [original.GPT2_FIRST_GREEDY_ID] and len(text_ids) == 6 + 12

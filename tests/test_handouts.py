@@ -103,3 +103,16 @@ def test_a_broken_notebook_gives_one_line_and_writes_nothing(tmp_path, capsys):
     assert handouts.main([str(broken), "--output", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.startswith(f"error: {broken} is not a valid notebook")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_handout_is_never_written_through_a_link_and_its_assets_are_whole(tmp_path):
+    from utils.offline.cache import is_complete_copy
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out" / "slides-assets").mkdir(parents=True)  # empty: left by an interrupted run
+    (tmp_path / "out" / f"{RECORDED[0].stem}.html").symlink_to(victim)
+    assert handouts.main([str(RECORDED[0]), "--output", str(tmp_path / "out")]) == 0
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "out" / f"{RECORDED[0].stem}.html").is_symlink()
+    assert is_complete_copy(tmp_path / "out" / "slides-assets")

@@ -84,3 +84,60 @@ def test_a_broken_weights_index_is_one_clear_error(tiny_folder):
     (tiny_folder / "model.safetensors.index.json").write_text('{"weight_map": ["not", "a", "map"]}')
     with pytest.raises(hub.HubError, match="not a valid weights index"):
         load_causal_lm(str(tiny_folder))
+
+
+# ---- damaged files are refused before any library reads them --------------------------------------------------------
+
+def header_claiming(folder: Path, length: int) -> None:
+    (folder / "model.safetensors").write_bytes(length.to_bytes(8, "little") + b"{}")
+
+
+def tensor_past_the_end(folder: Path) -> None:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]}}).encode()
+    (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 64)
+
+
+def sparse(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        f.truncate(size)  # no disk used
+
+
+@pytest.mark.parametrize("damage,said", [
+    (lambda f: (f / "config.json").write_text("[" * 100_000 + "]" * 100_000),
+     "its config.json is nested too deeply"),
+    (lambda f: (f / "tokenizer.json").write_text('{"model": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+     "its tokenizer.json is nested too deeply"),
+    (lambda f: (f / "tokenizer_config.json").write_text('{"model_max_length": '),
+     "its tokenizer_config.json is not valid JSON"),
+    (lambda f: sparse(f / "tokenizer.json", 1 << 30), "its tokenizer.json is 1,024 MB, far larger than any real one"),
+    (lambda f: sparse(f / "merges.txt", 1 << 30), "its merges.txt is 1,024 MB"),
+    (lambda f: header_claiming(f, 1 << 40), "its model.safetensors is damaged: its header claims 1,099,511,627,776"),
+    (lambda f: tensor_past_the_end(f), "tensor 'w' (1000000x1000000) does not lie within the file"),
+], ids=["config nested", "tokenizer nested", "tokenizer config not JSON", "tokenizer of 1 GB", "merges of 1 GB",
+        "safetensors header too large", "tensor past the end"])
+def test_a_damaged_model_folder_is_one_clear_error_before_loading(tiny_folder, damage, said):
+    damage(tiny_folder)
+    with pytest.raises(hub.HubError) as raised:
+        load_causal_lm(str(tiny_folder))
+    message = str(raised.value)
+    assert message.startswith(f"The folder {tiny_folder} is not loaded: ") and said in message, message
+    assert "\n" not in message and message.endswith("Download or save it again (save_pretrained() writes a "
+                                                    "complete folder).")
+
+
+# ---- why the Hub cannot be asked, in words --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint,said", [
+    ("http://127.0.0.1:9", "the Hub at http://127.0.0.1:9 refused the connection"),
+    ("not a url", "$HF_ENDPOINT='not a url' is not an http(s) URL (fix it, or unset it to use the Hub)"),
+])
+def test_an_unreachable_hub_says_why(monkeypatch, endpoint, said):
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    started = time.monotonic()
+    assert hub.unreachable_reason("gpt2") == said
+    assert time.monotonic() - started < hub.HUB_TIMEOUT_S  # at once: no timeout was waited for

@@ -107,3 +107,31 @@ def test_a_new_parser_version_parses_again_and_drops_the_old_parse(tmp_path, mon
     mediawiki.parsed_articles(dump, cache=tmp_path / "cache")
     assert [p.name.rsplit(".", 2)[1] for p in (tmp_path / "cache").glob("*.parquet")] == \
         [f"v{mediawiki.PARSER_VERSION}"]
+
+
+@pytest.mark.parametrize("markup", ["<ref>x ", "{{x|", "[http://a x ", "<div>x ", "<!-- x "])
+def test_a_page_of_thousands_of_unclosed_openings_is_cleaned_in_bounded_time(markup):
+    """The parser backtracks over the rest of the page for each opening it cannot close: 20,000 unclosed <ref> tags
+    took 70 s, enough to stall a Beam worker. Such a page is cleaned piece by piece."""
+    import time
+
+    started = time.perf_counter()
+    text = mediawiki.clean_wikitext(markup * 20_000 + "\nThe end.")
+    assert time.perf_counter() - started < 20  # (about 1-4 s on a 2-core laptop; minutes before)
+    assert "<ref" not in text and "{{" not in text
+
+
+def test_the_sample_takes_the_ordinary_path():
+    """Real articles leave only a few openings unclosed, so each is cleaned whole, as before."""
+    with bz2.open(sample_dump()) as stream:
+        worst = max(mediawiki.unclosed(page["wikitext"]) for page in mediawiki.iter_pages(stream))
+    assert worst <= mediawiki.UNCLOSED_LIMIT // 5
+
+
+@pytest.mark.parametrize("page_id", ["", "<id></id>"])
+def test_a_page_without_an_id_is_one_clear_error(tmp_path, page_id):
+    dump = tmp_path / "noid.xml"
+    dump.write_text(f"<mediawiki><page><title>A</title><ns>0</ns>{page_id}<revision><id>2</id><text>Words."
+                    "</text></revision></page></mediawiki>")
+    with pytest.raises(mediawiki.WikipediaError, match="the page 'A' has no <id>"):
+        mediawiki.parse_dump(dump)

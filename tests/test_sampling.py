@@ -119,3 +119,18 @@ def test_explorer_offers_sliders_with_widgets(tiny_lm, monkeypatch):
     assert set(panels[0]) == {"temperature", "top_k", "top_p", "seed"}
     assert panels[0]["top_p"].value == 0.9
     plt.close("all")
+
+
+def test_generation_defaults_say_what_generate_fills_in_and_from_where(tiny_lm):
+    model, _ = tiny_lm
+    defaults = sampling.generation_defaults(model)
+    assert defaults["top_k"] == (50, "generate's default")  # the hidden filter on every sampling call
+    assert defaults["length_penalty"] == (1.0, "generate's default")
+    assert defaults["early_stopping"] == (False, "generate's default")
+    model.generation_config.top_k = 20  # a checkpoint may ship its own
+    try:
+        assert sampling.generation_defaults(model, ("top_k",)) == {"top_k": (20, "the model's generation_config")}
+    finally:
+        model.generation_config.top_k = None
+    with pytest.raises(ValueError, match="model must be a loaded model"):
+        sampling.generation_defaults("gpt2")

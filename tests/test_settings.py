@@ -2,6 +2,7 @@
 
 import pytest
 
+from utils import settings
 from utils.settings import check_requirements, setting
 
 
@@ -34,3 +35,32 @@ def test_a_missing_requirement_names_the_install_command(tmp_path):
     with pytest.raises(ModuleNotFoundError, match=r"lacks no-such-package-xyz==1.0\. Install the requirements: "
                                                    r".* -m pip install -r .*requirements.txt"):
         check_requirements(req)
+
+
+def test_notebook_3s_output_folder_is_the_repositorys_build_from_any_working_folder(tmp_path, monkeypatch):
+    from utils.support.files import settings_base
+
+    monkeypatch.delenv("LLM_TUTORIAL_OUTPUT", raising=False)
+    seen = set()
+    for where in (tmp_path, tmp_path / "notebooks"):  # the repository root (VS Code), notebooks/ (Jupyter)
+        where.mkdir(exist_ok=True)
+        monkeypatch.chdir(where)
+        seen.add(settings.output_folder("03_pretraining", "smoke"))
+    assert seen == {settings_base() / "build" / "03_pretraining" / "smoke"}
+    monkeypatch.setenv("LLM_TUTORIAL_OUTPUT", "runs")  # relative: from the repository root too
+    assert settings.output_folder() == settings_base() / "runs"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LLM_TUTORIAL_OUTPUT", "~/runs")
+    assert settings.output_folder("x") == tmp_path / "runs" / "x"
+
+
+def test_the_write_probe_never_writes_through_a_link(tmp_path):
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / f".write-test-{os.getpid()}").symlink_to(victim)  # where the probe used to write
+    assert settings.write_problem(tmp_path / "out") is None
+    assert victim.read_text() == "precious"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [f".write-test-{os.getpid()}"]

@@ -140,15 +140,13 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
 def test_a_full_disk_while_writing_a_deck_leaves_nothing_half_written(tmp_path, capsys, monkeypatch):
     import errno
 
-    real_write = Path.write_text
+    from utils.support import files
 
-    def full_disk(self, *args, **kwargs):
-        if self.suffix == ".part":
-            real_write(self, "<html><head>", *args[1:], **kwargs)  # a first block lands, then the disk is full
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, *args, **kwargs)
+    def full_disk(source, destination):  # the deck's temporary file is written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    slides.reveal_assets()  # the cached assets exist before the disk fills
+    monkeypatch.setattr(files.os, "replace", full_disk)
     assert slides.main([str(NOTEBOOKS[0]), "--output", str(tmp_path)]) == 1
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and "No space left on device" in said[0] and "nothing was left half-written" in said[0], said
@@ -287,3 +285,40 @@ def test_without_chromium_the_html_decks_are_written_and_the_missing_pdf_explain
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{NOTEBOOKS[0].stem}.slides.html", "slides-assets"]
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
         "No PDF copies: they are printed by Chromium, which is not installed")
+
+
+# ---- the output folder: as typed, never written through a link, its assets whole -------------------------------------
+
+def test_an_empty_or_stale_assets_folder_is_filled_before_the_decks_use_it(tmp_path):
+    (tmp_path / "slides-assets").mkdir()  # left by an interrupted or older run
+    assert slides.main([str(NOTEBOOKS[0]), "--output", str(tmp_path), "--no-pdf"]) == 0
+    assert (tmp_path / REVEAL).is_file()
+
+
+def test_a_home_folder_output_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert slides.main([str(NOTEBOOKS[0]), "--output=~/decks", "--no-pdf"]) == 0  # bash leaves this ~ alone
+    assert (tmp_path / "decks" / f"{NOTEBOOKS[0].stem}.slides.html").is_file() and not (tmp_path / "~").exists()
+
+
+def test_a_deck_is_never_written_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / f"{NOTEBOOKS[0].stem}.slides.html").symlink_to(victim)
+    assert slides.main([str(NOTEBOOKS[0]), "--output", str(tmp_path / "out"), "--no-pdf"]) == 0
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "out" / f"{NOTEBOOKS[0].stem}.slides.html").is_symlink()
+
+
+def test_every_deck_is_written_before_any_pdf_is_printed(tmp_path, capsys, monkeypatch):
+    """A Chromium that fails to start used to stop the run after the first deck."""
+    def fails(deck, browser):
+        raise slides.AssetError(f"Could not print {deck.with_suffix('.pdf')} (the browser closed at start)")
+
+    monkeypatch.setattr(slides, "chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(slides, "print_pdf", fails)
+    assert slides.main([*map(str, NOTEBOOKS), "--output", str(tmp_path)]) == 1
+    assert sorted(p.name for p in tmp_path.glob("*.slides.html")) == sorted(f"{n.stem}.slides.html" for n in NOTEBOOKS)
+    assert capsys.readouterr().err.strip().startswith("error: Could not print")

@@ -63,3 +63,11 @@ def test_asking_for_too_many_articles_is_an_error():
 def test_every_article_for_training_and_none_for_validation():
     subset = wiki.load_wikipedia_subset(106, 0, source="sample")  # used to raise IndexError from datasets
     assert (len(subset["train"]), len(subset["valid"])) == (106, 0)
+
+
+def test_a_dump_in_the_home_folder_is_found_by_its_tilde_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "d.xml").write_text("<mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><id>2</id>"
+                                    "<text>Some words here.</text></revision></page></mediawiki>")
+    subset = wiki.load_wikipedia_subset(1, 0, source="~/d.xml")
+    assert subset["train"]["title"] == ["A"]

@@ -181,16 +181,17 @@ def test_the_staged_package_holds_the_pipeline_and_its_pinned_needs(tmp_path):
     project.mkdir()
     for name in ("pyproject.toml", "README.md"):
         (project / name).write_bytes((ROOT / name).read_bytes())
-    (project / "utils").mkdir()
-    for module in (ROOT / "utils").glob("*.py"):
-        (project / "utils" / module.name).write_bytes(module.read_bytes())
+    for module in (ROOT / "utils").rglob("*.py"):  # the whole package, its subpackages too
+        copy = project / module.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(module.read_bytes())
     (tmp_path / "staging").mkdir()
     tarball = Stager._build_setup_package(str(project / "pyproject.toml"), str(tmp_path / "staging"))
     with tarfile.open(tarball) as archive:
         names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
         info = archive.extractfile(next(n for n in archive.getnames() if n.endswith("/PKG-INFO"))).read().decode()
-    assert {"utils/data/wikipedia_beam.py", "utils/data/mediawiki.py", "utils/offline/cache.py",
-            "utils/__init__.py"} <= names
+    assert {"utils/data/wikipedia_beam.py", "utils/data/beam_workers.py", "utils/data/mediawiki.py",
+            "utils/offline/cache.py", "utils/support/files.py", "utils/__init__.py"} <= names
     pins = {line.split("==")[0]: line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text()
             .splitlines() if "==" in line}
     required = [line.split(": ", 1)[1] for line in info.splitlines() if line.startswith("Requires-Dist: ")]
@@ -216,3 +217,132 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, make_input, 
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert not leftovers(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# A worker lost mid-run, the final move, what killed runs leave, and odd paths
+# --------------------------------------------------------------------------------------------
+
+def test_a_worker_pool_lost_mid_run_stops_the_run_in_one_line(tmp_path):
+    """Killing the worker pool and its SDK workers used to leave the run waiting forever with no message."""
+    for copy in range(6):  # six copies of the sample: a run long enough to be cut short
+        (tmp_path / f"dump-{copy}.xml.bz2").write_bytes(wiki.sample_dump().read_bytes())
+    port = free_port()
+    pool = start_worker_pool(port, Path(sys.executable).parent)
+    command = portable(port, tmp_path / "out", "--worker-start-timeout", "60")
+    command[command.index("--input") + 1] = str(tmp_path / "dump-*.xml.bz2")
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not list(tmp_path.glob("out.part-*")) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # the staging folder appears once the workers answered: the run itself begins
+        time.sleep(2)
+        os.killpg(pool.pid, 9)  # the pool and every SDK worker it started
+        lost_at = time.monotonic()
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+        pool.wait(timeout=30)
+    assert time.monotonic() - lost_at < 70  # within --worker-start-timeout of the loss
+    assert run.returncode == 1
+    assert err.strip().splitlines()[-1] == (
+        "error: an SDK worker was lost mid-run (its connection to this job closed: the worker, or the pool that "
+        f"started it, stopped); nothing was written to {tmp_path / 'out'}. Start the workers again, then run again.")
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+
+
+def test_a_folder_named_like_a_shard_in_the_output_is_refused_before_the_run(tmp_path, capsys):
+    (tmp_path / "out" / "wikipedia-00001-of-00002.parquet").mkdir(parents=True)
+    with pytest.raises(SystemExit):
+        main(["--input", str(wiki.sample_dump()), "--output", str(tmp_path / "out"), "--num-shards", "2"])
+    assert "already holds wikipedia-*.parquet shards; choose an empty folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["wikipedia-00001-of-00002.parquet"]
+
+
+def staged(tmp_path, count=3) -> list[str]:
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "out").mkdir()
+    for shard in range(count):
+        (tmp_path / "staging" / f"wikipedia-{shard:05d}-of-{count:05d}.parquet").write_text(f"shard {shard}")
+    return sorted(str(p) for p in (tmp_path / "staging").iterdir())
+
+
+def test_the_final_move_is_all_or_nothing_when_a_shard_name_is_taken(tmp_path):
+    from utils.data.wikipedia_beam import move_shards
+
+    shards = staged(tmp_path)
+    (tmp_path / "out" / "wikipedia-00001-of-00003.parquet").mkdir()  # appeared while the pipeline ran
+    said = move_shards(shards, str(tmp_path / "out"), str(tmp_path / "staging"))
+    assert said.endswith(f"nothing was moved into {tmp_path / 'out'}: all 3 shards are kept in "
+                         f"{tmp_path / 'staging'}. Move them into {tmp_path / 'out'} once it is out of the way.")
+    assert len(list((tmp_path / "staging").iterdir())) == 3
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["wikipedia-00001-of-00003.parquet"]
+
+
+def test_a_move_that_fails_half_way_is_undone(tmp_path, monkeypatch):
+    from apache_beam.io.filesystems import FileSystems
+
+    from utils.data.wikipedia_beam import move_shards
+
+    shards = staged(tmp_path)
+    rename, moves = FileSystems.rename, []
+
+    def fails_on_the_third(sources, destinations):
+        moves.append(sources)
+        if len(moves) == 3:
+            raise OSError(28, "No space left on device")
+        rename(sources, destinations)
+
+    monkeypatch.setattr(FileSystems, "rename", fails_on_the_third)
+    said = move_shards(shards, str(tmp_path / "out"), str(tmp_path / "staging"))
+    assert said.startswith(f"could not move the shards into {tmp_path / 'out'} (")
+    assert said.endswith(f"nothing was moved: all 3 shards are kept in {tmp_path / 'staging'}.")
+    assert not list((tmp_path / "out").iterdir()) and len(list((tmp_path / "staging").iterdir())) == 3
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next_run(tmp_path, monkeypatch):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = dead.stdout.strip()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    left = [tmp_path / f"out.part-{pid}-abcd1234", tmp_path / "tmp" / f"wikipedia-beam-{pid}-xyz"]
+    alive = tmp_path / f"out.part-{os.getpid()}-live0000"  # a run still going (this process): kept
+    for folder in (*left, alive):
+        (folder / "beam-temp").mkdir(parents=True)
+    assert main(["--input", str(wiki.sample_dump()), "--output", str(tmp_path / "out")]) == 0
+    assert not any(folder.exists() for folder in left) and alive.exists()
+
+
+@pytest.mark.parametrize("argv,said", [
+    (lambda t: ["--input", str(wiki.sample_dump()), "--output", "/"], "--output / is the root of a file system"),
+    (lambda t: ["--input", str(t), "--output", str(t / "out")], "is a folder; give the dump files in it"),
+    (lambda t: ["--input", "gs://no-such-bucket/enwiki/*.bz2", "--output", str(t / "out")],
+     "cannot be read here (Unable to get filesystem"),
+], ids=["output the root", "input a folder", "a bucket without Beam's GCP extra"])
+def test_an_odd_path_is_one_line(tmp_path, capsys, argv, said):
+    with pytest.raises(SystemExit) as stop:
+        main(argv(tmp_path))
+    assert stop.value.code == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith(("usage:", "  ", "WARNING:"))]
+    assert len(err) == 1 and said in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_page_without_an_id_is_our_one_line(tmp_path, capsys):
+    dump = tmp_path / "noid.xml"
+    dump.write_text("<mediawiki><page><title>A</title><ns>0</ns><revision><id>2</id><text>Words.</text></revision>"
+                    "</page></mediawiki>")
+    assert main(["--input", str(dump), "--output", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {dump}: the page 'A' has no <id> (every page of a MediaWiki dump has one); is this a complete "
+        f"pages-articles dump? Nothing was written to {tmp_path / 'out'}.")
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+
+
+def test_a_home_folder_output_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["--input", str(wiki.sample_dump()), "--output=~/beam"]) == 0  # bash leaves this ~ alone
+    assert list((tmp_path / "beam").glob("wikipedia-*.parquet")) and not (tmp_path / "~").exists()

@@ -1,10 +1,10 @@
 """One attention head of a causal LM, taken apart: its input, its weights, and what the model computed with them.
 
-Notebook 2's exercise has the student recompute a head from these parts (q, k, v, scaled scores, the causal mask,
-softmax, the weighted sum of values) and compares the result with ``weights`` and ``output``, which come from
-the model's own forward pass. Works for GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for
-Llama-style models such as the SmolLM2 stand-in (``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary
-positions).
+Notebook 2's exercises have the student recompute a head from these parts (q, k, v, scaled scores, the causal mask,
+softmax, the weighted sum of values), then again one position at a time with a KV cache, and compare the results
+with ``weights`` and ``output``, which come from the model's own forward pass. Works for GPT-2 (one ``c_attn``
+for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in (``q_proj``/``k_proj``/
+``v_proj``, grouped-query heads, rotary positions).
 """
 
 from __future__ import annotations
@@ -17,21 +17,22 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel
 
-from utils.support.validation import check_head_request
+from utils.support.validation import check_head_request, check_rotation
 
 
 @dataclass
 class AttentionHead:
     """One head of one layer, for one input. Shapes: n positions, hidden size h, head size d."""
 
-    x: torch.Tensor  # (n, h): what the layer's attention reads (the normalised hidden states)
+    x: torch.Tensor  # (n, h): what the layer's attention reads: the layer's input after its first norm
     W_q: torch.Tensor  # (h, d): x @ W_q + b_q gives the head's queries; likewise keys and values
     b_q: torch.Tensor  # (d,): zeros where the model has no bias
     W_k: torch.Tensor
     b_k: torch.Tensor
     W_v: torch.Tensor
     b_v: torch.Tensor
-    rotate: Callable[[torch.Tensor], torch.Tensor]  # positions rotated into queries and keys (RoPE); GPT-2: none
+    rotate: Callable[..., torch.Tensor]  # rotate(t, start=0): rows of t turned by positions start, start+1, ...
+    # (RoPE), as queries and keys are; GPT-2 adds positions to the embeddings instead, so there it returns t
     weights: torch.Tensor  # (n, n): the model's attention weights for this head (output_attentions)
     output: torch.Tensor  # (n, d): the head's weighted sum of values, as the model computed it
     layer: int
@@ -105,15 +106,20 @@ def llama_head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWei
 
 
 def head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWeights:
-    """``gpt2_head_weights`` or ``llama_head_weights``, whichever this model is (``check_attention_model`` said)."""
+    """``gpt2_head_weights`` or ``llama_head_weights``, whichever this model is (``check_head_request`` said)."""
     return (gpt2_head_weights if hasattr(model, "transformer") else llama_head_weights)(model, layer, head)
 
 
+class _LayerSeen(Exception):
+    """Stops a forward pass once the layer asked for has run."""
+
+
 @torch.no_grad()
-def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0, head: int = 0) -> AttentionHead:
-    """Head ``head`` of layer ``layer`` on one sequence of ``input_ids`` (shape (1, n) or (n,))."""
-    input_ids, layer, head = check_head_request(model, input_ids, layer, head)
-    parts = head_weights(model, layer, head)
+def attention_heads(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0) -> list[AttentionHead]:
+    """Every head of layer ``layer`` on one sequence of ``input_ids`` (shape (1, n) or (n,)), from one forward pass
+    that stops after that layer."""
+    input_ids, layer, _ = check_head_request(model, input_ids, layer, 0)
+    parts = [head_weights(model, layer, h) for h in range(model.config.num_attention_heads)]
     seen = {}
 
     def read_input(module, args, kwargs):
@@ -123,27 +129,48 @@ def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int =
     def read_heads(module, args):
         seen["heads"] = args[0][0]
 
-    hooks = [parts.attention.register_forward_pre_hook(read_input, with_kwargs=True),
-             parts.projection.register_forward_pre_hook(read_heads)]
+    def read_weights(module, args, output):
+        seen["weights"] = output[1][0]  # (heads, n, n): what output_attentions returns for this layer
+        raise _LayerSeen  # the layers above are not needed
+
+    hooks = [parts[0].attention.register_forward_pre_hook(read_input, with_kwargs=True),
+             parts[0].projection.register_forward_pre_hook(read_heads),
+             parts[0].attention.register_forward_hook(read_weights)]
     try:
         with _eager(model):
-            out = model(input_ids=input_ids.to(model.device), output_attentions=True)
+            model(input_ids=input_ids.to(model.device), output_attentions=True)
+    except _LayerSeen:
+        pass
     finally:
         for hook in hooks:
             hook.remove()
-    rotate, rotary = (lambda t: t), False
-    if seen["rope"] is not None:
-        cos, sin = seen["rope"]
-        apply = sys.modules[type(parts.attention).__module__].apply_rotary_pos_emb
+    rotate = _rotation(seen["rope"], sys.modules[type(parts[0].attention).__module__])
+    return [AttentionHead(x=seen["x"].detach(), W_q=p.W_q.detach(), b_q=p.b_q.detach(), W_k=p.W_k.detach(),
+                          b_k=p.b_k.detach(), W_v=p.W_v.detach(), b_v=p.b_v.detach(), rotate=rotate,
+                          weights=seen["weights"][h].detach(),
+                          output=seen["heads"][:, h * p.size:(h + 1) * p.size].detach(), layer=layer, head=h,
+                          kv_head=p.kv_head, rotary=seen["rope"] is not None)
+            for h, p in enumerate(parts)]
 
-        def rotate(t):
-            rotated, _ = apply(t[None, None], t[None, None], cos, sin)
-            return rotated[0, 0]
 
-        rotary = True
-    d = parts.size
-    return AttentionHead(x=seen["x"].detach(), W_q=parts.W_q.detach(), b_q=parts.b_q.detach(),
-                         W_k=parts.W_k.detach(), b_k=parts.b_k.detach(), W_v=parts.W_v.detach(),
-                         b_v=parts.b_v.detach(), rotate=rotate, weights=out.attentions[layer][0, head].detach(),
-                         output=seen["heads"][:, head * d:(head + 1) * d].detach(), layer=layer, head=head,
-                         kv_head=parts.kv_head, rotary=rotary)
+def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0, head: int = 0) -> AttentionHead:
+    """Head ``head`` of layer ``layer`` on one sequence of ``input_ids`` (shape (1, n) or (n,))."""
+    input_ids, layer, head = check_head_request(model, input_ids, layer, head)
+    return attention_heads(model, input_ids, layer)[head]
+
+
+def _rotation(rope, module) -> Callable[..., torch.Tensor]:
+    """``rotate(t, start=0)`` for these positions: RoPE with the model's own cos and sin (rows of t at positions
+    start, start+1, ...), or nothing where the model has no rotary positions (``rope`` is None)."""
+    if rope is None:
+        return lambda t, start=0: t
+    cos, sin = rope  # (1, n, d) each: one row per position of the sequence the head was taken on
+
+    def rotate(t: torch.Tensor, start: int = 0) -> torch.Tensor:
+        start = check_rotation(t, start, cos.shape[1])
+        rows = t if t.dim() == 2 else t[None]  # one row (d,) is one position
+        at = slice(start, start + len(rows))
+        rotated, _ = module.apply_rotary_pos_emb(rows[None, None], rows[None, None], cos[:, at], sin[:, at])
+        return rotated[0, 0].reshape(t.shape)
+
+    return rotate

@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
 from utils.support.fingerprint import chunking_fingerprint
-from utils.support.validation import check_chunk_request, check_context_length, check_some_chunks
+from utils.support.validation import check_batch_size, check_chunk_request, check_context_length, check_some_chunks
 
 STRATEGIES = ("overflow", "pack")
 
@@ -86,6 +86,7 @@ def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_
                   batch_size: int = 1000) -> tuple[Dataset, ChunkReport]:
     """Chunk one split; returns a dataset of full ``input_ids`` chunks and a :class:`ChunkReport`."""
     context_length = check_chunk_request(dataset, tokenizer, context_length, strategy, STRATEGIES, text_column)
+    batch_size = check_batch_size(batch_size)
     make = overflow_chunks if strategy == "overflow" else packed_chunks
     pieces = dataset.map(make(tokenizer, context_length, text_column), batched=True, batch_size=batch_size,
                          remove_columns=dataset.column_names, desc=f"{strategy} chunking",

@@ -9,6 +9,7 @@ says in words how an answer differs from the expected tensor; ``number`` accepts
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -40,14 +41,33 @@ def verdict():
     >>> with verdict():
     ...     my_softmax(z)          # a student's function that raises
     Not quite: your code raised TypeError: ... (fix it, run its cell, then this one again)
+
+    Also ``sys.exit()`` in an answer, an error whose own message fails to print, and the library errors a check
+    meets for odd answers (a tensor on the meta device, an array where one value belongs, a token id outside the
+    vocabulary) get a line that says what that means. torch's warning on reading a tensor with a gradient as a
+    number is not shown: the checks read answers as numbers on purpose.
     """
-    try:
-        yield
-    except NameError as error:
-        print(f"Not quite: {error}. Run your answer's cell first (and the cells above it).")
-    except Exception as error:  # noqa: BLE001 (a student's code can raise anything; the check must not)
-        print(f"Not quite: your code raised {type(error).__name__}: {error} (fix it, run its cell, then this one "
-              "again)")
+    hints = (("meta", "your answer is on the meta device, which holds no values: compute it from real tensors"),
+             ("truth value of an array", "an array of several values stands where one value belongs"),
+             ("to fit in target type", "a token id is below 0 or past the end of the vocabulary"))
+
+    def said(error: BaseException) -> str:
+        try:
+            text = str(error)
+        except Exception:  # noqa: BLE001 (an exception whose __str__ raises)
+            return f"{type(error).__name__} (its message could not be shown)"
+        hint = next((f"; {meaning}" for needle, meaning in hints if needle in text), "")
+        return f"{type(error).__name__}: {text if len(text) <= 300 else text[:297] + '...'}{hint}"
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*requires_grad=True to a scalar")
+        try:
+            yield
+        except NameError as error:
+            print(f"Not quite: {said(error).split(': ', 1)[-1]}. Run your answer's cell first (and the cells above "
+                  "it).")
+        except (Exception, SystemExit) as error:  # noqa: BLE001 (a student's code raises anything; the check must not)
+            print(f"Not quite: your code raised {said(error)} (fix it, run its cell, then this one again)")
 
 
 def number(answer) -> float | None:

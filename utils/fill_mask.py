@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.support.validation import check_fill_mask, check_masked_text
+from utils.support.validation import check_fill_mask, check_masked_text, check_rank_request
 
 
 def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchEncoding, list[int]]:
@@ -34,6 +34,7 @@ def fill_mask(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: 
 def rank_of(tokenizer: PreTrainedTokenizerBase, probabilities: torch.Tensor, word) -> tuple[int, float] | str:
     """Where ``word`` stands among one mask's ``probabilities``: (rank from 1, probability), or a str saying why it
     has no rank (not a word, or more than one vocabulary piece, which one mask cannot hold)."""
+    probabilities = check_rank_request(tokenizer, probabilities)
     if not isinstance(word, str) or not word.strip():
         return f"{word!r} is not a word"
     word = word.strip()

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.support.validation import check_continuation, check_decode, check_model, check_prompt, check_step_table
+from utils.support.validation import (
+    check_causal_lm,
+    check_continuation,
+    check_decode,
+    check_prompt,
+    check_step_table,
+)
 from utils.support.validation import context_window as context_window  # notebook 2 imports it from here
 
 
@@ -99,7 +105,7 @@ def continuation_log_probability(model: PreTrainedModel, ids: list[int], prompt_
 
 def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
     """Memory the KV cache holds per token: 2 (keys and values) x layers x key-value heads x head size x bytes."""
-    check_model(model)
+    check_causal_lm(model)
     config = model.config.get_text_config()
     kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads

@@ -24,6 +24,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from utils.offline import assets, hub
+from utils.support.validation import check_model_options
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,12 @@ STAND_INS: dict[str, dict[str, StandIn]] = {
         "tokenizer": StandIn("gpt2-tokenizer", None, "gpt2 tokenizer (rebuilt offline, identical ids)"),
         "causal_lm": StandIn("smollm2-135m", "smollm2-135m",
                              "SmolLM2-135M-Instruct (a different, Llama-style model)", exact_tokenizer=False,
-                             about="Offline, so SmolLM2-135M-Instruct runs in place of GPT-2. It is a different "
-                                   "model: Llama-style, trained on other data, tuned to chat (here it is fed raw "
-                                   "text), with its own {vocab:,}-token vocabulary, so its token ids and words "
-                                   "differ from GPT-2's."),
+                             about="Offline, so SmolLM2-135M-Instruct runs in place of GPT-2, from a 4-bit quantised "
+                                   "copy (Q4_1 GGUF) dequantised to fp32: every probability printed is that "
+                                   "quantised model's, close to but not the same as the original SmolLM2's. It is "
+                                   "a different model from GPT-2: Llama-style, trained on other data, tuned to chat "
+                                   "(here it is fed raw text), with its own {vocab:,}-token vocabulary, so its token "
+                                   "ids and words differ from GPT-2's."),
     },
 }
 
@@ -90,8 +93,9 @@ def _from_hub(name: str, kinds: tuple[str, ...]) -> tuple[Path | None, str]:
         return folder, "from the local Hub cache"
     if hub.offline():
         return None, f"HF_HUB_OFFLINE=1 and {name} is not in the local Hub cache"
-    if not hub.reachable(name):
-        return None, f"the Hub did not answer within {hub.HUB_TIMEOUT_S:.0f} s and {name} is not cached"
+    unreachable = hub.unreachable_reason(name)
+    if unreachable:
+        return None, f"{unreachable} and {name} is not cached"
     return hub.download_snapshot(name, kinds), "downloaded from the Hub"
 
 
@@ -119,6 +123,7 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
     known = name in STAND_INS
     if known:
         _stand_in(name, kind)  # fail early on e.g. load_masked_lm("gpt2")
+    check_model_options(model_kwargs)
     kinds = ("tokenizer",) if model_class is None else ("model", "tokenizer")
     with _quiet_loading():
         if is_folder:

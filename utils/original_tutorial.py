@@ -11,7 +11,9 @@ BERT_TOP5 = {"box": 0.1764, "bag": 0.1688, "bowl": 0.0419, "jar": 0.0336, "cup":
 
 # Notebook 2: gpt2 on "Swimming at the beach is"
 GPT2_PROMPT_IDS = [10462, 27428, 379, 262, 10481, 318]
+GPT2_PROMPT_PIECES = ["Sw", "imming", " at", " the", " beach", " is"]  # those ids, decoded by GPT-2's tokenizer
 GPT2_FIRST_GREEDY_ID = 257  # " a"
+GPT2_FIRST_GREEDY_PIECE = " a"
 GPT2_GREEDY_TEXT = "Swimming at the beach is a great way to get a little extra energy. The beach"  # 12 new tokens
 
 # Notebook 3: GPT-2 124M pretrained from scratch on 100 Wikipedia articles for 100 epochs

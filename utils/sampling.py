@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+from transformers import GenerationConfig
 
 from utils.settings import widgets_on
 from utils.support.validation import MIN_TEMPERATURE as MIN_TEMPERATURE  # the smallest temperature it takes
-from utils.support.validation import check_explore, check_filter
+from utils.support.validation import check_explore, check_filter, check_model
 from utils.support.validation import check_settings as check_settings  # notebook 2's temperature exercise
 
 
@@ -44,6 +45,22 @@ def apply_filters(scores: torch.Tensor, temperature: float, top_k: int, top_p: f
         drop[..., 0] = False  # the favourite always stays
         scores = scores.masked_fill(drop.scatter(-1, order, drop), -math.inf)
     return scores.softmax(-1)
+
+
+def generation_defaults(model, names: tuple[str, ...] = ("do_sample", "temperature", "top_k", "top_p", "num_beams",
+                                                         "length_penalty", "early_stopping")) -> dict[str, tuple]:
+    """What ``model.generate`` uses for each setting in ``names`` when a call does not pass it: (value, where it comes
+    from), the model's own ``generation_config`` where it sets one, else the library's default (top_k=50 among
+    them, which is why a call that means "temperature only" passes top_k=0)."""
+    check_model(model)
+    library = getattr(GenerationConfig, "_get_default_generation_params", None)  # transformers 5; 4 sets them below
+    defaults = library() if library is not None else GenerationConfig().to_dict()
+    found = {}
+    for name in names:
+        own = getattr(model.generation_config, name, None)
+        found[name] = ((defaults.get(name), "generate's default") if own is None or own == defaults.get(name)
+                       else (own, "the model's generation_config"))
+    return found
 
 
 @dataclass

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from utils.support.files import settings_base, user_path
 
 PREFIX = "LLM_TUTORIAL_"
 OLD_PREFIX = "TUTORIAL_"  # read until the next release
@@ -20,8 +23,10 @@ VARIABLES = {
     "DEVICE": "cpu, cuda, cuda:N or mps: overrides the automatic device choice",
     "MASKED_LM": "the Hub model notebook 1 loads (default bert-base-uncased)",
     "CAUSAL_LM": "the Hub model notebook 2 loads (default gpt2)",
-    "OUTPUT": "where notebook 3 writes its checkpoints and trained model (default build/ in the repository)",
-    "CACHE": "the folder of offline assets and parsed dumps (default $XDG_CACHE_HOME/llm-tutorial)",
+    "OUTPUT": "where notebook 3 writes its checkpoints and trained model (default build/ in the repository; a "
+              "relative path starts at the repository root)",
+    "CACHE": "the folder of offline assets and parsed dumps (default $XDG_CACHE_HOME/llm-tutorial; a relative path "
+             "starts at the repository root)",
     "WIDGETS": "on or off: off draws each live or interactive view once, with default values (CI, make record)",
 }
 
@@ -50,15 +55,24 @@ def widgets_on() -> bool:
 
 def write_problem(folder: Path) -> str | None:
     """Why ``folder`` cannot be created or written (e.g. "Read-only file system"), or None: it makes the folder and
-    writes and removes a probe file (one per process: several may start in the same folder)."""
+    creates and removes a new probe file (a fresh name, never an existing file or a link)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         return str(exc.strerror or exc)
     return None
+
+
+def output_folder(*parts: str) -> Path:
+    """Where notebook 3 writes (its checkpoints and trained model), joined with ``parts``: $LLM_TUTORIAL_OUTPUT
+    (``~`` expanded; a relative path starts at the repository root), else build/ in the repository, whatever
+    folder the kernel runs in."""
+    output = setting("OUTPUT")
+    base = user_path(output, settings_base()) if output else settings_base() / "build"
+    return base.joinpath(*parts)
 
 
 def check_environment() -> None:
@@ -67,7 +81,7 @@ def check_environment() -> None:
     notebook's parameters cell runs it (through ``profiles.choose_profile``)."""
     widgets_on()
     output = setting("OUTPUT")
-    problem = None if output is None else write_problem(Path(output).expanduser())
+    problem = None if output is None else write_problem(output_folder())
     if problem:
         raise ValueError(f"{source('OUTPUT')}={output!r} cannot be written ({problem}): point it at a writable "
                          "folder, or unset it to use build/ in the repository.")

@@ -9,6 +9,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 
 from utils.data.mediawiki import WikipediaError, parsed_articles
 from utils.offline import assets, hub
+from utils.support.files import user_path
 from utils.support.validation import check_enough_articles, check_subset_request, check_texts
 
 HUB_DATASET = ("wikimedia/wikipedia", "20231101.en")
@@ -58,7 +59,7 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
         if articles is None and source == "hub":
             raise WikipediaError("The Hub's Wikipedia is not reachable (or HF_HUB_OFFLINE=1); use source='sample'.")
     if articles is None:
-        dump = sample_dump() if source in ("auto", "sample") else Path(source)
+        dump = sample_dump() if source in ("auto", "sample") else user_path(source)  # "~/dumps/x.xml.bz2" works
         articles = parsed_articles(dump)
         label = ("the offline sample of a 2014 English dump" if source in ("auto", "sample") else str(dump))
     check_enough_articles(wanted, n_train, n_valid, len(articles), label)

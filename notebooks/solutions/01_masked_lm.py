@@ -23,6 +23,14 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     top: torch.return_types.topk = ...  # their top 5
 
 
+def the_vocabulary():
+    global my_pad_id, my_unk_id, my_continuations
+    vocabulary = tokenizer.get_vocab()
+    my_pad_id = vocabulary["[PAD]"]
+    my_unk_id = vocabulary["[UNK]"]
+    my_continuations = sum(entry.startswith("##") for entry in vocabulary)
+
+
 def guess_the_blank():
     global my_guess
     my_guess = "box"
@@ -39,9 +47,10 @@ def loss_at_the_blank():
     my_loss = -torch.log(my_softmax(logits[0, mask_index])[box_id])
 
 
-def words_after_the_blank():
-    global my_text
-    my_text = f"Life is like a {tokenizer.mask_token} of wine."
+def the_top_5():
+    global my_top5_mass, my_count_above
+    my_top5_mass = top.values.sum().item()
+    my_count_above = int((probabilities > 0.001).sum())
 
 
 def my_fill_in_turn(text):
@@ -53,33 +62,46 @@ def my_fill_in_turn(text):
     return words
 
 
-def the_vocabulary():
-    global my_pad_id, my_unk_id, my_continuations
-    my_pad_id = tokenizer.pad_token_id
-    my_unk_id = tokenizer.unk_token_id
-    my_continuations = sum(entry.startswith("##") for entry in tokenizer.get_vocab())
-
-
 def a_sentence_of_your_own():
     global my_sentence, my_word
     my_sentence = f"The capital of France is {tokenizer.mask_token}."
     my_word = "Paris"
 
 
-def the_top_5():
-    global my_top5_mass, my_count_above
-    my_top5_mass = top.values.sum().item()
-    my_count_above = int((probabilities > 0.001).sum())
+def words_after_the_blank():
+    global my_text, my_causal_changes
+    my_text = f"Life is like a {tokenizer.mask_token} of wine."
+    my_causal_changes = False
+
+
+def my_mask_tokens(input_ids):
+    inputs, labels = input_ids.clone(), input_ids.clone()
+    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
+    picked = (torch.rand(input_ids.shape) < 0.15) & ~special
+    labels[~picked] = -100  # only the picked positions are scored
+    roll = torch.rand(input_ids.shape)  # one number per position splits the picked ones 80/10/10
+    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id
+    shown_random = picked & (roll >= 0.8) & (roll < 0.9)
+    inputs[shown_random] = torch.randint(len(tokenizer), input_ids.shape)[shown_random]
+    return inputs, labels  # the last tenth (roll >= 0.9) stays as it was
+
+
+def my_mlm_loss(logits, labels):
+    keep = labels != -100  # the picked positions
+    log_p = logits[keep].log_softmax(-1)  # (picked, vocabulary)
+    return -log_p.gather(-1, labels[keep][:, None]).mean()
 
 
 SOLUTIONS = {
+    "a09ae7aa": (body(the_vocabulary), "Correct:"),
     "ee29f949": (body(guess_the_blank), "Your guess 'box': rank"),
     "c29": (cell(my_softmax), "Correct:"),
     "bdc278aa": (body(loss_at_the_blank), "Correct:"),
-    "74d0a7a3": (body(words_after_the_blank), "Correct: the probabilities at the blank changed"),
+    "c35": (body(the_top_5), "Correct:"),
     "6dfc6390": (cell(my_fill_in_turn), "Correct:"),
-    "a09ae7aa": (body(the_vocabulary), "Correct:"),
     # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
     "c32": (body(a_sentence_of_your_own), "in its top 5"),
-    "c35": (body(the_top_5), "Correct:"),
+    "74d0a7a3": (body(words_after_the_blank), "Your prediction is right"),
+    "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
+    "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
 }

@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     manual: Decoded = ...  # greedy decoding, step by step, with each step's top candidates
 
 
+def predict_the_next_word():
+    global my_next_word
+    my_next_word = "great"
+
+
 def predict_the_strategies():
     global my_prediction, my_beam_beats_greedy
     my_prediction = "temperature 1.5"
@@ -68,6 +73,43 @@ def my_attention_head(head):
     return weights, weights @ v
 
 
+def my_cached_step(head, x_t, t, cache):
+    q = head.rotate(x_t @ head.W_q + head.b_q, start=t)  # this token's query, turned by its position
+    cache["k"].append(head.rotate(x_t @ head.W_k + head.b_k, start=t))
+    cache["v"].append(x_t @ head.W_v + head.b_v)
+    keys, values = torch.stack(cache["k"]), torch.stack(cache["v"])  # (t + 1, d): every token so far
+    weights = (keys @ q / head.size ** 0.5).softmax(-1)  # no mask: the cache holds only the past
+    return weights @ values
+
+
+def my_norm(x, norm):
+    if norm.subtracts_mean:
+        x = x - x.mean(-1, keepdim=True)  # LayerNorm centres each row; RMSNorm does not
+    return x / (x.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt() * norm.weight + norm.bias
+
+
+def my_layer(parts):
+    heads = torch.cat([my_attention_head(h)[1] for h in parts.heads], dim=-1)  # (n, heads x d), side by side
+    r = parts.x + heads @ parts.W_o + parts.b_o  # the first residual connection
+    m = my_norm(r, parts.norm_2)
+    up = m @ parts.W_up + parts.b_up
+    hidden = parts.act(m @ parts.W_gate + parts.b_gate) * up if parts.W_gate is not None else parts.act(up)
+    return r + hidden @ parts.W_down + parts.b_down  # the second
+
+
+def my_beam_search(prompt_ids, n):
+    beams = [(prompt_ids[0].tolist(), 0.0)]  # (ids, summed ln p of the new tokens)
+    with torch.no_grad():
+        for _ in range(n):
+            candidates = []
+            for ids, score in beams:
+                log_p = model(torch.tensor([ids])).logits[0, -1].log_softmax(-1)
+                best = log_p.topk(2)
+                candidates += [(ids + [int(t)], score + float(lp)) for lp, t in zip(best.values, best.indices)]
+            beams = sorted(candidates, key=lambda c: c[1], reverse=True)[:2]  # the 2 best of the 4
+    return beams[0][0]
+
+
 def work_refeed(n, N):
     return n * N + N * (N - 1) // 2  # step i feeds n + i tokens, i = 0 .. N-1
 
@@ -82,11 +124,15 @@ def a_temperature_like_greedy():
 
 
 SOLUTIONS = {
-    "bc9393b5": (body(predict_the_strategies), "You predicted temperature 1.5"),
+    "4cd90ea4": (body(predict_the_next_word), "You predicted 'great'"),
     "c33": (body(probability_of_the_continuation), "Correct:"),
+    "c36": (cell(work_refeed, work_cached), "Correct:"),
+    "9c018689": (cell(my_attention_head), "Correct:"),
+    "0f621cfb": (cell(my_cached_step), "Correct:"),
+    "93d11cfb": (cell(my_norm, my_layer), "Correct:"),
     "1d834672": (cell(my_filter), "Correct:"),
     "306fd16b": (cell(my_sample), "Correct:"),
-    "9c018689": (cell(my_attention_head), "Correct:"),
-    "c36": (cell(work_refeed, work_cached), "Correct:"),
     "c39": (body(a_temperature_like_greedy), "Same as greedy"),
+    "bc9393b5": (body(predict_the_strategies), "You predicted temperature 1.5"),
+    "028dc1ef": (cell(my_beam_search), "Correct:"),
 }

@@ -86,6 +86,10 @@ def iter_pages(stream: BinaryIO, source: str = "dump") -> Iterator[dict]:
                 depth -= 1
             elif tag == "page":
                 if page.get("ns") == "0" and not page.get("redirect") and "wikitext" in page:
+                    if not page.get("id"):
+                        raise WikipediaError(f"{source}: the page {page.get('title', '')[:80]!r} has no <id> (every "
+                                             "page of a MediaWiki dump has one); is this a complete pages-articles "
+                                             "dump?")
                     yield {"id": page["id"], "url": base + quote(page["title"].replace(" ", "_")),
                            "title": page["title"], "wikitext": page["wikitext"]}
                 elem.clear()
@@ -131,12 +135,43 @@ _TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
 _MEDIA_LINE = re.compile(r"^\s*\[*\s*(File|Image|Category|Media)\s*:", re.IGNORECASE)
 
 
+# The parser backtracks over the rest of the page for every opening it cannot close ({{, <ref>, [http...), so a
+# page of thousands of unclosed ones takes minutes (20,000 unclosed <ref> tags: 70 s). Past this many, the page is
+# cleaned in pieces of PIECE_CHARS, which bounds the cost; real articles leave a handful open at most.
+UNCLOSED_LIMIT = 100
+PIECE_CHARS = 2000
+_OPEN_TAG = re.compile(r"<(?!(?:br|hr|wbr|img)\b)[a-zA-Z]", re.IGNORECASE)  # a tag that needs closing
+
+
+def unclosed(wikitext: str) -> int:
+    """Roughly how many templates, tags, links or comments ``wikitext`` opens and never closes (in linear time)."""
+    return max(wikitext.count("{{") - wikitext.count("}}"), wikitext.count("[") - wikitext.count("]"),
+               wikitext.count("<!--") - wikitext.count("-->"),
+               len(_OPEN_TAG.findall(wikitext)) - wikitext.count("</") - wikitext.count("/>"))
+
+
+def _pieces(text: str, size: int = PIECE_CHARS) -> list[str]:
+    """``text`` cut into pieces of at most ``size`` characters, at a line break or space where there is one."""
+    pieces = []
+    while len(text) > size:
+        cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
+        cut = cut if cut > 0 else size
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
+
+
 def clean_wikitext(wikitext: str) -> str:
-    """Plain article text: no templates, footnotes, files, categories or tables; links become their text."""
+    """Plain article text: no templates, footnotes, files, categories or tables; links become their text. A page
+    of broken markup (more than UNCLOSED_LIMIT openings left unclosed) is cleaned piece by piece, in bounded time."""
+    pieces = _pieces(wikitext) if unclosed(wikitext) > UNCLOSED_LIMIT else [wikitext]
+    return "\n".join(line for piece in pieces for line in _clean_piece(piece))
+
+
+def _clean_piece(wikitext: str) -> list[str]:
     code = mwparserfromhell.parse(wikitext)
     _prune(code)
-    text = code.strip_code(normalize=True, collapse=True)
-    return "\n".join(_clean_lines(text))
+    return _clean_lines(code.strip_code(normalize=True, collapse=True))
 
 
 def _prune(code) -> None:

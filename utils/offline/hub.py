@@ -9,8 +9,13 @@ empty one from it), and a missing weights file must not send transformers off to
 from __future__ import annotations
 
 import json
+import math
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from utils.support.files import FileProblem, read_json
 
 HUB_TIMEOUT_S = 5.0
 
@@ -34,18 +39,41 @@ def offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def reachable(name: str, repo_type: str = "model", timeout: float = HUB_TIMEOUT_S) -> bool:
-    """True if the Hub answers for the repo ``name`` (a model, or ``repo_type="dataset"``) within ``timeout`` s.
+def _endpoint() -> str:
+    from huggingface_hub import constants
 
-    False when the network or the Hub itself fails (no route, refused, timeout, a 5xx answer); a HubError when
-    the Hub answers that no such repo can be had (a wrong name, or a gated or private repo).
-    """
+    return constants.ENDPOINT
+
+
+def _network_reason(exc: BaseException, endpoint: str, timeout: float) -> str:
+    """Why the Hub could not be asked, in words: refused, no such address, no answer in time, or what failed."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return f"the Hub at {endpoint} refused the connection"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return f"the Hub's address ({urlsplit(endpoint).hostname}) could not be looked up (no network?)"
+    if any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in chain):
+        return f"the Hub did not answer within {timeout:.0f} s"
+    detail = (str(chain[-1]).strip().splitlines() or [""])[0][:100]
+    return f"the Hub at {endpoint} could not be reached ({type(chain[-1]).__name__}: {detail})"
+
+
+def unreachable_reason(name: str, repo_type: str = "model", timeout: float = HUB_TIMEOUT_S) -> str | None:
+    """None if the Hub answers for the repo ``name`` (a model, or ``repo_type="dataset"``) within ``timeout`` s; else
+    why not, in words (a wrong $HF_ENDPOINT, refused, no address, no answer in time, a 5xx answer). A HubError when
+    the Hub answers that no such repo can be had (a wrong name, or a gated or private repo)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
+    endpoint = _endpoint()
+    if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).hostname:
+        return f"$HF_ENDPOINT={endpoint!r} is not an http(s) URL (fix it, or unset it to use the Hub)"
     try:
         HfApi().repo_info(name, repo_type=repo_type, timeout=timeout)
-        return True
+        return None
     except GatedRepoError as exc:
         raise HubError(f"The Hub's {repo_type} {name} is gated: accept its terms on the Hub and log in "
                        "(`hf auth login`), or use the offline stand-in with HF_HUB_OFFLINE=1.") from exc
@@ -55,9 +83,14 @@ def reachable(name: str, repo_type: str = "model", timeout: float = HUB_TIMEOUT_
         status = exc.response.status_code if exc.response is not None else None
         if status is not None and status < 500:
             raise HubError(f"The Hub refused {name!r} (HTTP {status}): {exc}") from exc
-        return False
-    except Exception:  # the network: DNS, refused, timeout, proxy, offline mode
-        return False
+        return f"the Hub at {endpoint} answered HTTP {status} (a server error)"
+    except Exception as exc:  # noqa: BLE001 (the network: DNS, refused, timeout, proxy, offline mode)
+        return _network_reason(exc, endpoint, timeout)
+
+
+def reachable(name: str, repo_type: str = "model", timeout: float = HUB_TIMEOUT_S) -> bool:
+    """True if the Hub answers for the repo ``name`` within ``timeout`` s (``unreachable_reason`` says why not)."""
+    return unreachable_reason(name, repo_type, timeout) is None
 
 
 def missing_files(present: set[str], kinds: tuple[str, ...]) -> list[str]:
@@ -83,7 +116,7 @@ def missing_files(present: set[str], kinds: tuple[str, ...]) -> list[str]:
 
 def _shards(folder: Path) -> list[str]:
     index = folder / "model.safetensors.index.json"
-    return sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else []
+    return sorted(set(read_json(index, "the weights index")["weight_map"].values())) if index.is_file() else []
 
 
 def _files_in(folder: Path) -> set[str]:
@@ -102,13 +135,13 @@ def unsafe_in(folder: Path) -> str | None:
     ``torch.load`` would unpickle)."""
     config = folder / "config.json"
     try:
-        if config.is_file() and json.loads(config.read_text()).get("auto_map"):
+        if config.is_file() and read_json(config).get("auto_map"):
             return "its config.json maps classes to Python code shipped in the folder (auto_map)"
-    except (ValueError, AttributeError):
-        pass  # not a JSON object: the loader's own check reports it
+    except FileProblem:
+        pass  # damaged: damaged_in says so
     try:
         shards = _shards(folder)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # FileProblem is a ValueError
         return "its model.safetensors.index.json is not a valid weights index"
     unsafe = [s for s in shards if not (isinstance(s, str) and s.endswith(".safetensors") and "/" not in s)]
     if unsafe:
@@ -116,13 +149,85 @@ def unsafe_in(folder: Path) -> str | None:
     return None
 
 
+# The safetensors library refuses a header over 100 MB; each dtype's bytes per value, to check a tensor's extent.
+SAFETENSORS_HEADER_MAX = 100 * 2**20
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "C64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2,
+                "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1}
+# A tokenizer or config file larger than this is not one (the largest real tokenizer.json files are tens of MB).
+MAX_TEXT_FILE_BYTES = 100 * 2**20
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why the safetensors file ``path`` is damaged, or None: its header must fit in the file (and in 100 MB), be a
+    JSON object, and place every tensor inside the file with the extent its shape and dtype take."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else None
+        if length is None or length > min(SAFETENSORS_HEADER_MAX, size - 8):
+            return (f"its {path.name} is damaged: its header claims {length or 0:,} bytes but the file holds "
+                    f"{size:,} in all")
+        raw = f.read(length)
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError):
+        return f"its {path.name} has a damaged header (not JSON)"
+    data = size - 8 - length
+    for key, entry in header.items() if isinstance(header, dict) else [("?", None)]:
+        if key == "__metadata__":
+            continue
+        offsets, shape = (entry.get("data_offsets"), entry.get("shape")) if isinstance(entry, dict) else (None, None)
+        if not (isinstance(offsets, list) and len(offsets) == 2 and isinstance(shape, list)
+                and all(type(n) is int and n >= 0 for n in offsets + shape)):
+            return f"its {path.name} has a damaged header (tensor {str(key)[:60]!r} is not described)"
+        width = _DTYPE_BYTES.get(entry.get("dtype"))
+        if not offsets[0] <= offsets[1] <= data or (width and math.prod(shape) * width != offsets[1] - offsets[0]):
+            return (f"its {path.name} is damaged: tensor {str(key)[:60]!r} ({'x'.join(map(str, shape))}) does not "
+                    "lie within the file")
+    return None
+
+
+def damaged_in(folder: Path) -> str | None:
+    """Why a file the loaders read in ``folder`` is damaged, or None: a config or tokenizer file far too large, a
+    JSON file that is not JSON (or nested too deep to be real), a safetensors file whose header does not fit it."""
+    if not folder.is_dir():
+        return None
+    for name in sorted(_files_in(folder) & (set(_TOKENIZER) | set(FILES["model"]))):
+        path = folder / name
+        if path.stat().st_size > MAX_TEXT_FILE_BYTES and not name.endswith(".safetensors"):
+            return f"its {name} is {path.stat().st_size / 2**20:,.0f} MB, far larger than any real one"
+        if name.endswith(".json"):
+            try:
+                read_json(path)
+            except FileProblem as exc:
+                return f"its {name} {exc.reason}"
+    for name in ["model.safetensors", *_shards_or_none(folder)]:
+        if (folder / name).is_file():
+            problem = safetensors_problem(folder / name)
+            if problem:
+                return problem
+    return None
+
+
+def _shards_or_none(folder: Path) -> list[str]:
+    try:
+        return [s for s in _shards(folder) if isinstance(s, str) and "/" not in s]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
 def refuse_unsafe(folder: Path, what: str) -> None:
-    """HubError, before anything is loaded, if ``folder`` could run code (``unsafe_in``)."""
+    """HubError, before anything is loaded, if ``folder`` could run code (``unsafe_in``) or holds a damaged file
+    (``damaged_in``)."""
     reason = unsafe_in(folder)
     if reason:
         raise HubError(f"{what} is not loaded: {reason}. This project loads only safetensors weights and never "
                        "runs a model's own code (trust_remote_code=False); use a folder written by "
                        "save_pretrained() from a built-in model class.")
+    damage = damaged_in(folder)
+    if damage:
+        raise HubError(f"{what} is not loaded: {damage}. Download or save it again (save_pretrained() writes a "
+                       "complete folder).")
 
 
 def local_folder(path: str | Path, kinds: tuple[str, ...]) -> Path:

@@ -150,14 +150,37 @@ def build(out: Path, encoder_dir: Path, tokenizer_dir: Path, dump: Path) -> dict
     }
 
 
+TIMED_STEPS = 5  # steps timed (after the first, which warms up) before the build says how long it will take here
+
+
+def time_left(seconds_per_step: float, steps_left: int) -> float:
+    """Seconds the rest of the build takes at ``seconds_per_step``: the steps left, then scoring the held-out chunks
+    twice (forward passes only, about a third of a training step per batch of BATCH_SIZE chunks)."""
+    return seconds_per_step * (steps_left + 2 * math.ceil(EVAL_CHUNKS / BATCH_SIZE) / 3)
+
+
+def about(seconds: float) -> str:
+    """``seconds`` in words for a person waiting: "about 7 minutes", "under a minute"."""
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} minute{'s' * (seconds >= 90)}"
+
+
 class _Progress(TrainerCallback):
-    """One progress bar for the stand-in's training, with the latest logged loss on it."""
+    """One progress bar for the stand-in's training, with the latest logged loss on it, and after its first steps
+    one line saying how long the build will take on this machine (the bar's own estimate follows it from there)."""
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.bar = tqdm(total=state.max_steps, desc="training the masked-LM stand-in", unit="step")
+        self.started = None
 
     def on_step_end(self, args, state, control, **kwargs):
         self.bar.update(state.global_step - self.bar.n)
+        if state.global_step == 1:
+            self.started = time.perf_counter()
+        elif self.started is not None and state.global_step == 1 + TIMED_STEPS:
+            per_step = (time.perf_counter() - self.started) / TIMED_STEPS
+            left = time_left(per_step, state.max_steps - state.global_step)
+            self.bar.write(f"The masked-LM stand-in takes {about(left)} more here: its first steps took "
+                           f"{per_step:.1f} s each on this machine (the bar below keeps the estimate up to date).")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:

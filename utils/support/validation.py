@@ -7,112 +7,35 @@ import math
 
 import numpy as np
 import torch
-from transformers import PreTrainedConfig, PreTrainedTokenizerBase
 
-# Models often pad their embedding table past the tokenizer's size (to a multiple of 64 or 128); more than
-# this many unused rows means the tokenizer belongs to another model.
-PADDING_SLACK = 1024
-
-
-def check_model(model, name: str = "model") -> None:
-    """One clear ValueError when ``model`` is not a loaded model (None, a tokenizer, a string...)."""
-    if not isinstance(getattr(model, "config", None), PreTrainedConfig) or not callable(model):
-        raise ValueError(f"{name} must be a loaded model (e.g. loaded = load_causal_lm('gpt2'); loaded.model), "
-                         f"got {type(model).__name__}.")
-
-
-def check_tokenizer(tokenizer, name: str = "tokenizer") -> None:
-    """One clear ValueError when ``tokenizer`` is not a loaded tokenizer."""
-    if not isinstance(tokenizer, PreTrainedTokenizerBase):
-        raise ValueError(f"{name} must be a loaded tokenizer (e.g. loaded.tokenizer, or load_tokenizer('gpt2')), "
-                         f"got {type(tokenizer).__name__}.")
-
-
-def check_text(text, name: str = "The text", hint: str = "") -> str:
-    """``text`` when it is a non-empty str that is valid Unicode; else one ValueError saying what it is instead."""
-    if not isinstance(text, str):
-        raise ValueError(f"{name} must be text (a str in quotes), got {type(text).__name__}"
-                         + (" (one text at a time)" if isinstance(text, (list, tuple)) else "") + ".")
-    if not text.strip():
-        raise ValueError(f"{name} is empty. {hint}".strip())
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError(f"{name} holds {text[error.start]!r} at character {error.start}, which is not a valid "
-                         "Unicode character (half of a surrogate pair); remove it.") from None
-    return text
-
-
-def context_window(model) -> int:
-    """The longest sequence the model accepts (n_positions or max_position_embeddings)."""
-    check_model(model)
-    config = model.config.get_text_config()
-    return getattr(config, "n_positions", None) or config.max_position_embeddings
-
-
-def check_fits(model, prompt_tokens: int, new_tokens: int) -> None:
-    """One clear ValueError when a prompt of ``prompt_tokens`` plus ``new_tokens`` exceeds the model's context."""
-    window = context_window(model)
-    if prompt_tokens + new_tokens > window:
-        raise ValueError(f"The prompt is {prompt_tokens} tokens; with {new_tokens} new tokens that exceeds the "
-                         f"model's context window of {window}. Shorten the prompt or ask for fewer tokens.")
-
-
-def check_pair(model, tokenizer) -> None:
-    """One clear ValueError when ``model`` or ``tokenizer`` is not loaded, or when ``tokenizer`` cannot belong to
-    ``model`` (their vocabularies differ).
-
-    Offline, ``load_tokenizer("gpt2")`` is GPT-2's tokenizer (50,257 entries) while ``load_causal_lm("gpt2")``
-    runs the SmolLM2 stand-in (49,152): mixed, they give garbage text or an IndexError deep in torch.
-    """
-    check_model(model)
-    check_tokenizer(tokenizer)
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    rows, entries = getattr(config, "vocab_size", None), len(tokenizer)
-    if rows is None or entries <= rows <= entries + PADDING_SLACK:
-        return
-    name = getattr(model.config, "name_or_path", "") or type(model).__name__
-    raise ValueError(f"This tokenizer has {entries:,} entries but the model {name!r} has a {rows:,}-token "
-                     "vocabulary: they belong to different models. Use the tokenizer that came with the model "
-                     "(loaded = load_causal_lm(...); loaded.model with loaded.tokenizer).")
-
-
-def whole_number(value, name: str, least: int = 1, most: int | None = None) -> int:
-    """``value`` as an int when it is a whole number in range (numpy and torch integers too; a boolean is not a
-    count), else one ValueError naming ``name`` and the range."""
-    number = plain_number(value)
-    if isinstance(number, bool) or not isinstance(number, int) or number < least \
-            or (most is not None and number > most):
-        span = f"of at least {least}" if most is None else f"from {least} to {most}"
-        raise ValueError(f"{name} must be a whole number {span}, got {value!r}.")
-    return number
-
-
-def plain_number(value):
-    """A real numpy or torch scalar (or one-element array or tensor) as a plain Python int or float, so a value
-    computed with numpy or torch works wherever a number does. Anything else, booleans included, comes back as it
-    is, for the caller's own check to refuse with its message."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1 or value.dtype == torch.bool or value.is_complex():
-            return value
-        return value.reshape(()).item()
-    if isinstance(value, (np.generic, np.ndarray)) and np.size(value) == 1:
-        kind = np.asarray(value).dtype.kind
-        if kind in "iu":
-            return int(np.asarray(value).reshape(()))
-        if kind == "f":
-            return float(np.asarray(value).reshape(()))
-    return value
+from utils.support.basic_checks import (  # the basic checks, also imported from here by the lesson modules
+    PADDING_SLACK,
+    check_fits,
+    check_model,
+    check_pair,
+    check_text,
+    check_token_ids,
+    check_tokenizer,
+    plain_number,
+    whole_number,
+)
+from utils.support.basic_checks import context_window as context_window
 
 
 def check_head_request(model, input_ids, layer, head):
     """``attention_head``'s door: one sequence of ids as shape (1, n), a layer and head the model has, and a model
     whose heads it can take apart (GPT-2 or Llama-style); one ValueError otherwise."""
-    input_ids = torch.as_tensor(input_ids)
+    check_model(model)
+    try:
+        input_ids = torch.as_tensor(input_ids)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"input_ids must be token ids (a tensor or list of whole numbers), got "
+                         f"{type(input_ids).__name__}.") from None
     if input_ids.dim() == 1:
         input_ids = input_ids[None]
     if input_ids.dim() != 2 or input_ids.shape[0] != 1 or input_ids.shape[1] == 0:
         raise ValueError(f"Give one sequence of token ids, shape (1, n); got shape {tuple(input_ids.shape)}.")
+    check_token_ids(model, input_ids)
     layer = whole_number(layer, "layer", 0, model.config.num_hidden_layers - 1)
     head = whole_number(head, "head", 0, model.config.num_attention_heads - 1)
     if hasattr(model, "transformer") and hasattr(model.transformer, "h"):
@@ -162,6 +85,9 @@ def check_logits(logits) -> torch.Tensor:
     if scores.ndim == 0 or scores.shape[-1] == 0 or not (scores.is_floating_point() or scores.dtype == torch.int64):
         raise ValueError(f"logits must be a non-empty tensor of scores, one per vocabulary entry, got shape "
                          f"{tuple(scores.shape)} and dtype {scores.dtype}.")
+    if scores.is_meta:
+        raise ValueError("logits are on the meta device, which holds no values: compute them with a model whose "
+                         "weights are loaded (on the CPU or a GPU).")
     if scores.isnan().any() or (scores == math.inf).any() or (scores == -math.inf).all(-1).any():
         raise ValueError("logits hold NaN or +inf, or rule out every token (-inf everywhere): they have no "
                          "probabilities. Check what computed them.")
@@ -173,9 +99,19 @@ def check_filter(logits, temperature, top_k, top_p) -> tuple[torch.Tensor, float
     return (check_logits(logits), *check_settings(temperature, top_k, top_p))
 
 
+def check_causal_lm(model) -> None:
+    """One ValueError unless ``model`` is a loaded model that writes text left to right (a causal LM, one that can
+    ``generate``): a masked LM fills in blanks, and has no next-token distribution and no KV cache."""
+    check_model(model)
+    if not (callable(getattr(model, "generate", None)) and model.can_generate()):
+        raise ValueError(f"{type(model).__name__} does not write text left to right (a masked LM fills in blanks): "
+                         "use a causal LM, e.g. loaded = load_causal_lm('gpt2'); loaded.model.")
+
+
 def check_explore(model, tokenizer, prompt, temperature, top_k, top_p, seed, new_tokens):
     """``explore``'s door: the pair, the prompt, the settings, the seed and the length; returns the numbers plain."""
     check_pair(model, tokenizer)
+    check_causal_lm(model)
     check_text(prompt, "The prompt", "Give the model some text to continue.")
     temperature, top_k, top_p = check_settings(temperature, top_k, top_p)
     seed, new_tokens = whole_number(seed, "seed", 0, 2**64 - 1), whole_number(new_tokens, "new_tokens")
@@ -184,8 +120,10 @@ def check_explore(model, tokenizer, prompt, temperature, top_k, top_p, seed, new
 
 
 def check_prompt(model, tokenizer, prompt, max_new_tokens) -> int:
-    """A prompt for this model and tokenizer that leaves room for ``max_new_tokens``; returns that as a plain int."""
+    """A prompt for this causal LM and tokenizer that leaves room for ``max_new_tokens``; returns that as a plain
+    int."""
     check_pair(model, tokenizer)
+    check_causal_lm(model)
     check_text(prompt, "The prompt", "Give the model some text to continue.")
     max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
     check_fits(model, len(tokenizer(prompt, verbose=False)["input_ids"]), max_new_tokens)
@@ -202,8 +140,10 @@ def check_continuation(model, ids, prompt_length) -> tuple[list[int], int]:
     """``continuation_log_probability``'s door: the ids as a list of this model's token ids, and a prompt length
     that leaves at least one new token."""
     check_model(model)
-    if isinstance(ids, torch.Tensor):
+    if isinstance(ids, (torch.Tensor, np.ndarray)) and not (isinstance(ids, torch.Tensor) and ids.is_meta):
         ids = ids.reshape(-1).tolist()
+    if isinstance(ids, (list, tuple)):
+        ids = [plain_number(i) for i in ids]  # numpy and torch integers are ids too
     if not isinstance(ids, (list, tuple)) or not all(type(i) is int and 0 <= i < model.config.vocab_size for i in ids):
         raise ValueError(f"ids must be a list of this model's token ids (whole numbers from 0 to "
                          f"{model.config.vocab_size - 1:,}), e.g. decoded.ids.")
@@ -297,6 +237,78 @@ def check_some_chunks(full: list, lengths: list[int], context_length: int) -> No
                          "add documents or use a shorter context_length.")
 
 
+
+
+
+
+
+
+def check_corruption_batch(tokenizer, input_ids) -> None:
+    """``utils.masking.corruption_verdict``'s door: a tokenizer with a mask token, and a batch of token ids shaped
+    (batch, positions) holding at least one token that is not special."""
+    check_tokenizer(tokenizer)
+    if tokenizer.mask_token_id is None:
+        raise ValueError("This tokenizer has no mask token: it belongs to a model that does not fill in blanks.")
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.is_floating_point():
+        raise ValueError("input_ids must be a tensor of token ids shaped (batch, positions), e.g. "
+                         f"tokenizer(texts, padding=True, return_tensors='pt')['input_ids'], got {input_ids!r:.80}.")
+    if torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids)).all():
+        raise ValueError("The batch holds only special tokens ([CLS], [SEP], [PAD], ...): nothing to pick.")
+
+
+def check_rotation(t, start, positions: int) -> int:
+    """``AttentionHead.rotate``'s door: queries or keys as rows (n, d) or one row (d,), and a first position that
+    leaves room for every row among the ``positions`` the head was taken on."""
+    if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2):
+        shape = f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"rotate takes queries or keys as a tensor of shape (n, d) or (d,), got {shape}.")
+    rows = 1 if t.dim() == 1 else t.shape[0]
+    if rows > positions:
+        raise ValueError(f"rotate got {rows} rows, but this head was taken on {positions} positions.")
+    return whole_number(start, "rotate's start (the position of the first row)", 0, positions - rows)
+
+
+def check_architecture(model) -> str:
+    """``utils.blocks``' door: "gpt2" or "llama" for a model whose layers it can take apart; one ValueError
+    otherwise."""
+    check_model(model)
+    if hasattr(model, "transformer") and hasattr(model.transformer, "h"):
+        return "gpt2"
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if layers is not None and all(hasattr(layers[0], n) for n in ("self_attn", "mlp", "input_layernorm")) \
+            and hasattr(layers[0].mlp, "gate_proj"):
+        return "llama"
+    raise ValueError(f"{type(model).__name__} is neither GPT-2 nor a Llama-style model: its layers cannot be taken "
+                     "apart here.")
+
+
+def check_rank_request(tokenizer, probabilities) -> torch.Tensor:
+    """``rank_of``'s door: a tokenizer, and one mask's probabilities, one real value per vocabulary entry."""
+    check_tokenizer(tokenizer)
+    try:
+        scores, got = check_logits(probabilities), None  # a tensor with values, no NaN and no +inf
+    except ValueError:
+        scores, got = None, "no real numbers (NaN, infinite, on the meta device, or not numbers at all)"
+    if got is None and (scores.dim() != 1 or not len(tokenizer) <= scores.shape[0] <= len(tokenizer) + PADDING_SLACK):
+        got = f"shape {tuple(scores.shape)}"
+    if got:
+        raise ValueError(f"probabilities must be one mask's {len(tokenizer):,} probabilities (one real number per "
+                         f"vocabulary entry of this tokenizer), got {got}: pass one row of this model's output, e.g. "
+                         "logits[position].softmax(-1).")
+    return scores
+
+
+def check_live_prompt(model, prompt_ids, sample_tokens: int) -> None:
+    """``LiveLossPlot``'s door as training begins: the prompt's ids are the model's, and it fits with the sample."""
+    check_token_ids(model, torch.as_tensor([prompt_ids]))
+    check_fits(model, len(prompt_ids), sample_tokens)
+
+
+def check_batch_size(batch_size) -> int | None:
+    """A ``datasets.map`` batch size: a whole number (0 or None: the whole split as one batch)."""
+    return None if batch_size is None else whole_number(batch_size, "batch_size", 0)
+
+
 def check_subset_request(n_train, n_valid, seed, source) -> tuple[int, int, int]:
     """``load_wikipedia_subset``'s door: the counts and the seed as plain ints, and a usable ``source``."""
     from pathlib import Path
@@ -329,3 +341,19 @@ def check_texts(texts, tokenizer) -> list[str]:
     if tokenizer is not None:
         check_tokenizer(tokenizer)
     return texts
+
+
+ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+def check_model_options(options: dict) -> None:
+    """The loaders' ``**kwargs`` for ``from_pretrained``: an ``attn_implementation`` must be one transformers runs
+    itself (a kernel named from the Hub would download code, which this project never runs)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    wanted = options.get("attn_implementation")
+    known = {"eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()}
+    if wanted is not None and (not isinstance(wanted, str) or wanted not in known):
+        offered = [name for name in ATTENTION_IMPLEMENTATIONS if name in known]
+        raise ValueError(f"attn_implementation={wanted!r} is not one transformers runs here; use one of "
+                         f"{', '.join(offered)}, or leave it out for the default.")

@@ -4,15 +4,18 @@ sha256 and the run's settings, so that ``--resume`` trusts only a checkpoint it 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from transformers import TrainerCallback
 
 from utils.offline.cache import sha256_of
+from utils.support.files import FileProblem, read_json, refuse_link, write_atomic
 
 COMPLETE = "checkpoint-complete"  # written last, atomically: a checkpoint without it was interrupted
+# what a marker must list for --resume to have weights and a step to resume from (the weights in either form)
+REQUIRED = ("trainer_state.json",)
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 
 
 class MarkComplete(TrainerCallback):
@@ -33,11 +36,12 @@ class MarkComplete(TrainerCallback):
         if not state.is_world_process_zero:
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        refuse_link(folder)  # the checkpoint is ours to mark: never one that points elsewhere
         files = {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": sha256_of(p)}
-                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(f".{COMPLETE}")}
-        part = folder / f".{COMPLETE}.part"
-        part.write_text(json.dumps({"step": state.global_step, "settings": self.settings, "files": files}, indent=1))
-        os.replace(part, folder / COMPLETE)
+                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()
+                 and not p.name.startswith(f".{COMPLETE}")}
+        write_atomic(folder / COMPLETE, json.dumps({"step": state.global_step, "settings": self.settings,
+                                                    "files": files}, indent=1))
         complete = sorted(checkpoints_in(args.output_dir, complete=True), key=step_of)
         oldest_kept = step_of(complete[-self.keep]) if len(complete) >= self.keep else 0
         for old in checkpoints_in(args.output_dir):
@@ -49,10 +53,15 @@ def checkpoint_problem(checkpoint: Path, settings: dict) -> str | None:
     """Why ``checkpoint`` cannot be resumed with ``settings``, or None: every file its marker lists must be there
     with its size and sha256, and the run's settings must be the ones it was saved with."""
     try:
-        marker = json.loads((checkpoint / COMPLETE).read_text())
-        files, saved = marker["files"], marker["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
+        marker = read_json(checkpoint / COMPLETE, "its completion marker")
+    except FileProblem:
+        marker = {}
+    files, saved = marker.get("files"), marker.get("settings")
+    if not _valid_listing(files) or not isinstance(saved, dict):
         return "has a completion marker from an older version or a damaged one (no file list)"
+    lacking = [name for name in REQUIRED if name not in files] + ([] if set(WEIGHTS) & set(files) else [WEIGHTS[0]])
+    if lacking:
+        return f"has a completion marker that does not list {', '.join(lacking)}"
     for rel, info in files.items():
         path = checkpoint / rel
         if not path.is_file():
@@ -63,6 +72,14 @@ def checkpoint_problem(checkpoint: Path, settings: dict) -> str | None:
     if changed:
         return f"was saved with other settings ({', '.join(changed)})"
     return None
+
+
+def _valid_listing(files) -> bool:
+    """Whether a marker's ``files`` is {relative path inside the checkpoint: {"size": int, "sha256": str}}."""
+    return isinstance(files, dict) and all(
+        isinstance(rel, str) and not PurePosixPath(rel).is_absolute() and ".." not in PurePosixPath(rel).parts
+        and isinstance(info, dict) and type(info.get("size")) is int and isinstance(info.get("sha256"), str)
+        for rel, info in files.items())
 
 
 def step_of(checkpoint: Path) -> int:
@@ -84,7 +101,26 @@ def last_complete_checkpoint(folder: str | Path) -> Path | None:
 def finished_steps(checkpoint: Path) -> int | None:
     """The step count when ``checkpoint`` is the last step of its run, else None."""
     try:
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        state = read_json(checkpoint / "trainer_state.json")
         return state["global_step"] if state["global_step"] >= state["max_steps"] else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):  # FileProblem is a ValueError
         return None
+
+
+def save_failure(out: Path, step: int, exc: BaseException) -> str | None:
+    """One line when ``exc`` broke the writing of checkpoint-``step`` (it is there without its marker; it is
+    removed), else None."""
+    unmarked = [c for c in checkpoints_in(out) if step_of(c) == step and not (c / COMPLETE).is_file()]
+    if not unmarked and not isinstance(exc, OSError):
+        return None
+    for folder in unmarked:
+        shutil.rmtree(folder, ignore_errors=True)
+    where = f"{unmarked[0].name} in {out}" if unmarked else str(out)
+    return (f"could not write {where} ({write_failure(out, exc)}). The unfinished checkpoint was removed; "
+            "free some space (or choose another --output-dir), then run again with --resume.")
+
+
+def write_failure(out: Path, exc: BaseException) -> str:
+    """Why a write under ``out`` failed, and the space left there, for a one-line error."""
+    cause = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+    return f"{cause}; {shutil.disk_usage(out).free / 1e6:,.0f} MB free there"

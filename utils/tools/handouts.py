@@ -10,11 +10,11 @@ folder of handouts works offline and anywhere it is copied. Figures are embedded
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
-from utils.offline.cache import AssetError, copy_listed
+from utils.offline.cache import AssetError, copy_listed, is_complete_copy
+from utils.support.files import user_path, write_atomic
 from utils.tools.slides import ASSET, reveal_assets
 
 ASSETS = "slides-assets"  # the folder beside the handouts (the decks share it)
@@ -41,20 +41,16 @@ def build_handout(notebook: Path, out_dir: Path) -> Path:
     content = read_executed(notebook)
     out_dir.mkdir(parents=True, exist_ok=True)
     local = out_dir / ASSETS
-    if not local.is_dir():  # only the files the cache's manifest lists, no symbolic link, all or nothing
+    if not is_complete_copy(local):  # missing, empty or stale: the files the cache lists, no link, all or nothing
         copy_listed(ASSET, reveal_assets(), local)
     exporter = HTMLExporter(template_name="lab", require_js_url=f"{ASSETS}/requirejs/require.js",
                             mathjax_url=f"{ASSETS}/mathjax.js", mermaid_js_url=f"{ASSETS}/mermaid.mjs")
     html, _ = exporter.from_notebook_node(content, resources={"metadata": {"name": notebook.stem,
                                                                          "path": str(notebook.parent)}})
     handout = out_dir / f"{notebook.stem}.html"
-    part = handout.with_name(handout.name + ".part")
     try:
-        part.write_text(html)
-        part.replace(handout)
+        write_atomic(handout, html)  # a new file beside it, renamed over it: never written through a link
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
         raise AssetError(f"Could not write {handout} ({exc.strerror or exc}); nothing was left half-written. "
                          "Free some space or choose another --output folder.") from None
     return handout
@@ -62,8 +58,9 @@ def build_handout(notebook: Path, out_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="HTML handouts of executed notebooks, with no outside request.")
-    parser.add_argument("notebooks", nargs="+", type=Path, help="executed notebooks, e.g. build/*.ipynb")
-    parser.add_argument("--output", type=Path, default=None, help="folder for the handouts (default: beside each)")
+    parser.add_argument("notebooks", nargs="+", type=user_path, help="executed notebooks, e.g. build/*.ipynb")
+    parser.add_argument("--output", type=user_path, default=None,
+                        help="folder for the handouts (default: beside each)")
     args = parser.parse_args(argv)
     missing = [str(n) for n in args.notebooks if not n.is_file()]
     if missing:
@@ -78,4 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nInterrupted: each handout is written whole or not at all; run it again.", file=sys.stderr)
+        sys.exit(130)

@@ -8,6 +8,7 @@ it builds the stand-in's assets. Online students therefore skip the stand-ins' b
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from utils.models import STAND_INS
@@ -24,9 +25,7 @@ def _why_not_hub(name: str, kinds: tuple[str, ...], repo_type: str = "model") ->
         return None
     if hub.offline():
         return "HF_HUB_OFFLINE=1"
-    if not hub.reachable(name, repo_type=repo_type):
-        return f"the Hub did not answer within {hub.HUB_TIMEOUT_S:.0f} s"
-    return None
+    return hub.unreachable_reason(name, repo_type=repo_type)
 
 
 def needed_assets() -> dict[str, str]:
@@ -44,7 +43,10 @@ def needed_assets() -> dict[str, str]:
     return needed
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description="Build the offline stand-ins this machine will use (only where the Hub's "
+                            "models and data cannot be had). It takes no options; `python -m utils.offline.assets "
+                            "--rebuild` rebuilds every asset.").parse_args(argv)
     needed = needed_assets()
     if not needed:
         print("Online with the real Hub models and data: no offline stand-in to build.")
@@ -56,6 +58,9 @@ def main() -> int:
     except assets.AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\n{assets.INTERRUPTED}", file=sys.stderr)
+        return 130
     return 0
 
 

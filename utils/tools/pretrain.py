@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import io
 import logging
 import math
@@ -47,14 +46,17 @@ from utils.pretraining import (
 )
 from utils.profiles import PRETRAINING, choose_profile
 from utils.settings import write_problem
+from utils.support.files import FileProblem, take_lock, user_path
+from utils.tools.checkpoints import COMPLETE as COMPLETE  # the marker's name, for the tests and the docs
 from utils.tools.checkpoints import (
-    COMPLETE,
     MarkComplete,
     checkpoint_problem,
     checkpoints_in,
     finished_steps,
     last_complete_checkpoint,
+    save_failure,
     step_of,
+    write_failure,
 )
 from utils.training_view import SummaryLine
 from utils.wikipedia import load_wikipedia_subset
@@ -62,6 +64,12 @@ from utils.wikipedia import load_wikipedia_subset
 # under torchrun, a process that hears nothing from another for this long stops (a dead process is noticed at once,
 # its connection closes); long enough for the main process to write a full-size checkpoint to a slow disk
 PEER_TIMEOUT_SECONDS = 600
+# the largest values the flags take: past these a run would never end, or would not fit any machine's memory
+MOST = {"epochs": 10_000, "batch_size": 2**20, "save_every": 10**9}
+# what the project writes in the output folder: none of these may be a symbolic link
+OURS = (".lock", "final", "final.part", "checkpoint-*")
+
+
 def checkpoint_to_resume(folder: Path, settings: dict) -> Path:
     """The newest complete checkpoint whose files are intact, saying in one line for each damaged one that it is
     skipped; SystemExit with one line when none is left, or when the run's settings differ from the saved ones."""
@@ -81,25 +89,6 @@ def _stop(message: str, code: int = 2):
     raise SystemExit(code)
 
 
-def _save_failure(out: Path, step: int, exc: BaseException) -> str | None:
-    """One line when ``exc`` broke the writing of checkpoint-``step`` (it is there without its marker; it is
-    removed), else None."""
-    unmarked = [c for c in checkpoints_in(out) if step_of(c) == step and not (c / COMPLETE).is_file()]
-    if not unmarked and not isinstance(exc, OSError):
-        return None
-    for folder in unmarked:
-        shutil.rmtree(folder, ignore_errors=True)
-    where = f"{unmarked[0].name} in {out}" if unmarked else str(out)
-    return (f"could not write {where} ({_write_failure(out, exc)}). The unfinished checkpoint was removed; "
-            "free some space (or choose another --output-dir), then run again with --resume.")
-
-
-def _write_failure(out: Path, exc: BaseException) -> str:
-    """Why a write under ``out`` failed, and the space left there, for a one-line error."""
-    cause = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-    return f"{cause}; {shutil.disk_usage(out).free / 1e6:,.0f} MB free there"
-
-
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM (a scheduler's preemption) ends the run like Ctrl-C, with the same hint
 
@@ -112,7 +101,7 @@ def _lost_peer(exc: BaseException) -> str | None:
     return (text.split(". ")[0].rstrip(".") or type(exc).__name__)[:100] if lost else None
 
 
-def _positive(kind):
+def _positive(kind, most: int):
     def parse(text: str):
         try:
             value = kind(text)
@@ -122,6 +111,9 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(
                 f"must be a number above 0 (e.g. 2 or 0.5), got {text!r}" if kind is float else
                 f"must be a whole number above 0 (e.g. 50), got {text!r}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:,} (a run that long would never end), got "
+                                             f"{text!r}")
         return value
     return parse
 
@@ -130,16 +122,14 @@ _LOCKS: list = []  # open lock files: held until main() returns (or the process 
 
 
 def _lock(folder: Path) -> None:
-    """SystemExit with one line if another run is writing into ``folder``; else hold its lock until exit."""
-    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held open on purpose)
+    """SystemExit with one line if another run is writing into ``folder``; else hold its lock until exit. The lock
+    file is opened without following a link, and must be a plain file."""
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        other = handle.read().strip() or "another process"
-        handle.close()
-        _stop(f"another run ({other}) is writing into {folder}; wait for it to end or choose another --output-dir.")
-    handle.seek(0), handle.truncate(), handle.write(f"pid {os.getpid()}"), handle.flush()
+        handle, holder = take_lock(folder / ".lock")
+    except FileProblem as exc:
+        _stop(f"the lock file {exc}")
+    if handle is None:
+        _stop(f"another run ({holder}) is writing into {folder}; wait for it to end or choose another --output-dir.")
     _LOCKS.append(handle)
 
 
@@ -172,10 +162,11 @@ def parse_args(argv: list[str] | None) -> tuple[Run, bool]:
     parser.add_argument("--profile", default=None, help=f"one of {', '.join(PRETRAINING)} (default: "
                         "$LLM_TUTORIAL_PROFILE or classroom)")
     parser.add_argument("--output-dir", default="build/pretrain", help="checkpoints, final model and tokenizer")
-    parser.add_argument("--epochs", type=_positive(float), default=None, help="override the profile's epochs")
-    parser.add_argument("--batch-size", type=_positive(int), default=None,
+    parser.add_argument("--epochs", type=_positive(float, MOST["epochs"]), default=None,
+                        help="override the profile's epochs")
+    parser.add_argument("--batch-size", type=_positive(int, MOST["batch_size"]), default=None,
                         help="chunks per optimizer step on each process (default: the profile's batch_size)")
-    parser.add_argument("--save-every", type=_positive(int), default=None,
+    parser.add_argument("--save-every", type=_positive(int, MOST["save_every"]), default=None,
                         help="steps between checkpoints (default: the profile's save_every)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last complete checkpoint in the output folder")
@@ -191,7 +182,11 @@ def parse_args(argv: list[str] | None) -> tuple[Run, bool]:
     for key in ("epochs", "batch_size"):
         if getattr(args, key) is not None:
             profile[key] = getattr(args, key)
-    out = Path(args.output_dir) / name
+    for variable in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):  # set by torchrun and accelerate
+        if not os.environ.get(variable, "0").strip().isdigit():
+            parser.error(f"${variable}={os.environ[variable]!r} is not a whole number; torchrun and accelerate set "
+                         "it for each process. Unset it to run one process.")
+    out = user_path(args.output_dir) / name  # ~ expanded (also in --output-dir=~/x) and made absolute, once
     settings = {"profile": name, **profile, "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
     return Run(name, profile, out, args.save_every or profile["save_every"], settings), args.resume
 
@@ -225,6 +220,10 @@ def build_trainer(run: Run) -> Trainer:
     problem = write_problem(run.out)
     if problem:
         _stop(f"cannot write to {run.out} ({problem}); choose another --output-dir.")
+    linked = sorted(str(p) for pattern in OURS for p in run.out.glob(pattern) if p.is_symlink())
+    if linked:
+        _stop(f"{linked[0]} is a symbolic link; this run writes there itself and never through a link. Remove it, "
+              "or choose another --output-dir.")
     if _main_process():
         _lock(run.out)
     datasets.disable_progress_bars()  # tokenizing and chunking take seconds; one line per evaluation follows
@@ -250,29 +249,37 @@ def build_trainer(run: Run) -> Trainer:
 
 
 @contextlib.contextmanager
-def _training_signals(resuming: bool):
-    """SIGTERM ends training like Ctrl-C; on resuming, transformers' warning that --save-every differs from the
-    checkpoint's is silenced (MarkComplete applies this run's). Both are given back afterwards, since main() may
-    run again in this process (a test, a notebook)."""
-    quiet = logging.getLogger("transformers.trainer_utils")
-    level = quiet.level
-    if resuming:
-        quiet.setLevel(logging.ERROR)
+def _sigterm_as_ctrl_c():
+    """SIGTERM (a scheduler's preemption) ends the run like Ctrl-C, at any stage; the handler is given back
+    afterwards, since main() may run again in this process (a test, a notebook)."""
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
     try:
         yield
     finally:
-        quiet.setLevel(level)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _quiet_resume(resuming: bool):
+    """On resuming, transformers' warning that --save-every differs from the checkpoint's is silenced (MarkComplete
+    applies this run's); the level is given back afterwards."""
+    quiet = logging.getLogger("transformers.trainer_utils")
+    level = quiet.level
+    if resuming:
+        quiet.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
 
 
 def train(run: Run, trainer: Trainer):
     """The Trainer's own training, with one line (and an exit code) for each way it can stop early; else its
     result."""
     try:
-        with _training_signals(resuming=run.checkpoint is not None):
+        with _quiet_resume(resuming=run.checkpoint is not None):
             return trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
     except FloatingPointError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -283,6 +290,9 @@ def train(run: Run, trainer: Trainer):
                  "no checkpoint was completed yet")
         print(f"\nInterrupted at step {trainer.state.global_step}: {where}.", file=sys.stderr)
         return 130
+    except FileProblem as exc:  # a checkpoint folder that is a link
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (OSError, RuntimeError) as exc:  # torch.distributed.DistError is a RuntimeError
         return _training_failure(run, trainer, exc)
 
@@ -296,7 +306,7 @@ def _training_failure(run: Run, trainer: Trainer, exc: BaseException) -> int:
         print(f"Lost another process of this run at step {trainer.state.global_step} ({_lost_peer(exc)}): "
               f"{where}.", file=sys.stderr, flush=True)
         os._exit(3)  # at once: the process group cannot shut down cleanly without the lost process
-    failure = _save_failure(run.out, trainer.state.global_step, exc) if trainer.is_world_process_zero() else None
+    failure = save_failure(run.out, trainer.state.global_step, exc) if trainer.is_world_process_zero() else None
     if failure is None:
         raise exc
     print(f"error: {failure}", file=sys.stderr, flush=True)
@@ -316,13 +326,18 @@ def save_final(run: Run, trainer: Trainer, result) -> int:
         trainer.save_model(str(part))  # every process takes part; the main one writes
     except (OSError, RuntimeError) as exc:
         shutil.rmtree(part, ignore_errors=True)
-        print(f"error: could not write the final model to {final} ({_write_failure(run.out, exc)}). The last "
+        print(f"error: could not write the final model to {final} ({write_failure(run.out, exc)}). The last "
               f"checkpoint is {last_complete_checkpoint(run.out)}; free some space, then run again with --resume.",
               file=sys.stderr, flush=True)
         return 1
     if trainer.is_world_process_zero():
-        shutil.rmtree(final, ignore_errors=True)
+        old = run.out / f".final.old-{os.getpid()}"
+        if os.path.lexists(final):  # an earlier run's model (or a link): moved aside, never followed, then removed
+            os.rename(final, old)
         os.replace(part, final)
+        if old.is_symlink():
+            old.unlink()
+        shutil.rmtree(old, ignore_errors=True)
         print(_summary(run, trainer, result, metrics))
     return 0
 
@@ -331,6 +346,9 @@ def _summary(run: Run, trainer: Trainer, result, metrics: dict) -> str:
     """The last line of a run; the Trainer's own samples/s counts the steps a resumed run skipped, this does not."""
     resumed = run.checkpoint is not None
     taken = trainer.state.global_step - (step_of(run.checkpoint) if resumed else 0)
+    if taken == 0:  # the checkpoint was the run's last step: only the final model was left to save
+        return (f"Done: {run.checkpoint} already held all {trainer.state.global_step} steps, so none was left to "
+                f"train; valid loss {metrics['eval_loss']:.3f}; model saved to {run.out / 'final'}")
     seconds = result.metrics["train_runtime"]
     rate = session_rate(taken, run.profile["batch_size"], trainer.args.world_size, seconds)
     return (f"Done in {seconds:.0f} s, {trainer.state.global_step} steps"
@@ -341,15 +359,24 @@ def _summary(run: Run, trainer: Trainer, result, metrics: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The pretraining script (``python -m utils.tools.pretrain --help``); returns its exit code."""
+    stage = "before training began (no checkpoint was written); run the same command again"
     try:
-        run, resume = parse_args(argv)
-        if resume and (code := resume_or_start(run)) is not None:
-            return code
-        trainer = build_trainer(run)
-        result = train(run, trainer)
-        if isinstance(result, int):
-            return result
-        return save_final(run, trainer, result)
+        with _sigterm_as_ctrl_c():
+            run, resume = parse_args(argv)
+            if resume and (code := resume_or_start(run)) is not None:
+                return code
+            trainer = build_trainer(run)
+            result = train(run, trainer)  # says itself where an interrupted training can resume
+            if isinstance(result, int):
+                return result
+            stage = (f"while saving the final model (nothing of it was kept): the last complete checkpoint is "
+                     f"{last_complete_checkpoint(run.out)}; run again with --resume to save it")
+            return save_final(run, trainer, result)
+    except KeyboardInterrupt:
+        if stage.startswith("while saving"):
+            shutil.rmtree(run.out / "final.part", ignore_errors=True)
+        print(f"\nInterrupted {stage}.", file=sys.stderr)
+        return 130
     finally:
         _release_locks()  # a second main() in the same process (a test, a notebook) may write there again
 

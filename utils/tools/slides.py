@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from utils.offline.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed
+from utils.offline.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed, is_complete_copy
+from utils.support.files import user_path, write_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = "reveal-js"
@@ -174,7 +176,7 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
     shorten_long_outputs(content)
     add_recording_line(content)
     local = out_dir / assets_name
-    if not local.is_dir():  # only the files the cache's manifest lists, no symbolic link, all or nothing
+    if not is_complete_copy(local):  # missing, empty or stale: the files the cache lists, no link, all or nothing
         copy_listed(ASSET, reveal_assets(), local)
     from nbconvert.preprocessors import TagRemovePreprocessor
 
@@ -189,13 +191,9 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
                                                                          "path": str(notebook.parent)}})
     html = html.replace("</head>", CSS + "</head>", 1)
     deck = out_dir / f"{notebook.stem}.slides.html"
-    part = deck.with_suffix(".part")
     try:
-        part.write_text(html)
-        part.replace(deck)
+        write_atomic(deck, html)  # a new file beside it, renamed over it: never written through a link
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
         raise AssetError(f"Could not write {deck} ({exc.strerror or exc}); nothing was left half-written. Free some "
                          "space or choose another --output folder.") from None
     return deck
@@ -214,7 +212,9 @@ def print_pdf(deck: Path, browser) -> Path:
     from playwright.sync_api import Error, sync_playwright
 
     pdf = deck.with_suffix(".pdf")
-    part = pdf.with_name(pdf.name + ".part")
+    handle, name = tempfile.mkstemp(dir=pdf.parent, prefix=f".{pdf.name}.", suffix=".part")  # new: never a link
+    os.close(handle)
+    part = Path(name)
 
     def print_with(chrome) -> None:
         page = chrome.new_page()
@@ -236,6 +236,7 @@ def print_pdf(deck: Path, browser) -> Path:
                     chrome.close()
         else:
             print_with(browser)
+        os.chmod(part, 0o644)
         part.replace(pdf)
     except (Error, OSError) as exc:
         with contextlib.suppress(OSError):
@@ -255,8 +256,6 @@ def hub_models_reachable() -> bool:
 def record(notebook: Path, out_dir: Path) -> Path:
     """Execute ``notebook`` (classroom profile, widgets drawn once) into ``out_dir``, with whichever models load:
     online, the Hub's. Written all at once."""
-    import os
-
     import nbformat
     from nbclient import NotebookClient
 
@@ -265,11 +264,7 @@ def record(notebook: Path, out_dir: Path) -> Path:
     NotebookClient(executed, timeout=3600, kernel_name="python3",
                    resources={"metadata": {"path": str(notebook.parent)}}).execute(env=env)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / notebook.name
-    part = target.with_name(target.name + ".part")
-    nbformat.write(executed, part)
-    part.replace(target)
-    return target
+    return write_atomic(out_dir / notebook.name, nbformat.writes(executed))
 
 
 def stand_in_recordings(recorded: list[Path]) -> list[Path]:
@@ -281,8 +276,9 @@ def stand_in_recordings(recorded: list[Path]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build offline reveal.js decks of the notebooks.")
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: docs/recorded/*.ipynb (make record)")
-    parser.add_argument("--output", type=Path, default=ROOT / "build", help="folder for the decks (default build/)")
+    parser.add_argument("notebooks", nargs="*", type=user_path, help="default: docs/recorded/*.ipynb (make record)")
+    parser.add_argument("--output", type=user_path, default=ROOT / "build",
+                        help="folder for the decks (default build/; ~ works, also in --output=~/decks)")
     parser.add_argument("--no-pdf", action="store_true", help="only the HTML decks, no PDF copies")
     parser.add_argument("--record-online", action="store_true",
                         help="where the Hub's models can be downloaded, first record again (make record) every "
@@ -310,11 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     browser = None if args.no_pdf else chromium()
     try:
-        for notebook in notebooks:
-            deck = build_deck(notebook, args.output)
-            print(deck)
-            if browser:
-                print(print_pdf(deck, browser))
+        decks = [build_deck(notebook, args.output) for notebook in notebooks]  # every deck, before any PDF
+        print("\n".join(map(str, decks)), flush=True)
+        for deck in decks if browser else []:
+            print(print_pdf(deck, browser))
     except AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -325,4 +320,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nInterrupted: each deck and PDF is written whole or not at all; run it again.", file=sys.stderr)
+        sys.exit(130)

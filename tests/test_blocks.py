@@ -1,0 +1,199 @@
+"""A decoder layer taken apart runs back to the model's own hidden state, the other architecture is built from its
+config, and the build-it-yourself checks recognise right answers and name the usual wrong ones.
+
+The reference layer is written out here independently of utils (notebook 2's exercise asks the student for the same
+steps), on a tiny GPT-2 and a tiny Llama-style model (grouped-query heads, rotary positions), as in test_attention.
+"""
+
+import json
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+from utils.blocks import (
+    SMOLLM2_135M,
+    architecture_table,
+    layer_parts,
+    other_architecture,
+    tiny_other_architecture,
+)
+from utils.build_checks import cached_head_mistake, filter_mistake, head_mistake, layer_mistake, unanswered
+from utils.offline import assets
+from utils.sampling import filtered_probabilities
+
+IDS = torch.tensor([[5, 17, 250, 3, 99, 42, 7]])
+
+
+def tiny_gpt2():
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=32, n_layer=2, n_embd=32, n_head=4)).eval()
+
+
+def tiny_llama():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(config).eval()
+
+
+def norm(x, n):
+    if n.subtracts_mean:
+        x = x - x.mean(-1, keepdim=True)
+    return x / (x.pow(2).mean(-1, keepdim=True) + n.eps).sqrt() * n.weight + n.bias
+
+
+def head(h):
+    q, k, v = h.rotate(h.x @ h.W_q + h.b_q), h.rotate(h.x @ h.W_k + h.b_k), h.x @ h.W_v + h.b_v
+    future = torch.ones(len(q), len(q), dtype=torch.bool).triu(1)
+    weights = (q @ k.T / h.size ** 0.5).masked_fill(future, float("-inf")).softmax(-1)
+    return weights, weights @ v
+
+
+def layer(p):
+    r = p.x + torch.cat([head(h)[1] for h in p.heads], dim=-1) @ p.W_o + p.b_o
+    m = norm(r, p.norm_2)
+    up = m @ p.W_up + p.b_up
+    hidden = p.act(m @ p.W_gate + p.b_gate) * up if p.W_gate is not None else p.act(up)
+    return r + hidden @ p.W_down + p.b_down
+
+
+def step(h, x_t, t, cache):
+    q = h.rotate(x_t @ h.W_q + h.b_q, start=t)
+    cache["k"].append(h.rotate(x_t @ h.W_k + h.b_k, start=t))
+    cache["v"].append(x_t @ h.W_v + h.b_v)
+    keys, values = torch.stack(cache["k"]), torch.stack(cache["v"])
+    return (keys @ q / h.size ** 0.5).softmax(-1) @ values
+
+
+def hidden_states(model, layer_index=1):
+    with torch.no_grad():
+        return model(IDS, output_hidden_states=True).hidden_states[layer_index][0]
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_layer_run_from_its_parts_is_the_models_next_hidden_state(make, index):
+    model = make()
+    parts = layer_parts(model, IDS, layer=index)
+    assert len(parts.heads) == model.config.num_attention_heads and parts.layer == index
+    torch.testing.assert_close(parts.x, hidden_states(model, index))  # the layer's input
+    torch.testing.assert_close(norm(parts.x, parts.norm_1), parts.heads[0].x)  # what every head reads
+    if index == 0:  # the last entry of hidden_states has the final norm applied; layer 0's output does not
+        torch.testing.assert_close(layer(parts), hidden_states(model, 1), atol=1e-5, rtol=1e-4)
+
+
+def test_the_two_architectures_come_apart_into_the_same_fields():
+    gpt2, llama = layer_parts(tiny_gpt2(), IDS), layer_parts(tiny_llama(), IDS)
+    assert (gpt2.architecture, gpt2.norm_1.subtracts_mean, gpt2.W_gate) == ("GPT-2", True, None)
+    assert (llama.architecture, llama.norm_1.subtracts_mean) == ("Llama-style", False)
+    assert llama.W_gate.shape == llama.W_up.shape == (48, 64) and not llama.norm_1.bias.any()
+    assert gpt2.W_o.shape == (32, 32) and gpt2.W_up.shape == (32, 128) and gpt2.W_down.shape == (128, 32)
+
+
+@pytest.mark.parametrize("make,kind", [(tiny_gpt2, LlamaForCausalLM), (tiny_llama, GPT2LMHeadModel)],
+                         ids=["gpt2", "llama"])
+def test_the_tiny_other_architecture_reads_the_same_ids_and_leaves_the_random_numbers_alone(make, kind):
+    model = make()
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    other = tiny_other_architecture(model)
+    assert torch.equal(torch.rand(3), before)  # the notebook's seeded draws are not moved
+    assert isinstance(other, kind) and other.config.vocab_size == 300 and other.config.num_hidden_layers == 2
+    assert other.name_or_path.startswith("the tiny random ")
+    again = tiny_other_architecture(model)
+    assert all(torch.equal(a, b) for a, b in zip(other.state_dict().values(), again.state_dict().values()))
+    parts = layer_parts(other, IDS)  # two layers: hidden_states[1] is layer 0's output as it is
+    with torch.no_grad():
+        expected = other(IDS, output_hidden_states=True).hidden_states[1][0]
+    torch.testing.assert_close(layer(parts), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_the_other_architecture_full_size_has_the_real_models_shape():
+    beside_llama = other_architecture(tiny_llama())
+    assert isinstance(beside_llama, GPT2LMHeadModel) and beside_llama.device.type == "meta"
+    assert round(sum(p.numel() for p in beside_llama.parameters()) / 1e6, 1) == 124.4  # gpt2, tied embeddings
+    config = json.loads((assets.asset_dir("smollm2-135m") / "config.json").read_text())
+    assert {key: config[key] for key in SMOLLM2_135M} == SMOLLM2_135M  # the stand-in's own config
+    table = architecture_table(tiny_gpt2()).splitlines()
+    assert table[1].split()[1:] == ["GPT2LMHeadModel", "LlamaForCausalLM"]
+    assert "9 x 64" in next(row for row in table if row.startswith("heads x head size"))
+    assert "45 KiB" in table[-1] and "3 (each for 3)" in next(row for row in table if row.startswith("key/value"))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: layer_parts(BertForMaskedLM(BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=64)), IDS),
+     "neither GPT-2 nor a Llama-style model"),
+    (lambda: layer_parts(tiny_gpt2(), IDS, layer=2), "layer must be a whole number from 0 to 1"),
+    (lambda: layer_parts(tiny_gpt2(), torch.tensor([[1, 2], [3, 4]])), "Give one sequence of token ids"),
+    (lambda: tiny_other_architecture("gpt2"), "model must be a loaded model"),
+    (lambda: architecture_table(None), "model must be a loaded model"),
+])
+def test_bad_input_is_one_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --- the checks -----------------------------------------------------------------------------------------
+
+def test_the_head_check_accepts_the_head_and_names_the_mistakes():
+    part = layer_parts(tiny_llama(), IDS).heads[1]
+    weights, output = head(part)
+    assert head_mistake((weights, output), part) is None
+    assert head_mistake((weights.tolist(), output.tolist()), part) is None
+    assert "see later tokens" in head_mistake((part.weights.tril() + part.weights.triu(1) + 0.01, output), part)
+    assert "output is not" in head_mistake((weights, output * 2), part)
+    assert "return two things" in head_mistake(output, part)
+    assert "rotated?" in head_mistake(head(type(part)(**{**vars(part), "rotate": lambda t, start=0: t})), part)
+    assert unanswered(None) and unanswered((None, None)) and not unanswered((weights, None))
+
+
+def test_the_cache_check_runs_one_cache_over_every_step():
+    model = tiny_llama()
+    part = layer_parts(model, IDS).heads[2]
+    recomputed = [layer_parts(model, IDS[:, :t + 1]).heads[2].output[-1] for t in range(IDS.shape[1])]
+    torch.testing.assert_close(torch.stack(recomputed), part.output)  # causal: the prefix's last row is the row
+    assert cached_head_mistake(step, part, recomputed) is None
+
+    def at_position_0(h, x_t, t, cache):
+        return step(h, x_t, 0, cache)
+
+    assert "rotate each at its own position" in cached_head_mistake(at_position_0, part, recomputed)
+    assert "at step 0" in cached_head_mistake(lambda h, x_t, t, cache: None, part, recomputed)
+
+    def forgets(h, x_t, t, cache):
+        out = step(h, x_t, t, cache)
+        cache["k"].clear(), cache["v"].clear()
+        return out
+
+    assert "after step 0 your cache holds 0 keys" in cached_head_mistake(forgets, part, recomputed)
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+def test_the_layer_check_accepts_the_layer_and_names_the_mistakes(make):
+    model = make()
+    parts, expected = layer_parts(model, IDS), hidden_states(model)
+    assert layer_mistake(norm, layer, parts, expected) is None
+    attention = torch.cat([h.output for h in parts.heads], dim=-1) @ parts.W_o + parts.b_o
+    r = parts.x + attention
+    assert "that is r = x + attention" in layer_mistake(norm, lambda p: r, parts, expected)
+    assert "the MLP's output alone" in layer_mistake(norm, lambda p: layer(p) - r, parts, expected)
+    assert "is not what the heads read" in layer_mistake(lambda x, n: x, layer, parts, expected)
+    assert "its shape is (1, 7" in layer_mistake(norm, lambda p: layer(p)[None], parts, expected)
+
+
+def test_the_filter_check_counts_the_tokens_kept():
+    torch.manual_seed(0)
+    logits = torch.randn(1_000) * 3
+    expected = filtered_probabilities(logits, 1.0, 0, 0.9)
+    assert filter_mistake(expected.clone(), expected, 0.9) is None
+    order = expected.argsort(descending=True)
+    short = expected.clone()
+    short[order[int((expected > 0).sum()) - 1]] = 0  # the nucleus one token short
+    kept = int((expected > 0).sum())
+    assert f"You kept {kept - 1:,} tokens, expected {kept:,}. One short" in filter_mistake(short / short.sum(),
+                                                                                         expected, 0.9)
+    assert "you kept the right" in filter_mistake(expected * 2, expected, 0.9)
+    assert filter_mistake("probabilities", expected, 0.9) == "it is a str, not a tensor of numbers."

@@ -1,0 +1,145 @@
+"""utils.masking, behind notebook 1's exercises 8 and 9: a corruption is measured exactly, the collator itself passes
+the statistical comparison under any seed, each usual slip is named, and the batch loss is compared with the model's."""
+
+import math
+import random
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
+
+from utils.masking import TOLERANCE, corruption_verdict, loss_verdict, measure
+
+SENTENCES = ["Life is like a box of chocolates.", "You never know what you're gonna get.", "Run, Forrest, run!"]
+
+
+@pytest.fixture(scope="module")
+def batch_ids(bert_tokenizer):
+    return bert_tokenizer(SENTENCES, padding=True, return_tensors="pt")["input_ids"]
+
+
+def collator_with_seed(tokenizer, seed):
+    """A right answer: the library's own corruption, under another seed than the check's."""
+    collator = DataCollatorForLanguageModeling(tokenizer, seed=seed)
+
+    def my_mask_tokens(input_ids):
+        done = collator(input_ids.tolist())
+        return done["input_ids"], done["labels"]
+    return my_mask_tokens
+
+
+def test_measure_counts_each_kind_of_position():
+    original = torch.tensor([[101, 5, 6, 7, 8, 102, 0]])
+    special = torch.tensor([[True, False, False, False, False, True, True]])
+    inputs = torch.tensor([[101, 103, 42, 7, 8, 102, 0]])  # 5 -> [MASK], 6 -> random, 7 kept, 8 not picked
+    labels = torch.tensor([[-100, 5, 6, 7, -100, -100, -100]])
+    counted = measure(original, inputs, labels, special, mask_id=103)
+    assert (counted.tokens, counted.picked, counted.masked, counted.random, counted.kept) == (4, 3, 1, 1, 1)
+    assert (counted.special_picked, counted.wrong_labels, counted.changed_unpicked) == (0, 0, 0)
+    assert counted.rates() == {"picked": 0.75, "[MASK]": 1 / 3, "random": 1 / 3, "unchanged": 1 / 3}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_collator_under_another_seed_is_correct(bert_tokenizer, batch_ids, seed):
+    said = corruption_verdict(collator_with_seed(bert_tokenizer, seed), bert_tokenizer, batch_ids)
+    assert said.startswith("Correct: over ") and f"tolerance: {TOLERANCE * 100:.0f} percentage points" in said, said
+
+
+def test_the_check_leaves_the_callers_generators_as_they_were(bert_tokenizer, batch_ids):
+    torch.manual_seed(123)
+    random.seed(123)
+    expected = (torch.rand(3), random.random())
+    torch.manual_seed(123)
+    random.seed(123)
+    corruption_verdict(collator_with_seed(bert_tokenizer, 1), bert_tokenizer, batch_ids)
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
+
+
+def shifted(tokenizer, change):
+    """The collator's answer, then ``change(input_ids, inputs, labels) -> (inputs, labels)``."""
+    right = collator_with_seed(tokenizer, 1)
+    return lambda input_ids: change(input_ids, *right(input_ids))
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda ids, inputs, labels: (inputs, ids.clone()), "labels must be -100 wherever a token was not picked"),
+    (lambda ids, inputs, labels: (inputs, torch.where(labels == -100, labels, inputs)),
+     "the label is not the original token's id"),
+    (lambda ids, inputs, labels: (labels, inputs), "return (inputs, labels), in that order"),
+    (lambda ids, inputs, labels: (torch.where(labels == -100, ids, 103), labels), "every picked token became [MASK]"),
+    (lambda ids, inputs, labels: (inputs.float(), labels), "holds torch.float32 values"),
+    (lambda ids, inputs, labels: (inputs[:1], labels), "has the shape (1, "),
+    (lambda ids, inputs, labels: (inputs,), "return two tensors, (inputs, labels)"),
+    (lambda ids, inputs, labels: None, "Not answered yet."),
+    (lambda ids, inputs, labels: ids.fill_(103), "changed the input_ids it was given"),
+], ids=["labels not -100", "labels corrupted", "swapped", "always [MASK]", "floats", "one row", "one tensor", "None",
+        "in place"])
+def test_each_slip_is_named(bert_tokenizer, batch_ids, change, said):
+    verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids)
+    assert said in verdict, verdict
+
+
+def test_an_unpicked_token_that_changes_is_named(bert_tokenizer, batch_ids):
+    def change(ids, inputs, labels):
+        inputs = inputs.clone()
+        inputs[(labels == -100) & (ids == bert_tokenizer.convert_tokens_to_ids("life"))] = 42
+        return inputs, labels
+    verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids)
+    assert "tokens that were not picked (label -100) changed" in verdict, verdict
+
+
+@pytest.mark.parametrize("ids, message", [
+    (torch.tensor([101, 2166, 102]), "shaped \\(batch, positions\\)"),
+    (torch.tensor([[101.0, 2166.0, 102.0]]), "shaped \\(batch, positions\\)"),
+    ([[101, 2166, 102]], "shaped \\(batch, positions\\)"),
+    (torch.tensor([[101, 102, 0]]), "only special tokens"),
+])
+def test_a_batch_the_check_cannot_use_is_refused_clearly(bert_tokenizer, ids, message):
+    with pytest.raises(ValueError, match=message):
+        corruption_verdict(lambda input_ids: None, bert_tokenizer, ids)
+
+
+def test_a_tokenizer_that_is_not_one_is_refused_clearly(batch_ids):
+    with pytest.raises(ValueError, match="must be a loaded tokenizer"):
+        corruption_verdict(lambda input_ids: None, "bert-base-uncased", batch_ids)
+
+
+@pytest.fixture(scope="module")
+def scored(bert_tokenizer):
+    """A tiny BERT's logits on a corrupted batch, its labels and the model's own loss."""
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(bert_tokenizer), hidden_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=64)).eval()
+    batch = DataCollatorForLanguageModeling(bert_tokenizer, seed=0)([bert_tokenizer(s) for s in SENTENCES * 3])
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return logits, batch["labels"], model(**batch).loss.item()
+
+
+def picked_log_p(logits, labels):
+    keep = labels != -100
+    return logits[keep].log_softmax(-1).gather(-1, labels[keep][:, None])
+
+
+@pytest.mark.parametrize("my_mlm_loss, said", [
+    (lambda logits, labels: -picked_log_p(logits, labels).mean(), "Correct: "),
+    (lambda logits, labels: torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()).item(),
+     "Correct: "),
+    (lambda logits, labels: -picked_log_p(logits, labels).sum(), "the loss is their mean"),
+    (lambda logits, labels: picked_log_p(logits, labels).mean(), "mind the sign"),
+    (lambda logits, labels: -picked_log_p(logits, labels).mean() / math.log(10), "log base 10"),
+    (lambda logits, labels: -logits.log_softmax(-1).gather(-1, labels[..., None]).mean(), "the label -100 as a token"),
+    (lambda logits, labels: -logits.log_softmax(-1)[torch.arange(len(labels))[:, None], torch.arange(labels.shape[1]),
+                                                    labels].mean(), "reading -100 as a token id"),
+    (lambda logits, labels: -picked_log_p(logits, labels), "return one number"),
+    (lambda logits, labels: "2.3", "return one number"),
+    (lambda logits, labels: None, "Not answered yet."),
+], ids=["gather", "cross_entropy", "sum", "sign", "log10", "gather -100", "index -100", "per position", "str", "None"])
+def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
+    verdict = loss_verdict(my_mlm_loss, *scored)
+    assert said in verdict, verdict
+
+
+def test_an_error_that_is_not_about_minus_100_reaches_the_check_cell(scored):
+    with pytest.raises(ZeroDivisionError):
+        loss_verdict(lambda logits, labels: 1 / 0, *scored)

@@ -1,0 +1,218 @@
+"""The masked-LM corruption, measured, for notebook 1's checks: how a batch was changed, compared with
+``DataCollatorForLanguageModeling`` on the same tokens, and a batch's masked-LM loss compared with the model's own.
+
+A corruption picks some of the non-special tokens (the labels hold the original id there and -100 everywhere else)
+and shows each picked token as ``[MASK]``, as a random token, or unchanged; every other token is shown as it is.
+Both verdicts are one line, for any answer: what is right, or what differs and where to look.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+
+from utils.exercises import NOT_ANSWERED, describe, number
+from utils.support.validation import check_corruption_batch
+
+TOLERANCE = 0.03  # each rate within 3 percentage points of the collator's
+TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked, so a rate's spread is under 0.8 points
+SEED = 0  # the check seeds every generator, so the same answer always gets the same verdict
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """Counts over one corrupted batch."""
+
+    tokens: int  # non-special tokens in the batch
+    picked: int  # positions whose label is not -100
+    masked: int  # picked and shown as [MASK]
+    random: int  # picked and shown as another token
+    kept: int  # picked and shown unchanged
+    special_picked: int  # picked special tokens ([CLS], [SEP], [PAD], ...): a collator never picks them
+    wrong_labels: int  # picked positions whose label is not the original token's id
+    changed_unpicked: int  # positions not picked whose token changed anyway
+    random_ids: int  # how many different ids the random tokens have (nearly one each, drawn from the vocabulary)
+
+    def rates(self) -> dict[str, float]:
+        """The share of the non-special tokens picked, then how the picked ones were shown."""
+        picked = max(self.picked, 1)
+        return {"picked": self.picked / max(self.tokens, 1), "[MASK]": self.masked / picked,
+                "random": self.random / picked, "unchanged": self.kept / picked}
+
+
+def measure(original: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, special: torch.Tensor,
+            mask_id: int) -> Corruption:
+    """What a corruption did to ``original`` (all four tensors shaped (batch, positions); ``special`` is True at
+    special tokens)."""
+    picked = labels != -100
+    masked = picked & (inputs == mask_id)
+    kept = picked & (inputs == original)
+    random = picked & ~masked & ~kept
+    return Corruption(tokens=int((~special).sum()), picked=int(picked.sum()), masked=int(masked.sum()),
+                      random=int(random.sum()), kept=int(kept.sum()),
+                      special_picked=int((picked & special).sum()),
+                      wrong_labels=int((picked & (labels != original)).sum()),
+                      changed_unpicked=int((~picked & (inputs != original)).sum()),
+                      random_ids=len(inputs[random].unique()))
+
+
+@contextmanager
+def _seeded(seed: int):
+    """Seed torch's, numpy's and Python's generators, and give the caller's states back afterwards."""
+    python, legacy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(legacy)
+
+
+def _as_ids(tensor, what: str, shape: tuple[int, ...]) -> torch.Tensor | str:
+    """``tensor`` as a tensor of whole numbers shaped ``shape``, or a sentence saying why it is not one."""
+    if isinstance(tensor, (str, bytes, dict, set)) or tensor is None:
+        return f"{what} is {describe(tensor)}, not a tensor of token ids"
+    try:
+        tensor = torch.as_tensor(tensor)
+    except (TypeError, ValueError, RuntimeError):
+        return f"{what} ({type(tensor).__name__}) is not a tensor of token ids"
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        return f"{what} holds {tensor.dtype} values; token ids are whole numbers (input_ids.clone() keeps the dtype)"
+    if tuple(tensor.shape) != shape:
+        return f"{what} has the shape {tuple(tensor.shape)}, not that of the input_ids it was given, {shape}"
+    return tensor.long()
+
+
+def _shape_problem(result, shape: tuple[int, ...]) -> str | tuple[torch.Tensor, torch.Tensor]:
+    """The answer's (inputs, labels) as id tensors, or what is wrong with its form."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return f"return two tensors, (inputs, labels); got {describe(result)}"
+    pair = [_as_ids(part, name, shape) for part, name in zip(result, ("inputs", "labels"))]
+    problems = [p for p in pair if isinstance(p, str)]
+    return "; ".join(problems) if problems else tuple(pair)
+
+
+def _structure_problem(mine: Corruption, inputs: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """What is wrong with the answer's labels and untouched tokens, whatever its rates."""
+    if (inputs == -100).any():
+        return "your first tensor holds -100: return (inputs, labels), in that order"
+    if mine.wrong_labels:
+        return (f"at {mine.wrong_labels:,} picked positions the label is not the original token's id: a label is what "
+                "the model must recover, the token before corruption")
+    if mine.special_picked and mine.picked - mine.special_picked >= 0.9 * mine.tokens:
+        return (f"your labels hold a token id at {mine.picked:,} positions, nearly all of them: labels must be -100 "
+                "wherever a token was not picked")
+    if mine.special_picked:
+        return (f"you picked {mine.special_picked:,} special tokens: [CLS], [SEP], [PAD] and the others in "
+                f"tokenizer.all_special_ids ({', '.join(tokenizer.all_special_tokens)}) are never picked")
+    if mine.changed_unpicked:
+        return (f"{mine.changed_unpicked:,} tokens that were not picked (label -100) changed: only picked tokens are "
+                "shown as [MASK] or a random token")
+    if mine.random >= 20 and mine.random_ids < mine.random / 2:
+        return (f"your {mine.random:,} random tokens hold only {mine.random_ids} different id(s): draw each from the "
+                "whole vocabulary, torch.randint(len(tokenizer), ...)")
+    return None
+
+
+def _rates_problem(mine: dict[str, float], theirs: dict[str, float]) -> str | None:
+    """Which rates differ from the collator's by more than ``TOLERANCE``, with the likely slip."""
+    far = [name for name in mine if abs(mine[name] - theirs[name]) > TOLERANCE]
+    if not far:
+        return None
+    table = ", ".join(f"{name} {mine[name]:.1%} (collator {theirs[name]:.1%})" for name in far)
+    slip = ("every picked token became [MASK]: 10% should become a random id and 10% stay as they were"
+            if mine["[MASK]"] > 0.99 else
+            "no picked token became a random one: 10% of them should" if mine["random"] < 0.01 else
+            "no picked token stayed unchanged: 10% of them should" if mine["unchanged"] < 0.01 else
+            "pick each non-special token with probability 0.15" if "picked" in far else
+            "of the picked tokens, 80% become [MASK], 10% a random id, 10% stay as they were")
+    return f"{table}: {slip}"
+
+
+def rates_line(rates: dict[str, float]) -> str:
+    """Rates for a verdict: 'picked 15.1%, [MASK] 80.2%, random 9.9%, unchanged 9.9%'."""
+    return ", ".join(f"{name} {rate:.1%}" for name, rate in rates.items())
+
+
+def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input_ids: torch.Tensor) -> str:
+    """One line on ``my_mask_tokens(input_ids) -> (inputs, labels)``: run on the batch repeated to about ``TOKENS``
+    non-special tokens, and compared with ``DataCollatorForLanguageModeling`` on the same tokens (rates within
+    ``TOLERANCE``; special tokens never picked; labels -100 exactly where not picked; unpicked tokens unchanged)."""
+    check_corruption_batch(tokenizer, input_ids)
+    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
+    repeats = math.ceil(TOKENS / max(int((~special).sum()), 1))
+    original, special = input_ids.repeat(repeats, 1), special.repeat(repeats, 1)
+    given = original.clone()
+    with _seeded(SEED):
+        result = my_mask_tokens(given)
+    if result is None:
+        return f"{NOT_ANSWERED} (Your function returns None: end it with `return inputs, labels`.)"
+    if not torch.equal(given, original):
+        return (f"Not quite: your function changed the input_ids it was given ({int((given != original).sum()):,} "
+                "positions); corrupt a copy, input_ids.clone().")
+    pair = _shape_problem(result, tuple(original.shape))
+    if isinstance(pair, str):
+        return f"Not quite: {pair}."
+    mine = measure(original, *pair, special, tokenizer.mask_token_id)
+    problem = _structure_problem(mine, pair[0], tokenizer)
+    if problem:
+        return f"Not quite: {problem}."
+    theirs = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=SEED)(original.tolist())
+    reference = measure(original, theirs["input_ids"], theirs["labels"], special, tokenizer.mask_token_id).rates()
+    problem = _rates_problem(mine.rates(), reference)
+    if problem:
+        return f"Not quite: {problem}."
+    return (f"Correct: over {mine.tokens:,} tokens (the batch, {repeats} times), yours: {rates_line(mine.rates())}; "
+            f"the collator's: {rates_line(reference)} (tolerance: {TOLERANCE * 100:.0f} percentage points). Labels "
+            "are -100 exactly where nothing was picked, no special token was picked, every other token is unchanged.")
+
+
+def _picked_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-ln p(label) at every picked position (labels != -100), in the batch's order."""
+    keep = labels != -100
+    return -logits[keep].float().log_softmax(-1).gather(-1, labels[keep][:, None])[:, 0]
+
+
+def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_loss: float) -> str:
+    """One line on ``my_mlm_loss(logits, labels)``, compared with ``model_loss`` (the model's own loss with those
+    labels); a usual slip (the sum, every position, the raw scores, log10, the sign) is named."""
+    try:
+        mine = my_mlm_loss(logits, labels)
+    except (IndexError, RuntimeError) as error:
+        if "-100" in str(error):
+            return ("Not quite: your code used the label -100 as a token id (it is not one: it marks a position "
+                    "that is not scored). Keep only the picked positions first: keep = labels != -100.")
+        raise
+    if mine is None:
+        return f"{NOT_ANSWERED} (Your function returns None: end it with `return` and the loss.)"
+    value = number(mine)
+    picked = _picked_losses(logits, labels)
+    if value is None:
+        return (f"Not quite: return one number, the mean over the {len(picked)} picked positions; got "
+                f"{describe(mine)}.")
+    if math.isclose(value, model_loss, rel_tol=1e-4, abs_tol=1e-5):
+        return (f"Correct: {value:.4f} nats, the model's own loss for these labels: the mean of -ln p(original token) "
+                f"over the {len(picked)} picked positions, from {picked.min():.2f} to {picked.max():.2f}.")
+    every = logits.float().log_softmax(-1)  # the slips below read every position, -100 as id 0 or as id -100
+    clamped, wrapped = (-every.gather(-1, ids[..., None]).mean() for ids in (labels.clamp(min=0),
+                                                                          labels % every.shape[-1]))
+    raw = -logits[labels != -100].float().gather(-1, labels[labels != -100][:, None]).mean()
+    slips = [(picked.sum(), f"that is the sum over the {len(picked)} picked positions; the loss is their mean"),
+             (picked.sum() / labels.numel(), "that divides by every position; only the picked ones count"),
+             (clamped, "that averages every position; only the picked ones (labels != -100) count"),
+             (wrapped, "that averages every position, reading -100 as a token id; only the picked ones count"),
+             (raw, "that uses the raw scores (logits); take -ln of their softmax (log_softmax)"),
+             (picked.mean() / math.log(10), "that is log base 10; the loss uses the natural log"),
+             (-picked.mean(), "mind the sign: ln p is negative, the loss is -ln p")]
+    slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
+                f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
+    return f"Not quite: {slip}."
