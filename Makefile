@@ -66,7 +66,9 @@ run: $(STAMP)
 	@mkdir -p build
 	@for nb in $(NOTEBOOKS); do \
 	    echo "== $$nb"; start=$$(date +%s); \
-	    $(EXECUTE) --output-dir build "$$nb" --log-level ERROR || exit 1; \
+	    rm -rf build/.executing; \
+	    $(EXECUTE) --output-dir build/.executing "$$nb" --log-level ERROR || { rm -rf build/.executing; exit 1; }; \
+	    mv "build/.executing/$$(basename $$nb)" build/ && rm -rf build/.executing || exit 1; \
 	    $(PY) -m utils.tools.handouts "build/$$(basename $$nb)" >/dev/null || exit 1; \
 	    echo "   $$(( $$(date +%s) - start )) s -> build/$$(basename $$nb .ipynb).html"; \
 	done
@@ -76,7 +78,9 @@ record: export LLM_TUTORIAL_WIDGETS = off
 record: $(STAMP)  ## execute the notebooks (classroom profile) into docs/recorded/, which the decks show
 	@$(PY) -m utils.tools.prepare
 	@for nb in $(NOTEBOOKS); do \
-	    $(EXECUTE) --output-dir $(RECORDED) "$$nb" --log-level ERROR || exit 1; \
+	    rm -rf build/.recording; \
+	    $(EXECUTE) --output-dir build/.recording "$$nb" --log-level ERROR || { rm -rf build/.recording; exit 1; }; \
+	    mv "build/.recording/$$(basename $$nb)" $(RECORDED)/ && rm -rf build/.recording || exit 1; \
 	    echo "$(RECORDED)/$$(basename $$nb)"; \
 	done
 
