@@ -6,24 +6,57 @@ from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
 
 NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
-LOSSES_ANSWER, LOSSES_CHECK = "749fa142", "6aacb2d7"  # predict the final losses and the validation curve's shape
 CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK = "c42", "c43"  # the causal LM loss by hand
-LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: loss, backward, step, zero_grad
-PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the model's perplexity, and a uniform guess's
+LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: schedule, clipping, evaluation
+LOSSES_ANSWER, LOSSES_CHECK = "749fa142", "6aacb2d7"  # predict the final losses and the validation curve's shape
+PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the perplexity at the minimum, and a uniform guess's
 ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on training and unseen text
-MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # more data: a smaller or larger train/validation gap?
-DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: a higher or lower training loss?
+MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # more data: the train/validation gap, predicted then measured
+DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
-    "losses": (LOSSES_ANSWER, LOSSES_CHECK),
     "cross-entropy": (CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK),
     "training loop": (LOOP_ANSWER, LOOP_CHECK),
+    "losses": (LOSSES_ANSWER, LOSSES_CHECK),
     "perplexity": (PERPLEXITY_ANSWER, PERPLEXITY_CHECK),
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
 }
+
+# a training loop with one slip in it: LOOP.format(...) of the lines that differ from the reference
+LOOP = """
+def evaluate(model, eval_batches):
+    model.eval()
+    with torch.no_grad():
+        losses = [model(**batch).loss.item() for batch in eval_batches]
+    model.train()
+    return {mean}
+
+
+def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval_every, max_grad_norm):
+    scheduler = transformers.get_scheduler("cosine", optimizer, num_warmup_steps=warmup_steps,
+                                           num_training_steps=len(batches))
+    train_losses, evaluations = [], []
+    for step, batch in enumerate(batches, start=1):
+        {before}
+        loss = model(**batch).loss
+        loss.backward()
+        {clip}
+        optimizer.step()
+        {after}
+        train_losses.append(loss.item())
+        if step % eval_every == 0:
+            evaluations.append((step, evaluate(model, eval_batches)))
+    return train_losses, evaluations
+"""
+RIGHT_LOOP = dict(mean="sum(losses) / len(losses)", before="pass",
+                  clip="torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)",
+                  after="scheduler.step(); optimizer.zero_grad()")
+MEASURED_GAP = "more_data_run[1][-1][1] - more_data_run[0][-1][1]"  # the experiment's gap, as the check measures it
+MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
+
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", RIGHT,
@@ -36,6 +69,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "you predicted 'falls then rises'", id="losses: the shape, capitalised, in spaces"),
     pytest.param(LOSSES_CHECK, "predicted_valid_shape = 3", WRONG, "you predicted '3': not this time.",
                  id="losses: the shape, a number"),
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'rises then falls'", RIGHT,
+                 "The original tutorial, 27,400 steps of GPT-2 124M: train loss 0.017",
+                 id="losses: all three predicted, the original's figures revealed"),
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = '  '", WRONG, "Write your prediction first",
+                 id="losses: a blank shape, nothing revealed"),
     pytest.param(CROSS_ENTROPY_CHECK, solution(NOTEBOOK, CROSS_ENTROPY_ANSWER), RIGHT, "Correct:",
                  id="cross-entropy: the reference solution"),
     pytest.param(CROSS_ENTROPY_CHECK,
@@ -57,19 +95,29 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "import torch.nn.functional as F\n"
                  "def my_cross_entropy(logits, labels):\n"
                  "    return F.cross_entropy(logits.flatten(0, 1), labels.flatten())", WRONG,
-                 "Shifted?", id="cross-entropy: not shifted"),
+                 "with no shift", id="cross-entropy: not shifted"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "def my_cross_entropy(logits, labels):\n"
                  "    logits, targets = logits[:, :-1], labels[:, 1:]\n"
                  "    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])\n"
-                 "    return -log_p.mean()", WRONG, "Not quite",
+                 "    return -log_p.mean()", WRONG, "the positions labelled -100 are scored too",
                  id="cross-entropy: the -100 positions scored"),
+    pytest.param(CROSS_ENTROPY_CHECK,
+                 "import torch.nn.functional as F\n"
+                 "def my_cross_entropy(logits, labels):\n"
+                 "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), reduction='sum')",
+                 WRONG, "a sum, not a mean", id="cross-entropy: summed"),
+    pytest.param(CROSS_ENTROPY_CHECK,
+                 "import torch.nn.functional as F\n"
+                 "def my_cross_entropy(logits, labels):\n"
+                 "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()) / math.log(2)",
+                 WRONG, "log base 2", id="cross-entropy: in bits"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "def my_cross_entropy(logits, labels):\n"
                  "    logits, targets = logits[:, :-1], labels[:, 1:]\n"
                  "    log_p = logits.log_softmax(-1).gather(-1, targets.clamp(min=0)[..., None])\n"
                  "    return -log_p[..., 0][targets != -100]", WRONG,
-                 "average over the positions", id="cross-entropy: not averaged"),
+                 "average over the scored positions", id="cross-entropy: not averaged"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "def my_cross_entropy(logits, labels):\n"
                  "    logits, targets = logits[:, :-1], labels[:, 1:]\n"
@@ -80,61 +128,62 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Not quite: 'low'", id="cross-entropy: a str"),
     pytest.param(LOOP_CHECK, solution(NOTEBOOK, LOOP_ANSWER), RIGHT, "Correct:",
                  id="training loop: the reference solution"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(
+        before="optimizer.zero_grad()", after="scheduler.step()", mean="torch.tensor(losses).mean()")), RIGHT,
+                 "Correct:", id="training loop: zero_grad first, a tensor mean"),
     pytest.param(LOOP_CHECK,
-                 "def my_training_steps(model, batches, optimizer):\n"
-                 "    losses = []\n"
-                 "    for batch in batches:\n"
-                 "        optimizer.zero_grad()\n"
-                 "        loss = my_cross_entropy(model(**batch).logits, batch['labels'])\n"
+                 "def evaluate(model, eval_batches):\n"
+                 "    with torch.no_grad():\n"
+                 "        return sum(my_cross_entropy(model(**b).logits, b['labels']) for b in eval_batches) / 2\n"
+                 "def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval_every, clip):\n"
+                 "    schedule = transformers.get_cosine_schedule_with_warmup(optimizer, warmup_steps, len(batches))\n"
+                 "    losses, evaluations = [], []\n"
+                 "    for i in range(len(batches)):\n"
+                 "        loss = my_cross_entropy(model(**batches[i]).logits, batches[i]['labels'])\n"
                  "        loss.backward()\n"
-                 "        optimizer.step()\n"
+                 "        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n"
+                 "        optimizer.step(); schedule.step(); model.zero_grad()\n"
                  "        losses.append(float(loss))\n"
-                 "    return losses", RIGHT, "Correct:",
-                 id="training loop: its own loss, zero_grad first"),
-    pytest.param(LOOP_CHECK,
-                 "def my_training_steps(model, batches, optimizer):\n"
-                 "    losses = []\n"
-                 "    for batch in batches:\n"
-                 "        loss = model(**batch).loss\n"
-                 "        loss.backward()\n"
-                 "        optimizer.step()\n"
-                 "        losses.append(loss.item())\n"
-                 "    return losses", WRONG, "Not quite, the losses",
-                 id="training loop: no zero_grad, the gradients add up"),
-    pytest.param(LOOP_CHECK,
-                 "def my_training_steps(model, batches, optimizer):\n"
-                 "    losses = []\n"
-                 "    for batch in batches:\n"
-                 "        loss = model(**batch).loss\n"
-                 "        loss.backward()\n"
-                 "        optimizer.zero_grad()\n"
-                 "        losses.append(loss.item())\n"
-                 "    return losses", WRONG, "Not quite, the losses",
-                 id="training loop: no step, nothing learnt"),
-    pytest.param(LOOP_CHECK,
-                 "def my_training_steps(model, batches, optimizer):\n"
-                 "    losses = []\n"
-                 "    for batch in batches:\n"
-                 "        loss = model(**batch).loss\n"
-                 "        optimizer.zero_grad()\n"
-                 "        loss.backward()\n"
-                 "        if len(losses) < 2:\n"
-                 "            optimizer.step()\n"
-                 "        losses.append(loss.item())\n"
-                 "    return losses", WRONG, "The losses match, but the weights",
-                 id="training loop: the last batch never steps"),
-    pytest.param(LOOP_CHECK, "def my_training_steps(model, batches, optimizer):\n    return 'fine'", WRONG,
-                 "Not quite", id="training loop: a str"),
-    pytest.param(PERPLEXITY_CHECK, "my_perplexity = math.exp(sample_loss)\nmy_uniform_perplexity = len(tokenizer)",
+                 "        if (i + 1) % eval_every == 0:\n"
+                 "            evaluations.append([i + 1, float(evaluate(model, eval_batches))])\n"
+                 "    return losses, evaluations", RIGHT, "Correct:",
+                 id="training loop: its own loss, the warm-up schedule's own function, lists"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(clip="pass")), WRONG,
+                 "there is no gradient clipping", id="training loop: no clipping"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(before="scheduler.step()",
+                                                             after="optimizer.zero_grad()")), WRONG,
+                 "the first step already moved the weights", id="training loop: the schedule one step ahead"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(after="optimizer.zero_grad()")), WRONG,
+                 "the weights never change", id="training loop: the schedule never stepped"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(after="optimizer.zero_grad()")).replace(
+        'scheduler = transformers.get_scheduler("cosine", optimizer, num_warmup_steps=warmup_steps,\n'
+        '                                           num_training_steps=len(batches))', "pass"), WRONG,
+                 "the learning rate never changes", id="training loop: no schedule"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(after="scheduler.step()")), WRONG,
+                 "zero the gradients once per batch too", id="training loop: no zero_grad, the gradients add up"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP | dict(mean="sum(losses)")), WRONG,
+                 "Not quite, the validation losses", id="training loop: the evaluation sums the losses"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP).replace("step % eval_every == 0", "step % eval_every == 1"),
+                 WRONG, "you evaluated after steps [1, 4]", id="training loop: evaluated at the wrong steps"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP).replace("return train_losses, evaluations",
+                                                                "return train_losses"), WRONG,
+                 "return (train_losses, evaluations)", id="training loop: only the losses returned"),
+    pytest.param(LOOP_CHECK, "def my_training_loop(*args):\n    return 'fine'", WRONG, "Not quite",
+                 id="training loop: a str"),
+    pytest.param(LOOP_CHECK, "def my_training_loop(*args):\n    return [], []", WRONG, "Not answered yet",
+                 id="training loop: the empty skeleton"),
+    pytest.param(PERPLEXITY_CHECK, "my_perplexity = math.exp(best_loss)\nmy_uniform_perplexity = len(tokenizer)",
                  RIGHT, "Correct:", id="perplexity: math.exp, the vocabulary's size"),
     pytest.param(PERPLEXITY_CHECK,
-                 "my_perplexity = torch.tensor(sample_loss).exp()\n"
+                 "my_perplexity = torch.tensor(best_loss).exp()\n"
                  "my_uniform_perplexity = math.exp(math.log(50257))", RIGHT, "Correct:",
                  id="perplexity: a tensor, e^ln V"),
-    pytest.param(PERPLEXITY_CHECK, "my_perplexity = sample_loss\nmy_uniform_perplexity = len(tokenizer)", WRONG,
-                 "is not e^", id="perplexity: the loss itself"),
+    pytest.param(PERPLEXITY_CHECK, "my_perplexity = best_loss\nmy_uniform_perplexity = len(tokenizer)", WRONG,
+                 "is the loss itself", id="perplexity: the loss itself"),
+    pytest.param(PERPLEXITY_CHECK, "my_perplexity = math.exp(final_train)\nmy_uniform_perplexity = len(tokenizer)",
+                 WRONG, "is not e^", id="perplexity: of the training loss, not the validation minimum"),
     pytest.param(PERPLEXITY_CHECK,
-                 "my_perplexity = math.exp(sample_loss)\n"
+                 "my_perplexity = math.exp(best_loss)\n"
                  "my_uniform_perplexity = math.log(len(tokenizer))", WRONG,
                  "a uniform guess over", id="perplexity: a uniform guess's loss, not its perplexity"),
     pytest.param(PERPLEXITY_CHECK, "my_perplexity = 'big'\nmy_uniform_perplexity = len(tokenizer)", WRONG,
@@ -168,15 +217,29 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Not quite: a tensor of shape (2,) and a tensor of shape (2,)", id="accuracy: a tensor of two"),
     pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return '0.5'", WRONG, "Not quite: '0.5' and '0.5'",
                  id="accuracy: a str"),
-    pytest.param(MORE_DATA_CHECK, 'more_data_gap = "smaller"', RIGHT, "Right:", id="more data: smaller"),
-    pytest.param(MORE_DATA_CHECK, 'more_data_gap = " Smaller."', RIGHT, "Right:",
-                 id="more data: capitalised, a full stop"),
-    pytest.param(MORE_DATA_CHECK, 'more_data_gap = "larger"', WRONG, "Think again", id="more data: larger"),
-    pytest.param(MORE_DATA_CHECK, "more_data_gap = 3", WRONG, "Answer 'larger' or 'smaller'",
-                 id="more data: a number"),
-    pytest.param(DROPOUT_CHECK, 'dropout_train_loss = "higher"', RIGHT, "Right:", id="dropout: higher"),
-    pytest.param(DROPOUT_CHECK, 'dropout_train_loss = "Higher"', RIGHT, "Right:", id="dropout: capitalised"),
-    pytest.param(DROPOUT_CHECK, 'dropout_train_loss = "lower"', WRONG, "Think again", id="dropout: lower"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_gap = 'smaller' if {MEASURED_GAP} < final_valid - final_train else "
+                 "'larger'", RIGHT, "Right: you predicted", id="more data: the direction measured"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_gap = ' ' + ('Smaller.' if {MEASURED_GAP} < final_valid - final_train "
+                 "else 'Larger.')", RIGHT, "Right: you predicted", id="more data: capitalised, a full stop"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_gap = torch.tensor({MEASURED_GAP} + 0.4)", RIGHT,
+                 "Right: you predicted a gap of", id="more data: a number close to the measured gap"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_gap = 'larger' if {MEASURED_GAP} < final_valid - final_train else "
+                 "'smaller'", WRONG, "Not this time: you predicted", id="more data: the other direction"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_gap = {MEASURED_GAP} + 3", WRONG, "Not this time",
+                 id="more data: a number far off"),
+    pytest.param(MORE_DATA_CHECK, "more_data_gap = 'bigger'", WRONG, "Answer with a number or 'larger' or 'smaller'",
+                 id="more data: another word"),
+    pytest.param(MORE_DATA_CHECK, "more_data_gap = 'smaller'\nmore_data_run = None", WRONG,
+                 "Run the experiment cell above first", id="more data: predicted, the experiment not run"),
+    pytest.param(MORE_DATA_CHECK, "more_data_gap = None", WRONG, "Not answered yet", id="more data: no prediction"),
+    pytest.param(DROPOUT_CHECK, f"dropout_train_loss = 'higher' if {MEASURED_DROPOUT} > final_train else 'lower'",
+                 RIGHT, "Right: you predicted", id="dropout: the direction measured"),
+    pytest.param(DROPOUT_CHECK, f"dropout_train_loss = {MEASURED_DROPOUT} - 0.2", RIGHT, "Right: you predicted",
+                 id="dropout: a number close to the measured loss"),
+    pytest.param(DROPOUT_CHECK, f"dropout_train_loss = 'Lower' if {MEASURED_DROPOUT} > final_train else 'Higher'",
+                 WRONG, "Not this time", id="dropout: the other direction, capitalised"),
+    pytest.param(DROPOUT_CHECK, "dropout_train_loss = [1.0]", WRONG, "Answer with a number or 'higher' or 'lower'",
+                 id="dropout: a list"),
 ]
 
 

@@ -585,3 +585,77 @@ def test_a_nan_loss_stops_training_with_one_clear_error(gpt2_tokenizer, tmp_path
     assert all(math.isfinite(x) for x in losses[:-1]) and math.isnan(losses[-1])  # logged as NaN, not hidden
     smoke = choose_profile(PRETRAINING, "smoke")[1]
     assert pretraining.training_arguments(smoke, tmp_path, torch.device("cpu")).logging_nan_inf_filter is False
+
+
+def test_a_loop_with_schedule_clipping_and_evaluation_equals_the_trainer(gpt2_tokenizer):
+    """Notebook 3's exercise 2, grown as in the Hugging Face course (ch. 7.6): warm-up and cosine, clipping at 1, an
+    evaluation every 2 steps == ``pretraining.trainer_log`` (losses, evaluations and weights). That the check tells
+    a loop without clipping from this one: tests/test_exercises_03_pretraining_gpt2.py."""
+    import copy
+
+    import transformers
+    from transformers import DataCollatorForLanguageModeling
+
+    tokenizer = copy.copy(gpt2_tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token
+    config = pretraining.gpt2_config(tokenizer, {"n_layer": 2, "n_embd": 64, "n_head": 2, "context_length": 32,
+                                                 "dropout": 0.0})
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    generator = torch.Generator().manual_seed(0)
+    examples = [{"input_ids": torch.randint(0, 50_000, (32,), generator=generator).tolist()} for _ in range(20)]
+    train, held_out = examples[:16], examples[16:]
+    torch.manual_seed(0)
+    mine = pretraining.new_gpt2(config)
+    fresh = copy.deepcopy(mine)
+
+    def run(model):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+        scheduler = transformers.get_scheduler("cosine", optimizer, num_warmup_steps=2, num_training_steps=4)
+        losses, evaluations = [], []
+        for step, start in enumerate(range(0, 16, 4), start=1):
+            loss = model(**collator(train[start:start + 4])).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            if step % 2 == 0:
+                with torch.no_grad():
+                    evaluations.append((step, model(**collator(held_out)).loss.item()))
+        return losses, evaluations
+
+    losses, evaluations = run(mine)
+    reference = copy.deepcopy(fresh)
+    expected = pretraining.trainer_log(reference, train, collator, 4, torch.optim.AdamW(
+        reference.parameters(), lr=1e-3, weight_decay=0.0), warmup_steps=2, lr_scheduler_type="cosine",
+        max_grad_norm=1.0, eval_examples=held_out, eval_every=2)
+    assert expected[0] == pytest.approx(losses, rel=1e-6)
+    assert [s for s, _ in expected[1]] == [2, 4]
+    assert [v for _, v in expected[1]] == pytest.approx([v for _, v in evaluations], rel=1e-5)
+    for a, b in zip(mine.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_steps_that_fit_cut_a_run_to_its_budget_in_whole_evaluation_intervals():
+    profile = {"budget_s": 50, "eval_every": 100}
+    assert pretraining.steps_that_fit(0.05, profile, 606) == 606  # 30 s: all of them
+    assert pretraining.steps_that_fit(0.2, profile, 606) == 200  # 250 steps fit: two whole intervals
+    assert pretraining.steps_that_fit(10.0, profile, 606) == 200  # at least two intervals: a curve
+    assert pretraining.steps_that_fit(10.0, profile | {"budget_s": None}, 606) == 606  # no budget (a GPU profile)
+
+
+def test_the_unigram_loss_is_the_add_one_frequency_of_each_predicted_token():
+    train = {"input_ids": [[0, 0, 1], [0, 2, 2]]}  # counts 3, 1, 2, 0 of a 4-token vocabulary: +1 each -> 4, 2, 3, 1
+    valid = {"input_ids": [[3, 0, 3]]}  # the first token of a chunk is never predicted: 0 and 3 are
+    expected = -(math.log(4 / 10) + math.log(1 / 10)) / 2
+    assert pretraining.unigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
+
+
+def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_at_the_training_batch_size(tmp_path):
+    smoke = choose_profile(PRETRAINING, "smoke")[1]
+    args = pretraining.training_arguments(smoke | {"log_every": 2}, tmp_path, torch.device("cpu"))
+    assert (args.per_device_eval_batch_size, args.logging_steps, args.max_grad_norm) == (smoke["batch_size"], 2, 1.0)
+    callbacks = pretraining.support_callbacks()
+    assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss"]
+    assert pretraining.support_callbacks()[0] is not callbacks[0]  # fresh ones for every Trainer

@@ -45,5 +45,13 @@ def test_the_settings_are_a_copy():
 
 def test_no_profile_repeats_another():
     for notebook in (profiles.MASKED_LM, profiles.CAUSAL_LM, profiles.PRETRAINING):
-        values = [tuple(sorted(p.items())) for p in notebook.values()]
+        values = [repr(sorted(p.items())) for p in notebook.values()]
         assert len(set(values)) == len(values)
+
+
+def test_each_pretraining_profile_has_a_second_run_that_reads_every_article_once():
+    for name, profile in profiles.PRETRAINING.items():
+        second = profile | profile["learning_run"]
+        assert second["epochs"] == 1 and second["max_train_chars"] is None, name
+        assert second["train_docs"] >= profile["train_docs"], name
+        assert "learning_run" not in profile["learning_run"], name

@@ -114,6 +114,13 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
     assert "the dotted grey line is the loss of a uniform guess, 10.80." in fake.alts[-1]
     step, sample = view.samples[-1]
     assert fake.alts[-1].endswith(f"the greedy continuation of the training prompt at step {step}: {sample!r}.")
+    rates = training_view.learning_rates(trainer.state.log_history)  # under the losses, from the same log
+    assert view.rate_ax.get_lines()[0].get_xydata().tolist() == [list(point) for point in rates]
+    assert "Under the losses, the learning rate" in fake.alts[-1]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(view.figure).get_renderer()  # the legend sits right of the curves, not on them
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
 
 
 def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):
@@ -138,3 +145,52 @@ def test_samples_per_second_counts_the_chunks_trained_on_like_the_trainer(tiny_r
     # the line is printed at the last evaluation, a moment before the Trainer stops its clock
     # (counting 8 chunks a step would give 96 / 76 = 1.26x the Trainer's figure)
     assert shown == pytest.approx(result.metrics["train_samples_per_second"], rel=0.15)
+
+
+def _history(losses, valid, rates, every=10):
+    """A log_history as the Trainer writes it: a training loss and learning rate, then an evaluation, every step."""
+    history = []
+    for i, (loss, eval_loss, rate) in enumerate(zip(losses, valid, rates), start=1):
+        history += [{"loss": loss, "learning_rate": rate, "step": i * every},
+                    {"eval_loss": eval_loss, "step": i * every}]
+    return history
+
+
+def test_the_learning_rate_is_described_from_its_points():
+    assert training_view.describe_learning_rate([(5, 0.0), (30, 2e-3), (120, 0.0)]) == (
+        "the learning rate rises from 0 at step 5 to its peak 0.002 at step 30 and falls to 0 at step 120")
+    assert training_view.describe_learning_rate([(10, 1e-3), (20, 5e-4)]) == (
+        "the learning rate starts at its peak 0.001 at step 10 and falls to 0.0005 at step 20")
+
+
+def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates():
+    memorising = _history([9.0, 3.0, 0.5], [9.5, 9.0, 10.0], [1e-3, 2e-3, 0.0])
+    learning = _history([9.0, 8.0, 7.5], [8.9, 8.0, 7.6], [2e-3, 1e-3, 0.0], every=100)
+    figure, alt = training_view.plot_runs({"first": memorising, "second": learning},
+                                          {"uniform guess": 10.82, "unigram model": 7.85})
+    (loss_a, loss_b), (_, rate_b) = figure.axes[:2], figure.axes[2:]  # row by row
+    assert loss_a.get_ylim() == loss_b.get_ylim() and loss_a.get_ylim()[1] > 10.82
+    assert [tuple(xy) for xy in rate_b.get_lines()[0].get_xydata()] == [(100, 2e-3), (200, 1e-3), (300, 0.0)]
+    assert loss_a.get_legend() is None and loss_b.get_legend() is not None  # one legend, right of the last panel
+    assert "first: training loss falls from 9.00 to 0.500 by step 30; validation loss is lowest, 9.00, at step 20 " \
+           "and rises to 10.00 at step 30" in alt
+    assert "second: training loss falls from 9.00 to 7.500 by step 300; validation loss is lowest, 7.60, at step " \
+           "300 and ends there" in alt
+    assert alt.endswith("the uniform guess, 10.82, the unigram model, 7.85.")
+
+
+def test_the_live_plot_draws_the_unigram_line_and_names_its_prompt(gpt2_tokenizer):
+    view = training_view.LiveLossPlot(gpt2_tokenizer, [464, 3290], title="t", baseline=10.82, unigram=7.85,
+                                      prompt_name="unseen prompt", live=False)
+    view.on_train_begin(None, types.SimpleNamespace(global_step=0, epoch=0.0), None)
+    view.samples.append((300, " the the"))
+    args = types.SimpleNamespace(per_device_train_batch_size=4, world_size=1)
+    state = types.SimpleNamespace(global_step=300, max_steps=300, epoch=1.0,
+                                  log_history=_history([9.0, 8.0, 7.5], [8.9, 8.0, 7.6], [2e-3, 1e-3, 0.0], 100))
+    view._draw(args, state)
+    labels = [line.get_label() for line in view.ax.get_lines()]
+    assert "unigram model (7.85)" in labels and "uniform guess (10.82)" in labels
+    assert "the dash-dotted grey line is the loss of the unigram model, 7.85" in view.alt
+    assert view.alt.endswith("the greedy continuation of the unseen prompt at step 300: ' the the'.")
+    with pytest.raises(ValueError, match="unigram must be a number"):
+        training_view.LiveLossPlot(gpt2_tokenizer, [1], unigram="7.8")

@@ -1,17 +1,21 @@
-"""Pretrain GPT-2 from scratch on a Wikipedia subset: the pieces notebook 3 builds its run from.
+"""Pretrain GPT-2 from scratch on a Wikipedia subset: the pieces notebook 3 builds its runs from.
 
 Text -> chunks (``tokenize_corpus``), a fresh GPT-2 (``gpt2_config``, ``new_gpt2``), the Trainer's settings
-(``training_arguments``) and the Trainer itself (``make_trainer``). The script for a GPU cluster,
-``python -m utils.tools.pretrain``, runs these same functions; the profiles are ``utils.profiles.PRETRAINING``.
+(``training_arguments``), the callbacks a stock ``Trainer`` runs with on a CPU (``support_callbacks``), the time a
+run will take (``estimate_seconds``, ``steps_that_fit``) and the unigram baseline (``unigram_loss``). The script for
+a GPU cluster, ``python -m utils.tools.pretrain``, runs these same functions with ``make_trainer`` (the Trainer with
+the chunked output-layer loss); the profiles are ``utils.profiles.PRETRAINING``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
 
 import torch
+from accelerate.state import AcceleratorState
 from datasets import DatasetDict
 from transformers import (
     DataCollatorForLanguageModeling,
@@ -92,12 +96,18 @@ def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:
 
 def training_arguments(profile: dict, output_dir: str | Path, device: torch.device, **overrides) -> TrainingArguments:
     """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device, and no
-    progress table (``utils.training_view`` shows the run instead)."""
+    progress table (``utils.training_view`` shows the run instead).
+
+    Evaluation runs ``batch_size`` chunks at a time, as training does: its logits (chunks x context x vocabulary) are
+    the largest tensor a small model makes. The training loss and the learning rate are logged every
+    ``log_every`` steps (default ``eval_every``). Gradient clipping is the Trainer's default, ``max_grad_norm=1.0``.
+    """
     args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
-                per_device_train_batch_size=profile["batch_size"], per_device_eval_batch_size=32,
+                per_device_train_batch_size=profile["batch_size"], per_device_eval_batch_size=profile["batch_size"],
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
-                logging_steps=profile["eval_every"], save_strategy="no", report_to=[], seed=SEED, disable_tqdm=True,
+                logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", report_to=[],
+                seed=SEED, disable_tqdm=True,
                 logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (and stops the run), not averaged away
                 ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
                 **trainer_kwargs(device))
@@ -115,6 +125,30 @@ class StopOnNonFiniteLoss(TrainerCallback):
             raise FloatingPointError(f"The training loss became {loss} by step {state.global_step}: training stopped, "
                                      "the weights are no longer usable. Lower the learning rate (or turn bf16 off) "
                                      "and train again from the start or from an earlier checkpoint.")
+
+
+class ReuseFreedMemory(TrainerCallback):
+    """While a Trainer trains, glibc's malloc keeps every freed block for the next step, and hands it all back when
+    training ends (``utils.support.allocator``): a training step reuses the last one's memory instead of paying for
+    fresh, zeroed pages (2.4x faster steps for the classroom model on a 2-core CPU, benchmarks/README.md). It
+    changes nothing in the Trainer; elsewhere than glibc it does nothing."""
+
+    def __init__(self):
+        self._reusing = contextlib.ExitStack()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._reusing.close()  # an interrupted run never reached on_train_end
+        keep_freed_memory()
+        self._reusing.enter_context(reuse_freed_memory())
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._reusing.close()
+
+
+def support_callbacks() -> list[TrainerCallback]:
+    """The callbacks every training run of notebook 3 adds to the stock Trainer: freed memory reused between steps
+    (``ReuseFreedMemory``), and one clear error when the loss becomes NaN (``StopOnNonFiniteLoss``)."""
+    return [ReuseFreedMemory(), StopOnNonFiniteLoss()]
 
 
 class ChunkedLossTrainer(Trainer):
@@ -174,33 +208,59 @@ def trainer_steps(model, examples: list[dict], data_collator, batch_size: int, l
 
     The plainest Trainer run: AdamW at a constant ``learning_rate``, no weight decay, no gradient clipping, no
     warm-up, fp32 on the CPU, nothing saved. A hand-written loop (forward, loss, backward, step, zero the
-    gradients) over the same batches must give the same losses and the same weights: notebook 3's exercise checks
-    a student's loop against this.
+    gradients) over the same batches must give the same losses and the same weights. ``trainer_log`` adds the
+    schedule, clipping and evaluation.
+    """
+    return trainer_log(model, examples, data_collator, batch_size, torch.optim.AdamW(
+        model.parameters(), lr=learning_rate, weight_decay=0.0))[0]
+
+
+def trainer_log(model, examples: list[dict], data_collator, batch_size: int, optimizer: torch.optim.Optimizer,
+                warmup_steps: int = 0, lr_scheduler_type: str = "constant", max_grad_norm: float = 0.0,
+                eval_examples: list[dict] = (), eval_every: int = 0) -> tuple[list[float], list[tuple[int, float]]]:
+    """(the Trainer's training loss at each step, [(step, its evaluation loss), ...]) on ``examples`` taken in
+    order, ``batch_size`` at a time, one optimizer step per batch, fp32 on the CPU, nothing saved.
+
+    The Trainer steps ``optimizer`` (its learning rate is the peak), with ``lr_scheduler_type`` over the run after
+    ``warmup_steps`` of linear warm-up, clips the gradient's norm to ``max_grad_norm`` (0: no clipping), and every
+    ``eval_every`` steps evaluates on ``eval_examples``, ``batch_size`` at a time (the mean of the batches' losses).
+    A loop written out as in the Hugging Face course (chapter 7.6) over the same batches must give the same losses,
+    evaluations and weights: notebook 3's exercise 2 checks a student's loop against this.
     """
     import tempfile
 
     batch_size = whole_number(batch_size, "batch_size")
-    if not examples or len(examples) % batch_size:
-        raise ValueError(f"Give a whole number of batches: {len(examples)} examples, batch size {batch_size}.")
+    if not examples or len(examples) % batch_size or len(eval_examples) % batch_size:
+        raise ValueError(f"Give a whole number of batches: {len(examples)} examples, {len(eval_examples)} to "
+                         f"evaluate, batch size {batch_size}.")
     losses: list[float] = []
+    evaluations: list[tuple[int, float]] = []
 
     class Record(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
                 losses.append(logs["loss"])
+            if logs and "eval_loss" in logs:
+                evaluations.append((state.global_step, logs["eval_loss"]))
 
+    evaluate = bool(eval_every and eval_examples)
     with tempfile.TemporaryDirectory() as folder:
         args = TrainingArguments(output_dir=folder, max_steps=len(examples) // batch_size,
-                                 per_device_train_batch_size=batch_size, learning_rate=learning_rate,
-                                 lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_grad_norm=0.0,
+                                 per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
+                                 learning_rate=optimizer.defaults["lr"], lr_scheduler_type=lr_scheduler_type,
+                                 warmup_steps=warmup_steps, max_grad_norm=max_grad_norm,
+                                 eval_strategy="steps" if evaluate else "no", eval_steps=eval_every or None,
                                  train_sampling_strategy="sequential", logging_steps=1, report_to=[],
-                                 save_strategy="no", use_cpu=True, disable_tqdm=True)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
-        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=data_collator,
-                          callbacks=[Record()], optimizers=(optimizer, None))
+                                 save_strategy="no", use_cpu=True, disable_tqdm=True, logging_nan_inf_filter=False)
+        trainer = Trainer(model=model, args=args, train_dataset=list(examples), data_collator=data_collator,
+                          eval_dataset=list(eval_examples) if evaluate else None, callbacks=[Record()],
+                          optimizers=(optimizer, None))
         trainer.remove_callback(PrinterCallback)
-        trainer.train()
-    return losses
+        try:
+            trainer.train()
+        finally:  # accelerate keeps one state per process: let the next Trainer set up its own precision (bf16)
+            AcceleratorState._reset_state(reset_partial_state=True)
+    return losses, evaluations
 
 
 def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
@@ -209,6 +269,7 @@ def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> floa
     The probe's AdamW has a learning rate of 0, so the weights do not move; its state and the gradients are
     dropped afterwards. Freed memory goes back to the OS before and after, so the probe adds no peak of its own.
     """
+    keep_freed_memory()  # as training runs (ReuseFreedMemory, ChunkedLossTrainer)
     model = trainer.model
     batch = next(iter(trainer.get_train_dataloader()))
     batch = {k: v.to(model.device) for k, v in batch.items()}
@@ -237,3 +298,22 @@ def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
     per_epoch = math.ceil(len(chunks["train"]) / (profile["batch_size"] * world_size))
     return max(1, math.ceil(per_epoch * profile["epochs"]))  # as the Trainer counts a fractional number of epochs
 
+
+
+def steps_that_fit(seconds_per_step: float, profile: dict, planned: int) -> int:
+    """``planned`` steps, or fewer where they would take more than the profile's ``budget_s`` seconds (None: no
+    budget) at ``seconds_per_step``: a whole number of ``eval_every`` intervals, at least two (a curve)."""
+    budget, every = profile.get("budget_s"), profile["eval_every"]
+    if budget is None or seconds_per_step * planned <= budget:
+        return planned
+    return min(planned, max(2 * every, int(budget / seconds_per_step) // every * every))
+
+
+def unigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
+    """The validation loss (nats) of the unigram model: each token's count in the training chunks plus one (add-one
+    smoothing: no token has probability 0), over the total; scored on every validation token a model predicts
+    (all but each chunk's first)."""
+    counts = torch.bincount(torch.tensor([t for ids in train_chunks["input_ids"] for t in ids]), minlength=vocab_size)
+    log_p = ((counts + 1) / (counts.sum() + vocab_size)).log()
+    targets = torch.tensor([ids[1:] for ids in valid_chunks["input_ids"]])
+    return -log_p[targets].mean().item()

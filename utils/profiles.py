@@ -37,7 +37,9 @@ CAUSAL_LM: dict[str, dict] = {
     ),
 }
 
-# Notebook 3 and `python -m utils.tools.pretrain`: GPT-2 from scratch on a Wikipedia subset.
+# Notebook 3 and `python -m utils.tools.pretrain`: GPT-2 from scratch on a Wikipedia subset. The first run (the
+# top-level sizes, and the script's) trains on a few article openings many times over; the second (`learning_run`,
+# notebook 3 only: its settings replace the first run's) reads every training article once.
 PRETRAINING: dict[str, dict] = {
     "smoke": dict(  # a plumbing check: it learns nothing
         n_train=2, n_valid=2,  # articles drawn for training and validation
@@ -49,23 +51,33 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=2e-3, warmup_steps=0, dropout=0.0,
         eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
         save_every=4,  # steps between checkpoints of `python -m utils.tools.pretrain` (resumable with --resume)
+        learning_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60),
     ),
-    "classroom": dict(  # the lesson on a 2-core laptop CPU: memorise 4 article openings, watch validation turn
+    "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 passes; then every article, once
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
         train_docs=4,  # training text: the first 4 training articles ...
-        max_train_chars=4_000,  # ... cut to 4,000 characters each (~20 chunks): memorised in about a minute
+        max_train_chars=4_000,  # ... cut to 4,000 characters each (about 20 chunks of 128 tokens)
         context_length=128,  # the original's chunk length
-        n_layer=2,  # GPT-2 has 12; 2 layers are enough to memorise
+        n_layer=2,  # GPT-2 has 12
         n_embd=256,  # GPT-2 has 768; the 50,257-token embedding is still 89% of the parameters
         n_head=4,  # attention heads (n_embd / n_head = 64 per head, as in GPT-2)
-        epochs=40,  # 40 passes, 120 optimizer steps: train loss ends well below 0.5
+        epochs=40,  # 40 passes, 120 optimizer steps
         batch_size=8,  # the original's batch
         learning_rate=2e-3,  # high for a tiny model (the original used the Trainer's default 5e-5); 3e-3 stalls
         warmup_steps=30,  # linear warm-up over the first quarter, then cosine decay to 0
         dropout=0.0,  # GPT-2 used 0.1; none here (a CPU spends ~18% of a step on the masks)
         eval_every=10,  # each evaluation draws a point of the validation curve
+        log_every=5,  # steps between logged training losses (and learning rates)
         eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
         save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
+        learning_run=dict(  # the second run, each chunk read once (the offline sample: 2,424 chunks, 310 k tokens)
+            train_docs=50, max_train_chars=None,  # every training article, whole
+            n_embd=128, n_head=2,  # half as wide: half the cost of a step (the vocabulary's output layer)
+            epochs=1, batch_size=4,  # one pass, 606 steps: small batches, many updates
+            learning_rate=4e-3, warmup_steps=30,
+            eval_every=50, log_every=10,  # the same 32 validation chunks as the first run
+            budget_s=80,  # seconds of training at most: a CPU without bf16 takes fewer steps (the probe says)
+        ),
     ),
     "full": dict(  # the original tutorial's scale (13.3 h on an Apple GPU); a GPU profile
         n_train=50, n_valid=50, train_docs=50, max_train_chars=None,  # every training article, whole
@@ -75,6 +87,7 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=5e-4, warmup_steps=1_000, dropout=0.0,
         eval_every=137, eval_chunks=512,
         save_every=1_000,  # a checkpoint every ~1 min on one H100; --resume continues after a crash
+        learning_run=dict(epochs=1, warmup_steps=30, eval_every=50, budget_s=None),  # GPT-2 124M, one pass
     ),
 }
 

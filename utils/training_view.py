@@ -3,9 +3,11 @@
 Both read what the Trainer already records (``state.log_history``), through ``TrainerCallback`` hooks:
 
 - ``LiveLossPlot`` redraws one figure in place at each evaluation: the train and validation curves, the
-  validation minimum so far, and a short greedy sample of a training prompt. With ``$LLM_TUTORIAL_WIDGETS=off``
-  (CI, ``make record``) it draws only the final figure, so a saved notebook holds exactly one.
+  validation minimum so far, the learning rate under them, and a short greedy sample of a training prompt. With
+  ``$LLM_TUTORIAL_WIDGETS=off`` (CI, ``make record``) it draws only the final figure, so a saved notebook holds
+  exactly one.
 - ``SummaryLine`` prints ``step 40/120  train 4.278  valid 9.45 (best 8.95 at 20)  21.3 samples/s  ETA 0:29``.
+- ``plot_runs`` draws finished runs side by side, each with its learning rate under it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,99 @@ def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
     valid = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
     return train, valid
+
+
+def learning_rates(log_history: list[dict]) -> list[tuple[int, float]]:
+    """The (step, learning rate) points a Trainer logged with the training loss: the rate each logged step used."""
+    return [(h["step"], h["learning_rate"]) for h in log_history if "learning_rate" in h]
+
+
+def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
+    """One sentence of alt text for a learning-rate curve, from its points."""
+    if not rates:
+        return "no learning rate logged yet"
+    (peak_step, peak), (last_step, last) = max(rates, key=lambda sr: sr[1]), rates[-1]
+    rise = f"rises from {rates[0][1]:.2g} at step {rates[0][0]} to " if peak_step > rates[0][0] else "starts at "
+    return (f"the learning rate {rise}its peak {peak:.2g} at step {peak_step}"
+            + (f" and falls to {last:.2g} at step {last_step}" if last_step > peak_step else ""))
+
+
+def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
+                legend: bool = True):
+    """Train and validation curves on ``ax``, the validation minimum marked, one dotted or dash-dotted grey line per
+    baseline (label -> loss), and the legend outside the axes, to the right, so that it covers no curve."""
+    if train:  # told apart by line style and markers, not colour alone
+        ax.plot(*zip(*train), label="train loss", linestyle="-")
+    if valid:
+        ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
+        best_step, best = min(valid, key=lambda sl: sl[1])
+        ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3,
+                   label=f"validation minimum ({best:.2f} at step {best_step})")
+    for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
+        ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
+    top = top or max([*baselines.values(), 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
+    ax.set(xlim=(0, max(steps, 1)), ylim=(0, top), ylabel="cross-entropy loss (nats)", title=title)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    _readable_ticks(ax)
+
+
+def draw_learning_rate(ax, rates, steps: int):
+    """The learning rate each logged step used, on ``ax`` (under the loss curves)."""
+    if rates:
+        ax.plot(*zip(*rates), color="#009E73", label="learning rate")
+    ax.set(xlim=(0, max(steps, 1)), xlabel="optimizer step", ylabel="learning rate")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    _readable_ticks(ax)
+
+
+def _readable_ticks(ax):
+    """A grid, and tick labels (made when the figure is drawn, maybe outside ``STYLE``) in the style's size."""
+    from utils.figures import MIN_FONT_PT
+
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    ax.yaxis.get_offset_text().set_fontsize(MIN_FONT_PT)
+
+
+def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float]):
+    """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, with
+    the same loss axis, the ``baselines`` (label -> loss) on each, and its learning rate under it."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from utils.figures import STYLE
+
+    curves = {title: loss_curves(history) for title, history in runs.items()}
+    top = max([*baselines.values()] + [v for t, v in curves.values() for _, v in t + v if math.isfinite(v)]) * 1.08
+    alt = [f"{len(runs)} training runs side by side, losses above and learning rates below."]
+    with plt.rc_context(STYLE):
+        figure = Figure(figsize=(8 * len(runs), 6.8), layout="constrained")
+        axes = figure.subplots(2, len(runs), squeeze=False, height_ratios=(3, 1), sharex="col")
+        for column, (title, history) in enumerate(runs.items()):
+            train, valid = curves[title]
+            steps = max((s for s, _ in train + valid), default=1)
+            draw_losses(axes[0, column], train, valid, baselines, title, steps, top, legend=column == len(runs) - 1)
+            draw_learning_rate(axes[1, column], learning_rates(history), steps)
+            alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
+                       + describe_learning_rate(learning_rates(history)) + ".")
+    alt.append("The grey lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
+                                                                       for label, value in baselines.items()) + ".")
+    return figure, " ".join(alt)
+
+
+def describe_curves(train, valid) -> list[str]:
+    """Alt-text phrases for a training and a validation curve, from their points."""
+    parts = []
+    if train:
+        verb = "falls" if train[-1][1] < train[0][1] else "rises"
+        parts.append(f"training loss {verb} from {train[0][1]:.2f} to {train[-1][1]:.3f} by step {train[-1][0]}")
+    if valid:
+        best_step, best = min(valid, key=lambda sl: sl[1])
+        ends = ("ends there" if best_step == valid[-1][0] else
+                f"{'rises to' if valid[-1][1] > best else 'ends at'} {valid[-1][1]:.2f} at step {valid[-1][0]}")
+        parts.append(f"validation loss is lowest, {best:.2f}, at step {best_step} and {ends}")
+    return parts
 
 
 class _Progress:
@@ -90,13 +185,17 @@ class SummaryLine(TrainerCallback):
 class LiveLossPlot(TrainerCallback):
     """One figure, redrawn in place at each evaluation: loss curves, the validation minimum, a greedy sample.
 
-    ``prompt_ids`` is a training prompt; at each evaluation the model continues it greedily by
-    ``sample_tokens`` tokens, shown under the curves (memorisation becomes visible as it happens).
-    ``baseline`` (e.g. ln of the vocabulary size) is drawn as a dashed line: the loss of a uniform guess.
+    ``prompt_ids`` is a prompt (``prompt_name`` says which: a training prompt by default); at each evaluation the
+    model continues it greedily by ``sample_tokens`` tokens, shown under the curves (memorisation, or what the
+    model has learnt, becomes visible as it happens).
+    ``baseline`` (e.g. ln of the vocabulary size) is drawn as a dotted line: the loss of a uniform guess;
+    ``unigram`` (``utils.pretraining.unigram_loss``) as a dash-dotted one: the loss of guessing by token frequency.
+    The learning rate each logged step used is drawn under the losses.
     """
 
     def __init__(self, tokenizer, prompt_ids: list[int], title: str = "", sample_tokens: int = 12,
-                 baseline: float | None = None, live: bool | None = None):
+                 baseline: float | None = None, live: bool | None = None, unigram: float | None = None,
+                 prompt_name: str = "training prompt"):
         check_tokenizer(tokenizer)
         if isinstance(prompt_ids, torch.Tensor):
             prompt_ids = prompt_ids.reshape(-1).tolist()
@@ -104,12 +203,16 @@ class LiveLossPlot(TrainerCallback):
                 or not all(type(plain_number(i)) is int and plain_number(i) >= 0 for i in prompt_ids):
             raise ValueError("prompt_ids must be a non-empty list of token ids (e.g. tokenizer(text)['input_ids']), "
                              f"got {prompt_ids!r:.60}.")
-        baseline = plain_number(baseline)
-        if baseline is not None and (isinstance(baseline, bool) or not isinstance(baseline, (int, float))
-                                     or not math.isfinite(baseline)):
-            raise ValueError(f"baseline must be a number (e.g. math.log(len(tokenizer))) or None, got {baseline!r}.")
+        baseline, unigram = plain_number(baseline), plain_number(unigram)
+        for name, value in (("baseline", baseline), ("unigram", unigram)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise ValueError(f"{name} must be a number (e.g. math.log(len(tokenizer))) or None, got {value!r}.")
         self.tokenizer, self.prompt_ids, self.title = tokenizer, [plain_number(i) for i in prompt_ids], title
         self.sample_tokens, self.baseline = whole_number(sample_tokens, "sample_tokens"), baseline
+        self.prompt_name = str(prompt_name)
+        self.baselines = {label: value for label, value in (("uniform guess", baseline), ("unigram model", unigram))
+                          if value is not None}
         self.live = widgets_on() if live is None else live
         self.progress = _Progress()
         self.samples: list[tuple[int, str]] = []  # (step, greedy continuation) at each evaluation
@@ -130,8 +233,8 @@ class LiveLossPlot(TrainerCallback):
             raise ValueError(f"prompt_ids holds the id {max(self.prompt_ids):,}, but this model has {rows:,} tokens "
                              f"(ids 0 to {rows - 1:,}): encode the prompt with the model's own tokenizer.")
         with plt.rc_context(STYLE):
-            self.figure = Figure(figsize=(11, 5.4), layout="constrained")
-            self.ax = self.figure.add_subplot()
+            self.figure = Figure(figsize=(11, 6.8), layout="constrained")
+            self.ax, self.rate_ax = self.figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if model is not None:
@@ -145,7 +248,7 @@ class LiveLossPlot(TrainerCallback):
     # ----- what is shown -----
     @torch.no_grad()
     def sample(self, model) -> str:
-        """The model's greedy continuation of the training prompt, decoded."""
+        """The model's greedy continuation of the prompt, decoded."""
         was_training = model.training
         model.eval()
         prompt = torch.tensor([self.prompt_ids], device=model.device)
@@ -165,55 +268,41 @@ class LiveLossPlot(TrainerCallback):
 
     def _draw(self, args, state) -> None:
         train, valid = loss_curves(state.log_history)
-        ax = self.ax
-        ax.clear()
-        if train:  # told apart by line style and markers, not colour alone
-            ax.plot(*zip(*train), label="train loss", linestyle="-")
-        if valid:
-            ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
-            best_step, best = min(valid, key=lambda sl: sl[1])
-            ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3,
-                       label=f"validation minimum so far ({best:.2f} at step {best_step})")
-        if self.baseline:
-            ax.axhline(self.baseline, color="grey", linestyle=":", linewidth=1.5,
-                       label=f"uniform guess (ln vocabulary = {self.baseline:.2f})")
-        top = max([self.baseline or 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
-        ax.set(xlim=(0, max(state.max_steps, 1)), ylim=(0, top), xlabel="optimizer step",
-               ylabel="cross-entropy loss (nats)", title=self.title)
-        ax.legend(loc="lower left")
-        ax.grid(alpha=0.3)
+        rates = learning_rates(state.log_history)
+        self.ax.clear()
+        self.rate_ax.clear()
+        draw_losses(self.ax, train, valid, self.baselines, self.title, state.max_steps)
+        draw_learning_rate(self.rate_ax, rates, state.max_steps)
         for text in list(self.figure.texts):
             text.remove()
         status = self.progress.line(args, state)
         if self.samples:
             step, continuation = self.samples[-1]
-            status += (f"\ngreedy continuation of the training prompt at step {step}:\n"
+            status += (f"\ngreedy continuation of the {self.prompt_name} at step {step}:\n"
                        + textwrap.shorten(repr(continuation), 90, placeholder="..."))
-        self.figure.get_layout_engine().set(rect=(0, 0.16, 1, 0.84))
+        self.figure.get_layout_engine().set(rect=(0, 0.13, 1, 0.87))
         self.figure.text(0.01, 0.01, status, family="monospace", va="bottom")
-        self.alt = self.describe(train, valid)
+        self.alt = self.describe(train, valid, rates)
 
-    def describe(self, train, valid) -> str:
+    def describe(self, train, valid, rates=()) -> str:
         """The figure's alt text, from the numbers it plots."""
         if not train and not valid:
             return f"Loss curves{' of ' + self.title if self.title else ''}: no step logged yet."
-        parts = []
-        if train:
-            verb = "falls" if train[-1][1] < train[0][1] else "rises"
-            parts.append(f"training loss {verb} from {train[0][1]:.2f} to {train[-1][1]:.3f} by step {train[-1][0]}")
-        if valid:
-            best_step, best = min(valid, key=lambda sl: sl[1])
-            ends = ("ends there" if best_step == valid[-1][0] else
-                    f"{'rises to' if valid[-1][1] > best else 'ends at'} {valid[-1][1]:.2f} at step {valid[-1][0]}")
-            parts.append(f"validation loss is lowest, {best:.2f}, at step {best_step} and {ends}")
+        parts = describe_curves(train, valid)
         if self.baseline:
             parts.append(f"the dotted grey line is the loss of a uniform guess, {self.baseline:.2f}")
+        if "unigram model" in self.baselines:
+            unigram = self.baselines["unigram model"]
+            parts.append(f"the dash-dotted grey line is the loss of the unigram model, {unigram:.2f}")
         text = f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
         if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid):
             text += " Training loss keeps falling after validation loss has turned up: the model is overfitting."
+        if rates:
+            text += f" Under the losses, {describe_learning_rate(rates)}."
         if self.samples:
             step, continuation = self.samples[-1]
-            text += f" Under the plot, the greedy continuation of the training prompt at step {step}: {continuation!r}."
+            text += (f" Under the plot, the greedy continuation of the {self.prompt_name} at step {step}: "
+                     f"{continuation!r}.")
         return text
 
     def _show(self) -> None:

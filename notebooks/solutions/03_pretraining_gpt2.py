@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
+import transformers
 
 from . import body, cell
 
@@ -16,14 +17,7 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
 
     model: GPT2LMHeadModel = ...  # the model the notebook trained
     tokenizer: PreTrainedTokenizerBase = ...
-    sample_loss: float = ...  # the model's loss on two unseen chunks (exercise 1's check cell)
-
-
-def predict_the_losses():
-    global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape
-    predicted_final_train_loss = 5.0
-    predicted_final_valid_loss = 7.0
-    predicted_valid_shape = "falls then rises"
+    best_loss: float = ...  # the first run's lowest validation loss
 
 
 def my_cross_entropy(logits, labels):
@@ -33,20 +27,42 @@ def my_cross_entropy(logits, labels):
     return -log_p[scored].mean()
 
 
-def my_training_steps(model, batches, optimizer):
-    losses = []
-    for batch in batches:
+def evaluate(model, eval_batches):
+    model.eval()  # no dropout (ours has none, but GPT-2's had)
+    with torch.no_grad():  # no gradients needed: nothing is learnt here
+        losses = [model(**batch).loss.item() for batch in eval_batches]
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval_every, max_grad_norm):
+    scheduler = transformers.get_scheduler("cosine", optimizer, num_warmup_steps=warmup_steps,
+                                           num_training_steps=len(batches))
+    train_losses, evaluations = [], []
+    model.train()
+    for step, batch in enumerate(batches, start=1):
         loss = model(**batch).loss  # the mean cross-entropy of exercise 1
         loss.backward()  # the gradient of the loss for every weight
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)  # at most max_grad_norm long, all together
         optimizer.step()  # AdamW moves every weight against its gradient
+        scheduler.step()  # the learning rate of the next step
         optimizer.zero_grad()  # gradients add up otherwise
-        losses.append(loss.item())
-    return losses
+        train_losses.append(loss.item())
+        if step % eval_every == 0:
+            evaluations.append((step, evaluate(model, eval_batches)))
+    return train_losses, evaluations
+
+
+def predict_the_losses():
+    global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape
+    predicted_final_train_loss = 5.0
+    predicted_final_valid_loss = 7.0
+    predicted_valid_shape = "falls then rises"
 
 
 def perplexity():
     global my_perplexity, my_uniform_perplexity
-    my_perplexity = math.exp(sample_loss)  # the loss of exercise 1
+    my_perplexity = math.exp(best_loss)  # e to the loss
     my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V
 
 
@@ -68,11 +84,11 @@ def dropout():
 
 
 SOLUTIONS = {
-    "749fa142": (body(predict_the_losses), "you predicted 5.00"),
     "c42": (cell(my_cross_entropy), "Correct:"),
-    "8dcb9a81": (cell(my_training_steps), "Correct:"),
+    "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
+    "749fa142": (body(predict_the_losses), "you predicted 5.00"),
     "cbea3b5c": (body(perplexity), "Correct:"),
     "c45": (cell(next_token_accuracy), "Correct:"),
-    "c48": (body(more_data), "Right:"),
-    "c51": (body(dropout), "Right:"),
+    "c48": (body(more_data), "you predicted 'smaller'"),  # right or not: whatever the smoke run measures
+    "c51": (body(dropout), "you predicted 'higher'"),
 }

@@ -1,0 +1,140 @@
+"""What notebook 3's check cells compare a student's code with, kept out of the check cells' sight.
+
+``cross_entropy_slips`` gives the loss each common slip of exercise 1 would come to on the same logits, so a check can
+name the slip. ``loop_verdict`` runs a student's training loop (exercise 2) and the Trainer on two copies of the same
+fresh model and the same batches, and says in one line whether they agree, and if not, where they part and why.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from utils.exercises import NOT_ANSWERED, describe, mismatch
+from utils.pretraining import trainer_log
+
+LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
+
+
+def cross_entropy_slips(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """(what went wrong -> the loss a hand-written cross-entropy with that slip gives) on these logits and labels."""
+    logits = logits.detach().float()
+    shifted, targets = logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()
+    return {
+        "no shift: position t's logits predict token t + 1, so compare logits[:, :-1] with labels[:, 1:]":
+            F.cross_entropy(logits.flatten(0, 1), labels.flatten()).item(),
+        "the positions labelled -100 are scored too: average only where labels[:, 1:] != -100":
+            F.cross_entropy(shifted, targets.clamp(min=0)).item(),
+        "a sum, not a mean: divide by the number of scored positions":
+            F.cross_entropy(shifted, targets, reduction="sum").item(),
+        "log base 2 (bits): the loss is in nats, the natural log":
+            F.cross_entropy(shifted, targets).item() / torch.log(torch.tensor(2.0)).item(),
+    }
+
+
+def _run_loop(loop, fresh, batches, eval_batches, settings: dict):
+    """The student's loop on a copy of ``fresh``: (train losses, evaluations, the trained copy), or (None, message)."""
+    model = copy.deepcopy(fresh).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"], weight_decay=0.0)
+    result = loop(model, batches, eval_batches, optimizer, settings["warmup_steps"], settings["eval_every"],
+                  settings["max_grad_norm"])
+    if result is None:
+        return None, NOT_ANSWERED
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return None, f"Not quite: the loop returned {describe(result)}; return (train_losses, evaluations)."
+    losses, evaluations = result
+    if isinstance(losses, (list, tuple)) and len(losses) == 0:
+        return None, NOT_ANSWERED
+    return (losses, evaluations, model), None
+
+
+def _reference(fresh, examples, eval_examples, data_collator, settings: dict, **change):
+    """The Trainer's (train losses, evaluations, trained copy) with ``settings``, changed by ``change``."""
+    model = copy.deepcopy(fresh)
+    settings = settings | change
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"], weight_decay=0.0)
+    losses, evaluations = trainer_log(model, examples, data_collator, settings["batch_size"], optimizer,
+                                      settings["warmup_steps"], settings["schedule"], settings["max_grad_norm"],
+                                      eval_examples, settings["eval_every"])
+    return losses, evaluations, model
+
+
+def _same(losses, expected) -> bool:
+    return mismatch(losses, torch.tensor(expected), **LOSS_TOLERANCE) is None
+
+
+def _where_losses_part(losses, expected, fresh, examples, eval_examples, data_collator, settings) -> str:
+    """Why a loop's training losses differ from the Trainer's: the first one that differs, and the likely slip."""
+    problem = mismatch(losses, torch.tensor(expected), **LOSS_TOLERANCE)
+    if "values differ" not in problem:
+        return f"Not quite, the training losses: {problem}. Append loss.item() once per batch."
+    got = [float(x) for x in losses]
+    first = next(i for i, (a, b) in enumerate(zip(got, expected))
+                 if not abs(a - b) <= LOSS_TOLERANCE["atol"] + LOSS_TOLERANCE["rtol"] * abs(b))
+    said = f"Not quite: your loss at step {first + 1} is {got[first]:.4f}, the Trainer's {expected[first]:.4f}"
+    if first == 0:
+        return f"{said}: the loss of the first batch, before any update. Use model(**batch).loss, in train mode."
+    if _same(losses, _reference(fresh, examples, eval_examples, data_collator, settings, max_grad_norm=0.0)[0]):
+        return (f"{said}: there is no gradient clipping. After loss.backward(), "
+                "torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm), before the optimizer's step.")
+    if _same(losses, _reference(fresh, examples, eval_examples, data_collator, settings, learning_rate=0.0)[0]):
+        return (f"{said}: the weights never change. With warm-up the schedule starts the learning rate at 0, and "
+                "it stays 0 unless you call scheduler.step() once per batch, after optimizer.step().")
+    if _same(losses, _reference(fresh, examples, eval_examples, data_collator, settings, warmup_steps=0,
+                                schedule="constant")[0]):
+        return (f"{said}: the learning rate never changes. Make the schedule with transformers.get_scheduler("
+                "'cosine', optimizer, num_warmup_steps=warmup_steps, num_training_steps=len(batches)) and call "
+                "scheduler.step() once per batch.")
+    if first == 1 and settings["warmup_steps"] > 0:
+        return (f"{said}: the first step already moved the weights. With warm-up, the first step's learning rate is "
+                "0: call scheduler.step() after optimizer.step(), not before it (the schedule is one step ahead).")
+    return (f"{said}. Once per batch: loss.backward(), clip, optimizer.step(), scheduler.step(); and zero the "
+            "gradients once per batch too (optimizer.zero_grad(), before the backward pass or after the step), or "
+            "they add up from batch to batch.")
+
+
+def _evaluation_problem(evaluations, expected) -> str | None:
+    """Why a loop's evaluations differ from the Trainer's, or None."""
+    if not isinstance(evaluations, (list, tuple)) or not all(
+            isinstance(e, (list, tuple)) and len(e) == 2 for e in evaluations):
+        return (f"Not quite, the evaluations: {describe(evaluations)}; make them a list of (step, validation loss) "
+                "pairs.")
+    steps, wanted = [e[0] for e in evaluations], [s for s, _ in expected]
+    if steps != wanted:
+        return (f"Not quite: you evaluated after steps {steps}; the Trainer after steps {wanted} (every eval_every "
+                "steps, counting from 1, after that step's update).")
+    problem = mismatch([e[1] for e in evaluations], torch.tensor([v for _, v in expected]), **LOSS_TOLERANCE)
+    if problem is not None:
+        return (f"Not quite, the validation losses: {problem}. Each is the mean of model(**batch).loss over "
+                "eval_batches, under torch.no_grad().")
+    return None
+
+
+def loop_verdict(loop, fresh, examples: list[dict], eval_examples: list[dict], data_collator, settings: dict) -> str:
+    """One line: does ``loop`` (a student's training loop) train a copy of ``fresh`` as the Trainer does?
+
+    ``settings``: batch_size, learning_rate (AdamW's peak, no weight decay), warmup_steps, schedule (the Trainer's
+    ``lr_scheduler_type``), max_grad_norm, eval_every. Both see ``examples`` in order, ``batch_size`` at a time.
+    """
+    size = settings["batch_size"]
+    batches = [data_collator(examples[i:i + size]) for i in range(0, len(examples), size)]
+    eval_batches = [data_collator(eval_examples[i:i + size]) for i in range(0, len(eval_examples), size)]
+    ran, message = _run_loop(loop, fresh, batches, eval_batches, settings)
+    if ran is None:
+        return message
+    losses, evaluations, trained = ran
+    expected, expected_evaluations, reference = _reference(fresh, examples, eval_examples, data_collator, settings)
+    if not _same(losses, expected):
+        return _where_losses_part(losses, expected, fresh, examples, eval_examples, data_collator, settings)
+    problem = _evaluation_problem(evaluations, expected_evaluations)
+    if problem is not None:
+        return problem
+    apart = max((a - b).abs().max().item() for a, b in zip(trained.parameters(), reference.parameters()))
+    if apart > LOSS_TOLERANCE["atol"]:
+        return (f"The losses match, but the weights end up {apart:.2g} apart: every batch, the last one too, must "
+                "step the optimizer.")
+    return (f"Correct: your loop is the Trainer's: training losses {', '.join(f'{x:.3f}' for x in expected)}, "
+            f"validation {', '.join(f'{v:.3f} (step {s})' for s, v in expected_evaluations)}, and the same weights "
+            f"(largest difference {apart:.1g}).")
