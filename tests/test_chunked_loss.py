@@ -7,7 +7,6 @@ from transformers import DataCollatorForLanguageModeling, GPT2Config, Trainer
 
 from utils import pretraining
 from utils.chunked_loss import causal_lm_loss, megabytes_kept_for_backward
-from utils.tools import pretrain
 
 VOCAB = 1_000
 
@@ -141,13 +140,13 @@ def test_under_bf16_the_trainer_projects_in_bf16_like_the_models_own_loss(tmp_pa
     """The Trainer autocasts only the model's forward; the chunked loss runs outside it and must be autocast too
     (in fp32 the output layer took twice as long), with a loss within bf16 rounding of the plain Trainer's."""
     seen = []
-    real = pretrain.causal_lm_loss
+    real = pretraining.causal_lm_loss
 
     def recording(*args, **kwargs):
         seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pretrain, "causal_lm_loss", recording)
+    monkeypatch.setattr(pretraining, "causal_lm_loss", recording)
     plain, chunked = _trainers(tmp_path, gpt2_tokenizer, bf16=True)
     plain.train(), chunked.train()
     assert seen and set(seen) == {torch.bfloat16}

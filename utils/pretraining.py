@@ -98,12 +98,18 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device, and no
     progress table (``utils.training_view`` shows the run instead).
 
-    Evaluation runs ``batch_size`` chunks at a time, as training does: its logits (chunks x context x vocabulary) are
-    the largest tensor a small model makes. The training loss and the learning rate are logged every
+    Each optimizer step sees ``batch_size`` chunks; with ``gradient_accumulation_steps`` (when it divides the batch)
+    they go through the model that many at a time, and their gradients add up before the step: the same step, with a
+    fraction of the memory for the logits (chunks x context x vocabulary, the largest tensor a small model makes).
+    Evaluation runs as many chunks at a time. The training loss and the learning rate are logged every
     ``log_every`` steps (default ``eval_every``). Gradient clipping is the Trainer's default, ``max_grad_norm=1.0``.
     """
+    accumulate = profile.get("gradient_accumulation_steps", 1)
+    accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
+    per_pass = profile["batch_size"] // accumulate
     args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
-                per_device_train_batch_size=profile["batch_size"], per_device_eval_batch_size=profile["batch_size"],
+                per_device_train_batch_size=per_pass, gradient_accumulation_steps=accumulate,
+                per_device_eval_batch_size=per_pass,
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", report_to=[],
@@ -264,7 +270,8 @@ def trainer_log(model, examples: list[dict], data_collator, batch_size: int, opt
 
 
 def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> float:
-    """Estimated training time: a few real optimizer steps with the trainer's own loss, timed, times ``steps``.
+    """Estimated training time: a few real optimizer steps with the trainer's own loss (on one batch of
+    ``per_device_train_batch_size``, as many times as a step accumulates), timed, times ``steps``.
 
     The probe's AdamW has a learning rate of 0, so the weights do not move; its state and the gradients are
     dropped afterwards. Freed memory goes back to the OS before and after, so the probe adds no peak of its own.
@@ -289,8 +296,8 @@ def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> floa
                 torch.cuda.synchronize()
             timings.append(time.perf_counter() - started)
         del optimizer, loss
-    per_step = sorted(timings[1:])[len(timings[1:]) // 2]  # median, skipping the warm-up step
-    return per_step * steps
+    per_pass = sorted(timings[1:])[len(timings[1:]) // 2]  # median, skipping the warm-up step
+    return per_pass * trainer.args.gradient_accumulation_steps * steps  # an optimizer step: that many passes
 
 
 def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:

@@ -101,7 +101,7 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float]):
     top = max([*baselines.values()] + [v for t, v in curves.values() for _, v in t + v if math.isfinite(v)]) * 1.08
     alt = [f"{len(runs)} training runs side by side, losses above and learning rates below."]
     with plt.rc_context(STYLE):
-        figure = Figure(figsize=(8 * len(runs), 6.8), layout="constrained")
+        figure = Figure(figsize=(6 * len(runs), 6.8), layout="constrained")
         axes = figure.subplots(2, len(runs), squeeze=False, height_ratios=(3, 1), sharex="col")
         for column, (title, history) in enumerate(runs.items()):
             train, valid = curves[title]

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,7 @@ CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not
 # output wider than the slide wraps (a projector cannot scroll sideways).
 CSS = f"""<style>
 .reveal .jp-OutputArea-output img {{ max-height: {HEIGHT - 200}px; width: auto; }}
+.reveal .celltag_slide-output-only .jp-OutputArea-output img {{ max-height: {HEIGHT - 80}px; }}  /* no code above it */
 .reveal pre, .reveal .jp-RenderedText pre {{ white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; }}
 .reveal .jp-RenderedHTMLCommon p, .reveal .jp-RenderedHTMLCommon li, .reveal .jp-RenderedHTMLCommon td,
 .reveal .jp-RenderedHTMLCommon th, .reveal .jp-RenderedHTMLCommon code, .reveal pre, .reveal pre span,
@@ -154,7 +156,9 @@ def recorded_with(notebook) -> str:
     loaded = models_that_ran(notebook)
     if not loaded:
         return "*Recorded outputs: no model was loaded.*"
-    names = "; ".join(line.split(": ", 1)[1] for line in loaded)
+    # "X (offline stand-in for gpt2: why)" -> "X (offline stand-in for gpt2)": the why is the notebook's to say
+    names = "; ".join(re.sub(r"(\(offline stand-in for [^:)]*):.*$", r"\1)", line.split(": ", 1)[1])
+                      for line in loaded)
     if any("stand-in" in line for line in loaded):
         return f"*Recorded offline, with the stand-ins: {names}. The real models' outputs differ.*"
     return f"*Recorded with {names}.*"
