@@ -17,16 +17,32 @@ RECORDED := docs/recorded
 RECORDINGS := $(sort $(wildcard $(RECORDED)/*.ipynb))
 PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
 # headless kernels talk over local IPC sockets, not unencrypted TCP (so ipykernel has nothing to warn about);
-# the socket path is absolute because the kernel runs in notebooks/
+# the socket path is absolute because the kernel runs in notebooks/, and under /tmp when $TMPDIR is so long that
+# the socket's path would pass the 107 characters a Unix socket may have
 EXECUTE := $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
-    --KernelManager.transport=ipc --KernelManager.ip="$${TMPDIR:-/tmp}/llm-tutorial-kernel"
+    --KernelManager.transport=ipc \
+    --KernelManager.ip="$$(d="$${TMPDIR:-/tmp}"; [ $${\#d} -le 80 ] || d=/tmp; echo "$${d%/}/llm-tutorial-kernel")"
 
 .PHONY: setup test run record lab bench clean slides solutions check-notebooks
 
+# a .venv whose Python no longer runs (the Python that made it was removed or upgraded) is made again
+ifneq ($(wildcard $(STAMP)),)
+ifneq ($(shell $(PY) -c "print('ok')" 2>/dev/null),ok)
+$(info $(VENV)'s Python no longer runs (was the Python that made it removed?): making $(VENV) again)
+$(shell rm -f $(STAMP))
+VENV_FLAGS := --clear
+endif
+endif
+
+PIP_FAILED := error: pip could not install requirements.txt (its own words are above). If they say ResolutionImpossible \
+    or "No matching distribution", the package index is probably out of reach: check the network and the index \
+    settings of pip (.venv/bin/pip config list), then run make again.
+
 $(STAMP): requirements.txt pyproject.toml
 	@echo "Creating $(VENV) and installing requirements.txt (first time: ~2 min)"
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_QUIET) -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2) \
+	    || { echo '$(PIP_FAILED)' >&2; exit 1; }
 	@# make `import utils` work from notebooks/, tests/ and benchmarks/ (pyproject.toml)
 	$(PY) -m pip install $(PIP_QUIET) --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
 	touch $(STAMP)
@@ -59,7 +75,8 @@ check-notebooks: $(STAMP)
 	done
 
 # only the offline stand-ins this machine will actually run are built (none, online with the real models);
-# live and interactive views are drawn once, as a static HTML page can show them
+# live and interactive views are drawn once, as a static HTML page can show them; the predictions are written in
+# (utils/tools/record.py), so every reveal shows
 run: export LLM_TUTORIAL_WIDGETS = off
 run: $(STAMP)
 	@$(PY) -m utils.tools.prepare
@@ -67,19 +84,24 @@ run: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	    echo "== $$nb"; start=$$(date +%s); \
 	    rm -rf build/.executing; \
-	    $(EXECUTE) --output-dir build/.executing "$$nb" --log-level ERROR || { rm -rf build/.executing; exit 1; }; \
+	    $(PY) -m utils.tools.record "$$nb" build/.executing/in || exit 1; \
+	    $(EXECUTE) --output-dir build/.executing "build/.executing/in/$$(basename $$nb)" --log-level ERROR \
+	        || { rm -rf build/.executing; exit 1; }; \
 	    mv "build/.executing/$$(basename $$nb)" build/ && rm -rf build/.executing || exit 1; \
 	    $(PY) -m utils.tools.handouts "build/$$(basename $$nb)" >/dev/null || exit 1; \
 	    echo "   $$(( $$(date +%s) - start )) s -> build/$$(basename $$nb .ipynb).html"; \
 	done
 
 record: export LLM_TUTORIAL_WIDGETS = off
-# online, the recordings (and so the decks) show the Hub's models; offline, the stand-ins, and each deck says which
+# online, the recordings (and so the decks) show the Hub's models; offline, the stand-ins, and each deck says which;
+# the cells tagged `prediction` hold the reference predictions (utils/tools/record.py), so every reveal shows
 record: $(STAMP)  ## execute the notebooks (classroom profile) into docs/recorded/, which the decks show
 	@$(PY) -m utils.tools.prepare
 	@for nb in $(NOTEBOOKS); do \
 	    rm -rf build/.recording; \
-	    $(EXECUTE) --output-dir build/.recording "$$nb" --log-level ERROR || { rm -rf build/.recording; exit 1; }; \
+	    $(PY) -m utils.tools.record "$$nb" build/.recording/in || exit 1; \
+	    $(EXECUTE) --output-dir build/.recording "build/.recording/in/$$(basename $$nb)" --log-level ERROR \
+	        || { rm -rf build/.recording; exit 1; }; \
 	    mv "build/.recording/$$(basename $$nb)" $(RECORDED)/ && rm -rf build/.recording || exit 1; \
 	    echo "$(RECORDED)/$$(basename $$nb)"; \
 	done

@@ -31,6 +31,8 @@ import psutil
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from utils.tools.record import with_predictions
+
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "a71eb4b"  # notebook 3 with the chunked loss in its main path, one run (02e3680: before the chunked loss)
 NOTEBOOK_3_TARGET_GB, TOGETHER_TARGET_GB = 2.0, 3.5
@@ -78,7 +80,7 @@ def measure(root: Path) -> dict:
     rows = {}
     with contextlib.ExitStack() as open_kernels:
         for path in sorted((root / "notebooks").glob("[0-9]*.ipynb")):
-            nb = nbformat.read(path, as_version=4)
+            nb = with_predictions(path)  # as make record runs it: the reference predictions written in
             km = KernelManager(kernel_name="python3", transport="ipc", ip=tempfile.mktemp(prefix="kernel-"))
             km.start_kernel(env=env, cwd=str(path.parent))
             open_kernels.callback(km.shutdown_kernel, now=True)

@@ -10,18 +10,26 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
+from utils.tools.record import with_predictions
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def execute(notebook: Path, profile: str, out_dir: Path, **extra_env: str) -> tuple[float, Path]:
-    """Execute ``notebook`` in ``profile`` (with ``extra_env`` set); returns (seconds, executed notebook path)."""
+    """Execute ``notebook`` in ``profile`` (with ``extra_env`` set), its predictions written in as ``make record``
+    writes them; returns (seconds, executed notebook path)."""
+    filled = out_dir / "in" / notebook.name
+    filled.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(with_predictions(notebook), filled)
     env = dict(os.environ, LLM_TUTORIAL_PROFILE=profile, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"),
                LLM_TUTORIAL_WIDGETS="off", **extra_env)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                     "--ExecutePreprocessor.timeout=3600", "--KernelManager.transport=ipc",  # local sockets, not TCP
                     f"--KernelManager.ip={Path(tempfile.gettempdir()) / 'llm-tutorial-kernel'}",
-                    "--output-dir", str(out_dir), "--log-level", "ERROR", str(notebook)],
+                    "--output-dir", str(out_dir), "--log-level", "ERROR", str(filled)],
                    check=True, env=env, cwd=notebook.parent)
     return time.perf_counter() - started, out_dir / notebook.name
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from utils.attention import attention_head, attention_heads
+from utils.attention import attention_head, attention_heads, layer_heads
 
 
 def recompute(head):
@@ -106,6 +106,20 @@ def test_all_heads_from_one_pass_are_the_heads_one_by_one(make):
     for h in heads:
         one = attention_head(model, IDS, layer=1, head=h.head)
         assert torch.equal(h.output, one.output) and torch.equal(h.weights, one.weights) and torch.equal(h.W_q, one.W_q)
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+def test_a_layers_bare_heads_on_the_models_input_are_the_models_heads(make):
+    """``layer_heads``: weights only, no forward pass; ``head.on(x)`` reads x, as a student's own layer feeds it."""
+    model = make()
+    full, bare = attention_heads(model, IDS, layer=1), layer_heads(model, layer=1)
+    assert all(h.x is None and h.weights is None and h.output is None for h in bare)
+    for h, b in zip(full, bare):
+        weights, output = recompute(b.on(h.x))
+        torch.testing.assert_close(weights, h.weights, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(output, h.output, atol=1e-6, rtol=1e-5)
+    moved = full[0].on(full[0].x * 2)
+    assert moved.weights is None and moved.output is None and torch.equal(moved.W_q, full[0].W_q)
 
 
 def test_rotating_one_position_at_a_time_is_rotating_the_whole_sequence():

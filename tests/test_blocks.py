@@ -1,8 +1,10 @@
-"""A decoder layer taken apart runs back to the model's own hidden state, the other architecture is built from its
-config, and the build-it-yourself checks recognise right answers and name the usual wrong ones.
+"""A decoder layer taken apart runs back to the model's own hidden state, the whole model taken apart runs back to its
+logits, the other architecture is built from its config, and the build-it-yourself checks recognise right answers
+and name the usual wrong ones.
 
-The reference layer is written out here independently of utils (notebook 2's exercise asks the student for the same
-steps), on a tiny GPT-2 and a tiny Llama-style model (grouped-query heads, rotary positions), as in test_attention.
+The reference layer and forward pass are written out here independently of utils (notebook 2's exercises ask the
+student for the same steps), on a tiny GPT-2 and a tiny Llama-style model (grouped-query heads, rotary positions), as
+in test_attention.
 """
 
 import json
@@ -11,14 +13,24 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
+from utils.attention import attention_heads
 from utils.blocks import (
     SMOLLM2_135M,
     architecture_table,
     layer_parts,
+    model_parts,
     other_architecture,
     tiny_other_architecture,
 )
-from utils.build_checks import cached_head_mistake, filter_mistake, head_mistake, layer_mistake, unanswered
+from utils.build_checks import (
+    cached_head_mistake,
+    cached_loop_mistake,
+    filter_mistake,
+    forward_mistake,
+    head_mistake,
+    layer_mistake,
+    unanswered,
+)
 from utils.offline import assets
 from utils.sampling import filtered_probabilities
 
@@ -50,12 +62,23 @@ def head(h):
     return weights, weights @ v
 
 
-def layer(p):
-    r = p.x + torch.cat([head(h)[1] for h in p.heads], dim=-1) @ p.W_o + p.b_o
+def layer(x, p):
+    a = norm(x, p.norm_1)
+    r = x + torch.cat([head(h.on(a))[1] for h in p.heads], dim=-1) @ p.W_o + p.b_o
     m = norm(r, p.norm_2)
     up = m @ p.W_up + p.b_up
     hidden = p.act(m @ p.W_gate + p.b_gate) * up if p.W_gate is not None else p.act(up)
     return r + hidden @ p.W_down + p.b_down
+
+
+def forward(input_ids, parts, final_norm=True, positions=True):
+    ids = input_ids.reshape(-1)
+    x = parts.W_embed[ids]
+    if parts.W_pos is not None and positions:
+        x = x + parts.W_pos[:len(ids)]
+    for p in parts.layers:
+        x = layer(x, p)
+    return (norm(x, parts.norm) if final_norm else x) @ parts.W_lm + parts.b_lm
 
 
 def step(h, x_t, t, cache):
@@ -77,10 +100,26 @@ def test_a_layer_run_from_its_parts_is_the_models_next_hidden_state(make, index)
     model = make()
     parts = layer_parts(model, IDS, layer=index)
     assert len(parts.heads) == model.config.num_attention_heads and parts.layer == index
+    assert all(h.x is None and h.output is None for h in parts.heads)  # weights only: the input is the student's
     torch.testing.assert_close(parts.x, hidden_states(model, index))  # the layer's input
-    torch.testing.assert_close(norm(parts.x, parts.norm_1), parts.heads[0].x)  # what every head reads
+    torch.testing.assert_close(norm(parts.x, parts.norm_1), attention_heads(model, IDS, index)[0].x)  # heads read it
     if index == 0:  # the last entry of hidden_states has the final norm applied; layer 0's output does not
-        torch.testing.assert_close(layer(parts), hidden_states(model, 1), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(layer(parts.x, parts), hidden_states(model, 1), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+def test_the_whole_model_run_from_its_parts_gives_its_logits(make):
+    model = make()
+    parts = model_parts(model)
+    assert len(parts.layers) == 2 and all(p.x is None for p in parts.layers)
+    assert (parts.W_pos is None) == (parts.architecture == "Llama-style")
+    with torch.no_grad():
+        expected = model(IDS).logits[0]
+    torch.testing.assert_close(forward(IDS, parts), expected, atol=1e-5, rtol=1e-4)
+    assert parts.W_lm.data_ptr() == model.get_output_embeddings().weight.data_ptr()  # a view: no copy
+    head_0 = attention_heads(model, IDS, 0)[0]
+    torch.testing.assert_close(parts.layers[0].heads[0].rotate(head_0.x @ head_0.W_k), head_0.rotate(head_0.x @
+                                                                                                    head_0.W_k))
 
 
 def test_the_two_architectures_come_apart_into_the_same_fields():
@@ -107,7 +146,7 @@ def test_the_tiny_other_architecture_reads_the_same_ids_and_leaves_the_random_nu
     parts = layer_parts(other, IDS)  # two layers: hidden_states[1] is layer 0's output as it is
     with torch.no_grad():
         expected = other(IDS, output_hidden_states=True).hidden_states[1][0]
-    torch.testing.assert_close(layer(parts), expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(layer(parts.x, parts), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_the_other_architecture_full_size_has_the_real_models_shape():
@@ -139,7 +178,7 @@ def test_bad_input_is_one_clear_error(call, message):
 # --- the checks -----------------------------------------------------------------------------------------
 
 def test_the_head_check_accepts_the_head_and_names_the_mistakes():
-    part = layer_parts(tiny_llama(), IDS).heads[1]
+    part = attention_heads(tiny_llama(), IDS)[1]
     weights, output = head(part)
     assert head_mistake((weights, output), part) is None
     assert head_mistake((weights.tolist(), output.tolist()), part) is None
@@ -152,8 +191,8 @@ def test_the_head_check_accepts_the_head_and_names_the_mistakes():
 
 def test_the_cache_check_runs_one_cache_over_every_step():
     model = tiny_llama()
-    part = layer_parts(model, IDS).heads[2]
-    recomputed = [layer_parts(model, IDS[:, :t + 1]).heads[2].output[-1] for t in range(IDS.shape[1])]
+    part = attention_heads(model, IDS)[2]
+    recomputed = [attention_heads(model, IDS[:, :t + 1])[2].output[-1] for t in range(IDS.shape[1])]
     torch.testing.assert_close(torch.stack(recomputed), part.output)  # causal: the prefix's last row is the row
     assert cached_head_mistake(step, part, recomputed) is None
 
@@ -174,14 +213,59 @@ def test_the_cache_check_runs_one_cache_over_every_step():
 @pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
 def test_the_layer_check_accepts_the_layer_and_names_the_mistakes(make):
     model = make()
-    parts, expected = layer_parts(model, IDS), hidden_states(model)
-    assert layer_mistake(norm, layer, parts, expected) is None
-    attention = torch.cat([h.output for h in parts.heads], dim=-1) @ parts.W_o + parts.b_o
-    r = parts.x + attention
-    assert "that is r = x + attention" in layer_mistake(norm, lambda p: r, parts, expected)
-    assert "the MLP's output alone" in layer_mistake(norm, lambda p: layer(p) - r, parts, expected)
-    assert "is not what the heads read" in layer_mistake(lambda x, n: x, layer, parts, expected)
-    assert "its shape is (1, 7" in layer_mistake(norm, lambda p: layer(p)[None], parts, expected)
+    parts = layer_parts(model, IDS)
+    assert layer_mistake(norm, layer, model, IDS) is None
+    r = parts.x + torch.cat([h.output for h in attention_heads(model, IDS)], dim=-1) @ parts.W_o + parts.b_o
+    assert "that is r = x + attention" in layer_mistake(norm, lambda x, p: r, model, IDS)
+    assert "the MLP's output alone" in layer_mistake(norm, lambda x, p: layer(x, p) - r, model, IDS)
+    assert "is not what the heads read" in layer_mistake(lambda x, n: x, layer, model, IDS)
+    assert "its shape is (1, 7" in layer_mistake(norm, lambda x, p: layer(x, p)[None], model, IDS)
+    assert "Here parts.x" in layer_mistake(norm, lambda x, p: layer(p.x, p), model, IDS)  # x, not parts.x
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])
+def test_the_forward_check_accepts_the_model_and_names_the_mistakes(make):
+    model = make()
+    assert forward_mistake(forward, model, IDS) is None
+    assert forward_mistake(lambda i, p: forward(i, p)[None].tolist(), model, IDS) is None  # (1, n, V), a list
+    assert "apply the final norm" in forward_mistake(lambda i, p: forward(i, p, final_norm=False), model, IDS)
+    unplaced = forward_mistake(lambda i, p: forward(i, p, positions=False), model, IDS)
+    assert (unplaced is None) if model_parts(model).W_pos is None else "learned vector" in unplaced
+    assert "those are probabilities" in forward_mistake(lambda i, p: forward(i, p).softmax(-1), model, IDS)
+    assert "not the last one's only" in forward_mistake(lambda i, p: forward(i, p)[-1], model, IDS)
+    assert "it is a str" in forward_mistake(lambda i, p: "logits", model, IDS)
+    assert forward_mistake(lambda i, p: None, model, IDS) == "Not answered yet."
+    assert "Here parts.x" in forward_mistake(lambda i, p: layer(p.layers[0].x, p.layers[0]), model, IDS)
+
+
+def test_the_cached_loop_check_counts_the_tokens_fed():
+    model = tiny_llama()
+    with torch.no_grad():
+        expected = model.generate(IDS, max_new_tokens=4, do_sample=False).tolist()[0]
+
+    def cached(prompt_ids, n):
+        ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids
+        with torch.no_grad():
+            for _ in range(n):
+                out = model(input_ids=feed, past_key_values=past, use_cache=True)
+                ids.append(int(out.logits[0, -1].argmax()))
+                past, feed = out.past_key_values, torch.tensor([ids[-1:]])
+        return ids
+
+    def refed(prompt_ids, n):
+        ids = prompt_ids
+        with torch.no_grad():
+            for _ in range(n):
+                ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        return ids
+
+    assert cached_loop_mistake(cached, model, IDS, 4, expected) is None
+    assert "fed [7, 8, 9, 10] tokens" in cached_loop_mistake(refed, model, IDS, 4, expected)
+    assert "start with the prompt's ids" in cached_loop_mistake(lambda p, n: cached(p, n)[7:], model, IDS, 4, expected)
+    assert "a list of ints" in cached_loop_mistake(lambda p, n: "ids", model, IDS, 4, expected)
+    with pytest.raises(RuntimeError, match="model.generate is what this loop rebuilds"):
+        cached_loop_mistake(lambda p, n: model.generate(p, max_new_tokens=n).tolist()[0], model, IDS, 4, expected)
+    assert "generate" not in vars(model)  # put back
 
 
 def test_the_filter_check_counts_the_tokens_kept():

@@ -67,3 +67,70 @@ def test_verdict_turns_any_exception_into_one_line(capsys):
                     "first (and the cells above it).", "fine"]
     with pytest.raises(KeyboardInterrupt), exercises.verdict():  # a student's Ctrl-C still stops the cell
         raise KeyboardInterrupt
+
+
+def test_a_right_answer_in_16_bit_floats_is_told_to_compute_in_float32():
+    expected = torch.linspace(0, 10, 1000) + 1 / 3  # 16-bit floats round these in the third digit
+    for dtype in (torch.float16, torch.bfloat16):
+        problem = exercises.mismatch(expected.to(dtype), expected)
+        assert problem.startswith(f"it is in {str(dtype)[6:]}, which keeps about 3 significant digits")
+        assert problem.endswith("compute in float32 (e.g. `.float()`)")
+    assert exercises.low_precision(np.float16(1.5)) == "float16"
+    assert exercises.low_precision(torch.tensor(1.5)) is None and exercises.low_precision(1.5) is None
+    assert "float32" not in exercises.mismatch(expected * 2, expected)  # a wrong float32 answer gets no such hint
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (True, True), (False, False), (np.bool_(False), False), (torch.tensor(True), True),
+    (np.array([False]), False), (" Yes.", True), ("no", False), ("FALSE", False),
+    (1, None), (0.0, None), ("maybe", None), (None, None), (torch.tensor([True, False]), None),
+    (torch.tensor(1), None)])
+def test_truth_reads_every_way_of_saying_true_or_false_and_nothing_else(answer, expected):
+    assert exercises.truth(answer) is expected
+
+
+def test_words_and_describe_keep_any_answer_short_and_never_raise():
+    assert exercises.words("Falls, then RISES.") == "falls then rises" and exercises.words(3) is None
+
+    class Loud:
+        def __repr__(self):
+            return "y" * 1_000_000
+
+    class Broken:
+        def __repr__(self):
+            raise RuntimeError("no")
+
+    assert len(exercises.describe(Loud())) == 60
+    assert len(exercises.describe("falls " * 200_000)) == 60
+    assert exercises.describe(Broken()) == "a Broken"
+    assert exercises.describe(float("nan")) == "nan"
+
+
+def test_every_check_cell_imports_the_names_it_uses_from_utils_exercises():
+    """A check cell run on its own (after a kernel restart, or out of order) says "run your answer's cell first"
+    instead of dying on a NameError before ``verdict()`` can catch anything."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+
+    public = {name for name, value in vars(exercises).items() if not name.startswith("_")
+              and getattr(value, "__module__", None) == exercises.__name__} | {"NOT_ANSWERED"}
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if "exercise-check" not in cell.metadata.get("tags", []):
+                continue
+            tree = ast.parse(cell.source)
+            used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} & public
+            imported = {alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                        and node.module == "utils.exercises" for alias in node.names}
+            assert used <= imported, f"{path.name} cell {cell.id} uses {sorted(used - imported)} without importing"
+
+
+def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
+    exercises.require_predictions(1.5, "falls")  # written: nothing happens
+    for missing in (None, "  "):
+        with pytest.raises(exercises.PredictFirst) as stopped:
+            exercises.require_predictions(1.5, missing, where="predicted_final_train_loss, above")
+        assert stopped.value._render_traceback_() == [
+            "Write your predictions first (in predicted_final_train_loss, above), then run this cell again."]

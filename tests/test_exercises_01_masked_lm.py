@@ -13,7 +13,8 @@ MLM_LOSS_ANSWER, MLM_LOSS_CHECK = "bdc278aa", "41160c14"  # the loss at the blan
 MASS_ANSWER, MASS_CHECK = "c35", "c36"  # the top 5's probability, and the words above 0.1%
 IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in turn, one forward pass each
 OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own: is your word in the top 5?
-BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank; predict causal
+BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
+CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
 CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
 BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
 
@@ -26,6 +27,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
     "own sentence": (OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK),
     "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
+    "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
 }
@@ -52,6 +54,11 @@ CORRUPTION_TOO_MANY = PICK_AND_LABEL.format(rate=0.3, special=" & ~special") + (
     "    shown_random = picked & (roll >= 0.8) & (roll < 0.9)\n"
     "    inputs[shown_random] = torch.randint(len(tokenizer), input_ids.shape)[shown_random]\n"
     "    return inputs, labels")
+CORRUPTION_TOO_FEW = PICK_AND_LABEL.format(rate=0.12, special=" & ~special") + (  # 3 points off: more than chance
+    "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+    "    shown_random = picked & (roll >= 0.8) & (roll < 0.9)\n"
+    "    inputs[shown_random] = torch.randint(len(tokenizer), input_ids.shape)[shown_random]\n"
+    "    return inputs, labels")
 CORRUPTION_ONE_RANDOM_ID = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") + (
     "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
     "    inputs[picked & (roll >= 0.8) & (roll < 0.9)] = tokenizer.unk_token_id\n"
@@ -74,11 +81,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Not quite: the [PAD] id, the [UNK] id, the count", id="vocabulary: str"),
     pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = True, 100, 5828", WRONG,
                  "Not quite: the [PAD] id", id="vocabulary: True for an id"),
+    pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = 0, 100, None", WRONG,
+                 "Not answered yet.", id="vocabulary: the count missing"),
     pytest.param(GUESS_CHECK, 'my_guess = "box"', RIGHT, "Your guess 'box': rank", id="guess: box"),
     pytest.param(GUESS_CHECK, 'my_guess = " Part "', RIGHT, "Your guess 'Part': rank",
                  id="guess: capitalised, in spaces"),
     pytest.param(GUESS_CHECK, 'my_guess = "chocolates"', WRONG, "is 2 pieces here", id="guess: two pieces"),
-    pytest.param(GUESS_CHECK, "my_guess = 3", WRONG, "3 is not a word", id="guess: a number"),
+    pytest.param(GUESS_CHECK, "my_guess = 3", WRONG, "3 is not a word: write your prediction as one word in quotes",
+                 id="guess: a number"),
+    pytest.param(GUESS_CHECK, "my_guess = ['box']", WRONG, "['box'] is not a word", id="guess: a list"),
     pytest.param(GUESS_CHECK, "my_guess = None", WRONG, "Write your prediction first (in my_guess, above the top 5)",
                  id="guess: none"),
     pytest.param(GUESS_CHECK, 'my_guess = "  "', WRONG, "Write your prediction first", id="guess: blank"),
@@ -114,12 +125,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="softmax: a str"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.exp() / z.sum(dim=5)", WRONG,
                  "your code raised IndexError", id="softmax: raises"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return (z - z.max()).exp().half() / (z - z.max()).exp().sum()",
+                 WRONG, "which keeps about 3 significant digits", id="softmax: in float16"),
     pytest.param(SOFTMAX_CHECK, "my_softmax = 3", WRONG, "your code raised TypeError", id="softmax: not callable"),
     pytest.param(SOFTMAX_CHECK, "del my_softmax", WRONG, "Run your answer's cell first", id="softmax: undefined"),
     pytest.param(MLM_LOSS_CHECK, "my_loss = -torch.log(probabilities[box_id])", RIGHT, "Correct:",
                  id="loss at the blank: torch.log"),
     pytest.param(MLM_LOSS_CHECK, "import math; my_loss = -math.log(probabilities[box_id].item())", RIGHT,
                  "Correct:", id="loss at the blank: math.log of a float"),
+    pytest.param(MLM_LOSS_CHECK, "my_loss = -torch.log(probabilities[box_id].half())", WRONG,
+                 "Nearly: the formula is right, but your answer is in float16", id="loss at the blank: in float16"),
     pytest.param(MLM_LOSS_CHECK, "my_loss = torch.log(probabilities[box_id])", WRONG, "mind the sign",
                  id="loss at the blank: not negated"),
     pytest.param(MLM_LOSS_CHECK, "my_loss = probabilities[box_id]", WRONG, "Not quite",
@@ -174,10 +189,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="own sentence: lower case, in spaces"),
     pytest.param(OWN_SENTENCE_CHECK, 'my_word = "chocolates"', WRONG, "is 2 pieces here",
                  id="own sentence: two pieces"),
-    pytest.param(OWN_SENTENCE_CHECK, "my_word = 7", WRONG, "write one word in quotes", id="own sentence: a number"),
+    pytest.param(OWN_SENTENCE_CHECK, "my_word = 7", WRONG, "7 is not a word: write your prediction as one word",
+                 id="own sentence: a number"),
     pytest.param(OWN_SENTENCE_CHECK, 'my_sentence = "No mask here."', WRONG, "The text has no [MASK] token",
                  id="own sentence: no blank"),
-    pytest.param(OWN_SENTENCE_CHECK, "my_word = ['paris']", WRONG, "write one word in quotes (yours is ['paris'])",
+    pytest.param(OWN_SENTENCE_CHECK, "my_word = ['paris']", WRONG, "['paris'] is not a word",
                  id="own sentence: a list"),
     pytest.param(OWN_SENTENCE_CHECK, "my_word = None", WRONG, "Write your prediction first (in my_word",
                  id="own sentence: no word"),
@@ -200,16 +216,35 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  WRONG, "keep exactly one", id="both sides: two blanks"),
     pytest.param(BOTH_SIDES_CHECK, 'my_text = "Life is like a box of chocolates."', WRONG,
                  "write a sentence (a str) with one", id="both sides: no blank"),
-    pytest.param(BOTH_SIDES_CHECK, "my_text = 42", WRONG, "write a sentence (a str) with one",
+    pytest.param(BOTH_SIDES_CHECK, "my_text = 42", WRONG, "write a sentence (a str) with one [MASK]; got 42",
                  id="both sides: a number"),
-    pytest.param(BOTH_SIDES_CHECK, 'my_causal_changes = " No "', RIGHT, "Your prediction is right",
-                 id="both sides: predicted no, in words"),
-    pytest.param(BOTH_SIDES_CHECK, "my_causal_changes = True", WRONG, "Your prediction is not right",
-                 id="both sides: predicted a causal change"),
-    pytest.param(BOTH_SIDES_CHECK, "my_causal_changes = None", WRONG,
-                 "Write your prediction first (in my_causal_changes", id="both sides: no prediction"),
-    pytest.param(BOTH_SIDES_CHECK, "my_causal_changes = 'maybe'", WRONG, "Set my_causal_changes to True or False",
-                 id="both sides: neither True nor False"),
+    pytest.param(BOTH_SIDES_CHECK, "my_text = None", WRONG, "Not answered yet.", id="both sides: not answered"),
+    pytest.param(BOTH_SIDES_CHECK, 'my_text = "Life is like a [MASK] " + "word " * 600', WRONG,
+                 "this model reads at most", id="both sides: too long for the model"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = False", RIGHT,
+                 "Correct: with the causal mask the probabilities at the blank", id="causal mask: predicted no"),
+    pytest.param(CAUSAL_CHECK, 'my_causal_changes = " No "', RIGHT, "Correct: with the causal mask",
+                 id="causal mask: predicted no, in words"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = torch.tensor(False)", RIGHT, "Correct: with the causal mask",
+                 id="causal mask: predicted no, as a bool tensor"),
+    pytest.param(CAUSAL_CHECK, 'my_text = text.replace(".", "!")\nmy_causal_changes = "false"', RIGHT,
+                 "Correct: with the causal mask", id="causal mask: only the full stop changed"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = True", WRONG,
+                 "Not quite: with the causal mask the probabilities at the blank",
+                 id="causal mask: predicted a change"),
+    pytest.param(CAUSAL_CHECK, 'my_causal_changes = "yes"', WRONG, "Not quite: with the causal mask",
+                 id="causal mask: predicted a change, in words"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = None", WRONG, "Not answered yet.",
+                 id="causal mask: no prediction"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = 'maybe'", WRONG, "predict True or False; got 'maybe'",
+                 id="causal mask: neither True nor False"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = 0", WRONG, "predict True or False; got 0",
+                 id="causal mask: a number"),
+    pytest.param(CAUSAL_CHECK, "my_causal_changes = [False]", WRONG, "predict True or False; got [False]",
+                 id="causal mask: a list"),
+    pytest.param(CAUSAL_CHECK, "my_text = None", WRONG, "First finish part (a)", id="causal mask: no sentence"),
+    pytest.param(CAUSAL_CHECK, 'my_text = f"Love is like a {tokenizer.mask_token} of wine."', WRONG,
+                 "First finish part (a)", id="causal mask: the left side changed"),
     pytest.param(CORRUPTION_CHECK, solution(NOTEBOOK, CORRUPTION_ANSWER), RIGHT, "Correct: over",
                  id="corruption: the reference solution"),
     pytest.param(CORRUPTION_CHECK,
@@ -242,10 +277,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "no picked token became a random one: 10% of them should", id="corruption: forgot the random tenth"),
     pytest.param(CORRUPTION_CHECK, CORRUPTION_ALL_MASK, WRONG, "every picked token became [MASK]",
                  id="corruption: always [MASK]"),
-    pytest.param(CORRUPTION_CHECK, CORRUPTION_OF_SPECIALS, WRONG, "special tokens: [CLS], [SEP], [PAD]",
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_OF_SPECIALS, WRONG,
+                 "special tokens: the tokenizer's [UNK], [SEP], [PAD], [CLS], [MASK] (tokenizer.all_special_ids)",
                  id="corruption: picked special tokens"),
     pytest.param(CORRUPTION_CHECK, CORRUPTION_TOO_MANY, WRONG,
                  "pick each non-special token with probability 0.15", id="corruption: 30% picked"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_TOO_FEW, WRONG, "points by chance): pick each non-special token with "
+                 "probability 0.15", id="corruption: 12% picked"),
     pytest.param(CORRUPTION_CHECK, CORRUPTION_ONE_RANDOM_ID, WRONG, "different id(s): draw each from the whole",
                  id="corruption: [UNK] for the random tenth"),
     pytest.param(CORRUPTION_CHECK,

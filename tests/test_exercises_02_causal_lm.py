@@ -8,10 +8,12 @@ NOTEBOOK = "02_causal_lm.ipynb"
 
 NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next word; GPT-2's figures revealed
 CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the greedy continuation
+LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
 LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
+FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embeddings, every layer, norm, LM head
 FILTERS_ANSWER, FILTERS_CHECK = "1d834672", "14672850"  # temperature, top-k and top-p by hand
 SAMPLING_ANSWER, SAMPLING_CHECK = "306fd16b", "c8f0d101"  # the sampling loop, as generate(do_sample=True)
 TEMPERATURE_ANSWER, TEMPERATURE_CHECK = "c39", "c40"  # a temperature at which sampling is greedy
@@ -21,10 +23,12 @@ BEAM_ANSWER, BEAM_CHECK = "028dc1ef", "102ea084"  # beam search of width 2, as g
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
+    "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
     "attention head": (HEAD_ANSWER, HEAD_CHECK),
     "cached head": (CACHED_ANSWER, CACHED_CHECK),
     "layer 0": (LAYER_ANSWER, LAYER_CHECK),
+    "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
     "filters": (FILTERS_ANSWER, FILTERS_CHECK),
     "sampling": (SAMPLING_ANSWER, SAMPLING_CHECK),
     "temperature": (TEMPERATURE_ANSWER, TEMPERATURE_CHECK),
@@ -45,18 +49,44 @@ NORM = ("def my_norm(x, norm):\n"
         "    return x / (x.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt() * norm.weight + norm.bias\n")
 
 
-def layer(after_attention: str = "r = parts.x + heads @ parts.W_o + parts.b_o",
+def layer(after_attention: str = "r = x + heads @ parts.W_o + parts.b_o",
           mlp_input: str = "my_norm(r, parts.norm_2)", gated: str = "parts.act(m @ parts.W_gate + parts.b_gate) * up",
-          output: str = "r + mlp") -> str:
+          output: str = "r + mlp", heads_read: str = "my_norm(x, parts.norm_1)") -> str:
     """A ``my_layer`` with one of its steps replaced (the right one by default)."""
-    return ("def my_layer(parts):\n"
-            "    heads = torch.cat([h.output for h in parts.heads], dim=-1)\n"
+    return ("def my_layer(x, parts):\n"
+            f"    a = {heads_read}\n"
+            "    heads = torch.cat([my_attention_head(h.on(a))[1] for h in parts.heads], dim=-1)\n"
             f"    {after_attention}\n"
             f"    m = {mlp_input}\n"
             "    up = m @ parts.W_up + parts.b_up\n"
             f"    hidden = {gated} if parts.W_gate is not None else parts.act(up)\n"
             "    mlp = hidden @ parts.W_down + parts.b_down\n"
             f"    return {output}\n")
+
+
+def forward(embeddings: str = "parts.W_embed[ids]", positions: str = "x + parts.W_pos[:len(ids)]",
+            layers: str = "my_layer(x, layer)",
+            output: str = "my_norm(x, parts.norm) @ parts.W_lm + parts.b_lm") -> str:
+    """A ``my_forward`` with one of its steps replaced (the right one by default)."""
+    return ("def my_forward(input_ids, parts):\n"
+            "    ids = input_ids[0]\n"
+            f"    x = {embeddings}\n"
+            "    if parts.W_pos is not None:\n"
+            f"        x = {positions}\n"
+            "    for layer in parts.layers:\n"
+            f"        x = {layers}\n"
+            f"    return {output}\n")
+
+
+# greedy decoding with the cache, from which the wrong loops below are made
+LOOP = ("def my_cached_greedy(prompt_ids, n):\n"
+        "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"
+        "    with torch.no_grad():\n"
+        "        for _ in range(n):\n"
+        "            out = model(input_ids=feed, past_key_values=past, use_cache=True)\n"
+        "            ids.append(int(out.logits[0, -1].argmax()))\n"
+        "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
+        "    return ids\n")
 
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
@@ -110,19 +140,31 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct:",
                  id="layer 0: the reference solution"),
     pytest.param(LAYER_CHECK,
-                 "import torch.nn.functional as F\n"  # library norms and SiLU, the model's head outputs, a list
+                 "import torch.nn.functional as F\n"  # library norm functions and SiLU, a head loop, a list
                  "def my_norm(x, norm):\n"
                  "    if norm.subtracts_mean:\n"
                  "        return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)\n"
                  "    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight\n"
-                 "def my_layer(parts):\n"
-                 "    r = parts.x + torch.cat([h.output for h in parts.heads], -1) @ parts.W_o + parts.b_o\n"
+                 "def my_layer(x, parts):\n"
+                 "    a = my_norm(x, parts.norm_1)\n"
+                 "    outputs = []\n"
+                 "    for h in parts.heads:\n"
+                 "        outputs.append(my_attention_head(h.on(a))[1])\n"
+                 "    r = x + torch.cat(outputs, -1) @ parts.W_o + parts.b_o\n"
                  "    m = my_norm(r, parts.norm_2)\n"
                  "    if parts.W_gate is None:\n"
                  "        mlp = parts.act(m @ parts.W_up + parts.b_up) @ parts.W_down + parts.b_down\n"
                  "    else:\n"
                  "        mlp = (F.silu(m @ parts.W_gate) * (m @ parts.W_up)) @ parts.W_down\n"
-                 "    return (r + mlp).tolist()", RIGHT, "Correct:", id="layer 0: library norms, a list"),
+                 "    return (r + mlp).tolist()", RIGHT, "Correct:", id="layer 0: library norm functions, a list"),
+    pytest.param(LAYER_CHECK, NORM + layer().replace("(x, parts)", "(x, p)").replace("parts.", "p."), RIGHT,
+                 "Correct:", id="layer 0: its own names"),
+    pytest.param(LAYER_CHECK, NORM + layer(heads_read="x"), WRONG, "Your norm_1 of x to every head",
+                 id="layer 0: the heads read x without its norm"),
+    pytest.param(LAYER_CHECK, NORM + layer().replace("    a = my_norm(x", "    a = my_norm(parts.x"), WRONG,
+                 "Here parts.x, and each head's x, weights and output, are None", id="layer 0: parts.x, not x"),
+    pytest.param(LAYER_CHECK, NORM + layer().replace("h.on(a)", "h"), WRONG, "head.on(a)",
+                 id="layer 0: the heads without their input"),
     pytest.param(LAYER_CHECK, NORM.replace("if norm.subtracts_mean", "if True") + layer(), WRONG,
                  "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; no mean subtracted",
                  id="layer 0: the mean subtracted in RMSNorm"),
@@ -144,8 +186,71 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="layer 0: a batch dimension"),
     pytest.param(LAYER_CHECK, "def my_norm(x, norm):\n    return None\n" + layer(), WRONG,
                  "Not answered yet. (Hint: start with my_norm", id="layer 0: no norm yet"),
-    pytest.param(LAYER_CHECK, NORM + "def my_layer(parts):\n    return 'x + attention + mlp'", WRONG,
+    pytest.param(LAYER_CHECK, NORM + "def my_layer(x, parts):\n    return 'x + attention + mlp'", WRONG,
                  "my_layer: it is a str", id="layer 0: a str"),
+    pytest.param(LAYER_CHECK, NORM + "def my_layer(parts):\n    return parts.x", WRONG,
+                 "my_layer() takes 1 positional argument but 2 were given", id="layer 0: the old signature"),
+    pytest.param(FORWARD_CHECK, solution(NOTEBOOK, FORWARD_ANSWER), RIGHT, "Correct:",
+                 id="whole model: the reference solution"),
+    pytest.param(FORWARD_CHECK,
+                 "import torch.nn.functional as F\n"  # F.embedding, positions by arange, (1, n, V) as a list
+                 "def my_forward(input_ids, parts):\n"
+                 "    x = F.embedding(input_ids, parts.W_embed)[0]\n"
+                 "    if parts.W_pos is not None:\n"
+                 "        x = x + parts.W_pos[torch.arange(x.shape[0])]\n"
+                 "    for i in range(len(parts.layers)):\n"
+                 "        x = my_layer(x, parts.layers[i])\n"
+                 "    return (my_norm(x, parts.norm) @ parts.W_lm)[None].tolist()", RIGHT, "Correct:",
+                 id="whole model: F.embedding, (1, n, V), a list"),
+    pytest.param(FORWARD_CHECK, forward(output="x @ parts.W_lm + parts.b_lm"), WRONG,
+                 "apply the final norm, parts.norm, first", id="whole model: no final norm"),
+    pytest.param(FORWARD_CHECK, forward(positions="x"), WRONG,
+                 "GPT-2 adds each position's learned vector to the token's",
+                 id="whole model: GPT-2's positions forgotten (caught on GPT-2, whichever ran)"),
+    pytest.param(FORWARD_CHECK, forward(layers="my_layer(x, parts.layers[0])"), WRONG, "Not quite, on",
+                 id="whole model: layer 0 every time"),
+    pytest.param(FORWARD_CHECK, forward(layers="my_layer(layer.x, layer)"), WRONG,
+                 "Here parts.x, and each head's x, weights and output, are None", id="whole model: layer.x, not x"),
+    pytest.param(FORWARD_CHECK, forward(output="(my_norm(x, parts.norm) @ parts.W_lm).softmax(-1)"), WRONG,
+                 "those are probabilities", id="whole model: probabilities"),
+    pytest.param(FORWARD_CHECK, forward(output="(my_norm(x, parts.norm) @ parts.W_lm)[-1]"), WRONG,
+                 "not the last one's only", id="whole model: the last position only"),
+    pytest.param(FORWARD_CHECK, forward(output="my_norm(x, parts.norm)"), WRONG, "looks like a hidden state",
+                 id="whole model: no LM head"),
+    pytest.param(FORWARD_CHECK, "def my_forward(input_ids, parts):\n    return 'logits'", WRONG, "it is a str",
+                 id="whole model: a str"),
+    pytest.param(FORWARD_CHECK, "def my_forward(input_ids, parts):\n    return None", WRONG,
+                 "Not answered yet. (Hint: ids = input_ids[0]", id="whole model: not answered"),
+    pytest.param(LOOP_CHECK, "def my_cached_greedy(prompt_ids, n):\n    return None", WRONG,
+                 "Not answered yet. (Hint:", id="cached loop: not answered"),
+    pytest.param(LOOP_CHECK, solution(NOTEBOOK, LOOP_ANSWER), RIGHT, "Correct:", id="cached loop: the reference"),
+    pytest.param(LOOP_CHECK,
+                 "def my_cached_greedy(prompt_ids, n):\n"  # positional ids, a tensor that grows, returned as one
+                 "    ids, past, feed = prompt_ids, None, prompt_ids\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            out = model(feed, past_key_values=past, use_cache=True)\n"
+                 "        feed = out.logits[:, -1:].argmax(-1)\n"
+                 "        past, ids = out.past_key_values, torch.cat([ids, feed], dim=1)\n"
+                 "    return ids", RIGHT, "Correct:", id="cached loop: a tensor"),
+    pytest.param(LOOP_CHECK,
+                 "def my_cached_greedy(prompt_ids, n):\n"  # Step 3's loop, which re-feeds everything
+                 "    ids = prompt_ids\n"
+                 "    with torch.no_grad():\n"
+                 "        for _ in range(n):\n"
+                 "            ids = torch.cat([ids, model(ids).logits[:, -1:].argmax(-1)], dim=1)\n"
+                 "    return ids[0].tolist()", WRONG, "the right tokens, but your forward passes fed",
+                 id="cached loop: no cache"),
+    pytest.param(LOOP_CHECK,
+                 "def my_cached_greedy(prompt_ids, n):\n"
+                 "    return model.generate(prompt_ids, max_new_tokens=n, do_sample=False)[0].tolist()", WRONG,
+                 "model.generate is what this loop rebuilds", id="cached loop: generate"),
+    pytest.param(LOOP_CHECK, LOOP.replace("return ids", "return ids[len(prompt_ids[0]):]"), WRONG,
+                 "start with the prompt's ids", id="cached loop: without the prompt"),
+    pytest.param(LOOP_CHECK, LOOP.replace("range(n)", "range(n - 1)"), WRONG, "part from greedy decoding's",
+                 id="cached loop: one token short"),
+    pytest.param(LOOP_CHECK, LOOP.replace("return ids", "return ' '.join(map(str, ids))"), WRONG,
+                 "return the token ids as a list of ints", id="cached loop: a str"),
     pytest.param(BEAM_CHECK, solution(NOTEBOOK, BEAM_ANSWER), RIGHT, "Correct:",
                  id="beam search: the reference solution"),
     pytest.param(BEAM_CHECK,
@@ -175,8 +280,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(STRATEGIES_CHECK, 'my_prediction = "the hot one"', WRONG, "is none of",
                  id="strategies: no such strategy"),
     pytest.param(STRATEGIES_CHECK, "my_prediction = ['greedy']", WRONG, "is none of", id="strategies: a list"),
-    pytest.param(STRATEGIES_CHECK, "my_beam_beats_greedy = 'yes'", WRONG,
-                 "Predict it as True or False; got 'yes'", id="strategies: beam search, a str"),
+    pytest.param(STRATEGIES_CHECK, "my_beam_beats_greedy = 'perhaps'", WRONG,
+                 "Predict it as True or False; got 'perhaps'", id="strategies: beam search, neither true nor false"),
+    pytest.param(STRATEGIES_CHECK, "my_prediction, my_beam_beats_greedy = 'greedy', ' Yes '", RIGHT,
+                 "Beam search beats greedy: you said True", id="strategies: beam search, yes in words"),
+    pytest.param(STRATEGIES_CHECK,
+                 "import numpy as np\nmy_prediction, my_beam_beats_greedy = 'greedy', np.bool_(False)", RIGHT,
+                 "Beam search beats greedy: you said False", id="strategies: beam search, numpy's False"),
+    pytest.param(STRATEGIES_CHECK, "my_prediction, my_beam_beats_greedy = 'greedy', torch.tensor(True)", RIGHT,
+                 "Beam search beats greedy: you said True", id="strategies: beam search, a one-value bool tensor"),
     pytest.param(STRATEGIES_CHECK, "my_prediction, my_beam_beats_greedy = 'greedy', True", RIGHT,
                  "Beam search beats greedy: you said True", id="strategies: beam search, True"),
     pytest.param(CONTINUATION_CHECK,
@@ -411,3 +523,19 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
+
+# every cell that shows the model's next token after the prompt, or the strategies' table: nothing before a prediction
+REVEALS = {cell: ("my_next_word", "my_next_word, under Step 1")
+           for cell in ["c13", "c14", "c16", "c17", "c19", "c22", "c27", "84bc2400", "d0cf5f52"]}
+REVEALS["c29"] = ("my_prediction", "the prediction cell above the table")
+
+
+@pytest.mark.parametrize("cell", REVEALS)
+def test_a_reveal_shows_nothing_before_its_prediction_and_something_after(executed, cell):
+    variable, where = REVEALS[cell]
+    executed.run(executed.references)
+    executed.run(f"{variable} = None")
+    said = executed.run(executed.cell(cell).source)
+    assert said == f"Write your prediction first (in {where}), then run this cell again.\n"
+    executed.run(executed.references)  # the reference predictions, and the cell run again with them
+    assert "Write your prediction first" not in executed.run(executed.cell(cell).source)

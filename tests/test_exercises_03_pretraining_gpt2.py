@@ -62,13 +62,18 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", RIGHT,
                  "you predicted 5.00", id="losses: numbers"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = torch.tensor(0.1)\npredicted_final_valid_loss = '7'",
-                 RIGHT, "no number predicted ('7')", id="losses: a tensor and a str"),
+                 RIGHT, "predict it as a finite number of nats (got '7')", id="losses: a tensor and a str"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = predicted_final_valid_loss = [1, 2]", WRONG,
-                 "no number predicted", id="losses: lists"),
+                 "predict it as a finite number of nats", id="losses: lists"),
+    pytest.param(LOSSES_CHECK, "predicted_final_train_loss, predicted_final_valid_loss = float('nan'), float('inf')",
+                 WRONG, "final validation loss: measured", id="losses: nan and inf, no 'off by nan'"),
     pytest.param(LOSSES_CHECK, "predicted_valid_shape = ' Falls then rises '", RIGHT,
                  "you predicted 'falls then rises'", id="losses: the shape, capitalised, in spaces"),
-    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 3", WRONG, "you predicted '3': not this time.",
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 3", WRONG, "you predicted 3: not this time.",
                  id="losses: the shape, a number"),
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'falls ' * 200_000", WRONG,
+                 "you predicted 'falls falls falls falls falls falls falls falls falls fa...: not this time",
+                 id="losses: a megabyte of shape, shown short"),
     pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'rises then falls'", RIGHT,
                  "The original tutorial, 27,400 steps of GPT-2 124M: train loss 0.017",
                  id="losses: all three predicted, the original's figures revealed"),
@@ -133,8 +138,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Correct:", id="training loop: zero_grad first, a tensor mean"),
     pytest.param(LOOP_CHECK,
                  "def evaluate(model, eval_batches):\n"
+                 "    model.eval()\n"
                  "    with torch.no_grad():\n"
-                 "        return sum(my_cross_entropy(model(**b).logits, b['labels']) for b in eval_batches) / 2\n"
+                 "        mean = sum(my_cross_entropy(model(**b).logits, b['labels']) for b in eval_batches) / 2\n"
+                 "    model.train()\n"
+                 "    return mean\n"
                  "def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval_every, clip):\n"
                  "    schedule = transformers.get_cosine_schedule_with_warmup(optimizer, warmup_steps, len(batches))\n"
                  "    losses, evaluations = [], []\n"
@@ -168,6 +176,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP).replace("return train_losses, evaluations",
                                                                 "return train_losses"), WRONG,
                  "return (train_losses, evaluations)", id="training loop: only the losses returned"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP).replace("with torch.no_grad():", "if True:"), WRONG,
+                 "your evaluation runs with gradients on", id="training loop: evaluation without no_grad"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP).replace("    model.eval()\n", ""), WRONG,
+                 "your evaluation runs in train mode", id="training loop: evaluation in train mode"),
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP).replace("    model.train()\n    return", "    return"), WRONG,
+                 "goes on training in eval mode", id="training loop: no model.train() after evaluating"),
     pytest.param(LOOP_CHECK, "def my_training_loop(*args):\n    return 'fine'", WRONG, "Not quite",
                  id="training loop: a str"),
     pytest.param(LOOP_CHECK, "def my_training_loop(*args):\n    return [], []", WRONG, "Not answered yet",

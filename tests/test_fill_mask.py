@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from utils.fill_mask import encode_masked, fill_mask, rank_of
+from utils.fill_mask import continuation_prefix, encode_masked, fill_mask, rank_of
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,18 @@ def test_rank_of_a_guess(bert_tokenizer):
         "'chocolates' is 2 pieces here (chocolate ##s): one mask holds one piece"
     for not_a_word in (None, 3, "  ", ["box"]):
         assert "is not a word" in rank_of(bert_tokenizer, probabilities, not_a_word)
+
+
+def test_rank_of_reads_the_guess_as_a_word_after_a_space(gpt2_tokenizer):
+    """A BPE vocabulary (GPT-2's, RoBERTa's) has " box" (Ġbox) and "box" as different entries: a blank after a space
+    is filled by the first."""
+    probabilities = torch.zeros(len(gpt2_tokenizer))
+    spaced, bare = gpt2_tokenizer.convert_tokens_to_ids(["Ġbox", "box"])
+    probabilities[spaced], probabilities[bare] = 0.4, 0.6
+    assert rank_of(gpt2_tokenizer, probabilities, "box") == (2, pytest.approx(0.4))
+
+
+def test_continuation_prefix_is_wordpiece_s_double_hash_and_none_for_bpe(bert_tokenizer, gpt2_tokenizer):
+    assert continuation_prefix(bert_tokenizer) == "##"
+    assert continuation_prefix(gpt2_tokenizer) is None
+    assert continuation_prefix("bert-base-uncased") is None

@@ -1,5 +1,6 @@
-"""utils.masking, behind notebook 1's exercises 8 and 9: a corruption is measured exactly, the collator itself passes
-the statistical comparison under any seed, each usual slip is named, and the batch loss is compared with the model's."""
+"""utils.masking, behind notebook 1's exercises 7-9: a corruption is measured exactly, the collator itself passes
+the statistical comparison under any seed, the answer's draws are independent of the collator's, each usual slip is
+named, the batch loss is compared with the model's; and the doors of the notebook's predict-then-see cells."""
 
 import math
 import random
@@ -8,7 +9,19 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
 
-from utils.masking import TOLERANCE, corruption_verdict, loss_verdict, measure
+from utils.masking import (
+    COLLATOR_SEED,
+    SEED,
+    STANDARD_ERRORS,
+    Corruption,
+    causal_experiment_ready,
+    corruption_verdict,
+    loss_verdict,
+    measure,
+    right_side_problem,
+    tolerances,
+    word_predicted,
+)
 
 SENTENCES = ["Life is like a box of chocolates.", "You never know what you're gonna get.", "Run, Forrest, run!"]
 
@@ -36,13 +49,37 @@ def test_measure_counts_each_kind_of_position():
     counted = measure(original, inputs, labels, special, mask_id=103)
     assert (counted.tokens, counted.picked, counted.masked, counted.random, counted.kept) == (4, 3, 1, 1, 1)
     assert (counted.special_picked, counted.wrong_labels, counted.changed_unpicked) == (0, 0, 0)
-    assert counted.rates() == {"picked": 0.75, "[MASK]": 1 / 3, "random": 1 / 3, "unchanged": 1 / 3}
+    assert counted.rates() == {"picked": 0.75, "mask": 1 / 3, "random": 1 / 3, "unchanged": 1 / 3}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_collator_under_another_seed_is_correct(bert_tokenizer, batch_ids, seed):
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_collator_under_any_seed_is_correct(bert_tokenizer, batch_ids, seed):
     said = corruption_verdict(collator_with_seed(bert_tokenizer, seed), bert_tokenizer, batch_ids)
-    assert said.startswith("Correct: over ") and f"tolerance: {TOLERANCE * 100:.0f} percentage points" in said, said
+    assert said.startswith("Correct: over ") and f"each within {STANDARD_ERRORS} standard errors of chance" in said, \
+        said
+
+
+def test_the_answer_and_the_collator_draw_independently(bert_tokenizer, batch_ids):
+    """Under one seed, torch.rand(shape) < 0.15 picks exactly the collator's positions; the check seeds them apart."""
+    assert SEED != COLLATOR_SEED
+    ids = batch_ids.repeat(50, 1)
+    special = torch.isin(ids, torch.tensor(bert_tokenizer.all_special_ids))
+    torch.manual_seed(SEED)
+    mine = (torch.rand(ids.shape) < 0.15) & ~special
+    theirs = DataCollatorForLanguageModeling(bert_tokenizer, seed=COLLATOR_SEED)(ids.tolist())["labels"] != -100
+    overlap = int((mine & theirs).sum()) / int(theirs.sum())
+    assert 0.1 < overlap < 0.2  # about 15%, as for independent draws (1.0 under one seed)
+    same_seed = DataCollatorForLanguageModeling(bert_tokenizer, seed=SEED)(ids.tolist())["labels"] != -100
+    assert torch.equal(mine, same_seed)  # what the separate seeds avoid
+
+
+def test_the_tolerance_is_four_standard_errors_of_two_independent_rates():
+    counts = Corruption(tokens=30_000, picked=4_500, masked=3_600, random=450, kept=450, special_picked=0,
+                        wrong_labels=0, changed_unpicked=0, random_ids=450)
+    bounds = tolerances(counts, counts)
+    assert bounds["picked"] == pytest.approx(4 * math.sqrt(0.15 * 0.85 * 2 / 30_000))
+    assert bounds["mask"] == pytest.approx(4 * math.sqrt(0.8 * 0.2 * 2 / 4_500))
+    assert bounds["random"] == bounds["unchanged"] == pytest.approx(4 * math.sqrt(0.1 * 0.9 * 2 / 4_500))
 
 
 def test_the_check_leaves_the_callers_generators_as_they_were(bert_tokenizer, batch_ids):
@@ -86,6 +123,15 @@ def test_an_unpicked_token_that_changes_is_named(bert_tokenizer, batch_ids):
         return inputs, labels
     verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids)
     assert "tokens that were not picked (label -100) changed" in verdict, verdict
+
+
+def test_a_rate_off_by_more_than_chance_is_named(bert_tokenizer, batch_ids):
+    def too_few(input_ids):  # 12% picked: 3 points off, more than chance allows over ~30,000 tokens
+        inputs, labels = collator_with_seed(bert_tokenizer, 1)(input_ids)
+        labels = torch.where(torch.rand(labels.shape) < 0.2, torch.full_like(labels, -100), labels)
+        return torch.where(labels == -100, input_ids, inputs), labels
+    verdict = corruption_verdict(too_few, bert_tokenizer, batch_ids)
+    assert "pick each non-special token with probability 0.15" in verdict and "points by chance" in verdict, verdict
 
 
 @pytest.mark.parametrize("ids, message", [
@@ -143,3 +189,46 @@ def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
 def test_an_error_that_is_not_about_minus_100_reaches_the_check_cell(scored):
     with pytest.raises(ZeroDivisionError):
         loss_verdict(lambda logits, labels: 1 / 0, *scored)
+
+
+@pytest.mark.parametrize("guess, opens, said", [
+    ("box", True, ""), (" Box ", True, ""), (None, False, "Write your prediction first (in my_guess)"),
+    ("  ", False, "Write your prediction first"), (3, False, "3 is not a word: write your prediction as one word"),
+    (["box"], False, "['box'] is not a word"), (True, False, "True is not a word"),
+])
+def test_a_guessed_word_opens_its_reveal_and_nothing_else_does(guess, opens, said, capsys):
+    assert word_predicted(guess, where="my_guess") is opens
+    assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("other, said", [
+    ("Life is like a [MASK] of wine.", None),
+    ("life is like a [MASK] of chocolates!", None),
+    ("Love is like a [MASK] of chocolates.", "the words before the blank changed too. Keep 'Life is like a'"),
+    ("Life is like a [MASK] of chocolates.", "that is the original sentence"),
+    ("Life is like a [MASK] of [MASK].", "keep exactly one [MASK] (yours has 2)"),
+    ("Life is like a box of chocolates.", "write a sentence (a str) with one [MASK]; got"),
+    (42, "write a sentence (a str) with one [MASK]; got 42"),
+    (None, "got None"),
+    ("Life is like a [MASK] " + "word " * 600, "this model reads at most 512"),
+])
+def test_only_the_right_side_may_change(bert_tokenizer, other, said):
+    problem = right_side_problem(bert_tokenizer, "Life is like a [MASK] of chocolates.", other)
+    assert problem is None if said is None else said in problem, problem
+
+
+@pytest.mark.parametrize("other, prediction, ready, said", [
+    ("Life is like a [MASK] of wine.", False, True, ""),
+    ("Life is like a [MASK] of wine.", "yes", True, ""),
+    ("Life is like a [MASK] of wine.", None, False, "Write your prediction first (in my_causal_changes"),
+    ("Life is like a [MASK] of wine.", 0, False, "Predict True or False (yours is 0)"),
+    ("Life is like a [MASK] of wine.", "maybe", False, "Predict True or False (yours is 'maybe')"),
+    (None, True, False, "First finish part (a), my_text: write a sentence"),
+    ("Love is like a [MASK] of wine.", True, False, "the words before the blank changed too"),
+])
+def test_the_causal_experiment_waits_for_a_prediction_and_a_right_side_change(bert_tokenizer, other, prediction,
+                                                                              ready, said, capsys):
+    text = "Life is like a [MASK] of chocolates."
+    assert causal_experiment_ready(bert_tokenizer, text, other, prediction) is ready
+    out = capsys.readouterr().out
+    assert said in out and (out == "") is ready, out

@@ -4,7 +4,7 @@
   ``attention``, ``generation``, ``fill_mask``, ``pretraining`` ...
 - ``utils/data/``: for whoever prepares text at scale (MediaWiki markup -> articles, the Apache Beam pipeline).
 - ``utils/offline/``: for maintainers: the verified cache, the Hub check, the offline stand-ins and their builds.
-- ``utils/tools/``: for instructors and clusters: ``python -m utils.tools.{prepare,slides,pretrain}``.
+- ``utils/tools/``: for instructors and clusters: ``python -m utils.tools.{prepare,slides,pretrain,record}``.
 - ``utils/support/``: for maintainers: input validation, the allocator tuning and the chunking cache key that the
   lesson modules call.
 
@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     "support.files": -1, "support.basic_checks": -1,  # below everything: safe reading and writing; the basic checks
     "settings": 0, "figures": 0, "original_tutorial": 0,
     "support.validation": 0, "support.allocator": 0, "support.fingerprint": 0,
-    "offline.cache": 0, "offline.hub": 0,
+    "offline.cache": 0, "offline.hub": 0, "tools.record": 0,
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.slides": 1,
     "tools.checkpoints": 1, "offline.packages": 1, "tools.handouts": 2,

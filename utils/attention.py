@@ -2,9 +2,10 @@
 
 Notebook 2's exercises have the student recompute a head from these parts (q, k, v, scaled scores, the causal mask,
 softmax, the weighted sum of values), then again one position at a time with a KV cache, and compare the results
-with ``weights`` and ``output``, which come from the model's own forward pass. Works for GPT-2 (one ``c_attn``
-for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in (``q_proj``/``k_proj``/
-``v_proj``, grouped-query heads, rotary positions).
+with ``weights`` and ``output``, which come from the model's own forward pass. ``layer_heads`` gives a layer's heads
+as weights only, for a layer (and a whole model) the student runs on inputs of their own: ``head.on(x)``. Works for
+GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
+(``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions).
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from transformers import PreTrainedModel
 
-from utils.support.validation import check_head_request, check_rotation
+from utils.support.validation import check_head_request, check_rotation, context_window
 
 
 @dataclass
 class AttentionHead:
-    """One head of one layer, for one input. Shapes: n positions, hidden size h, head size d."""
+    """One head of one layer, for one input. Shapes: n positions, hidden size h, head size d. A head of
+    ``layer_heads`` has weights only (x, weights and output are None); ``head.on(x)`` is that head reading x."""
 
-    x: torch.Tensor  # (n, h): what the layer's attention reads: the layer's input after its first norm
+    x: torch.Tensor | None  # (n, h): what the layer's attention reads: the layer's input after its first norm
     W_q: torch.Tensor  # (h, d): x @ W_q + b_q gives the head's queries; likewise keys and values
     b_q: torch.Tensor  # (d,): zeros where the model has no bias
     W_k: torch.Tensor
@@ -33,8 +35,8 @@ class AttentionHead:
     b_v: torch.Tensor
     rotate: Callable[..., torch.Tensor]  # rotate(t, start=0): rows of t turned by positions start, start+1, ...
     # (RoPE), as queries and keys are; GPT-2 adds positions to the embeddings instead, so there it returns t
-    weights: torch.Tensor  # (n, n): the model's attention weights for this head (output_attentions)
-    output: torch.Tensor  # (n, d): the head's weighted sum of values, as the model computed it
+    weights: torch.Tensor | None  # (n, n): the model's attention weights for this head (output_attentions)
+    output: torch.Tensor | None  # (n, d): the head's weighted sum of values, as the model computed it
     layer: int
     head: int
     kv_head: int  # the key/value head this query head reads (grouped-query attention shares them)
@@ -43,6 +45,11 @@ class AttentionHead:
     @property
     def size(self) -> int:
         return self.W_q.shape[1]
+
+    def on(self, x: torch.Tensor) -> AttentionHead:
+        """This head reading ``x`` (n, h), e.g. what your own norm computed: the same weights and rotation; the
+        model's weights and output, which were for another input, are None."""
+        return replace(self, x=x, weights=None, output=None)
 
 
 @contextmanager
@@ -157,6 +164,31 @@ def attention_head(model: PreTrainedModel, input_ids: torch.Tensor, layer: int =
     """Head ``head`` of layer ``layer`` on one sequence of ``input_ids`` (shape (1, n) or (n,))."""
     input_ids, layer, head = check_head_request(model, input_ids, layer, head)
     return attention_heads(model, input_ids, layer)[head]
+
+
+def layer_heads(model: PreTrainedModel, layer: int = 0) -> list[AttentionHead]:
+    """Every head of layer ``layer`` as weights only, without running the model: x, weights and output are None
+    (``head.on(x)`` gives it an input), and ``rotate`` turns rows at any position of the context window."""
+    _, layer, _ = check_head_request(model, torch.zeros(1, 1, dtype=torch.long), layer, 0)
+    return heads_of_every_layer(model, [layer])[0]
+
+
+def heads_of_every_layer(model: PreTrainedModel, layers: list[int] | None = None) -> list[list[AttentionHead]]:
+    """``layer_heads`` of each of ``layers`` (every layer by default), with one rotation table for all."""
+    check_head_request(model, torch.zeros(1, 1, dtype=torch.long), 0, 0)
+    layers = range(model.config.num_hidden_layers) if layers is None else layers
+    parts = [[head_weights(model, layer, h) for h in range(model.config.num_attention_heads)] for layer in layers]
+    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)  # Llama-style models; GPT-2 has none
+    rope = None
+    if rotary is not None:
+        with torch.no_grad():  # cos and sin of every position, as the model's forward pass computes them
+            positions = torch.arange(context_window(model), device=model.device)[None]
+            rope = rotary(torch.zeros(1, dtype=parts[0][0].W_q.dtype, device=model.device), positions)
+    rotate = _rotation(rope, sys.modules[type(parts[0][0].attention).__module__])
+    return [[AttentionHead(x=None, W_q=p.W_q.detach(), b_q=p.b_q.detach(), W_k=p.W_k.detach(), b_k=p.b_k.detach(),
+                           W_v=p.W_v.detach(), b_v=p.b_v.detach(), rotate=rotate, weights=None, output=None,
+                           layer=layer, head=h, kv_head=p.kv_head, rotary=rope is not None)
+             for h, p in enumerate(weights)] for layer, weights in zip(layers, parts)]
 
 
 def _rotation(rope, module) -> Callable[..., torch.Tensor]:

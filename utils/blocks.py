@@ -1,12 +1,14 @@
-"""One decoder layer of a causal LM taken apart, and the architecture that did not run, to check against.
+"""One decoder layer of a causal LM taken apart, the whole model as weights, and the architecture that did not run.
 
-Notebook 2's "finish layer 0" exercise has the student run a layer from its parts: the heads (``utils.attention``),
-the output projection, the residual, the second norm, the MLP and its residual. The check compares the result with
-the model's own ``hidden_states[1]``. GPT-2 (LayerNorm, GELU MLP, learned positions) and Llama-style models such
-as the SmolLM2 stand-in (RMSNorm, gated SiLU MLP, rotary positions, grouped-query heads) come apart into the same
-fields, so one function can run both. Whichever of the two ran, ``tiny_other_architecture`` builds the other from
-its config, small and with random weights, so the student's code is checked on both everywhere;
-``other_architecture`` builds it full size on the meta device (no weights: a printout and its sizes).
+Notebook 2's "finish layer 0" exercise has the student run a layer from its parts: their own norm, the heads
+(``utils.attention``), the output projection, the residual, the second norm, the MLP and its residual; the check
+compares the result with the model's own ``hidden_states[1]``. "The whole model" then runs every layer that way,
+between the embeddings and the final norm and LM head of ``model_parts``, and the check compares the logits with the
+model's. GPT-2 (LayerNorm, GELU MLP, learned positions) and Llama-style models such as the SmolLM2 stand-in (RMSNorm,
+gated SiLU MLP, rotary positions, grouped-query heads) come apart into the same fields, so one function can run both.
+Whichever of the two ran, ``tiny_other_architecture`` builds the other from its config, small and with random
+weights, so the student's code is checked on both everywhere; ``other_architecture`` builds it full size on the meta
+device (no weights: a printout and its sizes).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
-from utils.attention import AttentionHead, attention_heads
+from utils.attention import AttentionHead, heads_of_every_layer, layer_heads
 from utils.generation import context_window, kv_cache_bytes_per_token
 from utils.support.validation import check_architecture, check_head_request
 
@@ -40,12 +42,13 @@ class Norm:
 
 @dataclass
 class LayerParts:
-    """One decoder layer on one input, in utils.attention's ``x @ W + b`` form. n positions, hidden size h, MLP
-    width m. The layer computes r = x + attention(norm_1(x)), then r + MLP(norm_2(r))."""
+    """One decoder layer, in utils.attention's ``x @ W + b`` form. n positions, hidden size h, MLP width m. The
+    layer computes r = x + attention(norm_1(x)), then r + MLP(norm_2(r))."""
 
-    x: torch.Tensor  # (n, h): the layer's input, the residual stream (hidden_states[layer])
-    norm_1: Norm  # before the attention: every head's x is norm_1 applied to x
-    heads: list[AttentionHead]  # the layer's heads on this input, as in the head exercise
+    x: torch.Tensor | None  # (n, h): the layer's input on the notebook's prompt (hidden_states[layer]); None in
+    # model_parts, where each layer's input is what the layer below computed
+    norm_1: Norm  # before the attention: every head reads norm_1(x)
+    heads: list[AttentionHead]  # weights only (utils.attention.layer_heads): head.on(a) is the head reading a
     W_o: torch.Tensor  # (heads x d, h): the output projection reads every head's output, side by side
     b_o: torch.Tensor  # (h,)
     norm_2: Norm  # before the MLP
@@ -75,13 +78,9 @@ def _linear(module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return module.weight.detach(), module.bias.detach()
 
 
-@torch.no_grad()
-def layer_parts(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0) -> LayerParts:
-    """Layer ``layer`` of a GPT-2 or Llama-style model on one sequence of ``input_ids`` (shape (1, n) or (n,))."""
-    kind = check_architecture(model)
-    input_ids, layer, _ = check_head_request(model, input_ids, layer, 0)
-    heads = attention_heads(model, input_ids, layer)
-    x = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[layer][0]
+def _layer_weights(model: PreTrainedModel, kind: str, layer: int,
+                   heads: list[AttentionHead] | None = None) -> LayerParts:
+    """Layer ``layer``'s weights as LayerParts, without an input (x is None); ``heads``: its heads, if at hand."""
     if kind == "gpt2":
         block = model.transformer.h[layer]
         norms, projection = (block.ln_1, block.ln_2), block.attn.c_proj
@@ -91,8 +90,49 @@ def layer_parts(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0)
         norms, projection = (block.input_layernorm, block.post_attention_layernorm), block.self_attn.o_proj
         up, gate, down, act = block.mlp.up_proj, block.mlp.gate_proj, block.mlp.down_proj, block.mlp.act_fn
     W_gate, b_gate = _linear(gate) if gate is not None else (None, None)
-    return LayerParts(x.detach(), _norm(norms[0]), heads, *_linear(projection), _norm(norms[1]), *_linear(up),
-                      W_gate, b_gate, act, *_linear(down), "GPT-2" if kind == "gpt2" else "Llama-style", layer)
+    heads = layer_heads(model, layer) if heads is None else heads
+    return LayerParts(None, _norm(norms[0]), heads, *_linear(projection), _norm(norms[1]),
+                      *_linear(up), W_gate, b_gate, act, *_linear(down), "GPT-2" if kind == "gpt2" else "Llama-style",
+                      layer)
+
+
+@torch.no_grad()
+def layer_parts(model: PreTrainedModel, input_ids: torch.Tensor, layer: int = 0) -> LayerParts:
+    """Layer ``layer`` of a GPT-2 or Llama-style model, and its input on one sequence of ``input_ids`` (shape (1, n)
+    or (n,)): ``x``, the model's ``hidden_states[layer]``."""
+    kind = check_architecture(model)
+    input_ids, layer, _ = check_head_request(model, input_ids, layer, 0)
+    parts = _layer_weights(model, kind, layer)
+    parts.x = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[layer][0].detach()
+    return parts
+
+
+@dataclass
+class ModelParts:
+    """A whole GPT-2 or Llama-style model as weights, to run by hand: vocabulary V, hidden size h. The logits of
+    token ids are: embeddings (plus GPT-2's position vectors), every layer in turn, the final norm, the LM head."""
+
+    W_embed: torch.Tensor  # (V, h): row i is token i's vector (GPT-2's wte, Llama's embed_tokens)
+    W_pos: torch.Tensor | None  # (positions, h): GPT-2's learned vector per position (wpe), added to the tokens';
+    # None in Llama-style models, whose heads rotate q and k by position instead (RoPE)
+    layers: list[LayerParts]  # every decoder layer, bottom first, weights only (x is None)
+    norm: Norm  # the final norm, after the last layer
+    W_lm: torch.Tensor  # (h, V): the LM head, logits = norm(x) @ W_lm + b_lm (here W_embed transposed: tied)
+    b_lm: torch.Tensor  # (V,): zeros, as neither model has a bias there
+    architecture: str  # "GPT-2" or "Llama-style"
+
+
+def model_parts(model: PreTrainedModel) -> ModelParts:
+    """Every weight of a GPT-2 or Llama-style model as ModelParts (no copies: views of the model's own)."""
+    kind = check_architecture(model)
+    base = model.base_model
+    layers = [_layer_weights(model, kind, i, heads) for i, heads in enumerate(heads_of_every_layer(model))]
+    W_lm, b_lm = _linear(model.get_output_embeddings())
+    if kind == "gpt2":
+        embed, positions, norm = base.wte.weight.detach(), base.wpe.weight.detach(), _norm(base.ln_f)
+    else:
+        embed, positions, norm = base.embed_tokens.weight.detach(), None, _norm(base.norm)
+    return ModelParts(embed, positions, layers, norm, W_lm, b_lm, "GPT-2" if kind == "gpt2" else "Llama-style")
 
 
 def tiny_other_architecture(model: PreTrainedModel, seed: int = 0) -> PreTrainedModel:

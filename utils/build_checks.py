@@ -1,9 +1,10 @@
 """What notebook 2's build-it-yourself check cells say about an answer: None when it is right, else the first thing
 wrong, in words.
 
-Each compares the student's answer (of any type) with the model's own numbers: ``head_mistake`` one attention head,
-``cached_head_mistake`` the same head run one position at a time with a KV cache, ``layer_mistake`` a whole decoder
-layer, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and the message inside
+Each compares the student's answer (of any type) with the model's own numbers: ``cached_loop_mistake`` greedy
+decoding with the model's KV cache, ``head_mistake`` one attention head, ``cached_head_mistake`` the same head run one
+position at a time with a KV cache, ``layer_mistake`` a whole decoder layer, ``forward_mistake`` the whole model, from
+token ids to logits, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and the message inside
 ``utils.exercises.verdict``, which turns anything the student's code raises into one line. The wrong answers they
 recognise (a layer without its second residual, a nucleus one token short, ...) are the ones students hand in.
 """
@@ -11,12 +12,17 @@ recognise (a layer without its second residual, a nucleus one token short, ...) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import torch
+from transformers import PreTrainedModel
 
-from utils.attention import AttentionHead
-from utils.blocks import LayerParts, Norm
-from utils.exercises import describe, mismatch
+from utils.attention import AttentionHead, attention_heads
+from utils.blocks import LayerParts, Norm, layer_parts, model_parts
+from utils.exercises import NOT_ANSWERED, describe, mismatch
+
+NOT_THERE = ("Here parts.x, and each head's x, weights and output, are None: compute from the x your layer is given "
+             "(a = my_norm(x, parts.norm_1), then each head on a: head.on(a)).")
 
 
 def unanswered(answer) -> bool:
@@ -112,9 +118,10 @@ def _mlp(parts: LayerParts, m: torch.Tensor, gate: str = "gate") -> torch.Tensor
     return hidden @ parts.W_down + parts.b_down
 
 
-def _wrong_layers(parts: LayerParts, expected: torch.Tensor) -> Iterator[tuple[torch.Tensor, str]]:
-    """The layers students compute by mistake, with what to say about each."""
-    attention = torch.cat([h.output for h in parts.heads], dim=-1) @ parts.W_o + parts.b_o
+def _wrong_layers(parts: LayerParts, attention: torch.Tensor,
+                  expected: torch.Tensor) -> Iterator[tuple[torch.Tensor, str]]:
+    """The layers students compute by mistake, with what to say about each (``attention``: the heads' outputs
+    through the output projection)."""
     r = parts.x + attention
     yield r, "that is r = x + attention, the residual stream after the attention: now add MLP(norm_2(r)) to it."
     yield expected - r, "that is the MLP's output alone: add it to r = x + attention (the second residual)."
@@ -128,26 +135,135 @@ def _wrong_layers(parts: LayerParts, expected: torch.Tensor) -> Iterator[tuple[t
                                                                 "(m @ W_up + b_up), then @ W_down + b_down.")
 
 
+def _reads_what_is_not_there(call: Callable, *args):
+    """``call(*args)``; when it fails on a None (parts.x, head.x, ... in weights-only parts), the text to say."""
+    try:
+        return call(*args), None
+    except (TypeError, AttributeError) as error:
+        if "NoneType" not in str(error):
+            raise
+        return None, f"your code raised {type(error).__name__}: {error}. {NOT_THERE}"
+
+
 @torch.no_grad()
-def layer_mistake(norm: Callable, layer: Callable, parts: LayerParts, expected: torch.Tensor) -> str | None:
-    """A student's ``norm(x, norm)`` and ``layer(parts)`` against what the model computed: the heads' input, and
-    ``expected``, the layer's output (``hidden_states[layer + 1]``)."""
-    problem = mismatch(norm(parts.x, parts.norm_1), parts.heads[0].x, atol=1e-4, rtol=1e-4)
+def layer_mistake(norm: Callable, layer: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
+    """A student's ``norm(x, norm)`` and ``layer(x, parts)`` on layer 0 of ``model`` for ``input_ids``, against what
+    the model computed: what its heads read, and the layer's output (``hidden_states[1]``). The layer gets the
+    weights only (``parts.x`` None), so it must compute from its own x, with its own norm."""
+    parts, heads = layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0)
+    expected = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[1][0]
+    problem = mismatch(norm(parts.x, parts.norm_1), heads[0].x, atol=1e-4, rtol=1e-4)
     if problem is not None:
         how = ("LayerNorm: subtract each row's mean, divide by sqrt(mean of squares + eps), times weight, plus bias"
                if parts.norm_1.subtracts_mean else
                "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; no mean subtracted")
         return f"my_norm(parts.x, parts.norm_1) is not what the heads read: {problem}. ({how}.)"
-    got = layer(parts)
+    got, problem = _reads_what_is_not_there(layer, parts.x, replace(parts, x=None))
+    if problem is not None:
+        return f"my_layer: {problem}"
     problem = mismatch(got, expected, atol=1e-4, rtol=1e-4)
     if problem is None:
         return None
     mine = _as_tensor(got, expected.shape)
-    for wrong, what in _wrong_layers(parts, expected) if mine is not None else ():
+    attention = torch.cat([h.output for h in heads], dim=-1) @ parts.W_o + parts.b_o
+    for wrong, what in _wrong_layers(parts, attention, expected) if mine is not None else ():
         if torch.allclose(mine, wrong.float().cpu(), atol=1e-4, rtol=1e-4):
             return f"my_layer: {what}"
-    return (f"my_layer: {problem}. (The heads' outputs side by side, @ W_o + b_o, added to x; then norm_2, the MLP, "
-            "and add again.)")
+    return (f"my_layer: {problem}. (Your norm_1 of x to every head, their outputs side by side, @ W_o + b_o, added "
+            "to x; then norm_2, the MLP, and add again.)")
+
+
+@torch.no_grad()
+def _wrong_logits(model: PreTrainedModel, input_ids: torch.Tensor, expected: torch.Tensor):
+    """The logits students compute by mistake, with what to say about each."""
+    base = model.base_model
+    final_norm = base.ln_f if hasattr(base, "ln_f") else base.norm
+    seen = {}
+    hook = final_norm.register_forward_pre_hook(lambda module, args: seen.update(x=args[0][0]))
+    try:
+        model(input_ids=input_ids)
+    finally:
+        hook.remove()
+    yield model.get_output_embeddings()(seen["x"]), ("that is the LM head on the last layer's output itself: apply "
+                                                     "the final norm, parts.norm, first.")
+    if hasattr(base, "wpe"):  # GPT-2: the same model, its position vectors taken back out of the input
+        n = input_ids.shape[1]
+        unplaced = model(inputs_embeds=base.wte(input_ids) - base.wpe.weight[:n]).logits[0]
+        yield unplaced, ("GPT-2 adds each position's learned vector to the token's: x = parts.W_embed[ids] + "
+                         "parts.W_pos[:n].")
+    yield expected.softmax(-1), "those are probabilities: return the logits, before any softmax."
+
+
+@torch.no_grad()
+def forward_mistake(forward: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
+    """A student's ``forward(input_ids, parts)`` (``parts``: ``model_parts(model)``) against ``model(input_ids)``'s
+    logits, to 0.001 plus 1e-4 of each logit; (n, V) or (1, n, V) both count. NOT_ANSWERED when it returns None."""
+    input_ids = input_ids.reshape(1, -1).to(model.device)
+    expected = model(input_ids=input_ids).logits[0]  # (n, V)
+    got, problem = _reads_what_is_not_there(forward, input_ids, model_parts(model))
+    if problem is not None:
+        return problem
+    if got is None:
+        return NOT_ANSWERED
+    try:  # a tensor, an array or nested lists; (1, n, V) is (n, V) too
+        tensor = got.detach() if isinstance(got, torch.Tensor) else torch.as_tensor(got)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        tensor = None
+    if tensor is not None and tensor.numel() == expected.numel():
+        got = tensor.reshape(expected.shape)
+    problem = mismatch(got, expected, atol=1e-3, rtol=1e-4)
+    if problem is None:
+        return None
+    shape = tuple(got.shape) if isinstance(got, torch.Tensor) else None
+    if shape is not None and shape[-1:] == expected.shape[-1:] and got.numel() == expected.shape[-1]:
+        return f"{problem}: return every position's logits, shape {tuple(expected.shape)}, not the last one's only."
+    if shape is not None and shape[-1:] == (model.config.hidden_size,):
+        return f"{problem}: that looks like a hidden state; apply the final norm, then the LM head (@ parts.W_lm)."
+    mine = _as_tensor(got, expected.shape)
+    for wrong, what in _wrong_logits(model, input_ids, expected) if mine is not None else ():
+        if torch.allclose(mine, wrong.float().cpu(), atol=1e-3, rtol=1e-4):
+            return what
+    return (f"{problem}. (Embeddings, plus GPT-2's position vectors; every layer in turn, each reading the one "
+            "below; then the final norm and the LM head.)")
+
+
+def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torch.Tensor, n: int,
+                        expected: list[int]) -> str | None:
+    """A student's ``loop(prompt_ids, n)``, greedy decoding with the model's KV cache, against ``expected`` (the
+    prompt's ids and n greedy tokens): the same ids, and every forward pass after the first fed one token only.
+    ``model.generate`` is what the loop rebuilds, so it is not available while the loop runs."""
+    fed = []
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("model.generate is what this loop rebuilds: call model(...) yourself, once per token")
+
+    hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
+    model.generate = refuse
+    try:
+        got = loop(prompt_ids, n)
+    finally:
+        hook.remove()
+        del model.generate
+    if isinstance(got, torch.Tensor):
+        got = got.reshape(-1).tolist()
+    if not isinstance(got, (list, tuple)) or not all(isinstance(t, int) for t in got):
+        return f"return the token ids as a list of ints, not {describe(got)}."
+    prompt = prompt_ids.reshape(-1).tolist()
+    if list(got[:len(prompt)]) != prompt:
+        return "start with the prompt's ids, then the n new ones, all in one list."
+    if list(got) != expected:
+        at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        return (f"{len(got) - len(prompt)} new tokens; they part from greedy decoding's {len(expected) - len(prompt)} "
+                f"at new token {at - len(prompt) + 1}. (Each step: the argmax of the last position's logits; "
+                "feed only that token next, with past_key_values from the step before.)")
+    if not fed or fed[0] != len(prompt) or any(f != 1 for f in fed[1:]):
+        return (f"the right tokens, but your forward passes fed {fed} tokens: with the cache the first feeds the "
+                f"prompt ({len(prompt)}) and every later one only the newest token (1), with past_key_values.")
+    return None
 
 
 def filter_mistake(answer, expected: torch.Tensor, top_p: float) -> str | None:

@@ -34,6 +34,24 @@ def predicted(*predictions, where: str = "the prediction cell above") -> bool:
     return not missing
 
 
+class PredictFirst(Exception):
+    """Stops a cell (and Run All) before a result that answers a prediction, with one line and no traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
+        return [str(self)]
+
+
+def require_predictions(*predictions, where: str = "the prediction cell above") -> None:
+    """Raise ``PredictFirst`` unless every prediction is written: for a cell whose result answers them and which
+    the rest of the notebook needs (a training run), so Run All stops there, in one line, instead of going on.
+
+    >>> require_predictions(None)
+    Write your predictions first (in the prediction cell above), then run this cell again.
+    """
+    if any(p is None or (isinstance(p, str) and not p.strip()) for p in predictions):
+        raise PredictFirst(f"Write your predictions first (in {where}), then run this cell again.")
+
+
 @contextmanager
 def verdict():
     """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line.
@@ -109,6 +127,9 @@ def mismatch(answer, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1
         return None
     if torch.isnan(got).any():
         return "it holds nan (an inf minus an inf, or 0/0, somewhere)"
+    if low_precision(answer):
+        return (f"it is in {low_precision(answer)}, which keeps about 3 significant digits, so {int(bad.sum()):,} of "
+                f"its {got.numel():,} values differ from the float32 answer: compute in float32 (e.g. `.float()`)")
     where = tuple(int(i) for i in bad.nonzero()[0])
     at = f" at {where}" if where else ""
     return (f"{int(bad.sum()):,} of its {got.numel():,} values differ, e.g.{at}: {got[where].item():.6g} where "
@@ -121,10 +142,45 @@ def close(answer, expected: float, rel: float = 1e-4, abs_tol: float = 1e-6) -> 
     return value is not None and math.isclose(value, expected, rel_tol=rel, abs_tol=abs_tol)
 
 
+def low_precision(answer) -> str | None:
+    """The dtype's name when ``answer`` is a tensor or array of 16-bit floats (float16, bfloat16), else None."""
+    dtype = getattr(answer, "dtype", None)
+    if dtype in (torch.float16, torch.bfloat16):
+        return str(dtype).replace("torch.", "")
+    return "float16" if isinstance(answer, (np.ndarray, np.generic)) and answer.dtype == np.float16 else None
+
+
+def truth(answer) -> bool | None:
+    """``answer`` as True or False when it says one (a bool, numpy's or torch's one-value bool, or the words
+    true/false/yes/no in any case), else None."""
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1 and answer.dtype == torch.bool:
+        return bool(answer.item())
+    if isinstance(answer, np.ndarray) and answer.size == 1 and answer.dtype == np.bool_:
+        return bool(answer.reshape(()))
+    if isinstance(answer, (bool, np.bool_)):
+        return bool(answer)
+    if isinstance(answer, str):
+        return {"true": True, "yes": True, "false": False, "no": False}.get(answer.strip().strip(".").lower())
+    return None
+
+
+def words(answer) -> str | None:
+    """A text answer as lower-case words without punctuation ("Falls, then rises." -> "falls then rises"); None
+    when ``answer`` is not a str."""
+    if not isinstance(answer, str):
+        return None
+    return " ".join("".join(c if c.isalnum() else " " for c in answer.lower()).split())
+
+
 def describe(answer) -> str:
-    """A short, safe rendering of any answer for a verdict line."""
+    """A short, safe rendering of any answer for a verdict line: never long, never an exception."""
     value = number(answer)
     if value is not None:
         return f"{value:.6g}"
-    text = repr(answer) if not isinstance(answer, torch.Tensor) else f"a tensor of shape {tuple(answer.shape)}"
+    if isinstance(answer, torch.Tensor):
+        return f"a tensor of shape {tuple(answer.shape)}"
+    try:
+        text = repr(answer)
+    except Exception:  # noqa: BLE001 (an object whose __repr__ raises)
+        return f"a {type(answer).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."

@@ -33,14 +33,15 @@ def fill_mask(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: 
 
 def rank_of(tokenizer: PreTrainedTokenizerBase, probabilities: torch.Tensor, word) -> tuple[int, float] | str:
     """Where ``word`` stands among one mask's ``probabilities``: (rank from 1, probability), or a str saying why it
-    has no rank (not a word, or more than one vocabulary piece, which one mask cannot hold)."""
+    has no rank (not a word, or more than one vocabulary piece, which one mask cannot hold). The word is read as
+    it would be after a space, in a sentence."""
     probabilities = check_rank_request(tokenizer, probabilities)
     if not isinstance(word, str) or not word.strip():
         return f"{word!r} is not a word"
     word = word.strip()
     shown = repr(word) if len(word) <= 40 else repr(word[:37] + "...")
     try:
-        pieces = tokenizer.tokenize(word)
+        pieces = tokenizer.tokenize(" " + word)  # as a word after a space, as in a sentence (RoBERTa: "Ġbox")
     except (TypeError, ValueError):  # e.g. half of a surrogate pair, which no tokenizer can encode
         return f"{shown} is not valid text"
     if pieces == [tokenizer.unk_token]:
@@ -50,3 +51,10 @@ def rank_of(tokenizer: PreTrainedTokenizerBase, probabilities: torch.Tensor, wor
     token_id = tokenizer.convert_tokens_to_ids(pieces[0])
     p = probabilities[token_id]
     return int((probabilities > p).sum()) + 1, float(p)
+
+
+def continuation_prefix(tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """How the tokenizer marks a piece that continues a word: "##" for BERT's WordPiece; None when its pieces carry
+    no such prefix (RoBERTa's and GPT-2's BPE mark the start of a word instead, with "Ġ")."""
+    model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    return getattr(model, "continuing_subword_prefix", None) or None

@@ -1,9 +1,10 @@
-"""The masked-LM corruption, measured, for notebook 1's checks: how a batch was changed, compared with
-``DataCollatorForLanguageModeling`` on the same tokens, and a batch's masked-LM loss compared with the model's own.
+"""Notebook 1's checks: the masked-LM corruption, measured (how a batch was changed, compared with
+``DataCollatorForLanguageModeling`` on the same tokens), a batch's masked-LM loss compared with the model's own, and
+the doors of its predict-then-see cells (a word guessed, a sentence changed only after its blank).
 
 A corruption picks some of the non-special tokens (the labels hold the original id there and -100 everywhere else)
-and shows each picked token as ``[MASK]``, as a random token, or unchanged; every other token is shown as it is.
-Both verdicts are one line, for any answer: what is right, or what differs and where to look.
+and shows each picked token as the mask token (BERT's ``[MASK]``), as a random token, or unchanged; every other token
+is shown as it is. Both verdicts are one line, for any answer: what is right, or what differs and where to look.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from utils.exercises import NOT_ANSWERED, describe, number
+from utils.exercises import NOT_ANSWERED, describe, number, predicted, truth
+from utils.fill_mask import encode_masked
 from utils.support.validation import check_corruption_batch
 
-TOLERANCE = 0.03  # each rate within 3 percentage points of the collator's
-TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked, so a rate's spread is under 0.8 points
-SEED = 0  # the check seeds every generator, so the same answer always gets the same verdict
+TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked
+SEED = 0  # the answer runs with torch's, numpy's and Python's generators seeded: the same answer, the same verdict
+# The collator draws from a generator of its own, seeded otherwise, so its draws are independent of the answer's:
+# under one seed, torch.rand(shape) < 0.15 would pick exactly the positions the collator's torch.bernoulli picks.
+COLLATOR_SEED = 1
+RATES = {"picked": 0.15, "mask": 0.8, "random": 0.1, "unchanged": 0.1}  # what each rate should be
+STANDARD_ERRORS = 4  # a rate may differ from the collator's by 4 standard errors of two independent samples' difference
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,22 @@ class Corruption:
     random_ids: int  # how many different ids the random tokens have (nearly one each, drawn from the vocabulary)
 
     def rates(self) -> dict[str, float]:
-        """The share of the non-special tokens picked, then how the picked ones were shown."""
+        """The share of the non-special tokens picked, then how the picked ones were shown (keys as ``RATES``)."""
         picked = max(self.picked, 1)
-        return {"picked": self.picked / max(self.tokens, 1), "[MASK]": self.masked / picked,
+        return {"picked": self.picked / max(self.tokens, 1), "mask": self.masked / picked,
                 "random": self.random / picked, "unchanged": self.kept / picked}
+
+    def sizes(self) -> dict[str, int]:
+        """How many draws each rate counts: every non-special token for ``picked``, the picked ones for the rest."""
+        return {"picked": max(self.tokens, 1), "mask": max(self.picked, 1), "random": max(self.picked, 1),
+                "unchanged": max(self.picked, 1)}
+
+
+def tolerances(mine: Corruption, theirs: Corruption) -> dict[str, float]:
+    """How far each of two independent corruptions' rates may differ: ``STANDARD_ERRORS`` standard errors of the
+    difference of two binomial rates, sqrt(p (1 - p) (1/n1 + 1/n2)), at the rates ``RATES`` says they should have."""
+    n1, n2 = mine.sizes(), theirs.sizes()
+    return {name: STANDARD_ERRORS * math.sqrt(p * (1 - p) * (1 / n1[name] + 1 / n2[name])) for name, p in RATES.items()}
 
 
 def measure(original: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, special: torch.Tensor,
@@ -103,6 +121,7 @@ def _shape_problem(result, shape: tuple[int, ...]) -> str | tuple[torch.Tensor, 
 
 def _structure_problem(mine: Corruption, inputs: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> str | None:
     """What is wrong with the answer's labels and untouched tokens, whatever its rates."""
+    mask = tokenizer.mask_token
     if (inputs == -100).any():
         return "your first tensor holds -100: return (inputs, labels), in that order"
     if mine.wrong_labels:
@@ -112,41 +131,48 @@ def _structure_problem(mine: Corruption, inputs: torch.Tensor, tokenizer: PreTra
         return (f"your labels hold a token id at {mine.picked:,} positions, nearly all of them: labels must be -100 "
                 "wherever a token was not picked")
     if mine.special_picked:
-        return (f"you picked {mine.special_picked:,} special tokens: [CLS], [SEP], [PAD] and the others in "
-                f"tokenizer.all_special_ids ({', '.join(tokenizer.all_special_tokens)}) are never picked")
+        return (f"you picked {mine.special_picked:,} special tokens: the tokenizer's "
+                f"{', '.join(tokenizer.all_special_tokens)} (tokenizer.all_special_ids) are never picked")
     if mine.changed_unpicked:
         return (f"{mine.changed_unpicked:,} tokens that were not picked (label -100) changed: only picked tokens are "
-                "shown as [MASK] or a random token")
+                f"shown as {mask} or a random token")
     if mine.random >= 20 and mine.random_ids < mine.random / 2:
         return (f"your {mine.random:,} random tokens hold only {mine.random_ids} different id(s): draw each from the "
                 "whole vocabulary, torch.randint(len(tokenizer), ...)")
     return None
 
 
-def _rates_problem(mine: dict[str, float], theirs: dict[str, float]) -> str | None:
-    """Which rates differ from the collator's by more than ``TOLERANCE``, with the likely slip."""
-    far = [name for name in mine if abs(mine[name] - theirs[name]) > TOLERANCE]
+def _rates_problem(mine: dict[str, float], theirs: dict[str, float], tolerance: dict[str, float],
+                   mask: str) -> str | None:
+    """Which rates differ from the collator's by more than their ``tolerance``, with the likely slip."""
+    far = [name for name in mine if abs(mine[name] - theirs[name]) > tolerance[name]]
     if not far:
         return None
-    table = ", ".join(f"{name} {mine[name]:.1%} (collator {theirs[name]:.1%})" for name in far)
-    slip = ("every picked token became [MASK]: 10% should become a random id and 10% stay as they were"
-            if mine["[MASK]"] > 0.99 else
+    table = ", ".join(f"{_label(name, mask)} {mine[name]:.1%} (collator {theirs[name]:.1%}, within "
+                      f"{tolerance[name] * 100:.1f} points by chance)" for name in far)
+    slip = (f"every picked token became {mask}: 10% should become a random id and 10% stay as they were"
+            if mine["mask"] > 0.99 else
             "no picked token became a random one: 10% of them should" if mine["random"] < 0.01 else
             "no picked token stayed unchanged: 10% of them should" if mine["unchanged"] < 0.01 else
             "pick each non-special token with probability 0.15" if "picked" in far else
-            "of the picked tokens, 80% become [MASK], 10% a random id, 10% stay as they were")
+            f"of the picked tokens, 80% become {mask}, 10% a random id, 10% stay as they were")
     return f"{table}: {slip}"
 
 
-def rates_line(rates: dict[str, float]) -> str:
-    """Rates for a verdict: 'picked 15.1%, [MASK] 80.2%, random 9.9%, unchanged 9.9%'."""
-    return ", ".join(f"{name} {rate:.1%}" for name, rate in rates.items())
+def _label(name: str, mask: str) -> str:
+    return mask if name == "mask" else name
+
+
+def rates_line(rates: dict[str, float], mask: str = "[MASK]") -> str:
+    """Rates for a verdict: 'picked 15.1%, [MASK] 80.2%, random 9.9%, unchanged 9.9%' (``mask``: the mask token)."""
+    return ", ".join(f"{_label(name, mask)} {rate:.1%}" for name, rate in rates.items())
 
 
 def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input_ids: torch.Tensor) -> str:
     """One line on ``my_mask_tokens(input_ids) -> (inputs, labels)``: run on the batch repeated to about ``TOKENS``
-    non-special tokens, and compared with ``DataCollatorForLanguageModeling`` on the same tokens (rates within
-    ``TOLERANCE``; special tokens never picked; labels -100 exactly where not picked; unpicked tokens unchanged)."""
+    non-special tokens under ``SEED``, and compared with ``DataCollatorForLanguageModeling`` on the same tokens under
+    ``COLLATOR_SEED`` (independent draws, so each rate within ``tolerances``; special tokens never picked; labels
+    -100 exactly where not picked; unpicked tokens unchanged)."""
     check_corruption_batch(tokenizer, input_ids)
     special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
     repeats = math.ceil(TOKENS / max(int((~special).sum()), 1))
@@ -166,14 +192,19 @@ def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input
     problem = _structure_problem(mine, pair[0], tokenizer)
     if problem:
         return f"Not quite: {problem}."
-    theirs = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=SEED)(original.tolist())
-    reference = measure(original, theirs["input_ids"], theirs["labels"], special, tokenizer.mask_token_id).rates()
-    problem = _rates_problem(mine.rates(), reference)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=COLLATOR_SEED)
+    theirs = collator(original.tolist())
+    counted = measure(original, theirs["input_ids"], theirs["labels"], special, tokenizer.mask_token_id)
+    tolerance, mask = tolerances(mine, counted), tokenizer.mask_token
+    problem = _rates_problem(mine.rates(), counted.rates(), tolerance, mask)
     if problem:
         return f"Not quite: {problem}."
-    return (f"Correct: over {mine.tokens:,} tokens (the batch, {repeats} times), yours: {rates_line(mine.rates())}; "
-            f"the collator's: {rates_line(reference)} (tolerance: {TOLERANCE * 100:.0f} percentage points). Labels "
-            "are -100 exactly where nothing was picked, no special token was picked, every other token is unchanged.")
+    bounds = ", ".join(f"{_label(name, mask)} {bound * 100:.1f}" for name, bound in tolerance.items())
+    return (f"Correct: over {mine.tokens:,} tokens (the batch, {repeats} times), yours: "
+            f"{rates_line(mine.rates(), mask)}; the collator's, drawn independently: "
+            f"{rates_line(counted.rates(), mask)} (each within {STANDARD_ERRORS} standard errors of chance: {bounds} "
+            "percentage points). Labels are -100 exactly where nothing was picked, no special token was picked, every "
+            "other token is unchanged.")
 
 
 def _picked_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -216,3 +247,50 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
                 f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
     return f"Not quite: {slip}."
+
+
+def word_predicted(guess, where: str) -> bool:
+    """Whether ``guess`` is a written prediction of one word (a str): if it is not, says what to write, in one line,
+    and the reveal cell that asked shows nothing (``utils.exercises.predicted``, and a type check)."""
+    if not predicted(guess, where=where):
+        return False
+    if not isinstance(guess, str):
+        print(f"{describe(guess)} is not a word: write your prediction as one word in quotes (in {where}), then run "
+              "this cell again.")
+        return False
+    return True
+
+
+def right_side_problem(tokenizer: PreTrainedTokenizerBase, text: str, other) -> str | None:
+    """None when ``other`` is ``text`` with only words after its one mask changed; else what to fix, in words."""
+    mask = tokenizer.mask_token
+    if not isinstance(other, str) or mask is None or mask not in other:
+        return f"write a sentence (a str) with one {mask}; got {describe(other)}"
+    try:
+        mine, blanks = encode_masked(tokenizer, other)
+    except ValueError as error:  # too long for the model, say
+        return str(error).rstrip(".")
+    original, (blank, *_) = encode_masked(tokenizer, text)
+    ids, before = mine["input_ids"][0].tolist(), original["input_ids"][0].tolist()
+    if len(blanks) != 1:
+        return f"keep exactly one {mask} (yours has {len(blanks)})"
+    if ids[:blank + 1] != before[:blank + 1]:
+        return (f"the words before the blank changed too. Keep {text.split(mask)[0].strip()!r} as it is, so that "
+                "only the right side differs")
+    if ids == before:
+        return "that is the original sentence. Change the words after the blank"
+    return None
+
+
+def causal_experiment_ready(tokenizer: PreTrainedTokenizerBase, text: str, other, prediction) -> bool:
+    """Whether notebook 1's causal experiment can show its result: ``prediction`` is True or False (``truth``), and
+    ``other`` changes only the words after ``text``'s blank. If not, says what to fix, and nothing is shown."""
+    if not predicted(prediction, where="my_causal_changes, above"):
+        return False
+    if truth(prediction) is None:
+        print(f"Predict True or False (yours is {describe(prediction)}), then run this cell again.")
+        return False
+    problem = right_side_problem(tokenizer, text, other)
+    if problem:
+        print(f"First finish part (a), my_text: {problem}.")
+    return problem is None

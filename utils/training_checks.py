@@ -34,9 +34,41 @@ def cross_entropy_slips(logits: torch.Tensor, labels: torch.Tensor) -> dict[str,
     }
 
 
+def _watch_modes(model, eval_batches) -> list[tuple[bool, bool, bool]]:
+    """A list that fills, at each forward pass of ``model``, with (is it an evaluation batch, train mode, gradients
+    on). Evaluation batches are told by their token ids, so a copy of one (``.clone()``, ``.to()``) counts too."""
+    eval_ids = [batch["input_ids"] for batch in eval_batches]
+    calls = []
+
+    def hook(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        evaluating = isinstance(ids, torch.Tensor) and any(
+            ids.shape == e.shape and torch.equal(ids.detach().cpu(), e) for e in eval_ids)
+        calls.append((evaluating, module.training, torch.is_grad_enabled()))
+
+    model.register_forward_pre_hook(hook, with_kwargs=True)
+    return calls
+
+
+def _mode_problem(calls: list[tuple[bool, bool, bool]]) -> str | None:
+    """What a loop's forward passes got wrong about train and eval mode and gradients, or None."""
+    if any(evaluating and grad for evaluating, _, grad in calls):
+        return ("Not quite: your evaluation runs with gradients on. The numbers match, but every activation is kept "
+                "for a backward pass that never comes: evaluate under `with torch.no_grad():`.")
+    if any(evaluating and training for evaluating, training, _ in calls):
+        return ("Not quite: your evaluation runs in train mode. Call model.eval() before it: with dropout (GPT-2 "
+                "had 0.1) the validation loss would be computed with random activations zeroed.")
+    if any(not evaluating and not training for evaluating, training, _ in calls):
+        return ("Not quite: after an evaluation your loop goes on training in eval mode. Call model.train() again "
+                "after evaluating: with dropout, training would go on without it.")
+    return None
+
+
 def _run_loop(loop, fresh, batches, eval_batches, settings: dict):
-    """The student's loop on a copy of ``fresh``: (train losses, evaluations, the trained copy), or (None, message)."""
+    """The student's loop on a copy of ``fresh``: (train losses, evaluations, the trained copy, its forward passes'
+    modes), or (None, message)."""
     model = copy.deepcopy(fresh).train()
+    calls = _watch_modes(model, eval_batches)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"], weight_decay=0.0)
     result = loop(model, batches, eval_batches, optimizer, settings["warmup_steps"], settings["eval_every"],
                   settings["max_grad_norm"])
@@ -47,7 +79,7 @@ def _run_loop(loop, fresh, batches, eval_batches, settings: dict):
     losses, evaluations = result
     if isinstance(losses, (list, tuple)) and len(losses) == 0:
         return None, NOT_ANSWERED
-    return (losses, evaluations, model), None
+    return (losses, evaluations, model, calls), None
 
 
 def _reference(fresh, examples, eval_examples, data_collator, settings: dict, **change):
@@ -124,11 +156,14 @@ def loop_verdict(loop, fresh, examples: list[dict], eval_examples: list[dict], d
     ran, message = _run_loop(loop, fresh, batches, eval_batches, settings)
     if ran is None:
         return message
-    losses, evaluations, trained = ran
+    losses, evaluations, trained, calls = ran
     expected, expected_evaluations, reference = _reference(fresh, examples, eval_examples, data_collator, settings)
     if not _same(losses, expected):
         return _where_losses_part(losses, expected, fresh, examples, eval_examples, data_collator, settings)
     problem = _evaluation_problem(evaluations, expected_evaluations)
+    if problem is not None:
+        return problem
+    problem = _mode_problem(calls)
     if problem is not None:
         return problem
     apart = max((a - b).abs().max().item() for a, b in zip(trained.parameters(), reference.parameters()))

@@ -20,7 +20,7 @@ import torch
 from transformers import TrainerCallback
 
 from utils.settings import widgets_on
-from utils.support.validation import check_tokenizer, plain_number, whole_number
+from utils.support.validation import check_live_prompt, check_tokenizer, plain_number, whole_number
 
 
 def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -228,10 +228,8 @@ class LiveLossPlot(TrainerCallback):
 
         self.progress.begin(kwargs.get("train_dataloader"), state)
         model = kwargs.get("model")
-        rows = getattr(getattr(model, "config", None), "vocab_size", None)
-        if rows is not None and max(self.prompt_ids) >= rows:
-            raise ValueError(f"prompt_ids holds the id {max(self.prompt_ids):,}, but this model has {rows:,} tokens "
-                             f"(ids 0 to {rows - 1:,}): encode the prompt with the model's own tokenizer.")
+        if model is not None:  # the prompt's ids are the model's, and the prompt and its sample fit its context
+            check_live_prompt(model, self.prompt_ids, self.sample_tokens)
         with plt.rc_context(STYLE):
             self.figure = Figure(figsize=(11, 6.8), layout="constrained")
             self.ax, self.rate_ax = self.figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)

@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
 def the_vocabulary():
     global my_pad_id, my_unk_id, my_continuations
     vocabulary = tokenizer.get_vocab()
-    my_pad_id = vocabulary["[PAD]"]
-    my_unk_id = vocabulary["[UNK]"]
+    my_pad_id = vocabulary[tokenizer.pad_token]  # BERT's [PAD]
+    my_unk_id = vocabulary[tokenizer.unk_token]  # BERT's [UNK]
     my_continuations = sum(entry.startswith("##") for entry in vocabulary)
 
 
@@ -43,7 +43,7 @@ def my_softmax(z):
 
 def loss_at_the_blank():
     global box_id, my_loss
-    box_id = tokenizer.convert_tokens_to_ids("box")
+    box_id = tokenizer(" box", add_special_tokens=False)["input_ids"][0]
     my_loss = -torch.log(my_softmax(logits[0, mask_index])[box_id])
 
 
@@ -69,9 +69,13 @@ def a_sentence_of_your_own():
 
 
 def words_after_the_blank():
-    global my_text, my_causal_changes
+    global my_text
     my_text = f"Life is like a {tokenizer.mask_token} of wine."
-    my_causal_changes = False
+
+
+def under_the_causal_mask():
+    global my_causal_changes
+    my_causal_changes = False  # the blank's row sees only "life is like a", the same in both sentences
 
 
 def my_mask_tokens(input_ids):
@@ -101,7 +105,8 @@ SOLUTIONS = {
     "6dfc6390": (cell(my_fill_in_turn), "Correct:"),
     # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
     "c32": (body(a_sentence_of_your_own), "in its top 5"),
-    "74d0a7a3": (body(words_after_the_blank), "Your prediction is right"),
+    "74d0a7a3": (body(words_after_the_blank), "Correct: the probabilities at the blank changed"),
+    "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
 }

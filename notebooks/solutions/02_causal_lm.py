@@ -37,6 +37,16 @@ def probability_of_the_continuation():
     continuation_probability = math.prod(step.candidates[0][1] for step in manual.steps)
 
 
+def my_cached_greedy(prompt_ids, n):
+    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids  # the first pass feeds the whole prompt
+    with torch.no_grad():
+        for _ in range(n):
+            out = model(input_ids=feed, past_key_values=past, use_cache=True)
+            ids.append(int(out.logits[0, -1].argmax()))
+            past, feed = out.past_key_values, torch.tensor([ids[-1:]])  # keep keys and values; feed one token
+    return ids
+
+
 def my_filter(logits, temperature, top_k, top_p):
     scores = logits / temperature
     if top_k > 0:
@@ -88,13 +98,24 @@ def my_norm(x, norm):
     return x / (x.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt() * norm.weight + norm.bias
 
 
-def my_layer(parts):
-    heads = torch.cat([my_attention_head(h)[1] for h in parts.heads], dim=-1)  # (n, heads x d), side by side
-    r = parts.x + heads @ parts.W_o + parts.b_o  # the first residual connection
+def my_layer(x, parts):
+    a = my_norm(x, parts.norm_1)  # what every head reads
+    heads = torch.cat([my_attention_head(h.on(a))[1] for h in parts.heads], dim=-1)  # (n, heads x d), side by side
+    r = x + heads @ parts.W_o + parts.b_o  # the first residual connection
     m = my_norm(r, parts.norm_2)
     up = m @ parts.W_up + parts.b_up
     hidden = parts.act(m @ parts.W_gate + parts.b_gate) * up if parts.W_gate is not None else parts.act(up)
     return r + hidden @ parts.W_down + parts.b_down  # the second
+
+
+def my_forward(input_ids, parts):
+    ids = input_ids[0]
+    x = parts.W_embed[ids]  # (n, h): each token's vector
+    if parts.W_pos is not None:  # GPT-2: plus each position's learned vector
+        x = x + parts.W_pos[:len(ids)]
+    for layer in parts.layers:
+        x = my_layer(x, layer)  # each layer reads what the one below wrote
+    return my_norm(x, parts.norm) @ parts.W_lm + parts.b_lm  # (n, vocabulary): the logits
 
 
 def my_beam_search(prompt_ids, n):
@@ -126,10 +147,12 @@ def a_temperature_like_greedy():
 SOLUTIONS = {
     "4cd90ea4": (body(predict_the_next_word), "You predicted 'great'"),
     "c33": (body(probability_of_the_continuation), "Correct:"),
+    "2fab3d31": (cell(my_cached_greedy), "Correct:"),
     "c36": (cell(work_refeed, work_cached), "Correct:"),
     "9c018689": (cell(my_attention_head), "Correct:"),
     "0f621cfb": (cell(my_cached_step), "Correct:"),
     "93d11cfb": (cell(my_norm, my_layer), "Correct:"),
+    "14677cf1": (cell(my_forward), "Correct:"),
     "1d834672": (cell(my_filter), "Correct:"),
     "306fd16b": (cell(my_sample), "Correct:"),
     "c39": (body(a_temperature_like_greedy), "Same as greedy"),

@@ -1,0 +1,66 @@
+"""The notebook ``make record`` executes: ``python -m utils.tools.record NOTEBOOK OUT_DIR``.
+
+A notebook's reveals wait for the student's predictions (``utils.exercises.predicted``), so a recording of the
+notebook as students open it would show "Write your prediction first" where the deck needs the answer. The cells
+tagged ``prediction`` are written in here with the reference predictions of ``notebooks/solutions/`` (the same code
+``make solutions`` checks); every other cell, the exercises' answer cells included, stays as it is, so a deck shows
+no exercise's solution. ``tests/test_printed_facts.py`` checks that a recording differs from its notebook in these
+cells only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from utils.support.files import user_path, write_atomic
+
+PREDICTION = "prediction"  # the tag of a cell where the student writes a prediction before its reveal
+SOLUTIONS = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
+
+
+def reference_answers(notebook: Path) -> dict[str, str]:
+    """answer cell id -> the reference code for it, from ``notebooks/solutions/<notebook's stem>.py``."""
+    package = "notebook_solutions"
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(package, SOLUTIONS / "__init__.py",
+                                                      submodule_search_locations=[str(SOLUTIONS)])
+        sys.modules[package] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    module = importlib.import_module(f"{package}.{notebook.stem}")
+    return {cell_id: code for cell_id, (code, _) in module.SOLUTIONS.items()}
+
+
+def with_predictions(notebook: Path):
+    """The notebook at ``notebook`` with every ``prediction`` cell's source replaced by its reference prediction."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    answers = reference_answers(notebook)
+    for cell in nb.cells:
+        if PREDICTION in cell.metadata.get("tags", []):
+            if cell.id not in answers:
+                raise SystemExit(f"error: {notebook.name} cell {cell.id} is tagged '{PREDICTION}' but "
+                                 f"notebooks/solutions/{notebook.stem}.py has no answer for it.")
+            cell.source = answers[cell.id]
+    return nb
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", help="a notebook of notebooks/")
+    parser.add_argument("out_dir", help="the folder to write it to, under the same name")
+    args = parser.parse_args(argv)
+    import nbformat
+
+    notebook, out_dir = user_path(args.notebook), user_path(args.out_dir)
+    if not notebook.is_file():
+        raise SystemExit(f"error: {args.notebook} is not a notebook file.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / notebook.name, nbformat.writes(with_predictions(notebook)))
+
+
+if __name__ == "__main__":
+    main()
