@@ -73,7 +73,7 @@ def test_a_right_answer_in_16_bit_floats_is_told_to_compute_in_float32():
     expected = torch.linspace(0, 10, 1000) + 1 / 3  # 16-bit floats round these in the third digit
     for dtype in (torch.float16, torch.bfloat16):
         problem = exercises.mismatch(expected.to(dtype), expected)
-        assert problem.startswith(f"it is in {str(dtype)[6:]}, which keeps about 3 significant digits")
+        assert problem.startswith(f"it is in {str(dtype)[6:]}, which keeps only 2 to 3 significant digits")
         assert problem.endswith("compute in float32 (e.g. `.float()`)")
     assert exercises.low_precision(np.float16(1.5)) == "float16"
     assert exercises.low_precision(torch.tensor(1.5)) is None and exercises.low_precision(1.5) is None

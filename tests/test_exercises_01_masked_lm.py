@@ -126,7 +126,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.exp() / z.sum(dim=5)", WRONG,
                  "your code raised IndexError", id="softmax: raises"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return (z - z.max()).exp().half() / (z - z.max()).exp().sum()",
-                 WRONG, "which keeps about 3 significant digits", id="softmax: in float16"),
+                 WRONG, "which keeps only 2 to 3 significant digits", id="softmax: in float16"),
     pytest.param(SOFTMAX_CHECK, "my_softmax = 3", WRONG, "your code raised TypeError", id="softmax: not callable"),
     pytest.param(SOFTMAX_CHECK, "del my_softmax", WRONG, "Run your answer's cell first", id="softmax: undefined"),
     pytest.param(MLM_LOSS_CHECK, "my_loss = -torch.log(probabilities[box_id])", RIGHT, "Correct:",

@@ -128,8 +128,9 @@ def mismatch(answer, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1
     if torch.isnan(got).any():
         return "it holds nan (an inf minus an inf, or 0/0, somewhere)"
     if low_precision(answer):
-        return (f"it is in {low_precision(answer)}, which keeps about 3 significant digits, so {int(bad.sum()):,} of "
-                f"its {got.numel():,} values differ from the float32 answer: compute in float32 (e.g. `.float()`)")
+        return (f"it is in {low_precision(answer)}, which keeps only 2 to 3 significant digits, so "
+                f"{int(bad.sum()):,} of its {got.numel():,} values differ from the float32 answer: compute in float32 "
+                "(e.g. `.float()`)")
     where = tuple(int(i) for i in bad.nonzero()[0])
     at = f" at {where}" if where else ""
     return (f"{int(bad.sum()):,} of its {got.numel():,} values differ, e.g.{at}: {got[where].item():.6g} where "
