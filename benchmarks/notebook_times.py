@@ -17,12 +17,13 @@ from utils.tools.record import with_predictions
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def execute(notebook: Path, profile: str, out_dir: Path, **extra_env: str) -> tuple[float, Path]:
-    """Execute ``notebook`` in ``profile`` (with ``extra_env`` set), its predictions written in as ``make record``
-    writes them; returns (seconds, executed notebook path)."""
+def execute(notebook: Path, profile: str, out_dir: Path, predictions: set[str] | None = None,
+            **extra_env: str) -> tuple[float, Path]:
+    """Execute ``notebook`` in ``profile`` (with ``extra_env`` set), its predictions (or those of ``predictions``, by
+    cell id) written in as ``make record`` writes them; returns (seconds, executed notebook path)."""
     filled = out_dir / "in" / notebook.name
     filled.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(with_predictions(notebook), filled)
+    nbformat.write(with_predictions(notebook, predictions), filled)
     env = dict(os.environ, LLM_TUTORIAL_PROFILE=profile, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"),
                LLM_TUTORIAL_WIDGETS="off", **extra_env)
     started = time.perf_counter()

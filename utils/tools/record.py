@@ -33,14 +33,15 @@ def reference_answers(notebook: Path) -> dict[str, str]:
     return {cell_id: code for cell_id, (code, _) in module.SOLUTIONS.items()}
 
 
-def with_predictions(notebook: Path):
-    """The notebook at ``notebook`` with every ``prediction`` cell's source replaced by its reference prediction."""
+def with_predictions(notebook: Path, only: set[str] | None = None):
+    """The notebook at ``notebook`` with every ``prediction`` cell's source (or those of ``only``, by cell id)
+    replaced by its reference prediction."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     answers = reference_answers(notebook)
     for cell in nb.cells:
-        if PREDICTION in cell.metadata.get("tags", []):
+        if PREDICTION in cell.metadata.get("tags", []) and (only is None or cell.id in only):
             if cell.id not in answers:
                 raise SystemExit(f"error: {notebook.name} cell {cell.id} is tagged '{PREDICTION}' but "
                                  f"notebooks/solutions/{notebook.stem}.py has no answer for it.")
