@@ -281,3 +281,14 @@ def test_the_filter_check_counts_the_tokens_kept():
                                                                                          expected, 0.9)
     assert "you kept the right" in filter_mistake(expected * 2, expected, 0.9)
     assert filter_mistake("probabilities", expected, 0.9) == "it is a str, not a tensor of numbers."
+
+
+@pytest.mark.parametrize("running", [tiny_gpt2, tiny_llama], ids=["beside GPT-2", "beside a Llama-style model"])
+def test_the_other_architecture_has_no_zero_bias_and_no_unit_norm_weight(running):
+    """Code that leaves out a bias or a norm's weight gives other numbers on it, so a check catches the slip."""
+    other = tiny_other_architecture(running())
+    for name, weight in other.named_parameters():
+        if name.endswith("bias"):
+            assert weight.abs().min() > 0 and weight.std() > 0.05, name
+        elif "ln_" in name or "norm" in name:
+            assert (weight - 1).abs().max() > 0.05, name

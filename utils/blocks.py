@@ -152,6 +152,12 @@ def tiny_other_architecture(model: PreTrainedModel, seed: int = 0) -> PreTrained
                                                  max_position_embeddings=1024, tie_word_embeddings=True))
         else:
             other = GPT2LMHeadModel(GPT2Config(**tokens, n_positions=1024, n_embd=64, n_layer=2, n_head=4))
+        with torch.no_grad():  # no zero bias, no unit norm weight: code that leaves one out must not pass
+            for name, weight in other.named_parameters():
+                if name.endswith("bias"):
+                    weight.normal_(0.0, 0.1)
+                elif "ln_" in name or "norm" in name:
+                    weight.normal_(1.0, 0.1)
     label = f"the tiny random {'Llama-style model' if kind == 'gpt2' else 'GPT-2'}"
     other.name_or_path = other.config.name_or_path = label  # what the notebook's checks call it
     return other.to(model.device).eval()

@@ -39,7 +39,7 @@ CAUSAL_LM: dict[str, dict] = {
 
 # Notebook 3 and `python -m utils.tools.pretrain`: GPT-2 from scratch on a Wikipedia subset. The first run (the
 # top-level sizes, and the script's) trains on a few article openings many times over; the second (`learning_run`,
-# notebook 3 only: its settings replace the first run's) reads every training article once.
+# notebook 3 only: its settings replace the first run's) gets every article and reads each chunk at most once.
 PRETRAINING: dict[str, dict] = {
     "smoke": dict(  # a plumbing check: it learns nothing
         n_train=2, n_valid=2,  # articles drawn for training and validation
@@ -53,7 +53,7 @@ PRETRAINING: dict[str, dict] = {
         save_every=4,  # steps between checkpoints of `python -m utils.tools.pretrain` (resumable with --resume)
         learning_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60),
     ),
-    "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 passes; then every article, once
+    "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 passes; then all, once at most
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
         train_docs=4,  # training text: the first 4 training articles ...
         max_train_chars=4_000,  # ... cut to 4,000 characters each (about 20 chunks of 128 tokens)
@@ -71,7 +71,7 @@ PRETRAINING: dict[str, dict] = {
         log_every=5,  # steps between logged training losses (and learning rates)
         eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
         save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
-        learning_run=dict(  # the second run, each chunk read once (the offline sample: 2,424 chunks, 310 k tokens)
+        learning_run=dict(  # the second run, each chunk once at most (the offline sample: 2,424 chunks, 310 k tokens)
             train_docs=50, max_train_chars=None,  # every training article, whole
             n_embd=128, n_head=2,  # half as wide: half the cost of a step (the vocabulary's output layer)
             epochs=1, batch_size=4, gradient_accumulation_steps=1,  # one pass, 606 steps: many small updates
