@@ -277,7 +277,7 @@ def test_resume_refuses_when_every_checkpoint_is_damaged(finished_run, tmp_path,
 
 
 def test_resume_skips_a_damaged_checkpoint_for_the_one_before(finished_run, tmp_path):
-    """Reliability round 3, P5-P10: a damaged checkpoint used to give a deep traceback or a fresh optimizer."""
+    """A damaged checkpoint gives one clear error, never a deep traceback or a silently fresh optimizer."""
     run, checkpoint = copy_of(finished_run, tmp_path)
     damage_file(checkpoint / "model.safetensors", "truncate")
     (run / "smoke" / "final").rename(run / "smoke" / "final-before")
@@ -316,7 +316,7 @@ def test_a_full_disk_while_a_checkpoint_is_written_leaves_no_unmarked_checkpoint
 
 
 def test_a_different_save_every_applies_after_a_resume():
-    """Reliability round 3, P15: the checkpoint's own save_steps used to win over --save-every."""
+    """--save-every wins over the save_steps stored in the checkpoint being resumed."""
     state = types.SimpleNamespace(save_steps=1)
     pretrain.MarkComplete().on_train_begin(types.SimpleNamespace(save_steps=4), state, None)
     assert state.save_steps == 4
@@ -332,7 +332,7 @@ def test_total_steps_counts_a_fraction_of_an_epoch_as_the_trainer_does(epochs, s
 @pytest.mark.parametrize("extra,changed", [(["--epochs", "3"], "epochs 2.0 -> 3.0"),
                                            (["--epochs", "2", "--batch-size", "4"], "batch_size 8 -> 4")])
 def test_resume_refuses_other_settings(finished_run, tmp_path, capsys, extra, changed):
-    """A changed --epochs used to continue on the old schedule with other weights than either run."""
+    """Resuming with other settings (--epochs, --batch-size) is refused: the schedule would match neither run."""
     run, checkpoint = copy_of(finished_run, tmp_path)
     line = resume_error(run, capsys, *extra)
     assert f"was saved with other settings ({changed})" in line and "start afresh in another --output-dir" in line
@@ -349,7 +349,7 @@ def test_resume_refuses_an_old_style_marker(finished_run, tmp_path, capsys):
 
 
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
-    """Two runs into one folder used to overwrite each other's checkpoints."""
+    """Two runs into one folder cannot overwrite each other's checkpoints."""
     first = start_and_wait_for_checkpoint(script(tmp_path, "--epochs", "12", "--save-every", "2"), tmp_path, 2)
     first.send_signal(signal.SIGSTOP)  # paused, so still running and holding its lock
     try:

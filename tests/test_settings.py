@@ -60,7 +60,7 @@ def test_the_write_probe_never_writes_through_a_link(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / f".write-test-{os.getpid()}").symlink_to(victim)  # where the probe used to write
+    (tmp_path / "out" / f".write-test-{os.getpid()}").symlink_to(victim)  # a link where a write probe could land
     assert settings.write_problem(tmp_path / "out") is None
     assert victim.read_text() == "precious"
     assert [p.name for p in (tmp_path / "out").iterdir()] == [f".write-test-{os.getpid()}"]

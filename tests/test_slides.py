@@ -313,7 +313,7 @@ def test_a_deck_is_never_written_through_a_link(tmp_path):
 
 
 def test_every_deck_is_written_before_any_pdf_is_printed(tmp_path, capsys, monkeypatch):
-    """A Chromium that fails to start used to stop the run after the first deck."""
+    """A Chromium that fails to start still leaves every deck written, and the run says why it failed."""
     def fails(deck, browser):
         raise slides.AssetError(f"Could not print {deck.with_suffix('.pdf')} (the browser closed at start)")
 

@@ -224,7 +224,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, make_input, 
 # --------------------------------------------------------------------------------------------
 
 def test_a_worker_pool_lost_mid_run_stops_the_run_in_one_line(tmp_path):
-    """Killing the worker pool and its SDK workers used to leave the run waiting forever with no message."""
+    """Killing the worker pool and its SDK workers mid-run stops the run within the timeout, with one line."""
     for copy in range(6):  # six copies of the sample: a run long enough to be cut short
         (tmp_path / f"dump-{copy}.xml.bz2").write_bytes(wiki.sample_dump().read_bytes())
     port = free_port()
