@@ -14,7 +14,8 @@ backward, AdamW; the median of 12, as notebook 3's probe measures it) with
 - the stock Trainer with ``pretraining.ReuseFreedMemory``'s setting: freed memory kept for the next step while
   training (what the notebook runs), or kept only up to 128 MB;
 - ``pretraining.ChunkedLossTrainer`` (the script's Trainer, the output-layer loss in chunks) the same two ways;
-- the second run's model (``learning_run``: 128 wide, 4 chunks a step) with the stock Trainer, as the notebook runs it;
+- the second run's model (``learning_run``: 1 layer, 64 wide, 4 chunks a step) with the stock Trainer, as the
+  notebook runs it;
 and each process's peak resident memory. ``--before REV`` also runs notebook 3 of an earlier commit (checked out into
 a temporary git worktree), alternated with this one's, so the two lesson times are measured under the same load.
 
@@ -42,7 +43,7 @@ NO_BF16 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 ALL_AVX2 = NO_BF16 | {"ATEN_CPU_CAPABILITY": "avx2"}  # torch's own kernels too: nearer a real AVX2 laptop
 FIRST_RUN, SECOND_RUN = "c25", "2e7f9c31"  # notebook 3's training cells, by cell id
 LESSON_LINES = ("c35", "5a3d8e72")  # the cells that print each run's lesson in numbers
-LESSON_PREDICTIONS = {"749fa142"}  # the predictions the first run waits for; optional exercises 5 and 6 stay unrun
+LESSON_PREDICTIONS = {"749fa142", "b7e31c02"}  # what the two runs wait for; optional exercises 5 and 6 stay unrun
 
 STEP_LOOP = f"""
 import resource, sys, tempfile, torch

@@ -115,7 +115,7 @@ def test_every_check_cell_imports_the_names_it_uses_from_utils_exercises():
     import nbformat
 
     public = {name for name, value in vars(exercises).items() if not name.startswith("_")
-              and getattr(value, "__module__", None) == exercises.__name__} | {"NOT_ANSWERED"}
+              and getattr(value, "__module__", None) == exercises.__name__} | {"NOT_ANSWERED", "NOT_ANSWERED_HINT"}
     for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             if "exercise-check" not in cell.metadata.get("tags", []):
@@ -125,6 +125,30 @@ def test_every_check_cell_imports_the_names_it_uses_from_utils_exercises():
             imported = {alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
                         and node.module == "utils.exercises" for alias in node.names}
             assert used <= imported, f"{path.name} cell {cell.id} uses {sorted(used - imported)} without importing"
+
+
+def test_hints_stay_folded_until_a_student_opens_one():
+    """A check run on the blank answer cell points to a hint folded under its exercise (<details>) and prints no
+    solution itself; every check that points to a hint has one in a markdown cell since the check before it."""
+    from pathlib import Path
+
+    import nbformat
+
+    pointing = 0
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
+        since_last_check = []
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                since_last_check.append(cell.source)
+                continue
+            assert "(Hint:" not in cell.source, f"{path.name} cell {cell.id} prints a hint"
+            if "exercise-check" in cell.metadata.get("tags", []):
+                if "NOT_ANSWERED_HINT" in cell.source:
+                    pointing += 1
+                    assert any("<details><summary>Hint</summary>" in text and "</details>" in text
+                               for text in since_last_check), f"{path.name} cell {cell.id} points to no hint"
+                since_last_check = []
+    assert pointing >= 15
 
 
 def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():

@@ -180,6 +180,10 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_fill_in_turn(text):\n"
                  "    return [fill_mask(model, tokenizer, text, top_k=1)[0][0][0]]", WRONG,
                  "Take each blank's top word", id="in turn: the first blank only"),
+    pytest.param(IN_TURN_CHECK,
+                 "def my_fill_in_turn(text):\n"  # one forward pass for both blanks: wrong even where its words agree
+                 "    return [ranked[0][0] for ranked in fill_mask(model, tokenizer, text, top_k=1)]", WRONG,
+                 "Not quite:", id="in turn: one pass for both blanks"),
     pytest.param(IN_TURN_CHECK, "def my_fill_in_turn(text):\n    return 'head head'", WRONG,
                  "return the words as a list of str", id="in turn: a str"),
     pytest.param(IN_TURN_CHECK, "def my_fill_in_turn(text):\n    return ['cat', 'mat']", WRONG,

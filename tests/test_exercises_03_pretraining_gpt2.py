@@ -13,6 +13,7 @@ PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the perplexity a
 ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on training and unseen text
 MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # more data: the train/validation gap, predicted then measured
 DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
+SECOND_RUN_ANSWER, SECOND_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the second run get under the unigram line?
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
@@ -23,6 +24,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
+    "second run": (SECOND_RUN_ANSWER, SECOND_RUN_CHECK),
 }
 
 # a training loop with one slip in it: LOOP.format(...) of the lines that differ from the reference
@@ -254,6 +256,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  WRONG, "Not this time", id="dropout: the other direction, capitalised"),
     pytest.param(DROPOUT_CHECK, "dropout_train_loss = [1.0]", WRONG, "Answer with a number or 'higher' or 'lower'",
                  id="dropout: a list"),
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = bool(last < unigram)", RIGHT, "it: right.",
+                 id="second run: what it measured"),
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = ' Yes.' if last < unigram else 'no'", RIGHT,
+                 "it: right.", id="second run: in words"),
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = torch.tensor(not last < unigram)", WRONG,
+                 "it: not this time.", id="second run: the other way, as a torch bool"),
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = 7.5", WRONG, "predict it as True or False; got 7.5",
+                 id="second run: a number"),
 ]
 
 

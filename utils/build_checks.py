@@ -67,10 +67,10 @@ def head_mistake(answer, head: AttentionHead) -> str | None:
 def cached_head_mistake(step: Callable, head: AttentionHead, recomputed: list[torch.Tensor]) -> str | None:
     """Runs a student's ``step(head, x_t, t, cache)`` over the head's positions, one cache for all of them, as a
     decoding loop would; right when step t returns ``recomputed[t]``, the head recomputed on the whole prefix, and
-    the cache then holds t + 1 keys and values."""
-    cache = {"k": [], "v": []}
+    the cache then holds t + 1 keys and values. ``step`` gets the head without the model's weights and output."""
+    cache, blank = {"k": [], "v": []}, head.on(head.x)
     for t, expected in enumerate(recomputed):
-        got = step(head, head.x[t], t, cache)
+        got = step(blank, head.x[t], t, cache)
         if isinstance(got, torch.Tensor) and got.numel() == expected.numel():
             got = got.reshape(expected.shape)  # (1, d) or (d,): one position's output either way
         problem = mismatch(got, expected, atol=1e-5, rtol=1e-4)

@@ -18,6 +18,8 @@ import torch
 from utils.support.validation import plain_number
 
 NOT_ANSWERED = "Not answered yet."
+# for an exercise whose markdown ends with a folded hint (<details>), seen only by a student who opens it
+NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold the hint under the exercise.)"
 
 
 def predicted(*predictions, where: str = "the prediction cell above") -> bool:
@@ -86,6 +88,23 @@ def verdict():
                   "it).")
         except (Exception, SystemExit) as error:  # noqa: BLE001 (a student's code raises anything; the check must not)
             print(f"Not quite: your code raised {said(error)} (fix it, run its cell, then this one again)")
+
+
+@contextmanager
+def forward_passes(model: torch.nn.Module):
+    """Counts the model's forward passes inside the block: yields a list that gets one entry per pass.
+
+    >>> with forward_passes(model) as passes:
+    ...     my_fill_in_turn(text)
+    >>> len(passes)
+    2
+    """
+    passes: list[int] = []
+    hook = model.register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        yield passes
+    finally:
+        hook.remove()
 
 
 def number(answer) -> float | None:

@@ -53,15 +53,17 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
 
 def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
                 legend: bool = True):
-    """Train and validation curves on ``ax``, the validation minimum marked, one dotted or dash-dotted grey line per
-    baseline (label -> loss), and the legend outside the axes, to the right, so that it covers no curve."""
+    """Train and validation curves on ``ax``, the validation minimum marked with its value, one dotted or dash-dotted
+    grey line per baseline (label -> loss), and the legend outside the axes, to the right, so that it covers no
+    curve."""
     if train:  # told apart by line style and markers, not colour alone
         ax.plot(*zip(*train), label="train loss", linestyle="-")
     if valid:
         ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
         best_step, best = min(valid, key=lambda sl: sl[1])
-        ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3,
-                   label=f"validation minimum ({best:.2f} at step {best_step})")
+        ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3, label="validation minimum")
+        ax.annotate(f"{best:.2f} at step {best_step}", (best_step, best), textcoords="offset points",
+                    xytext=(0, -14), ha="center", va="top")  # on the panel: one legend serves every panel
     for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
     top = top or max([*baselines.values(), 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1

@@ -83,6 +83,11 @@ def dropout():
     dropout_train_loss = "higher"
 
 
+def second_run():
+    global predicted_under_unigram
+    predicted_under_unigram = True
+
+
 SOLUTIONS = {
     "c42": (cell(my_cross_entropy), "Correct:"),
     "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
@@ -91,4 +96,5 @@ SOLUTIONS = {
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c48": (body(more_data), "you predicted 'smaller'"),  # right or not: whatever the smoke run measures
     "c51": (body(dropout), "you predicted 'higher'"),
+    "b7e31c02": (body(second_run), "You predicted True"),  # right or not: whatever the smoke run measures
 }

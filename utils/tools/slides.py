@@ -55,7 +55,8 @@ CSS = f"""<style>
 .reveal .celltag_slide-output-only .jp-OutputArea-output img {{ max-height: {HEIGHT - 80}px; }}  /* no code above it */
 .reveal pre, .reveal .jp-RenderedText pre {{ white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; }}
 .reveal .jp-RenderedHTMLCommon p, .reveal .jp-RenderedHTMLCommon li, .reveal .jp-RenderedHTMLCommon td,
-.reveal .jp-RenderedHTMLCommon th, .reveal .jp-RenderedHTMLCommon code, .reveal pre, .reveal pre span,
+.reveal .jp-RenderedHTMLCommon th, .reveal .jp-RenderedHTMLCommon code, .reveal .jp-RenderedHTMLCommon summary,
+.reveal pre, .reveal pre span,
 .reveal .jp-RenderedText pre {{ font-size: {TEXT_PX}px !important; line-height: 1.25 !important; }}
 /* printed: the last page's speaker notes end the PDF (reveal.js would break after them onto a blank page) */
 html.reveal-print .reveal .slides > .speaker-notes-pdf:last-child {{ page-break-after: avoid; }}
