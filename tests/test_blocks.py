@@ -31,6 +31,7 @@ from utils.build_checks import (
     layer_mistake,
     unanswered,
 )
+from utils.exercises import Rebuilt
 from utils.offline import assets
 from utils.sampling import filtered_probabilities
 
@@ -263,7 +264,7 @@ def test_the_cached_loop_check_counts_the_tokens_fed():
     assert "fed [7, 8, 9, 10] tokens" in cached_loop_mistake(refed, model, IDS, 4, expected)
     assert "start with the prompt's ids" in cached_loop_mistake(lambda p, n: cached(p, n)[7:], model, IDS, 4, expected)
     assert "a list of ints" in cached_loop_mistake(lambda p, n: "ids", model, IDS, 4, expected)
-    with pytest.raises(RuntimeError, match="model.generate is what this loop rebuilds"):
+    with pytest.raises(Rebuilt, match="your answer calls generate, the very thing this exercise rebuilds"):
         cached_loop_mistake(lambda p, n: model.generate(p, max_new_tokens=n).tolist()[0], model, IDS, 4, expected)
     assert "generate" not in vars(model)  # put back
 

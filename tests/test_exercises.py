@@ -127,6 +127,28 @@ def test_every_check_cell_imports_the_names_it_uses_from_utils_exercises():
             assert used <= imported, f"{path.name} cell {cell.id} uses {sorted(used - imported)} without importing"
 
 
+def test_without_refuses_the_rebuilt_function_by_any_name_and_puts_everything_back(capsys):
+    namespace = {"helper": lambda: "the library's answer"}
+
+    class Model:
+        def generate(self):
+            return "generated"
+
+    model, z = Model(), torch.tensor([1.0, 2.0])
+    places = ((torch, "softmax"), (torch.Tensor, "softmax"), (namespace, "helper"), (model, "generate"),
+              (namespace, "absent"))
+    calls = [(lambda: torch.softmax(z, 0), "softmax"), (lambda: z.softmax(0), "softmax"),
+             (lambda: namespace["helper"](), "helper"), (lambda: model.generate(), "generate")]
+    for call, name in calls:
+        with exercises.verdict(), exercises.without(*places):
+            call()
+        assert capsys.readouterr().out == (f"Not quite: your answer calls {name}, the very thing this exercise "
+                                           "rebuilds: write it without it.\n")
+    assert torch.allclose(z.softmax(0), torch.softmax(z, 0)) and namespace == {"helper": namespace["helper"]}
+    assert namespace["helper"]() == "the library's answer" and model.generate() == "generated"
+    assert "generate" not in vars(model) and "softmax" not in vars(torch.Tensor)
+
+
 def test_hints_stay_folded_until_a_student_opens_one():
     """A check run on the blank answer cell points to a hint folded under its exercise (<details>) and prints no
     solution itself; every check that points to a hint has one in a markdown cell since the check before it."""

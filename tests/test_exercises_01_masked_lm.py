@@ -4,6 +4,7 @@ plausible wrong ones (tests/exercise_kernel.py runs them)."""
 import pytest
 from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
 
+REBUILT = "the very thing this exercise rebuilds"  # what a check says to an answer that calls the library
 NOTEBOOK = "01_masked_lm.ipynb"
 
 VOCABULARY_ANSWER, VOCABULARY_CHECK = "a09ae7aa", "32d5c3dc"  # the [PAD] and [UNK] ids, the count of ## pieces
@@ -65,6 +66,18 @@ CORRUPTION_ONE_RANDOM_ID = PICK_AND_LABEL.format(rate=0.15, special=" & ~special
     "    return inputs, labels")
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints), in notebook order
+    # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.softmax(z, -1)", WRONG, REBUILT,
+                 id="softmax: torch.softmax itself"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.softmax(0)", WRONG, REBUILT,
+                 id="softmax: the tensor method"),
+    pytest.param(CORRUPTION_CHECK,
+                 "def my_mask_tokens(input_ids):\n    return collator.torch_mask_tokens(input_ids.clone())",
+                 WRONG, REBUILT, id="corruption: the collator's own masking"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    return torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels)", WRONG, REBUILT,
+                 id="batch loss: cross_entropy itself"),
     pytest.param(VOCABULARY_CHECK,
                  "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
                  "my_continuations = sum(t.startswith('##') for t in tokenizer.get_vocab())",

@@ -4,6 +4,7 @@ plausible wrong ones (tests/exercise_kernel.py runs them)."""
 import pytest
 from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
 
+REBUILT = "the very thing this exercise rebuilds"  # what a check says to an answer that calls the library
 NOTEBOOK = "02_causal_lm.ipynb"
 
 NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next word; GPT-2's figures revealed
@@ -90,6 +91,20 @@ LOOP = ("def my_cached_greedy(prompt_ids, n):\n"
 
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    # an answer that calls the library function the exercise rebuilds is refused
+    pytest.param(FILTERS_CHECK, "def my_filter(logits, temperature, top_k, top_p):\n"
+                 "    return filtered_probabilities(logits, temperature, top_k, top_p)", WRONG, REBUILT,
+                 id="filters: utils.sampling's own"),
+    pytest.param(SAMPLING_CHECK, "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                 "    return model.generate(prompt_ids, max_new_tokens=n, do_sample=True, temperature=temperature,\n"
+                 "                          top_k=top_k, top_p=top_p, pad_token_id=pad)[0].tolist()", WRONG, REBUILT,
+                 id="sampling: generate itself"),
+    pytest.param(BEAM_CHECK, "def my_beam_search(prompt_ids, n):\n"
+                 "    return model.generate(prompt_ids, max_new_tokens=n, num_beams=2, pad_token_id=pad)[0].tolist()",
+                 WRONG, REBUILT, id="beam search: generate itself"),
+    pytest.param(LOOP_CHECK, "def my_cached_greedy(prompt_ids, n):\n"
+                 "    return greedy_decode(model, tokenizer, PROMPT, n).ids", WRONG, REBUILT,
+                 id="cached loop: Step 3's greedy_decode"),
     pytest.param(NEXT_WORD_CHECK, 'my_next_word = "great"', RIGHT, "You predicted 'great': ",
                  id="next word: great"),
     pytest.param(NEXT_WORD_CHECK, 'my_next_word = "  Swimmingly "', RIGHT,
@@ -248,7 +263,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LOOP_CHECK,
                  "def my_cached_greedy(prompt_ids, n):\n"
                  "    return model.generate(prompt_ids, max_new_tokens=n, do_sample=False)[0].tolist()", WRONG,
-                 "model.generate is what this loop rebuilds", id="cached loop: generate"),
+                 REBUILT, id="cached loop: generate"),
     pytest.param(LOOP_CHECK, LOOP.replace("return ids", "return ids[len(prompt_ids[0]):]"), WRONG,
                  "start with the prompt's ids", id="cached loop: without the prompt"),
     pytest.param(LOOP_CHECK, LOOP.replace("range(n)", "range(n - 1)"), WRONG, "part from greedy decoding's",

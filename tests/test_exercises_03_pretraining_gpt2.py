@@ -234,9 +234,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return '0.5'", WRONG, "Not quite: '0.5' and '0.5'",
                  id="accuracy: a str"),
     pytest.param(MORE_DATA_CHECK, f"more_data_gap = 'smaller' if {MEASURED_GAP} < final_valid - final_train else "
-                 "'larger'", RIGHT, "Right: you predicted", id="more data: the direction measured"),
+                 "'larger'", RIGHT, "Right direction (the easier half", id="more data: the direction measured"),
     pytest.param(MORE_DATA_CHECK, f"more_data_gap = ' ' + ('Smaller.' if {MEASURED_GAP} < final_valid - final_train "
-                 "else 'Larger.')", RIGHT, "Right: you predicted", id="more data: capitalised, a full stop"),
+                 "else 'Larger.')", RIGHT, "Right direction", id="more data: capitalised, a full stop"),
     pytest.param(MORE_DATA_CHECK, f"more_data_gap = torch.tensor({MEASURED_GAP} + 0.4)", RIGHT,
                  "Right: you predicted a gap of", id="more data: a number close to the measured gap"),
     pytest.param(MORE_DATA_CHECK, f"more_data_gap = 'larger' if {MEASURED_GAP} < final_valid - final_train else "
@@ -249,7 +249,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Run the experiment cell above first", id="more data: predicted, the experiment not run"),
     pytest.param(MORE_DATA_CHECK, "more_data_gap = None", WRONG, "Not answered yet", id="more data: no prediction"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = 'higher' if {MEASURED_DROPOUT} > final_train else 'lower'",
-                 RIGHT, "Right: you predicted", id="dropout: the direction measured"),
+                 RIGHT, "Right direction (the easier half", id="dropout: the direction measured"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = {MEASURED_DROPOUT} - 0.2", RIGHT, "Right: you predicted",
                  id="dropout: a number close to the measured loss"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = 'Lower' if {MEASURED_DROPOUT} > final_train else 'Higher'",

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
 
+from utils.exercises import Rebuilt
 from utils.masking import (
     COLLATOR_SEED,
     SEED,
@@ -54,7 +55,7 @@ def test_measure_counts_each_kind_of_position():
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_the_collator_under_any_seed_is_correct(bert_tokenizer, batch_ids, seed):
-    said = corruption_verdict(collator_with_seed(bert_tokenizer, seed), bert_tokenizer, batch_ids)
+    said = corruption_verdict(collator_with_seed(bert_tokenizer, seed), bert_tokenizer, batch_ids, refused=())
     assert said.startswith("Correct: over ") and f"each within {STANDARD_ERRORS} standard errors of chance" in said, \
         said
 
@@ -88,7 +89,7 @@ def test_the_check_leaves_the_callers_generators_as_they_were(bert_tokenizer, ba
     expected = (torch.rand(3), random.random())
     torch.manual_seed(123)
     random.seed(123)
-    corruption_verdict(collator_with_seed(bert_tokenizer, 1), bert_tokenizer, batch_ids)
+    corruption_verdict(collator_with_seed(bert_tokenizer, 1), bert_tokenizer, batch_ids, refused=())
     assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
 
 
@@ -112,7 +113,7 @@ def shifted(tokenizer, change):
 ], ids=["labels not -100", "labels corrupted", "swapped", "always [MASK]", "floats", "one row", "one tensor", "None",
         "in place"])
 def test_each_slip_is_named(bert_tokenizer, batch_ids, change, said):
-    verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids)
+    verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids, refused=())
     assert said in verdict, verdict
 
 
@@ -121,7 +122,7 @@ def test_an_unpicked_token_that_changes_is_named(bert_tokenizer, batch_ids):
         inputs = inputs.clone()
         inputs[(labels == -100) & (ids == bert_tokenizer.convert_tokens_to_ids("life"))] = 42
         return inputs, labels
-    verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids)
+    verdict = corruption_verdict(shifted(bert_tokenizer, change), bert_tokenizer, batch_ids, refused=())
     assert "tokens that were not picked (label -100) changed" in verdict, verdict
 
 
@@ -130,7 +131,7 @@ def test_a_rate_off_by_more_than_chance_is_named(bert_tokenizer, batch_ids):
         inputs, labels = collator_with_seed(bert_tokenizer, 1)(input_ids)
         labels = torch.where(torch.rand(labels.shape) < 0.2, torch.full_like(labels, -100), labels)
         return torch.where(labels == -100, input_ids, inputs), labels
-    verdict = corruption_verdict(too_few, bert_tokenizer, batch_ids)
+    verdict = corruption_verdict(too_few, bert_tokenizer, batch_ids, refused=())
     assert "pick each non-special token with probability 0.15" in verdict and "points by chance" in verdict, verdict
 
 
@@ -169,8 +170,6 @@ def picked_log_p(logits, labels):
 
 @pytest.mark.parametrize("my_mlm_loss, said", [
     (lambda logits, labels: -picked_log_p(logits, labels).mean(), "Correct: "),
-    (lambda logits, labels: torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()).item(),
-     "Correct: "),
     (lambda logits, labels: -picked_log_p(logits, labels).sum(), "the loss is their mean"),
     (lambda logits, labels: picked_log_p(logits, labels).mean(), "mind the sign"),
     (lambda logits, labels: -picked_log_p(logits, labels).mean() / math.log(10), "log base 10"),
@@ -180,10 +179,20 @@ def picked_log_p(logits, labels):
     (lambda logits, labels: -picked_log_p(logits, labels), "return one number"),
     (lambda logits, labels: "2.3", "return one number"),
     (lambda logits, labels: None, "Not answered yet."),
-], ids=["gather", "cross_entropy", "sum", "sign", "log10", "gather -100", "index -100", "per position", "str", "None"])
+], ids=["gather", "sum", "sign", "log10", "gather -100", "index -100", "per position", "str", "None"])
 def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
     verdict = loss_verdict(my_mlm_loss, *scored)
     assert said in verdict, verdict
+
+
+def test_the_answers_that_call_the_library_itself_are_refused(bert_tokenizer, batch_ids, scored):
+    with pytest.raises(Rebuilt, match="your answer calls cross_entropy, the very thing this exercise rebuilds"):
+        loss_verdict(lambda logits, labels: torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()),
+                     *scored)
+    with pytest.raises(Rebuilt, match="your answer calls __call__"):
+        corruption_verdict(collator_with_seed(bert_tokenizer, 1), bert_tokenizer, batch_ids)
+    assert "Correct:" in corruption_verdict(collator_with_seed(bert_tokenizer, 1), bert_tokenizer, batch_ids,
+                                            refused=())  # put back
 
 
 def test_an_error_that_is_not_about_minus_100_reaches_the_check_cell(scored):

@@ -659,3 +659,27 @@ def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_at_the_
     callbacks = pretraining.support_callbacks()
     assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss"]
     assert pretraining.support_callbacks()[0] is not callbacks[0]  # fresh ones for every Trainer
+
+
+def test_a_run_starts_by_collecting_the_model_an_earlier_run_left_behind():
+    """`del trainer` leaves its model in reference cycles (hooks, the optimizer), alive until the cyclic collector runs;
+    the next run's ReuseFreedMemory collects it before its first step allocates."""
+    import gc
+    import weakref
+
+    class Cycle:  # what a deleted Trainer leaves: objects that refer to each other and to nothing else
+        def __init__(self):
+            self.model, self.me = torch.nn.Linear(256, 256), self
+
+    callback = pretraining.ReuseFreedMemory()
+    gc.disable()  # as between two automatic collections
+    try:
+        left = Cycle()
+        gone = weakref.ref(left.model)
+        del left
+        assert gone() is not None
+        callback.on_train_begin(None, None, None)
+        assert gone() is None
+    finally:
+        gc.enable()
+        callback.on_train_end(None, None, None)

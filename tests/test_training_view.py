@@ -171,8 +171,8 @@ def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates
     (loss_a, loss_b), (_, rate_b) = figure.axes[:2], figure.axes[2:]  # row by row
     assert loss_a.get_ylim() == loss_b.get_ylim() and loss_a.get_ylim()[1] > 10.82
     assert [tuple(xy) for xy in rate_b.get_lines()[0].get_xydata()] == [(100, 2e-3), (200, 1e-3), (300, 0.0)]
-    assert loss_a.get_legend() is None and loss_b.get_legend() is not None  # one legend, right of the last panel
-    assert [t.get_text() for t in loss_b.get_legend().get_texts()][2] == "validation minimum"  # true for both
+    assert loss_a.get_legend() is None and loss_b.get_legend() is None and len(figure.legends) == 1  # one, below
+    assert [t.get_text() for t in figure.legends[0].get_texts()][2] == "validation minimum"  # true for both panels
     assert [t.get_text() for t in loss_a.texts] == ["9.00 at step 20"]  # each panel writes its own minimum
     assert "first: training loss falls from 9.00 to 0.500 by step 30; validation loss is lowest, 9.00, at step 20 " \
            "and rises to 10.00 at step 30" in alt

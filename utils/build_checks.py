@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 
 from utils.attention import AttentionHead, attention_heads
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
-from utils.exercises import NOT_ANSWERED, describe, mismatch
+from utils.exercises import NOT_ANSWERED, describe, mismatch, without
 
 NOT_THERE = ("Here parts.x, and each head's x, weights and output, are None: compute from the x your layer is given "
              "(a = my_norm(x, parts.norm_1), then each head on a: head.on(a)).")
@@ -231,23 +231,22 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
                         expected: list[int]) -> str | None:
     """A student's ``loop(prompt_ids, n)``, greedy decoding with the model's KV cache, against ``expected`` (the
     prompt's ids and n greedy tokens): the same ids, and every forward pass after the first fed one token only.
-    ``model.generate`` is what the loop rebuilds, so it is not available while the loop runs."""
+    ``model.generate`` and ``utils.generation.greedy_decode`` are what the loop rebuilds, so calling either while
+    the loop runs is refused (``utils.exercises.without``; the notebook's own name for ``greedy_decode`` too)."""
     fed = []
 
     def count(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
         fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
 
-    def refuse(*args, **kwargs):
-        raise RuntimeError("model.generate is what this loop rebuilds: call model(...) yourself, once per token")
+    from utils import generation  # its greedy_decode feeds one token a pass too: the loop rebuilds that as well
 
     hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
-    model.generate = refuse
     try:
-        got = loop(prompt_ids, n)
+        with without((model, "generate"), (generation, "greedy_decode")):
+            got = loop(prompt_ids, n)
     finally:
         hook.remove()
-        del model.generate
     if isinstance(got, torch.Tensor):
         got = got.reshape(-1).tolist()
     if not isinstance(got, (list, tuple)) or not all(isinstance(t, int) for t in got):

@@ -54,6 +54,47 @@ def require_predictions(*predictions, where: str = "the prediction cell above") 
         raise PredictFirst(f"Write your predictions first (in {where}), then run this cell again.")
 
 
+class Rebuilt(Exception):
+    """Raised, inside ``without``, by a library function the exercise has the student rebuild."""
+
+
+@contextmanager
+def without(*places):
+    """Inside the block each place, ``(owner, name)``, raises ``Rebuilt`` when called: a check runs the student's
+    function in it, so an answer that hands in the very library function the exercise rebuilds is told so instead of
+    passing. ``owner`` is a module, a class, an object (``model`` for ``model.generate``) or the notebook's
+    ``globals()``; a name the owner lacks is skipped. Everything is put back afterwards.
+
+    >>> with without((torch, "softmax"), (torch.Tensor, "softmax")):
+    ...     my_softmax(z)          # calls torch.softmax
+    Rebuilt: your answer calls softmax, the very thing this exercise rebuilds: write it without it
+    """
+    undo = []
+    try:
+        for owner, name in places:
+            namespace = owner if isinstance(owner, dict) else vars(owner) if hasattr(owner, "__dict__") else {}
+            if (name not in namespace) if isinstance(owner, dict) else not hasattr(owner, name):
+                continue
+
+            def refuse(*args, _name=name, **kwargs):
+                raise Rebuilt(f"your answer calls {_name}, the very thing this exercise rebuilds: write it without it")
+
+            undo.append((owner, name, name in namespace, namespace.get(name)))
+            if isinstance(owner, dict):
+                owner[name] = refuse
+            else:
+                setattr(owner, name, refuse)
+        yield
+    finally:
+        for owner, name, own, original in reversed(undo):
+            if isinstance(owner, dict):
+                owner[name] = original
+            elif own:
+                setattr(owner, name, original)
+            else:
+                delattr(owner, name)  # the name came from a class above: reading it finds that again
+
+
 @contextmanager
 def verdict():
     """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line.
@@ -83,6 +124,8 @@ def verdict():
         warnings.filterwarnings("ignore", message=".*requires_grad=True to a scalar")
         try:
             yield
+        except Rebuilt as error:
+            print(f"Not quite: {error}.")
         except NameError as error:
             print(f"Not quite: {said(error).split(': ', 1)[-1]}. Run your answer's cell first (and the cells above "
                   "it).")

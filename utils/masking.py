@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from utils.exercises import NOT_ANSWERED, describe, number, predicted, truth
+from utils.exercises import NOT_ANSWERED, describe, number, predicted, truth, without
 from utils.fill_mask import encode_masked
 from utils.support.validation import check_corruption_batch
 
@@ -168,17 +168,23 @@ def rates_line(rates: dict[str, float], mask: str = "[MASK]") -> str:
     return ", ".join(f"{_label(name, mask)} {rate:.1%}" for name, rate in rates.items())
 
 
-def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input_ids: torch.Tensor) -> str:
+COLLATOR_ITSELF = ((DataCollatorForLanguageModeling, "torch_mask_tokens"),
+                   (DataCollatorForLanguageModeling, "__call__"))  # what the corruption exercise rebuilds
+
+
+def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input_ids: torch.Tensor,
+                       refused=COLLATOR_ITSELF) -> str:
     """One line on ``my_mask_tokens(input_ids) -> (inputs, labels)``: run on the batch repeated to about ``TOKENS``
     non-special tokens under ``SEED``, and compared with ``DataCollatorForLanguageModeling`` on the same tokens under
     ``COLLATOR_SEED`` (independent draws, so each rate within ``tolerances``; special tokens never picked; labels
-    -100 exactly where not picked; unpicked tokens unchanged)."""
+    -100 exactly where not picked; unpicked tokens unchanged). While the answer runs, the collator it rebuilds is
+    ``refused`` (``utils.exercises.without``); the tests pass ``()`` to check the collator itself."""
     check_corruption_batch(tokenizer, input_ids)
     special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
     repeats = math.ceil(TOKENS / max(int((~special).sum()), 1))
     original, special = input_ids.repeat(repeats, 1), special.repeat(repeats, 1)
     given = original.clone()
-    with _seeded(SEED):
+    with _seeded(SEED), without(*refused):
         result = my_mask_tokens(given)
     if result is None:
         return f"{NOT_ANSWERED} (Your function returns None: end it with `return inputs, labels`.)"
@@ -217,7 +223,8 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     """One line on ``my_mlm_loss(logits, labels)``, compared with ``model_loss`` (the model's own loss with those
     labels); a usual slip (the sum, every position, the raw scores, log10, the sign) is named."""
     try:
-        mine = my_mlm_loss(logits, labels)
+        with without((torch.nn.functional, "cross_entropy"), (torch.nn.CrossEntropyLoss, "forward")):  # rebuilt here
+            mine = my_mlm_loss(logits, labels)
     except (IndexError, RuntimeError) as error:
         if "-100" in str(error):
             return ("Not quite: your code used the label -100 as a token id (it is not one: it marks a position "

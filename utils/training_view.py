@@ -62,8 +62,10 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
         ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
         best_step, best = min(valid, key=lambda sl: sl[1])
         ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3, label="validation minimum")
+        late = best_step > 0.6 * max(steps, 1)  # the label goes left of a late minimum, so it stays in the panel
         ax.annotate(f"{best:.2f} at step {best_step}", (best_step, best), textcoords="offset points",
-                    xytext=(0, -14), ha="center", va="top")  # on the panel: one legend serves every panel
+                    xytext=(-10 if late else 10, -12), ha="right" if late else "left", va="top",
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
     for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
     top = top or max([*baselines.values(), 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
@@ -108,10 +110,11 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float]):
         for column, (title, history) in enumerate(runs.items()):
             train, valid = curves[title]
             steps = max((s for s, _ in train + valid), default=1)
-            draw_losses(axes[0, column], train, valid, baselines, title, steps, top, legend=column == len(runs) - 1)
+            draw_losses(axes[0, column], train, valid, baselines, title, steps, top, legend=False)
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")
+        figure.legend(*axes[0, -1].get_legend_handles_labels(), loc="outside lower center", ncols=3)  # one for all
     alt.append("The grey lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
                                                                        for label, value in baselines.items()) + ".")
     return figure, " ".join(alt)
