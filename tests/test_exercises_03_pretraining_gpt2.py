@@ -61,6 +61,9 @@ MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training lo
 
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP) + "\nmy_training_loop = lambda *a: pretraining.trainer_log(*a)",
+                 WRONG, "your answer calls trainer_log, the very thing this exercise rebuilds",
+                 id="training loop: the Trainer's own, by its helper"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", RIGHT,
                  "you predicted 5.00", id="losses: numbers"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = torch.tensor(0.1)\npredicted_final_valid_loss = '7'",

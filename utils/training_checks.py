@@ -11,8 +11,10 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from transformers import Trainer
 
-from utils.exercises import NOT_ANSWERED, describe, mismatch
+from utils import pretraining
+from utils.exercises import NOT_ANSWERED, describe, mismatch, without
 from utils.pretraining import trainer_log
 
 LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
@@ -66,12 +68,13 @@ def _mode_problem(calls: list[tuple[bool, bool, bool]]) -> str | None:
 
 def _run_loop(loop, fresh, batches, eval_batches, settings: dict):
     """The student's loop on a copy of ``fresh``: (train losses, evaluations, the trained copy, its forward passes'
-    modes), or (None, message)."""
+    modes), or (None, message). The Trainer's loop (``Trainer.train``, ``pretraining.trainer_log``) is refused."""
     model = copy.deepcopy(fresh).train()
     calls = _watch_modes(model, eval_batches)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"], weight_decay=0.0)
-    result = loop(model, batches, eval_batches, optimizer, settings["warmup_steps"], settings["eval_every"],
-                  settings["max_grad_norm"])
+    with without((pretraining, "trainer_log"), (Trainer, "train")):  # the loop the exercise writes out
+        result = loop(model, batches, eval_batches, optimizer, settings["warmup_steps"], settings["eval_every"],
+                      settings["max_grad_norm"])
     if result is None:
         return None, NOT_ANSWERED
     if not isinstance(result, (tuple, list)) or len(result) != 2:

@@ -143,7 +143,14 @@ def watched_run(seconds: float, output: str, staging: str, endpoint: str | None 
         logger.setLevel(logging.CRITICAL)
     _LOST.clear()
     done, hook = threading.Event(), threading.excepthook
-    threading.excepthook = lambda args: None if _LOST.is_set() else hook(args)
+
+    def quiet(args):  # a gRPC stream of Beam's that breaks mid-run is a lost worker, said in one line below
+        if _LOST.is_set() or type(args.exc_value).__module__.split(".")[0] == "grpc":
+            _LOST.set()
+        else:
+            hook(args)
+
+    threading.excepthook = quiet
 
     def bound():
         silent = 0  # checks in a row the worker pool did not answer
