@@ -69,7 +69,8 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
     for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
     top = top or max([*baselines.values(), 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
-    ax.set(xlim=(0, max(steps, 1)), ylim=(0, top), ylabel="cross-entropy loss (nats)", title=title)
+    # 3% past the last step: a minimum marked there stays whole
+    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(0, top), ylabel="cross-entropy loss (nats)", title=title)
     if legend:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     _readable_ticks(ax)
@@ -79,7 +80,7 @@ def draw_learning_rate(ax, rates, steps: int):
     """The learning rate each logged step used, on ``ax`` (under the loss curves)."""
     if rates:
         ax.plot(*zip(*rates), color="#009E73", label="learning rate")
-    ax.set(xlim=(0, max(steps, 1)), xlabel="optimizer step", ylabel="learning rate")
+    ax.set(xlim=(0, max(steps, 1) * 1.03), xlabel="optimizer step", ylabel="learning rate")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     _readable_ticks(ax)
 
