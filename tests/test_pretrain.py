@@ -218,7 +218,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_loss(tmp_path):
 
 
 def test_samples_per_second_count_the_steps_of_this_session():
-    """Reliability round 3, P14: after a resume the rate counted every step since step 0 (5x too high)."""
+    """After a resume the rate counts only this session's steps, not every step since step 0."""
     assert pretrain.session_rate(18, 8, 1, 2.0) == 72.0  # 18 steps of 8 chunks in 2 s, not 24 steps
     assert pretrain.session_rate(6, 8, 2, 3.0) == 32.0  # two processes: 16 chunks a step
     assert pretrain.session_rate(0, 8, 1, 0.0) == 0.0
@@ -299,7 +299,7 @@ def test_resuming_a_finished_run_says_so(finished_run, tmp_path, capsys):
 
 
 def test_a_full_disk_while_a_checkpoint_is_written_leaves_no_unmarked_checkpoint(tmp_path, monkeypatch, capsys):
-    """Reliability round 3, P20: a full disk mid-checkpoint gave a traceback and left a 20 MB unmarked folder."""
+    """A full disk mid-checkpoint gives one line and leaves no unmarked checkpoint folder behind."""
     real_save = torch.save
 
     def full_disk(obj, f, *args, **kwargs):
@@ -324,7 +324,7 @@ def test_a_different_save_every_applies_after_a_resume():
 
 @pytest.mark.parametrize("epochs,steps", [(1e-9, 1), (0.5, 2), (1.5, 5), (2, 6)])
 def test_total_steps_counts_a_fraction_of_an_epoch_as_the_trainer_does(epochs, steps):
-    """Reliability round 3, P24: --epochs 1e-9 printed '2e-09 steps', and every count was a float."""
+    """A fraction of an epoch counts whole steps (at least one), as ints: --epochs 1e-9 is 1 step."""
     chunks = DatasetDict(train=Dataset.from_dict({"input_ids": [[0]] * 10}))
     assert pretraining.total_steps(chunks, {"batch_size": 4, "epochs": epochs}) == steps
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 import torch
 from transformers import PreTrainedModel
 
+from utils import generation
 from utils.attention import AttentionHead, attention_heads
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
 from utils.exercises import NOT_ANSWERED, describe, mismatch, without
@@ -240,11 +241,9 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
         ids = kwargs.get("input_ids", args[0] if args else None)
         fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
 
-    from utils import generation  # its greedy_decode feeds one token a pass too: the loop rebuilds that as well
-
     hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
     try:
-        with without((model, "generate"), (generation, "greedy_decode")):
+        with without((model, "generate"), (generation, "greedy_decode")):  # greedy_decode feeds one token a pass too
             got = loop(prompt_ids, n)
     finally:
         hook.remove()
