@@ -151,12 +151,13 @@ def test_without_refuses_the_rebuilt_function_by_any_name_and_puts_everything_ba
 
 def test_hints_stay_folded_until_a_student_opens_one():
     """A check run on the blank answer cell points to a hint folded under its exercise (<details>) and prints no
-    solution itself; every check that points to a hint has one in a markdown cell since the check before it."""
+    solution itself; every check that points to a hint has one in a markdown cell since the check before it, and
+    the core exercises' hints come in two folds, the idea before the code."""
     from pathlib import Path
 
     import nbformat
 
-    pointing = 0
+    pointing, two_fold = 0, 0
     for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
         since_last_check = []
         for cell in nbformat.read(path, as_version=4).cells:
@@ -167,10 +168,15 @@ def test_hints_stay_folded_until_a_student_opens_one():
             if "exercise-check" in cell.metadata.get("tags", []):
                 if "NOT_ANSWERED_HINT" in cell.source:
                     pointing += 1
-                    assert any("<details><summary>Hint</summary>" in text and "</details>" in text
-                               for text in since_last_check), f"{path.name} cell {cell.id} points to no hint"
+                    hints = "\n".join(since_last_check)
+                    one = "<details><summary>Hint</summary>" in hints
+                    idea = hints.find("<details><summary>Hint 1: the idea</summary>")
+                    code = hints.find("<details><summary>Hint 2: the code</summary>")
+                    assert one or 0 <= idea < code, f"{path.name} cell {cell.id}: no hint, or the code first"
+                    assert hints.count("<details>") == hints.count("</details>")
+                    two_fold += not one
                 since_last_check = []
-    assert pointing >= 15
+    assert pointing >= 15 and two_fold >= 11
 
 
 def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
@@ -180,3 +186,12 @@ def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
             exercises.require_predictions(1.5, missing, where="predicted_final_train_loss, above")
         assert stopped.value._render_traceback_() == [
             "Write your predictions first (in predicted_final_train_loss, above), then run this cell again."]
+
+
+@pytest.mark.parametrize("said, shape", [
+    ("Falls, then rises.", "falls then rises"), ("it goes down then back up", "falls then rises"),
+    ("decreasing first, then increasing", "falls then rises"), ("drops", "falls"), ("keeps falling", "falls"),
+    ("stays flat", "flat"), ("rises then falls", "rises then falls"), ("it upsets me", None), ("a banana", None),
+    (3, None), (None, None)])
+def test_a_curve_shape_is_read_from_the_students_own_words(said, shape):
+    assert exercises.curve_shape(said) == shape

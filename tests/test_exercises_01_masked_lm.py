@@ -71,13 +71,27 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="softmax: torch.softmax itself"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.softmax(0)", WRONG, REBUILT,
                  id="softmax: the tensor method"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.special.softmax(z, 0)", WRONG, REBUILT,
+                 id="softmax: torch.special's"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.log_softmax(0).exp()", WRONG, REBUILT,
+                 id="softmax: a log-softmax, exponentiated"),
     pytest.param(CORRUPTION_CHECK,
                  "def my_mask_tokens(input_ids):\n    return collator.torch_mask_tokens(input_ids.clone())",
                  WRONG, REBUILT, id="corruption: the collator's own masking"),
+    pytest.param(CORRUPTION_CHECK,
+                 "def my_mask_tokens(input_ids):\n"
+                 "    inputs, labels = collator.numpy_mask_tokens(input_ids.numpy().copy())\n"
+                 "    return torch.from_numpy(inputs), torch.from_numpy(labels)",
+                 WRONG, REBUILT, id="corruption: the collator's numpy masking"),
     pytest.param(BATCH_LOSS_CHECK,
                  "def my_mlm_loss(logits, labels):\n"
                  "    return torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels)", WRONG, REBUILT,
                  id="batch loss: cross_entropy itself"),
+    pytest.param(BATCH_LOSS_CHECK,
+                 "def my_mlm_loss(logits, labels):\n"
+                 "    log_p = logits.flatten(0, 1) - logits.flatten(0, 1).logsumexp(-1, keepdim=True)\n"
+                 "    return torch.nn.functional.nll_loss(log_p, labels.flatten())", WRONG, REBUILT,
+                 id="batch loss: nll_loss"),
     pytest.param(VOCABULARY_CHECK,
                  "my_pad_id, my_unk_id = tokenizer.pad_token_id, tokenizer.unk_token_id\n"
                  "my_continuations = sum(t.startswith('##') for t in tokenizer.get_vocab())",

@@ -95,13 +95,31 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(FILTERS_CHECK, "def my_filter(logits, temperature, top_k, top_p):\n"
                  "    return filtered_probabilities(logits, temperature, top_k, top_p)", WRONG, REBUILT,
                  id="filters: utils.sampling's own"),
+    pytest.param(FILTERS_CHECK, "from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper\n"
+                 "def my_filter(logits, temperature, top_k, top_p):\n"
+                 "    scores = TemperatureLogitsWarper(temperature)(None, logits[None])\n"
+                 "    if top_k:\n"
+                 "        scores = TopKLogitsWarper(top_k)(None, scores)\n"
+                 "    if top_p < 1:\n"
+                 "        scores = TopPLogitsWarper(top_p)(None, scores)\n"
+                 "    return scores[0].softmax(-1)", WRONG, REBUILT,
+                 id="filters: generate's logits processors"),
     pytest.param(SAMPLING_CHECK, "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return model.generate(prompt_ids, max_new_tokens=n, do_sample=True, temperature=temperature,\n"
                  "                          top_k=top_k, top_p=top_p, pad_token_id=pad)[0].tolist()", WRONG, REBUILT,
                  id="sampling: generate itself"),
+    pytest.param(SAMPLING_CHECK, "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                 "    return type(model).generate(model, prompt_ids, max_new_tokens=n, do_sample=True,\n"
+                 "        temperature=temperature, top_k=top_k, top_p=top_p, pad_token_id=pad)[0].tolist()",
+                 WRONG, REBUILT, id="sampling: generate, through the class"),
     pytest.param(BEAM_CHECK, "def my_beam_search(prompt_ids, n):\n"
                  "    return model.generate(prompt_ids, max_new_tokens=n, num_beams=2, pad_token_id=pad)[0].tolist()",
                  WRONG, REBUILT, id="beam search: generate itself"),
+    pytest.param(BEAM_CHECK, "from transformers import GenerationMixin\n"
+                 "def my_beam_search(prompt_ids, n):\n"
+                 "    return GenerationMixin.generate(model, prompt_ids, max_new_tokens=n, num_beams=2,\n"
+                 "                                    pad_token_id=pad)[0].tolist()",
+                 WRONG, REBUILT, id="beam search: the base class's generate"),
     pytest.param(LOOP_CHECK, "def my_cached_greedy(prompt_ids, n):\n"
                  "    return greedy_decode(model, tokenizer, PROMPT, n).ids", WRONG, REBUILT,
                  id="cached loop: Step 3's greedy_decode"),
@@ -204,7 +222,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LAYER_CHECK, NORM + layer(output="(r + mlp)[None]"), WRONG, "its shape is (1, ",
                  id="layer 0: a batch dimension"),
     pytest.param(LAYER_CHECK, "def my_norm(x, norm):\n    return None\n" + layer(), WRONG,
-                 "Not answered yet. (Stuck? Unfold the hint", id="layer 0: no norm yet"),
+                 "Not answered yet. (Stuck? Unfold a hint", id="layer 0: no norm yet"),
     pytest.param(LAYER_CHECK, NORM + "def my_layer(x, parts):\n    return 'x + attention + mlp'", WRONG,
                  "my_layer: it is a str", id="layer 0: a str"),
     pytest.param(LAYER_CHECK, NORM + "def my_layer(parts):\n    return parts.x", WRONG,
@@ -239,9 +257,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(FORWARD_CHECK, "def my_forward(input_ids, parts):\n    return 'logits'", WRONG, "it is a str",
                  id="whole model: a str"),
     pytest.param(FORWARD_CHECK, "def my_forward(input_ids, parts):\n    return None", WRONG,
-                 "Not answered yet. (Stuck? Unfold the hint", id="whole model: not answered"),
+                 "Not answered yet. (Stuck? Unfold a hint", id="whole model: not answered"),
     pytest.param(LOOP_CHECK, "def my_cached_greedy(prompt_ids, n):\n    return None", WRONG,
-                 "Not answered yet. (Stuck? Unfold the hint", id="cached loop: not answered"),
+                 "Not answered yet. (Stuck? Unfold a hint", id="cached loop: not answered"),
     pytest.param(LOOP_CHECK, solution(NOTEBOOK, LOOP_ANSWER), RIGHT, "Correct:", id="cached loop: the reference"),
     pytest.param(LOOP_CHECK,
                  "def my_cached_greedy(prompt_ids, n):\n"  # positional ids, a tensor that grows, returned as one

@@ -10,10 +10,12 @@ CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK = "c42", "c43"  # the causal LM loss b
 LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: schedule, clipping, evaluation
 LOSSES_ANSWER, LOSSES_CHECK = "749fa142", "6aacb2d7"  # predict the final losses and the validation curve's shape
 PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the perplexity at the minimum, and a uniform guess's
+RECITED_ANSWER, RECITED_CHECK = "b2d4f6a8", "c3e5a7b9"  # predict how many of 16 tokens the model recites
 ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on training and unseen text
-MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # more data: the train/validation gap, predicted then measured
 DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
+OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh model on the second run's text
 SECOND_RUN_ANSWER, SECOND_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the second run get under the unigram line?
+MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on the second run's text: the gap
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
@@ -21,10 +23,11 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "training loop": (LOOP_ANSWER, LOOP_CHECK),
     "losses": (LOSSES_ANSWER, LOSSES_CHECK),
     "perplexity": (PERPLEXITY_ANSWER, PERPLEXITY_CHECK),
+    "recitation": (RECITED_ANSWER, RECITED_CHECK),
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
-    "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
     "second run": (SECOND_RUN_ANSWER, SECOND_RUN_CHECK),
+    "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
 }
 
 # a training loop with one slip in it: LOOP.format(...) of the lines that differ from the reference
@@ -60,10 +63,43 @@ MEASURED_GAP = "more_data_run[1][-1][1] - more_data_run[0][-1][1]"  # the experi
 MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
 
 
+# -ln p of each scored position's true token, by hand: the slips below are built on it
+NLL = ("def nll(z, y):\n"
+       "    z, y = z[y != -100], y[y != -100]\n"
+       "    return z.logsumexp(-1) - z[torch.arange(len(y)), y]\n")
+REBUILT = "the very thing this exercise rebuilds"  # what a check says to an answer that calls the library
+
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
+    pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
+                 "    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",
+                 WRONG, REBUILT, id="cross-entropy: cross_entropy itself"),
+    pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
+                 "    return model.loss_function(logits=logits, labels=labels, vocab_size=logits.shape[-1])",
+                 WRONG, REBUILT, id="cross-entropy: the model's loss_function"),
+    pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
+                 "    log_p = logits[:, :-1].log_softmax(-1).flatten(0, 1)\n"
+                 "    return torch.nn.functional.nll_loss(log_p, labels[:, 1:].flatten())",
+                 WRONG, REBUILT, id="cross-entropy: nll_loss"),
     pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP) + "\nmy_training_loop = lambda *a: pretraining.trainer_log(*a)",
                  WRONG, "your answer calls trainer_log, the very thing this exercise rebuilds",
                  id="training loop: the Trainer's own, by its helper"),
+    # the student's own loop, run for real after the second run: with a loop, curves; without, what to do first
+    pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop's validation loss at step",
+                 id="own loop run: the loop trains"),
+    pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    return [], []", WRONG,
+                 "Write exercise 2's loop first", id="own loop run: the blank loop"),
+    pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    raise KeyError('step')", WRONG,
+                 "your code raised KeyError", id="own loop run: a loop that raises"),
+    pytest.param(RECITED_CHECK, "predicted_recited = verbatim", RIGHT, "Right: you predicted",
+                 id="recitation: the count it measured"),
+    pytest.param(RECITED_CHECK, "predicted_recited = torch.tensor(float(min(verbatim + 2, 16)))", RIGHT,
+                 "Right: you predicted", id="recitation: a tensor, 2 off at most"),
+    pytest.param(RECITED_CHECK, "predicted_recited = (verbatim + 8) % 17", WRONG, "Not this time: you predicted",
+                 id="recitation: 8 or 9 off"),
+    pytest.param(RECITED_CHECK, "predicted_recited = 40", WRONG, "from 0 to 16; got 40", id="recitation: too many"),
+    pytest.param(RECITED_CHECK, "predicted_recited = 'all of them'", WRONG, "from 0 to 16; got 'all of them'",
+                 id="recitation: words"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", RIGHT,
                  "you predicted 5.00", id="losses: numbers"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = torch.tensor(0.1)\npredicted_final_valid_loss = '7'",
@@ -74,10 +110,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  WRONG, "final validation loss: measured", id="losses: nan and inf, no 'off by nan'"),
     pytest.param(LOSSES_CHECK, "predicted_valid_shape = ' Falls then rises '", RIGHT,
                  "you predicted 'falls then rises'", id="losses: the shape, capitalised, in spaces"),
-    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 3", WRONG, "you predicted 3: not this time.",
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'It goes down, then back up.'", RIGHT,
+                 "you predicted 'it goes down then back up' (read as 'falls then rises')",
+                 id="losses: the shape in other words"),
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 3", WRONG, "you predicted 3: no shape read: say how it moves",
                  id="losses: the shape, a number"),
+    pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'a banana'", WRONG, "no shape read",
+                 id="losses: no move named"),
     pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'falls ' * 200_000", WRONG,
-                 "you predicted 'falls falls falls falls falls falls falls falls falls fa...: not this time",
+                 "you predicted 'falls falls falls falls falls falls falls falls falls fa... (read as 'falls')",
                  id="losses: a megabyte of shape, shown short"),
     pytest.param(LOSSES_CHECK, "predicted_valid_shape = 'rises then falls'", RIGHT,
                  "The original tutorial, 27,400 steps of GPT-2 124M: train loss 0.017",
@@ -87,10 +128,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(CROSS_ENTROPY_CHECK, solution(NOTEBOOK, CROSS_ENTROPY_ANSWER), RIGHT, "Correct:",
                  id="cross-entropy: the reference solution"),
     pytest.param(CROSS_ENTROPY_CHECK,
-                 "import torch.nn.functional as F\n"  # -100 is its default ignore_index
                  "def my_cross_entropy(logits, labels):\n"
-                 "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",
-                 RIGHT, "Correct:", id="cross-entropy: F.cross_entropy, shifted"),
+                 "    z, y = logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()\n"
+                 "    z, y = z[y != -100], y[y != -100]\n"
+                 "    return (z.logsumexp(-1) - z[torch.arange(len(y)), y]).mean()",
+                 RIGHT, "Correct:", id="cross-entropy: logsumexp minus the true logit"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "import math\n"
                  "def my_cross_entropy(logits, labels):\n"
@@ -102,9 +144,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    return total / count", RIGHT, "Correct:",
                  id="cross-entropy: a loop, plain floats"),
     pytest.param(CROSS_ENTROPY_CHECK,
-                 "import torch.nn.functional as F\n"
-                 "def my_cross_entropy(logits, labels):\n"
-                 "    return F.cross_entropy(logits.flatten(0, 1), labels.flatten())", WRONG,
+                 NLL + "def my_cross_entropy(logits, labels):\n"
+                 "    return nll(logits.flatten(0, 1), labels.flatten()).mean()", WRONG,
                  "with no shift", id="cross-entropy: not shifted"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "def my_cross_entropy(logits, labels):\n"
@@ -113,14 +154,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    return -log_p.mean()", WRONG, "the positions labelled -100 are scored too",
                  id="cross-entropy: the -100 positions scored"),
     pytest.param(CROSS_ENTROPY_CHECK,
-                 "import torch.nn.functional as F\n"
-                 "def my_cross_entropy(logits, labels):\n"
-                 "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), reduction='sum')",
+                 NLL + "def my_cross_entropy(logits, labels):\n"
+                 "    return nll(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()).sum()",
                  WRONG, "a sum, not a mean", id="cross-entropy: summed"),
     pytest.param(CROSS_ENTROPY_CHECK,
-                 "import torch.nn.functional as F\n"
-                 "def my_cross_entropy(logits, labels):\n"
-                 "    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()) / math.log(2)",
+                 NLL + "def my_cross_entropy(logits, labels):\n"
+                 "    return nll(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten()).mean() / math.log(2)",
                  WRONG, "log base 2", id="cross-entropy: in bits"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "def my_cross_entropy(logits, labels):\n"

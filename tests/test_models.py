@@ -73,6 +73,9 @@ def test_masked_lm_stand_in_fills_blanks(offline, capsys):
     assert loaded.tokenizer("Life is like a [MASK] of chocolates.")["input_ids"][5] == 103
     words = [w for w, _ in fill_mask(loaded.model, loaded.tokenizer, "She poured a cup of [MASK].")[0]]
     assert {"tea", "water", "coffee"} & set(words), words
+    # notebook 1's pinned-down blank: offline too, the class sees a confident, right first guess
+    (first, p), *_ = fill_mask(loaded.model, loaded.tokenizer, "Paris is the capital of [MASK].")[0]
+    assert first == "france" and p > 0.3, (first, p)
     meta = assets.manifest("masked-lm-stand-in")["meta"]
     # the bar set for the stand-in: at least the prototype's 21% top-1 / 39% top-5 on held-out articles
     assert meta["held_out_top1"] >= 0.21 and meta["held_out_top5"] >= 0.39, meta

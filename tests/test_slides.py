@@ -322,3 +322,17 @@ def test_every_deck_is_written_before_any_pdf_is_printed(tmp_path, capsys, monke
     assert slides.main([*map(str, NOTEBOOKS), "--output", str(tmp_path)]) == 1
     assert sorted(p.name for p in tmp_path.glob("*.slides.html")) == sorted(f"{n.stem}.slides.html" for n in NOTEBOOKS)
     assert capsys.readouterr().err.strip().startswith("error: Could not print")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notes_are_folded_for_students_and_whole_in_the_speaker_view(notebook, decks):
+    """A student scrolls past folded instructor notes; the deck's speaker notes show them unfolded."""
+    student_copy = ROOT / "notebooks" / notebook.name
+    notes = [c.source for c in nbformat.read(student_copy, as_version=4).cells
+             if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
+    assert notes and all(slides.FOLDED_NOTES.match(text) for text in notes), "a notes cell that is not folded"
+    html = decks[notebook.stem].read_text(encoding="utf-8")
+    speaker = html.split('<aside class="notes">')[1:]
+    assert len(speaker) == len(notes)
+    assert all("Instructor notes (about" in aside and "<details" not in aside.split("</aside>")[0]
+               for aside in speaker)

@@ -166,10 +166,17 @@ def test_the_learning_rate_is_described_from_its_points():
 def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates():
     memorising = _history([9.0, 3.0, 0.5], [9.5, 9.0, 10.0], [1e-3, 2e-3, 0.0])
     learning = _history([9.0, 8.0, 7.5], [8.9, 8.0, 7.6], [2e-3, 1e-3, 0.0], every=100)
-    figure, alt = training_view.plot_runs({"first": memorising, "second": learning},
-                                          {"uniform guess": 10.82, "unigram model": 7.85})
+    figure, alt = training_view.plot_runs({"first": memorising, "second": learning}, {"uniform guess": 10.82},
+                                          {"second": {"unigram model": 7.85}})
     (loss_a, loss_b), (_, rate_b) = figure.axes[:2], figure.axes[2:]  # row by row
     assert loss_a.get_ylim() == loss_b.get_ylim() and loss_a.get_ylim()[1] > 10.82
+    # the unigram line is the second run's text's: drawn in its panel only, and in the one legend
+    assert [line.get_label() for line in loss_a.get_lines()].count("unigram model (7.85)") == 0
+    assert [line.get_label() for line in loss_b.get_lines()].count("unigram model (7.85)") == 1
+    assert "unigram model (7.85)" in [t.get_text() for t in figure.legends[0].get_texts()]
+    figure.canvas.draw()  # the learning rate reads as itself, with no "1e-3" offset for students to miss
+    assert "0.002" in [label.get_text() for label in rate_b.get_yticklabels()]
+    assert rate_b.yaxis.get_offset_text().get_text() == ""
     assert [tuple(xy) for xy in rate_b.get_lines()[0].get_xydata()] == [(100, 2e-3), (200, 1e-3), (300, 0.0)]
     assert loss_a.get_legend() is None and loss_b.get_legend() is None and len(figure.legends) == 1  # one, below
     assert [t.get_text() for t in figure.legends[0].get_texts()][2] == "validation minimum"  # true for both panels
@@ -178,7 +185,8 @@ def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates
            "and rises to 10.00 at step 30" in alt
     assert "second: training loss falls from 9.00 to 7.500 by step 300; validation loss is lowest, 7.60, at step " \
            "300 and ends there" in alt
-    assert alt.endswith("the uniform guess, 10.82, the unigram model, 7.85.")
+    assert alt.endswith("the same in every panel: the uniform guess, 10.82. Only in the second panel: the unigram "
+                        "model, 7.85.")
 
 
 def test_the_live_plot_draws_the_unigram_line_and_names_its_prompt(gpt2_tokenizer):
@@ -192,6 +200,8 @@ def test_the_live_plot_draws_the_unigram_line_and_names_its_prompt(gpt2_tokenize
     view._draw(args, state)
     labels = [line.get_label() for line in view.ax.get_lines()]
     assert "unigram model (7.85)" in labels and "uniform guess (10.82)" in labels
+    # the axis starts half a nat under the lowest line, rounded down: the gap to the unigram line stays visible
+    assert view.ax.get_ylim()[0] == 7.0
     assert "the dash-dotted grey line is the loss of the unigram model, 7.85" in view.alt
     assert view.alt.endswith("the greedy continuation of the unseen prompt at step 300: ' the the'.")
     with pytest.raises(ValueError, match="unigram must be a number"):

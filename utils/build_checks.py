@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 from utils import generation
 from utils.attention import AttentionHead, attention_heads
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
-from utils.exercises import NOT_ANSWERED, describe, mismatch, without
+from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_classes, without
 
 NOT_THERE = ("Here parts.x, and each head's x, weights and output, are None: compute from the x your layer is given "
              "(a = my_norm(x, parts.norm_1), then each head on a: head.on(a)).")
@@ -243,7 +243,8 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
 
     hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
     try:
-        with without((model, "generate"), (generation, "greedy_decode")):  # greedy_decode feeds one token a pass too
+        # greedy_decode feeds one token a pass too
+        with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode")):
             got = loop(prompt_ids, n)
     finally:
         hook.remove()
@@ -262,6 +263,16 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
     if not fed or fed[0] != len(prompt) or any(f != 1 for f in fed[1:]):
         return (f"the right tokens, but your forward passes fed {fed} tokens: with the cache the first feeds the "
                 f"prompt ({len(prompt)}) and every later one only the newest token (1), with past_key_values.")
+    return None
+
+
+def work_mistake(work_refeed: Callable, work_cached: Callable) -> str | None:
+    """Exercise 3, past the measured case: what is wrong with the two formulas on a small case counted by hand (a
+    3-token prompt, 5 new tokens), or None."""
+    by_hand = (work_refeed(3, 5), work_cached(3, 5))
+    if [number(m) for m in by_hand] != [25, 7]:
+        return (f"right for the loops above, but for n=3, N=5 your formulas give {describe(by_hand[0])} and "
+                f"{describe(by_hand[1])}: count those by hand, and write the formulas in n and N.")
     return None
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from utils.support.allocator import release_freed_memory
+
 IGNORE_INDEX = -100  # the label the collators give positions that are not scored
 # positions projected onto the vocabulary at a time: 4 sequences of 128, 103 MB of fp32 logits for GPT-2's 50,257
 # tokens instead of the batch's 206 MB: as fast as the whole batch on a 2-core CPU, where 128 is 1.10x slower
@@ -118,7 +120,7 @@ def causal_lm_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Ten
 def megabytes_kept_for_backward(compute, parameters=()) -> tuple[torch.Tensor, float]:
     """(``compute()``'s result, detached, and the MB of tensors autograd kept from it for a backward pass), counting
     each storage once and leaving out ``parameters`` (the weights are there anyway). Only a measurement: the graph
-    and everything it kept are freed before returning (no backward pass follows)."""
+    and everything it kept are freed, and handed back to the OS, before returning (no backward pass follows)."""
     weights = {p.untyped_storage().data_ptr() for p in parameters}
     kept: dict[int, int] = {}
 
@@ -131,4 +133,7 @@ def megabytes_kept_for_backward(compute, parameters=()) -> tuple[torch.Tensor, f
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         result = compute()
-    return result.detach(), sum(kept.values()) / 2**20
+    detached, megabytes = result.detach(), sum(kept.values()) / 2**20
+    del result  # the graph, and everything it kept
+    release_freed_memory()  # the kernel stays open: give the freed peak back to the OS
+    return detached, megabytes

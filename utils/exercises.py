@@ -19,7 +19,7 @@ from utils.support.validation import plain_number
 
 NOT_ANSWERED = "Not answered yet."
 # for an exercise whose markdown ends with a folded hint (<details>), seen only by a student who opens it
-NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold the hint under the exercise.)"
+NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold a hint under the exercise, the idea first.)"
 
 
 def predicted(*predictions, where: str = "the prediction cell above") -> bool:
@@ -93,6 +93,21 @@ def without(*places):
                 setattr(owner, name, original)
             else:
                 delattr(owner, name)  # the name came from a class above: reading it finds that again
+
+
+def on_its_classes(obj, name: str) -> tuple:
+    """Places for ``without``: ``name`` on every class of ``obj`` that defines it, so that neither
+    ``obj.name(...)`` nor ``type(obj).name(obj, ...)`` nor a base class's ``name`` gets past the refusal."""
+    return tuple((cls, name) for cls in type(obj).__mro__ if name in vars(cls))
+
+
+F = torch.nn.functional
+# what the softmax exercises rebuild, under every name torch gives it (a log-softmax, exponentiated, is one too)
+SOFTMAX_ITSELF = tuple((owner, name) for owner in (torch, F, torch.Tensor, torch.special)
+                       for name in ("softmax", "log_softmax"))
+# what the loss exercises rebuild: cross-entropy, and the negative log-likelihood it is made of
+CROSS_ENTROPY_ITSELF = ((F, "cross_entropy"), (F, "nll_loss"), (torch.nn.CrossEntropyLoss, "forward"),
+                        (torch.nn.NLLLoss, "forward"))
 
 
 @contextmanager
@@ -233,6 +248,25 @@ def words(answer) -> str | None:
     if not isinstance(answer, str):
         return None
     return " ".join("".join(c if c.isalnum() else " " for c in answer.lower()).split())
+
+
+_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "sank", "shrink", "lower", "down")
+_RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up")
+_FLAT = ("flat", "same", "constant", "level", "plateau", "steady", "unchanged")
+_WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
+
+
+def curve_shape(answer) -> str | None:
+    """A curve's shape said in the student's own words, as the moves it names in order: "It goes down, then back
+    up" -> "falls then rises"; "drops" -> "falls"; "stays flat" -> "flat"; None when no move is named."""
+    moves = []
+    for word in (words(answer) or "").split():
+        for move, stems in (("falls", _FALL), ("rises", _RISE), ("flat", _FLAT)):
+            if any(word == stem if stem in _WHOLE_WORDS else word.startswith(stem) for stem in stems):
+                if not moves or moves[-1] != move:
+                    moves.append(move)
+                break
+    return " then ".join(moves) or None
 
 
 def describe(answer) -> str:

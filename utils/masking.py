@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from utils.exercises import NOT_ANSWERED, describe, number, predicted, truth, without
+from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, predicted, truth, without
 from utils.fill_mask import encode_masked
 from utils.support.validation import check_corruption_batch
 
@@ -169,6 +169,7 @@ def rates_line(rates: dict[str, float], mask: str = "[MASK]") -> str:
 
 
 COLLATOR_ITSELF = ((DataCollatorForLanguageModeling, "torch_mask_tokens"),
+                   (DataCollatorForLanguageModeling, "numpy_mask_tokens"),
                    (DataCollatorForLanguageModeling, "__call__"))  # what the corruption exercise rebuilds
 
 
@@ -223,7 +224,7 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     """One line on ``my_mlm_loss(logits, labels)``, compared with ``model_loss`` (the model's own loss with those
     labels); a usual slip (the sum, every position, the raw scores, log10, the sign) is named."""
     try:
-        with without((torch.nn.functional, "cross_entropy"), (torch.nn.CrossEntropyLoss, "forward")):  # rebuilt here
+        with without(*CROSS_ENTROPY_ITSELF):  # what the exercise rebuilds
             mine = my_mlm_loss(logits, labels)
     except (IndexError, RuntimeError) as error:
         if "-100" in str(error):
@@ -254,6 +255,12 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
                 f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
     return f"Not quite: {slip}."
+
+
+def top_mass_and_count(probabilities: torch.Tensor, k: int, above: float = 0.001) -> tuple[float, int]:
+    """Exercise 4's two numbers: the probability the top ``k`` words hold together, and how many words have more
+    than ``above``."""
+    return probabilities.topk(k).values.sum().item(), int((probabilities > above).sum())
 
 
 def word_predicted(guess, where: str) -> bool:

@@ -9,15 +9,23 @@ logits processors.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from utils.settings import widgets_on
 from utils.support.validation import MIN_TEMPERATURE as MIN_TEMPERATURE  # the smallest temperature it takes
 from utils.support.validation import check_explore, check_filter, check_model
 from utils.support.validation import check_settings as check_settings  # notebook 2's temperature exercise
+
+
+def filters_itself(notebook_globals: dict) -> tuple:
+    """What notebook 2's filter exercise rebuilds, as places for ``utils.exercises.without``: this module's
+    ``filtered_probabilities`` (and the notebook's name for it), and the logits processors ``generate`` uses."""
+    return ((notebook_globals, "filtered_probabilities"), (sys.modules[__name__], "filtered_probabilities"),
+            *((warper, "__call__") for warper in (TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)))
 
 
 def filtered_probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0,

@@ -14,10 +14,24 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from utils import pretraining
-from utils.exercises import NOT_ANSWERED, describe, mismatch, without
+from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, mismatch, on_its_classes, without
 from utils.pretraining import trainer_log
 
 LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
+
+
+def loss_itself(model: torch.nn.Module) -> tuple:
+    """What exercise 1 rebuilds, as places for ``without``: cross-entropy under every name torch gives it, and the
+    model's own ``loss_function`` (which shifts the labels for you)."""
+    return (*CROSS_ENTROPY_ITSELF, *on_its_classes(model, "loss_function"))
+
+
+def top1_accuracy(model: torch.nn.Module, ids: list[int]) -> float:
+    """Exercise 4's number: the share of positions of ``ids`` where the model's most likely next token is the true
+    one."""
+    with torch.no_grad():
+        x = torch.tensor([ids], device=model.device)
+        return (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item()
 
 
 def cross_entropy_slips(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

@@ -52,7 +52,7 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
 
 
 def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
-                legend: bool = True):
+                legend: bool = True, bottom: float | None = None):
     """Train and validation curves on ``ax``, the validation minimum marked with its value, one dotted or dash-dotted
     grey line per baseline (label -> loss), and the legend outside the axes, to the right, so that it covers no
     curve."""
@@ -68,9 +68,12 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
     for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
-    top = top or max([*baselines.values(), 0] + [v for _, v in train + valid if math.isfinite(v)]) * 1.08 or 1
-    # 3% past the last step: a minimum marked there stays whole
-    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(0, top), ylabel="cross-entropy loss (nats)", title=title)
+    drawn = [*baselines.values()] + [v for _, v in train + valid if math.isfinite(v)]
+    top = top or max([*drawn, 0]) * 1.08 or 1
+    # from half a nat under the lowest line, rounded down (0 if that is near): an axis from 0 would squeeze gaps of
+    # tenths of a nat between a curve and a baseline into a sliver; 3% past the last step: a minimum there stays whole
+    bottom = bottom if bottom is not None else max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
+    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel="cross-entropy loss (nats)", title=title)
     if legend:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     _readable_ticks(ax)
@@ -81,7 +84,7 @@ def draw_learning_rate(ax, rates, steps: int):
     if rates:
         ax.plot(*zip(*rates), color="#009E73", label="learning rate")
     ax.set(xlim=(0, max(steps, 1) * 1.03), xlabel="optimizer step", ylabel="learning rate")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:g}")  # 0.002, not "2" under a small "1e-3"
     _readable_ticks(ax)
 
 
@@ -94,16 +97,20 @@ def _readable_ticks(ax):
     ax.yaxis.get_offset_text().set_fontsize(MIN_FONT_PT)
 
 
-def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float]):
+def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
+              own_baselines: dict[str, dict[str, float]] | None = None):
     """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, with
-    the same loss axis, the ``baselines`` (label -> loss) on each, and its learning rate under it."""
+    the same loss axis, the ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title -> label -> loss)
+    on its panel only, and its learning rate under it."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
     from utils.figures import STYLE
 
+    own_baselines = own_baselines or {}
     curves = {title: loss_curves(history) for title, history in runs.items()}
-    top = max([*baselines.values()] + [v for t, v in curves.values() for _, v in t + v if math.isfinite(v)]) * 1.08
+    lines = [*baselines.values()] + [v for extra in own_baselines.values() for v in extra.values()]
+    top = max(lines + [v for t, v in curves.values() for _, v in t + v if math.isfinite(v)]) * 1.08
     alt = [f"{len(runs)} training runs side by side, losses above and learning rates below."]
     with plt.rc_context(STYLE):
         figure = Figure(figsize=(6 * len(runs), 6.8), layout="constrained")
@@ -111,14 +118,28 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float]):
         for column, (title, history) in enumerate(runs.items()):
             train, valid = curves[title]
             steps = max((s for s, _ in train + valid), default=1)
-            draw_losses(axes[0, column], train, valid, baselines, title, steps, top, legend=False)
+            draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps, top,
+                        legend=False, bottom=0.0)
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")
-        figure.legend(*axes[0, -1].get_legend_handles_labels(), loc="outside lower center", ncols=3)  # one for all
+        figure.legend(*zip(*((h, label) for label, h in _merged_legend(axes[0]).items())),
+                      loc="outside lower center", ncols=3)  # one for all panels
     alt.append("The grey lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
                                                                        for label, value in baselines.items()) + ".")
+    for title, extra in own_baselines.items():
+        alt.append(f"Only in the {title} panel: " + ", ".join(f"the {label}, {value:.2f}"
+                                                             for label, value in extra.items()) + ".")
     return figure, " ".join(alt)
+
+
+def _merged_legend(axes) -> dict:
+    """label -> handle over the panels, in order, each label once (a line drawn in one panel only is there too)."""
+    merged = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            merged.setdefault(label, handle)
+    return merged
 
 
 def describe_curves(train, valid) -> list[str]:

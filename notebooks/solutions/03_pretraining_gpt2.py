@@ -66,16 +66,16 @@ def perplexity():
     my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V
 
 
+def recitation():
+    global predicted_recited
+    predicted_recited = 16
+
+
 def next_token_accuracy(ids):
     x = torch.tensor([ids], device=model.device)
     with torch.no_grad():
         guesses = model(x).logits[0, :-1].argmax(-1)
     return (guesses == x[0, 1:]).float().mean().item()
-
-
-def more_data():
-    global more_data_gap
-    more_data_gap = "smaller"
 
 
 def dropout():
@@ -88,13 +88,19 @@ def second_run():
     predicted_under_unigram = True
 
 
+def more_data():
+    global more_data_gap
+    more_data_gap = "smaller"
+
+
 SOLUTIONS = {
     "c42": (cell(my_cross_entropy), "Correct:"),
     "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
     "749fa142": (body(predict_the_losses), "you predicted 5.00"),
     "cbea3b5c": (body(perplexity), "Correct:"),
+    "b2d4f6a8": (body(recitation), "you predicted 16 of 16"),  # right or not: whatever the smoke run measures
     "c45": (cell(next_token_accuracy), "Correct:"),
-    "c48": (body(more_data), "you predicted 'smaller'"),  # right or not: whatever the smoke run measures
     "c51": (body(dropout), "you predicted 'higher'"),
     "b7e31c02": (body(second_run), "You predicted True"),  # right or not: whatever the smoke run measures
+    "c48": (body(more_data), "you predicted 'smaller'"),  # right or not: whatever the smoke run measures
 }

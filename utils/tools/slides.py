@@ -4,10 +4,10 @@ nbconvert's slides load reveal.js, require.js and jQuery from CDNs by default, s
 starts. Here they come from pinned npm packages (``npm pack``, sha256-verified, cached like every other asset)
 and are copied next to the decks, which refer to them by relative paths: ``build/`` can be copied to an
 instructor's laptop as it is. The slide structure is the notebooks' own ``slideshow`` cell metadata; ``notes``
-cells become reveal.js speaker notes (press ``s`` in a deck). The decks show the recorded classroom outputs
-(``docs/recorded/``, written by ``make record``), so building them runs nothing; each title slide says which models
-those outputs come from. Where Chromium is installed, each deck is also printed to PDF (reveal.js's print view):
-one page per slide, speaker notes on the page after their slide.
+cells, folded in the notebooks, become reveal.js speaker notes, unfolded (press ``s`` in a deck). The decks show
+the recorded classroom outputs (``docs/recorded/``, written by ``make record``), so building them runs nothing; each
+title slide says which models those outputs come from. Where Chromium is installed, each deck is also printed to
+PDF (reveal.js's print view): one page per slide, speaker notes on the page after their slide.
 """
 
 from __future__ import annotations
@@ -174,6 +174,23 @@ def add_recording_line(notebook) -> None:
     notebook.cells.insert(1, line)
 
 
+# a notes cell, as the notebooks fold it: students scroll past it, an instructor unfolds it
+FOLDED_NOTES = re.compile(r"\A<details><summary><em>(Instructor notes[^<]*)</em></summary>\s*(.*?)\s*</details>\s*\Z",
+                          re.S)
+
+
+def unfold_notes(notebook) -> int:
+    """Every folded notes cell made plain ("*Instructor notes (about 2 min):* ..."): in a deck they are the speaker
+    notes, read whole beside the slide; returns how many were unfolded."""
+    unfolded = 0
+    for cell in notebook.cells:
+        folded = FOLDED_NOTES.match(cell.source) if cell.cell_type == "markdown" else None
+        if folded and cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            cell.source = f"*{folded.group(1)}:* {folded.group(2)}"
+            unfolded += 1
+    return unfolded
+
+
 def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets") -> Path:
     """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it;
     its title slide says which models the outputs come from."""
@@ -181,6 +198,7 @@ def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets"
 
     content = read_notebook(notebook)
     shorten_long_outputs(content)
+    unfold_notes(content)
     add_recording_line(content)
     local = out_dir / assets_name
     if not is_complete_copy(local):  # missing, empty or stale: the files the cache lists, no link, all or nothing
