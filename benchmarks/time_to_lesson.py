@@ -125,10 +125,11 @@ def lesson(label: str, root: Path = ROOT, **extra_env: str) -> float:
         first, second = ids.index(FIRST_RUN), ids.index(SECOND_RUN)
         parts = {"kernel start, imports, data, tokenizing, model, exercises 1-2, probe": cells[:first],
                  "first run's training (120 steps, evaluations, live figure)": [cells[first]],
-                 "between: curves, recitation, step tables, exercises 3-4, save, resume, second run's data and probe":
+                 "between: curves, recitation, step tables, exercises 3-5, second run's data and probe":
                      cells[first + 1:second],
                  "second run's training": [cells[second]],
-                 "after: its numbers, both runs' figure, step table, the optional memory section": cells[second + 1:]}
+                 "after: its numbers, both runs' figure, step table, context gains, save, resume, the memory section":
+                     cells[second + 1:]}
     else:  # an earlier notebook, with one run
         first = next(i for i, c in enumerate(cells) if "trainer.train()" in "".join(c["source"]))
         parts = {"kernel start, imports, data, tokenizing, model": cells[:first], "training": [cells[first]],

@@ -172,8 +172,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "'NoneType' object is not subscriptable", id="cached head: the model's own output handed back"),
     pytest.param(CACHED_CHECK, "def my_cached_step(head, x_t, t, cache):\n    return 'attention'", WRONG,
                  "at step 0, your output: it is a str", id="cached head: a str"),
-    pytest.param(CACHED_CHECK, "def my_cached_step(head, x_t, t, cache):\n    return head.x[t] @ head.W_v", WRONG,
+    pytest.param(CACHED_CHECK, "def my_cached_step(head, x_t, t, cache):\n    return x_t @ head.W_v", WRONG,
                  "after step 0 your cache holds 0 keys and 0 values", id="cached head: no cache"),
+    pytest.param(CACHED_CHECK, "def my_cached_step(head, x_t, t, cache):\n"
+                 "    cache['k'].append(0); cache['v'].append(0)\n"
+                 "    q, k, v = (head.rotate(head.x[:t + 1] @ W + b) for W, b in\n"
+                 "               ((head.W_q, head.b_q), (head.W_k, head.b_k), (head.W_v, head.b_v)))\n"
+                 "    return (q[-1] @ k.T / k.shape[-1] ** 0.5).softmax(-1) @ v", WRONG,
+                 "a decoding step has only x_t", id="cached head: the whole input, not the cache"),
     pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct:",
                  id="layer 0: the reference solution"),
     pytest.param(LAYER_CHECK,

@@ -652,6 +652,16 @@ def test_the_unigram_loss_is_the_add_one_frequency_of_each_predicted_token():
     assert pretraining.unigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
 
 
+def test_the_bigram_loss_mixes_each_pairs_share_half_and_half_with_the_add_one_unigram():
+    train = {"input_ids": [[1, 2, 1, 2, 3]]}  # pairs 1-2 twice, 2-1, 2-3; token counts 0, 2, 2, 1 -> +1: 1, 3, 3, 2
+    valid = {"input_ids": [[1, 2, 0]]}  # 1 -> 2: every pair after 1 (2 of 2); 2 -> 0: never seen after 2 (0 of 2)
+    expected = -(math.log(0.5 * 2 / 2 + 0.5 * 3 / 9) + math.log(0.5 * 0 / 2 + 0.5 * 1 / 9)) / 2
+    assert pretraining.bigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
+    # after a token never seen in training, nothing is known of its pairs: the unigram's probability, whole
+    unseen = {"input_ids": [[0, 2]]}
+    assert pretraining.bigram_loss(train, unseen, vocab_size=4) == pytest.approx(-math.log(3 / 9))
+
+
 def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_at_the_training_batch_size(tmp_path):
     smoke = choose_profile(PRETRAINING, "smoke")[1]
     args = pretraining.training_arguments(smoke | {"log_every": 2}, tmp_path, torch.device("cpu"))

@@ -68,10 +68,17 @@ def head_mistake(answer, head: AttentionHead) -> str | None:
 def cached_head_mistake(step: Callable, head: AttentionHead, recomputed: list[torch.Tensor]) -> str | None:
     """Runs a student's ``step(head, x_t, t, cache)`` over the head's positions, one cache for all of them, as a
     decoding loop would; right when step t returns ``recomputed[t]``, the head recomputed on the whole prefix, and
-    the cache then holds t + 1 keys and values. ``step`` gets the head without the model's weights and output."""
-    cache, blank = {"k": [], "v": []}, head.on(head.x)
+    the cache then holds t + 1 keys and values. ``step`` gets the head without the model's weights and output, and
+    without the layer's input: only x_t and the cache can give the past."""
+    cache, blank = {"k": [], "v": []}, head.on(None)
     for t, expected in enumerate(recomputed):
-        got = step(blank, head.x[t], t, cache)
+        try:
+            got = step(blank, head.x[t], t, cache)
+        except (TypeError, AttributeError) as error:
+            if "NoneType" not in str(error):
+                raise
+            return (f"your code raised {type(error).__name__}: {error}. Here head.x, weights and output are None: "
+                    "a decoding step has only x_t, this position's row, and the cache of the steps before.")
         if isinstance(got, torch.Tensor) and got.numel() == expected.numel():
             got = got.reshape(expected.shape)  # (1, d) or (d,): one position's output either way
         problem = mismatch(got, expected, atol=1e-5, rtol=1e-4)

@@ -19,7 +19,7 @@ from utils.support.validation import plain_number
 
 NOT_ANSWERED = "Not answered yet."
 # for an exercise whose markdown ends with a folded hint (<details>), seen only by a student who opens it
-NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold a hint under the exercise, the idea first.)"
+NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold a hint under the exercise.)"
 
 
 def predicted(*predictions, where: str = "the prediction cell above") -> bool:

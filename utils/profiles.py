@@ -73,11 +73,11 @@ PRETRAINING: dict[str, dict] = {
         save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
         learning_run=dict(  # the second run, each chunk once at most (the offline sample: 2,424 chunks, 310 k tokens)
             train_docs=50, max_train_chars=None,  # every training article, whole
-            # one layer, 64 wide: in 606 steps on the offline sample it ends lowest of those tried (validation 7.45;
-            # 1 x 128: 7.63, 2 x 64: 7.58, 2 x 128: 7.68; unigram 7.86): fewer weights to fit from little text
+            # one layer, 64 wide, and the learning rate: the lowest validation loss of the sizes and rates tried on
+            # the offline sample (benchmarks/README.md#profiles lists them): fewer weights to fit from little text
             n_layer=1, n_embd=64, n_head=2,
             epochs=1, batch_size=4, gradient_accumulation_steps=1,  # one pass, 606 steps: many small updates
-            learning_rate=1e-2, warmup_steps=30,  # 1e-2: 7.45; 5e-3: 7.49; 7e-3: 7.61; 2e-2: 7.72 (1 x 64)
+            learning_rate=1e-2, warmup_steps=30,
             eval_every=100, log_every=10,  # the same 32 validation chunks as the first run; "still falling" is
             # judged over the last 100 steps, where the cosine schedule has brought the learning rate down
             budget_s=80,  # seconds of training at most: a CPU without bf16 takes fewer steps (the probe says)

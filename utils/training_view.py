@@ -62,9 +62,11 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
         ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
         best_step, best = min(valid, key=lambda sl: sl[1])
         ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3, label="validation minimum")
-        late = best_step > 0.6 * max(steps, 1)  # the label goes left of a late minimum, so it stays in the panel
+        # a late minimum's label goes above and left of it (in the panel, off the training curve under it)
+        late = best_step > 0.6 * max(steps, 1)
         ax.annotate(f"{best:.2f} at step {best_step}", (best_step, best), textcoords="offset points",
-                    xytext=(-10 if late else 10, -12), ha="right" if late else "left", va="top",
+                    xytext=(-10, 12) if late else (10, -12), ha="right" if late else "left",
+                    va="bottom" if late else "top",
                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
     for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
@@ -100,8 +102,8 @@ def _readable_ticks(ax):
 def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
               own_baselines: dict[str, dict[str, float]] | None = None):
     """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, with
-    the same loss axis, the ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title -> label -> loss)
-    on its panel only, and its learning rate under it."""
+    the same top of the loss axis, the ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title ->
+    label -> loss) on its panel only, and its learning rate under it."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
@@ -119,7 +121,7 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
             train, valid = curves[title]
             steps = max((s for s, _ in train + valid), default=1)
             draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps, top,
-                        legend=False, bottom=0.0)
+                        legend=False)  # one top for all; each panel's own bottom, so small gaps stay visible
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")

@@ -54,21 +54,17 @@ def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval
 
 
 def predict_the_losses():
-    global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape
+    global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape, predicted_recited
     predicted_final_train_loss = 5.0
     predicted_final_valid_loss = 7.0
     predicted_valid_shape = "falls then rises"
+    predicted_recited = 16
 
 
 def perplexity():
     global my_perplexity, my_uniform_perplexity
     my_perplexity = math.exp(best_loss)  # e to the loss
     my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V
-
-
-def recitation():
-    global predicted_recited
-    predicted_recited = 16
 
 
 def next_token_accuracy(ids):
@@ -98,7 +94,6 @@ SOLUTIONS = {
     "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
     "749fa142": (body(predict_the_losses), "you predicted 5.00"),
     "cbea3b5c": (body(perplexity), "Correct:"),
-    "b2d4f6a8": (body(recitation), "you predicted 16 of 16"),  # right or not: whatever the smoke run measures
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c51": (body(dropout), "you predicted 'higher'"),
     "b7e31c02": (body(second_run), "You predicted True"),  # right or not: whatever the smoke run measures
