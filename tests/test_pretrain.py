@@ -662,6 +662,21 @@ def test_the_bigram_loss_mixes_each_pairs_share_half_and_half_with_the_add_one_u
     assert pretraining.bigram_loss(train, unseen, vocab_size=4) == pytest.approx(-math.log(3 / 9))
 
 
+def test_true_token_log_probs_are_the_log_softmax_at_each_next_token():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2))
+    chunks = {"input_ids": [[1, 5, 3, 7], [2, 2, 9, 0]]}
+    got = pretraining.true_token_log_probs(model, chunks)
+    with torch.no_grad():
+        logits = model(torch.tensor(chunks["input_ids"])).logits
+    expected = [[logits[c, t].log_softmax(-1)[ids[t + 1]].item() for t in range(3)]
+                for c, ids in enumerate(chunks["input_ids"])]
+    assert got.shape == (2, 3) and torch.allclose(got, torch.tensor(expected), atol=1e-5)
+    assert not model.training  # measured as evaluation measures: no dropout
+
+
 def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_at_the_training_batch_size(tmp_path):
     smoke = choose_profile(PRETRAINING, "smoke")[1]
     args = pretraining.training_arguments(smoke | {"log_every": 2}, tmp_path, torch.device("cpu"))

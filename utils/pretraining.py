@@ -32,7 +32,7 @@ from transformers.trainer_callback import PrinterCallback
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.chunking import chunk_splits
 from utils.device import trainer_kwargs
-from utils.support.allocator import keep_freed_memory, reuse_freed_memory
+from utils.support.allocator import keep_freed_memory, release_freed_memory, reuse_freed_memory
 from utils.support.validation import whole_number
 
 SEED = 42
@@ -338,6 +338,21 @@ def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5
     mix = torch.where(before > 0, weight, 0.0)  # a previous token never seen in training: the unigram alone
     p_pair = seen / before.clamp(min=1)
     return -(mix * p_pair + (1 - mix) * unigram[valid[:, 1:]]).log().mean().item()
+
+
+@torch.no_grad()
+def true_token_log_probs(model, chunks) -> torch.Tensor:
+    """ln p the model gives each true next token of each chunk (chunks x positions - 1, like ``unigram_loss``'s
+    targets), one chunk at a time (a chunk's logits are context x vocabulary numbers). The memory they took goes
+    back to the OS afterwards: the kernel stays open."""
+    model.eval()
+    rows = []
+    for ids in chunks["input_ids"]:
+        x = torch.tensor([ids], device=model.device)
+        log_probs = model(x).logits[0, :-1].float().log_softmax(-1)
+        rows.append(log_probs.gather(-1, x[0, 1:, None])[:, 0].cpu())
+    release_freed_memory()
+    return torch.stack(rows)
 
 
 def unigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
