@@ -24,6 +24,8 @@ from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_cla
 
 NOT_THERE = ("Here parts.x, and each head's x, weights and output, are None: compute from the x your layer is given "
              "(a = my_norm(x, parts.norm_1), then each head on a: head.on(a)).")
+NO_HEAD_X = ("Here head.x, weights and output are None: a decoding step has only x_t, this position's row, and the "
+             "cache of the steps before.")
 
 
 def unanswered(answer) -> bool:
@@ -72,13 +74,9 @@ def cached_head_mistake(step: Callable, head: AttentionHead, recomputed: list[to
     without the layer's input: only x_t and the cache can give the past."""
     cache, blank = {"k": [], "v": []}, head.on(None)
     for t, expected in enumerate(recomputed):
-        try:
-            got = step(blank, head.x[t], t, cache)
-        except (TypeError, AttributeError) as error:
-            if "NoneType" not in str(error):
-                raise
-            return (f"your code raised {type(error).__name__}: {error}. Here head.x, weights and output are None: "
-                    "a decoding step has only x_t, this position's row, and the cache of the steps before.")
+        got, problem = _reads_what_is_not_there(step, blank, head.x[t], t, cache, missing=NO_HEAD_X)
+        if problem is not None:
+            return problem
         if isinstance(got, torch.Tensor) and got.numel() == expected.numel():
             got = got.reshape(expected.shape)  # (1, d) or (d,): one position's output either way
         problem = mismatch(got, expected, atol=1e-5, rtol=1e-4)
@@ -143,14 +141,15 @@ def _wrong_layers(parts: LayerParts, attention: torch.Tensor,
                                                                 "(m @ W_up + b_up), then @ W_down + b_down.")
 
 
-def _reads_what_is_not_there(call: Callable, *args):
-    """``call(*args)``; when it fails on a None (parts.x, head.x, ... in weights-only parts), the text to say."""
+def _reads_what_is_not_there(call: Callable, *args, missing: str = NOT_THERE):
+    """``call(*args)``; when it fails on a None (parts.x, head.x, ... in weights-only parts), the text to say, ending
+    with ``missing``: what is None there, and what to compute from instead."""
     try:
         return call(*args), None
     except (TypeError, AttributeError) as error:
         if "NoneType" not in str(error):
             raise
-        return None, f"your code raised {type(error).__name__}: {error}. {NOT_THERE}"
+        return None, f"your code raised {type(error).__name__}: {error}. {missing}"
 
 
 @torch.no_grad()

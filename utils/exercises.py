@@ -101,13 +101,12 @@ def on_its_classes(obj, name: str) -> tuple:
     return tuple((cls, name) for cls in type(obj).__mro__ if name in vars(cls))
 
 
-F = torch.nn.functional
 # what the softmax exercises rebuild, under every name torch gives it (a log-softmax, exponentiated, is one too)
-SOFTMAX_ITSELF = tuple((owner, name) for owner in (torch, F, torch.Tensor, torch.special)
+SOFTMAX_ITSELF = tuple((owner, name) for owner in (torch, torch.nn.functional, torch.Tensor, torch.special)
                        for name in ("softmax", "log_softmax"))
 # what the loss exercises rebuild: cross-entropy, and the negative log-likelihood it is made of
-CROSS_ENTROPY_ITSELF = ((F, "cross_entropy"), (F, "nll_loss"), (torch.nn.CrossEntropyLoss, "forward"),
-                        (torch.nn.NLLLoss, "forward"))
+CROSS_ENTROPY_ITSELF = ((torch.nn.functional, "cross_entropy"), (torch.nn.functional, "nll_loss"),
+                        (torch.nn.CrossEntropyLoss, "forward"), (torch.nn.NLLLoss, "forward"))
 
 
 @contextmanager

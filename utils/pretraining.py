@@ -321,6 +321,12 @@ def steps_that_fit(seconds_per_step: float, profile: dict, planned: int) -> int:
     return min(planned, max(2 * every, int(budget / seconds_per_step) // every * every))
 
 
+def _add_one_unigram(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Each token's probability under the unigram model of ``tokens``: its count plus one, over the total."""
+    counts = torch.bincount(tokens, minlength=vocab_size)
+    return (counts + 1) / (counts.sum() + vocab_size)
+
+
 def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> float:
     """The validation loss (nats) of a bigram model: p(next | previous) is the pair's share of the previous token's
     pairs in the training chunks, mixed half and half (``weight``) with the add-one unigram model, so that a pair
@@ -329,8 +335,7 @@ def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5
     train, valid = torch.tensor(list(train_chunks["input_ids"])), torch.tensor(list(valid_chunks["input_ids"]))
     pairs, pair_counts = torch.unique(train[:, :-1] * vocab_size + train[:, 1:], return_counts=True)
     previous = torch.bincount(train[:, :-1].flatten(), minlength=vocab_size)
-    counts = torch.bincount(train.flatten(), minlength=vocab_size)
-    unigram = (counts + 1) / (counts.sum() + vocab_size)
+    unigram = _add_one_unigram(train.flatten(), vocab_size)
     wanted = valid[:, :-1] * vocab_size + valid[:, 1:]
     at = torch.searchsorted(pairs, wanted).clamp(max=len(pairs) - 1)
     seen = torch.where(pairs[at] == wanted, pair_counts[at], 0)
@@ -359,7 +364,6 @@ def unigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
     """The validation loss (nats) of the unigram model: each token's count in the training chunks plus one (add-one
     smoothing: no token has probability 0), over the total; scored on every validation token a model predicts
     (all but each chunk's first)."""
-    counts = torch.bincount(torch.tensor([t for ids in train_chunks["input_ids"] for t in ids]), minlength=vocab_size)
-    log_p = ((counts + 1) / (counts.sum() + vocab_size)).log()
+    log_p = _add_one_unigram(torch.tensor([t for ids in train_chunks["input_ids"] for t in ids]), vocab_size).log()
     targets = torch.tensor([ids[1:] for ids in valid_chunks["input_ids"]])
     return -log_p[targets].mean().item()

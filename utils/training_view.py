@@ -52,7 +52,7 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
 
 
 def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
-                legend: bool = True, bottom: float | None = None):
+                legend: bool = True):
     """Train and validation curves on ``ax``, the validation minimum marked with its value, one dotted or dash-dotted
     grey line per baseline (label -> loss), and the legend outside the axes, to the right, so that it covers no
     curve."""
@@ -74,7 +74,7 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
     top = top or max([*drawn, 0]) * 1.08 or 1
     # from half a nat under the lowest line, rounded down (0 if that is near): an axis from 0 would squeeze gaps of
     # tenths of a nat between a curve and a baseline into a sliver; 3% past the last step: a minimum there stays whole
-    bottom = bottom if bottom is not None else max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
+    bottom = max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
     ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel="cross-entropy loss (nats)", title=title)
     if legend:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
@@ -125,8 +125,8 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")
-        figure.legend(*zip(*((h, label) for label, h in _merged_legend(axes[0]).items())),
-                      loc="outside lower center", ncols=3)  # one for all panels
+        merged = _merged_legend(axes[0])
+        figure.legend(list(merged.values()), list(merged), loc="outside lower center", ncols=3)  # one for all panels
     alt.append("The grey lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
                                                                        for label, value in baselines.items()) + ".")
     for title, extra in own_baselines.items():
