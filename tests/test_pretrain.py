@@ -677,13 +677,37 @@ def test_true_token_log_probs_are_the_log_softmax_at_each_next_token():
     assert not model.training  # measured as evaluation measures: no dropout
 
 
-def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_at_the_training_batch_size(tmp_path):
+def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_twice_a_pass_at_most_a_batch(tmp_path):
     smoke = choose_profile(PRETRAINING, "smoke")[1]
     args = pretraining.training_arguments(smoke | {"log_every": 2}, tmp_path, torch.device("cpu"))
     assert (args.per_device_eval_batch_size, args.logging_steps, args.max_grad_norm) == (smoke["batch_size"], 2, 1.0)
+    passes = pretraining.training_arguments(smoke | {"batch_size": 8, "gradient_accumulation_steps": 4}, tmp_path,
+                                            torch.device("cpu"))
+    assert (passes.per_device_train_batch_size, passes.per_device_eval_batch_size) == (2, 4)
     callbacks = pretraining.support_callbacks()
     assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss"]
     assert pretraining.support_callbacks()[0] is not callbacks[0]  # fresh ones for every Trainer
+
+
+def test_a_finished_run_drops_its_optimizer_moments_but_its_checkpoint_keeps_them(gpt2_tokenizer, tmp_path):
+    """A kernel left open holds the trained model, not AdamW's two moments a weight as well; the checkpoint written
+    at the last step still holds them, so resume_from_checkpoint continues where training stopped."""
+    from transformers import DataCollatorForLanguageModeling, Trainer
+
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
+    ids = gpt2_tokenizer("A short text to learn. " * 200)["input_ids"]
+    chunks = Dataset.from_dict({"input_ids": [ids[i:i + 128] for i in range(0, 128 * 8, 128)]})
+    args = pretraining.training_arguments(profile | {"epochs": 1}, tmp_path, "cpu", eval_strategy="no",
+                                          save_strategy="steps", save_steps=10**9, use_cpu=True, bf16=False)
+    trainer = Trainer(model=pretraining.new_gpt2(pretraining.gpt2_config(gpt2_tokenizer, profile)), args=args,
+                      data_collator=DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False), train_dataset=chunks,
+                      callbacks=pretraining.support_callbacks())
+    trainer.train()
+    assert len(trainer.optimizer.state) == 0
+    saved = torch.load(tmp_path / f"checkpoint-{trainer.state.global_step}" / "optimizer.pt", weights_only=True)
+    weights = len(list(trainer.model.parameters()))  # the tied embedding and output layer count once
+    assert len(saved["state"]) == weights and all("exp_avg_sq" in moments for moments in saved["state"].values())
 
 
 def test_a_run_starts_by_collecting_the_model_an_earlier_run_left_behind():

@@ -102,7 +102,8 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     Each optimizer step sees ``batch_size`` chunks; with ``gradient_accumulation_steps`` (when it divides the batch)
     they go through the model that many at a time, and their gradients add up before the step: the same step, with a
     fraction of the memory for the logits (chunks x context x vocabulary, the largest tensor a small model makes).
-    Evaluation runs as many chunks at a time. The training loss and the learning rate are logged every
+    Evaluation keeps no gradients, so it runs twice as many chunks at a time (at most ``batch_size``) in about the
+    memory of a training pass, and in fewer passes. The training loss and the learning rate are logged every
     ``log_every`` steps (default ``eval_every``). Gradient clipping is the Trainer's default, ``max_grad_norm=1.0``.
     """
     accumulate = profile.get("gradient_accumulation_steps", 1)
@@ -110,7 +111,7 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     per_pass = profile["batch_size"] // accumulate
     args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
                 per_device_train_batch_size=per_pass, gradient_accumulation_steps=accumulate,
-                per_device_eval_batch_size=per_pass,
+                per_device_eval_batch_size=min(profile["batch_size"], 2 * per_pass),
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", report_to=[],
@@ -138,8 +139,10 @@ class ReuseFreedMemory(TrainerCallback):
     """While a Trainer trains, glibc's malloc keeps every freed block for the next step, and hands it all back when
     training ends (``utils.support.allocator``): a training step reuses the last one's memory instead of paying for
     fresh, zeroed pages (2.4x faster steps for the classroom model on a 2-core CPU, benchmarks/README.md). It
-    changes nothing in the Trainer; elsewhere than glibc it does nothing. A run starts by collecting what earlier
-    runs left behind."""
+    changes nothing in the Trainer's steps; elsewhere than glibc it does nothing. A run starts by collecting what
+    earlier runs left behind, and ends by dropping the optimizer's moments (two numbers a weight): a kernel left open
+    holds the trained model, not its training state. A checkpoint keeps them, so ``resume_from_checkpoint`` still
+    continues where training stopped."""
 
     def __init__(self):
         self._reusing = contextlib.ExitStack()
@@ -152,7 +155,9 @@ class ReuseFreedMemory(TrainerCallback):
         keep_freed_memory()
         self._reusing.enter_context(reuse_freed_memory())
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, optimizer=None, **kwargs):
+        if optimizer is not None:  # checkpoints are written by now; the moments go before the memory is handed back
+            optimizer.state.clear()
         self._reusing.close()
 
 

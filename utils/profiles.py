@@ -3,8 +3,8 @@
 ``smoke`` is what CI runs (a plumbing check in seconds), ``classroom`` the default (the lesson on a laptop
 CPU), ``full`` the original tutorial's scale (a GPU). A notebook's parameters cell calls
 ``choose_profile(PRETRAINING)``; ``$LLM_TUTORIAL_PROFILE`` or the name passed in picks one. A notebook with no
-profile of that name uses its classroom sizes (notebook 1 costs seconds at any size). Measured times and
-results of every profile: benchmarks/README.md.
+profile of that name uses its classroom sizes (notebook 1 costs seconds at any size). Measured times:
+benchmarks/README.md, which also gives the runs' outcomes (read it after notebook 3, not before).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ CAUSAL_LM: dict[str, dict] = {
         strategy_tokens=6,  # tokens per decoding strategy (greedy, beam search, sampling)
     ),
     "classroom": dict(
-        new_tokens=10,  # enough to watch a word split over two steps
+        new_tokens=10,  # about a sentence; a word may take two of them (the table shows whether one did)
         kv_tokens=128,  # long enough for the cache's gain to show (most of the notebook's time)
         strategy_tokens=25,  # a sentence or two per strategy
     ),
@@ -63,7 +63,7 @@ PRETRAINING: dict[str, dict] = {
         n_head=4,  # attention heads (n_embd / n_head = 64 per head, as in GPT-2)
         epochs=40,  # 40 passes, 120 optimizer steps
         batch_size=8,  # the original's batch ...
-        gradient_accumulation_steps=2,  # ... as two passes of 4 chunks: the same step, half the memory for logits
+        gradient_accumulation_steps=4,  # ... as four passes of 2 chunks: the same step, a quarter of the logits at once
         learning_rate=2e-3,  # high for a tiny model (the original used the Trainer's default 5e-5); 3e-3 stalls
         warmup_steps=30,  # linear warm-up over the first quarter, then cosine decay to 0
         dropout=0.0,  # GPT-2 used 0.1; none here (a CPU spends ~18% of a step on the masks)
