@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from utils.attention import attention_head, attention_heads, layer_heads
+from utils.attention import attention_head, attention_heads, layer_heads, layer_projections
 
 
 def recompute(head):
@@ -141,7 +141,7 @@ def test_rotating_one_position_at_a_time_is_rotating_the_whole_sequence():
     (lambda rotate, k: rotate(k[0], start=-1), "from 0 to 6, got -1"),
     (lambda rotate, k: rotate(k[:3], start=5), "from 0 to 4, got 5"),
     (lambda rotate, k: rotate(k[0], start=1.5), "got 1.5"),
-    (lambda rotate, k: rotate(k[None]), r"shape \(n, d\) or \(d,\), got shape \(1, 7, 8\)"),
+    (lambda rotate, k: rotate(k[None, None]), r"shape \(n, d\), \(d,\) or \(heads, n, d\), got shape \(1, 1, 7, 8\)"),
     (lambda rotate, k: rotate(k.tolist()), "got list"),
     (lambda rotate, k: rotate(torch.cat([k, k])), "rotate got 14 rows, but this head was taken on 7 positions"),
 ])
@@ -149,3 +149,23 @@ def test_a_bad_rotation_is_one_clear_error(call, message):
     part = attention_head(tiny_llama(), IDS)
     with pytest.raises(ValueError, match=message):
         call(part.rotate, part.x @ part.W_k + part.b_k)
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama])
+def test_a_layers_projections_hold_every_head_and_rotate_them_all_at_once(make):
+    """Head i's weights are columns i*d:(i+1)*d of the layer's projections (its key/value head's, under grouped-query
+    attention); rotating (heads, n, d) at once is rotating each head's rows."""
+    model = make()
+    p, heads = layer_projections(model), attention_heads(model, IDS)
+    assert (p.heads, p.size) == (len(heads), heads[0].size)
+    assert p.W_q.shape == (model.config.hidden_size, p.heads * p.size)
+    for h in heads:
+        q, kv = slice(h.head * p.size, (h.head + 1) * p.size), slice(h.kv_head * p.size, (h.kv_head + 1) * p.size)
+        for mine, theirs in ((p.W_q[:, q], h.W_q), (p.b_q[q], h.b_q), (p.W_k[:, kv], h.W_k), (p.b_v[kv], h.b_v)):
+            assert torch.equal(mine, theirs)
+    x = heads[0].x
+    k = (x @ p.W_k + p.b_k).view(len(x), p.kv_heads, p.size).transpose(0, 1)  # (kv_heads, n, d)
+    together = p.rotate(k, start=0)
+    torch.testing.assert_close(together, torch.stack([heads[0].rotate(rows) for rows in k]))
+    assert (p.kv_heads < p.heads) == (make is tiny_llama)  # grouped-query attention
+    assert torch.equal(together, k) == (make is tiny_gpt2)  # GPT-2 has no rotary positions

@@ -171,7 +171,7 @@ def test_hints_stay_folded_until_a_student_opens_one():
                     hints = "\n".join(since_last_check)
                     one = "<details><summary>Hint</summary>" in hints
                     idea = hints.find("<details><summary>Hint 1: the idea</summary>")
-                    code = hints.find("<details><summary>Hint 2: the code</summary>")
+                    code = hints.find("<details><summary>Hint 2: a skeleton</summary>")
                     assert one or 0 <= idea < code, f"{path.name} cell {cell.id}: no hint, or the code first"
                     assert hints.count("<details>") == hints.count("</details>")
                     two_fold += not one

@@ -12,6 +12,7 @@ CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the
 LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
+ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
 CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
 LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
 FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embeddings, every layer, norm, LM head
@@ -27,6 +28,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
     "attention head": (HEAD_ANSWER, HEAD_CHECK),
+    "all heads": (ALL_HEADS_ANSWER, ALL_HEADS_CHECK),
     "cached head": (CACHED_ANSWER, CACHED_CHECK),
     "layer 0": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
@@ -80,6 +82,22 @@ def forward(embeddings: str = "parts.W_embed[ids]", positions: str = "x + parts.
 
 
 # greedy decoding with the cache, from which the wrong loops below are made
+def all_heads(split: str = "view(n, p.{}, p.size).transpose(0, 1)", share: str = "",
+              back: str = "out.transpose(0, 1).reshape(n, -1)") -> str:
+    """A right answer for every head at once (einsum, expand), or one with a slip put in."""
+    share = share or ("k, v = (t[:, None].expand(-1, g, -1, -1).reshape(p.heads, n, p.size) for t in (k, v))")
+    return ("def my_all_heads(x, p):\n"
+            "    n, g = len(x), p.heads // p.kv_heads\n"
+            f"    q = p.rotate((x @ p.W_q + p.b_q).{split.format('heads')})\n"
+            f"    k = p.rotate((x @ p.W_k + p.b_k).{split.format('kv_heads')})\n"
+            f"    v = (x @ p.W_v + p.b_v).{split.format('kv_heads')}\n"
+            f"    {share}\n"
+            "    scores = torch.einsum('hqd,hkd->hqk', q, k) / p.size ** 0.5\n"
+            "    future = torch.ones(n, n, dtype=torch.bool).triu(1)\n"
+            "    out = scores.masked_fill(future, -torch.inf).softmax(-1) @ v\n"
+            f"    return {back}")
+
+
 LOOP = ("def my_cached_greedy(prompt_ids, n):\n"
         "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"
         "    with torch.no_grad():\n"
@@ -527,6 +545,31 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def work_refeed(n, N): return n * N + N * (N - 1) // 2\n"
                  "def work_cached(n, N): return n + N - 1", RIGHT, "Correct:",
                  id="work: closed forms"),
+    pytest.param(ALL_HEADS_CHECK, solution(NOTEBOOK, ALL_HEADS_ANSWER), RIGHT, "Correct: all",
+                 id="all heads: the reference solution"),
+    pytest.param(ALL_HEADS_CHECK, all_heads(), RIGHT, "Correct: all", id="all heads: einsum, expand"),
+    pytest.param(ALL_HEADS_CHECK, all_heads(share="k, v = k.repeat(g, 1, 1), v.repeat(g, 1, 1)"), WRONG,
+                 "repeat_interleave", id="all heads: repeat, not repeat_interleave"),
+    pytest.param(ALL_HEADS_CHECK, all_heads(share="pass"), WRONG, "repeat each key/value head",
+                 id="all heads: key/value heads not repeated"),
+    pytest.param(ALL_HEADS_CHECK, all_heads(split="reshape(p.{}, n, p.size)"), WRONG, "Not quite",
+                 id="all heads: reshaped to (heads, n, d) without the transpose"),
+    pytest.param(ALL_HEADS_CHECK, all_heads(back="out"), WRONG, "you return (heads, n, d)",
+                 id="all heads: not put back side by side"),
+    pytest.param(ALL_HEADS_CHECK,
+                 "import torch.nn.functional as F\n"
+                 "def my_all_heads(x, p):\n"
+                 "    n, g = len(x), p.heads // p.kv_heads\n"
+                 "    q, k, v = ((x @ W + b).view(n, -1, p.size).transpose(0, 1)\n"
+                 "               for W, b in ((p.W_q, p.b_q), (p.W_k, p.b_k), (p.W_v, p.b_v)))\n"
+                 "    k, v = p.rotate(k).repeat_interleave(g, 0), v.repeat_interleave(g, 0)\n"
+                 "    out = F.scaled_dot_product_attention(p.rotate(q), k, v, is_causal=True)\n"
+                 "    return out.transpose(0, 1).reshape(n, -1)", WRONG, REBUILT,
+                 id="all heads: PyTorch's own attention"),
+    pytest.param(ALL_HEADS_CHECK, "def my_all_heads(x, p):\n    return 'every head'", WRONG, "it is a str",
+                 id="all heads: a str"),
+    pytest.param(ALL_HEADS_CHECK, "def my_all_heads(x, p):\n    return None", WRONG, "Not answered yet",
+                 id="all heads: not answered"),
     pytest.param(WORK_CHECK,
                  "def work_refeed(n, N): return sum(n + i for i in range(N))\n"
                  "def work_cached(n, N): return n + (N - 1) * 1", RIGHT, "Correct:",

@@ -3,7 +3,9 @@
 Notebook 2's exercises have the student recompute a head from these parts (q, k, v, scaled scores, the causal mask,
 softmax, the weighted sum of values), then again one position at a time with a KV cache, and compare the results
 with ``weights`` and ``output``, which come from the model's own forward pass. ``layer_heads`` gives a layer's heads
-as weights only, for a layer (and a whole model) the student runs on inputs of their own: ``head.on(x)``. Works for
+as weights only, for a layer (and a whole model) the student runs on inputs of their own: ``head.on(x)``.
+``layer_projections`` gives a layer's weights for every head at once, for attention computed on all heads together.
+Works for
 GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
 (``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions).
 """
@@ -191,6 +193,49 @@ def heads_of_every_layer(model: PreTrainedModel, layers: list[int] | None = None
              for h, p in enumerate(weights)] for layer, weights in zip(layers, parts)]
 
 
+@dataclass(frozen=True)
+class Projections:
+    """A layer's attention weights for all its heads at once, each as ``x @ W + b``. Queries have ``heads`` x ``size``
+    columns; keys and values ``kv_heads`` x ``size``, fewer where groups of query heads share one key/value head
+    (grouped-query attention). Head i owns columns ``i * size:(i + 1) * size``."""
+
+    W_q: torch.Tensor  # (h, heads x d)
+    b_q: torch.Tensor  # (heads x d,): zeros where the model has no bias
+    W_k: torch.Tensor  # (h, kv_heads x d)
+    b_k: torch.Tensor
+    W_v: torch.Tensor  # (h, kv_heads x d)
+    b_v: torch.Tensor
+    heads: int
+    kv_heads: int
+    size: int  # d, each head's size
+    rotate: Callable[..., torch.Tensor]  # rotate(t, start=0): RoPE on (heads, n, d), (n, d) or (d,); GPT-2: t
+
+
+def layer_projections(model: PreTrainedModel, layer: int = 0) -> Projections:
+    """Layer ``layer``'s attention weights for every head at once, without running the model. GPT-2 keeps q, k and v
+    side by side in one ``c_attn`` (a Conv1D, x @ weight + bias, shape (h, 3h)): they are its three column blocks.
+    Llama-style models have ``q_proj``, ``k_proj`` and ``v_proj`` (nn.Linear: x @ weight.T)."""
+    _, layer, _ = check_head_request(model, torch.zeros(1, 1, dtype=torch.long), layer, 0)
+    config, heads = model.config, model.config.num_attention_heads
+    if hasattr(model, "transformer"):
+        c_attn = model.transformer.h[layer].attn.c_attn
+        weights = c_attn.weight.split(config.hidden_size, dim=1)
+        biases = c_attn.bias.split(config.hidden_size)
+        kv_heads, size = heads, config.hidden_size // heads
+    else:
+        attention = model.model.layers[layer].self_attn
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        size = getattr(config, "head_dim", None) or config.hidden_size // heads
+        linears = (attention.q_proj, attention.k_proj, attention.v_proj)
+        weights = [linear.weight.T for linear in linears]
+        biases = [linear.bias if linear.bias is not None else torch.zeros(linear.out_features,
+                                                                            dtype=linear.weight.dtype)
+                  for linear in linears]
+    (W_q, W_k, W_v), (b_q, b_k, b_v) = [[t.detach() for t in ts] for ts in (weights, biases)]
+    rotate = heads_of_every_layer(model, [layer])[0][0].rotate
+    return Projections(W_q, b_q, W_k, b_k, W_v, b_v, heads=heads, kv_heads=kv_heads, size=size, rotate=rotate)
+
+
 def _rotation(rope, module) -> Callable[..., torch.Tensor]:
     """``rotate(t, start=0)`` for these positions: RoPE with the model's own cos and sin (rows of t at positions
     start, start+1, ...), or nothing where the model has no rotary positions (``rope`` is None)."""
@@ -200,9 +245,9 @@ def _rotation(rope, module) -> Callable[..., torch.Tensor]:
 
     def rotate(t: torch.Tensor, start: int = 0) -> torch.Tensor:
         start = check_rotation(t, start, cos.shape[1])
-        rows = t if t.dim() == 2 else t[None]  # one row (d,) is one position
-        at = slice(start, start + len(rows))
-        rotated, _ = module.apply_rotary_pos_emb(rows[None, None], rows[None, None], cos[:, at], sin[:, at])
-        return rotated[0, 0].reshape(t.shape)
+        rows = t if t.dim() == 3 else (t if t.dim() == 2 else t[None])[None]  # (heads, n, d); one row is one position
+        at = slice(start, start + rows.shape[1])
+        rotated, _ = module.apply_rotary_pos_emb(rows[None], rows[None], cos[:, at], sin[:, at])
+        return rotated[0].reshape(t.shape)
 
     return rotate

@@ -2,7 +2,8 @@
 wrong, in words.
 
 Each compares the student's answer (of any type) with the model's own numbers: ``cached_loop_mistake`` greedy
-decoding with the model's KV cache, ``head_mistake`` one attention head, ``cached_head_mistake`` the same head run one
+decoding with the model's KV cache, ``head_mistake`` one attention head, ``all_heads_mistake`` every head of a layer
+at once, ``cached_head_mistake`` the same head run one
 position at a time with a KV cache, ``layer_mistake`` a whole decoder layer, ``forward_mistake`` the whole model, from
 token ids to logits, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and the message inside
 ``utils.exercises.verdict``, which turns anything the student's code raises into one line. The wrong answers they
@@ -18,7 +19,7 @@ import torch
 from transformers import PreTrainedModel
 
 from utils import generation
-from utils.attention import AttentionHead, attention_heads
+from utils.attention import AttentionHead, attention_heads, layer_projections
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
 from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_classes, without
 
@@ -65,6 +66,47 @@ def head_mistake(answer, head: AttentionHead) -> str | None:
     if not torch.allclose(w.sum(-1), torch.ones(len(w)), atol=1e-4):
         return "each row of weights must add up to 1 (softmax over the last dimension)."
     return f"the weights: {problem}. (Biases added? Scaled by 1/sqrt(d)? Queries and keys rotated?)"
+
+
+# what the all-heads exercise rebuilds: PyTorch's own attention over (batch, heads, n, d)
+ATTENTION_ITSELF = ((torch.nn.functional, "scaled_dot_product_attention"), (torch.nn.MultiheadAttention, "forward"))
+
+
+@torch.no_grad()
+def all_heads_mistake(all_heads: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
+    """A student's ``all_heads(x, p)`` on layer 0 of ``model`` (``p``: ``utils.attention.layer_projections``)
+    against what the layer's output projection read: every head's output side by side, (n, heads x d). Calling
+    PyTorch's own attention is refused; ``NOT_ANSWERED`` for the answer cell as handed out (None)."""
+    heads = attention_heads(model, input_ids, 0)
+    expected = torch.cat([h.output for h in heads], dim=-1)
+    p = layer_projections(model, 0)
+    try:
+        with without(*ATTENTION_ITSELF):
+            got = all_heads(heads[0].x, p)
+    except RuntimeError as error:  # (heads, ...) against (kv_heads, ...): the usual grouped-query slip
+        if p.kv_heads == p.heads:
+            raise
+        return (f"your code raised RuntimeError: {error}. Here {p.heads} query heads share {p.kv_heads} key/value "
+                f"heads: did you repeat each key/value head for its {p.heads // p.kv_heads} query heads before the "
+                "scores?")
+    if got is None:
+        return NOT_ANSWERED
+    problem = mismatch(got, expected, atol=1e-5, rtol=1e-4)
+    if problem is None:
+        return None
+    n, d = expected.shape[0], p.size
+    if _as_tensor(got, (p.heads, n, d)) is not None:
+        return ("you return (heads, n, d): put the heads side by side again, (n, heads x d), with transpose(0, 1) "
+                "then reshape.")
+    flat = _as_tensor(got, expected.shape)
+    if flat is None:
+        return f"{problem} (one row per position, heads x d columns)."
+    right = [h.head for h in heads if torch.allclose(flat[:, h.head * d:(h.head + 1) * d], h.output, atol=1e-4)]
+    if right and p.kv_heads < p.heads:
+        return (f"{problem}. Heads {right} are right, the others not: here {p.heads} query heads share {p.kv_heads} "
+                f"key/value heads, each serving {p.heads // p.kv_heads} query heads in a row (repeat_interleave).")
+    return (f"{problem}. (q, k and v viewed as (n, heads, d), then transposed to (heads, n, d)? Scores scaled by "
+            "1/sqrt(d), the future masked, q and k rotated?)")
 
 
 def cached_head_mistake(step: Callable, head: AttentionHead, recomputed: list[torch.Tensor]) -> str | None:

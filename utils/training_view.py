@@ -6,7 +6,7 @@ Both read what the Trainer already records (``state.log_history``), through ``Tr
   validation minimum so far, the learning rate under them, and a short greedy sample of a training prompt. With
   ``$LLM_TUTORIAL_WIDGETS=off`` (CI, ``make record``) it draws only the final figure, so a saved notebook holds
   exactly one.
-- ``SummaryLine`` prints ``step 40/120  train 4.278  valid 9.45 (best 8.95 at 20)  21.3 samples/s  ETA 0:29``.
+- ``SummaryLine`` prints ``step 40/120  train 4.278  valid 6.31 (best 6.20 at 30)  21.3 samples/s  ETA 0:29``.
 - ``plot_runs`` draws finished runs side by side, each with its learning rate under it.
 """
 
@@ -53,8 +53,8 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
 
 def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
                 legend: bool = True):
-    """Train and validation curves on ``ax``, the validation minimum marked with its value, one dotted or dash-dotted
-    grey line per baseline (label -> loss), and the legend outside the axes, to the right, so that it covers no
+    """Train and validation curves on ``ax``, the validation minimum marked with its value, one horizontal line per
+    baseline (label -> loss), each in its own style, and the legend outside the axes, to the right, so that it covers no
     curve."""
     if train:  # told apart by line style and markers, not colour alone
         ax.plot(*zip(*train), label="train loss", linestyle="-")
@@ -68,8 +68,10 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
                     xytext=(-10, 12) if late else (10, -12), ha="right" if late else "left",
                     va="bottom" if late else "top",
                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
-    for (label, value), style in zip(baselines.items(), (":", "-.", (0, (1, 3)))):
-        ax.axhline(value, color="grey", linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
+    # dotted grey, dash-dotted grey, then dash-dot-dotted black: a third line stays apart from the first two
+    for (label, value), (style, colour) in zip(baselines.items(), ((":", "grey"), ("-.", "grey"),
+                                                                   ((0, (4, 2, 1, 2, 1, 2)), "black"))):
+        ax.axhline(value, color=colour, linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
     drawn = [*baselines.values()] + [v for _, v in train + valid if math.isfinite(v)]
     top = top or max([*drawn, 0]) * 1.08 or 1
     # from half a nat under the lowest line, rounded down (0 if that is near): an axis from 0 would squeeze gaps of
@@ -127,7 +129,7 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
                        + describe_learning_rate(learning_rates(history)) + ".")
         merged = _merged_legend(axes[0])
         figure.legend(list(merged.values()), list(merged), loc="outside lower center", ncols=3)  # one for all panels
-    alt.append("The grey lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
+    alt.append("The baseline lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
                                                                        for label, value in baselines.items()) + ".")
     for title, extra in own_baselines.items():
         alt.append(f"Only in the {title} panel: " + ", ".join(f"the {label}, {value:.2f}"

@@ -92,6 +92,20 @@ def my_cached_step(head, x_t, t, cache):
     return weights @ values
 
 
+def my_all_heads(x, p):
+    n = len(x)
+    q = (x @ p.W_q + p.b_q).view(n, p.heads, p.size).transpose(0, 1)  # (heads, n, d): the heads get a dimension
+    k = (x @ p.W_k + p.b_k).view(n, p.kv_heads, p.size).transpose(0, 1)  # (kv_heads, n, d)
+    v = (x @ p.W_v + p.b_v).view(n, p.kv_heads, p.size).transpose(0, 1)
+    q, k = p.rotate(q), p.rotate(k)
+    group = p.heads // p.kv_heads  # query heads a key/value head serves, in a row
+    k, v = k.repeat_interleave(group, dim=0), v.repeat_interleave(group, dim=0)
+    scores = q @ k.transpose(-2, -1) / p.size ** 0.5  # (heads, n, n): every head at once
+    future = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    weights = scores.masked_fill(future, float("-inf")).softmax(-1)
+    return (weights @ v).transpose(0, 1).reshape(n, p.heads * p.size)  # (n, heads x d): side by side
+
+
 def my_norm(x, norm):
     if norm.subtracts_mean:
         x = x - x.mean(-1, keepdim=True)  # LayerNorm centres each row; RMSNorm does not
@@ -150,6 +164,7 @@ SOLUTIONS = {
     "2fab3d31": (cell(my_cached_greedy), "Correct:"),
     "c36": (cell(work_refeed, work_cached), "Correct:"),
     "9c018689": (cell(my_attention_head), "Correct:"),
+    "4b7a1e23": (cell(my_all_heads), "Correct:"),
     "0f621cfb": (cell(my_cached_step), "Correct:"),
     "93d11cfb": (cell(my_norm, my_layer), "Correct:"),
     "14677cf1": (cell(my_forward), "Correct:"),

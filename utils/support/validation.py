@@ -257,12 +257,14 @@ def check_corruption_batch(tokenizer, input_ids) -> None:
 
 
 def check_rotation(t, start, positions: int) -> int:
-    """``AttentionHead.rotate``'s door: queries or keys as rows (n, d) or one row (d,), and a first position that
-    leaves room for every row among the ``positions`` the head was taken on."""
-    if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2):
+    """``AttentionHead.rotate``'s door: queries or keys as rows (n, d), one row (d,) or every head's rows
+    (heads, n, d), and a first position that leaves room for every row among the ``positions`` the head was taken
+    on."""
+    if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2, 3):
         shape = f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
-        raise ValueError(f"rotate takes queries or keys as a tensor of shape (n, d) or (d,), got {shape}.")
-    rows = 1 if t.dim() == 1 else t.shape[0]
+        raise ValueError(f"rotate takes queries or keys as a tensor of shape (n, d), (d,) or (heads, n, d), "
+                         f"got {shape}.")
+    rows = 1 if t.dim() == 1 else t.shape[-2]
     if rows > positions:
         raise ValueError(f"rotate got {rows} rows, but this head was taken on {positions} positions.")
     return whole_number(start, "rotate's start (the position of the first row)", 0, positions - rows)
