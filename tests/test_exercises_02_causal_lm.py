@@ -19,7 +19,7 @@ FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embed
 FILTERS_ANSWER, FILTERS_CHECK = "1d834672", "14672850"  # temperature, top-k and top-p by hand
 SAMPLING_ANSWER, SAMPLING_CHECK = "306fd16b", "c8f0d101"  # the sampling loop, as generate(do_sample=True)
 TEMPERATURE_ANSWER, TEMPERATURE_CHECK = "c39", "c40"  # a temperature at which sampling is greedy
-STRATEGIES_ANSWER, STRATEGIES_CHECK = "bc9393b5", "4844112a"  # predict the least likely strategy; beam vs greedy
+STRATEGIES_ANSWER, STRATEGIES_CHECK = "bc9393b5", "4844112a"  # the most likely strategy per token; beam vs greedy
 BEAM_ANSWER, BEAM_CHECK = "028dc1ef", "102ea084"  # beam search of width 2, as generate(num_beams=2)
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
@@ -113,6 +113,10 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(FILTERS_CHECK, "def my_filter(logits, temperature, top_k, top_p):\n"
                  "    return filtered_probabilities(logits, temperature, top_k, top_p)", WRONG, REBUILT,
                  id="filters: utils.sampling's own"),
+    pytest.param(FILTERS_CHECK, "from utils.sampling import apply_filters\n"
+                 "def my_filter(logits, temperature, top_k, top_p):\n"
+                 "    return apply_filters(logits, temperature, top_k, top_p)", WRONG, REBUILT,
+                 id="filters: utils.sampling's unchecked helper"),
     pytest.param(FILTERS_CHECK, "from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper\n"
                  "def my_filter(logits, temperature, top_k, top_p):\n"
                  "    scores = TemperatureLogitsWarper(temperature)(None, logits[None])\n"

@@ -269,6 +269,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    with torch.no_grad():\n"
                  "        return (model(x).logits[0].argmax(-1) == x[0]).float().mean().item()",
                  WRONG, "Not quite", id="accuracy: each guess against the token it was given"),
+    pytest.param(ACCURACY_CHECK, "from utils.training_checks import top1_accuracy\n"
+                 "def next_token_accuracy(ids): return top1_accuracy(model, ids)", WRONG,
+                 "the very thing this exercise rebuilds", id="accuracy: the check's own helper"),
     pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return [0.5]", WRONG,
                  "Not quite: [0.5] and [0.5]", id="accuracy: a list"),
     pytest.param(ACCURACY_CHECK, "next_token_accuracy = 0.5", WRONG,

@@ -158,7 +158,7 @@ def _history(losses, valid, rates, every=10):
 
 def test_the_learning_rate_is_described_from_its_points():
     assert training_view.describe_learning_rate([(5, 0.0), (30, 2e-3), (120, 0.0)]) == (
-        "the learning rate rises from 0 at step 5 to its peak 0.002 at step 30 and falls to 0 at step 120")
+        "the learning rate rises from 0 at step 5 to its peak 0.002 by step 30 and falls to 0 at step 120")
     assert training_view.describe_learning_rate([(10, 1e-3), (20, 5e-4)]) == (
         "the learning rate starts at its peak 0.001 at step 10 and falls to 0.0005 at step 20")
 

@@ -23,8 +23,11 @@ from utils.support.validation import check_settings as check_settings  # noteboo
 
 def filters_itself(notebook_globals: dict) -> tuple:
     """What notebook 2's filter exercise rebuilds, as places for ``utils.exercises.without``: this module's
-    ``filtered_probabilities`` (and the notebook's name for it), and the logits processors ``generate`` uses."""
-    return ((notebook_globals, "filtered_probabilities"), (sys.modules[__name__], "filtered_probabilities"),
+    ``filtered_probabilities`` and ``apply_filters`` (and the notebook's names for them), and the logits processors
+    ``generate`` uses."""
+    module = sys.modules[__name__]
+    return ((notebook_globals, "filtered_probabilities"), (module, "filtered_probabilities"),
+            (notebook_globals, "apply_filters"), (module, "apply_filters"),
             *((warper, "__call__") for warper in (TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)))
 
 

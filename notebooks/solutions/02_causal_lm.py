@@ -26,7 +26,7 @@ def predict_the_next_word():
 
 def predict_the_strategies():
     global my_prediction, my_beam_beats_greedy
-    my_prediction = "temperature 1.5"
+    my_prediction = "beam search (4)"  # it searches for the most likely text; greedy may still win per token
     my_beam_beats_greedy = True
 
 
@@ -171,6 +171,6 @@ SOLUTIONS = {
     "1d834672": (cell(my_filter), "Correct:"),
     "306fd16b": (cell(my_sample), "Correct:"),
     "c39": (body(a_temperature_like_greedy), "Same as greedy"),
-    "bc9393b5": (body(predict_the_strategies), "You predicted temperature 1.5"),
+    "bc9393b5": (body(predict_the_strategies), "You predicted beam search (4)"),
     "028dc1ef": (cell(my_beam_search), "Correct:"),
 }
