@@ -71,6 +71,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="softmax: torch.softmax itself"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.softmax(0)", WRONG, REBUILT,
                  id="softmax: the tensor method"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z - torch.logsumexp(z, 0))", WRONG, REBUILT,
+                 id="softmax: logsumexp, which subtracts the largest score for you"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.special.softmax(z, 0)", WRONG, REBUILT,
                  id="softmax: torch.special's"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.log_softmax(0).exp()", WRONG, REBUILT,
@@ -124,8 +126,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="guess: the original's figures, after a guess"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    e = (z - z.max()).exp()\n    return e / e.sum()", RIGHT,
                  "Correct:", id="softmax: shifted by the largest score"),
-    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z - torch.logsumexp(z, 0))", RIGHT,
-                 "Correct:", id="softmax: shifted by logsumexp"),
+    pytest.param(SOFTMAX_CHECK, "import math\ndef my_softmax(z):\n    top = max(z.tolist())\n"
+                 "    e = [math.exp(v - top) for v in z.tolist()]\n    return torch.tensor([v / sum(e) for v in e])",
+                 RIGHT, "Correct:", id="softmax: in plain Python, shifted by the largest score"),
     pytest.param(SOFTMAX_CHECK,
                  "import math\n"
                  "def my_softmax(z):\n"

@@ -205,10 +205,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct:",
                  id="layer 0: the reference solution"),
     pytest.param(LAYER_CHECK,
-                 "import torch.nn.functional as F\n"  # library norm functions and SiLU, a head loop, a list
+                 "import torch.nn.functional as F\n"  # rsqrt, var and SiLU from the library, a head loop, a list
                  "def my_norm(x, norm):\n"
                  "    if norm.subtracts_mean:\n"
-                 "        return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)\n"
+                 "        centred = x - x.mean(-1, keepdim=True)\n"
+                 "        scale = torch.rsqrt(x.var(-1, unbiased=False, keepdim=True) + norm.eps)\n"
+                 "        return centred * scale * norm.weight + norm.bias\n"
                  "    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight\n"
                  "def my_layer(x, parts):\n"
                  "    a = my_norm(x, parts.norm_1)\n"
@@ -221,7 +223,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        mlp = parts.act(m @ parts.W_up + parts.b_up) @ parts.W_down + parts.b_down\n"
                  "    else:\n"
                  "        mlp = (F.silu(m @ parts.W_gate) * (m @ parts.W_up)) @ parts.W_down\n"
-                 "    return (r + mlp).tolist()", RIGHT, "Correct:", id="layer 0: library norm functions, a list"),
+                 "    return (r + mlp).tolist()", RIGHT, "Correct:", id="layer 0: rsqrt and var, a head loop, a list"),
+    pytest.param(LAYER_CHECK, "import torch.nn.functional as F\n"
+                 "def my_norm(x, norm):\n"
+                 "    if norm.subtracts_mean:\n"
+                 "        return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)\n"
+                 "    return F.rms_norm(x, x.shape[-1:], norm.weight, norm.eps)\n" + layer(), WRONG, REBUILT,
+                 id="layer 0: the library's norm functions"),
     pytest.param(LAYER_CHECK, NORM + layer().replace("(x, parts)", "(x, p)").replace("parts.", "p."), RIGHT,
                  "Correct:", id="layer 0: its own names"),
     pytest.param(LAYER_CHECK, NORM + layer(heads_read="x"), WRONG, "Your norm_1 of x to every head",
@@ -342,6 +350,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="strategies: temperature 1.5"),
     pytest.param(STRATEGIES_CHECK, 'my_prediction = " Greedy "', RIGHT, "You predicted greedy",
                  id="strategies: capitalised, in spaces"),
+    pytest.param(STRATEGIES_CHECK, 'my_prediction = "Beam"', RIGHT, "You predicted beam search (4)",
+                 id="strategies: the start of a name"),
+    pytest.param(STRATEGIES_CHECK, 'my_prediction = "beam search (4 beams)"', RIGHT, "You predicted beam search (4)",
+                 id="strategies: a name with more after it"),
+    pytest.param(STRATEGIES_CHECK, 'my_prediction = "temperature"', WRONG, "is more than one of",
+                 id="strategies: the start of two names"),
     pytest.param(STRATEGIES_CHECK, 'my_prediction = "the hot one"', WRONG, "is none of",
                  id="strategies: no such strategy"),
     pytest.param(STRATEGIES_CHECK, "my_prediction = ['greedy']", WRONG, "is none of", id="strategies: a list"),

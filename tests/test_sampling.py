@@ -94,10 +94,25 @@ def test_explorer_draws_once_without_widgets(tiny_lm, monkeypatch, capsys):
     assert len(shown) == 1 and set(shown[0]) == {"image/png", "text/html", "text/plain"}
     alt = shown[0]["text/plain"]  # the alt text, from the plotted numbers
     explored = sampling.explore(model, tokenizer, "The beach is", 0.8, 0, 0.9, 0, 3)
-    assert alt.startswith("Bar chart of the 15 most likely next tokens.")
+    bars = min(30, max(15, explored.survivors + 5))  # a few filtered-out tokens after the last survivor
+    assert alt.startswith(f"Bar chart of the {bars} most likely next tokens.")
+    assert ("marks the filters' cut" in alt) == (explored.survivors < bars)
     assert (f"after T=0.8, top-k off, top-p 0.9, {explored.survivors:,} token(s) survive, holding "
             f"{explored.kept_mass:.0%} of the original probability") in alt
     assert "sampled (seed 0): 'The beach is' + " in capsys.readouterr().out
+
+
+def test_the_explorers_figure_shows_where_the_filters_cut(tiny_lm, monkeypatch):
+    model, tokenizer = tiny_lm
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw=False, display_id=None: shown.append(data))
+    explored = sampling.explore(model, tokenizer, "The beach is", 1.0, 3, 1.0, 0, 2)
+    sampling.draw(explored, tokenizer, "T=1, top-k 3, top-p 1")
+    alt = shown[0]["text/plain"]
+    assert alt.startswith("Bar chart of the 15 most likely next tokens.") and explored.survivors == 3
+    assert alt.endswith("A dashed line after the first 3 bars marks the filters' cut.")
 
 
 def test_explorer_offers_sliders_with_widgets(tiny_lm, monkeypatch):

@@ -95,10 +95,10 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
     trainer = pretraining.make_trainer(model, args, chunks, tokenizer, [view])
     trainer.train()
     evaluations = len([h for h in trainer.state.log_history if "eval_loss" in h])
-    assert evaluations == 4
+    assert evaluations == 5  # the untrained model, then every 2 steps
     assert fake.shown == 1  # one output, ever
     assert fake.updates == (evaluations if live else 0)  # redrawn at each evaluation, then once more at the end
-    assert [step for step, _ in view.samples] == [2, 4, 6, 8]  # a greedy sample at each evaluation
+    assert [step for step, _ in view.samples] == [0, 2, 4, 6, 8]  # a greedy sample at each evaluation
     assert all(isinstance(text, str) and text for _, text in view.samples)
     ax = view.ax
     assert [line.get_label() for line in ax.get_lines()][:2] == ["train loss", "validation loss"]
@@ -128,8 +128,9 @@ def test_script_prints_a_summary_line_per_evaluation(tiny_run, capsys):
     trainer = pretraining.make_trainer(model, args, chunks, tokenizer, [training_view.SummaryLine()])
     trainer.train()
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split()[1] for line in lines] == ["2/8", "4/8", "6/8", "8/8"]
-    assert all("train " in line and "valid " in line and "samples/s" in line and "ETA" in line for line in lines)
+    assert [line.split()[1] for line in lines] == ["0/8", "2/8", "4/8", "6/8", "8/8"]
+    assert lines[0].split("  ")[1:] == [lines[0].split("  ")[1]] and "valid " in lines[0]  # untrained: no step yet
+    assert all("train " in line and "valid " in line and "samples/s" in line and "ETA" in line for line in lines[1:])
     assert not any("{" in line for line in lines)  # no raw log dicts
 
 

@@ -70,6 +70,9 @@ def head_mistake(answer, head: AttentionHead) -> str | None:
 
 # what the all-heads exercise rebuilds: PyTorch's own attention over (batch, heads, n, d)
 ATTENTION_ITSELF = ((torch.nn.functional, "scaled_dot_product_attention"), (torch.nn.MultiheadAttention, "forward"))
+# what exercise 6 rebuilds: LayerNorm and RMSNorm, as functions and as modules
+NORM_ITSELF = (*((owner, name) for owner in (torch, torch.nn.functional) for name in ("layer_norm", "rms_norm")),
+               (torch.nn.LayerNorm, "forward"), (torch.nn.RMSNorm, "forward"))
 
 
 @torch.no_grad()
@@ -201,13 +204,16 @@ def layer_mistake(norm: Callable, layer: Callable, model: PreTrainedModel, input
     weights only (``parts.x`` None), so it must compute from its own x, with its own norm."""
     parts, heads = layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0)
     expected = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[1][0]
-    problem = mismatch(norm(parts.x, parts.norm_1), heads[0].x, atol=1e-4, rtol=1e-4)
+    with without(*NORM_ITSELF):
+        normed = norm(parts.x, parts.norm_1)
+    problem = mismatch(normed, heads[0].x, atol=1e-4, rtol=1e-4)
     if problem is not None:
         how = ("LayerNorm: subtract each row's mean, divide by sqrt(mean of squares + eps), times weight, plus bias"
                if parts.norm_1.subtracts_mean else
                "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; no mean subtracted")
         return f"my_norm(parts.x, parts.norm_1) is not what the heads read: {problem}. ({how}.)"
-    got, problem = _reads_what_is_not_there(layer, parts.x, replace(parts, x=None))
+    with without(*NORM_ITSELF, *ATTENTION_ITSELF):
+        got, problem = _reads_what_is_not_there(layer, parts.x, replace(parts, x=None))
     if problem is not None:
         return f"my_layer: {problem}"
     problem = mismatch(got, expected, atol=1e-4, rtol=1e-4)
@@ -249,7 +255,8 @@ def forward_mistake(forward: Callable, model: PreTrainedModel, input_ids: torch.
     logits, to 0.001 plus 1e-4 of each logit; (n, V) or (1, n, V) both count. NOT_ANSWERED when it returns None."""
     input_ids = input_ids.reshape(1, -1).to(model.device)
     expected = model(input_ids=input_ids).logits[0]  # (n, V)
-    got, problem = _reads_what_is_not_there(forward, input_ids, model_parts(model))
+    with without(*NORM_ITSELF, *ATTENTION_ITSELF):
+        got, problem = _reads_what_is_not_there(forward, input_ids, model_parts(model))
     if problem is not None:
         return problem
     if got is None:

@@ -103,7 +103,7 @@ def on_its_classes(obj, name: str) -> tuple:
 
 # what the softmax exercises rebuild, under every name torch gives it (a log-softmax, exponentiated, is one too)
 SOFTMAX_ITSELF = tuple((owner, name) for owner in (torch, torch.nn.functional, torch.Tensor, torch.special)
-                       for name in ("softmax", "log_softmax"))
+                       for name in ("softmax", "log_softmax", "logsumexp"))  # logsumexp shifts by the max for you
 # what the loss exercises rebuild: cross-entropy, and the negative log-likelihood it is made of
 CROSS_ENTROPY_ITSELF = ((torch.nn.functional, "cross_entropy"), (torch.nn.functional, "nll_loss"),
                         (torch.nn.CrossEntropyLoss, "forward"), (torch.nn.NLLLoss, "forward"))

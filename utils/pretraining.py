@@ -104,7 +104,8 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     fraction of the memory for the logits (chunks x context x vocabulary, the largest tensor a small model makes).
     Evaluation keeps no gradients, so it runs twice as many chunks at a time (at most ``batch_size``) in about the
     memory of a training pass, and in fewer passes. The training loss and the learning rate are logged every
-    ``log_every`` steps (default ``eval_every``). Gradient clipping is the Trainer's default, ``max_grad_norm=1.0``.
+    ``log_every`` steps (default ``eval_every``), and the model is evaluated before its first step too. Gradient
+    clipping is the Trainer's default, ``max_grad_norm=1.0``.
     """
     accumulate = profile.get("gradient_accumulation_steps", 1)
     accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
@@ -120,6 +121,8 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
                 ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
                 **trainer_kwargs(device))
     args.update(overrides)
+    # the untrained model's validation loss first, where a run evaluates at all: every curve starts where it did
+    args.setdefault("eval_on_start", args["eval_strategy"] != "no")
     return TrainingArguments(**args)
 
 

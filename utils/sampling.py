@@ -102,18 +102,21 @@ def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int 
     logits = model(**inputs).logits[0, -1]
     filtered = apply_filters(logits, temperature, top_k, top_p)
     torch.manual_seed(seed)
+    pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id  # 0 is an id too
     out = model.generate(**inputs, do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
-                         max_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+                         max_new_tokens=new_tokens, pad_token_id=pad)
     return Explored(logits.float().softmax(-1), filtered, tokenizer.decode(out[0, inputs["input_ids"].shape[1]:]))
 
 
-def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):
-    """Bars for the ``bars`` most likely tokens: the original probability (grey, wide) and, for the tokens that
-    survive the filters, the probability sampling now gives them (blue, narrow), shown with alt text."""
+def draw(explored: Explored, tokenizer, settings: str, bars: int = 15, most: int = 30):
+    """Bars for the most likely tokens: the original probability (grey, wide) and, for the tokens that survive the
+    filters, the probability sampling now gives them (blue, narrow), shown with alt text. At least ``bars`` tokens,
+    and more (up to ``most``) so that a few filtered-out tokens follow the last survivor, after a dashed line."""
     import matplotlib.pyplot as plt
 
     from utils.figures import OKABE_ITO, STYLE, show
 
+    bars = min(most, max(bars, explored.survivors + 5))
     ranked = explored.original.argsort(descending=True)[:bars]
     labels = [repr(tokenizer.decode([i])) for i in ranked.tolist()]
     x = range(len(ranked))
@@ -124,6 +127,9 @@ def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):
                label="original (T=1, no filter)")
         ax.bar([i for i in x if kept[i] > 0], [p for p in kept.tolist() if p > 0], width=0.45, color=OKABE_ITO[0],
                label="after the filters: what sampling draws from")
+        cut = int((kept > 0).sum())  # the filters keep a prefix of the ranking: the survivors come first
+        if cut < len(ranked):
+            ax.axvline(cut - 0.5, color="black", linestyle="--", linewidth=1, label="the filters' cut")
         ax.set_xticks(list(x), labels, rotation=45, ha="right")
         ax.set(ylabel="probability", title=f"{settings}\n{explored.survivors:,} token(s) survive, holding "
                                            f"{explored.kept_mass:.0%} of the original probability")
@@ -132,7 +138,8 @@ def draw(explored: Explored, tokenizer, settings: str, bars: int = 15):
     show(fig, f"Bar chart of the {len(ranked)} most likely next tokens. Wide grey bars: the model's own "
               f"probabilities (the favourite, {labels[0]}, has {top:.1%}). Narrow blue bars: after {settings}, "
               f"{explored.survivors:,} token(s) survive, holding {explored.kept_mass:.0%} of the original probability; "
-              f"sampling draws only from them, and the favourite now gets {now:.1%}.")
+              f"sampling draws only from them, and the favourite now gets {now:.1%}."
+              + (f" A dashed line after the first {cut} bars marks the filters' cut." if cut < len(ranked) else ""))
 
 
 def decoding_explorer(model, tokenizer, prompt: str, new_tokens: int = 20, seed: int = 0):

@@ -55,10 +55,10 @@ def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval
 
 def predict_the_losses():
     global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape, predicted_recited
-    predicted_final_train_loss = 5.0
-    predicted_final_valid_loss = 7.0
-    predicted_valid_shape = "falls then rises"
-    predicted_recited = 16
+    predicted_final_train_loss = 0.5  # forty passes over a few thousand tokens: most of it fitted
+    predicted_final_valid_loss = 9.0  # new articles: a little better than the uniform guess, 10.8
+    predicted_valid_shape = "falls then rises"  # it learns common tokens first, then fits only its own text
+    predicted_recited = 12  # most of the 16 tokens, not all
 
 
 def perplexity():
@@ -92,7 +92,7 @@ def more_data():
 SOLUTIONS = {
     "c42": (cell(my_cross_entropy), "Correct:"),
     "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
-    "749fa142": (body(predict_the_losses), "you predicted 5.00"),
+    "749fa142": (body(predict_the_losses), "you predicted 0.50"),
     "cbea3b5c": (body(perplexity), "Correct:"),
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c51": (body(dropout), "you predicted 'higher'"),
