@@ -677,13 +677,14 @@ def test_true_token_log_probs_are_the_log_softmax_at_each_next_token():
     assert not model.training  # measured as evaluation measures: no dropout
 
 
-def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_twice_a_pass_at_most_a_batch(tmp_path):
+def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_as_many_chunks_a_pass_as_it_trains(
+        tmp_path):
     smoke = choose_profile(PRETRAINING, "smoke")[1]
     args = pretraining.training_arguments(smoke | {"log_every": 2}, tmp_path, torch.device("cpu"))
     assert (args.per_device_eval_batch_size, args.logging_steps, args.max_grad_norm) == (smoke["batch_size"], 2, 1.0)
     passes = pretraining.training_arguments(smoke | {"batch_size": 8, "gradient_accumulation_steps": 4}, tmp_path,
                                             torch.device("cpu"))
-    assert (passes.per_device_train_batch_size, passes.per_device_eval_batch_size) == (2, 4)
+    assert (passes.per_device_train_batch_size, passes.per_device_eval_batch_size) == (2, 2)
     callbacks = pretraining.support_callbacks()
     assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss"]
     assert pretraining.support_callbacks()[0] is not callbacks[0]  # fresh ones for every Trainer

@@ -255,16 +255,24 @@ _FLAT = ("flat", "same", "constant", "level", "plateau", "steady", "unchanged")
 _WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
 
 
+_NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t"}  # "t": what words() leaves of "doesn't"
+
+
 def curve_shape(answer) -> str | None:
     """A curve's shape said in the student's own words, as the moves it names in order: "It goes down, then back
-    up" -> "falls then rises"; "drops" -> "falls"; "stays flat" -> "flat"; None when no move is named."""
-    moves = []
+    up" -> "falls then rises"; "drops" -> "falls"; "stays flat" -> "flat"; a move right after a negation is not one
+    ("falls and never rises" -> "falls"); None when no move is named."""
+    moves, negated = [], 0  # negated: words left in which a negation cancels the next move
     for word in (words(answer) or "").split():
+        if word in _NEGATIONS:  # "never rises", "doesn't go back up"; "no" only right before ("No, it falls")
+            negated = 2 if word in ("no", "nor") else 4
         for move, stems in (("falls", _FALL), ("rises", _RISE), ("flat", _FLAT)):
             if any(word == stem if stem in _WHOLE_WORDS else word.startswith(stem) for stem in stems):
-                if not moves or moves[-1] != move:
+                if not negated and (not moves or moves[-1] != move):
                     moves.append(move)
+                negated = 1
                 break
+        negated = max(0, negated - 1)
     return " then ".join(moves) or None
 
 

@@ -102,17 +102,17 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     Each optimizer step sees ``batch_size`` chunks; with ``gradient_accumulation_steps`` (when it divides the batch)
     they go through the model that many at a time, and their gradients add up before the step: the same step, with a
     fraction of the memory for the logits (chunks x context x vocabulary, the largest tensor a small model makes).
-    Evaluation keeps no gradients, so it runs twice as many chunks at a time (at most ``batch_size``) in about the
-    memory of a training pass, and in fewer passes. The training loss and the learning rate are logged every
-    ``log_every`` steps (default ``eval_every``), and the model is evaluated before its first step too. Gradient
-    clipping is the Trainer's default, ``max_grad_norm=1.0``.
+    Evaluation runs as many chunks at a time as a training pass: larger evaluation batches would leave larger logits
+    in the memory malloc keeps for reuse while training, and raise the run's peak. The training loss and the learning
+    rate are logged every ``log_every`` steps (default ``eval_every``), and the model is evaluated before its first
+    step too. Gradient clipping is the Trainer's default, ``max_grad_norm=1.0``.
     """
     accumulate = profile.get("gradient_accumulation_steps", 1)
     accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
     per_pass = profile["batch_size"] // accumulate
     args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
                 per_device_train_batch_size=per_pass, gradient_accumulation_steps=accumulate,
-                per_device_eval_batch_size=min(profile["batch_size"], 2 * per_pass),
+                per_device_eval_batch_size=per_pass,
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", report_to=[],
