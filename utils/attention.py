@@ -212,28 +212,17 @@ class Projections:
 
 
 def layer_projections(model: PreTrainedModel, layer: int = 0) -> Projections:
-    """Layer ``layer``'s attention weights for every head at once, without running the model. GPT-2 keeps q, k and v
-    side by side in one ``c_attn`` (a Conv1D, x @ weight + bias, shape (h, 3h)): they are its three column blocks.
-    Llama-style models have ``q_proj``, ``k_proj`` and ``v_proj`` (nn.Linear: x @ weight.T)."""
-    _, layer, _ = check_head_request(model, torch.zeros(1, 1, dtype=torch.long), layer, 0)
-    config, heads = model.config, model.config.num_attention_heads
-    if hasattr(model, "transformer"):
-        c_attn = model.transformer.h[layer].attn.c_attn
-        weights = c_attn.weight.split(config.hidden_size, dim=1)
-        biases = c_attn.bias.split(config.hidden_size)
-        kv_heads, size = heads, config.hidden_size // heads
-    else:
-        attention = model.model.layers[layer].self_attn
-        kv_heads = getattr(config, "num_key_value_heads", None) or heads
-        size = getattr(config, "head_dim", None) or config.hidden_size // heads
-        linears = (attention.q_proj, attention.k_proj, attention.v_proj)
-        weights = [linear.weight.T for linear in linears]
-        biases = [linear.bias if linear.bias is not None else torch.zeros(linear.out_features,
-                                                                            dtype=linear.weight.dtype)
-                  for linear in linears]
-    (W_q, W_k, W_v), (b_q, b_k, b_v) = [[t.detach() for t in ts] for ts in (weights, biases)]
-    rotate = heads_of_every_layer(model, [layer])[0][0].rotate
-    return Projections(W_q, b_q, W_k, b_k, W_v, b_v, heads=heads, kv_heads=kv_heads, size=size, rotate=rotate)
+    """Layer ``layer``'s attention weights for every head at once, without running the model: its heads'
+    (``layer_heads``) side by side, query heads in order, then one key/value head per group of query heads."""
+    heads = layer_heads(model, layer)
+    shared = list({h.kv_head: h for h in heads}.values())  # the first query head of each key/value head, in order
+
+    def side_by_side(group, name):
+        return torch.cat([getattr(h, name) for h in group], dim=-1)
+
+    return Projections(*(side_by_side(heads if name.endswith("q") else shared, name)
+                         for name in ("W_q", "b_q", "W_k", "b_k", "W_v", "b_v")),
+                       heads=len(heads), kv_heads=len(shared), size=heads[0].size, rotate=heads[0].rotate)
 
 
 def _rotation(rope, module) -> Callable[..., torch.Tensor]:

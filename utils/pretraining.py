@@ -95,6 +95,14 @@ def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:
     return model
 
 
+def step_passes(profile: dict) -> tuple[int, int]:
+    """(passes, chunks a pass) of one optimizer step: ``batch_size`` chunks as ``gradient_accumulation_steps``
+    passes where that divides the batch, else one pass of all of them."""
+    accumulate = profile.get("gradient_accumulation_steps", 1)
+    accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
+    return accumulate, profile["batch_size"] // accumulate
+
+
 def training_arguments(profile: dict, output_dir: str | Path, device: torch.device, **overrides) -> TrainingArguments:
     """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device, and no
     progress table (``utils.training_view`` shows the run instead).
@@ -107,9 +115,7 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     rate are logged every ``log_every`` steps (default ``eval_every``), and the model is evaluated before its first
     step too. Gradient clipping is the Trainer's default, ``max_grad_norm=1.0``.
     """
-    accumulate = profile.get("gradient_accumulation_steps", 1)
-    accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
-    per_pass = profile["batch_size"] // accumulate
+    accumulate, per_pass = step_passes(profile)
     args = dict(output_dir=str(output_dir), num_train_epochs=profile["epochs"],
                 per_device_train_batch_size=per_pass, gradient_accumulation_steps=accumulate,
                 per_device_eval_batch_size=per_pass,

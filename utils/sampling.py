@@ -127,7 +127,7 @@ def draw(explored: Explored, tokenizer, settings: str, bars: int = 15, most: int
                label="original (T=1, no filter)")
         ax.bar([i for i in x if kept[i] > 0], [p for p in kept.tolist() if p > 0], width=0.45, color=OKABE_ITO[0],
                label="after the filters: what sampling draws from")
-        cut = int((kept > 0).sum())  # the filters keep a prefix of the ranking: the survivors come first
+        cut = explored.survivors  # the filters keep a prefix of the ranking: the survivors come first
         if cut < len(ranked):
             ax.axvline(cut - 0.5, color="black", linestyle="--", linewidth=1, label="the filters' cut")
         ax.set_xticks(list(x), labels, rotation=45, ha="right")

@@ -47,8 +47,8 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
         return "no learning rate logged yet"
     (peak_step, peak), (last_step, last) = max(rates, key=lambda sr: sr[1]), rates[-1]
     # a rate logged every few steps: the peak is reached by the first logged step at it, maybe a little before
-    rise = f"rises from {rates[0][1]:.2g} at step {rates[0][0]} to " if peak_step > rates[0][0] else "starts at "
-    at = "by" if peak_step > rates[0][0] else "at"
+    rise, at = ((f"rises from {rates[0][1]:.2g} at step {rates[0][0]} to ", "by") if peak_step > rates[0][0]
+                else ("starts at ", "at"))
     return (f"the learning rate {rise}its peak {peak:.2g} {at} step {peak_step}"
             + (f" and falls to {last:.2g} at step {last_step}" if last_step > peak_step else ""))
 
