@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from utils.attention import attention_head, attention_heads, layer_heads, layer_projections
+from utils.attention import attention_head, attention_heads, layer_heads, layer_projections, rotary_frequencies
 
 
 def recompute(head):
@@ -169,3 +169,16 @@ def test_a_layers_projections_hold_every_head_and_rotate_them_all_at_once(make):
     torch.testing.assert_close(together, torch.stack([heads[0].rotate(rows) for rows in k]))
     assert (p.kv_heads < p.heads) == (make is tiny_llama)  # grouped-query attention
     assert torch.equal(together, k) == (make is tiny_gpt2)  # GPT-2 has no rotary positions
+
+
+def test_rotary_frequencies_are_the_angles_of_the_models_rotation():
+    """Pair j of a query (dimension j with j + d/2) turned by position x frequency j is the model's own rotation."""
+    assert rotary_frequencies(tiny_gpt2()) is None  # learned positions: nothing turns
+    model = tiny_llama()
+    head, freqs = attention_head(model, IDS), rotary_frequencies(model)
+    assert freqs.shape == (head.size // 2,) and freqs[0] == 1.0 and (freqs.diff() < 0).all()  # fastest first
+    q = head.x @ head.W_q + head.b_q
+    angles = torch.arange(len(q)).float()[:, None] * freqs
+    x1, x2 = q[:, :head.size // 2], q[:, head.size // 2:]
+    by_hand = torch.cat([x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()], -1)
+    torch.testing.assert_close(by_hand, head.rotate(q), atol=1e-5, rtol=1e-5)

@@ -13,6 +13,7 @@ LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the mod
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
+ROTATE_ANSWER, ROTATE_CHECK = "7a3c5e04", "7a3c5e05"  # RoPE: queries turned by position, pair by pair
 CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
 LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
 FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embeddings, every layer, norm, LM head
@@ -29,6 +30,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "work": (WORK_ANSWER, WORK_CHECK),
     "attention head": (HEAD_ANSWER, HEAD_CHECK),
     "all heads": (ALL_HEADS_ANSWER, ALL_HEADS_CHECK),
+    "rotation": (ROTATE_ANSWER, ROTATE_CHECK),
     "cached head": (CACHED_ANSWER, CACHED_CHECK),
     "layer 0": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
@@ -96,6 +98,17 @@ def all_heads(split: str = "view(n, p.{}, p.size).transpose(0, 1)", share: str =
             "    future = torch.ones(n, n, dtype=torch.bool).triu(1)\n"
             "    out = scores.masked_fill(future, -torch.inf).softmax(-1) @ v\n"
             f"    return {back}")
+
+
+
+def rotate(angle: str = "positions[:, None] * inv_freq", first: str = "start") -> str:
+    """A right RoPE (cos and sin repeated over both halves, the halves swapped), or one with a slip put in."""
+    return ("def my_rotate(t, inv_freq, start=0):\n"
+            f"    positions = torch.arange({first}, {first} + t.shape[0], dtype=torch.float32)\n"
+            f"    angles = {angle}\n"
+            "    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)\n"
+            "    x1, x2 = t.chunk(2, dim=-1)\n"
+            "    return t * cos + torch.cat([-x2, x1], -1) * sin")
 
 
 LOOP = ("def my_cached_greedy(prompt_ids, n):\n"
@@ -588,6 +601,37 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="all heads: a str"),
     pytest.param(ALL_HEADS_CHECK, "def my_all_heads(x, p):\n    return None", WRONG, "Not answered yet",
                  id="all heads: not answered"),
+    pytest.param(ROTATE_CHECK, solution(NOTEBOOK, ROTATE_ANSWER), RIGHT, "Correct: your rotation",
+                 id="rotation: the reference solution"),
+    pytest.param(ROTATE_CHECK, rotate(), RIGHT, "Correct: your rotation", id="rotation: halves swapped, as HF"),
+    pytest.param(ROTATE_CHECK,
+                 "def my_rotate(t, inv_freq, start=0):\n"
+                 "    angles = torch.arange(start, start + len(t)).float()[:, None] * inv_freq\n"
+                 "    x1, x2 = t[:, 0::2], t[:, 1::2]\n"
+                 "    turned = (x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos())\n"
+                 "    return torch.stack(turned, -1).flatten(1)", WRONG, "neighbouring dimensions",
+                 id="rotation: neighbouring dimensions paired"),
+    pytest.param(ROTATE_CHECK, rotate(angle="-positions[:, None] * inv_freq"), WRONG, "the wrong way",
+                 id="rotation: turned the wrong way"),
+    pytest.param(ROTATE_CHECK, rotate(first="0"), WRONG, "as if the first were at position 0",
+                 id="rotation: start ignored"),
+    pytest.param(ROTATE_CHECK, rotate(angle="positions[:, None] * inv_freq * 0"), WRONG, "unturned",
+                 id="rotation: angles of zero"),
+    pytest.param(ROTATE_CHECK, rotate(angle="positions[:, None] * inv_freq.flip(0)"), WRONG, "Not quite",
+                 id="rotation: frequencies reversed"),
+    pytest.param(ROTATE_CHECK,
+                 "import sys\n"
+                 "def my_rotate(t, inv_freq, start=0):\n"
+                 "    rows = t[None, None]\n"
+                 "    angles = torch.arange(start, start + len(t)).float()[:, None] * inv_freq\n"
+                 "    emb = torch.cat([angles, angles], -1)\n"
+                 "    library = sys.modules[type(rotary_model).__module__]\n"
+                 "    return library.apply_rotary_pos_emb(rows, rows, emb.cos(), emb.sin())[0][0, 0]", WRONG, REBUILT,
+                 id="rotation: the library's apply_rotary_pos_emb"),
+    pytest.param(ROTATE_CHECK, "def my_rotate(t, inv_freq, start=0):\n    return 'turned'", WRONG, "it is a str",
+                 id="rotation: a str"),
+    pytest.param(ROTATE_CHECK, "def my_rotate(t, inv_freq, start=0):\n    return None", WRONG, "Not answered yet",
+                 id="rotation: not answered"),
     pytest.param(WORK_CHECK,
                  "def work_refeed(n, N): return sum(n + i for i in range(N))\n"
                  "def work_cached(n, N): return n + (N - 1) * 1", RIGHT, "Correct:",

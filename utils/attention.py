@@ -4,8 +4,8 @@ Notebook 2's exercises have the student recompute a head from these parts (q, k,
 softmax, the weighted sum of values), then again one position at a time with a KV cache, and compare the results
 with ``weights`` and ``output``, which come from the model's own forward pass. ``layer_heads`` gives a layer's heads
 as weights only, for a layer (and a whole model) the student runs on inputs of their own: ``head.on(x)``.
-``layer_projections`` gives a layer's weights for every head at once, for attention computed on all heads together.
-Works for
+``layer_projections`` gives a layer's weights for every head at once, for attention computed on all heads together,
+and ``rotary_frequencies`` the angles a Llama-style model turns queries and keys by, for RoPE written out. Works for
 GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
 (``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions).
 """
@@ -180,7 +180,7 @@ def heads_of_every_layer(model: PreTrainedModel, layers: list[int] | None = None
     check_head_request(model, torch.zeros(1, 1, dtype=torch.long), 0, 0)
     layers = range(model.config.num_hidden_layers) if layers is None else layers
     parts = [[head_weights(model, layer, h) for h in range(model.config.num_attention_heads)] for layer in layers]
-    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)  # Llama-style models; GPT-2 has none
+    rotary = _rotary_embedding(model)
     rope = None
     if rotary is not None:
         with torch.no_grad():  # cos and sin of every position, as the model's forward pass computes them
@@ -223,6 +223,19 @@ def layer_projections(model: PreTrainedModel, layer: int = 0) -> Projections:
     return Projections(*(side_by_side(heads if name.endswith("q") else shared, name)
                          for name in ("W_q", "b_q", "W_k", "b_k", "W_v", "b_v")),
                        heads=len(heads), kv_heads=len(shared), size=heads[0].size, rotate=heads[0].rotate)
+
+
+def _rotary_embedding(model: PreTrainedModel) -> torch.nn.Module | None:
+    """The module that computes a Llama-style model's cos and sin tables; None for GPT-2, which has none."""
+    return getattr(getattr(model, "model", None), "rotary_emb", None)
+
+
+def rotary_frequencies(model: PreTrainedModel) -> torch.Tensor | None:
+    """How far each pair of a head's dimensions turns per position, in radians (head size / 2 of them, fastest
+    first), as the model's rotary embedding computes its angles; None for a model without rotary positions
+    (GPT-2)."""
+    rotary = _rotary_embedding(model)
+    return None if rotary is None else rotary.inv_freq.detach().float().cpu().clone()
 
 
 def _rotation(rope, module) -> Callable[..., torch.Tensor]:

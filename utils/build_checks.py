@@ -3,7 +3,7 @@ wrong, in words.
 
 Each compares the student's answer (of any type) with the model's own numbers: ``cached_loop_mistake`` greedy
 decoding with the model's KV cache, ``head_mistake`` one attention head, ``all_heads_mistake`` every head of a layer
-at once, ``cached_head_mistake`` the same head run one
+at once, ``rotation_mistake`` RoPE written out, ``cached_head_mistake`` the same head run one
 position at a time with a KV cache, ``layer_mistake`` a whole decoder layer, ``forward_mistake`` the whole model, from
 token ids to logits, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and the message inside
 ``utils.exercises.verdict``, which turns anything the student's code raises into one line. The wrong answers they
@@ -12,6 +12,7 @@ recognise (a layer without its second residual, a nucleus one token short, ...) 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -19,7 +20,7 @@ import torch
 from transformers import PreTrainedModel
 
 from utils import generation
-from utils.attention import AttentionHead, attention_heads, layer_projections
+from utils.attention import AttentionHead, attention_head, attention_heads, layer_projections, rotary_frequencies
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
 from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_classes, without
 
@@ -110,6 +111,52 @@ def all_heads_mistake(all_heads: Callable, model: PreTrainedModel, input_ids: to
                 f"key/value heads, each serving {p.heads // p.kv_heads} query heads in a row (repeat_interleave).")
     return (f"{problem}. (q, k and v viewed as (n, heads, d), then transposed to (heads, n, d)? Scores scaled by "
             "1/sqrt(d), the future masked, q and k rotated?)")
+
+
+@torch.no_grad()
+def rotation_mistake(rotate: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
+    """A student's ``rotate(t, inv_freq, start)`` (RoPE written out) against ``model``'s own rotation of layer 0's
+    queries (head 0): the rows at positions 0, 1, ..., then the rows from position 3 on. The library's rotation is
+    refused while the answer runs; ``NOT_ANSWERED`` for the answer cell as handed out (None)."""
+    head, freqs = attention_head(model, input_ids, 0, 0), rotary_frequencies(model)
+    scale = float(getattr(model.model.rotary_emb, "attention_scaling", 1.0))  # 1 unless the model rescales
+    library = sys.modules[type(model).__module__]  # where the model's class finds apply_rotary_pos_emb
+    q = head.x @ head.W_q + head.b_q
+    for start in (0, 3):
+        rows = q[start:]
+        with without((library, "apply_rotary_pos_emb"), (library, "rotate_half")):
+            got = rotate(rows.clone(), freqs.clone(), start)
+        if got is None:
+            return NOT_ANSWERED
+        problem = mismatch(got, head.rotate(rows, start=start) / scale, atol=1e-4, rtol=1e-4)
+        if problem is not None:
+            return _rotation_slip(problem, _as_tensor(got, rows.shape), rows, freqs, start)
+    return None
+
+
+def _turned(rows: torch.Tensor, freqs: torch.Tensor, start: int, pairs: str = "halves", sign: int = 1):
+    """``rows`` turned by position (the first at ``start``): dimension j paired with j + d/2 ("halves") or with its
+    neighbour ("neighbours"), by the angle's ``sign``."""
+    angles = torch.arange(start, start + len(rows)).float()[:, None] * freqs
+    cos, sin = angles.cos(), sign * angles.sin()
+    x1, x2 = rows.chunk(2, -1) if pairs == "halves" else (rows[:, 0::2], rows[:, 1::2])
+    turned = (x1 * cos - x2 * sin, x1 * sin + x2 * cos)
+    return torch.cat(turned, -1) if pairs == "halves" else torch.stack(turned, -1).flatten(1)
+
+
+def _rotation_slip(problem: str, got: torch.Tensor | None, rows: torch.Tensor, freqs: torch.Tensor, start: int):
+    """What a wrong rotation most likely did, in words."""
+    slips = [(rows, "your rows come back unturned: turn each pair by its angle, position x inv_freq."),
+             (_turned(rows, freqs, start, "neighbours"), "you paired neighbouring dimensions (2j, 2j + 1), as the "
+              "RoPE paper writes it; this model pairs dimension j with j + d/2, the first half with the second."),
+             (_turned(rows, freqs, start, sign=-1), "you turned each pair the wrong way: (x1, x2) becomes "
+              "(x1 cos - x2 sin, x1 sin + x2 cos)."),
+             (_turned(rows, freqs, 0), f"you turned the rows as if the first were at position 0; here it is at "
+              f"position {start}: row i is position start + i.")]
+    for wrong, slip in slips[:3] + slips[3:] * bool(start):
+        if got is not None and torch.allclose(got, wrong, atol=1e-4, rtol=1e-4):
+            return slip
+    return f"{problem}. (One angle per row and pair, position x inv_freq; dimension j pairs with j + d/2.)"
 
 
 def cached_head_mistake(step: Callable, head: AttentionHead, recomputed: list[torch.Tensor]) -> str | None:

@@ -50,7 +50,7 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=2e-3, warmup_steps=0, dropout=0.0,
         eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
         save_every=4,  # steps between checkpoints of `python -m utils.tools.pretrain` (resumable with --resume)
-        learning_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60),
+        learning_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60, own_loop_steps=4),
     ),
     "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 passes; then all, once at most
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
@@ -70,6 +70,7 @@ PRETRAINING: dict[str, dict] = {
         log_every=5,  # steps between logged training losses (and learning rates)
         eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
         save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
+        train_loss_target=0.5,  # the lesson's bar: the first run's last training loss ends under it
         learning_run=dict(  # the second run, each chunk once at most (the offline sample: 2,424 chunks, 310 k tokens)
             train_docs=50, max_train_chars=None,  # every training article, whole
             # one layer, 64 wide, and the learning rate: the lowest validation loss of the sizes and rates tried on
@@ -79,6 +80,7 @@ PRETRAINING: dict[str, dict] = {
             learning_rate=1e-2, warmup_steps=30,
             eval_every=100, log_every=10,  # the same 32 validation chunks as the first run; "still falling" is
             # judged over the last 100 steps, where the cosine schedule has brought the learning rate down
+            own_loop_steps=100,  # steps of the second run that your own loop (exercise 2) trains, beside the Trainer
             budget_s=80,  # seconds of training at most: a CPU without bf16 takes fewer steps (the probe says)
         ),
     ),
@@ -90,7 +92,7 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=5e-4, warmup_steps=1_000, dropout=0.0,
         eval_every=137, eval_chunks=512,
         save_every=1_000,  # a checkpoint every ~1 min on one H100; --resume continues after a crash
-        learning_run=dict(epochs=1, warmup_steps=30, eval_every=50, budget_s=None),  # GPT-2 124M, one pass
+        learning_run=dict(epochs=1, warmup_steps=30, eval_every=50, budget_s=None, own_loop_steps=100),  # one pass
     ),
 }
 

@@ -106,6 +106,14 @@ def my_all_heads(x, p):
     return (weights @ v).transpose(0, 1).reshape(n, p.heads * p.size)  # (n, heads x d): side by side
 
 
+def my_rotate(t, inv_freq, start=0):
+    positions = torch.arange(start, start + len(t)).float()
+    angles = positions[:, None] * inv_freq[None, :]  # (n, d/2): one angle per row and pair
+    cos, sin = angles.cos(), angles.sin()
+    x1, x2 = t[:, :len(inv_freq)], t[:, len(inv_freq):]  # pair j: column j and column j + d/2
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 def my_norm(x, norm):
     if norm.subtracts_mean:
         x = x - x.mean(-1, keepdim=True)  # LayerNorm centres each row; RMSNorm does not
@@ -165,6 +173,7 @@ SOLUTIONS = {
     "c36": (cell(work_refeed, work_cached), "Correct:"),
     "9c018689": (cell(my_attention_head), "Correct:"),
     "4b7a1e23": (cell(my_all_heads), "Correct:"),
+    "7a3c5e04": (cell(my_rotate), "Correct:"),
     "0f621cfb": (cell(my_cached_step), "Correct:"),
     "93d11cfb": (cell(my_norm, my_layer), "Correct:"),
     "14677cf1": (cell(my_forward), "Correct:"),
