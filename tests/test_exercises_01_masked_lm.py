@@ -8,6 +8,7 @@ REBUILT = "the very thing this exercise rebuilds"  # what a check says to an ans
 NOTEBOOK = "01_masked_lm.ipynb"
 
 VOCABULARY_ANSWER, VOCABULARY_CHECK = "a09ae7aa", "32d5c3dc"  # the [PAD] and [UNK] ids, the count of ## pieces
+WORDPIECE_ANSWER, WORDPIECE_CHECK = "5e8f1a02", "5e8f1a03"  # a word split into vocabulary pieces, longest first
 GUESS_ANSWER, GUESS_CHECK = "ee29f949", "9f7d499b"  # guess the word in the blank, then see its rank
 SOFTMAX_ANSWER, SOFTMAX_CHECK = "c29", "c30"  # softmax by hand, stable at z + 1000
 MLM_LOSS_ANSWER, MLM_LOSS_CHECK = "bdc278aa", "41160c14"  # the loss at the blank, -ln p(box)
@@ -21,6 +22,7 @@ BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's mask
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
+    "wordpiece": (WORDPIECE_ANSWER, WORDPIECE_CHECK),
     "guess": (GUESS_ANSWER, GUESS_CHECK),
     "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
     "loss at the blank": (MLM_LOSS_ANSWER, MLM_LOSS_CHECK),
@@ -137,8 +139,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    return [v / sum(e) for v in e]", RIGHT, "Correct:",
                  id="softmax: a list of floats"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.exp(z) / torch.exp(z).sum()", WRONG,
-                 "Not quite: right on z, but on z + 1000 (the same probabilities) it holds nan",
-                 id="softmax: no shift, overflows"),
+                 "Not quite: right on z, but on z + 1000 it holds nan", id="softmax: no shift, overflows"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    e = (z - z.min()).exp()\n    return e / e.sum()", WRONG,
+                 "but on [0, 0, 500] it holds nan", id="softmax: shifted by the smallest score"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    e = (z - z.mean()).exp()\n    return e / e.sum()", WRONG,
+                 "Subtract the largest score", id="softmax: shifted by the mean score"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    e = (z - z[0]).exp()\n    return e / e.sum()", WRONG,
+                 "but on [0, 0, 500]", id="softmax: shifted by the first score"),
     pytest.param(SOFTMAX_CHECK,
                  "import math\n"
                  "def my_softmax(z):\n"
@@ -192,6 +199,56 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "the top 5 sum is not {'mass': 0.5}", id="top-5 mass: a dict"),
     pytest.param(MASS_CHECK, "my_top5_mass = float('nan')\nmy_count_above = int((probabilities > 0.001).sum())",
                  WRONG, "the top 5 sum is not nan", id="top-5 mass: nan"),
+    pytest.param(WORDPIECE_CHECK, solution(NOTEBOOK, WORDPIECE_ANSWER), RIGHT, "Correct: your split",
+                 id="wordpiece: the reference solution"),
+    pytest.param(WORDPIECE_CHECK,
+                 "def my_wordpiece(word, vocab, first=True):\n"  # recursive, a tuple
+                 "    if not word:\n"
+                 "        return ()\n"
+                 "    mark = '' if first else '##'\n"
+                 "    end = next((e for e in range(len(word), 0, -1) if mark + word[:e] in vocab), 0)\n"
+                 "    rest = my_wordpiece(word[end:], vocab, False) if end else None\n"
+                 "    return ('[UNK]',) if not end or rest == ('[UNK]',) else (mark + word[:end],) + rest",
+                 RIGHT, "Correct: your split", id="wordpiece: recursive, a tuple"),
+    pytest.param(WORDPIECE_CHECK,
+                 "def my_wordpiece(word, vocab):\n"
+                 "    pieces, start = [], 0\n"
+                 "    while start < len(word):\n"
+                 "        end = next((e for e in range(start + 1, len(word) + 1)\n"
+                 "                    if ('##' if start else '') + word[start:e] in vocab), None)\n"
+                 "        if end is None:\n"
+                 "            return ['[UNK]']\n"
+                 "        pieces.append(('##' if start else '') + word[start:end])\n"
+                 "        start = end\n"
+                 "    return pieces", WRONG, "You took the shortest piece", id="wordpiece: the shortest piece first"),
+    pytest.param(WORDPIECE_CHECK,
+                 "def my_wordpiece(word, vocab):\n"
+                 "    pieces, start = [], 0\n"
+                 "    while start < len(word):\n"
+                 "        end = next((e for e in range(len(word), start, -1) if word[start:e] in vocab), None)\n"
+                 "        if end is None:\n"
+                 "            return ['[UNK]']\n"
+                 "        pieces.append(word[start:end])\n"
+                 "        start = end\n"
+                 "    return pieces", WRONG, "with ## in front", id="wordpiece: no ## on continuing pieces"),
+    pytest.param(WORDPIECE_CHECK,
+                 "def my_wordpiece(word, vocab):\n"  # a character no entry holds kept as a piece of its own
+                 "    pieces, start = [], 0\n"
+                 "    while start < len(word):\n"
+                 "        mark = '##' if start else ''\n"
+                 "        fits = [e for e in range(len(word), start, -1) if mark + word[start:e] in vocab]\n"
+                 "        end = fits[0] if fits else start + 1\n"
+                 "        pieces.append(mark + word[start:end])\n"
+                 "        start = end\n"
+                 "    return pieces", WRONG, "the whole word is [UNK]", id="wordpiece: an unknown character kept"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return tokenizer.tokenize(word)", WRONG,
+                 REBUILT, id="wordpiece: the tokenizer itself"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return word", WRONG,
+                 "return the pieces as a list of str", id="wordpiece: a str"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return [vocab[word[:1]]]", WRONG,
+                 "return the pieces as a list of str", id="wordpiece: ids, not pieces"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return None", WRONG, "Not answered yet",
+                 id="wordpiece: not answered"),
     pytest.param(IN_TURN_CHECK, solution(NOTEBOOK, IN_TURN_ANSWER), RIGHT, "Correct: in turn",
                  id="in turn: the reference solution"),
     pytest.param(IN_TURN_CHECK,
@@ -214,6 +271,10 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_fill_in_turn(text):\n"  # one forward pass for both blanks: wrong even where its words agree
                  "    return [ranked[0][0] for ranked in fill_mask(model, tokenizer, text, top_k=1)]", WRONG,
                  "Not quite:", id="in turn: one pass for both blanks"),
+    pytest.param(IN_TURN_CHECK,
+                 "def my_fill_in_turn(text):\n"  # a pass per blank, but never a word put in: the second sees no first
+                 "    return [fill_mask(model, tokenizer, text, top_k=1)[i][0][0] for i in range(2)]",
+                 WRONG, "Not quite:", id="in turn: a pass per blank, the text never filled"),
     pytest.param(IN_TURN_CHECK, "def my_fill_in_turn(text):\n    return 'head head'", WRONG,
                  "return the words as a list of str", id="in turn: a str"),
     pytest.param(IN_TURN_CHECK, "def my_fill_in_turn(text):\n    return ['cat', 'mat']", WRONG,

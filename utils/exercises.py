@@ -149,15 +149,21 @@ def verdict():
 
 @contextmanager
 def forward_passes(model: torch.nn.Module):
-    """Counts the model's forward passes inside the block: yields a list that gets one entry per pass.
+    """The model's forward passes inside the block: yields a list that gets one entry per pass, the pass's
+    ``input_ids`` (None when it was given none).
 
     >>> with forward_passes(model) as passes:
     ...     my_fill_in_turn(text)
-    >>> len(passes)
-    2
+    >>> len(passes), [(ids == tokenizer.mask_token_id).sum().item() for ids in passes]
+    (2, [2, 1])
     """
-    passes: list[int] = []
-    hook = model.register_forward_pre_hook(lambda *_: passes.append(1))
+    passes: list[torch.Tensor | None] = []
+
+    def record(module, args, kwargs):
+        ids = args[0] if args else kwargs.get("input_ids")
+        passes.append(ids.detach().clone() if isinstance(ids, torch.Tensor) else None)
+
+    hook = model.register_forward_pre_hook(record, with_kwargs=True)
     try:
         yield passes
     finally:

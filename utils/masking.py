@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
+from utils import exercises
 from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, predicted, truth, without
 from utils.fill_mask import encode_masked
 from utils.support.validation import check_corruption_batch
@@ -308,3 +309,48 @@ def causal_experiment_ready(tokenizer: PreTrainedTokenizerBase, text: str, other
     if problem:
         print(f"First finish part (a), my_text: {problem}.")
     return problem is None
+
+
+WORDPIECE_WORDS = ("chocolates", "tokenization", "unbelievably", "pretraining", "xylophonist", "snow\u2603man")
+
+
+def _split(word: str, vocabulary, longest: bool = True, prefix: str = "##") -> list[str]:
+    """``word`` in vocabulary pieces, taking the longest (or the shortest) piece that fits at each point; a piece
+    after the first is looked up with ``prefix``; no piece fits: the whole word is unknown."""
+    pieces, start = [], 0
+    while start < len(word):
+        ends = range(len(word), start, -1) if longest else range(start + 1, len(word) + 1)
+        found = next((word[start:end] for end in ends if (prefix if start else "") + word[start:end] in vocabulary),
+                     None)
+        if found is None:
+            return ["[UNK]"]
+        pieces.append((prefix if start else "") + found)
+        start += len(found)
+    return pieces
+
+
+def wordpiece_verdict(my_wordpiece, tokenizer: PreTrainedTokenizerBase) -> str:
+    """A student's ``my_wordpiece(word, vocabulary)`` on ``WORDPIECE_WORDS``, against the tokenizer's own split
+    (``tokenizer.tokenize``): one line, "Correct: ...", "Not quite: ..." or ``NOT_ANSWERED``."""
+    vocabulary = tokenizer.get_vocab()
+    for word in WORDPIECE_WORDS:
+        tokenizing = ("tokenize", "encode", "__call__")  # the tokenizer itself is refused while the answer runs
+        with without(*(place for name in tokenizing for place in exercises.on_its_classes(tokenizer, name))):
+            mine = my_wordpiece(word, dict(vocabulary))
+        theirs = tokenizer.tokenize(word)
+        if mine is None:
+            return NOT_ANSWERED
+        if not isinstance(mine, (list, tuple)) or not all(isinstance(piece, str) for piece in mine):
+            return f"Not quite: return the pieces as a list of str, as tokenizer.tokenize does; got {describe(mine)}."
+        if list(mine) == theirs:
+            continue
+        slip = ("You took the shortest piece that fits; WordPiece takes the longest one in the vocabulary, then "
+                "goes on from where it ends." if list(mine) == _split(word, vocabulary, longest=False) else
+                "A piece after the first is looked up, and returned, with ## in front." if list(mine) in (
+                    [p.removeprefix("##") for p in theirs], _split(word, vocabulary, prefix="")) else
+                f"Where no piece fits, the whole word is {tokenizer.unk_token}." if tokenizer.unk_token in theirs else
+                "Take the longest piece in the vocabulary from where you are, then go on from where it ends.")
+        return f"Not quite: {word!r} gave {describe(mine)}; the tokenizer's pieces are {theirs}. {slip}"
+    shown = ", ".join(" ".join(tokenizer.tokenize(word)) for word in WORDPIECE_WORDS[:3])
+    return (f"Correct: your split equals tokenizer.tokenize on all {len(WORDPIECE_WORDS)} words ({shown}, ...): the "
+            "longest piece first, then the next from where it ends.")
