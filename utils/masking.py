@@ -333,9 +333,10 @@ def wordpiece_verdict(my_wordpiece, tokenizer: PreTrainedTokenizerBase) -> str:
     """A student's ``my_wordpiece(word, vocabulary)`` on ``WORDPIECE_WORDS``, against the tokenizer's own split
     (``tokenizer.tokenize``): one line, "Correct: ...", "Not quite: ..." or ``NOT_ANSWERED``."""
     vocabulary = tokenizer.get_vocab()
+    tokenizing = [place for name in ("tokenize", "encode", "__call__")  # refused while the answer runs
+                  for place in exercises.on_its_classes(tokenizer, name)]
     for word in WORDPIECE_WORDS:
-        tokenizing = ("tokenize", "encode", "__call__")  # the tokenizer itself is refused while the answer runs
-        with without(*(place for name in tokenizing for place in exercises.on_its_classes(tokenizer, name))):
+        with without(*tokenizing):
             mine = my_wordpiece(word, dict(vocabulary))
         theirs = tokenizer.tokenize(word)
         if mine is None:
