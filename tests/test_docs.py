@@ -7,12 +7,15 @@ Reads README.md, docs/*.md, benchmarks/README.md and tests/README.md as text (st
 - README.md has at most 1,500 words, and its Layout section names every module file under utils/;
 - every module a doc names (``utils.x.y``, ``utils.x.y.attribute``, ``utils/x/y.py``) exists, and so does every
   file of tests/ or benchmarks/ it names, so a renamed module fails here until the docs follow;
-- tests/README.md names every file of tests/, benchmarks/README.md every script of benchmarks/.
+- tests/README.md names every file of tests/, benchmarks/README.md every script of benchmarks/;
+- each notebook's lesson time, the sum of its instructor notes' minutes, is what its first note and docs/teaching.md
+  say.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -188,3 +191,33 @@ def test_the_checks_themselves():
     assert LINK.findall(prose("see `[a](b.md)` and\n```\n[c](d.md)\n```\n[e](f.md#g)")) == ["f.md#g"]
     assert PATH.findall("`utils/data/mediawiki.py`. and notebooks/solutions/NN_*.py, tests/NN_*.py") == [
         "utils/data/mediawiki.py"]
+
+
+NOTE = re.compile(r"Instructor notes \(about (\d+) min([^)]*)\)")
+
+
+def lesson_minutes(notebook: Path) -> tuple[int, int, str]:
+    """(core, optional) minutes of a notebook's instructor notes, and its first note's text. A note's own minutes are
+    core unless it says optional; a "+N min" inside a core note is an optional exercise's."""
+    core, optional, notes = 0, 0, []
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        text = "".join(cell["source"])
+        if (note := NOTE.search(text)) is None:
+            continue
+        notes.append(text)
+        if "optional" in note.group(2):
+            optional += int(note.group(1))
+        else:
+            core += int(note.group(1))
+            optional += sum(int(n) for n in re.findall(r"\+(\d+) min", text))
+    return core, optional, notes[0]
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_the_lesson_time_is_the_sum_of_the_instructor_notes(notebook):
+    core, optional, first = lesson_minutes(notebook)
+    row = next(line for line in (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith(f"| {int(notebook.name[:2])} ") and "min core" in line)
+    assert f"~{core} min core" in row and f"+{optional} optional" in row, (core, optional, row)
+    assert f"about {core} min" in " ".join(first.split()), (core, first)
+    assert re.search(rf"\b({optional}|{core + optional})\b", first), (optional, first)

@@ -149,6 +149,31 @@ def test_without_refuses_the_rebuilt_function_by_any_name_and_puts_everything_ba
     assert "generate" not in vars(model) and "softmax" not in vars(torch.Tensor)
 
 
+def test_without_refuses_a_property_and_an_object_on_any_use_and_puts_them_back(capsys):
+    class Backend:
+        def encode(self, text):
+            return text.split()
+
+    class Tokenizer:
+        def __init__(self):
+            self._backend = Backend()
+
+        @property
+        def backend(self):
+            return self._backend
+
+    tokenizer = Tokenizer()
+    places = ((Tokenizer, "backend"), (tokenizer, "_backend"))
+    for call, name in [(lambda: tokenizer.backend.encode("a b"), "backend"),
+                       (lambda: tokenizer._backend.encode("a b"), "_backend"),
+                       (lambda: tokenizer._backend(), "_backend")]:
+        with exercises.verdict(), exercises.without(*places):
+            call()
+        assert capsys.readouterr().out == (f"Not quite: your answer calls {name}, the very thing this exercise "
+                                           "rebuilds: write it without it.\n")
+    assert tokenizer.backend.encode("a b") == ["a", "b"] and isinstance(vars(Tokenizer)["backend"], property)
+
+
 def test_hints_stay_folded_until_a_student_opens_one():
     """A check run on the blank answer cell points to a hint folded under its exercise (<details>) and prints no
     solution itself; every check that points to a hint has one in a markdown cell since the check before it, and

@@ -243,6 +243,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    return pieces", WRONG, "the whole word is [UNK]", id="wordpiece: an unknown character kept"),
     pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return tokenizer.tokenize(word)", WRONG,
                  REBUILT, id="wordpiece: the tokenizer itself"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
+                 "    return tokenizer.convert_ids_to_tokens(tokenizer._encode_plus(word, add_special_tokens=False)"
+                 "['input_ids'])", WRONG, REBUILT, id="wordpiece: the tokenizer's encoding method"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
+                 "    return tokenizer.backend_tokenizer.encode(word, add_special_tokens=False).tokens", WRONG, REBUILT,
+                 id="wordpiece: the Rust backend, through its property"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
+                 "    return tokenizer._tokenizer.encode(word, add_special_tokens=False).tokens", WRONG, REBUILT,
+                 id="wordpiece: the Rust backend itself"),
     pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return word", WRONG,
                  "return the pieces as a list of str", id="wordpiece: a str"),
     pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return [vocab[word[:1]]]", WRONG,

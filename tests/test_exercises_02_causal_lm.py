@@ -14,6 +14,7 @@ WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cac
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
 ROTATE_ANSWER, ROTATE_CHECK = "7a3c5e04", "7a3c5e05"  # RoPE: queries turned by position, pair by pair
+LAYOUT_ANSWER, LAYOUT_CHECK = "8d0a1e03", "8d0a1e04"  # one head's weights, cut out of the checkpoint
 CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
 LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
 FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embeddings, every layer, norm, LM head
@@ -28,17 +29,18 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
     "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
-    "attention head": (HEAD_ANSWER, HEAD_CHECK),
-    "all heads": (ALL_HEADS_ANSWER, ALL_HEADS_CHECK),
-    "rotation": (ROTATE_ANSWER, ROTATE_CHECK),
-    "cached head": (CACHED_ANSWER, CACHED_CHECK),
-    "layer 0": (LAYER_ANSWER, LAYER_CHECK),
-    "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
     "filters": (FILTERS_ANSWER, FILTERS_CHECK),
     "sampling": (SAMPLING_ANSWER, SAMPLING_CHECK),
     "temperature": (TEMPERATURE_ANSWER, TEMPERATURE_CHECK),
     "strategies": (STRATEGIES_ANSWER, STRATEGIES_CHECK),
     "beam search": (BEAM_ANSWER, BEAM_CHECK),
+    "attention head": (HEAD_ANSWER, HEAD_CHECK),
+    "all heads": (ALL_HEADS_ANSWER, ALL_HEADS_CHECK),
+    "rotation": (ROTATE_ANSWER, ROTATE_CHECK),
+    "head weights": (LAYOUT_ANSWER, LAYOUT_CHECK),
+    "cached head": (CACHED_ANSWER, CACHED_CHECK),
+    "layer 0": (LAYER_ANSWER, LAYER_CHECK),
+    "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
 }
 
 # a correct cached step, norm and layer, from which the wrong answers below are made
@@ -121,7 +123,49 @@ LOOP = ("def my_cached_greedy(prompt_ids, n):\n"
         "    return ids\n")
 
 
+# exercise 8d: one head's weights; the right form, then one slip at a time (LAYOUT_WITH.format(...))
+LAYOUT_WITH = """
+def my_head_weights(model, layer, head):
+    config = model.config
+    heads, d = config.num_attention_heads, config.hidden_size // config.num_attention_heads
+    d = getattr(config, "head_dim", None) or d
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    if hasattr(model, "transformer"):
+        w, b = model.transformer.h[layer].attn.c_attn.weight, model.transformer.h[layer].attn.c_attn.bias
+        thirds = [({gpt2_third}) * config.hidden_size + head * d for third in range(3)]
+        return tuple(t for s in thirds for t in (w[:, s:s + d], b[s:s + d]))
+    attn = model.model.layers[layer].self_attn
+    kv = {kv}
+    pieces = []
+    for proj, i in ((attn.q_proj, head), (attn.k_proj, kv), (attn.v_proj, kv)):
+        w = proj.weight[i * d:(i + 1) * d]
+        pieces += [{weight}, torch.zeros(d) if proj.bias is None else proj.bias[i * d:(i + 1) * d]]
+    return tuple(pieces)
+"""
+SIX = "    return h.W_q, h.b_q, h.W_k, h.b_k, h.W_v, h.b_v"  # a head's six tensors, from one that was cut for you
+RIGHT_LAYOUT = dict(gpt2_third="third", kv="head // (heads // kv_heads)", weight="w.T")
+
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    pytest.param(LAYOUT_CHECK, solution(NOTEBOOK, LAYOUT_ANSWER), RIGHT, "Correct:", id="head weights: the reference"),
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT), RIGHT, "Correct:",
+                 id="head weights: slices from offsets"),
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(weight="w")), WRONG,
+                 "A Linear's weight is (outputs, inputs): transpose it", id="head weights: the Linear not transposed"),
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(kv="head")), WRONG,
+                 "query head 4 reads key/value head 1", id="head weights: a query head's own index for k and v"),
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), WRONG,
+                 "then every head's keys, then every head's values", id="head weights: GPT-2's first third for all"),
+    pytest.param(LAYOUT_CHECK, "from utils.attention import head_weights\n"
+                 "def my_head_weights(model, layer, head):\n"
+                 "    h = head_weights(model, layer, head)\n" + SIX, WRONG, REBUILT,
+                 id="head weights: the notebook's own cutter"),
+    pytest.param(LAYOUT_CHECK, "def my_head_weights(model, layer, head):\n"
+                 "    h = attention_head(model, start['input_ids'], layer=layer, head=head)\n" + SIX, WRONG, REBUILT,
+                 id="head weights: attention_head, imported above"),
+    pytest.param(LAYOUT_CHECK, "def my_head_weights(model, layer, head):\n    return {'W_q': 0}", WRONG,
+                 "return the six tensors (W_q, b_q, W_k, b_k, W_v, b_v) as a tuple; got", id="head weights: a dict"),
+    pytest.param(LAYOUT_CHECK, "def my_head_weights(model, layer, head):\n    return ('W',) * 6", WRONG,
+                 "W_q of head 0", id="head weights: six str"),
     # an answer that calls the library function the exercise rebuilds is refused
     pytest.param(FILTERS_CHECK, "def my_filter(logits, temperature, top_k, top_p):\n"
                  "    return filtered_probabilities(logits, temperature, top_k, top_p)", WRONG, REBUILT,
@@ -466,8 +510,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "            p = filtered_probabilities(out.logits[0, -1], temperature, top_k, top_p)\n"
                  "            ids.append(int(p.argmax()))\n"
                  "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
-                 "    return ids", WRONG, "Not quite at temperature 0.8",
-                 id="sampling: the argmax, not a draw"),
+                 "    return ids", WRONG, "Not quite at temperature 0.8, top_k 0, top_p 1.0: your ids first differ "
+                 "from generate's at position", id="sampling: the argmax, not a draw (ids shown, not the text)"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"
@@ -639,8 +683,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(WORK_CHECK, "def work_refeed(n, N): return n * N\ndef work_cached(n, N): return N", WRONG,
                  "Not quite", id="work: wrong formulas"),
     pytest.param(WORK_CHECK,
-                 "def work_refeed(n, N): return sum(s.tokens_fed for s in refeed.steps)\n"
-                 "def work_cached(n, N): return sum(s.tokens_fed for s in cached.steps)", WRONG,
+                 "def work_refeed(n, N): return sum(s.tokens_fed for s in counted[0].steps)\n"
+                 "def work_cached(n, N): return sum(s.tokens_fed for s in counted[1].steps)", WRONG,
                  "but for n=3, N=5", id="work: the measured numbers, not formulas"),
     pytest.param(WORK_CHECK, 'def work_refeed(n, N): return "n * N"\ndef work_cached(n, N): return n + N', WRONG,
                  "Not quite: your formulas give 'n * N'", id="work: a formula as a str"),
@@ -673,14 +717,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
 
 # every cell that shows the model's next token after the prompt, or the strategies' table: nothing before a prediction
-REVEALS = {cell: ("my_next_word", "my_next_word, under Step 1")
-           for cell in ["c13", "c14", "c16", "c17", "c19", "c22", "c27", "84bc2400", "d0cf5f52"]}
-REVEALS["c29"] = ("my_prediction", "the prediction cell above the table")
+TABLE = "my_next_word under Step 1, and the prediction cell above the table"  # the strategies table shows greedy text
+REVEALS = [*[(cell, "my_next_word", "my_next_word, under Step 1")
+             for cell in ["c13", "c14", "c16", "c17", "c19", "c22", "c27", "84bc2400", "d0cf5f52"]],
+           ("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE)]
 
 
-@pytest.mark.parametrize("cell", REVEALS)
-def test_a_reveal_shows_nothing_before_its_prediction_and_something_after(executed, cell):
-    variable, where = REVEALS[cell]
+@pytest.mark.parametrize(("cell", "variable", "where"), REVEALS, ids=[f"{c}-{v}" for c, v, _ in REVEALS])
+def test_a_reveal_shows_nothing_before_its_prediction_and_something_after(executed, cell, variable, where):
     executed.run(executed.references)
     executed.run(f"{variable} = None")
     said = executed.run(executed.cell(cell).source)

@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.slides": 1,
     "tools.checkpoints": 1, "offline.packages": 1, "tools.handouts": 2,
-    "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "blocks": 2,
+    "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "blocks": 2, "layout_checks": 2,
     "offline.assets": 3, "build_checks": 3,
     "models": 4, "wikipedia": 4,
     "pretraining": 5, "data.wikipedia_beam": 5, "tools.prepare": 5,

@@ -71,7 +71,7 @@ def head_mistake(answer, head: AttentionHead) -> str | None:
 
 # what the all-heads exercise rebuilds: PyTorch's own attention over (batch, heads, n, d)
 ATTENTION_ITSELF = ((torch.nn.functional, "scaled_dot_product_attention"), (torch.nn.MultiheadAttention, "forward"))
-# what exercise 6 rebuilds: LayerNorm and RMSNorm, as functions and as modules
+# what exercise 10 rebuilds: LayerNorm and RMSNorm, as functions and as modules
 NORM_ITSELF = (*((owner, name) for owner in (torch, torch.nn.functional) for name in ("layer_norm", "rms_norm")),
                (torch.nn.LayerNorm, "forward"), (torch.nn.RMSNorm, "forward"))
 

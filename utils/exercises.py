@@ -58,6 +58,20 @@ class Rebuilt(Exception):
     """Raised, inside ``without``, by a library function the exercise has the student rebuild."""
 
 
+class _Refused:
+    """What ``without`` puts in place of an object that is not a function: any use of it, a call or an attribute,
+    raises ``Rebuilt``."""
+
+    def __init__(self, refuse):
+        object.__setattr__(self, "_refuse", refuse)
+
+    def __call__(self, *args, **kwargs):
+        self._refuse()
+
+    def __getattr__(self, attribute):
+        self._refuse()
+
+
 @contextmanager
 def without(*places):
     """Inside the block each place, ``(owner, name)``, raises ``Rebuilt`` when called: a check runs the student's
@@ -79,11 +93,15 @@ def without(*places):
             def refuse(*args, _name=name, **kwargs):
                 raise Rebuilt(f"your answer calls {_name}, the very thing this exercise rebuilds: write it without it")
 
-            undo.append((owner, name, name in namespace, namespace.get(name)))
+            original = namespace.get(name)
+            undo.append((owner, name, name in namespace, original))
+            # a property refuses when read; an object that is not a function (a tokenizer's Rust backend) when used
+            stand_in = (property(refuse) if isinstance(original, property) else
+                        _Refused(refuse) if original is not None and not callable(original) else refuse)
             if isinstance(owner, dict):
-                owner[name] = refuse
+                owner[name] = stand_in
             else:
-                setattr(owner, name, refuse)
+                setattr(owner, name, stand_in)
         yield
     finally:
         for owner, name, own, original in reversed(undo):

@@ -114,6 +114,24 @@ def my_rotate(t, inv_freq, start=0):
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+def my_head_weights(model, layer, head):
+    config = model.config
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    d = getattr(config, "head_dim", None) or config.hidden_size // heads
+    if hasattr(model, "transformer"):  # GPT-2: one Conv1D, x @ weight + bias; queries, keys, values side by side
+        c_attn, h = model.transformer.h[layer].attn.c_attn, config.hidden_size
+        columns = [slice(third * h + head * d, third * h + (head + 1) * d) for third in range(3)]
+        return tuple(t for cols in columns for t in (c_attn.weight[:, cols], c_attn.bias[cols]))
+    attn = model.model.layers[layer].self_attn  # Llama-style: three Linears, x @ weight.T (+ bias)
+    kv = head // (heads // kv_heads)  # the key/value head this query head's group shares
+    out = []
+    for proj, index in ((attn.q_proj, head), (attn.k_proj, kv), (attn.v_proj, kv)):
+        rows = slice(index * d, (index + 1) * d)
+        out += [proj.weight[rows].T, proj.bias[rows] if proj.bias is not None else torch.zeros(d)]
+    return tuple(out)
+
+
 def my_norm(x, norm):
     if norm.subtracts_mean:
         x = x - x.mean(-1, keepdim=True)  # LayerNorm centres each row; RMSNorm does not
@@ -171,15 +189,16 @@ SOLUTIONS = {
     "c33": (body(probability_of_the_continuation), "Correct:"),
     "2fab3d31": (cell(my_cached_greedy), "Correct:"),
     "c36": (cell(work_refeed, work_cached), "Correct:"),
-    "9c018689": (cell(my_attention_head), "Correct:"),
-    "4b7a1e23": (cell(my_all_heads), "Correct:"),
-    "7a3c5e04": (cell(my_rotate), "Correct:"),
-    "0f621cfb": (cell(my_cached_step), "Correct:"),
-    "93d11cfb": (cell(my_norm, my_layer), "Correct:"),
-    "14677cf1": (cell(my_forward), "Correct:"),
     "1d834672": (cell(my_filter), "Correct:"),
     "306fd16b": (cell(my_sample), "Correct:"),
     "c39": (body(a_temperature_like_greedy), "Same as greedy"),
     "bc9393b5": (body(predict_the_strategies), "You predicted beam search (4)"),
     "028dc1ef": (cell(my_beam_search), "Correct:"),
+    "9c018689": (cell(my_attention_head), "Correct:"),
+    "4b7a1e23": (cell(my_all_heads), "Correct:"),
+    "7a3c5e04": (cell(my_rotate), "Correct:"),
+    "8d0a1e03": (cell(my_head_weights), "Correct:"),
+    "0f621cfb": (cell(my_cached_step), "Correct:"),
+    "93d11cfb": (cell(my_norm, my_layer), "Correct:"),
+    "14677cf1": (cell(my_forward), "Correct:"),
 }
