@@ -349,6 +349,19 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(CAUSAL_CHECK, "my_text = None", WRONG, "First finish part (a)", id="causal mask: no sentence"),
     pytest.param(CAUSAL_CHECK, 'my_text = f"Love is like a {tokenizer.mask_token} of wine."', WRONG,
                  "First finish part (a)", id="causal mask: the left side changed"),
+    pytest.param(CORRUPTION_CHECK,
+                 "def my_mask_tokens(input_ids):\n"
+                 "    inputs, labels = input_ids.clone(), input_ids.clone()\n"
+                 "    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))\n"
+                 "    generator = torch.Generator().manual_seed(0)  # the same draws on every run\n"
+                 "    picked = (torch.rand(input_ids.shape, generator=generator) < 0.15) & ~special\n"
+                 "    roll = torch.rand(input_ids.shape, generator=generator)\n"
+                 "    labels[~picked] = -100\n"
+                 "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+                 "    swap = picked & (roll >= 0.8) & (roll < 0.9)\n"
+                 "    inputs[swap] = torch.randint(len(tokenizer), (int(swap.sum()),), generator=generator)\n"
+                 "    return inputs, labels", WRONG, "picked the same positions on a second run",
+                 id="corruption: fixed draws, the same picks every run"),
     pytest.param(CORRUPTION_CHECK, solution(NOTEBOOK, CORRUPTION_ANSWER), RIGHT, "Correct: over",
                  id="corruption: the reference solution"),
     pytest.param(CORRUPTION_CHECK,

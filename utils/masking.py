@@ -207,6 +207,13 @@ def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input
     problem = _rates_problem(mine.rates(), counted.rates(), tolerance, mask)
     if problem:
         return f"Not quite: {problem}."
+    with _seeded(SEED + 1), without(*refused):  # another run, another seed: the picks must change
+        again = _shape_problem(my_mask_tokens(original.clone()), tuple(original.shape))
+    if isinstance(again, str):
+        return f"Not quite: on a second run, {again}."
+    if torch.equal(again[1] != -100, pair[1] != -100):
+        return ("Not quite: your function picked the same positions on a second run, under another seed. Draw the "
+                "picks at random, so that each token has a 15% chance every time.")
     bounds = ", ".join(f"{_label(name, mask)} {bound * 100:.1f}" for name, bound in tolerance.items())
     return (f"Correct: over {mine.tokens:,} tokens (the batch, {repeats} times), yours: "
             f"{rates_line(mine.rates(), mask)}; the collator's, drawn independently: "
