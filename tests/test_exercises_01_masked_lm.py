@@ -241,17 +241,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        pieces.append(mark + word[start:end])\n"
                  "        start = end\n"
                  "    return pieces", WRONG, "the whole word is [UNK]", id="wordpiece: an unknown character kept"),
-    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return tokenizer.tokenize(word)", WRONG,
-                 REBUILT, id="wordpiece: the tokenizer itself"),
-    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
-                 "    return tokenizer.convert_ids_to_tokens(tokenizer._encode_plus(word, add_special_tokens=False)"
-                 "['input_ids'])", WRONG, REBUILT, id="wordpiece: the tokenizer's encoding method"),
-    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
-                 "    return tokenizer.backend_tokenizer.encode(word, add_special_tokens=False).tokens", WRONG, REBUILT,
-                 id="wordpiece: the Rust backend, through its property"),
-    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
-                 "    return tokenizer._tokenizer.encode(word, add_special_tokens=False).tokens", WRONG, REBUILT,
-                 id="wordpiece: the Rust backend itself"),
+    # every way the tokenizer splits a word is refused while the answer runs, its Rust backend included
+    *[pytest.param(WORDPIECE_CHECK, f"def my_wordpiece(word, vocab):\n    return {split}", WRONG, REBUILT,
+                   id=f"wordpiece: {what}") for split, what in [
+        ("tokenizer.tokenize(word)", "the tokenizer itself"),
+        ("tokenizer.convert_ids_to_tokens(tokenizer._encode_plus(word, add_special_tokens=False)['input_ids'])",
+         "the tokenizer's encoding method"),
+        ("tokenizer.backend_tokenizer.encode(word, add_special_tokens=False).tokens",
+         "the Rust backend, through its property"),
+        ("tokenizer._tokenizer.encode(word, add_special_tokens=False).tokens", "the Rust backend itself")]],
     pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return word", WRONG,
                  "return the pieces as a list of str", id="wordpiece: a str"),
     pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return [vocab[word[:1]]]", WRONG,

@@ -22,23 +22,20 @@ CUTTERS = ("head_weights", "gpt2_head_weights", "llama_head_weights", "attention
            "layer_heads", "layer_projections")
 
 
-def _slip(name: str, got, want: torch.Tensor, model: PreTrainedModel, head: int) -> str:
-    """What the usual slip behind a wrong ``name`` of ``head`` would be, in one sentence."""
+def _slip(name: str, got, want: torch.Tensor, model: PreTrainedModel, head: int, kv_head: int) -> str:
+    """What the usual slip behind a wrong ``name`` of query head ``head`` (reading key/value head ``kv_head``) would
+    be, in one sentence."""
     try:
         got = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got)
     except (TypeError, ValueError, RuntimeError):
         return ""
     if got.dim() == 2 and tuple(got.shape) == tuple(want.T.shape):
         return "A Linear's weight is (outputs, inputs): transpose it, so that x @ W gives the head's outputs."
-    config = model.config
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
     if hasattr(model, "transformer"):
         return ("In c_attn every head's queries come first, then every head's keys, then every head's values: head "
                 f"{head} owns {want.shape[-1]} columns in each third.")
-    if name[-1] in "kv" and kv_heads < heads:
-        return (f"{heads} query heads share {kv_heads} key/value heads, {heads // kv_heads} each: query head {head} "
-                f"reads key/value head {head // (heads // kv_heads)}.")
+    if name[-1] in "kv" and kv_head != head:
+        return f"Query heads share key/value heads here: query head {head} reads key/value head {kv_head}."
     return f"Head {head} owns {want.shape[-1]} consecutive outputs of each projection: rows of a Linear's weight."
 
 
@@ -61,6 +58,6 @@ def head_weights_mistake(my_head_weights, models, places=()) -> str | None:
             for name, got in zip(PIECES, mine):
                 want = getattr(theirs, name)
                 if (problem := mismatch(got, want)) is not None:
-                    slip = _slip(name, got, want, model, head) if "tensor" not in problem else ""
+                    slip = _slip(name, got, want, model, head, theirs.kv_head) if "tensor" not in problem else ""
                     return f"{name} of head {head}, {label}: {problem}. {slip}".strip()
     return None
