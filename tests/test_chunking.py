@@ -3,7 +3,7 @@
 import pytest
 from datasets import Dataset
 
-from utils.chunking import chunk_dataset
+from utils.chunking import chunk_articles, chunk_dataset
 
 L = 16
 DOCS = ["The quick brown fox jumps over the lazy dog. " * 7,
@@ -27,6 +27,19 @@ def test_overflow_keeps_full_chunks_and_drops_each_remainder(docs, gpt2_tokenize
     # the chunks are each document's ids, in order, minus its short tail
     expected = [tok for i in ids for tok in i[: len(i) // L * L]]
     assert [tok for c in chunks["input_ids"] for tok in c] == expected
+
+
+def test_each_chunk_is_traced_to_the_article_it_was_cut_from_in_any_order(docs, gpt2_tokenizer):
+    chunks, _ = chunk_dataset(docs, gpt2_tokenizer, L, "overflow")
+    counts = [len(gpt2_tokenizer(t)["input_ids"]) // L for t in DOCS]  # full chunks per document: 5, 3, 0, 8 or so
+    expected = [doc for doc, n in enumerate(counts) for _ in range(n)]
+    shuffled = chunks.shuffle(seed=1)
+    order = shuffled["input_ids"]
+    assert chunk_articles(shuffled, docs, gpt2_tokenizer, L) == [
+        expected[chunks["input_ids"].index(ids)] for ids in order]
+    assert set(expected) == {0, 1, 3}  # the short document gave no full chunk
+    stranger = Dataset.from_dict({"input_ids": [[0] * L]})
+    assert chunk_articles(stranger, docs, gpt2_tokenizer, L) == [-1]
 
 
 def test_packing_joins_with_eos_and_drops_only_the_tail(docs, gpt2_tokenizer):

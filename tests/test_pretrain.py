@@ -686,8 +686,28 @@ def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_as_many
                                             torch.device("cpu"))
     assert (passes.per_device_train_batch_size, passes.per_device_eval_batch_size) == (2, 2)
     callbacks = pretraining.support_callbacks()
-    assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss"]
+    assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss", "EvaluateAlsoAt"]
     assert pretraining.support_callbacks()[0] is not callbacks[0]  # fresh ones for every Trainer
+
+
+def test_a_profile_s_early_evaluations_come_besides_the_regular_ones(gpt2_tokenizer, tmp_path):
+    """The second run falls fastest in its first steps: it is evaluated there too, then every eval_every steps."""
+    from transformers import DataCollatorForLanguageModeling, Trainer
+
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    profile |= {"epochs": 1, "batch_size": 1, "gradient_accumulation_steps": 1, "eval_every": 4,
+                "early_evals": (1, 2)}
+    gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
+    ids = gpt2_tokenizer("A short text to learn. " * 200)["input_ids"]
+    chunks = Dataset.from_dict({"input_ids": [ids[i:i + 128] for i in range(0, 128 * 9, 128)]})
+    args = pretraining.training_arguments(profile, tmp_path, "cpu", use_cpu=True, bf16=False)
+    trainer = Trainer(model=pretraining.new_gpt2(pretraining.gpt2_config(gpt2_tokenizer, profile)), args=args,
+                      data_collator=DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False),
+                      train_dataset=chunks, eval_dataset=chunks.select(range(2)),
+                      callbacks=pretraining.support_callbacks(profile))
+    trainer.train()
+    evaluated = [entry["step"] for entry in trainer.state.log_history if "eval_loss" in entry]
+    assert evaluated == [0, 1, 2, 4, 8, 9]  # at the start, the early ones, every 4th, and the last step
 
 
 def test_a_finished_run_drops_its_optimizer_moments_but_its_checkpoint_keeps_them(gpt2_tokenizer, tmp_path):

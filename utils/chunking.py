@@ -81,6 +81,16 @@ class ChunkReport:
                 f"({math.floor(self.kept_fraction * 10_000) / 100:.2f}% kept)")  # floored: 100% only if none dropped
 
 
+def chunk_articles(chunks: Dataset, articles: Dataset, tokenizer: PreTrainedTokenizerBase, context_length: int,
+                   text_column: str = "text") -> list[int]:
+    """The row of ``articles`` each of ``chunks`` was cut from (-1 where none), for overflow chunks: every article
+    cut again as :func:`overflow_chunks` cuts it, and each chunk looked up by its tokens. Chunks of one article are
+    alike, so an error bar over chunks needs to know which come from the same article."""
+    pieces = overflow_chunks(tokenizer, context_length, text_column)(articles[:])
+    source = {tuple(ids): doc for ids, doc in zip(pieces["input_ids"], pieces["doc"])}
+    return [source.get(tuple(ids), -1) for ids in chunks["input_ids"]]
+
+
 def chunk_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, context_length: int,
                   strategy: str = "overflow", text_column: str = "text",
                   batch_size: int = 1000) -> tuple[Dataset, ChunkReport]:

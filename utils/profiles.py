@@ -80,6 +80,7 @@ PRETRAINING: dict[str, dict] = {
             learning_rate=1e-2, warmup_steps=30,
             eval_every=100, log_every=10,  # the same 32 validation chunks as the first run; "still falling" is
             # judged over the last 100 steps, where the cosine schedule has brought the learning rate down
+            early_evals=(10, 25, 50),  # evaluations besides every 100th step, where the loss falls fastest
             own_loop_steps=100,  # steps of the second run that your own loop (exercise 2) trains, beside the Trainer
             budget_s=80,  # seconds of training at most: a CPU without bf16 takes fewer steps (the probe says)
         ),

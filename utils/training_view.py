@@ -64,12 +64,6 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
         ax.plot(*zip(*valid), label="validation loss", linestyle="--", marker="o", markersize=5)
         best_step, best = min(valid, key=lambda sl: sl[1])
         ax.scatter([best_step], [best], color="black", marker="D", s=60, zorder=3, label="validation minimum")
-        # a late minimum's label goes above and left of it (in the panel, off the training curve under it)
-        late = best_step > 0.6 * max(steps, 1)
-        ax.annotate(f"{best:.2f} at step {best_step}", (best_step, best), textcoords="offset points",
-                    xytext=(-10, 12) if late else (10, -12), ha="right" if late else "left",
-                    va="bottom" if late else "top",
-                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
     # dotted grey, dash-dotted grey, then dash-dot-dotted black: a third line stays apart from the first two
     for (label, value), (style, colour) in zip(baselines.items(), ((":", "grey"), ("-.", "grey"),
                                                                    ((0, (4, 2, 1, 2, 1, 2)), "black"))):
@@ -80,9 +74,48 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
     # tenths of a nat between a curve and a baseline into a sliver; 3% past the last step: a minimum there stays whole
     bottom = max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
     ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel="cross-entropy loss (nats)", title=title)
+    if valid:  # the minimum's value beside it, where its label crosses no line and no curve
+        label = f"{best:.2f} at step {best_step}"
+        late = best_step > 0.6 * max(steps, 1)  # a late minimum's label goes left of it, an early one's right
+        rise = _free_rise(ax, (best_step, best), label, -1 if late else 1, [*baselines.values()], [train, valid])
+        ax.annotate(label, (best_step, best), textcoords="offset points", xytext=(-10 if late else 10, rise),
+                    ha="right" if late else "left", va="bottom" if rise > 0 else "top",
+                    arrowprops=dict(arrowstyle="-", color="black", lw=0.8) if abs(rise) > 12 else None,
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
     if legend:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     _readable_ticks(ax)
+
+
+def _free_rise(ax, point, label: str, side: int, lines: list[float], curves: list[list[tuple[int, float]]]) -> int:
+    """How far above (> 0) or below the ``point`` its ``label`` goes, in points, on ``side`` (1: right, -1: left):
+    the nearest of 12, 30 and 48 points, below first on the right, above first on the left, whose box (its size
+    estimated from the font) no horizontal line and no curve crosses; 12 above or below where none is free."""
+    from utils.figures import MIN_FONT_PT
+
+    (x0, x1), (y0, y1), box = ax.get_xlim(), ax.get_ylim(), ax.get_position()
+    width_in, height_in = ax.figure.get_size_inches()
+    per_x, per_y = (x1 - x0) / (box.width * width_in * 72), (y1 - y0) / (box.height * height_in * 72)
+    wide, high = 0.6 * MIN_FONT_PT * len(label) * per_x, 1.4 * MIN_FONT_PT * per_y
+    near = point[0] + side * 10 * per_x
+    xs = [near + side * wide * i / 20 for i in range(21)]
+    order = (12, -12, 30, -30, 48, -48) if side < 0 else (-12, 12, -30, 30, -48, 48)
+    for rise in order:
+        low = point[1] + rise * per_y - (high if rise < 0 else 0)
+        crossed = any(low <= y <= low + high for y in lines) or any(
+            low <= y <= low + high for curve in curves if curve
+            for y in _interpolate(curve, [x for x in xs if curve[0][0] <= x <= curve[-1][0]]))
+        if not crossed:
+            return rise
+    return order[0]
+
+
+def _interpolate(curve: list[tuple[int, float]], xs: list[float]) -> list[float]:
+    """The piecewise-linear ``curve`` (step, value) read at each of ``xs`` (within its steps)."""
+    import numpy as np
+
+    steps, values = zip(*curve)
+    return list(np.interp(xs, steps, values)) if xs else []
 
 
 def draw_learning_rate(ax, rates, steps: int):
