@@ -221,3 +221,19 @@ def test_the_lesson_time_is_the_sum_of_the_instructor_notes(notebook):
     assert f"~{core} min core" in row and f"+{optional} optional" in row, (core, optional, row)
     assert f"about {core} min" in " ".join(first.split()), (core, first)
     assert re.search(rf"\b({optional}|{core + optional})\b", first), (optional, first)
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_each_exercise_s_minutes_are_the_same_in_the_notebook_and_the_teaching_table_and_add_up(notebook):
+    """An exercise's heading says core or optional and its minutes; docs/teaching.md's table says the same, and a
+    notebook that states its exercises' totals states their sums."""
+    text = "\n".join("".join(cell["source"]) for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+                     if cell["cell_type"] == "markdown")
+    headings = {number: (kind, int(minutes)) for number, kind, minutes in
+                re.findall(r"\*\*Exercise (\w+) \((core|optional), about (\d+) min", text)}
+    rows = {number: (kind, int(minutes)) for number, kind, minutes in re.findall(
+        rf"^\| {int(notebook.name[:2])} \| (\w+) [^|]*\| (core|optional), (\d+) \|",
+        (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8"), re.M)}
+    assert headings and headings == rows, (headings, rows)
+    for kind, stated in re.findall(r"\*(core|optional)\*[^(]*\(about (\d+) min", " ".join(text.split()), re.I):
+        assert int(stated) == sum(m for k, m in headings.values() if k == kind.lower()), (kind, stated, headings)

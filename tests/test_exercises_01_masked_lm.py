@@ -79,9 +79,20 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="softmax: torch.special's"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return z.log_softmax(0).exp()", WRONG, REBUILT,
                  id="softmax: a log-softmax, exponentiated"),
+    # the library under a name of the notebook's own, bound before the check runs, is refused too
+    pytest.param(SOFTMAX_CHECK, "from torch import softmax\n\n\ndef my_softmax(z):\n    return softmax(z, -1)",
+                 WRONG, REBUILT, id="softmax: torch's, imported under its own name"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch._softmax(z, -1, False)", WRONG, REBUILT,
+                 id="softmax: the kernel under it"),
     pytest.param(CORRUPTION_CHECK,
                  "def my_mask_tokens(input_ids):\n    return collator.torch_mask_tokens(input_ids.clone())",
                  WRONG, REBUILT, id="corruption: the collator's own masking"),
+    pytest.param(CORRUPTION_CHECK, "masking = collator.torch_mask_tokens\n\n\n"
+                 "def my_mask_tokens(input_ids):\n    return masking(input_ids.clone())",
+                 WRONG, REBUILT, id="corruption: the collator's masking, kept in a variable"),
+    pytest.param(BATCH_LOSS_CHECK, "from torch.nn.functional import cross_entropy as ce\n\n\n"
+                 "def my_mlm_loss(logits, labels):\n    return ce(logits.transpose(1, 2), labels)", WRONG, REBUILT,
+                 id="batch loss: cross_entropy under another name"),
     pytest.param(CORRUPTION_CHECK,
                  "def my_mask_tokens(input_ids):\n"
                  "    inputs, labels = collator.numpy_mask_tokens(input_ids.numpy().copy())\n"

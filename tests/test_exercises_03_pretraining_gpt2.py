@@ -80,6 +80,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    log_p = logits[:, :-1].log_softmax(-1).flatten(0, 1)\n"
                  "    return torch.nn.functional.nll_loss(log_p, labels[:, 1:].flatten())",
                  WRONG, REBUILT, id="cross-entropy: nll_loss"),
+    pytest.param(CROSS_ENTROPY_CHECK, "from torch.nn.functional import cross_entropy\n\n\n"
+                 "def my_cross_entropy(logits, labels):\n"
+                 "    return cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",
+                 WRONG, REBUILT, id="cross-entropy: imported under its own name"),
+    pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
+                 "    return torch._C._nn.cross_entropy_loss(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",
+                 WRONG, REBUILT, id="cross-entropy: the kernel under it"),
     pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP) + "\nmy_training_loop = lambda *a: pretraining.trainer_log(*a)",
                  WRONG, "your answer calls trainer_log, the very thing this exercise rebuilds",
                  id="training loop: the Trainer's own, by its helper"),

@@ -98,7 +98,7 @@ def test_explorer_draws_once_without_widgets(tiny_lm, monkeypatch, capsys):
     assert alt.startswith(f"Bar chart of the {bars} most likely next tokens.")
     assert ("marks the filters' cut" in alt) == (explored.survivors < bars)
     assert (f"after T=0.8, top-k off, top-p 0.9, {explored.survivors:,} token(s) survive, holding "
-            f"{explored.kept_mass:.0%} of the original probability") in alt
+            f"{explored.kept_mass:.0%} of the probability at T=1, unfiltered") in alt
     assert "sampled (seed 0): 'The beach is' + " in capsys.readouterr().out
 
 

@@ -9,6 +9,7 @@ says in words how an answer differs from the expected tensor; ``number`` accepts
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -83,7 +84,7 @@ def without(*places):
     ...     my_softmax(z)          # calls torch.softmax
     Rebuilt: your answer calls softmax, the very thing this exercise rebuilds: write it without it
     """
-    undo = []
+    undo, refused = [], {}  # refused: id of each refused function -> what stands in for it
     try:
         for owner, name in places:
             namespace = owner if isinstance(owner, dict) else vars(owner) if hasattr(owner, "__dict__") else {}
@@ -102,6 +103,17 @@ def without(*places):
                 owner[name] = stand_in
             else:
                 setattr(owner, name, stand_in)
+            for found in (original, getattr(original, "__func__", None), getattr(owner, name, None)):
+                if callable(found) and found is not stand_in:
+                    refused.setdefault(id(found), refuse)
+        # the same functions under the notebook's own names ("from torch import softmax", a bound method kept in a
+        # variable): refused too, whatever name the answer reaches them by
+        notebook = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
+        for name, value in list(notebook.items()):
+            stand_in = refused.get(id(value)) or refused.get(id(getattr(value, "__func__", None)))
+            if stand_in is not None and not name.startswith("__"):
+                undo.append((notebook, name, True, value))
+                notebook[name] = stand_in
         yield
     finally:
         for owner, name, own, original in reversed(undo):
@@ -120,11 +132,13 @@ def on_its_classes(obj, name: str) -> tuple:
 
 
 # what the softmax exercises rebuild, under every name torch gives it (a log-softmax, exponentiated, is one too)
-SOFTMAX_ITSELF = tuple((owner, name) for owner in (torch, torch.nn.functional, torch.Tensor, torch.special)
-                       for name in ("softmax", "log_softmax", "logsumexp"))  # logsumexp shifts by the max for you
+SOFTMAX_ITSELF = (*((owner, name) for owner in (torch, torch.nn.functional, torch.Tensor, torch.special)
+                     for name in ("softmax", "log_softmax", "logsumexp")),  # logsumexp shifts by the max for you
+                  (torch, "_softmax"), (torch, "_log_softmax"))  # the kernels under them
 # what the loss exercises rebuild: cross-entropy, and the negative log-likelihood it is made of
 CROSS_ENTROPY_ITSELF = ((torch.nn.functional, "cross_entropy"), (torch.nn.functional, "nll_loss"),
-                        (torch.nn.CrossEntropyLoss, "forward"), (torch.nn.NLLLoss, "forward"))
+                        (torch.nn.CrossEntropyLoss, "forward"), (torch.nn.NLLLoss, "forward"),
+                        (torch._C._nn, "cross_entropy_loss"), (torch._C._nn, "nll_loss"), (torch._C._nn, "nll_loss_nd"))
 
 
 @contextmanager

@@ -132,13 +132,13 @@ def draw(explored: Explored, tokenizer, settings: str, bars: int = 15, most: int
             ax.axvline(cut - 0.5, color="black", linestyle="--", linewidth=1, label="the filters' cut")
         ax.set_xticks(list(x), labels, rotation=45, ha="right")
         ax.set(ylabel="probability", title=f"{settings}\n{explored.survivors:,} token(s) survive, holding "
-                                           f"{explored.kept_mass:.0%} of the original probability")
+                                           f"{explored.kept_mass:.0%} of the probability at T=1, unfiltered")
         ax.legend()
     top, now = float(explored.original[ranked[0]]), float(explored.filtered[ranked[0]])
     show(fig, f"Bar chart of the {len(ranked)} most likely next tokens. Wide grey bars: the model's own "
               f"probabilities (the favourite, {labels[0]}, has {top:.1%}). Narrow blue bars: after {settings}, "
-              f"{explored.survivors:,} token(s) survive, holding {explored.kept_mass:.0%} of the original probability; "
-              f"sampling draws only from them, and the favourite now gets {now:.1%}."
+              f"{explored.survivors:,} token(s) survive, holding {explored.kept_mass:.0%} of the probability at T=1, "
+              f"unfiltered; sampling draws only from them, and the favourite now gets {now:.1%}."
               + (f" A dashed line after the first {cut} bars marks the filters' cut." if cut < len(ranked) else ""))
 
 
