@@ -8,6 +8,7 @@ NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
 CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK = "c42", "c43"  # the causal LM loss by hand
 LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: schedule, clipping, evaluation
+SCHEDULE_ANSWER, SCHEDULE_CHECK = "a2b5c0d3", "a2b5c0d4"  # the warm-up and cosine schedule, step by step
 LOSSES_ANSWER, LOSSES_CHECK = "749fa142", "6aacb2d7"  # predict the final losses and the validation curve's shape
 PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the perplexity at the minimum, and a uniform guess's
 RECITED_VERDICT = "c3e5a7b9"  # not a check: the recitation prediction (made before training) against the count
@@ -21,6 +22,7 @@ MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on the
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "cross-entropy": (CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK),
     "training loop": (LOOP_ANSWER, LOOP_CHECK),
+    "schedule": (SCHEDULE_ANSWER, SCHEDULE_CHECK),
     "losses": (LOSSES_ANSWER, LOSSES_CHECK),
     "perplexity": (PERPLEXITY_ANSWER, PERPLEXITY_CHECK),
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
@@ -68,7 +70,40 @@ NLL = ("def nll(z, y):\n"
        "    return z.logsumexp(-1) - z[torch.arange(len(y)), y]\n")
 REBUILT = "the very thing this exercise rebuilds"  # what a check says to an answer that calls the library
 
+# the schedule by hand, with one slip or another in the lines after its warm-up: SCHEDULE.format(...)
+SCHEDULE = """
+def my_lr(step, warmup_steps, total_steps, peak):
+    if step < warmup_steps:
+        return peak * ({step}) / warmup_steps
+    {after}
+"""
+COSINE = "return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))"
+
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    pytest.param(SCHEDULE_CHECK, SCHEDULE.format(step="step", after=COSINE), RIGHT, "Correct: your schedule",
+                 id="schedule: the cosine, in one line"),
+    pytest.param(SCHEDULE_CHECK, "import numpy as np\n\n\ndef my_lr(step, warmup_steps, total_steps, peak):\n"
+                 "    up = np.float32(step / warmup_steps) if warmup_steps else np.float32(1)\n"
+                 "    progress = np.clip((step - warmup_steps) / max(1, total_steps - warmup_steps), 0, 1)\n"
+                 "    return torch.tensor(peak * min(up, (1 + np.cos(np.pi * progress)) / 2), dtype=torch.float64)",
+                 RIGHT, "Correct: your schedule", id="schedule: numpy and a tensor, the warm-up as a minimum"),
+    pytest.param(SCHEDULE_CHECK, SCHEDULE.format(step="step + 1", after=COSINE), WRONG, "One step ahead",
+                 id="schedule: the warm-up one step ahead"),
+    pytest.param(SCHEDULE_CHECK, SCHEDULE.format(
+        step="step", after="return peak * 0.5 * (1 + math.cos(math.pi * step / total_steps))"), WRONG,
+                 "The cosine starts where the warm-up ends", id="schedule: the cosine's progress from step 0"),
+    pytest.param(SCHEDULE_CHECK, SCHEDULE.format(
+        step="step", after="return peak * (total_steps - step) / (total_steps - warmup_steps)"), WRONG,
+                 "not in a straight line", id="schedule: a straight-line decay"),
+    pytest.param(SCHEDULE_CHECK, "def my_lr(step, warmup_steps, total_steps, peak):\n"
+                 "    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=peak)\n"
+                 "    return peak * transformers.get_scheduler('cosine', optimizer, num_warmup_steps=warmup_steps,\n"
+                 "                                             num_training_steps=total_steps).lr_lambdas[0](step)",
+                 WRONG, REBUILT, id="schedule: the Trainer's own"),
+    pytest.param(SCHEDULE_CHECK, "def my_lr(step, warmup_steps, total_steps, peak):\n    return f'{peak}'", WRONG,
+                 "return the learning rate as a number; got '", id="schedule: a str"),
+    pytest.param(SCHEDULE_CHECK, "def my_lr(step, warmup_steps, total_steps, peak):\n    return [peak]", WRONG,
+                 "return the learning rate as a number", id="schedule: a list"),
     # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
     pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
                  "    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",

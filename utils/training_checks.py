@@ -8,6 +8,7 @@ fresh model and the same batches, and says in one line whether they agree, and i
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -190,3 +191,63 @@ def loop_verdict(loop, fresh, examples: list[dict], eval_examples: list[dict], d
     return (f"Correct: your loop is the Trainer's: training losses {', '.join(f'{x:.3f}' for x in expected)}, "
             f"validation {', '.join(f'{v:.3f} (step {s})' for s, v in expected_evaluations)}, and the same weights "
             f"(largest difference {apart:.1g}).")
+
+
+def _scheduler_lambda(warmup_steps: int, total_steps: int):
+    """The learning-rate factor the Trainer's cosine schedule gives each step (its own function, read off a
+    scheduler made for a throwaway optimizer)."""
+    from transformers import get_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    return get_scheduler("cosine", optimizer, num_warmup_steps=warmup_steps,
+                         num_training_steps=total_steps).lr_lambdas[0]
+
+
+def schedule_itself() -> tuple:
+    """What exercise 2b rebuilds, as places for ``without``: the schedule factories and the scheduler class."""
+    import transformers
+    from transformers import optimization
+
+    return ((transformers, "get_scheduler"), (transformers, "get_cosine_schedule_with_warmup"),
+            (optimization, "get_scheduler"), (optimization, "get_cosine_schedule_with_warmup"),
+            (optimization, "_get_cosine_schedule_with_warmup_lr_lambda"),
+            (torch.optim.lr_scheduler.LambdaLR, "__init__"))
+
+
+def schedule_verdict(my_lr, settings: list[tuple[int, int, float]]) -> str:
+    """A student's ``my_lr(step, warmup_steps, total_steps, peak)`` at every step 0..total of each setting
+    (warmup_steps, total_steps, peak), against the Trainer's cosine schedule: one line, naming the usual slips."""
+    from utils.exercises import number
+
+    for warmup, total, peak in settings:
+        expected = _scheduler_lambda(warmup, total)
+        for step in range(total + 1):
+            with without(*schedule_itself()):
+                mine = my_lr(step, warmup, total, peak)
+            if mine is None:
+                return NOT_ANSWERED
+            got, want = number(mine), peak * expected(step)
+            if got is None or isinstance(mine, bool):
+                return f"Not quite: return the learning rate as a number; got {describe(mine)}."
+            if _near(got, want, peak):
+                continue
+            if step < warmup:
+                slip = ("One step ahead: the scheduler counts from 0, and step 0's rate is 0 while it warms up."
+                        if _near(got, peak * expected(step + 1), peak) else
+                        f"The warm-up climbs in a straight line from 0 to the peak over {warmup} steps.")
+            elif _near(got, peak * 0.5 * (1 + math.cos(math.pi * step / total)), peak):
+                slip = "The cosine starts where the warm-up ends: measure its progress from step warmup_steps, not 0."
+            elif _near(got, peak * (total - step) / max(1, total - warmup), peak):
+                slip = "After the warm-up it falls as half a cosine wave, not in a straight line."
+            else:
+                slip = "From the peak it falls to 0 at total_steps, along half a cosine wave."
+            return (f"Not quite: at step {step} (warmup_steps {warmup}, total_steps {total}, peak {peak:g}) you gave "
+                    f"{describe(mine)}; the Trainer's schedule gives {want:.6g}. {slip}")
+    warmup, total, peak = settings[0]
+    return (f"Correct: your schedule equals the Trainer's at every step of {len(settings)} settings. This run's rises "
+            f"to {peak:g} by step {warmup} and falls back to 0 at step {total}.")
+
+
+def _near(got: float, want: float, peak: float) -> bool:
+    """Equal to rounding: a millionth of the peak."""
+    return abs(got - want) <= 1e-6 * abs(peak) + 1e-12

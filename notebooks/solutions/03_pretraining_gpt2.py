@@ -53,6 +53,13 @@ def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval
     return train_losses, evaluations
 
 
+def my_lr(step, warmup_steps, total_steps, peak):
+    if step < warmup_steps:
+        return peak * step / warmup_steps  # 0 at step 0, the peak one step after the last warm-up step
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)  # 0 when the warm-up ends, 1 at the end
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))  # half a cosine wave, from the peak down to 0
+
+
 def predict_the_losses():
     global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape, predicted_recited
     predicted_final_train_loss = 0.1  # forty passes over a few thousand tokens: nearly all of it fitted
@@ -92,6 +99,7 @@ def more_data():
 SOLUTIONS = {
     "c42": (cell(my_cross_entropy), "Correct:"),
     "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
+    "a2b5c0d3": (cell(my_lr), "Correct:"),
     "749fa142": (body(predict_the_losses), "you predicted 0.10"),
     "cbea3b5c": (body(perplexity), "Correct:"),
     "c45": (cell(next_token_accuracy), "Correct:"),
