@@ -192,9 +192,9 @@ def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates
                         "model, 7.85.")
 
 
-def test_the_live_plot_draws_the_unigram_line_and_names_its_prompt(gpt2_tokenizer):
+def test_the_live_plot_draws_the_unigram_and_bigram_lines_and_names_its_prompt(gpt2_tokenizer):
     view = training_view.LiveLossPlot(gpt2_tokenizer, [464, 3290], title="t", baseline=10.82, unigram=7.85,
-                                      prompt_name="unseen prompt", live=False)
+                                      prompt_name="unseen prompt", live=False, bigram=7.15)
     view.on_train_begin(None, types.SimpleNamespace(global_step=0, epoch=0.0), None)
     view.samples.append((300, " the the"))
     args = types.SimpleNamespace(per_device_train_batch_size=4, world_size=1)
@@ -202,10 +202,13 @@ def test_the_live_plot_draws_the_unigram_line_and_names_its_prompt(gpt2_tokenize
                                   log_history=_history([9.0, 8.0, 7.5], [8.9, 8.0, 7.6], [2e-3, 1e-3, 0.0], 100))
     view._draw(args, state)
     labels = [line.get_label() for line in view.ax.get_lines()]
-    assert "unigram model (7.85)" in labels and "uniform guess (10.82)" in labels
-    # the axis starts half a nat under the lowest line, rounded down: the gap to the unigram line stays visible
-    assert view.ax.get_ylim()[0] == 7.0
+    assert {"unigram model (7.85)", "uniform guess (10.82)", "bigram model (7.15)"} <= set(labels)
+    # the axis starts half a nat under the lowest line, rounded down: the gap to the bigram line stays visible
+    assert view.ax.get_ylim()[0] == 6.0
     assert "the dash-dotted grey line is the loss of the unigram model, 7.85" in view.alt
+    assert "the dash-dot-dotted black line is the loss of the bigram model, 7.15" in view.alt
     assert view.alt.endswith("the greedy continuation of the unseen prompt at step 300: ' the the'.")
     with pytest.raises(ValueError, match="unigram must be a number"):
         training_view.LiveLossPlot(gpt2_tokenizer, [1], unigram="7.8")
+    with pytest.raises(ValueError, match="bigram must be a number"):
+        training_view.LiveLossPlot(gpt2_tokenizer, [1], bigram=float("nan"))

@@ -255,13 +255,14 @@ class LiveLossPlot(TrainerCallback):
     model continues it greedily by ``sample_tokens`` tokens, shown under the curves (memorisation, or what the
     model has learnt, becomes visible as it happens).
     ``baseline`` (e.g. ln of the vocabulary size) is drawn as a dotted line: the loss of a uniform guess;
-    ``unigram`` (``utils.pretraining.unigram_loss``) as a dash-dotted one: the loss of guessing by token frequency.
+    ``unigram`` (``utils.pretraining.unigram_loss``) as a dash-dotted one: the loss of guessing by token frequency;
+    ``bigram`` (``utils.pretraining.bigram_loss``) as a dash-dot-dotted one: guessing from the token before.
     The learning rate each logged step used is drawn under the losses.
     """
 
     def __init__(self, tokenizer, prompt_ids: list[int], title: str = "", sample_tokens: int = 12,
                  baseline: float | None = None, live: bool | None = None, unigram: float | None = None,
-                 prompt_name: str = "training prompt"):
+                 prompt_name: str = "training prompt", bigram: float | None = None):
         check_tokenizer(tokenizer)
         if isinstance(prompt_ids, torch.Tensor):
             prompt_ids = prompt_ids.reshape(-1).tolist()
@@ -269,16 +270,16 @@ class LiveLossPlot(TrainerCallback):
                 or not all(type(plain_number(i)) is int and plain_number(i) >= 0 for i in prompt_ids):
             raise ValueError("prompt_ids must be a non-empty list of token ids (e.g. tokenizer(text)['input_ids']), "
                              f"got {prompt_ids!r:.60}.")
-        baseline, unigram = plain_number(baseline), plain_number(unigram)
-        for name, value in (("baseline", baseline), ("unigram", unigram)):
+        baseline, unigram, bigram = plain_number(baseline), plain_number(unigram), plain_number(bigram)
+        for name, value in (("baseline", baseline), ("unigram", unigram), ("bigram", bigram)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value)):
                 raise ValueError(f"{name} must be a number (e.g. math.log(len(tokenizer))) or None, got {value!r}.")
         self.tokenizer, self.prompt_ids, self.title = tokenizer, [plain_number(i) for i in prompt_ids], title
         self.sample_tokens, self.baseline = whole_number(sample_tokens, "sample_tokens"), baseline
         self.prompt_name = str(prompt_name)
-        self.baselines = {label: value for label, value in (("uniform guess", baseline), ("unigram model", unigram))
-                          if value is not None}
+        self.baselines = {label: value for label, value in (("uniform guess", baseline), ("unigram model", unigram),
+                                                            ("bigram model", bigram)) if value is not None}
         self.live = widgets_on() if live is None else live
         self.progress = _Progress()
         self.samples: list[tuple[int, str]] = []  # (step, greedy continuation) at each evaluation
@@ -358,6 +359,9 @@ class LiveLossPlot(TrainerCallback):
         if "unigram model" in self.baselines:
             unigram = self.baselines["unigram model"]
             parts.append(f"the dash-dotted grey line is the loss of the unigram model, {unigram:.2f}")
+        if "bigram model" in self.baselines:
+            parts.append(f"the dash-dot-dotted black line is the loss of the bigram model, "
+                         f"{self.baselines['bigram model']:.2f}")
         text = f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
         if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid):
             text += " Training loss keeps falling after validation loss has turned up: the model is overfitting."
