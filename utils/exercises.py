@@ -95,6 +95,7 @@ def without(*places):
                 raise Rebuilt(f"your answer calls {_name}, the very thing this exercise rebuilds: write it without it")
 
             original = namespace.get(name)
+            resolved = original if isinstance(owner, dict) else getattr(owner, name)  # found on a class above, too
             undo.append((owner, name, name in namespace, original))
             # a property refuses when read; an object that is not a function (a tokenizer's Rust backend) when used
             stand_in = (property(refuse) if isinstance(original, property) else
@@ -103,8 +104,8 @@ def without(*places):
                 owner[name] = stand_in
             else:
                 setattr(owner, name, stand_in)
-            for found in (original, getattr(original, "__func__", None), getattr(owner, name, None)):
-                if callable(found) and found is not stand_in:
+            for found in (resolved, getattr(resolved, "__func__", None)):
+                if callable(found):
                     refused.setdefault(id(found), refuse)
         # the same functions under the notebook's own names ("from torch import softmax", a bound method kept in a
         # variable): refused too, whatever name the answer reaches them by

@@ -346,9 +346,8 @@ def wordpiece_verdict(my_wordpiece, tokenizer: PreTrainedTokenizerBase) -> str:
     (``tokenizer.tokenize``): one line, "Correct: ...", "Not quite: ..." or ``NOT_ANSWERED``."""
     vocabulary = tokenizer.get_vocab()
     tokenizing = [place for name in TOKENIZING  # refused while the answer runs, with this module's own split
-                  for place in exercises.on_its_classes(tokenizer, name)] + [(tokenizer, "_tokenizer")] + [
-        (sys.modules[__name__], "_split"), *(((my_wordpiece.__globals__, "_split"),)
-                                            if isinstance(getattr(my_wordpiece, "__globals__", None), dict) else ())]
+                  for place in exercises.on_its_classes(tokenizer, name)] + [(tokenizer, "_tokenizer"),
+                                                                             (sys.modules[__name__], "_split")]
     for word in WORDPIECE_WORDS:
         with without(*tokenizing):
             mine = my_wordpiece(word, dict(vocabulary))

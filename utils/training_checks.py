@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from utils import pretraining
-from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, mismatch, on_its_classes, without
+from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, mismatch, number, on_its_classes, without
 from utils.pretraining import trainer_log
 
 LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
@@ -217,8 +217,6 @@ def schedule_itself() -> tuple:
 def schedule_verdict(my_lr, settings: list[tuple[int, int, float]]) -> str:
     """A student's ``my_lr(step, warmup_steps, total_steps, peak)`` at every step 0..total of each setting
     (warmup_steps, total_steps, peak), against the Trainer's cosine schedule: one line, naming the usual slips."""
-    from utils.exercises import number
-
     for warmup, total, peak in settings:
         expected = _scheduler_lambda(warmup, total)
         for step in range(total + 1):
