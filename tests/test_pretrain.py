@@ -645,6 +645,22 @@ def test_steps_that_fit_cut_a_run_to_its_budget_in_whole_evaluation_intervals():
     assert pretraining.steps_that_fit(10.0, profile | {"budget_s": None}, 606) == 606  # no budget (a GPU profile)
 
 
+@pytest.mark.parametrize("chunks,passes", [(19, 10 / 3), (16, 4.0), (2, 1.0)])
+def test_the_probe_counts_the_passes_an_optimizer_step_really_makes(gpt2_tokenizer, tmp_path, chunks, passes):
+    """An epoch's last step makes fewer passes when fewer chunks are left (19 chunks, 2 a pass, 4 passes a step:
+    4 + 4 + 2), so the estimate counts 10 passes in 3 steps, not 12."""
+    from transformers import Trainer
+
+    config = pretraining.gpt2_config(gpt2_tokenizer, {"n_layer": 1, "n_embd": 32, "n_head": 2, "context_length": 8,
+                                                      "dropout": 0.0})
+    profile = {"epochs": 1, "batch_size": 8, "gradient_accumulation_steps": 4, "learning_rate": 1e-3,
+               "warmup_steps": 0, "eval_every": 10}
+    args = pretraining.training_arguments(profile, tmp_path, torch.device("cpu"), eval_strategy="no")
+    examples = Dataset.from_dict({"input_ids": [[i + j for j in range(8)] for i in range(chunks)]})
+    trainer = Trainer(model=pretraining.new_gpt2(config), args=args, train_dataset=examples)
+    assert pretraining.passes_per_step(trainer) == pytest.approx(passes)
+
+
 def test_the_unigram_loss_is_the_add_one_frequency_of_each_predicted_token():
     train = {"input_ids": [[0, 0, 1], [0, 2, 2]]}  # counts 3, 1, 2, 0 of a 4-token vocabulary: +1 each -> 4, 2, 3, 1
     valid = {"input_ids": [[3, 0, 3]]}  # the first token of a chunk is never predicted: 0 and 3 are

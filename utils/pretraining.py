@@ -122,12 +122,10 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
                 logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", report_to=[],
-                seed=SEED, disable_tqdm=True,
-                logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (and stops the run), not averaged away
+                seed=SEED, disable_tqdm=True, logging_nan_inf_filter=False,  # a NaN loss is logged, not averaged away
                 ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
                 **trainer_kwargs(device))
-    args.update(overrides)
-    # the untrained model's validation loss first, where a run evaluates at all: every curve starts where it did
+    args.update(overrides)  # the untrained model's loss first, where a run evaluates: every curve starts where it did
     args.setdefault("eval_on_start", args["eval_strategy"] != "no")
     return TrainingArguments(**args)
 
@@ -158,9 +156,7 @@ class ReuseFreedMemory(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._reusing.close()  # an interrupted run never reached on_train_end
-        # a model and optimizer an earlier run left (`del trainer`) sit in reference cycles until the cyclic garbage
-        # collector runs: collect them now, before this run's first step needs the memory
-        gc.collect()
+        gc.collect()  # an earlier run's model and optimizer (`del trainer`) sit in reference cycles until collected
         keep_freed_memory()
         self._reusing.enter_context(reuse_freed_memory())
 
@@ -329,7 +325,14 @@ def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> floa
             timings.append(time.perf_counter() - started)
         del optimizer, loss
     per_pass = sorted(timings[1:])[len(timings[1:]) // 2]  # median, skipping the warm-up step
-    return per_pass * trainer.args.gradient_accumulation_steps * steps  # an optimizer step: that many passes
+    return per_pass * passes_per_step(trainer) * steps
+
+
+def passes_per_step(trainer: Trainer) -> float:
+    """Forward and backward passes an optimizer step makes, on average over an epoch: fewer than
+    ``gradient_accumulation_steps`` where an epoch's last step has fewer batches left (19 chunks, 2 a pass: 4+4+2)."""
+    accumulation, batches = trainer.args.gradient_accumulation_steps, len(trainer.get_train_dataloader())
+    return batches / math.ceil(batches / accumulation)
 
 
 def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
