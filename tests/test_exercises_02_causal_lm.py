@@ -536,6 +536,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="sampling: without the prompt"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                 "    ids = prompt_ids\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            logits = model(ids).logits[0, -1]\n"
+                 "        p = filtered_probabilities(logits, temperature, top_k, top_p)\n"
+                 "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n"
+                 "    return tuple(ids[0].tolist())", RIGHT, "Correct:", id="sampling: no cache, a tuple"),
+    pytest.param(SAMPLING_CHECK,
+                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",
                  id="sampling: a str"),
     pytest.param(HEAD_CHECK, solution(NOTEBOOK, HEAD_ANSWER), RIGHT, "Correct:",
