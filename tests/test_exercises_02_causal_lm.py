@@ -24,6 +24,15 @@ TEMPERATURE_ANSWER, TEMPERATURE_CHECK = "c39", "c40"  # a temperature at which s
 STRATEGIES_ANSWER, STRATEGIES_CHECK = "bc9393b5", "4844112a"  # the most likely strategy per token; beam vs greedy
 BEAM_ANSWER, BEAM_CHECK = "028dc1ef", "102ea084"  # beam search of width 2, as generate(num_beams=2)
 
+# sampling without the cache: the prompt and every drawn token fed again at each step (the return varies by case)
+NO_CACHE_SAMPLE = ("def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                   "    ids = prompt_ids\n"
+                   "    for _ in range(n):\n"
+                   "        with torch.no_grad():\n"
+                   "            logits = model(ids).logits[0, -1]\n"
+                   "        p = filtered_probabilities(logits, temperature, top_k, top_p)\n"
+                   "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n")
+
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
@@ -492,15 +501,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "it is a str", id="filters: a str"),
     pytest.param(SAMPLING_CHECK, solution(NOTEBOOK, SAMPLING_ANSWER), RIGHT, "Correct:",
                  id="sampling: the reference solution"),
-    pytest.param(SAMPLING_CHECK,
-                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
-                 "    ids = prompt_ids\n"
-                 "    for _ in range(n):\n"
-                 "        with torch.no_grad():\n"
-                 "            logits = model(ids).logits[0, -1]\n"
-                 "        p = filtered_probabilities(logits, temperature, top_k, top_p)\n"
-                 "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n"
-                 "    return ids", RIGHT, "Correct:", id="sampling: no cache, a tensor"),
+    pytest.param(SAMPLING_CHECK, NO_CACHE_SAMPLE + "    return ids", RIGHT, "Correct:",
+                 id="sampling: no cache, a tensor"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"
@@ -534,15 +536,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
                  "    return ids[len(prompt_ids[0]):]", WRONG, "Not quite",
                  id="sampling: without the prompt"),
-    pytest.param(SAMPLING_CHECK,
-                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
-                 "    ids = prompt_ids\n"
-                 "    for _ in range(n):\n"
-                 "        with torch.no_grad():\n"
-                 "            logits = model(ids).logits[0, -1]\n"
-                 "        p = filtered_probabilities(logits, temperature, top_k, top_p)\n"
-                 "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n"
-                 "    return tuple(ids[0].tolist())", RIGHT, "Correct:", id="sampling: no cache, a tuple"),
+    pytest.param(SAMPLING_CHECK, NO_CACHE_SAMPLE + "    return tuple(ids[0].tolist())", RIGHT, "Correct:",
+                 id="sampling: no cache, a tuple"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",
