@@ -5,9 +5,11 @@ Needs Debian's ``chromium`` (``.ci/run`` installs it); playwright drives it.
 """
 
 import base64
+import html
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -53,8 +55,8 @@ MEASURE = """async () => {
 
 
 def expected_slides(notebook: Path) -> int:
-    """Slides and sub-slides the notebook's metadata asks for."""
-    cells = nbformat.read(notebook, as_version=4).cells
+    """Slides and sub-slides the metadata of the notebook, as its deck shows it, asks for."""
+    cells = slides.deck_content(notebook).cells
     starts = [c.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in cells
               if c.metadata.get("slideshow", {}).get("slide_type") not in ("skip", "notes")]
     return sum(starts) + (0 if starts and starts[0] else 1)
@@ -325,6 +327,62 @@ def test_every_deck_is_written_before_any_pdf_is_printed(tmp_path, capsys, monke
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def shown_text(deck: Path) -> str:
+    """The deck's text as a reader sees it: tags (and the highlighter's spans) removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", deck.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_a_deck_asks_each_prediction_without_showing_the_reference_answer(notebook, decks):
+    recorded = nbformat.read(notebook, as_version=4).cells
+    blanks = {c.id: c.source for c in nbformat.read(ROOT / "notebooks" / notebook.name, as_version=4).cells}
+    shown = shown_text(decks[notebook.stem])
+    predictions = [c for c in recorded if slides.PREDICTION in c.metadata.get("tags", [])]
+    assert predictions, "the recording has prediction cells"
+    for cell in predictions:
+        blank = blanks[cell.id].splitlines()
+        answer_lines = [line for line in cell.source.splitlines() if line.strip() and line not in blank]
+        assert answer_lines, f"cell {cell.id}: the recording holds the reference prediction"
+        assert not [line for line in answer_lines if line.strip() in shown], f"cell {cell.id}'s answer is shown"
+        assert blank[0].strip() in shown, f"cell {cell.id}: the student's blank is not on its slide"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_a_deck_leaves_out_the_checks_the_recording_did_not_answer(notebook, decks):
+    unanswered = [c for c in nbformat.read(notebook, as_version=4).cells
+                  if "".join("".join(o.get("text", "")) for o in c.get("outputs", [])).startswith("Not answered")]
+    assert unanswered, "the recording has unanswered checks (its exercises' answer cells are blank)"
+    assert "Not answered yet" not in shown_text(decks[notebook.stem])
+
+
+def test_a_slide_started_by_a_left_out_cell_starts_at_the_next_one(tmp_path):
+    def cell(text, slide_type, tags=(), outputs=()):
+        made = nbformat.v4.new_code_cell(text, metadata={"slideshow": {"slide_type": slide_type}, "tags": list(tags)})
+        made.outputs = [nbformat.v4.new_output("stream", text=t) for t in outputs]
+        return made
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title", metadata={"slideshow": {"slide_type": "slide"}}),
+        cell("check_a()", "subslide", [slides.CHECK], ["Not answered yet.\n"]),
+        cell("print(1)", "-"),
+        cell("check_b()", "subslide", [slides.CHECK], ["Right: 3\n"]),
+        cell("guess = 3  # because", "-", [slides.PREDICTION]),
+        cell("check_c()", "subslide", [slides.CHECK], ["Not answered yet.\n"]),
+        cell("print(2)", "slide"),
+    ])
+    student = tmp_path / "student.ipynb"
+    blank = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("guess = None  # a number")])
+    blank.cells[0].id = notebook.cells[4].id
+    nbformat.write(blank, student)
+    kept = nbformat.from_dict(nbformat.v4.new_notebook(cells=list(notebook.cells)))
+    slides.for_the_class(kept, student)
+    assert [(c.source, c.metadata["slideshow"]["slide_type"]) for c in kept.cells] == [
+        ("# Title", "slide"), ("print(1)", "subslide"), ("check_b()", "subslide"), ("guess = None  # a number", "-"),
+        ("print(2)", "slide")]
+    slides.for_the_class(notebook, None)  # no student copy: the prediction is left out, not shown
+    assert "guess = 3  # because" not in [c.source for c in notebook.cells]
+
+
 def test_notes_are_folded_for_students_and_whole_in_the_speaker_view(notebook, decks):
     """A student scrolls past folded instructor notes; the deck's speaker notes show them unfolded."""
     student_copy = ROOT / "notebooks" / notebook.name

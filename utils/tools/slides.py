@@ -6,8 +6,10 @@ and are copied next to the decks, which refer to them by relative paths: ``build
 instructor's laptop as it is. The slide structure is the notebooks' own ``slideshow`` cell metadata; ``notes``
 cells, folded in the notebooks, become reveal.js speaker notes, unfolded (press ``s`` in a deck). The decks show
 the recorded classroom outputs (``docs/recorded/``, written by ``make record``), so building them runs nothing; each
-title slide says which models those outputs come from. Where Chromium is installed, each deck is also printed to
-PDF (reveal.js's print view): one page per slide, speaker notes on the page after their slide.
+title slide says which models those outputs come from. A deck asks before it answers: a prediction's slide shows
+the student's blank, and the reference prediction the recording ran with shows only in the result after it; a check
+the recording left unanswered is left out. Where Chromium is installed, each deck is also printed to PDF (reveal.js's
+print view): one page per slide, speaker notes on the page after their slide.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from utils.offline.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed, is_complete_copy
 from utils.support.files import user_path, write_atomic
+from utils.tools.record import PREDICTION
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = "reveal-js"
@@ -191,15 +194,52 @@ def unfold_notes(notebook) -> int:
     return unfolded
 
 
+def _drop(notebook, index: int) -> None:
+    """Take out cell ``index``; a slide it started starts at the next cell instead, if that cell continues it."""
+    cell, rest = notebook.cells.pop(index), notebook.cells[index:]
+    starts = cell.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide")
+    if starts and rest and rest[0].metadata.get("slideshow", {}).get("slide_type") in (None, "-", "fragment"):
+        rest[0].metadata["slideshow"] = dict(cell.metadata["slideshow"])
+
+
+def for_the_class(notebook, student_copy: Path | None) -> None:
+    """A deck asks before it answers: each ``prediction`` cell shows what the student sees (its blank, from the
+    student's copy in ``notebooks/``, or nothing), not the reference the recording ran with; the result slide that
+    follows reveals it. A check left unanswered in the recording ("Not answered yet") is left out."""
+    import nbformat
+
+    blanks = {}
+    if student_copy is not None and student_copy.is_file():
+        blanks = {cell.id: cell.source for cell in nbformat.read(student_copy, as_version=4).cells}
+    for index in reversed(range(len(notebook.cells))):
+        cell = notebook.cells[index]
+        tags = cell.metadata.get("tags", [])
+        if PREDICTION in tags and cell.get("id") in blanks:
+            cell.source = blanks[cell.id]
+        elif PREDICTION in tags:
+            _drop(notebook, index)
+        elif CHECK in tags and all("".join(out.get("text", "")).startswith("Not answered yet")
+                                   for out in cell.get("outputs", [])):
+            _drop(notebook, index)
+
+
+def deck_content(notebook: Path):
+    """The notebook as its deck shows it: outputs shortened, notes unfolded, the recording line on the title
+    slide, no answer before its question (``for_the_class``)."""
+    content = read_notebook(notebook)
+    shorten_long_outputs(content)
+    unfold_notes(content)
+    add_recording_line(content)
+    for_the_class(content, ROOT / "notebooks" / notebook.name)
+    return content
+
+
 def build_deck(notebook: Path, out_dir: Path, assets_name: str = "slides-assets") -> Path:
     """``out_dir/<notebook>.slides.html`` from the notebook's saved outputs, using the assets copied next to it;
     its title slide says which models the outputs come from."""
     from nbconvert import SlidesExporter
 
-    content = read_notebook(notebook)
-    shorten_long_outputs(content)
-    unfold_notes(content)
-    add_recording_line(content)
+    content = deck_content(notebook)
     local = out_dir / assets_name
     if not is_complete_copy(local):  # missing, empty or stale: the files the cache lists, no link, all or nothing
         copy_listed(ASSET, reveal_assets(), local)
