@@ -59,6 +59,11 @@ STEP = ("def my_cached_step(head, x_t, t, cache):\n"
         "    cache['v'].append(x_t @ head.W_v + head.b_v)\n"
         "    keys, values = torch.stack(cache['k']), torch.stack(cache['v'])\n"
         "    return (keys @ q / head.size ** 0.5).softmax(-1) @ values\n")
+# a right answer whose ids are 0-d tensors, as ids.append(logits.argmax()) builds them (wraps the reference)
+ONE_ELEMENT_TENSORS = ("_reference_{name} = {name}\n"
+                       "def {name}({args}):\n"
+                       "    return [torch.tensor(t) for t in _reference_{name}({args})]\n")
+UNANSWERED_HEAD = "def my_attention_head(head):\n    return None\n"  # exercise 8's answer cell as handed out
 NORM = ("def my_norm(x, norm):\n"
         "    if norm.subtracts_mean:\n"
         "        x = x - x.mean(-1, keepdim=True)\n"
@@ -192,6 +197,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        scores = TopPLogitsWarper(top_p)(None, scores)\n"
                  "    return scores[0].softmax(-1)", WRONG, REBUILT,
                  id="filters: generate's logits processors"),
+    pytest.param(LOOP_CHECK, ONE_ELEMENT_TENSORS.format(name="my_cached_greedy", args="prompt_ids, n"), RIGHT,
+                 "Correct", id="cached loop: the right ids as one-element tensors"),
+    pytest.param(SAMPLING_CHECK, ONE_ELEMENT_TENSORS.format(name="my_sample", args="p, n, t, k, top_p"), RIGHT,
+                 "Correct", id="sampling: the right ids as one-element tensors"),
+    pytest.param(BEAM_CHECK, ONE_ELEMENT_TENSORS.format(name="my_beam_search", args="prompt_ids, n"), RIGHT,
+                 "Correct", id="beam search: the right ids as one-element tensors"),
+    pytest.param(BEAM_CHECK, "def my_beam_search(prompt_ids, n):\n    return [0.5, 1.5]", WRONG,
+                 "return the token ids as a list of ints", id="beam search: floats"),
     pytest.param(SAMPLING_CHECK, "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return model.generate(prompt_ids, max_new_tokens=n, do_sample=True, temperature=temperature,\n"
                  "                          top_k=top_k, top_p=top_p, pad_token_id=pad)[0].tolist()", WRONG, REBUILT,
@@ -296,6 +309,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)\n"
                  "    return F.rms_norm(x, x.shape[-1:], norm.weight, norm.eps)\n" + layer(), WRONG, REBUILT,
                  id="layer 0: the library's norm functions"),
+    pytest.param(LAYER_CHECK, UNANSWERED_HEAD + "from utils.exercises import reference\n"
+                 "my_attention_head = reference('my_attention_head')\n" + NORM + layer(), RIGHT, "Correct:",
+                 id="layer 0: exercise 8 not answered, its reference borrowed"),
+    pytest.param(LAYER_CHECK, UNANSWERED_HEAD + NORM + layer(), WRONG, "Not quite",
+                 id="layer 0: exercise 8 not answered, nothing borrowed"),
     pytest.param(LAYER_CHECK, NORM + layer().replace("(x, parts)", "(x, p)").replace("parts.", "p."), RIGHT,
                  "Correct:", id="layer 0: its own names"),
     pytest.param(LAYER_CHECK, NORM + layer(heads_read="x"), WRONG, "Your norm_1 of x to every head",
@@ -329,6 +347,10 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "my_layer: it is a str", id="layer 0: a str"),
     pytest.param(LAYER_CHECK, NORM + "def my_layer(parts):\n    return parts.x", WRONG,
                  "my_layer() takes 1 positional argument but 2 were given", id="layer 0: the old signature"),
+    pytest.param(FORWARD_CHECK, UNANSWERED_HEAD + "def my_norm(x, norm):\n    return None\n"
+                 "from utils.exercises import reference\n"
+                 "my_norm, my_layer = reference('my_norm'), reference('my_layer')\n" + forward(), RIGHT, "Correct:",
+                 id="whole model: exercises 8 and 10 not answered, their references borrowed"),
     pytest.param(FORWARD_CHECK, solution(NOTEBOOK, FORWARD_ANSWER), RIGHT, "Correct:",
                  id="whole model: the reference solution"),
     pytest.param(FORWARD_CHECK,

@@ -27,8 +27,8 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "perplexity": (PERPLEXITY_ANSWER, PERPLEXITY_CHECK),
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
-    "second run": (SECOND_RUN_ANSWER, SECOND_RUN_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
+    "second run": (SECOND_RUN_ANSWER, SECOND_RUN_CHECK),
 }
 
 # a training loop with one slip in it: LOOP.format(...) of the lines that differ from the reference

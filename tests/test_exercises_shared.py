@@ -2,7 +2,7 @@
 
 import pytest
 
-from utils.exercises import predicted
+from utils.exercises import predicted, reference
 
 
 @pytest.mark.parametrize("prediction", [None, "", "   "])
@@ -21,3 +21,23 @@ def test_any_written_prediction_opens_the_reveal(prediction, capsys):
 def test_every_prediction_must_be_written(capsys):
     assert predicted("box", None, where="exercise 3") is False
     assert "(in exercise 3)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, notebook", [("my_sample", "02_causal_lm"), ("my_norm", "01_masked_lm"),
+                                            (3, "02_causal_lm"), ("my_layer", ["02_causal_lm"])])
+def test_a_reference_that_is_not_lent_is_one_error_naming_those_that_are(name, notebook):
+    with pytest.raises(ValueError, match=r"No reference function .* One of: my_attention_head, my_norm, my_layer"):
+        reference(name, notebook)
+
+
+def test_a_borrowed_layer_runs_on_the_references_own_head_and_norm():
+    """A stuck student's own (blank) head and norm do not break the layer they borrow: it carries its own."""
+    import torch
+
+    from utils.blocks import Norm
+
+    layer = reference("my_layer")
+    assert layer.__globals__["my_attention_head"] is reference("my_attention_head")
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]])
+    norm = reference("my_norm")(x, Norm(torch.ones(3), torch.zeros(3), 0.0, True))
+    assert torch.allclose(norm, torch.nn.functional.layer_norm(x, (3,), eps=0.0))

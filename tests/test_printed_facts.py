@@ -88,6 +88,27 @@ def test_log_probability_per_token():
             assert spread, name
 
 
+def test_the_output_layers_memory_adds_up_and_the_chunked_loss_keeps_less_where_a_pass_outnumbers_the_width():
+    """Notebook 3's optional memory section: the logits' size, and what each loss kept for backward. The model's own
+    loss keeps at least its positions x vocabulary log-probabilities; the chunked one keeps the output layer's
+    gradient, vocabulary x width, and less in all when the pass holds more positions than the model is wide."""
+    text = printed("03_pretraining_gpt2.ipynb")
+    found = re.search(r"logits of one forward pass of (\d+) chunks: \1 x (\d+) x ([\d,]+) = (\d+) M numbers, "
+                      r"(\d+) MiB in fp32", text)
+    chunks, context, vocabulary, millions, megabytes = map(number, found.groups())
+    positions = chunks * context
+    assert millions == round(positions * vocabulary / 1e6) and megabytes == round(positions * vocabulary * 4 / 2**20)
+    shown, width = map(number, re.search(r"positions in this pass: ([\d,]+), against the model's width n_embd (\d+)",
+                                         text).groups())
+    assert shown == positions > width
+    (model_loss, model_kept), (chunked_loss, chunked_kept) = (
+        map(float, re.search(rf"{name}\s+([\d.]+) nats\s+kept for backward:\s+(\d+) MiB", text).groups())
+        for name in ("model's loss", "chunked loss"))
+    assert abs(model_loss - chunked_loss) <= 1e-3 * model_loss
+    assert model_kept >= positions * vocabulary * 4 / 2**20 - 1
+    assert vocabulary * width * 4 / 2**20 - 1 <= chunked_kept < model_kept
+
+
 @pytest.mark.parametrize("name", ["01_masked_lm.ipynb", "02_causal_lm.ipynb", "03_pretraining_gpt2.ipynb"])
 def test_the_model_that_ran_is_named_once_and_figures_name_it(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)

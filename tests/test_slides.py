@@ -326,7 +326,6 @@ def test_every_deck_is_written_before_any_pdf_is_printed(tmp_path, capsys, monke
     assert capsys.readouterr().err.strip().startswith("error: Could not print")
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def shown_text(deck: Path) -> str:
     """The deck's text as a reader sees it: tags (and the highlighter's spans) removed, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", deck.read_text(encoding="utf-8")))
@@ -345,6 +344,10 @@ def test_a_deck_asks_each_prediction_without_showing_the_reference_answer(notebo
         assert answer_lines, f"cell {cell.id}: the recording holds the reference prediction"
         assert not [line for line in answer_lines if line.strip() in shown], f"cell {cell.id}'s answer is shown"
         assert blank[0].strip() in shown, f"cell {cell.id}: the student's blank is not on its slide"
+    printed = "".join(o.get("text", "") for c in slides.deck_content(notebook).cells for o in c.get("outputs", []))
+    assert not re.search(r"\b([Yy]ou predicted|you said|Your guess)\b", printed), "a result slide calls the " \
+        "reference prediction the class's own"
+    assert re.search(r"[Tt]he reference (predicted|guess)", printed)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
@@ -352,7 +355,8 @@ def test_a_deck_leaves_out_the_checks_the_recording_did_not_answer(notebook, dec
     unanswered = [c for c in nbformat.read(notebook, as_version=4).cells
                   if "".join("".join(o.get("text", "")) for o in c.get("outputs", [])).startswith("Not answered")]
     assert unanswered, "the recording has unanswered checks (its exercises' answer cells are blank)"
-    assert "Not answered yet" not in shown_text(decks[notebook.stem])
+    shown = shown_text(decks[notebook.stem])
+    assert "Not answered yet" not in shown and "Write exercise" not in shown
 
 
 def test_a_slide_started_by_a_left_out_cell_starts_at_the_next_one(tmp_path):
@@ -383,6 +387,27 @@ def test_a_slide_started_by_a_left_out_cell_starts_at_the_next_one(tmp_path):
     assert "guess = 3  # because" not in [c.source for c in notebook.cells]
 
 
+def test_a_slide_that_only_waits_for_an_exercise_is_left_out_and_the_verdicts_name_the_reference():
+    def cell(text, slide_type, outputs=(), tags=()):
+        made = nbformat.v4.new_code_cell(text, metadata={"slideshow": {"slide_type": slide_type}, "tags": list(tags)})
+        made.outputs = [nbformat.v4.new_output("stream", text=t) for t in outputs]
+        return made
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        cell("intro()", "slide", ["You predicted 3: right; you said True. Your guess 'box'.\n"]),
+        cell("own_loop()", "slide", ["Write exercise 2's loop first (it returned no losses).\n"]),
+        nbformat.v4.new_markdown_cell("The two curves ...", metadata={"slideshow": {"slide_type": "-"}}),
+        cell("check()", "subslide", ["Not answered yet. (Stuck? Unfold a hint.)", "\n"], [slides.CHECK]),
+        cell("after()", "subslide", ["3\n"]),
+    ])
+    slides.for_the_class(notebook, None)
+    assert [(c.source, c.metadata["slideshow"]["slide_type"]) for c in notebook.cells] == [
+        ("intro()", "slide"), ("after()", "slide")]  # the next slide starts a new column, as the dropped one did
+    assert notebook.cells[0].outputs[0]["text"] == ("The reference predicted 3: right; the reference said True. "
+                                                    "The reference guess 'box'.\n")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notes_are_folded_for_students_and_whole_in_the_speaker_view(notebook, decks):
     """A student scrolls past folded instructor notes; the deck's speaker notes show them unfolded."""
     student_copy = ROOT / "notebooks" / notebook.name

@@ -188,7 +188,7 @@ def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates
            "and rises to 10.00 at step 30" in alt
     assert "second: training loss falls from 9.00 to 7.500 by step 300; validation loss is lowest, 7.60, at step " \
            "300 and ends there" in alt
-    assert alt.endswith("the same in every panel: the uniform guess, 10.82. Only in the second panel: the unigram "
+    assert alt.endswith("the same in every panel: the uniform guess, 10.82. Only in the panel 'second': the unigram "
                         "model, 7.85.")
 
 

@@ -13,13 +13,14 @@ Imports go one way, down ``LAYERS`` (a module imports only modules of a lower la
 """
 
 LAYERS: dict[str, int] = {
-    "support.files": -1, "support.basic_checks": -1,  # below everything: safe reading and writing; the basic checks
+    # below everything: safe reading and writing; the basic checks; the reference solutions, as modules
+    "support.files": -1, "support.basic_checks": -1, "support.solutions": -1,
     "settings": 0, "figures": 0, "original_tutorial": 0,
     "support.validation": 0, "support.allocator": 0, "support.fingerprint": 0,
     "offline.cache": 0, "offline.hub": 0, "tools.record": 0,
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
-    "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.slides": 1,
-    "tools.checkpoints": 1, "offline.packages": 1, "tools.handouts": 2,
+    "sampling": 1, "training_view": 1, "chunked_loss": 1, "attention": 1, "exercises": 1, "tools.deck": 1,
+    "tools.checkpoints": 1, "offline.packages": 1, "tools.slides": 2, "tools.handouts": 3,
     "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "blocks": 2, "layout_checks": 2,
     "offline.assets": 3, "build_checks": 3,
     "models": 4, "wikipedia": 4,

@@ -22,7 +22,7 @@ from transformers import PreTrainedModel
 from utils import generation
 from utils.attention import AttentionHead, attention_head, attention_heads, layer_projections, rotary_frequencies
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
-from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_classes, without
+from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_classes, token_ids, without
 
 NOT_THERE = ("Here parts.x, and each head's x, weights and output, are None: compute from the x your layer is given "
              "(a = my_norm(x, parts.norm_1), then each head on a: head.on(a)).")
@@ -350,10 +350,9 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
             got = loop(prompt_ids, n)
     finally:
         hook.remove()
-    if isinstance(got, torch.Tensor):
-        got = got.reshape(-1).tolist()
-    if not isinstance(got, (list, tuple)) or not all(isinstance(t, int) for t in got):
+    if token_ids(got) is None:
         return f"return the token ids as a list of ints, not {describe(got)}."
+    got = token_ids(got)
     prompt = prompt_ids.reshape(-1).tolist()
     if list(got[:len(prompt)]) != prompt:
         return "start with the prompt's ids, then the n new ones, all in one list."

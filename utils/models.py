@@ -4,7 +4,8 @@ The same notebook code runs in both cases. Each loader prints exactly one line n
 that runs and why, e.g.::
 
     Model: gpt2 (from the local Hub cache)
-    Model: SmolLM2-135M-Instruct, the offline stand-in for gpt2 (HF_HUB_OFFLINE=1 and gpt2 is not cached)
+    Model: SmolLM2-135M-Instruct (a different, Llama-style model) (offline stand-in for gpt2: no network,
+    huggingface.co could not be looked up, and gpt2 is not cached)
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _from_hub(name: str, kinds: tuple[str, ...]) -> tuple[Path | None, str]:
         return None, f"HF_HUB_OFFLINE=1 and {name} is not in the local Hub cache"
     unreachable = hub.unreachable_reason(name)
     if unreachable:
-        return None, f"{unreachable} and {name} is not cached"
+        return None, f"{unreachable}, and {name} is not cached"
     return hub.download_snapshot(name, kinds), "downloaded from the Hub"
 
 

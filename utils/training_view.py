@@ -167,7 +167,7 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
     alt.append("The baseline lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
                                                                        for label, value in baselines.items()) + ".")
     for title, extra in own_baselines.items():
-        alt.append(f"Only in the {title} panel: " + ", ".join(f"the {label}, {value:.2f}"
+        alt.append(f"Only in the panel {title!r}: " + ", ".join(f"the {label}, {value:.2f}"
                                                              for label, value in extra.items()) + ".")
     return figure, " ".join(alt)
 

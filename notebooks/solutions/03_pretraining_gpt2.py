@@ -104,6 +104,6 @@ SOLUTIONS = {
     "cbea3b5c": (body(perplexity), "Correct:"),
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c51": (body(dropout), "you predicted 0.30"),  # right or not: whatever the smoke run measures
-    "b7e31c02": (body(second_run), "You predicted True"),  # right or not: whatever the smoke run measures
     "c48": (body(more_data), "you predicted a gap of 0.30"),  # right or not: whatever the smoke run measures
+    "b7e31c02": (body(second_run), "You predicted True"),  # right or not: whatever the smoke run measures
 }

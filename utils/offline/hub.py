@@ -54,7 +54,7 @@ def _network_reason(exc: BaseException, endpoint: str, timeout: float) -> str:
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return f"the Hub at {endpoint} refused the connection"
     if any(isinstance(e, socket.gaierror) for e in chain):
-        return f"the Hub's address ({urlsplit(endpoint).hostname}) could not be looked up (no network?)"
+        return f"no network, {urlsplit(endpoint).hostname} could not be looked up"
     if any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in chain):
         return f"the Hub did not answer within {timeout:.0f} s"
     detail = (str(chain[-1]).strip().splitlines() or [""])[0][:100]

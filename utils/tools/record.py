@@ -11,26 +11,17 @@ cells only.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 from utils.support.files import user_path, write_atomic
+from utils.support.solutions import solutions_module
 
 PREDICTION = "prediction"  # the tag of a cell where the student writes a prediction before its reveal
-SOLUTIONS = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
 
 
 def reference_answers(notebook: Path) -> dict[str, str]:
     """answer cell id -> the reference code for it, from ``notebooks/solutions/<notebook's stem>.py``."""
-    package = "notebook_solutions"
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(package, SOLUTIONS / "__init__.py",
-                                                      submodule_search_locations=[str(SOLUTIONS)])
-        sys.modules[package] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    module = importlib.import_module(f"{package}.{notebook.stem}")
-    return {cell_id: code for cell_id, (code, _) in module.SOLUTIONS.items()}
+    return {cell_id: code for cell_id, (code, _) in solutions_module(notebook.stem).SOLUTIONS.items()}
 
 
 def with_predictions(notebook: Path, only: set[str] | None = None):

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,17 @@ from pathlib import Path
 
 from utils.offline.cache import REBUILT_BY, AssetError, build_folder, cached_folder, copy_listed, is_complete_copy
 from utils.support.files import user_path, write_atomic
-from utils.tools.record import PREDICTION
+from utils.tools.deck import (  # noqa: F401 (FOLDED_NOTES, PREDICTION, recorded_with: the tests read them here)
+    CHECK,
+    FOLDED_NOTES,
+    MAX_OUTPUT_LINES,
+    PREDICTION,
+    add_recording_line,
+    for_the_class,
+    recorded_with,
+    shorten_long_outputs,
+    unfold_notes,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = "reveal-js"
@@ -48,9 +57,7 @@ STUBS = {
 }
 WIDTH, HEIGHT = 1280, 720
 TEXT_PX = 24  # prose, code and printed output on a 1280x720 slide: readable from the back of a room
-MAX_OUTPUT_LINES = 20  # a longer printed output is cut on the slide (the notebook keeps it whole)
 OUTPUT_ONLY = "slide-output-only"  # a cell tag: on slides show the cell's output, not its code
-CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not its code (the notebook has both)
 # Figures scale down to leave room for a heading; code and tables keep the notebook's font; a line of code or
 # output wider than the slide wraps (a projector cannot scroll sideways).
 CSS = f"""<style>
@@ -121,106 +128,6 @@ def read_notebook(path: Path):
         raise AssetError(f"{path} has no slide structure (no cell has slideshow metadata), so its deck would be "
                          "one endless slide. Mark slides in JupyterLab's property inspector (Slide Type).")
     return notebook
-
-
-def shorten_long_outputs(notebook, most: int = MAX_OUTPUT_LINES) -> int:
-    """Cut every text output longer than ``most`` lines to its first ``most - 1`` and a line saying how many more
-    the notebook shows (a slide holds about 22 lines of 24 px text); returns how many outputs were cut."""
-    cut = 0
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            key = "text" if output.get("output_type") == "stream" else None
-            if key is None and "text/plain" in output.get("data", {}) and len(output["data"]) == 1:
-                holder, key = output["data"], "text/plain"
-            else:
-                holder = output
-            if key is None:
-                continue
-            lines = "".join(holder[key]).splitlines()
-            if len(lines) > most:
-                hidden = len(lines) - (most - 1)
-                holder[key] = "\n".join(lines[:most - 1] + [f"... {hidden} more lines in the notebook"]) + "\n"
-                cut += 1
-    return cut
-
-
-def models_that_ran(notebook) -> list[str]:
-    """The load lines the recorded run printed ("Model: gpt2 (downloaded from the Hub)", ...), in order."""
-    lines = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            text = "".join(output.get("text", "")) if output.get("output_type") == "stream" else ""
-            lines += [line for line in text.splitlines() if line.startswith(("Model: ", "Tokenizer: "))]
-    return list(dict.fromkeys(lines))
-
-
-def recorded_with(notebook) -> str:
-    """One line for the title slide: which models the recorded outputs come from (the Hub's, or the offline
-    stand-ins, named), so a deck never shows a stand-in's numbers under the real model's name unsaid."""
-    loaded = models_that_ran(notebook)
-    if not loaded:
-        return "*Recorded outputs: no model was loaded.*"
-    # "X (offline stand-in for gpt2: why)" -> "X (offline stand-in for gpt2)": the why is the notebook's to say
-    names = "; ".join(re.sub(r"(\(offline stand-in for [^:)]*):.*$", r"\1)", line.split(": ", 1)[1])
-                      for line in loaded)
-    if any("stand-in" in line for line in loaded):
-        return f"*Recorded offline, with the stand-ins: {names}. The real models' outputs differ.*"
-    return f"*Recorded with {names}.*"
-
-
-def add_recording_line(notebook) -> None:
-    """Put ``recorded_with`` on the title slide, right after the notebook's first cell."""
-    import nbformat
-
-    line = nbformat.v4.new_markdown_cell(recorded_with(notebook))
-    line.metadata["slideshow"] = {"slide_type": "-"}
-    notebook.cells.insert(1, line)
-
-
-# a notes cell, as the notebooks fold it: students scroll past it, an instructor unfolds it
-FOLDED_NOTES = re.compile(r"\A<details><summary><em>(Instructor notes[^<]*)</em></summary>\s*(.*?)\s*</details>\s*\Z",
-                          re.S)
-
-
-def unfold_notes(notebook) -> int:
-    """Every folded notes cell made plain ("*Instructor notes (about 2 min):* ..."): in a deck they are the speaker
-    notes, read whole beside the slide; returns how many were unfolded."""
-    unfolded = 0
-    for cell in notebook.cells:
-        folded = FOLDED_NOTES.match(cell.source) if cell.cell_type == "markdown" else None
-        if folded and cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
-            cell.source = f"*{folded.group(1)}:* {folded.group(2)}"
-            unfolded += 1
-    return unfolded
-
-
-def _drop(notebook, index: int) -> None:
-    """Take out cell ``index``; a slide it started starts at the next cell instead, if that cell continues it."""
-    cell, rest = notebook.cells.pop(index), notebook.cells[index:]
-    starts = cell.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide")
-    if starts and rest and rest[0].metadata.get("slideshow", {}).get("slide_type") in (None, "-", "fragment"):
-        rest[0].metadata["slideshow"] = dict(cell.metadata["slideshow"])
-
-
-def for_the_class(notebook, student_copy: Path | None) -> None:
-    """A deck asks before it answers: each ``prediction`` cell shows what the student sees (its blank, from the
-    student's copy in ``notebooks/``, or nothing), not the reference the recording ran with; the result slide that
-    follows reveals it. A check left unanswered in the recording ("Not answered yet") is left out."""
-    import nbformat
-
-    blanks = {}
-    if student_copy is not None and student_copy.is_file():
-        blanks = {cell.id: cell.source for cell in nbformat.read(student_copy, as_version=4).cells}
-    for index in reversed(range(len(notebook.cells))):
-        cell = notebook.cells[index]
-        tags = cell.metadata.get("tags", [])
-        if PREDICTION in tags and cell.get("id") in blanks:
-            cell.source = blanks[cell.id]
-        elif PREDICTION in tags:
-            _drop(notebook, index)
-        elif CHECK in tags and all("".join(out.get("text", "")).startswith("Not answered yet")
-                                   for out in cell.get("outputs", [])):
-            _drop(notebook, index)
 
 
 def deck_content(notebook: Path):
