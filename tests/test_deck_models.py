@@ -38,3 +38,13 @@ def test_the_line_sits_on_the_title_slide(tmp_path):
     slides.add_recording_line(notebook)
     assert notebook.cells[1].source == "*Recorded with gpt2 (from the local Hub cache).*"
     assert notebook.cells[1].metadata["slideshow"]["slide_type"] == "-"
+
+
+def test_a_deck_recorded_on_the_offline_articles_names_them_not_the_tokenizer():
+    notebook = recorded("Wikipedia: 50 train + 50 valid articles from the offline sample, a 2014 English dump's first "
+                        "106 articles (most titled A…), shuffled with seed 42 (0.0 s)",
+                        "Tokenizer: gpt2 tokenizer (rebuilt offline, identical ids) (offline stand-in for gpt2: no "
+                        "network)")
+    line = slides.recorded_with(notebook)
+    assert line == ("*Recorded offline, with gpt2 tokenizer (rebuilt offline, identical ids). Its articles: 50 train + "
+                    "50 valid from the offline 2014 sample; the Hub's give other numbers.*")  # real ids

@@ -15,8 +15,8 @@ RECITED_VERDICT = "c3e5a7b9"  # not a check: the recitation prediction (made bef
 ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on training and unseen text
 DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
 OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh model on the second run's text
-SECOND_RUN_ANSWER, SECOND_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the second run get under the unigram line?
-MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on the second run's text: the gap
+SECOND_RUN_ANSWER, SECOND_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the second run get under the bigram line?
+MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: the gap
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
@@ -218,7 +218,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_cross_entropy(logits, labels):\n"
                  "    logits, targets = logits[:, :-1], labels[:, 1:]\n"
                  "    log_p = logits.log_softmax(-1).gather(-1, targets[..., None])[..., 0]\n"
-                 "    return -log_p[targets != -100].mean()", WRONG, "your code raised",
+                 "    return -log_p[targets != -100].mean()", WRONG, "your code used the label -100 as a token id",
                  id="cross-entropy: -100 used as an index"),
     pytest.param(CROSS_ENTROPY_CHECK,
                  "def my_cross_entropy(logits, labels):\n"
@@ -291,6 +291,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(PERPLEXITY_CHECK,
                  "my_perplexity = math.exp(round(best_loss, 2))\nmy_uniform_perplexity = len(tokenizer)", RIGHT,
                  "Correct:", id="perplexity: from the printed, rounded loss"),
+    pytest.param(PERPLEXITY_CHECK, "my_perplexity = math.exp(best_loss)\n"
+                 "my_uniform_perplexity = math.exp(round(math.log(len(tokenizer)), 2))", RIGHT, "Correct:",
+                 id="perplexity: the uniform one from the printed, rounded ln V"),
     pytest.param(PERPLEXITY_CHECK, "my_perplexity = best_loss\nmy_uniform_perplexity = len(tokenizer)", WRONG,
                  "is the loss itself", id="perplexity: the loss itself"),
     pytest.param(PERPLEXITY_CHECK, "my_perplexity = math.exp(final_train)\nmy_uniform_perplexity = len(tokenizer)",
@@ -322,6 +325,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    with torch.no_grad():\n"
                  "        return (model(x).logits[0].argmax(-1) == x[0]).float().mean().item()",
                  WRONG, "Not quite", id="accuracy: each guess against the token it was given"),
+    pytest.param(ACCURACY_CHECK,
+                 "def next_token_accuracy(ids):\n"
+                 "    x = torch.tensor([ids])\n"
+                 "    with torch.no_grad():\n"
+                 "        return 100 * (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item() + 1e-9",
+                 WRONG, "are percentages; return the fraction, 0 to 1", id="accuracy: a percentage"),
     pytest.param(ACCURACY_CHECK, "from utils.training_checks import top1_accuracy\n"
                  "def next_token_accuracy(ids): return top1_accuracy(model, ids)", WRONG,
                  "the very thing this exercise rebuilds", id="accuracy: the check's own helper"),
@@ -354,13 +363,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="dropout: a direction, not a number"),
     pytest.param(DROPOUT_CHECK, "dropout_train_loss = [1.0]", WRONG, "Answer with a number of nats (got [1.0])",
                  id="dropout: a list"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = bool(last < unigram)", RIGHT, "it: right.",
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = bool(last < bigram)", RIGHT, "it: right.",
                  id="second run: what it measured"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = ' Yes.' if last < unigram else 'no'", RIGHT,
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = ' Yes.' if last < bigram else 'no'", RIGHT,
                  "it: right.", id="second run: in words"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = torch.tensor(not last < unigram)", WRONG,
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = torch.tensor(not last < bigram)", WRONG,
                  "it: not this time.", id="second run: the other way, as a torch bool"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_unigram = 7.5", WRONG, "predict it as True or False; got 7.5",
+    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = 7.5", WRONG, "predict it as True or False; got 7.5",
                  id="second run: a number"),
 ]
 

@@ -661,38 +661,6 @@ def test_the_probe_counts_the_passes_an_optimizer_step_really_makes(gpt2_tokeniz
     assert pretraining.passes_per_step(trainer) == pytest.approx(passes)
 
 
-def test_the_unigram_loss_is_the_add_one_frequency_of_each_predicted_token():
-    train = {"input_ids": [[0, 0, 1], [0, 2, 2]]}  # counts 3, 1, 2, 0 of a 4-token vocabulary: +1 each -> 4, 2, 3, 1
-    valid = {"input_ids": [[3, 0, 3]]}  # the first token of a chunk is never predicted: 0 and 3 are
-    expected = -(math.log(4 / 10) + math.log(1 / 10)) / 2
-    assert pretraining.unigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
-
-
-def test_the_bigram_loss_mixes_each_pairs_share_half_and_half_with_the_add_one_unigram():
-    train = {"input_ids": [[1, 2, 1, 2, 3]]}  # pairs 1-2 twice, 2-1, 2-3; token counts 0, 2, 2, 1 -> +1: 1, 3, 3, 2
-    valid = {"input_ids": [[1, 2, 0]]}  # 1 -> 2: every pair after 1 (2 of 2); 2 -> 0: never seen after 2 (0 of 2)
-    expected = -(math.log(0.5 * 2 / 2 + 0.5 * 3 / 9) + math.log(0.5 * 0 / 2 + 0.5 * 1 / 9)) / 2
-    assert pretraining.bigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
-    # after a token never seen in training, nothing is known of its pairs: the unigram's probability, whole
-    unseen = {"input_ids": [[0, 2]]}
-    assert pretraining.bigram_loss(train, unseen, vocab_size=4) == pytest.approx(-math.log(3 / 9))
-
-
-def test_true_token_log_probs_are_the_log_softmax_at_each_next_token():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2))
-    chunks = {"input_ids": [[1, 5, 3, 7], [2, 2, 9, 0]]}
-    got = pretraining.true_token_log_probs(model, chunks)
-    with torch.no_grad():
-        logits = model(torch.tensor(chunks["input_ids"])).logits
-    expected = [[logits[c, t].log_softmax(-1)[ids[t + 1]].item() for t in range(3)]
-                for c, ids in enumerate(chunks["input_ids"])]
-    assert got.shape == (2, 3) and torch.allclose(got, torch.tensor(expected), atol=1e-5)
-    assert not model.training  # measured as evaluation measures: no dropout
-
-
 def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_as_many_chunks_a_pass_as_it_trains(
         tmp_path):
     smoke = choose_profile(PRETRAINING, "smoke")[1]
@@ -724,6 +692,26 @@ def test_a_profile_s_early_evaluations_come_besides_the_regular_ones(gpt2_tokeni
     trainer.train()
     evaluated = [entry["step"] for entry in trainer.state.log_history if "eval_loss" in entry]
     assert evaluated == [0, 1, 2, 4, 8, 9]  # at the start, the early ones, every 4th, and the last step
+    assert pretraining.evaluation_steps(profile, trainer.state.global_step) == evaluated  # what the estimate counts
+
+
+def test_timing_an_evaluation_prints_nothing_and_keeps_the_trainers_printer(gpt2_tokenizer, tmp_path, capsys):
+    """The probe cell prints its estimate, not the metrics of the evaluation it timed."""
+    from transformers import DataCollatorForLanguageModeling, Trainer
+    from transformers.trainer_callback import PrinterCallback
+
+    _, profile = choose_profile(PRETRAINING, "smoke")
+    gpt2_tokenizer.pad_token = gpt2_tokenizer.eos_token
+    ids = gpt2_tokenizer("A short text to learn. " * 50)["input_ids"]
+    chunks = Dataset.from_dict({"input_ids": [ids[i:i + 64] for i in range(0, 64 * 2, 64)]})
+    args = pretraining.training_arguments(profile, tmp_path, "cpu", use_cpu=True, bf16=False)
+    trainer = Trainer(model=pretraining.new_gpt2(pretraining.gpt2_config(gpt2_tokenizer, profile)), args=args,
+                      data_collator=DataCollatorForLanguageModeling(gpt2_tokenizer, mlm=False), eval_dataset=chunks)
+    assert any(isinstance(c, PrinterCallback) for c in trainer.callback_handler.callbacks)  # disable_tqdm: it prints
+    assert pretraining.evaluation_seconds(trainer) > 0
+    assert capsys.readouterr().out == ""
+    assert any(isinstance(c, PrinterCallback) for c in trainer.callback_handler.callbacks)
+    assert "eval_loss" in trainer.state.log_history[-1]  # it did evaluate
 
 
 def test_a_finished_run_drops_its_optimizer_moments_but_its_checkpoint_keeps_them(gpt2_tokenizer, tmp_path):

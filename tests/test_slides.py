@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from PIL import Image, ImageStat
 
-from utils.tools import slides
+from utils.tools import deck, slides
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "docs" / "recorded").glob("*.ipynb"))  # what the decks show (make record)
@@ -419,3 +419,16 @@ def test_notes_are_folded_for_students_and_whole_in_the_speaker_view(notebook, d
     assert len(speaker) == len(notes)
     assert all("Instructor notes (about" in aside and "<details" not in aside.split("</aside>")[0]
                for aside in speaker)
+
+
+def test_a_long_printout_keeps_its_start_and_its_end_on_the_slide():
+    printed = [f"line {i}" for i in range(1, 28)]  # 27 lines: a printed GPT-2, whose last lines are ln_f and lm_head
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="\n".join(printed) + "\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "short"})])])
+    assert deck.shorten_long_outputs(notebook, most=20, tail=4) == 1
+    shown = notebook.cells[0].outputs[0]["text"].splitlines()
+    assert len(shown) == 20
+    assert shown[:15] == printed[:15] and shown[-4:] == printed[-4:]
+    assert shown[15] == "... 8 more lines in the notebook"
+    assert notebook.cells[0].outputs[1]["data"]["text/plain"] == "short"

@@ -108,8 +108,9 @@ def test_live_plot_redraws_one_figure_in_place(tiny_run, monkeypatch, live):
     assert "step 8/8" in view.figure.texts[0].get_text()
     train, _ = training_view.loss_curves(trainer.state.log_history)
     verb = "falls" if train[-1][1] < train[0][1] else "rises"
+    last = f"{train[-1][1]:.3f}" if train[-1][1] < 0.1 else f"{train[-1][1]:.2f}"  # three decimals only under 0.1
     assert fake.alts[-1].startswith(f"Loss curves of test: training loss {verb} from {train[0][1]:.2f} to "
-                                    f"{train[-1][1]:.3f} by step 8; validation loss is lowest, {best[1]:.2f}, at step "
+                                    f"{last} by step 8; validation loss is lowest, {best[1]:.2f}, at step "
                                     f"{best[0]}")
     assert "the dotted grey line is the loss of a uniform guess, 10.80." in fake.alts[-1]
     step, sample = view.samples[-1]
@@ -184,12 +185,24 @@ def test_two_runs_side_by_side_share_the_loss_axis_and_draw_their_learning_rates
     assert loss_a.get_legend() is None and loss_b.get_legend() is None and len(figure.legends) == 1  # one, below
     assert [t.get_text() for t in figure.legends[0].get_texts()][2] == "validation minimum"  # true for both panels
     assert [t.get_text() for t in loss_a.texts] == ["9.00 at step 20"]  # each panel writes its own minimum
-    assert "first: training loss falls from 9.00 to 0.500 by step 30; validation loss is lowest, 9.00, at step 20 " \
+    assert "first: training loss falls from 9.00 to 0.50 by step 30; validation loss is lowest, 9.00, at step 20 " \
            "and rises to 10.00 at step 30" in alt
-    assert "second: training loss falls from 9.00 to 7.500 by step 300; validation loss is lowest, 7.60, at step " \
+    assert "second: training loss falls from 9.00 to 7.50 by step 300; validation loss is lowest, 7.60, at step " \
            "300 and ends there" in alt
     assert alt.endswith("the same in every panel: the uniform guess, 10.82. Only in the panel 'second': the unigram "
                         "model, 7.85.")
+
+
+def test_runs_in_different_units_each_get_their_own_loss_scale_and_no_shared_line():
+    per_token = _history([9.0, 3.0, 0.5], [9.5, 9.0, 10.0], [1e-3, 2e-3, 0.0])
+    per_byte = _history([5.0, 3.0, 2.2], [4.9, 3.1, 2.3], [2e-3, 1e-3, 0.0], every=100)
+    figure, alt = training_view.plot_runs({"tokens": per_token, "bytes": per_byte}, {},
+                                          {"tokens": {"uniform guess": 10.82}, "bytes": {"uniform guess": 5.55}},
+                                          same_scale=False)
+    loss_a, loss_b = figure.axes[:2]
+    assert loss_a.get_ylim()[1] == pytest.approx(10.82 * 1.08) and loss_b.get_ylim()[1] == pytest.approx(5.55 * 1.08)
+    assert "each panel's losses on its own scale" in alt and "the same in every panel" not in alt
+    assert alt.endswith("Only in the panel 'bytes': the uniform guess, 5.55.")
 
 
 def test_the_live_plot_draws_the_unigram_and_bigram_lines_and_names_its_prompt(gpt2_tokenizer):
@@ -212,3 +225,9 @@ def test_the_live_plot_draws_the_unigram_and_bigram_lines_and_names_its_prompt(g
         training_view.LiveLossPlot(gpt2_tokenizer, [1], unigram="7.8")
     with pytest.raises(ValueError, match="bigram must be a number"):
         training_view.LiveLossPlot(gpt2_tokenizer, [1], bigram=float("nan"))
+
+
+def test_alt_text_gives_losses_to_two_decimals_and_three_under_a_tenth():
+    describe = training_view.describe_curves
+    assert describe([(0, 10.714), (120, 0.0812)], []) == ["training loss falls from 10.71 to 0.081 by step 120"]
+    assert describe([(0, 4.6), (1420, 2.0204)], []) == ["training loss falls from 4.60 to 2.02 by step 1420"]

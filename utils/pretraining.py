@@ -1,11 +1,7 @@
-"""Pretrain GPT-2 from scratch on a Wikipedia subset: the pieces notebook 3 builds its runs from.
-
-Text -> chunks (``tokenize_corpus``), a fresh GPT-2 (``gpt2_config``, ``new_gpt2``), the Trainer's settings
-(``training_arguments``), the callbacks a stock ``Trainer`` runs with on a CPU (``support_callbacks``), the time a
-run will take (``estimate_seconds``, ``steps_that_fit``) and the unigram baseline (``unigram_loss``). The script for
-a GPU cluster, ``python -m utils.tools.pretrain``, runs these same functions with ``make_trainer`` (the Trainer with
-the chunked output-layer loss); the profiles are ``utils.profiles.PRETRAINING``.
-"""
+"""Pretrain GPT-2 from scratch on a Wikipedia subset: the pieces notebook 3 builds its runs from: chunks, a fresh
+GPT-2, the Trainer's settings and CPU callbacks, and the time a run will take (the count baselines it is read
+against are ``utils.baselines``). The script for a GPU cluster, ``python -m utils.tools.pretrain``, runs them with
+``make_trainer`` (the Trainer with the chunked output-layer loss); the profiles are ``utils.profiles.PRETRAINING``."""
 
 from __future__ import annotations
 
@@ -32,7 +28,7 @@ from transformers.trainer_callback import PrinterCallback
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.chunking import chunk_splits
 from utils.device import trainer_kwargs
-from utils.support.allocator import keep_freed_memory, release_freed_memory, reuse_freed_memory
+from utils.support.allocator import keep_freed_memory, reuse_freed_memory
 from utils.support.validation import whole_number
 
 SEED = 42
@@ -328,6 +324,25 @@ def estimate_seconds(trainer: Trainer, steps: int, probe_steps: int = 3) -> floa
     return per_pass * passes_per_step(trainer) * steps
 
 
+def evaluation_steps(profile: dict, steps: int) -> list[int]:
+    """The steps after which a run of ``steps`` optimizer steps is evaluated (0: before its first): every
+    ``eval_every``, the profile's ``early_evals``, and the last step, where the Trainer evaluates too."""
+    every, early = profile["eval_every"], profile.get("early_evals", ())
+    return sorted({0, *range(every, steps + 1, every), *(s for s in early if s <= steps), steps})
+
+
+def evaluation_seconds(trainer: Trainer) -> float:
+    """One evaluation of the trainer's ``eval_dataset``, timed: what each point of a validation curve costs. The
+    metrics are not printed (the Trainer's ``PrinterCallback`` sits out)."""
+    printer = trainer.pop_callback(PrinterCallback)
+    started = time.perf_counter()
+    trainer.evaluate()
+    seconds = time.perf_counter() - started
+    if printer is not None:
+        trainer.add_callback(printer)
+    return seconds
+
+
 def passes_per_step(trainer: Trainer) -> float:
     """Forward and backward passes an optimizer step makes, on average over an epoch: fewer than
     ``gradient_accumulation_steps`` where an epoch's last step has fewer batches left (19 chunks, 2 a pass: 4+4+2)."""
@@ -341,7 +356,6 @@ def total_steps(chunks: DatasetDict, profile: dict, world_size: int = 1) -> int:
     return max(1, math.ceil(per_epoch * profile["epochs"]))  # as the Trainer counts a fractional number of epochs
 
 
-
 def steps_that_fit(seconds_per_step: float, profile: dict, planned: int) -> int:
     """``planned`` steps, or fewer where they would take more than the profile's ``budget_s`` seconds (None: no
     budget) at ``seconds_per_step``: a whole number of ``eval_every`` intervals, at least two (a curve)."""
@@ -349,51 +363,3 @@ def steps_that_fit(seconds_per_step: float, profile: dict, planned: int) -> int:
     if budget is None or seconds_per_step * planned <= budget:
         return planned
     return min(planned, max(2 * every, int(budget / seconds_per_step) // every * every))
-
-
-def _add_one_unigram(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """Each token's probability under the unigram model of ``tokens``: its count plus one, over the total."""
-    counts = torch.bincount(tokens, minlength=vocab_size)
-    return (counts + 1) / (counts.sum() + vocab_size)
-
-
-def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> float:
-    """The validation loss (nats) of a bigram model: p(next | previous) is the pair's share of the previous token's
-    pairs in the training chunks, mixed half and half (``weight``) with the add-one unigram model, so that a pair
-    never seen keeps half the unigram's probability (all of it after a token never seen); scored on the same tokens
-    as ``unigram_loss``."""
-    train, valid = torch.tensor(list(train_chunks["input_ids"])), torch.tensor(list(valid_chunks["input_ids"]))
-    pairs, pair_counts = torch.unique(train[:, :-1] * vocab_size + train[:, 1:], return_counts=True)
-    previous = torch.bincount(train[:, :-1].flatten(), minlength=vocab_size)
-    unigram = _add_one_unigram(train.flatten(), vocab_size)
-    wanted = valid[:, :-1] * vocab_size + valid[:, 1:]
-    at = torch.searchsorted(pairs, wanted).clamp(max=len(pairs) - 1)
-    seen = torch.where(pairs[at] == wanted, pair_counts[at], 0)
-    before = previous[valid[:, :-1]]
-    mix = torch.where(before > 0, weight, 0.0)  # a previous token never seen in training: the unigram alone
-    p_pair = seen / before.clamp(min=1)
-    return -(mix * p_pair + (1 - mix) * unigram[valid[:, 1:]]).log().mean().item()
-
-
-@torch.no_grad()
-def true_token_log_probs(model, chunks) -> torch.Tensor:
-    """ln p the model gives each true next token of each chunk (chunks x positions - 1, like ``unigram_loss``'s
-    targets), one chunk at a time (a chunk's logits are context x vocabulary numbers). The memory they took goes
-    back to the OS afterwards: the kernel stays open."""
-    model.eval()
-    rows = []
-    for ids in chunks["input_ids"]:
-        x = torch.tensor([ids], device=model.device)
-        log_probs = model(x).logits[0, :-1].float().log_softmax(-1)
-        rows.append(log_probs.gather(-1, x[0, 1:, None])[:, 0].cpu())
-    release_freed_memory()
-    return torch.stack(rows)
-
-
-def unigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
-    """The validation loss (nats) of the unigram model: each token's count in the training chunks plus one (add-one
-    smoothing: no token has probability 0), over the total; scored on every validation token a model predicts
-    (all but each chunk's first)."""
-    log_p = _add_one_unigram(torch.tensor([t for ids in train_chunks["input_ids"] for t in ids]), vocab_size).log()
-    targets = torch.tensor([ids[1:] for ids in valid_chunks["input_ids"]])
-    return -log_p[targets].mean().item()

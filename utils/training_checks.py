@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from utils import pretraining
-from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, mismatch, number, on_its_classes, without
+from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED_HINT, describe, mismatch, number, on_its_classes, without
 from utils.pretraining import trainer_log
 
 LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
@@ -91,12 +91,12 @@ def _run_loop(loop, fresh, batches, eval_batches, settings: dict):
         result = loop(model, batches, eval_batches, optimizer, settings["warmup_steps"], settings["eval_every"],
                       settings["max_grad_norm"])
     if result is None:
-        return None, NOT_ANSWERED
+        return None, NOT_ANSWERED_HINT
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         return None, f"Not quite: the loop returned {describe(result)}; return (train_losses, evaluations)."
     losses, evaluations = result
     if isinstance(losses, (list, tuple)) and len(losses) == 0:
-        return None, NOT_ANSWERED
+        return None, NOT_ANSWERED_HINT
     return (losses, evaluations, model, calls), None
 
 
@@ -223,7 +223,7 @@ def schedule_verdict(my_lr, settings: list[tuple[int, int, float]]) -> str:
             with without(*schedule_itself()):
                 mine = my_lr(step, warmup, total, peak)
             if mine is None:
-                return NOT_ANSWERED
+                return NOT_ANSWERED_HINT
             got, want = number(mine), peak * expected(step)
             if got is None or isinstance(mine, bool):
                 return f"Not quite: return the learning rate as a number; got {describe(mine)}."

@@ -137,10 +137,11 @@ def _readable_ticks(ax):
 
 
 def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
-              own_baselines: dict[str, dict[str, float]] | None = None):
+              own_baselines: dict[str, dict[str, float]] | None = None, same_scale: bool = True):
     """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, with
-    the same top of the loss axis, the ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title ->
-    label -> loss) on its panel only, and its learning rate under it."""
+    the same top of the loss axis (``same_scale=False``: each panel its own, for losses in different units), the
+    ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title -> label -> loss) on its panel only, and
+    its learning rate under it."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
@@ -148,24 +149,32 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
 
     own_baselines = own_baselines or {}
     curves = {title: loss_curves(history) for title, history in runs.items()}
-    lines = [*baselines.values()] + [v for extra in own_baselines.values() for v in extra.values()]
-    top = max(lines + [v for t, v in curves.values() for _, v in t + v if math.isfinite(v)]) * 1.08
-    alt = [f"{len(runs)} training runs side by side, losses above and learning rates below."]
+
+
+    def top_of(titles):
+        lines = [*baselines.values()] + [v for title in titles for v in own_baselines.get(title, {}).values()]
+        return max(lines + [v for title in titles for _, v in sum(curves[title], []) if math.isfinite(v)]) * 1.08
+
+    top = top_of(list(runs))
+    alt = [f"{len(runs)} training runs side by side, losses above and learning rates below"
+           + ("." if same_scale else ", each panel's losses on its own scale.")]
     with plt.rc_context(STYLE):
         figure = Figure(figsize=(6 * len(runs), 6.8), layout="constrained")
         axes = figure.subplots(2, len(runs), squeeze=False, height_ratios=(3, 1), sharex="col")
         for column, (title, history) in enumerate(runs.items()):
             train, valid = curves[title]
             steps = max((s for s, _ in train + valid), default=1)
-            draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps, top,
+            draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps,
+                        top if same_scale else top_of([title]),
                         legend=False)  # one top for all; each panel's own bottom, so small gaps stay visible
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")
         merged = _merged_legend(axes[0])
         figure.legend(list(merged.values()), list(merged), loc="outside lower center", ncols=3)  # one for all panels
-    alt.append("The baseline lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
-                                                                       for label, value in baselines.items()) + ".")
+    if baselines:
+        alt.append("The baseline lines, the same in every panel: " + ", ".join(f"the {label}, {value:.2f}"
+                                                                           for label, value in baselines.items()) + ".")
     for title, extra in own_baselines.items():
         alt.append(f"Only in the panel {title!r}: " + ", ".join(f"the {label}, {value:.2f}"
                                                              for label, value in extra.items()) + ".")
@@ -181,12 +190,17 @@ def _merged_legend(axes) -> dict:
     return merged
 
 
+def _nats(loss: float) -> str:
+    """A loss for the alt text: two decimals, three under 0.1 (where two would say 0.08 for 0.081 and 0.075)."""
+    return f"{loss:.3f}" if abs(loss) < 0.1 else f"{loss:.2f}"
+
+
 def describe_curves(train, valid) -> list[str]:
     """Alt-text phrases for a training and a validation curve, from their points."""
     parts = []
     if train:
         verb = "falls" if train[-1][1] < train[0][1] else "rises"
-        parts.append(f"training loss {verb} from {train[0][1]:.2f} to {train[-1][1]:.3f} by step {train[-1][0]}")
+        parts.append(f"training loss {verb} from {train[0][1]:.2f} to {_nats(train[-1][1])} by step {train[-1][0]}")
     if valid:
         best_step, best = min(valid, key=lambda sl: sl[1])
         ends = ("ends there" if best_step == valid[-1][0] else
@@ -255,8 +269,8 @@ class LiveLossPlot(TrainerCallback):
     model continues it greedily by ``sample_tokens`` tokens, shown under the curves (memorisation, or what the
     model has learnt, becomes visible as it happens).
     ``baseline`` (e.g. ln of the vocabulary size) is drawn as a dotted line: the loss of a uniform guess;
-    ``unigram`` (``utils.pretraining.unigram_loss``) as a dash-dotted one: the loss of guessing by token frequency;
-    ``bigram`` (``utils.pretraining.bigram_loss``) as a dash-dot-dotted one: guessing from the token before.
+    ``unigram`` (``utils.baselines.unigram_loss``) as a dash-dotted one: the loss of guessing by token frequency;
+    ``bigram`` (``utils.baselines.bigram_loss``) as a dash-dot-dotted one: guessing from the token before.
     The learning rate each logged step used is drawn under the losses.
     """
 

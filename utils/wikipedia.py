@@ -61,7 +61,8 @@ def load_wikipedia_subset(n_train: int = 50, n_valid: int = 50, seed: int = 42,
     if articles is None:
         dump = sample_dump() if source in ("auto", "sample") else user_path(source)  # "~/dumps/x.xml.bz2" works
         articles = parsed_articles(dump)
-        label = ("the offline sample of a 2014 English dump" if source in ("auto", "sample") else str(dump))
+        label = (str(dump) if source not in ("auto", "sample")
+                 else "the offline sample, a 2014 English dump's first 106 articles (most titled A…)")
     check_enough_articles(wanted, n_train, n_valid, len(articles), label)
     shuffled = articles.shuffle(seed=seed)
     subset = DatasetDict(train=shuffled.select(range(n_train)),

@@ -87,8 +87,8 @@ def dropout():
 
 
 def second_run():
-    global predicted_under_unigram
-    predicted_under_unigram = True
+    global predicted_under_bigram
+    predicted_under_bigram = True  # the model reads the whole chunk before each byte, a count of pairs one byte
 
 
 def more_data():

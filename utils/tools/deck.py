@@ -13,9 +13,10 @@ MAX_OUTPUT_LINES = 20  # a longer printed output is cut on the slide (the notebo
 CHECK = "exercise-check"  # an exercise's check cell: on slides its verdict, not its code (the notebook has both)
 
 
-def shorten_long_outputs(notebook, most: int = MAX_OUTPUT_LINES) -> int:
-    """Cut every text output longer than ``most`` lines to its first ``most - 1`` and a line saying how many more
-    the notebook shows (a slide holds about 22 lines of 24 px text); returns how many outputs were cut."""
+def shorten_long_outputs(notebook, most: int = MAX_OUTPUT_LINES, tail: int = 4) -> int:
+    """Cut every text output longer than ``most`` lines to ``most`` lines: its start, a line saying how many the
+    notebook shows in between, and its last ``tail`` lines (a printed model ends with its output layer, a table with
+    its total). A slide holds about 22 lines of 24 px text. Returns how many outputs were cut."""
     cut = 0
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
@@ -28,34 +29,44 @@ def shorten_long_outputs(notebook, most: int = MAX_OUTPUT_LINES) -> int:
                 continue
             lines = "".join(holder[key]).splitlines()
             if len(lines) > most:
-                hidden = len(lines) - (most - 1)
-                holder[key] = "\n".join(lines[:most - 1] + [f"... {hidden} more lines in the notebook"]) + "\n"
+                head = most - 1 - tail
+                marker = f"... {len(lines) - head - tail} more lines in the notebook"
+                holder[key] = "\n".join(lines[:head] + [marker] + lines[len(lines) - tail:]) + "\n"
                 cut += 1
     return cut
 
 
-def models_that_ran(notebook) -> list[str]:
+def models_that_ran(notebook, starts=("Model: ", "Tokenizer: ")) -> list[str]:
     """The load lines the recorded run printed ("Model: gpt2 (downloaded from the Hub)", ...), in order."""
     lines = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             text = "".join(output.get("text", "")) if output.get("output_type") == "stream" else ""
-            lines += [line for line in text.splitlines() if line.startswith(("Model: ", "Tokenizer: "))]
+            lines += [line for line in text.splitlines() if line.startswith(starts)]
     return list(dict.fromkeys(lines))
 
 
 def recorded_with(notebook) -> str:
     """One line for the title slide: which models the recorded outputs come from (the Hub's, or the offline
-    stand-ins, named), so a deck never shows a stand-in's numbers under the real model's name unsaid."""
+    stand-ins, named), and the offline articles where the run read them, so a deck never shows a stand-in's numbers
+    under the real model's name unsaid. A recording made offline starts "*Recorded offline"."""
     loaded = models_that_ran(notebook)
+    articles = [found.group(1) for line in models_that_ran(notebook, ("Wikipedia: ",))
+                if (found := re.match(r"Wikipedia: (.*?) articles from the offline sample", line))]
     if not loaded:
         return "*Recorded outputs: no model was loaded.*"
-    # "X (offline stand-in for gpt2: why)" -> "X (offline stand-in for gpt2)": the why is the notebook's to say
-    names = "; ".join(re.sub(r"(\(offline stand-in for [^:)]*):.*$", r"\1)", line.split(": ", 1)[1])
-                      for line in loaded)
-    if any("stand-in" in line for line in loaded):
-        return f"*Recorded offline, with the stand-ins: {names}. The real models' outputs differ.*"
-    return f"*Recorded with {names}.*"
+    stand_ins = [line for line in loaded if "stand-in" in line]
+    if any("identical ids" not in line for line in stand_ins):
+        # "X (offline stand-in for gpt2: why)" -> "X (offline stand-in for gpt2)": the why is the notebook's to say
+        names = "; ".join(re.sub(r"(\(offline stand-in for [^:)]*):.*$", r"\1)", line.split(": ", 1)[1])
+                          for line in loaded)
+        said = f"Recorded offline, with the stand-ins: {names}. The real models' outputs differ."
+    else:  # the real ids, rebuilt offline: nothing about the model differs
+        names = "; ".join(re.sub(r" \(offline stand-in for .*$", "", line.split(": ", 1)[1]) for line in loaded)
+        said = f"Recorded offline, with {names}." if stand_ins else f"Recorded with {names}."
+    if articles:  # the same tokenizer, other text: the numbers differ because of the articles
+        said += f" Its articles: {articles[0]} from the offline 2014 sample; the Hub's give other numbers."
+    return f"*{said}*"
 
 
 def add_recording_line(notebook) -> None:

@@ -243,7 +243,8 @@ def stand_in_recordings(recorded: list[Path]) -> list[Path]:
     """The recordings whose outputs come from an offline stand-in."""
     import nbformat
 
-    return [path for path in recorded if "stand-in" in recorded_with(nbformat.read(path, as_version=4))]
+    return [path for path in recorded
+            if recorded_with(nbformat.read(path, as_version=4)).startswith("*Recorded offline")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,53 @@
+"""The count models notebook 3 reads its runs against, and the model's own probability for each true next token."""
+
+import math
+
+import pytest
+import torch
+
+from utils import baselines
+
+
+def test_the_unigram_loss_is_the_add_one_frequency_of_each_predicted_token():
+    train = {"input_ids": [[0, 0, 1], [0, 2, 2]]}  # counts 3, 1, 2, 0 of a 4-token vocabulary: +1 each -> 4, 2, 3, 1
+    valid = {"input_ids": [[3, 0, 3]]}  # the first token of a chunk is never predicted: 0 and 3 are
+    expected = -(math.log(4 / 10) + math.log(1 / 10)) / 2
+    assert baselines.unigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
+
+
+def test_the_bigram_loss_mixes_each_pairs_share_half_and_half_with_the_add_one_unigram():
+    train = {"input_ids": [[1, 2, 1, 2, 3]]}  # pairs 1-2 twice, 2-1, 2-3; token counts 0, 2, 2, 1 -> +1: 1, 3, 3, 2
+    valid = {"input_ids": [[1, 2, 0]]}  # 1 -> 2: every pair after 1 (2 of 2); 2 -> 0: never seen after 2 (0 of 2)
+    expected = -(math.log(0.5 * 2 / 2 + 0.5 * 3 / 9) + math.log(0.5 * 0 / 2 + 0.5 * 1 / 9)) / 2
+    assert baselines.bigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
+    # after a token never seen in training, nothing is known of its pairs: the unigram's probability, whole
+    unseen = {"input_ids": [[0, 2]]}
+    assert baselines.bigram_loss(train, unseen, vocab_size=4) == pytest.approx(-math.log(3 / 9))
+    # position by position, the same probabilities, one row per validation chunk
+    rows = baselines.bigram_probabilities(train, valid, vocab_size=4).tolist()
+    assert len(rows) == 1 and rows[0] == pytest.approx([0.5 * 2 / 2 + 0.5 * 3 / 9, 0.5 * 1 / 9])
+
+
+def test_true_token_log_probs_are_the_log_softmax_at_each_next_token():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2))
+    chunks = {"input_ids": [[1, 5, 3, 7], [2, 2, 9, 0]]}
+    got = baselines.true_token_log_probs(model, chunks)
+    with torch.no_grad():
+        logits = model(torch.tensor(chunks["input_ids"])).logits
+    expected = [[logits[c, t].log_softmax(-1)[ids[t + 1]].item() for t in range(3)]
+                for c, ids in enumerate(chunks["input_ids"])]
+    assert got.shape == (2, 3) and torch.allclose(got, torch.tensor(expected), atol=1e-5)
+    assert not model.training  # measured as evaluation measures: no dropout
+
+
+def test_the_error_of_the_margin_counts_each_article_once():
+    reference = torch.zeros(4, 2)  # a reference model with ln p 0 everywhere: the margins are the model's own means
+    learnt = torch.tensor([[1.0, 1.0], [3.0, 3.0], [2.0, 2.0], [2.0, 2.0]])  # chunk margins 1, 3, 2, 2: mean 2
+    error, articles = baselines.error_by_article(learnt, reference, ["a", "a", "b", "c"])
+    # article a's deviations cancel (-1 + 1), b's and c's are 0: no spread between articles
+    assert (error, articles) == (0.0, 3)
+    error, articles = baselines.error_by_article(learnt, reference, ["a", "b", "c", "c"])
+    assert articles == 3 and error == pytest.approx(math.sqrt(1 + 1 + 0) / 4)  # deviations -1, +1, 0 + 0

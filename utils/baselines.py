@@ -1,0 +1,74 @@
+"""The lines a language model's validation loss is read against: models that only count, and the model's own
+probability for each true next token, so the notebook can set one beside the other position by position. The
+scores are over every validation token a model predicts: all but each chunk's first (chunks x positions - 1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from utils.support.allocator import release_freed_memory
+
+
+def _add_one_unigram(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Each token's probability under the unigram model of ``tokens``: its count plus one, over the total."""
+    counts = torch.bincount(tokens, minlength=vocab_size)
+    return (counts + 1) / (counts.sum() + vocab_size)
+
+
+def bigram_probabilities(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> torch.Tensor:
+    """The probability a bigram model gives each validation token after the one before it (chunks x positions - 1,
+    the targets of ``unigram_loss``): the pair's share of the previous token's pairs in the training chunks, mixed
+    half and half (``weight``) with the add-one unigram model, so that a pair never seen keeps half the unigram's
+    probability (all of it after a token never seen)."""
+    train, valid = torch.tensor(list(train_chunks["input_ids"])), torch.tensor(list(valid_chunks["input_ids"]))
+    pairs, pair_counts = torch.unique(train[:, :-1] * vocab_size + train[:, 1:], return_counts=True)
+    previous = torch.bincount(train[:, :-1].flatten(), minlength=vocab_size)
+    unigram = _add_one_unigram(train.flatten(), vocab_size)
+    wanted = valid[:, :-1] * vocab_size + valid[:, 1:]
+    at = torch.searchsorted(pairs, wanted).clamp(max=len(pairs) - 1)
+    seen = torch.where(pairs[at] == wanted, pair_counts[at], 0)
+    before = previous[valid[:, :-1]]
+    mix = torch.where(before > 0, weight, 0.0)  # a previous token never seen in training: the unigram alone
+    return mix * seen / before.clamp(min=1) + (1 - mix) * unigram[valid[:, 1:]]
+
+
+def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> float:
+    """The validation loss (nats) of the bigram model of ``bigram_probabilities``."""
+    return -bigram_probabilities(train_chunks, valid_chunks, vocab_size, weight).log().mean().item()
+
+
+@torch.no_grad()
+def true_token_log_probs(model, chunks) -> torch.Tensor:
+    """ln p the model gives each true next token of each chunk (chunks x positions - 1, like ``unigram_loss``'s
+    targets), one chunk at a time (a chunk's logits are context x vocabulary numbers). The memory they took goes
+    back to the OS afterwards: the kernel stays open."""
+    model.eval()
+    rows = []
+    for ids in chunks["input_ids"]:
+        x = torch.tensor([ids], device=model.device)
+        log_probs = model(x).logits[0, :-1].float().log_softmax(-1)
+        rows.append(log_probs.gather(-1, x[0, 1:, None])[:, 0].cpu())
+    release_freed_memory()
+    return torch.stack(rows)
+
+
+def unigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
+    """The validation loss (nats) of the unigram model: each token's count in the training chunks plus one (add-one
+    smoothing: no token has probability 0), over the total; scored on every validation token a model predicts
+    (all but each chunk's first)."""
+    log_p = _add_one_unigram(torch.tensor([t for ids in train_chunks["input_ids"] for t in ids]), vocab_size).log()
+    targets = torch.tensor([ids[1:] for ids in valid_chunks["input_ids"]])
+    return -log_p[targets].mean().item()
+
+
+def error_by_article(learnt: torch.Tensor, reference: torch.Tensor, sources: list) -> tuple[float, int]:
+    """One standard error of the mean margin of a model's ln p (``learnt``) over a reference model's (``reference``,
+    the same chunks x positions), by article: chunks of one article are alike, so each article (``sources``, one
+    per chunk) counts as one sample, its chunks' deviations from the mean margin summed. Returns (error, articles)."""
+    margins = learnt.mean(1) - reference.mean(1)  # each chunk's: above 0 where the model's loss is lower
+    deviations = {}
+    for source, deviation in zip(sources, (margins - margins.mean()).tolist()):
+        deviations[source] = deviations.get(source, 0.0) + deviation
+    return math.sqrt(sum(d * d for d in deviations.values())) / len(margins), len(deviations)
