@@ -161,6 +161,11 @@ def test_the_other_architecture_full_size_has_the_real_models_shape():
     assert "9 x 64" in next(row for row in table if row.startswith("heads x head size"))
     assert "45 KiB (1.5 a layer)" in table[-1]  # 3 key/value heads of 30 layers, against GPT-2's 12 of 12
     assert "3 (each for 3)" in next(row for row in table if row.startswith("key/value"))
+    assert next(row for row in table if row.startswith("LM head")).count("tied to the embeddings") == 2  # both tied
+    untied = tiny_gpt2()
+    untied.config.tie_word_embeddings = False
+    head_row = next(row for row in architecture_table(untied).splitlines() if row.startswith("LM head"))
+    assert "its own weights" in head_row
 
 
 @pytest.mark.parametrize("call,message", [

@@ -46,5 +46,5 @@ def test_a_deck_recorded_on_the_offline_articles_names_them_not_the_tokenizer():
                         "Tokenizer: gpt2 tokenizer (rebuilt offline, identical ids) (offline stand-in for gpt2: no "
                         "network)")
     line = slides.recorded_with(notebook)
-    assert line == ("*Recorded offline, with gpt2 tokenizer (rebuilt offline, identical ids). Its articles: 50 train + "
-                    "50 valid from the offline 2014 sample; the Hub's give other numbers.*")  # real ids
+    assert line == ("*Recorded offline, with gpt2 tokenizer (rebuilt offline, identical ids). Articles: 50 train + 50 "
+                    "valid of the offline 2014 sample (the Hub's give other numbers).*")  # real ids

@@ -712,6 +712,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def work_refeed(n, N): return sum(s.tokens_fed for s in counted[0].steps)\n"
                  "def work_cached(n, N): return sum(s.tokens_fed for s in counted[1].steps)", WRONG,
                  "but for n=3, N=5", id="work: the measured numbers, not formulas"),
+    pytest.param(WORK_CHECK, "def work_refeed(n, N): return 5 * n + 10\ndef work_cached(n, N): return n + 4", WRONG,
+                 "but for n=4, N=7", id="work: formulas right at N=5 only"),
     pytest.param(WORK_CHECK, 'def work_refeed(n, N): return "n * N"\ndef work_cached(n, N): return n + N', WRONG,
                  "Not quite: your formulas give 'n * N'", id="work: a formula as a str"),
     pytest.param(WORK_CHECK, "work_refeed = [1, 2]; work_cached = 3", WRONG,

@@ -191,6 +191,7 @@ def _facts(model: PreTrainedModel) -> dict[str, str]:
         "norm": "LayerNorm" if gpt2 else "RMSNorm",
         "MLP": f"GELU, {c.hidden_size}->{width}" if gpt2 else f"SiLU gate, {c.hidden_size}->{width}",
         "MLP weights": "c_fc, c_proj" if gpt2 else "gate_, up_, down_proj",
+        "LM head": "tied to the embeddings" if c.tie_word_embeddings else "its own weights",
         "KV cache per token": f"{kv_cache_bytes_per_token(model) / 1024:.0f} KiB "
                               f"({kv_cache_bytes_per_token(model) / c.num_hidden_layers / 1024:.1f} a layer)",
     }

@@ -368,12 +368,14 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
 
 
 def work_mistake(work_refeed: Callable, work_cached: Callable) -> str | None:
-    """Exercise 3, past the measured case: what is wrong with the two formulas on a small case counted by hand (a
-    3-token prompt, 5 new tokens), or None."""
-    by_hand = (work_refeed(3, 5), work_cached(3, 5))
-    if [number(m) for m in by_hand] != [25, 7]:
-        return (f"right for the loops above, but for n=3, N=5 your formulas give {describe(by_hand[0])} and "
-                f"{describe(by_hand[1])}: count those by hand, and write the formulas in n and N.")
+    """Exercise 3, past the measured case: what is wrong with the two formulas on two small cases counted by hand
+    (3 prompt tokens and 5 new ones: 3+4+5+6+7 and 3+4; 4 and 7: 4+...+10 and 4+6), or None. Two values of N:
+    a formula right at one N only (n + 4 for the cache) is caught."""
+    for n, N, counted in ((3, 5, [25, 7]), (4, 7, [49, 10])):
+        by_hand = (work_refeed(n, N), work_cached(n, N))
+        if [number(m) for m in by_hand] != counted:
+            return (f"right for the loops above, but for n={n}, N={N} your formulas give {describe(by_hand[0])} and "
+                    f"{describe(by_hand[1])}: count those by hand, and write the formulas in n and N.")
     return None
 
 

@@ -65,7 +65,7 @@ def recorded_with(notebook) -> str:
         names = "; ".join(re.sub(r" \(offline stand-in for .*$", "", line.split(": ", 1)[1]) for line in loaded)
         said = f"Recorded offline, with {names}." if stand_ins else f"Recorded with {names}."
     if articles:  # the same tokenizer, other text: the numbers differ because of the articles
-        said += f" Its articles: {articles[0]} from the offline 2014 sample; the Hub's give other numbers."
+        said += f" Articles: {articles[0]} of the offline 2014 sample (the Hub's give other numbers)."
     return f"*{said}*"
 
 
