@@ -18,6 +18,7 @@ LAYOUT_ANSWER, LAYOUT_CHECK = "8d0a1e03", "8d0a1e04"  # one head's weights, cut 
 CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
 LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
 FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embeddings, every layer, norm, LM head
+YOUR_MODEL_WRITES = "c5ccfa39"  # not a check: greedy decoding with the student's my_forward alone
 FILTERS_ANSWER, FILTERS_CHECK = "1d834672", "14672850"  # temperature, top-k and top-p by hand
 SAMPLING_ANSWER, SAMPLING_CHECK = "306fd16b", "c8f0d101"  # the sampling loop, as generate(do_sample=True)
 TEMPERATURE_ANSWER, TEMPERATURE_CHECK = "c39", "c40"  # a temperature at which sampling is greedy
@@ -160,6 +161,13 @@ SIX = "    return h.W_q, h.b_q, h.W_k, h.b_k, h.W_v, h.b_v"  # a head's six tens
 RIGHT_LAYOUT = dict(gpt2_third="third", kv="head // (heads // kv_heads)", weight="w.T")
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    # the student's whole model writes the notebook's greedy text; with no model yet, what to do first
+    pytest.param(YOUR_MODEL_WRITES, solution(NOTEBOOK, FORWARD_ANSWER), RIGHT,
+                 "the very tokens of the greedy text at the top", id="your model writes: the reference model"),
+    pytest.param(YOUR_MODEL_WRITES, "def my_forward(input_ids, parts):\n    return None", WRONG,
+                 "Write exercise 11 first", id="your model writes: no model yet"),
+    pytest.param(YOUR_MODEL_WRITES, "def my_forward(input_ids, parts):\n    return torch.zeros(input_ids.shape[1], 7)",
+                 WRONG, "the greedy text at the top of this notebook: ", id="your model writes: another text"),
     pytest.param(LAYOUT_CHECK, solution(NOTEBOOK, LAYOUT_ANSWER), RIGHT, "Correct:", id="head weights: the reference"),
     pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT), RIGHT, "Correct:",
                  id="head weights: slices from offsets"),

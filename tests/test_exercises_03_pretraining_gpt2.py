@@ -17,6 +17,7 @@ DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss
 OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh model on the second run's text
 SECOND_RUN_ANSWER, SECOND_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the second run get under the bigram line?
 MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: the gap
+MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
@@ -29,6 +30,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
     "second run": (SECOND_RUN_ANSWER, SECOND_RUN_CHECK),
+    "my gpt": (MY_GPT_ANSWER, MY_GPT_CHECK),
 }
 
 # a training loop with one slip in it: LOOP.format(...) of the lines that differ from the reference
@@ -60,6 +62,15 @@ def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval
 RIGHT_LOOP = dict(mean="sum(losses) / len(losses)", before="pass",
                   clip="torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)",
                   after="scheduler.step(); optimizer.zero_grad()")
+MY_GPT = solution(NOTEBOOK, MY_GPT_ANSWER)  # the reference answer: imports, MyBlock, MyGPT
+MY_BLOCK_FORWARD = MY_GPT[MY_GPT.index("    def forward(self, x):"):MY_GPT.index("\n\nclass MyGPT")]
+SDPA_BLOCK_FORWARD = ("    def forward(self, x):\n"
+                      "        b, t, d = x.shape\n"
+                      "        q, k, v = (z.unflatten(-1, (self.n_head, -1)).transpose(1, 2)\n"
+                      "                   for z in self.qkv(self.ln_1(x)).chunk(3, dim=-1))\n"
+                      "        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).flatten(2)\n"
+                      "        x = x + self.proj(y)\n"
+                      "        return x + self.down(F.gelu(self.up(self.ln_2(x)), approximate='tanh'))")
 MEASURED_GAP = "more_data_run[1][-1][1] - more_data_run[0][-1][1]"  # the experiment's gap, as the check measures it
 MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
 
@@ -125,6 +136,18 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP) + "\nmy_training_loop = lambda *a: pretraining.trainer_log(*a)",
                  WRONG, "your answer calls trainer_log, the very thing this exercise rebuilds",
                  id="training loop: the Trainer's own, by its helper"),
+    # the student's own GPT-2 module: the library's attention kernel is fine; each slip is named; a wrong return
+    pytest.param(MY_GPT_CHECK, MY_GPT, RIGHT, "Correct: your GPT trains as GPT-2 does", id="my gpt: the reference"),
+    pytest.param(MY_GPT_CHECK, MY_GPT.replace(MY_BLOCK_FORWARD, SDPA_BLOCK_FORWARD), RIGHT,
+                 "Correct: your GPT trains as GPT-2 does", id="my gpt: scaled_dot_product_attention"),
+    pytest.param(MY_GPT_CHECK, MY_GPT.replace('approximate="tanh"', 'approximate="none"'), WRONG,
+                 "GPT-2 uses the tanh approximation", id="my gpt: the exact GELU"),
+    pytest.param(MY_GPT_CHECK, MY_GPT.replace(".triu(1), float(\"-inf\"))", ".triu(1), 0.0)"), WRONG,
+                 "attends to the tokens after it", id="my gpt: the mask fills with 0, not -inf"),
+    pytest.param(MY_GPT_CHECK, MY_GPT.replace("return SimpleNamespace(logits=logits, loss=loss)", "return logits"),
+                 WRONG, "an object with .logits and .loss", id="my gpt: a tensor returned"),
+    pytest.param(MY_GPT_CHECK, MY_GPT + "\n\n\ndef my_training_loop(*args):\n    return [], []", WRONG,
+                 "Write exercise 2's loop", id="my gpt: no training loop yet"),
     # the student's own loop, run for real after the second run: with a loop, curves; without, what to do first
     pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop's validation loss at step",
                  id="own loop run: the loop trains"),

@@ -54,15 +54,16 @@ def test_steps_per_epoch_and_total_steps():
     assert steps == per_epoch * epochs
 
 
-def test_uniform_loss_and_perplexity_table():
+def test_uniform_loss_and_the_validation_table():
     text = printed("03_pretraining_gpt2.ipynb")
     vocabulary, loss = re.search(r"ln ([\d,]+) = ([\d.]+) nats", text).groups()
     assert number(loss) == round(math.log(number(vocabulary)), 2)
-    rows = re.findall(r"^\s*(\d+)\s+([\d.]+)\s+([\d,]+)", text.split("step   valid loss   perplexity")[1], re.M)
-    assert len(rows) >= 3
-    for _, valid, perplexity in rows:  # the loss is printed to 2 decimals, the perplexity from the unrounded loss
-        assert math.exp(number(valid) - 0.005) <= number(perplexity) + 0.5
-        assert number(perplexity) - 0.5 <= math.exp(number(valid) + 0.005)
+    table = text.split("step   valid loss\n")[1]
+    rows = re.findall(r"^\s*(\d+)\s+([\d.]+)(   <- minimum)?$", table.split("train loss:")[0], re.M)
+    best, best_step, last = re.search(r"validation loss: minimum ([\d.]+) at step (\d+), last ([\d.]+)", table).groups()
+    assert len(rows) >= 3 and rows[-1][1] == last
+    assert [(step, valid) for step, valid, marked in rows if marked] == [(best_step, best)]
+    assert number(best) == min(number(valid) for _, valid, _ in rows)
 
 
 def test_kv_cache_bytes():

@@ -25,5 +25,5 @@ LAYERS: dict[str, int] = {
     "offline.assets": 3, "build_checks": 3,
     "models": 4, "wikipedia": 4,
     "pretraining": 5, "data.wikipedia_beam": 5, "tools.prepare": 5,
-    "tools.pretrain": 6, "training_checks": 6,
+    "tools.pretrain": 6, "training_checks": 6, "gpt_checks": 2,
 }

@@ -72,3 +72,26 @@ def show(fig, alt: str, display_id: str | bool | None = None):
     data = figure_output(fig, alt)
     plt.close(fig)  # a figure pyplot does not manage (matplotlib.figure.Figure()) is left as it is
     return display(data, raw=True, display_id=display_id)
+
+
+def show_attention_and_masks(attention, tokens: list[str], title: str, found: str) -> None:
+    """Three panels over the same tokens, rows attending to columns: ``attention`` (titled ``title``), then the
+    visibility masks of a masked LM (every cell) and of a causal LM (the lower triangle). ``found``: what the
+    attention map shows, one sentence for the alt text."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    n = len(tokens)
+    panels = [(attention, title), (torch.ones(n, n), "visible to a masked LM\n(dark): every token"),
+              (torch.tril(torch.ones(n, n)), "visible to a causal LM\n(dark): only the past")]
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 6.0), width_ratios=(1.8, 0.8, 0.8), layout="constrained")
+    for k, (ax, (matrix, name)) in enumerate(zip(axes, panels)):
+        ax.imshow(matrix, cmap="Blues", vmin=0)
+        ax.set_xticks(range(n), tokens, rotation=90)
+        ax.set_yticks(range(n), tokens if k == 0 else [])  # the same rows in every panel: named once, on the left
+        ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
+    fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02, label="attention weight")
+    show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
+              f"{' '.join(title.split())}, with a colour bar from 0 to {float(attention.max()):.2f}: {found}. Middle, "
+              "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
+              "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")

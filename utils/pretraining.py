@@ -28,6 +28,7 @@ from transformers.trainer_callback import PrinterCallback
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.chunking import chunk_splits
 from utils.device import trainer_kwargs
+from utils.profiles import step_passes
 from utils.support.allocator import keep_freed_memory, reuse_freed_memory
 from utils.support.validation import whole_number
 
@@ -89,14 +90,6 @@ def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:
     if config.tie_word_embeddings:
         model._keys_to_ignore_on_save = {"lm_head.weight"}
     return model
-
-
-def step_passes(profile: dict) -> tuple[int, int]:
-    """(passes, chunks a pass) of one optimizer step: ``batch_size`` chunks as ``gradient_accumulation_steps``
-    passes where that divides the batch, else one pass of all of them."""
-    accumulate = profile.get("gradient_accumulation_steps", 1)
-    accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
-    return accumulate, profile["batch_size"] // accumulate
 
 
 def training_arguments(profile: dict, output_dir: str | Path, device: torch.device, **overrides) -> TrainingArguments:

@@ -119,3 +119,40 @@ def choose_profile(profiles: dict[str, dict], name: str | None = None) -> tuple[
         return DEFAULT, dict(profiles[DEFAULT])
     where = f" (from {source('PROFILE')})" if from_env else ""
     raise ValueError(f"Unknown profile {name!r}{where}. Choose one of: {', '.join(profiles)}.")
+
+
+def step_passes(profile: dict) -> tuple[int, int]:
+    """(passes, chunks a pass) of one optimizer step: ``batch_size`` chunks as ``gradient_accumulation_steps``
+    passes where that divides the batch, else one pass of all of them."""
+    accumulate = profile.get("gradient_accumulation_steps", 1)
+    accumulate = accumulate if profile["batch_size"] % accumulate == 0 else 1
+    return accumulate, profile["batch_size"] // accumulate
+
+
+def _evaluations(run: dict) -> str:
+    also = run.get("early_evals", ())
+    return f"{run['eval_every']}, {run['eval_chunks']}" + (f" (also at {', '.join(map(str, also))})" if also else "")
+
+
+# Notebook 3's parameters, as rows of the setting names the code reads: (label, value of one run)
+RUN_ROWS = (
+    ("n_train / n_valid articles", lambda run: f"{run['n_train']} / {run['n_valid']}"),
+    ("train_docs", lambda run: str(run["train_docs"])),
+    ("max_train_chars", lambda run: f"{run['max_train_chars']:,}" if run.get("max_train_chars") else "whole"),
+    ("context_length", lambda run: str(run["context_length"])),
+    ("n_layer x n_embd, n_head", lambda run: f"{run['n_layer']} x {run['n_embd']}, {run['n_head']}"),
+    ("epochs", lambda run: str(run["epochs"])),
+    ("batch_size (passes x chunks)", lambda run: "{} ({} x {})".format(run["batch_size"], *step_passes(run))),
+    ("learning_rate, warmup_steps", lambda run: f"{run['learning_rate']:g}, {run['warmup_steps']}"),
+    ("dropout", lambda run: f"{run.get('dropout', 0.0):g}"),
+    ("eval_every, eval_chunks", _evaluations),
+)
+
+
+def describe_runs(sizes: dict) -> str:
+    """Notebook 3's two runs side by side, one row a setting (named as in ``PRETRAINING``): the second run's
+    column is the first run's settings with ``learning_run`` laid over them."""
+    runs = {"first run": sizes, "second run": sizes | sizes.get("learning_run", {})}
+    rows = [("setting", *runs)] + [(label, *(value(run) for run in runs.values())) for label, value in RUN_ROWS]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)

@@ -1,0 +1,112 @@
+"""Notebook 3's exercise 7, the student's own GPT-2 module: a right one matches GPT2LMHeadModel's logits and trains
+as it does; each usual slip is named; a blank, a renamed weight and a wrong return type get a line of their own."""
+
+import pytest
+import torch
+from transformers import GPT2Config
+
+from utils import pretraining
+from utils.gpt_checks import gpt_verdict
+from utils.support.solutions import solutions_module
+
+SOLUTION = solutions_module("03_pretraining_gpt2")
+ANSWER = SOLUTION.SOLUTIONS["e7a1c3f5"][0]  # exercise 7's reference answer cell: imports, MyBlock, MyGPT
+VOCAB, POSITIONS = 50, 16
+
+
+def student(block_forward: str | None = None, model_forward: str | None = None, init_extra: str = "") -> type:
+    """The reference MyGPT, with its block's or its model's forward swapped for ``..._forward`` (source text)."""
+    namespace, source = {}, ANSWER
+    if block_forward is not None:
+        start = source.index("    def forward(self, x):")
+        source = source[:start] + block_forward + source[source.index("\n\nclass MyGPT"):]
+    if model_forward is not None:
+        source = source[:source.rindex("    def forward(")] + model_forward
+    norm = "        self.ln_f = nn.LayerNorm(n_embd)"
+    source = source.replace(norm, norm + init_extra)
+    exec(source, namespace)
+    return namespace["MyGPT"]
+
+
+@pytest.fixture
+def reference():
+    torch.manual_seed(0)
+    return pretraining.new_gpt2(GPT2Config(vocab_size=VOCAB, n_positions=POSITIONS, n_layer=2, n_embd=32, n_head=2,
+                                           resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+
+
+def batches(count: int) -> list[dict]:
+    generator = torch.Generator().manual_seed(1)
+    ids = [torch.randint(0, VOCAB, (4, POSITIONS), generator=generator) for _ in range(count)]
+    return [{"input_ids": x, "attention_mask": torch.ones_like(x), "labels": x.clone()} for x in ids]
+
+
+def verdict(my_gpt, reference, loop=None) -> str:
+    return gpt_verdict(my_gpt, reference, batches(8), batches(1), loop or SOLUTION.my_training_loop, 1e-2, 2)
+
+
+def test_the_reference_module_trains_as_gpt2_does(reference):
+    said = verdict(student(), reference)
+    assert said.startswith("Correct: your GPT trains as GPT-2 does: 8 steps"), said
+
+
+def test_attention_by_the_library_s_kernel_is_right_too(reference):
+    sdpa = ("    def forward(self, x):\n"
+            "        b, t, d = x.shape\n"
+            "        q, k, v = (z.view(b, t, self.n_head, -1).transpose(1, 2)\n"
+            "                   for z in self.qkv(self.ln_1(x)).split(d, dim=-1))\n"
+            "        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)\n"
+            "        x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))\n"
+            "        return x + self.down(F.gelu(self.up(self.ln_2(x)), approximate='tanh'))\n")
+    assert verdict(student(block_forward=sdpa), reference).startswith("Correct:")
+
+
+@pytest.mark.parametrize("old, new, named", [
+    ("approximate=\"tanh\"", "approximate=\"none\"", "tanh approximation"),
+    ("/ math.sqrt(d // self.n_head)", "", "square root of the head size"),
+    ("scores = scores.masked_fill", "scores = scores if True else scores.masked_fill", "attends to the tokens after"),
+    ('.triu(1), float("-inf"))', ".triu(1), 0.0)", "attends to the tokens after"),
+    ("x = x + self.proj(", "x = self.proj(", "the residual stream"),
+    ("self.qkv(self.ln_1(x))", "self.qkv(x)", "through a LayerNorm"),
+], ids=["exact gelu", "no scale", "no mask", "masked with 0", "no residual", "no norm"])
+def test_each_usual_slip_in_the_block_is_named(reference, old, new, named):
+    source = ANSWER
+    block = source[source.index("    def forward(self, x):"):source.index("\n\nclass MyGPT")]
+    assert old in block, old
+    said = verdict(student(block_forward=block.replace(old, new)), reference)
+    assert said.startswith("Not quite:") and named in said, said
+
+
+def test_a_blank_answer_is_not_answered_yet(reference):
+    blank = ("    def forward(self, input_ids, labels=None, **ignored):\n"
+             "        logits = None  # your code\n"
+             "        return SimpleNamespace(logits=logits, loss=None)\n")
+    assert verdict(student(model_forward=blank), reference).startswith("Not answered yet")
+
+
+@pytest.mark.parametrize("forward, named", [
+    ("        return self.ln_f(self.wte(input_ids)) @ self.wte.weight.T\n", "an object with .logits and .loss"),
+    ("        x = self.wte(input_ids)\n"
+     "        for block in self.blocks:\n"
+     "            x = block(x)\n"
+     "        return SimpleNamespace(logits=self.ln_f(x) @ self.wte.weight.T, loss=None)\n", "wte(ids) + wpe"),
+    ("        x = self.wte(input_ids) + self.wpe(torch.arange(input_ids.shape[1]))\n"
+     "        for block in self.blocks:\n"
+     "            x = block(x)\n"
+     "        return SimpleNamespace(logits=x @ self.wte.weight.T, loss=None)\n", "the final LayerNorm ln_f"),
+    ("        return SimpleNamespace(logits=self.wte(input_ids), loss=None)\n", "shaped (batch, tokens, vocabulary)"),
+], ids=["a tensor", "no positions", "no final norm", "wrong shape"])
+def test_the_model_s_own_slips_are_named(reference, forward, named):
+    said = verdict(student(model_forward="    def forward(self, input_ids, labels=None, **ignored):\n" + forward),
+                   reference)
+    assert said.startswith("Not quite:") and named in said, said
+
+
+def test_a_renamed_or_extra_weight_is_refused_before_anything_runs(reference):
+    said = verdict(student(init_extra="\n        self.head = nn.Linear(n_embd, vocab_size)"), reference)
+    assert "unexpected head.bias, head.weight" in said and "Keep __init__ as given" in said, said
+
+
+def test_without_a_training_loop_the_forward_pass_is_still_checked(reference):
+    said = verdict(student(), reference, loop=lambda *args: ([], []))
+    assert said.startswith("Your GPT computes GPT-2's logits") and "Write exercise 2's loop" in said, said

@@ -1,0 +1,215 @@
+"""Notebook 3's exercise 7: the student's own GPT-2, as ``nn.Module``s, against ``GPT2LMHeadModel``.
+
+``gpt_verdict`` builds the student's ``MyGPT`` at a fresh GPT-2's sizes, copies that model's random weights into it
+(GPT-2 stores its linear layers as ``Conv1D``, the transpose of ``nn.Linear``), compares the logits, and names the
+usual slip where they differ. Then the student's training loop (exercise 2) trains both from those same weights on
+the same batches, and the two loss curves are drawn together.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+
+from utils.exercises import NOT_ANSWERED_HINT, describe
+from utils.figures import show
+
+TOLERANCE = 1e-4  # fp32: the same sums in another order differ by ~1e-6; any slip moves the logits far more
+CURVES_APART = 1e-3  # nats: two fp32 models with the same weights train alike to ~1e-6 over 100 steps
+
+# the student's names (MyBlock's attributes) -> GPT-2's, in each block; True where GPT-2's Conv1D is transposed
+BLOCK_WEIGHTS = (("ln_1", "ln_1", False), ("ln_2", "ln_2", False), ("qkv", "attn.c_attn", True),
+                 ("proj", "attn.c_proj", True), ("up", "mlp.c_fc", True), ("down", "mlp.c_proj", True))
+
+
+def gpt2_state_for(reference, n_layer: int) -> dict[str, torch.Tensor]:
+    """``reference``'s (a GPT2LMHeadModel's) weights under MyGPT's names, as ``nn.Linear`` holds them."""
+    weights = reference.state_dict()
+    state = {f"{name}.{kind}": weights[f"transformer.{name}.{kind}"]
+             for name, kind in (("wte", "weight"), ("wpe", "weight"), ("ln_f", "weight"), ("ln_f", "bias"))}
+    for i in range(n_layer):
+        for mine, theirs, transposed in BLOCK_WEIGHTS:
+            weight = weights[f"transformer.h.{i}.{theirs}.weight"]
+            state[f"blocks.{i}.{mine}.weight"] = weight.T.contiguous() if transposed else weight
+            state[f"blocks.{i}.{mine}.bias"] = weights[f"transformer.h.{i}.{theirs}.bias"]
+    return state
+
+
+def _block(block, x: torch.Tensor, slip: str | None = None) -> torch.Tensor:
+    """GPT-2's block, computed with ``block``'s weights; ``slip`` names a common mistake to make on purpose."""
+    b, t, d = x.shape
+    heads = 1 if slip == "one head" else block.n_head
+    normed = x if slip == "no norm" else block.ln_1(x)
+    q, k, v = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in block.qkv(normed).split(d, dim=-1))
+    scores = q @ k.transpose(-1, -2) / (1 if slip == "no scale" else math.sqrt(d // heads))
+    if slip != "no mask":
+        scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    attended = block.proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d))
+    x = attended if slip == "no residual" else x + attended
+    hidden = block.up(block.ln_2(x))
+    return x + block.down(F.gelu(hidden) if slip == "exact gelu" else F.gelu(hidden, approximate="tanh"))
+
+
+BLOCK_SLIPS = {
+    "exact gelu": "its MLP uses the exact GELU; GPT-2 uses the tanh approximation: F.gelu(h, approximate=\"tanh\")",
+    "no scale": "its attention scores are not divided by the square root of the head size (d / n_head)",
+    "no mask": "a position attends to the tokens after it: set the scores above the diagonal to -inf before the "
+               "softmax",
+    "one head": "it attends with one head of full width: split q, k and v into n_head heads of d / n_head",
+    "no residual": "the attention's output replaces x: add it to x (the residual stream)",
+    "no norm": "the attention reads x itself: GPT-2 reads each sublayer's input through a LayerNorm (ln_1, ln_2)",
+}
+
+
+def _block_problem(mine, index: int, x: torch.Tensor, expected: torch.Tensor) -> str:
+    """Why block ``index`` of the student's model, given GPT-2's input ``x``, does not give GPT-2's output."""
+    block = mine.blocks[index]
+    with torch.no_grad():
+        got = block(x)
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            return f"Not quite: MyBlock.forward must return a tensor shaped like its input {tuple(x.shape)}; " \
+                   f"got {describe(got)}."
+        if torch.allclose(got, x):
+            return "Not quite: MyBlock.forward returns its input unchanged: add attention, then the MLP."
+        for slip, why in BLOCK_SLIPS.items():
+            if torch.allclose(got, _block(block, x, slip), atol=TOLERANCE):
+                return f"Not quite: block {index} differs from GPT-2's: {why}."
+    apart = (got - expected).abs().max().item()
+    return (f"Not quite: block {index} gives other numbers than GPT-2's (largest difference {apart:.3g}) on the same "
+            "input. Check the order: x + attention(ln_1(x)), then x + MLP(ln_2(x)).")
+
+
+def _logits_problem(mine, reference, ids: torch.Tensor) -> str | None:
+    """Why ``mine`` does not compute ``reference``'s logits for ``ids``, or None when it does."""
+    captured, last = [], []  # what reaches the student's first block; what GPT-2's last block gives
+    hooks = [mine.blocks[0].register_forward_pre_hook(lambda module, args: captured.append(args[0])),
+             reference.transformer.h[-1].register_forward_hook(
+                 lambda module, args, out: last.append(out[0] if isinstance(out, tuple) else out))]
+    try:
+        with torch.no_grad():
+            out = mine(input_ids=ids, labels=ids)
+            theirs = reference(input_ids=ids, output_hidden_states=True)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    logits = getattr(out, "logits", None)
+    if logits is None:
+        return NOT_ANSWERED_HINT if out is not None and hasattr(out, "logits") else (
+            f"Not quite: MyGPT.forward must return an object with .logits and .loss, as the skeleton does; got "
+            f"{describe(out)}.")
+    if not isinstance(logits, torch.Tensor) or logits.shape != theirs.logits.shape:
+        return f"Not quite: the logits must be shaped (batch, tokens, vocabulary) = " \
+               f"{tuple(theirs.logits.shape)}; got {describe(logits)}."
+    if torch.allclose(logits, theirs.logits, atol=TOLERANCE):
+        return None
+    changed = ids.clone()
+    changed[:, -1] = (changed[:, -1] + 1) % theirs.logits.shape[-1]  # another last token: nothing before it may move
+    with torch.no_grad():
+        moved = getattr(mine(input_ids=changed), "logits", None)
+    if isinstance(moved, torch.Tensor) and not torch.allclose(moved[:, :-1], logits[:, :-1], atol=TOLERANCE):
+        return ("Not quite: a position attends to the tokens after it (changing the last token moves the logits "
+                "before it): set the scores above the diagonal to -inf before the softmax.")
+    states = theirs.hidden_states  # the embeddings, then each block's output (the last one after ln_f)
+    if captured and not torch.allclose(captured[0], states[0], atol=TOLERANCE):
+        return ("Not quite: what reaches the first block is not GPT-2's: the token embedding of each id plus the "
+                "position embedding of its place (wte(ids) + wpe(0, 1, ...)).")
+    inputs = list(states[:-1])  # block i reads states[i]; the last block's output is not in hidden_states
+    outputs = list(states[1:-1]) + last
+    for index in range(len(mine.blocks)):
+        with torch.no_grad():
+            agrees = torch.allclose(mine.blocks[index](inputs[index]), outputs[index], atol=TOLERANCE)
+        if not agrees:
+            return _block_problem(mine, index, inputs[index], outputs[index])
+    apart = (logits - theirs.logits).abs().max().item()
+    return (f"Not quite: every block matches GPT-2's, but the logits differ (largest difference {apart:.3g}): "
+            "after the last block comes the final LayerNorm ln_f, then the output layer, the token embedding "
+            "reused (x @ wte.weight.T).")
+
+
+def _stressed(reference):
+    """A copy of ``reference`` with weights of a trained model's scale: embeddings of variance 1, each linear layer
+    keeping its input's variance, norms that scale and shift by ~0.1. Every activation then works across its range,
+    and the logits are a few units wide."""
+    stressed = copy.deepcopy(reference)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weight in stressed.transformer.named_parameters():
+            noise = torch.randn(weight.shape, generator=generator)
+            if name.startswith(("wte", "wpe")):
+                weight.copy_(noise)
+            else:  # GPT-2's Conv1D holds (inputs, outputs)
+                weight.copy_(noise / math.sqrt(weight.shape[0]) if weight.ndim == 2 else weight + 0.1 * noise)
+    return stressed
+
+
+def _optimizer(model, learning_rate: float) -> torch.optim.Optimizer:
+    """AdamW as the Trainer sets it: weight decay 0.1 on the matrices, none on biases and norms."""
+    groups = [{"params": [w for w in model.parameters() if w.ndim >= 2], "weight_decay": 0.1},
+              {"params": [w for w in model.parameters() if w.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate)
+
+
+def _build(my_gpt, reference):
+    """The student's model at ``reference``'s sizes, holding its weights; or the line that says why not."""
+    config = reference.config
+    try:
+        mine = my_gpt(config.vocab_size, config.n_positions, config.n_embd, config.n_layer, config.n_head)
+    except Exception as error:  # a student's constructor: whatever it raises is theirs to fix
+        return None, f"Not quite: MyGPT(...) raised {type(error).__name__}: {error}. Keep __init__ as given."
+    expected = gpt2_state_for(reference, config.n_layer)
+    names = set(mine.state_dict()) if isinstance(mine, torch.nn.Module) else set()
+    if names != set(expected):
+        missing, extra = sorted(set(expected) - names)[:3], sorted(names - set(expected))[:3]
+        return None, (f"Not quite: MyGPT's weights are not GPT-2's under the skeleton's names (missing "
+                      f"{', '.join(missing) or 'none'}; unexpected {', '.join(extra) or 'none'}). Keep __init__ as "
+                      "given: forward is yours to write.")
+    mine.load_state_dict(expected)
+    return mine.to(reference.device), None
+
+
+def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict], loop, learning_rate: float,
+                warmup_steps: int) -> str:
+    """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and
+    does the student's ``loop`` train it as it trains GPT-2? Draws both loss curves when it does."""
+    mine, problem = _build(my_gpt, reference)
+    if mine is None:
+        return problem
+    # first at a trained model's scale, where every slip shows (at GPT-2's initial scale the exact GELU moves the
+    # logits by ~1e-7), then with the weights that will train
+    ids, stressed = batches[0]["input_ids"][:2], _stressed(reference)
+    mine.load_state_dict(gpt2_state_for(stressed, reference.config.n_layer))
+    problem = _logits_problem(mine, stressed, ids)
+    mine.load_state_dict(gpt2_state_for(reference, reference.config.n_layer))
+    problem = problem or _logits_problem(mine, reference, ids)
+    if problem is not None:
+        return problem
+    eval_every = max(1, len(batches) // 4)
+    ours, _ = loop(mine, batches, eval_batches, _optimizer(mine, learning_rate), warmup_steps, eval_every, 1.0)
+    if not ours:
+        return ("Your GPT computes GPT-2's logits from the same weights. Write exercise 2's loop (it returned no "
+                "losses) to train it here.")
+    gpt2, _ = loop(reference, batches, eval_batches, _optimizer(reference, learning_rate), warmup_steps, eval_every,
+                   1.0)
+    apart = max(abs(float(a) - float(b)) for a, b in zip(ours, gpt2))
+    _draw(ours, gpt2)
+    if len(ours) != len(gpt2) or apart > CURVES_APART:
+        return (f"Not quite: your GPT computes GPT-2's logits, but trains differently (curves up to {apart:.3g} "
+                "apart): every weight must be an nn.Parameter of the module, created in __init__, not in forward.")
+    return (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of your loop, loss {gpt2[0]:.3f} -> "
+            f"{gpt2[-1]:.3f}, the two curves at most {apart:.1g} apart.")
+
+
+def _draw(ours: list[float], gpt2: list[float]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    steps = range(1, len(gpt2) + 1)
+    ax.plot(steps, gpt2, lw=3, alpha=0.5, label="GPT2LMHeadModel")
+    ax.plot(steps, ours, lw=1, ls="--", color="black", label="your MyGPT")
+    ax.set(xlabel="step", ylabel="training loss (nats)", title="the same weights, the same batches, your loop")
+    ax.legend()
+    show(fig, f"Training loss over {len(gpt2)} steps of GPT2LMHeadModel and of your MyGPT, from the same weights: "
+              f"{gpt2[0]:.2f} to {gpt2[-1]:.2f} and {ours[0]:.2f} to {ours[-1]:.2f}.")
