@@ -25,12 +25,12 @@ BLOCK_WEIGHTS = (("ln_1", "ln_1", False), ("ln_2", "ln_2", False), ("qkv", "attn
                  ("proj", "attn.c_proj", True), ("up", "mlp.c_fc", True), ("down", "mlp.c_proj", True))
 
 
-def gpt2_state_for(reference, n_layer: int) -> dict[str, torch.Tensor]:
+def gpt2_state_for(reference) -> dict[str, torch.Tensor]:
     """``reference``'s (a GPT2LMHeadModel's) weights under MyGPT's names, as ``nn.Linear`` holds them."""
     weights = reference.state_dict()
     state = {f"{name}.{kind}": weights[f"transformer.{name}.{kind}"]
              for name, kind in (("wte", "weight"), ("wpe", "weight"), ("ln_f", "weight"), ("ln_f", "bias"))}
-    for i in range(n_layer):
+    for i in range(reference.config.n_layer):
         for mine, theirs, transposed in BLOCK_WEIGHTS:
             weight = weights[f"transformer.h.{i}.{theirs}.weight"]
             state[f"blocks.{i}.{mine}.weight"] = weight.T.contiguous() if transposed else weight
@@ -90,7 +90,7 @@ def _logits_problem(mine, reference, ids: torch.Tensor) -> str | None:
                  lambda module, args, out: last.append(out[0] if isinstance(out, tuple) else out))]
     try:
         with torch.no_grad():
-            out = mine(input_ids=ids, labels=ids)
+            out = mine(input_ids=ids)
             theirs = reference(input_ids=ids, output_hidden_states=True)
     finally:
         for hook in hooks:
@@ -152,14 +152,14 @@ def _optimizer(model, learning_rate: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
-def _build(my_gpt, reference):
-    """The student's model at ``reference``'s sizes, holding its weights; or the line that says why not."""
+def _build(my_gpt, reference, expected: dict[str, torch.Tensor]):
+    """The student's model at ``reference``'s sizes, holding ``expected`` (its weights under MyGPT's names); or the
+    line that says why not."""
     config = reference.config
     try:
         mine = my_gpt(config.vocab_size, config.n_positions, config.n_embd, config.n_layer, config.n_head)
     except Exception as error:  # a student's constructor: whatever it raises is theirs to fix
         return None, f"Not quite: MyGPT(...) raised {type(error).__name__}: {error}. Keep __init__ as given."
-    expected = gpt2_state_for(reference, config.n_layer)
     names = set(mine.state_dict()) if isinstance(mine, torch.nn.Module) else set()
     if names != set(expected):
         missing, extra = sorted(set(expected) - names)[:3], sorted(names - set(expected))[:3]
@@ -174,15 +174,16 @@ def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict]
                 warmup_steps: int) -> str:
     """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and
     does the student's ``loop`` train it as it trains GPT-2? Draws both loss curves when it does."""
-    mine, problem = _build(my_gpt, reference)
+    initial = gpt2_state_for(reference)
+    mine, problem = _build(my_gpt, reference, initial)
     if mine is None:
         return problem
     # first at a trained model's scale, where every slip shows (at GPT-2's initial scale the exact GELU moves the
     # logits by ~1e-7), then with the weights that will train
     ids, stressed = batches[0]["input_ids"][:2], _stressed(reference)
-    mine.load_state_dict(gpt2_state_for(stressed, reference.config.n_layer))
+    mine.load_state_dict(gpt2_state_for(stressed))
     problem = _logits_problem(mine, stressed, ids)
-    mine.load_state_dict(gpt2_state_for(reference, reference.config.n_layer))
+    mine.load_state_dict(initial)
     problem = problem or _logits_problem(mine, reference, ids)
     if problem is not None:
         return problem
