@@ -51,3 +51,44 @@ def test_the_error_of_the_margin_counts_each_article_once():
     assert (error, articles) == (0.0, 3)
     error, articles = baselines.error_by_article(learnt, reference, ["a", "b", "c", "c"])
     assert articles == 3 and error == pytest.approx(math.sqrt(1 + 1 + 0) / 4)  # deviations -1, +1, 0 + 0
+
+
+def test_token_chunks_become_their_exact_bytes_in_the_byte_tokenizers_ids(gpt2_tokenizer, bert_tokenizer):
+    byte_tokenizer = gpt2_tokenizer.train_new_from_iterator(["any text"], vocab_size=257, show_progress=False)
+    text = " Café, naïve: 8 ½ km."  # multi-byte characters, which GPT-2 may split across tokens
+    chunk = gpt2_tokenizer(text)["input_ids"]
+    (row,) = baselines.token_bytes(gpt2_tokenizer, byte_tokenizer, {"input_ids": [chunk]})
+    assert len(row) == len(text.encode("utf-8"))
+    assert byte_tokenizer.decode(row) == text
+    with pytest.raises(ValueError, match="train_new_from_iterator"):
+        baselines.token_bytes(gpt2_tokenizer, bert_tokenizer, {"input_ids": [chunk]})  # no byte-level alphabet
+
+
+def test_the_byte_model_scores_the_bytes_a_token_model_scores_each_once(gpt2_tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    byte_tokenizer = gpt2_tokenizer.train_new_from_iterator(["any text"], vocab_size=257, show_progress=False)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=257, n_positions=4, n_embd=8, n_layer=1, n_head=2))
+    texts = ["Hello world, again", " and once more."]
+    chunks = {"input_ids": [gpt2_tokenizer(t)["input_ids"] for t in texts]}
+    byte_train = {"input_ids": [byte_tokenizer("a Hello world")["input_ids"][:8]]}
+    got = baselines.on_the_same_bytes(model, gpt2_tokenizer, byte_tokenizer, chunks, byte_train)
+    # expected, written out: each chunk's bytes after its first token, each read with the bytes before it in its
+    # window of 4 (windows start at the first token's last byte and overlap by one)
+    first = [len(gpt2_tokenizer.convert_ids_to_tokens(ids[0])) for ids in chunks["input_ids"]]
+    scored = [len(t.encode()) - f for t, f in zip(texts, first)]
+    assert got["bytes"] == sum(scored) and got["tokens"] == sum(len(ids) - 1 for ids in chunks["input_ids"])
+    nats = []
+    for text, f in zip(texts, first):
+        ids = byte_tokenizer(text)["input_ids"]
+        for target in range(f, len(ids)):
+            start = f - 1 + 3 * ((target - f) // 3)  # the window holding this target, after its first byte
+            with torch.no_grad():
+                logits = model(torch.tensor([ids[start:target]])).logits[0, -1]
+            nats.append(-logits.log_softmax(-1)[ids[target]].item())
+    assert got["byte model"] == pytest.approx(sum(nats) / len(nats), rel=1e-5)
+    pairs = {"input_ids": [byte_tokenizer(t)["input_ids"][f - 1:] for t, f in zip(texts, first)]}
+    bigram = [p for row in pairs["input_ids"] for p in
+              baselines.bigram_probabilities(byte_train, {"input_ids": [row]}, 257)[0].tolist()]
+    assert got["bigram"] == pytest.approx(-sum(math.log(p) for p in bigram) / len(bigram))

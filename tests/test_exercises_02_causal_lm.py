@@ -568,6 +568,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="sampling: without the prompt"),
     pytest.param(SAMPLING_CHECK, NO_CACHE_SAMPLE + "    return tuple(ids[0].tolist())", RIGHT, "Correct:",
                  id="sampling: no cache, a tuple"),
+    pytest.param(SAMPLING_CHECK, NO_CACHE_SAMPLE + "    return ids[0].tolist() + [0]", WRONG,
+                 "generate's tokens, then 1 more: return the prompt's ids and n = ", id="sampling: one token too many"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",

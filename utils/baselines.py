@@ -22,16 +22,22 @@ def bigram_probabilities(train_chunks, valid_chunks, vocab_size: int, weight: fl
     the targets of ``unigram_loss``): the pair's share of the previous token's pairs in the training chunks, mixed
     half and half (``weight``) with the add-one unigram model, so that a pair never seen keeps half the unigram's
     probability (all of it after a token never seen)."""
-    train, valid = torch.tensor(list(train_chunks["input_ids"])), torch.tensor(list(valid_chunks["input_ids"]))
+    valid = torch.tensor(list(valid_chunks["input_ids"]))
+    return _bigram(train_chunks, valid[:, :-1], valid[:, 1:], vocab_size, weight)
+
+
+def _bigram(train_chunks, previous_ids, next_ids, vocab_size: int, weight: float = 0.5) -> torch.Tensor:
+    """``bigram_probabilities`` of each token of ``next_ids`` after the one at the same place in ``previous_ids``."""
+    train = torch.tensor(list(train_chunks["input_ids"]))
     pairs, pair_counts = torch.unique(train[:, :-1] * vocab_size + train[:, 1:], return_counts=True)
     previous = torch.bincount(train[:, :-1].flatten(), minlength=vocab_size)
     unigram = _add_one_unigram(train.flatten(), vocab_size)
-    wanted = valid[:, :-1] * vocab_size + valid[:, 1:]
+    wanted = previous_ids * vocab_size + next_ids
     at = torch.searchsorted(pairs, wanted).clamp(max=len(pairs) - 1)
     seen = torch.where(pairs[at] == wanted, pair_counts[at], 0)
-    before = previous[valid[:, :-1]]
+    before = previous[previous_ids]
     mix = torch.where(before > 0, weight, 0.0)  # a previous token never seen in training: the unigram alone
-    return mix * seen / before.clamp(min=1) + (1 - mix) * unigram[valid[:, 1:]]
+    return mix * seen / before.clamp(min=1) + (1 - mix) * unigram[next_ids]
 
 
 def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> float:
@@ -72,3 +78,42 @@ def error_by_article(learnt: torch.Tensor, reference: torch.Tensor, sources: lis
     for source, deviation in zip(sources, (margins - margins.mean()).tolist()):
         deviations[source] = deviations.get(source, 0.0) + deviation
     return math.sqrt(sum(d * d for d in deviations.values())) / len(margins), len(deviations)
+
+
+def token_bytes(tokenizer, byte_tokenizer, token_chunks) -> list[list[int]]:
+    """Each chunk of GPT-2 tokens as the byte model's ids, exactly: a byte-level token is a string of characters, one
+    per byte, from the alphabet the byte tokenizer was trained on."""
+    rows = []
+    for ids in token_chunks["input_ids"]:
+        row = byte_tokenizer.convert_tokens_to_ids(list("".join(tokenizer.convert_ids_to_tokens(ids))))
+        if None in row or byte_tokenizer.unk_token_id in row:
+            raise ValueError("byte_tokenizer does not share the token tokenizer's byte-level alphabet: train it with "
+                             "tokenizer.train_new_from_iterator, as notebook 3 does")
+        rows.append(row)
+    return rows
+
+
+@torch.no_grad()
+def on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_train_chunks) -> dict:
+    """The byte model and the byte bigram model on the very bytes a token model scores in ``token_chunks``: every
+    byte of every token but each chunk's first. The byte model reads them in windows of its context that overlap by
+    one byte, so each is scored once, after at least one byte. Returns the bytes and tokens scored, and each model's
+    nats per byte: {"bytes", "tokens", "byte model", "bigram"}."""
+    context, vocab_size = byte_model.config.n_positions, len(byte_tokenizer)
+    byte_model.eval()
+    learnt, scored, tokens = [], [], 0
+    for ids, row in zip(token_chunks["input_ids"], token_bytes(tokenizer, byte_tokenizer, token_chunks)):
+        tokens += len(ids) - 1
+        start = len(tokenizer.convert_ids_to_tokens(ids[0])) - 1  # the first token's last byte: context only
+        scored.append(torch.tensor(row[start:]))
+        while start < len(row) - 1:
+            window = torch.tensor([row[start:start + context]], device=byte_model.device)
+            log_probs = byte_model(window).logits[0, :-1].float().log_softmax(-1)
+            learnt.append(log_probs.gather(-1, window[0, 1:, None])[:, 0].cpu())
+            start += context - 1
+    learnt = torch.cat(learnt)
+    pairs = _bigram(byte_train_chunks, torch.cat([r[:-1] for r in scored]), torch.cat([r[1:] for r in scored]),
+                    vocab_size)
+    assert len(learnt) == len(pairs)
+    return {"bytes": len(learnt), "tokens": tokens, "byte model": -learnt.mean().item(),
+            "bigram": -pairs.log().mean().item()}

@@ -21,7 +21,7 @@ from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBas
 
 from utils import exercises
 from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, predicted, truth, without
-from utils.fill_mask import encode_masked
+from utils.fill_mask import encode_masked, fill_mask
 from utils.support.validation import check_corruption_batch
 
 TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked
@@ -264,6 +264,35 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
                 f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
     return f"Not quite: {slip}."
+
+
+def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """Exercise 5's verdict: ``text``'s blanks filled in turn, each with the model's top word once the words before
+    it are in, one forward pass per blank, set against the words of one pass."""
+    one_pass, in_turn, filled = [ranked[0][0] for ranked in fill_mask(model, tokenizer, text, top_k=1)], [], text
+    for _ in one_pass:
+        in_turn.append(fill_mask(model, tokenizer, filled, top_k=1)[0][0][0])
+        filled = filled.replace(tokenizer.mask_token, in_turn[-1], 1)
+    with exercises.forward_passes(model) as passes:
+        mine = my_fill_in_turn(text)
+    if mine is None:
+        return exercises.NOT_ANSWERED_HINT
+    if not isinstance(mine, (list, tuple)) or not all(isinstance(w, str) for w in mine):
+        return f"Not quite: return the words as a list of str; got {describe(mine)}."
+    words, blanks = [w.strip().lower() for w in mine], lambda ids: (ids == tokenizer.mask_token_id).sum()
+    if words == in_turn and len(passes) < len(in_turn):
+        return (f"Not quite: the right words here, but from {len(passes)} forward pass(es) for {len(in_turn)} "
+                "blanks. Put the first word in, then run the model again on the new text.")
+    if words == in_turn and not any(ids is not None and blanks(ids) < blanks(passes[0]) for ids in passes[1:]):
+        return ("Not quite: the right words here, but every forward pass saw every blank, so no guess saw the word "
+                "before it. Put the first word into the text, then run the model on the new text.")
+    if words == in_turn:
+        same = "the same words" if in_turn == one_pass else "other words"
+        return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, each guess "
+                "sees the words before it: that is how a causal model writes, one token after another (notebook 2).")
+    if words == one_pass:
+        return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
+    return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."
 
 
 def top_mass_and_count(probabilities: torch.Tensor, k: int, above: float = 0.001) -> tuple[float, int]:

@@ -18,7 +18,6 @@ DEFAULT = "classroom"
 MASKED_LM: dict[str, dict] = {
     "classroom": dict(
         top_k=5,  # words ranked per mask; free, the bar chart grows taller
-        layer=0,  # attention layer drawn (0 is the first); the notebook draws its head that looks most past the blank
     ),
 }
 

@@ -1,8 +1,9 @@
 """What notebook 3's check cells compare a student's code with, kept out of the check cells' sight.
 
-``cross_entropy_slips`` gives the loss each common slip of exercise 1 would come to on the same logits, so a check can
-name the slip. ``loop_verdict`` runs a student's training loop (exercise 2) and the Trainer on two copies of the same
-fresh model and the same batches, and says in one line whether they agree, and if not, where they part and why.
+``cross_entropy_verdict`` judges exercise 1, naming a slip by the loss it would come to on the same logits
+(``cross_entropy_slips``). ``loop_verdict`` runs a student's training loop (exercise 2) and the Trainer on two
+copies of the same fresh model and the same batches, and says in one line whether they agree, and if not, where they
+part and why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from utils import pretraining
-from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED_HINT, describe, mismatch, number, on_its_classes, without
+from utils.exercises import (
+    CROSS_ENTROPY_ITSELF,
+    NOT_ANSWERED_HINT,
+    close,
+    describe,
+    mismatch,
+    number,
+    on_its_classes,
+    without,
+)
 from utils.pretraining import trainer_log
 
 LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
@@ -49,6 +59,63 @@ def cross_entropy_slips(logits: torch.Tensor, labels: torch.Tensor) -> dict[str,
         "log base 2 (bits): the loss is in nats, the natural log":
             F.cross_entropy(shifted, targets).item() / torch.log(torch.tensor(2.0)).item(),
     }
+
+
+def cross_entropy_verdict(my_cross_entropy, model: torch.nn.Module, sample: dict) -> str:
+    """Exercise 1's verdict: ``my_cross_entropy`` on ``sample``'s logits and labels against the model's own loss,
+    then on the same logits made 25 times sharper (an untrained model's scores are nearly flat, so some slips land
+    near the right loss; sharp scores, a model sure of itself, put every slip nats away). A slip is named."""
+    model.eval()
+    with torch.no_grad():
+        out = model(**sample)
+    labels, sharp = sample["labels"], out.logits.float() * 25
+    cases = {"the model's scores": (out.logits, out.loss.item()),
+             "the same scores made 25 times sharper": (sharp, F.cross_entropy(
+                 sharp[:, :-1].flatten(0, 1), labels[:, 1:].flatten()).item())}
+    try:
+        with without(*loss_itself(model)):  # what the student rebuilds
+            mine = {case: my_cross_entropy(logits, labels) for case, (logits, _) in cases.items()}
+    except (IndexError, RuntimeError) as error:
+        if "-100" not in str(error):
+            raise  # verdict() names it
+        return ("Not quite: your code used the label -100 as a token id (it is not one: it marks a position that is "
+                "not scored). Score only the positions where labels[:, 1:] != -100.")
+    if mine["the model's scores"] is None:
+        return NOT_ANSWERED_HINT
+    wrong = next((case for case, (_, loss) in cases.items() if not close(mine[case], loss)), None)
+    if wrong is None:
+        model_loss, sharp_loss = (loss for _, loss in cases.values())
+        return (f"Correct: {model_loss:.4f} nats, the model's own loss on two unseen chunks, and {sharp_loss:.4f} on "
+                "its scores made 25 times sharper.")
+    logits, loss = cases[wrong]
+    slip = next((what for what, slipped in cross_entropy_slips(logits, labels).items() if close(mine[wrong], slipped)),
+                None)
+    if slip is not None:
+        return f"Not quite: on {wrong}, {describe(mine[wrong])} is what the loss comes to with {slip}."
+    if (problem := mismatch(mine[wrong], torch.tensor(loss))) is not None and "shape" in problem:
+        return f"Not quite: {problem}: average over the scored positions to get one number."
+    return (f"Not quite: on {wrong}, {describe(mine[wrong])}, where the loss is {loss:.4f}. Shifted? Natural log? Only "
+            "labels that are not -100, averaged?")
+
+
+def dropout_verdict(guess, measured: float, without: float) -> str:
+    """Exercise 5's verdict on a predicted final training loss with dropout (``measured``; ``without``: the same run
+    without dropout): right when nearer the measured loss than half the distance between the two runs, and than
+    0.05 nats; a guess halfway, as near one run as the other, is not."""
+    if number(guess) is None or not math.isfinite(number(guess)):
+        return f"Answer with a number of nats (got {describe(guess)})."
+    guess, direction = number(guess), "higher" if measured > without else "lower"
+    within = max(0.05, abs(measured - without) / 2)
+    lines = [f"{'Right' if abs(guess - measured) < within else 'Not this time'}: you predicted {guess:.2f}; measured "
+             f"{measured:.3f} with dropout against {without:.3f} without ({direction}; right within {within:.2f} "
+             "nats)."]
+    if direction == "higher":
+        lines.append("With random activations zeroed the model cannot fit its text as exactly; and the logged "
+                     "training loss is computed in train mode, with dropout active, while evaluation switches it off.")
+    else:
+        lines.append(f"Here dropout did not raise it: {measured:.3f} against {without:.3f}. One seed cannot tell a "
+                     "difference this small from chance; run both again with another SEED to see how much it moves.")
+    return "\n".join(lines)
 
 
 def _watch_modes(model, eval_batches) -> list[tuple[bool, bool, bool]]:
