@@ -8,24 +8,45 @@ import torch
 from utils import baselines
 
 
-def test_the_unigram_loss_is_the_add_one_frequency_of_each_predicted_token():
-    train = {"input_ids": [[0, 0, 1], [0, 2, 2]]}  # counts 3, 1, 2, 0 of a 4-token vocabulary: +1 each -> 4, 2, 3, 1
+def test_the_unigram_loss_adds_the_held_out_constant_to_every_count():
+    # two chunks, so every other chunk is one half: [0, 0, 1] and [0, 2, 2]; counts of both: 3, 1, 2, 0
+    train = {"input_ids": [[0, 0, 1], [0, 2, 2]]}
     valid = {"input_ids": [[3, 0, 3]]}  # the first token of a chunk is never predicted: 0 and 3 are
-    expected = -(math.log(4 / 10) + math.log(1 / 10)) / 2
+
+    def held_out(k):  # each half's counts (+ k, 4 entries) predicting the other half's tokens
+        first = {0: 2 + k, 1: 1 + k, 2: k}  # [0, 0, 1]: 3 tokens, total 3 + 4k
+        second = {0: 1 + k, 1: k, 2: 2 + k}  # [0, 2, 2]
+        return (sum(math.log(second[t] / (3 + 4 * k)) for t in (0, 0, 1)) / 3
+                + sum(math.log(first[t] / (3 + 4 * k)) for t in (0, 2, 2)) / 3)
+
+    k = max(baselines.ADD_K, key=held_out)
+    assert baselines.add_k(train, vocab_size=4) == k
+    expected = -(math.log((3 + k) / (6 + 4 * k)) + math.log(k / (6 + 4 * k))) / 2
     assert baselines.unigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
 
 
-def test_the_bigram_loss_mixes_each_pairs_share_half_and_half_with_the_add_one_unigram():
-    train = {"input_ids": [[1, 2, 1, 2, 3]]}  # pairs 1-2 twice, 2-1, 2-3; token counts 0, 2, 2, 1 -> +1: 1, 3, 3, 2
-    valid = {"input_ids": [[1, 2, 0]]}  # 1 -> 2: every pair after 1 (2 of 2); 2 -> 0: never seen after 2 (0 of 2)
-    expected = -(math.log(0.5 * 2 / 2 + 0.5 * 3 / 9) + math.log(0.5 * 0 / 2 + 0.5 * 1 / 9)) / 2
-    assert baselines.bigram_loss(train, valid, vocab_size=4) == pytest.approx(expected)
+def test_add_k_is_small_when_held_out_text_repeats_its_half_and_large_when_it_does_not():
+    same = {"input_ids": [[5, 6, 7, 8]] * 4}  # every chunk alike: counts predict the other half exactly
+    disjoint = {"input_ids": [[1, 2, 3, 4], [5, 6, 7, 8]]}  # each half's tokens never seen in the other
+    assert baselines.add_k(same, vocab_size=1000) == min(baselines.ADD_K)
+    assert baselines.add_k(disjoint, vocab_size=1000) == max(baselines.ADD_K)
+    assert baselines.add_k({"input_ids": [[1, 2, 3]]}, vocab_size=10) == 1.0  # one chunk: nothing to hold out
+
+
+def test_the_bigram_model_is_witten_bell_over_the_unigram():
+    train = {"input_ids": [[1, 2, 1, 2, 3]]}  # one chunk: add-one unigram, counts 0, 2, 2, 1 -> +1: 1, 3, 3, 2 of 9
+    # pairs 1-2 twice (after 1: one kind of follower, count 2), 2-1 and 2-3 (after 2: two kinds, count 2)
+    valid = {"input_ids": [[1, 2, 0]]}
+    after_1 = (2 + 1 * 3 / 9) / (2 + 1)  # 1 -> 2: seen twice
+    after_2 = (0 + 2 * 1 / 9) / (2 + 2)  # 2 -> 0: never seen after 2
+    assert baselines.bigram_loss(train, valid, vocab_size=4) == pytest.approx(
+        -(math.log(after_1) + math.log(after_2)) / 2)
     # after a token never seen in training, nothing is known of its pairs: the unigram's probability, whole
     unseen = {"input_ids": [[0, 2]]}
     assert baselines.bigram_loss(train, unseen, vocab_size=4) == pytest.approx(-math.log(3 / 9))
     # position by position, the same probabilities, one row per validation chunk
     rows = baselines.bigram_probabilities(train, valid, vocab_size=4).tolist()
-    assert len(rows) == 1 and rows[0] == pytest.approx([0.5 * 2 / 2 + 0.5 * 3 / 9, 0.5 * 1 / 9])
+    assert len(rows) == 1 and rows[0] == pytest.approx([after_1, after_2])
 
 
 def test_true_token_log_probs_are_the_log_softmax_at_each_next_token():
@@ -75,7 +96,8 @@ def test_the_byte_model_scores_the_bytes_a_token_model_scores_each_once(gpt2_tok
     byte_train = {"input_ids": [byte_tokenizer("a Hello world")["input_ids"][:8]]}
     got = baselines.on_the_same_bytes(model, gpt2_tokenizer, byte_tokenizer, chunks, byte_train)
     # expected, written out: each chunk's bytes after its first token, each read with the bytes before it in its
-    # window of 4 (windows start at the first token's last byte and overlap by one)
+    # window of 4: the first window starts at the first token's last byte and scores 3 bytes; each next one starts 2
+    # later and scores the 2 bytes after the last scored
     first = [len(gpt2_tokenizer.convert_ids_to_tokens(ids[0])) for ids in chunks["input_ids"]]
     scored = [len(t.encode()) - f for t, f in zip(texts, first)]
     assert got["bytes"] == sum(scored) and got["tokens"] == sum(len(ids) - 1 for ids in chunks["input_ids"])
@@ -83,7 +105,7 @@ def test_the_byte_model_scores_the_bytes_a_token_model_scores_each_once(gpt2_tok
     for text, f in zip(texts, first):
         ids = byte_tokenizer(text)["input_ids"]
         for target in range(f, len(ids)):
-            start = f - 1 + 3 * ((target - f) // 3)  # the window holding this target, after its first byte
+            start = f - 1 if target < f + 3 else f + 1 + 2 * ((target - f - 3) // 2)
             with torch.no_grad():
                 logits = model(torch.tensor([ids[start:target]])).logits[0, -1]
             nats.append(-logits.log_softmax(-1)[ids[target]].item())

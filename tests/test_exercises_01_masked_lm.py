@@ -261,8 +261,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
         ("tokenizer.backend_tokenizer.encode(word, add_special_tokens=False).tokens",
          "the Rust backend, through its property"),
         ("tokenizer._tokenizer.encode(word, add_special_tokens=False).tokens", "the Rust backend itself"),
-        ("__import__('utils.masking', fromlist=['_split'])._split(word, vocab)", "the check's own split")]],
-    pytest.param(WORDPIECE_CHECK, "from utils.masking import _split\n\n\ndef my_wordpiece(word, vocab):\n"
+        ("__import__('utils.fill_checks', fromlist=['_split'])._split(word, vocab)", "the check's own split")]],
+    pytest.param(WORDPIECE_CHECK, "from utils.fill_checks import _split\n\n\ndef my_wordpiece(word, vocab):\n"
                  "    return _split(word, vocab)", WRONG, REBUILT, id="wordpiece: the check's own split, imported"),
     pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n    return word", WRONG,
                  "return the pieces as a list of str", id="wordpiece: a str"),

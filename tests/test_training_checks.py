@@ -1,10 +1,10 @@
-"""Notebook 3's experiment verdicts, on numbers chosen by hand: where right ends and a tie begins."""
+"""Notebook 3's verdicts on numbers chosen by hand: where right ends and a tie begins; perplexity."""
 
 import math
 
 import pytest
 
-from utils.training_checks import dropout_verdict
+from utils.training_checks import dropout_verdict, perplexity_verdict
 
 
 @pytest.mark.parametrize("guess, first_word", [
@@ -16,16 +16,30 @@ from utils.training_checks import dropout_verdict
 ])
 def test_dropout_is_right_only_nearer_the_measured_loss_than_halfway(guess, first_word):
     said = dropout_verdict(guess, measured=1.4, without=1.0)
-    assert said.startswith(f"{first_word}: you predicted {guess:.2f}; measured 1.400 with dropout against 1.000")
-    assert "right within 0.20 nats" in said and "train mode" in said
+    assert said.startswith(f"{first_word}: you predicted {guess:.3f}, {abs(guess - 1.4):.3f} from the 1.400 measured "
+                           "with dropout (higher than 1.000 without)")
+    assert "right if less than 0.200 from it" in said and "train mode" in said
 
 
 def test_a_dropout_run_that_did_not_rise_is_judged_within_a_floor_and_says_one_seed_cannot_tell():
     said = dropout_verdict(0.52, measured=0.50, without=0.51)  # 0.01 apart: the floor, 0.05, is the margin
-    assert said.startswith("Right: you predicted 0.52") and "right within 0.05" in said
+    assert said.startswith("Right: you predicted 0.520") and "right if less than 0.050" in said
     assert "One seed cannot tell" in said
 
 
 @pytest.mark.parametrize("guess", ["higher", [1.0], None, math.nan, math.inf])
 def test_a_dropout_guess_that_is_not_a_finite_number_is_asked_for_one(guess):
     assert dropout_verdict(guess, measured=1.4, without=1.0).startswith("Answer with a number of nats (got ")
+
+
+@pytest.mark.parametrize("mine, uniform, first_words", [
+    (math.exp(8.94), 50257, "Correct: 7,631 against 50,257"),
+    (math.exp(8.94), math.exp(10.82), "Correct:"),   # e to ln V as printed, 2 decimals
+    (7631, 50257, "Correct:"),                       # as the table prints it
+    (8.94, 50257, "Not quite: 8.94 is the loss itself"),
+    (math.exp(8.94), 10.82, "Not quite: the model's perplexity is right"),
+    (2 ** 8.94, 50257, "Not quite: 491.143 is not e^8.9400"),
+    (None, 50257, "Not answered yet"),
+])
+def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size(mine, uniform, first_words):
+    assert perplexity_verdict(mine, uniform, best_loss=8.94, vocab_size=50257).startswith(first_words)

@@ -10,39 +10,67 @@ import torch
 
 from utils.support.allocator import release_freed_memory
 
+ADD_K = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # the constants ``add_k`` chooses from
 
-def _add_one_unigram(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """Each token's probability under the unigram model of ``tokens``: its count plus one, over the total."""
+
+def _add_k_unigram(tokens: torch.Tensor, vocab_size: int, k: float) -> torch.Tensor:
+    """Each token's probability under the unigram model of ``tokens``: its count plus ``k``, over the total."""
     counts = torch.bincount(tokens, minlength=vocab_size)
-    return (counts + 1) / (counts.sum() + vocab_size)
+    return (counts + k) / (counts.sum() + k * vocab_size)
 
 
-def bigram_probabilities(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> torch.Tensor:
+def _rows(chunks) -> torch.Tensor:
+    return torch.tensor(list(chunks["input_ids"]))
+
+
+def add_k(train_chunks, vocab_size: int) -> float:
+    """The constant of ``ADD_K`` that a unigram model adds to every count: the one whose counts of half the training
+    chunks (every other chunk) best predict the other half, both ways round. Training text only: the validation
+    text plays no part in its own baseline. One chunk alone has no half to hold out: 1 (add-one)."""
+    rows = _rows(train_chunks)
+    if len(rows) < 2:
+        return 1.0
+    halves = rows[0::2].flatten(), rows[1::2].flatten()
+
+    def held_out(k: float) -> float:
+        return sum(_add_k_unigram(a, vocab_size, k).log()[b].mean().item() for a, b in (halves, halves[::-1]))
+
+    return max(ADD_K, key=held_out)
+
+
+def unigram_probabilities(train_chunks, vocab_size: int) -> torch.Tensor:
+    """Every token's probability under the unigram model of the training chunks: its count plus ``add_k``'s
+    constant, over the total, so that no token is impossible."""
+    return _add_k_unigram(_rows(train_chunks).flatten(), vocab_size, add_k(train_chunks, vocab_size))
+
+
+def bigram_probabilities(train_chunks, valid_chunks, vocab_size: int) -> torch.Tensor:
     """The probability a bigram model gives each validation token after the one before it (chunks x positions - 1,
-    the targets of ``unigram_loss``): the pair's share of the previous token's pairs in the training chunks, mixed
-    half and half (``weight``) with the add-one unigram model, so that a pair never seen keeps half the unigram's
-    probability (all of it after a token never seen)."""
-    valid = torch.tensor(list(valid_chunks["input_ids"]))
-    return _bigram(train_chunks, valid[:, :-1], valid[:, 1:], vocab_size, weight)
+    the targets of ``unigram_loss``). Witten-Bell smoothing: the pair's count in the training chunks, plus the
+    unigram model's probability times the number of different tokens seen after the previous one, over the previous
+    token's count plus that number. A token followed by many different ones leans on the unigram; one always
+    followed by the same token, on its pairs; after a token never seen in training, the unigram alone."""
+    valid = _rows(valid_chunks)
+    return _bigram(train_chunks, valid[:, :-1], valid[:, 1:], vocab_size)
 
 
-def _bigram(train_chunks, previous_ids, next_ids, vocab_size: int, weight: float = 0.5) -> torch.Tensor:
+def _bigram(train_chunks, previous_ids, next_ids, vocab_size: int) -> torch.Tensor:
     """``bigram_probabilities`` of each token of ``next_ids`` after the one at the same place in ``previous_ids``."""
-    train = torch.tensor(list(train_chunks["input_ids"]))
+    train = _rows(train_chunks)
     pairs, pair_counts = torch.unique(train[:, :-1] * vocab_size + train[:, 1:], return_counts=True)
     previous = torch.bincount(train[:, :-1].flatten(), minlength=vocab_size)
-    unigram = _add_one_unigram(train.flatten(), vocab_size)
+    followers = torch.bincount(pairs // vocab_size, minlength=vocab_size)  # different tokens seen after each
+    unigram = unigram_probabilities(train_chunks, vocab_size)[next_ids]
     wanted = previous_ids * vocab_size + next_ids
     at = torch.searchsorted(pairs, wanted).clamp(max=len(pairs) - 1)
     seen = torch.where(pairs[at] == wanted, pair_counts[at], 0)
-    before = previous[previous_ids]
-    mix = torch.where(before > 0, weight, 0.0)  # a previous token never seen in training: the unigram alone
-    return mix * seen / before.clamp(min=1) + (1 - mix) * unigram[next_ids]
+    before, kinds = previous[previous_ids], followers[previous_ids]
+    return torch.where(before > 0, (seen + kinds * unigram) / (before + kinds).clamp(min=1), unigram)
 
 
-def bigram_loss(train_chunks, valid_chunks, vocab_size: int, weight: float = 0.5) -> float:
+def bigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
     """The validation loss (nats) of the bigram model of ``bigram_probabilities``."""
-    return -bigram_probabilities(train_chunks, valid_chunks, vocab_size, weight).log().mean().item()
+    return -bigram_probabilities(train_chunks, valid_chunks, vocab_size).log().mean().item()
 
 
 @torch.no_grad()
@@ -61,12 +89,10 @@ def true_token_log_probs(model, chunks) -> torch.Tensor:
 
 
 def unigram_loss(train_chunks, valid_chunks, vocab_size: int) -> float:
-    """The validation loss (nats) of the unigram model: each token's count in the training chunks plus one (add-one
-    smoothing: no token has probability 0), over the total; scored on every validation token a model predicts
-    (all but each chunk's first)."""
-    log_p = _add_one_unigram(torch.tensor([t for ids in train_chunks["input_ids"] for t in ids]), vocab_size).log()
+    """The validation loss (nats) of the unigram model (``unigram_probabilities``), scored on every validation token
+    a model predicts (all but each chunk's first)."""
     targets = torch.tensor([ids[1:] for ids in valid_chunks["input_ids"]])
-    return -log_p[targets].mean().item()
+    return -unigram_probabilities(train_chunks, vocab_size).log()[targets].mean().item()
 
 
 def error_by_article(learnt: torch.Tensor, reference: torch.Tensor, sources: list) -> tuple[float, int]:
@@ -96,9 +122,10 @@ def token_bytes(tokenizer, byte_tokenizer, token_chunks) -> list[list[int]]:
 @torch.no_grad()
 def on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_train_chunks) -> dict:
     """The byte model and the byte bigram model on the very bytes a token model scores in ``token_chunks``: every
-    byte of every token but each chunk's first. The byte model reads them in windows of its context that overlap by
-    one byte, so each is scored once, after at least one byte. Returns the bytes and tokens scored, and each model's
-    nats per byte: {"bytes", "tokens", "byte model", "bigram"}."""
+    byte of every token but each chunk's first. The byte model reads them in windows of its context that advance by
+    half of it: each byte is scored once, and after a chunk's first half-context, with at least half a context of
+    bytes before it. Returns the bytes and tokens scored, and each model's nats per byte:
+    {"bytes", "tokens", "byte model", "bigram"}."""
     context, vocab_size = byte_model.config.n_positions, len(byte_tokenizer)
     byte_model.eval()
     learnt, scored, tokens = [], [], 0
@@ -106,11 +133,12 @@ def on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_
         tokens += len(ids) - 1
         start = len(tokenizer.convert_ids_to_tokens(ids[0])) - 1  # the first token's last byte: context only
         scored.append(torch.tensor(row[start:]))
-        while start < len(row) - 1:
-            window = torch.tensor([row[start:start + context]], device=byte_model.device)
+        begin = end = start  # end: the last byte scored so far
+        while end < len(row) - 1:
+            window = torch.tensor([row[begin:begin + context]], device=byte_model.device)
             log_probs = byte_model(window).logits[0, :-1].float().log_softmax(-1)
-            learnt.append(log_probs.gather(-1, window[0, 1:, None])[:, 0].cpu())
-            start += context - 1
+            learnt.append(log_probs.gather(-1, window[0, 1:, None])[end - begin:, 0].cpu())  # bytes after `end`
+            end, begin = begin + window.shape[1] - 1, begin + context // 2
     learnt = torch.cat(learnt)
     pairs = _bigram(byte_train_chunks, torch.cat([r[:-1] for r in scored]), torch.cat([r[1:] for r in scored]),
                     vocab_size)

@@ -74,7 +74,8 @@ class _Refused:
         self._refuse()
 
 
-LENDABLE = {"02_causal_lm": ("my_attention_head", "my_norm", "my_layer")}  # what a later exercise builds on
+LENDABLE = {"02_causal_lm": ("my_attention_head", "my_norm", "my_layer"),  # what a later exercise builds on
+            "03_pretraining_gpt2": ("evaluate", "my_training_loop")}
 
 
 def reference(name: str, notebook: str = "02_causal_lm"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,9 +18,8 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from utils import exercises
 from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, predicted, truth, without
-from utils.fill_mask import encode_masked, fill_mask
+from utils.fill_mask import encode_masked
 from utils.support.validation import check_corruption_batch
 
 TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked
@@ -266,35 +264,6 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     return f"Not quite: {slip}."
 
 
-def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """Exercise 5's verdict: ``text``'s blanks filled in turn, each with the model's top word once the words before
-    it are in, one forward pass per blank, set against the words of one pass."""
-    one_pass, in_turn, filled = [ranked[0][0] for ranked in fill_mask(model, tokenizer, text, top_k=1)], [], text
-    for _ in one_pass:
-        in_turn.append(fill_mask(model, tokenizer, filled, top_k=1)[0][0][0])
-        filled = filled.replace(tokenizer.mask_token, in_turn[-1], 1)
-    with exercises.forward_passes(model) as passes:
-        mine = my_fill_in_turn(text)
-    if mine is None:
-        return exercises.NOT_ANSWERED_HINT
-    if not isinstance(mine, (list, tuple)) or not all(isinstance(w, str) for w in mine):
-        return f"Not quite: return the words as a list of str; got {describe(mine)}."
-    words, blanks = [w.strip().lower() for w in mine], lambda ids: (ids == tokenizer.mask_token_id).sum()
-    if words == in_turn and len(passes) < len(in_turn):
-        return (f"Not quite: the right words here, but from {len(passes)} forward pass(es) for {len(in_turn)} "
-                "blanks. Put the first word in, then run the model again on the new text.")
-    if words == in_turn and not any(ids is not None and blanks(ids) < blanks(passes[0]) for ids in passes[1:]):
-        return ("Not quite: the right words here, but every forward pass saw every blank, so no guess saw the word "
-                "before it. Put the first word into the text, then run the model on the new text.")
-    if words == in_turn:
-        same = "the same words" if in_turn == one_pass else "other words"
-        return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, each guess "
-                "sees the words before it: that is how a causal model writes, one token after another (notebook 2).")
-    if words == one_pass:
-        return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
-    return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."
-
-
 def top_mass_and_count(probabilities: torch.Tensor, k: int, above: float = 0.001) -> tuple[float, int]:
     """Exercise 4's two numbers: the probability the top ``k`` words hold together, and how many words have more
     than ``above``."""
@@ -346,54 +315,3 @@ def causal_experiment_ready(tokenizer: PreTrainedTokenizerBase, text: str, other
     if problem:
         print(f"First finish part (a), my_text: {problem}.")
     return problem is None
-
-
-WORDPIECE_WORDS = ("chocolates", "tokenization", "unbelievably", "pretraining", "xylophonist", "snow\u2603man")
-
-
-def _split(word: str, vocabulary, longest: bool = True, prefix: str = "##") -> list[str]:
-    """``word`` in vocabulary pieces, taking the longest (or the shortest) piece that fits at each point; a piece
-    after the first is looked up with ``prefix``; no piece fits: the whole word is unknown."""
-    pieces, start = [], 0
-    while start < len(word):
-        ends = range(len(word), start, -1) if longest else range(start + 1, len(word) + 1)
-        found = next((word[start:end] for end in ends if (prefix if start else "") + word[start:end] in vocabulary),
-                     None)
-        if found is None:
-            return ["[UNK]"]
-        pieces.append((prefix if start else "") + found)
-        start += len(found)
-    return pieces
-
-
-# every way a tokenizer splits text, refused while exercise 1b's answer runs (with its Rust backend, ``_tokenizer``)
-TOKENIZING = ("tokenize", "_tokenize", "encode", "_encode_plus", "_batch_encode_plus", "__call__", "backend_tokenizer")
-
-
-def wordpiece_verdict(my_wordpiece, tokenizer: PreTrainedTokenizerBase) -> str:
-    """A student's ``my_wordpiece(word, vocabulary)`` on ``WORDPIECE_WORDS``, against the tokenizer's own split
-    (``tokenizer.tokenize``): one line, "Correct: ...", "Not quite: ..." or ``NOT_ANSWERED``."""
-    vocabulary = tokenizer.get_vocab()
-    tokenizing = [place for name in TOKENIZING  # refused while the answer runs, with this module's own split
-                  for place in exercises.on_its_classes(tokenizer, name)] + [(tokenizer, "_tokenizer"),
-                                                                             (sys.modules[__name__], "_split")]
-    for word in WORDPIECE_WORDS:
-        with without(*tokenizing):
-            mine = my_wordpiece(word, dict(vocabulary))
-        theirs = tokenizer.tokenize(word)
-        if mine is None:
-            return NOT_ANSWERED
-        if not isinstance(mine, (list, tuple)) or not all(isinstance(piece, str) for piece in mine):
-            return f"Not quite: return the pieces as a list of str, as tokenizer.tokenize does; got {describe(mine)}."
-        if list(mine) == theirs:
-            continue
-        slip = ("You took the shortest piece that fits; WordPiece takes the longest one in the vocabulary, then "
-                "goes on from where it ends." if list(mine) == _split(word, vocabulary, longest=False) else
-                "A piece after the first is looked up, and returned, with ## in front." if list(mine) in (
-                    [p.removeprefix("##") for p in theirs], _split(word, vocabulary, prefix="")) else
-                f"Where no piece fits, the whole word is {tokenizer.unk_token}." if tokenizer.unk_token in theirs else
-                "Take the longest piece in the vocabulary from where you are, then go on from where it ends.")
-        return f"Not quite: {word!r} gave {describe(mine)}; the tokenizer's pieces are {theirs}. {slip}"
-    shown = ", ".join(" ".join(tokenizer.tokenize(word)) for word in WORDPIECE_WORDS[:3])
-    return (f"Correct: your split equals tokenizer.tokenize on all {len(WORDPIECE_WORDS)} words ({shown}, ...): the "
-            "longest piece first, then the next from where it ends.")

@@ -98,6 +98,22 @@ def cross_entropy_verdict(my_cross_entropy, model: torch.nn.Module, sample: dict
             "labels that are not -100, averaged?")
 
 
+def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) -> str:
+    """Exercise 3: the perplexity at the validation minimum, e^best_loss, and a uniform guess's, the vocabulary size
+    (e to ln V). e to the printed, rounded numbers (2 decimals) counts as right too."""
+    if mine is None or uniform_mine is None:
+        return NOT_ANSWERED_HINT
+    if close(mine, best_loss, rel=1e-3):
+        return f"Not quite: {describe(mine)} is the loss itself; its perplexity is e to that power."
+    if not close(mine, math.exp(best_loss), rel=6e-3):
+        return f"Not quite: {describe(mine)} is not e^{best_loss:.4f}."
+    if not close(uniform_mine, vocab_size, rel=6e-3):
+        return (f"Not quite: the model's perplexity is right, but a uniform guess over {vocab_size:,} tokens has loss "
+                f"ln {vocab_size:,}; its perplexity is not {describe(uniform_mine)}.")
+    return (f"Correct: {math.exp(best_loss):,.0f} against {vocab_size:,}: at its best on unseen text the model is as "
+            f"unsure as a uniform choice among {math.exp(best_loss):,.0f} tokens.")
+
+
 def dropout_verdict(guess, measured: float, without: float) -> str:
     """Exercise 5's verdict on a predicted final training loss with dropout (``measured``; ``without``: the same run
     without dropout): right when nearer the measured loss than half the distance between the two runs, and than
@@ -106,9 +122,9 @@ def dropout_verdict(guess, measured: float, without: float) -> str:
         return f"Answer with a number of nats (got {describe(guess)})."
     guess, direction = number(guess), "higher" if measured > without else "lower"
     within = max(0.05, abs(measured - without) / 2)
-    lines = [f"{'Right' if abs(guess - measured) < within else 'Not this time'}: you predicted {guess:.2f}; measured "
-             f"{measured:.3f} with dropout against {without:.3f} without ({direction}; right within {within:.2f} "
-             "nats)."]
+    lines = [f"{'Right' if abs(guess - measured) < within else 'Not this time'}: you predicted {guess:.3f}, "
+             f"{abs(guess - measured):.3f} from the {measured:.3f} measured with dropout ({direction} than "
+             f"{without:.3f} without); right if less than {within:.3f} from it."]
     if direction == "higher":
         lines.append("With random activations zeroed the model cannot fit its text as exactly; and the logged "
                      "training loss is computed in train mode, with dropout active, while evaluation switches it off.")
