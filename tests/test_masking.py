@@ -185,6 +185,13 @@ def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
     assert said in verdict, verdict
 
 
+def test_a_loss_that_ignores_the_logits_it_is_given_is_refused(scored):
+    logits, labels, model_loss = scored
+    said = loss_verdict(lambda given, given_labels: torch.tensor(model_loss), *scored)  # the model's loss, recalled
+    assert said.startswith("Not quite: right on these logits, but on the same logits times 3 your function gives")
+    assert said.endswith("compute it from the logits it is given.")
+
+
 def test_the_answers_that_call_the_library_itself_are_refused(bert_tokenizer, batch_ids, scored):
     with pytest.raises(Rebuilt, match="your answer calls cross_entropy, the very thing this exercise rebuilds"):
         loss_verdict(lambda logits, labels: torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()),

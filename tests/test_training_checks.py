@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from utils.training_checks import dropout_verdict, perplexity_verdict
+from utils.training_checks import dropout_verdict, more_data_verdict, perplexity_verdict
 
 
 @pytest.mark.parametrize("guess, first_word", [
@@ -43,3 +43,20 @@ def test_a_dropout_guess_that_is_not_a_finite_number_is_asked_for_one(guess):
 ])
 def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size(mine, uniform, first_words):
     assert perplexity_verdict(mine, uniform, best_loss=8.94, vocab_size=50257).startswith(first_words)
+
+
+@pytest.mark.parametrize("every, counted, said", [
+    ((7.5, 7.7), 7.9, "under it, so it learnt more than which tokens are common"),
+    ((7.5, 7.7), 7.75, "level with it (within 0.1)"),
+    ((7.5, 7.7), 7.4, "above it: not yet even which tokens are common"),
+])
+def test_more_data_compares_the_gap_and_reads_the_model_against_a_count_of_its_text(every, counted, said):
+    text = more_data_verdict(0.3, first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94)
+    assert text.startswith("Right: you predicted a gap of 0.30; measured 0.20 with every article, against 10.58")
+    assert "(smaller)" in text and said in text
+
+
+def test_a_gap_that_did_not_shrink_says_so_with_both_training_losses():
+    text = more_data_verdict(5, first=(2.0, 3.0), every=(1.0, 4.0), counted=9.0, uniform=10.82, best=2.9)
+    assert text.startswith("Not this time: you predicted a gap of 5.00; measured 3.00") and "(larger)" in text
+    assert text.endswith("The final training losses: 1.00 here, 2.00 in the first run.")

@@ -1,5 +1,6 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
-(exercise 1) and the sampling loop (exercise 5). Each returns the line the check cell prints, whatever the answer."""
+(exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6) and beam search
+(exercise 7). Each returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import math
 
 import torch
 
-from utils.exercises import NOT_ANSWERED_HINT, describe, number, on_its_classes, token_ids, without
+from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, number, on_its_classes, token_ids, without
 from utils.generation import continuation_log_probability
+from utils.sampling import MIN_TEMPERATURE, check_settings
 
 
 def continuation_verdict(answer, model, decoded) -> str:
@@ -52,9 +54,72 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
             return (f"Not quite at temperature {temperature}, top_k {top_k}, top_p {top_p}: your ids first differ "
                     f"from generate's at position {at} (the prompt has {prompt_length}): "
                     f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. (Draw with torch.multinomial "
-                    "from the filtered probabilities, once per token, and start from the prompt's ids.)")
+                    "from the filtered probabilities, once per token, and start from the prompt's ids: the same "
+                    "seed gives the same tokens only if nothing else draws random numbers in between.)")
         if len(mine) != prompt_length + n and mine != theirs:
             return (f"Not quite: generate's tokens, then {len(mine) - len(theirs)} more: return the prompt's ids and "
                     f"n = {n} new ones, {prompt_length + n} ids in all (you returned {len(mine)}).")
     return ("Correct: your loop draws exactly generate's tokens at both settings: sampling is the greedy loop with "
             "argmax replaced by a draw from the filtered distribution.")
+
+
+def temperature_verdict(answer, model, start, decoded, pad_token_id: int, seed: int) -> str:
+    """Exercise 6: a temperature at which seeded sampling (no top-k or top-p) gives ``decoded``'s greedy tokens, and
+    how much of the probability the favourite holds, at that temperature, at every step of the greedy path."""
+    if answer is None:
+        return NOT_ANSWERED
+    t = number(answer)
+    if t is None:
+        return f"Not quite: the temperature must be a number above 0, got {describe(answer)}."
+    try:
+        check_settings(t, 0, 1.0)  # the check generate's settings get in utils.sampling
+    except ValueError as problem:
+        if 0 < t < MIN_TEMPERATURE:
+            return f"Right idea, but too small to compute with: use at least {MIN_TEMPERATURE:g}."
+        return f"Not quite: {problem}" + (" T = 0 itself is greedy decoding (do_sample=False): try a small T above "
+                                          "0." if t == 0 else "")
+    new = len(decoded.ids) - len(decoded.prompt_ids)
+    torch.manual_seed(seed)
+    sampled = model.generate(**start, max_new_tokens=new, do_sample=True, temperature=t, top_k=0, top_p=1.0,
+                             pad_token_id=pad_token_id)[0].tolist()
+    with torch.no_grad():  # the logits before each greedy token: one pass over the prompt and its continuation
+        logits = model(torch.tensor([decoded.ids])).logits[0, len(decoded.prompt_ids) - 1:-1].float()
+    weakest = float((logits / t).softmax(-1).max(-1).values.min())
+    if sampled == decoded.ids and weakest > 0.99:
+        return (f"Same as greedy! At T = {t:g} the favourite holds at least {weakest:.3f} of the probability at every "
+                f"one of the {new} steps: sampling has become argmax.")
+    if sampled == decoded.ids:
+        return (f"Same as greedy with this seed, but at T = {t:g} the favourite holds only {weakest:.3f} at one of the "
+                f"{new} steps: another seed could differ. Try a smaller temperature.")
+    return (f"Not the same: at T = {t:g} the favourite holds only {weakest:.3f} at one of the {new} steps. Try a "
+            "smaller temperature.")
+
+
+BEAM_SETTINGS = dict(num_beams=2, do_sample=False, length_penalty=1.0, early_stopping=False)
+
+
+def beam_verdict(my_beam_search, model, tokenizer, start, n: int, pad_token_id: int) -> str:
+    """Exercise 7: ``my_beam_search(prompt_ids, n)`` against ``generate(num_beams=2)``'s ids, with ln P beside
+    greedy's; beams that never end are right too, and the message says why generate's may differ."""
+    settings = BEAM_SETTINGS | dict(max_new_tokens=n, pad_token_id=pad_token_id)
+    with without((model, "generate"), *on_its_classes(model, "generate")):  # the search the student rebuilds
+        mine = my_beam_search(start["input_ids"], n)
+    mine = token_ids(mine) or mine  # a tensor, or a list of one-element tensors: the same ids
+    if mine is None:
+        return NOT_ANSWERED_HINT
+    if not isinstance(mine, (list, tuple)) or not all(isinstance(t, int) for t in mine):
+        return f"Not quite: return the token ids as a list of ints, not {describe(mine)}."
+    prompt, theirs = start["input_ids"][0].tolist(), model.generate(**start, **settings)[0].tolist()
+    if list(mine) == theirs:
+        greedy = model.generate(**start, **settings | dict(num_beams=1))[0].tolist()
+        return (f"Correct: your 2 beams give generate(num_beams=2)'s text, {tokenizer.decode(theirs[len(prompt):])!r}, "
+                f"ln P = {continuation_log_probability(model, theirs, len(prompt)):.1f} (greedy's: "
+                f"{continuation_log_probability(model, greedy, len(prompt)):.1f}).")
+    if list(mine) == model.generate(**start, **settings, eos_token_id=None)[0].tolist():
+        return ("Correct for beams that never end. Here a beam reached the end-of-text token; generate set it aside, "
+                "scored ln P / its number of new tokens (length_penalty=1.0), and it won.")
+    if list(mine[:len(prompt)]) != prompt:
+        return "Not quite: start from the prompt's ids, and return them too, followed by the n new tokens."
+    return (f"Not quite: yours {tokenizer.decode(mine[len(prompt):])!r}, generate's "
+            f"{tokenizer.decode(theirs[len(prompt):])!r}. (Score a beam by the sum of ln p over its tokens, not by its "
+            "last token; extend each beam by its 2 best tokens, then keep the best 2 of all the candidates.)")

@@ -85,13 +85,19 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
     panels = [(attention, title), (torch.ones(n, n), "visible to a masked LM\n(dark): every token"),
               (torch.tril(torch.ones(n, n)), "visible to a causal LM\n(dark): only the past")]
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 6.0), width_ratios=(1.3, 1, 1), layout="constrained")
+    from matplotlib.colors import PowerNorm
+
     for k, (ax, (matrix, name)) in enumerate(zip(axes, panels)):
-        ax.imshow(matrix, cmap="Blues", vmin=0)
+        # the map on a square-root scale, so that weights of a few percent show beside a token that takes most
+        ax.imshow(matrix, cmap="Blues", norm=PowerNorm(0.5, vmin=0, vmax=float(matrix.max())) if k == 0 else None,
+                  vmin=None if k == 0 else 0)
         ax.set_xticks(range(n), tokens, rotation=90)
         ax.set_yticks(range(n), tokens if k == 0 else [])  # the same rows in every panel: named once, on the left
         ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
-    fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02, label="attention weight")
+    fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02,
+                 label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
-              f"{' '.join(title.split())}, with a colour bar from 0 to {float(attention.max()):.2f}: {found}. Middle, "
+              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {float(attention.max()):.2f}: "
+              f"{found}. Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")

@@ -1,6 +1,6 @@
-"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: softmax (exercise 2), the loss of
-the original word (exercise 3), WordPiece by hand (exercise 1b) and filling blanks in turn (exercise 5). Each returns
-one line (or a few) for the check cell to print, whatever the answer.
+"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: the vocabulary (exercise 1),
+WordPiece by hand (1b), softmax (2), the loss of the original word (3), the top 5's mass (4) and filling blanks in
+turn (5). Each returns one line (or a few) for the check cell to print, whatever the answer.
 """
 
 from __future__ import annotations
@@ -23,7 +23,32 @@ from utils.exercises import (
     number,
     without,
 )
-from utils.fill_mask import fill_mask
+from utils.fill_mask import continuation_prefix, fill_mask
+
+
+def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedTokenizerBase, model_name: str) -> str:
+    """Exercise 1: the padding and unknown tokens' ids, and (for a WordPiece vocabulary, whose pieces that continue a
+    word start with ##) how many entries are such pieces."""
+    vocabulary, pad, unk = tokenizer.get_vocab(), tokenizer.pad_token, tokenizer.unk_token
+    expected = {f"the {pad} id": tokenizer.pad_token_id, f"the {unk} id": tokenizer.unk_token_id}
+    mine, lines = dict(zip(expected, (pad_id, unk_id))), []
+    if continuation_prefix(tokenizer) == "##":
+        expected["the count of ## pieces"] = sum(entry.startswith("##") for entry in vocabulary)
+        mine["the count of ## pieces"] = continuations
+    else:
+        lines.append(f"(The ## count is about BERT's WordPiece vocabulary; {model_name}'s tokenizer marks no pieces "
+                     "with ##, so only the two ids are checked.)")
+    if any(answer is None for answer in mine.values()):
+        lines.append(NOT_ANSWERED_HINT)
+    elif all(number(mine[name]) == value for name, value in expected.items()):
+        count = expected.get("the count of ## pieces")
+        lines.append(f"Correct: {pad} {expected[f'the {pad} id']}, {unk} {expected[f'the {unk} id']}"
+                     + (f"; {count:,} of the {len(vocabulary):,} entries are pieces that continue a word." if count
+                        else "."))
+    else:
+        wrong = [name for name, value in expected.items() if number(mine[name]) != value]
+        lines.append(f"Not quite: {', '.join(wrong)}. (Got {', '.join(describe(a) for a in mine.values())}.)")
+    return "\n".join(lines)
 
 
 def softmax_verdict(my_softmax, z: torch.Tensor) -> str:
@@ -77,6 +102,19 @@ def word_loss_verdict(my_loss, model, inputs, mask_index: int, word_id: int) -> 
         return (f"Nearly: that is -ln of p as a table prints it, rounded; the model's loss is {model_loss:.4f}. Take "
                 "the unrounded probability from `probabilities`.")
     return f"Not quite: {describe(my_loss)}. Take the natural log (torch.log or math.log) of p, and negate it."
+
+
+def top_mass_verdict(mass, count, probabilities: torch.Tensor, k: int) -> str:
+    """Exercise 4: the probability the top ``k`` hold together (to within the printed rounding) and how many words
+    have more than 0.001."""
+    top_mass, above = probabilities.topk(k).values.sum().item(), int((probabilities > 0.001).sum())
+    if mass is None or count is None:
+        return NOT_ANSWERED
+    if number(mass) is None or not abs(number(mass) - top_mass) <= 0.0025 + 1e-9:  # NaN fails too
+        return f"Not quite: the top {k} sum is not {describe(mass)}. Add up top.values."
+    if number(count) != above:
+        return "The sum is right, but not the count: compare probabilities with 0.001 and count the True values."
+    return f"Correct: the top {k} hold {top_mass:.0%}; {above} words have more than 0.1%."
 
 
 WORDPIECE_WORDS = ("chocolates", "tokenization", "unbelievably", "pretraining", "xylophonist", "snow\u2603man")

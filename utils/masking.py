@@ -246,6 +246,12 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
         return (f"Not quite: return one number, the mean over the {len(picked)} picked positions; got "
                 f"{describe(mine)}.")
     if math.isclose(value, model_loss, rel_tol=1e-4, abs_tol=1e-5):
+        sharp = logits.float() * 3  # other logits, the same labels: an answer must be computed from what it is given
+        with without(*CROSS_ENTROPY_ITSELF):
+            again, wanted = number(my_mlm_loss(sharp, labels)), _picked_losses(sharp, labels).mean().item()
+        if again is None or not math.isclose(again, wanted, rel_tol=1e-4, abs_tol=1e-5):
+            return (f"Not quite: right on these logits, but on the same logits times 3 your function gives "
+                    f"{describe(again)} where the loss is {wanted:.4f}: compute it from the logits it is given.")
         return (f"Correct: {value:.4f} nats, the model's own loss for these labels: the mean of -ln p(original token) "
                 f"over the {len(picked)} picked positions, from {picked.min():.2f} to {picked.max():.2f}.")
     every = logits.float().log_softmax(-1)  # the slips below read every position, -100 as id 0 or as id -100
@@ -262,12 +268,6 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
                 f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
     return f"Not quite: {slip}."
-
-
-def top_mass_and_count(probabilities: torch.Tensor, k: int, above: float = 0.001) -> tuple[float, int]:
-    """Exercise 4's two numbers: the probability the top ``k`` words hold together, and how many words have more
-    than ``above``."""
-    return probabilities.topk(k).values.sum().item(), int((probabilities > above).sum())
 
 
 def word_predicted(guess, where: str) -> bool:

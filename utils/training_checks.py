@@ -114,6 +114,34 @@ def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) ->
             f"unsure as a uniform choice among {math.exp(best_loss):,.0f} tokens.")
 
 
+def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, float], counted: float,
+                      uniform: float, best: float) -> str:
+    """Exercise 6: a predicted gap (validation minus training loss, nats) for the first run's model trained on every
+    article; ``first`` and ``every`` are (final training, final validation) losses of the first run and of the
+    experiment, ``counted`` a unigram count of the experiment's training tokens, ``best`` the first run's lowest
+    validation loss. Right within 0.25 nats."""
+    if number(guess) is None or not math.isfinite(number(guess)):
+        return f"Answer with a number of nats (got {describe(guess)})."
+    gap, first_gap = every[1] - every[0], first[1] - first[0]
+    direction = "smaller" if gap < first_gap else "larger"
+    lines = [f"{'Right' if abs(number(guess) - gap) <= 0.25 else 'Not this time'}: you predicted a gap of "
+             f"{number(guess):.2f}; measured {gap:.2f} with every article, against {first_gap:.2f} in the first run "
+             f"({direction}).",
+             f"Its last validation loss: {every[1]:.2f}; the first run's {first[1]:.2f} (lowest {best:.2f}), the "
+             f"uniform guess {uniform:.2f}."]
+    if direction == "larger":
+        lines.append(f"Here the gap did not shrink. The final training losses: {every[0]:.2f} here, {first[0]:.2f} in "
+                     "the first run.")
+        return "\n".join(lines)
+    lines.append("With far more text than it can memorise in the same steps, the model's training loss stays high, "
+                 "and what it does learn carries over to unseen text.")
+    lines.append(f"A unigram count of the same training tokens scores {counted:.2f}: the model is " + (
+        "under it, so it learnt more than which tokens are common." if every[1] < counted - 0.1 else
+        "above it: not yet even which tokens are common." if every[1] > counted + 0.1 else
+        "level with it (within 0.1): so far it learnt which tokens are common, and little of which follow which."))
+    return "\n".join(lines)
+
+
 def dropout_verdict(guess, measured: float, without: float) -> str:
     """Exercise 5's verdict on a predicted final training loss with dropout (``measured``; ``without``: the same run
     without dropout): right when nearer the measured loss than half the distance between the two runs, and than

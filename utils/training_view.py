@@ -137,11 +137,13 @@ def _readable_ticks(ax):
 
 
 def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
-              own_baselines: dict[str, dict[str, float]] | None = None, same_scale: bool = True):
+              own_baselines: dict[str, dict[str, float]] | None = None, same_scale: bool = True,
+              units: dict[str, str] | None = None):
     """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, with
     the same top of the loss axis (``same_scale=False``: each panel its own, for losses in different units), the
-    ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title -> label -> loss) on its panel only, and
-    its learning rate under it."""
+    ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title -> label -> loss) on its panel only, its
+    loss axis labelled with its ``units`` (title -> e.g. "nats per byte") where given, and its learning rate under
+    it."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
@@ -167,6 +169,8 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
             draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps,
                         top if same_scale else top_of([title]),
                         legend=False)  # one top for all; each panel's own bottom, so small gaps stay visible
+            if (units or {}).get(title):
+                axes[0, column].set_ylabel(f"cross-entropy loss ({units[title]})")
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")

@@ -17,6 +17,8 @@ from utils.support.files import user_path, write_atomic
 from utils.support.solutions import solutions_module
 
 PREDICTION = "prediction"  # the tag of a cell where the student writes a prediction before its reveal
+# what a recording's prediction cell says first: the reference predictions are a student's guesses, not answers
+RECORDED_GUESS = "# A student's prediction, written before the run; the cells after it show what happened.\n"
 
 
 def reference_answers(notebook: Path) -> dict[str, str]:
@@ -26,7 +28,7 @@ def reference_answers(notebook: Path) -> dict[str, str]:
 
 def with_predictions(notebook: Path, only: set[str] | None = None):
     """The notebook at ``notebook`` with every ``prediction`` cell's source (or those of ``only``, by cell id)
-    replaced by its reference prediction."""
+    replaced by its reference prediction, under the line ``RECORDED_GUESS``."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
@@ -36,7 +38,7 @@ def with_predictions(notebook: Path, only: set[str] | None = None):
             if cell.id not in answers:
                 raise SystemExit(f"error: {notebook.name} cell {cell.id} is tagged '{PREDICTION}' but "
                                  f"notebooks/solutions/{notebook.stem}.py has no answer for it.")
-            cell.source = answers[cell.id]
+            cell.source = RECORDED_GUESS + answers[cell.id]
     return nb
 
 
