@@ -201,7 +201,7 @@ def test_runs_in_different_units_each_get_their_own_loss_scale_and_no_shared_lin
                                           same_scale=False, units={"bytes": "nats per byte"})
     loss_a, loss_b = figure.axes[:2]
     assert loss_a.get_ylabel() == "cross-entropy loss (nats)"  # no unit given: the default
-    assert loss_b.get_ylabel() == "cross-entropy loss (nats per byte)"
+    assert loss_b.get_ylabel() == "loss (nats per byte)"
     assert loss_a.get_ylim()[1] == pytest.approx(10.82 * 1.08) and loss_b.get_ylim()[1] == pytest.approx(5.55 * 1.08)
     assert "each panel's losses on its own scale" in alt and "the same in every panel" not in alt
     assert alt.endswith("Only in the panel 'bytes': the uniform guess, 5.55.")

@@ -170,7 +170,7 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
                         top if same_scale else top_of([title]),
                         legend=False)  # one top for all; each panel's own bottom, so small gaps stay visible
             if (units or {}).get(title):
-                axes[0, column].set_ylabel(f"cross-entropy loss ({units[title]})")
+                axes[0, column].set_ylabel(f"loss ({units[title]})")
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
             alt.append(f"{title}: " + "; ".join(describe_curves(train, valid)) + "; "
                        + describe_learning_rate(learning_rates(history)) + ".")
