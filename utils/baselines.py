@@ -27,7 +27,10 @@ def add_k(train_chunks, vocab_size: int) -> float:
     """The constant of ``ADD_K`` that a unigram model adds to every count: the one whose counts of half the training
     chunks (every other chunk) best predict the other half, both ways round. Training text only: the validation
     text plays no part in its own baseline. One chunk alone has no half to hold out: 1 (add-one)."""
-    rows = _rows(train_chunks)
+    return _add_k(_rows(train_chunks), vocab_size)
+
+
+def _add_k(rows: torch.Tensor, vocab_size: int) -> float:
     if len(rows) < 2:
         return 1.0
     halves = rows[0::2].flatten(), rows[1::2].flatten()
@@ -41,7 +44,11 @@ def add_k(train_chunks, vocab_size: int) -> float:
 def unigram_probabilities(train_chunks, vocab_size: int) -> torch.Tensor:
     """Every token's probability under the unigram model of the training chunks: its count plus ``add_k``'s
     constant, over the total, so that no token is impossible."""
-    return _add_k_unigram(_rows(train_chunks).flatten(), vocab_size, add_k(train_chunks, vocab_size))
+    return _unigram(_rows(train_chunks), vocab_size)
+
+
+def _unigram(rows: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    return _add_k_unigram(rows.flatten(), vocab_size, _add_k(rows, vocab_size))
 
 
 def bigram_probabilities(train_chunks, valid_chunks, vocab_size: int) -> torch.Tensor:
@@ -60,7 +67,7 @@ def _bigram(train_chunks, previous_ids, next_ids, vocab_size: int) -> torch.Tens
     pairs, pair_counts = torch.unique(train[:, :-1] * vocab_size + train[:, 1:], return_counts=True)
     previous = torch.bincount(train[:, :-1].flatten(), minlength=vocab_size)
     followers = torch.bincount(pairs // vocab_size, minlength=vocab_size)  # different tokens seen after each
-    unigram = unigram_probabilities(train_chunks, vocab_size)[next_ids]
+    unigram = _unigram(train, vocab_size)[next_ids]  # from the rows already read
     wanted = previous_ids * vocab_size + next_ids
     at = torch.searchsorted(pairs, wanted).clamp(max=len(pairs) - 1)
     seen = torch.where(pairs[at] == wanted, pair_counts[at], 0)
