@@ -74,6 +74,23 @@ def test_the_error_of_the_margin_counts_each_article_once():
     assert articles == 3 and error == pytest.approx(math.sqrt(1 + 1 + 0) / 4)  # deviations -1, +1, 0 + 0
 
 
+def test_a_model_against_the_unigram_count_scores_both_on_the_same_tokens_with_the_error_by_article():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=5, n_positions=4, n_embd=8, n_layer=1, n_head=2))
+    train = {"input_ids": [[0, 1, 1, 2], [1, 1, 3, 0]]}
+    valid = {"input_ids": [[1, 2, 3, 4], [0, 0, 1, 2], [4, 3, 2, 1]]}
+    got = baselines.against_unigram(model, train, valid, ["a", "a", "b"], 5)
+    with torch.no_grad():  # the model's own loss on each chunk (all of equal length): their mean is the model's
+        own = [model(torch.tensor([ids]), labels=torch.tensor([ids])).loss.item() for ids in valid["input_ids"]]
+    assert got["model"] == pytest.approx(sum(own) / 3, rel=1e-5)
+    assert got["unigram"] == pytest.approx(baselines.unigram_loss(train, valid, 5))
+    assert got["articles"] == 2 and got["error"] > 0
+    same = baselines.against_unigram(model, train, valid, ["a", "a", "a"], 5)  # one article: nothing varies
+    assert same["error"] == pytest.approx(0.0, abs=1e-7) and same["articles"] == 1
+
+
 def test_token_chunks_become_their_exact_bytes_in_the_byte_tokenizers_ids(gpt2_tokenizer, bert_tokenizer):
     byte_tokenizer = gpt2_tokenizer.train_new_from_iterator(["any text"], vocab_size=257, show_progress=False)
     text = " Café, naïve: 8 ½ km."  # multi-byte characters, which GPT-2 may split across tokens

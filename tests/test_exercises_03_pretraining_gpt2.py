@@ -374,7 +374,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(MORE_DATA_CHECK, "more_data_gap = 'smaller'", WRONG, "Answer with a number of nats (got 'smaller')",
                  id="more data: a direction, not a number"),
     pytest.param(MORE_DATA_CHECK, "more_data_gap = 1.0\nmore_data_run = None", WRONG,
-                 "Run the experiment cell above first", id="more data: predicted, the experiment not run"),
+                 "Run the training cell above first", id="more data: predicted, the run not trained"),
     pytest.param(MORE_DATA_CHECK, "more_data_gap = None", WRONG, "Not answered yet", id="more data: no prediction"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = {MEASURED_DROPOUT}", RIGHT, "Right: you predicted",
                  id="dropout: the measured loss"),

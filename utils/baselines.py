@@ -113,6 +113,17 @@ def error_by_article(learnt: torch.Tensor, reference: torch.Tensor, sources: lis
     return math.sqrt(sum(d * d for d in deviations.values())) / len(margins), len(deviations)
 
 
+def against_unigram(model, train_chunks, valid_chunks, sources: list, vocab_size: int) -> dict:
+    """A model's loss and the unigram model's (of ``train_chunks``) on the same validation tokens, and one standard
+    error of the margin between them by article (``error_by_article``; ``sources``: each validation chunk's
+    article). Returns {"model", "unigram", "error", "articles"}, losses in nats."""
+    learnt = true_token_log_probs(model, valid_chunks)
+    targets = torch.tensor([ids[1:] for ids in valid_chunks["input_ids"]])
+    counted = unigram_probabilities(train_chunks, vocab_size).log()[targets]
+    error, articles = error_by_article(learnt, counted, sources)
+    return {"model": -learnt.mean().item(), "unigram": -counted.mean().item(), "error": error, "articles": articles}
+
+
 def token_bytes(tokenizer, byte_tokenizer, token_chunks) -> list[list[int]]:
     """Each chunk of GPT-2 tokens as the byte model's ids, exactly: a byte-level token is a string of characters, one
     per byte, from the alphabet the byte tokenizer was trained on."""

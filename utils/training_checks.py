@@ -45,6 +45,20 @@ def top1_accuracy(model: torch.nn.Module, ids: list[int]) -> float:
         return (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item()
 
 
+def accuracy_verdict(answer: tuple, model: torch.nn.Module, train_ids: list[int], valid_ids: list[int]) -> str:
+    """Exercise 4: ``answer``, the student's (training, unseen) next-token accuracies, against ``top1_accuracy`` on
+    ``train_ids`` and ``valid_ids``; percentages get their own advice."""
+    expected = top1_accuracy(model, train_ids), top1_accuracy(model, valid_ids)
+    if all(a is None for a in answer):
+        return NOT_ANSWERED_HINT
+    if all(close(a, e, rel=1e-6, abs_tol=1e-6) for a, e in zip(answer, expected)):
+        return f"Correct: {expected[0]:.0%} on training text, {expected[1]:.0%} on unseen text."
+    if all(close(a, 100 * e, rel=1e-6, abs_tol=1e-4) for a, e in zip(answer, expected)):
+        return f"Nearly: {describe(answer[0])} and {describe(answer[1])} are percentages; return the fraction, 0 to 1."
+    return (f"Not quite: {describe(answer[0])} and {describe(answer[1])}. Is each position's guess compared with the "
+            "token after it, and the matches averaged?")
+
+
 def cross_entropy_slips(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """(what went wrong -> the loss a hand-written cross-entropy with that slip gives) on these logits and labels."""
     logits = logits.detach().float()
@@ -96,70 +110,6 @@ def cross_entropy_verdict(my_cross_entropy, model: torch.nn.Module, sample: dict
         return f"Not quite: {problem}: average over the scored positions to get one number."
     return (f"Not quite: on {wrong}, {describe(mine[wrong])}, where the loss is {loss:.4f}. Shifted? Natural log? Only "
             "labels that are not -100, averaged?")
-
-
-def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) -> str:
-    """Exercise 3: the perplexity at the validation minimum, e^best_loss, and a uniform guess's, the vocabulary size
-    (e to ln V). e to the printed, rounded numbers (2 decimals) counts as right too."""
-    if mine is None or uniform_mine is None:
-        return NOT_ANSWERED_HINT
-    if close(mine, best_loss, rel=1e-3):
-        return f"Not quite: {describe(mine)} is the loss itself; its perplexity is e to that power."
-    if not close(mine, math.exp(best_loss), rel=6e-3):
-        return f"Not quite: {describe(mine)} is not e^{best_loss:.4f}."
-    if not close(uniform_mine, vocab_size, rel=6e-3):
-        return (f"Not quite: the model's perplexity is right, but a uniform guess over {vocab_size:,} tokens has loss "
-                f"ln {vocab_size:,}; its perplexity is not {describe(uniform_mine)}.")
-    return (f"Correct: {math.exp(best_loss):,.0f} against {vocab_size:,}: at its best on unseen text the model is as "
-            f"unsure as a uniform choice among {math.exp(best_loss):,.0f} tokens.")
-
-
-def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, float], counted: float,
-                      uniform: float, best: float) -> str:
-    """Exercise 6: a predicted gap (validation minus training loss, nats) for the first run's model trained on every
-    article; ``first`` and ``every`` are (final training, final validation) losses of the first run and of the
-    experiment, ``counted`` a unigram count of the experiment's training tokens, ``best`` the first run's lowest
-    validation loss. Right within 0.25 nats."""
-    if number(guess) is None or not math.isfinite(number(guess)):
-        return f"Answer with a number of nats (got {describe(guess)})."
-    gap, first_gap = every[1] - every[0], first[1] - first[0]
-    direction = "smaller" if gap < first_gap else "larger"
-    lines = [f"{'Right' if abs(number(guess) - gap) <= 0.25 else 'Not this time'}: you predicted a gap of "
-             f"{number(guess):.2f}; measured {gap:.2f} with every article, against {first_gap:.2f} in the first run "
-             f"({direction}).",
-             f"Its last validation loss: {every[1]:.2f}; the first run's {first[1]:.2f} (lowest {best:.2f}), the "
-             f"uniform guess {uniform:.2f}."]
-    if direction == "larger":
-        lines.append(f"Here the gap did not shrink. The final training losses: {every[0]:.2f} here, {first[0]:.2f} in "
-                     "the first run.")
-        return "\n".join(lines)
-    lines.append("With far more text than it can memorise in the same steps, the model's training loss stays high, "
-                 "and what it does learn carries over to unseen text.")
-    lines.append(f"A unigram count of the same training tokens scores {counted:.2f}: the model is " + (
-        "under it, so it learnt more than which tokens are common." if every[1] < counted - 0.1 else
-        "above it: not yet even which tokens are common." if every[1] > counted + 0.1 else
-        "level with it (within 0.1): so far it learnt which tokens are common, and little of which follow which."))
-    return "\n".join(lines)
-
-
-def dropout_verdict(guess, measured: float, without: float) -> str:
-    """Exercise 5's verdict on a predicted final training loss with dropout (``measured``; ``without``: the same run
-    without dropout): right when nearer the measured loss than half the distance between the two runs, and than
-    0.05 nats; a guess halfway, as near one run as the other, is not."""
-    if number(guess) is None or not math.isfinite(number(guess)):
-        return f"Answer with a number of nats (got {describe(guess)})."
-    guess, direction = number(guess), "higher" if measured > without else "lower"
-    within = max(0.05, abs(measured - without) / 2)
-    lines = [f"{'Right' if abs(guess - measured) < within else 'Not this time'}: you predicted {guess:.3f}, "
-             f"{abs(guess - measured):.3f} from the {measured:.3f} measured with dropout ({direction} than "
-             f"{without:.3f} without); right if less than {within:.3f} from it."]
-    if direction == "higher":
-        lines.append("With random activations zeroed the model cannot fit its text as exactly; and the logged "
-                     "training loss is computed in train mode, with dropout active, while evaluation switches it off.")
-    else:
-        lines.append(f"Here dropout did not raise it: {measured:.3f} against {without:.3f}. One seed cannot tell a "
-                     "difference this small from chance; run both again with another SEED to see how much it moves.")
-    return "\n".join(lines)
 
 
 def _watch_modes(model, eval_batches) -> list[tuple[bool, bool, bool]]:

@@ -1,0 +1,112 @@
+"""Notebook 3's verdicts on predictions about its runs, on numbers chosen by hand: where right ends and a tie begins;
+perplexity; the first run's losses and curve; the second run against the bigram line."""
+
+import math
+
+import pytest
+
+from utils.run_checks import bigram_verdict, dropout_verdict, losses_verdict, more_data_verdict, perplexity_verdict
+
+
+@pytest.mark.parametrize("guess, first_word", [
+    (1.4, "Right"),          # the measured loss itself
+    (1.25, "Right"),         # 0.15 from it, nearer than halfway (0.2)
+    (1.2, "Not this time"),  # halfway: as near the run without dropout as the run with it
+    (1.0, "Not this time"),  # the run without dropout: no change predicted
+    (1.9, "Not this time"),  # past it, further than halfway
+])
+def test_dropout_is_right_only_nearer_the_measured_loss_than_halfway(guess, first_word):
+    said = dropout_verdict(guess, measured=1.4, without=1.0)
+    assert said.startswith(f"{first_word}: you predicted {guess:.3f}, {abs(guess - 1.4):.3f} from the 1.400 measured "
+                           "with dropout (higher than 1.000 without)")
+    assert "right if less than 0.200 from it" in said and "train mode" in said
+
+
+def test_a_dropout_run_that_did_not_rise_is_judged_within_a_floor_and_says_one_seed_cannot_tell():
+    said = dropout_verdict(0.52, measured=0.50, without=0.51)  # 0.01 apart: the floor, 0.05, is the margin
+    assert said.startswith("Right: you predicted 0.520") and "right if less than 0.050" in said
+    assert "One seed cannot tell" in said
+
+
+@pytest.mark.parametrize("guess", ["higher", [1.0], None, math.nan, math.inf])
+def test_a_dropout_guess_that_is_not_a_finite_number_is_asked_for_one(guess):
+    assert dropout_verdict(guess, measured=1.4, without=1.0).startswith("Answer with a number of nats (got ")
+
+
+@pytest.mark.parametrize("mine, uniform, first_words", [
+    (math.exp(8.94), 50257, "Correct: 7,631 against 50,257"),
+    (math.exp(8.94), math.exp(10.82), "Correct:"),   # e to ln V as printed, 2 decimals
+    (7631, 50257, "Correct:"),                       # as the table prints it
+    (8.94, 50257, "Not quite: 8.94 is the loss itself"),
+    (math.exp(8.94), 10.82, "Not quite: the model's perplexity is right"),
+    (2 ** 8.94, 50257, "Not quite: 491.143 is not e^8.9400"),
+    (None, 50257, "Not answered yet"),
+])
+def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size(mine, uniform, first_words):
+    assert perplexity_verdict(mine, uniform, best_loss=8.94, vocab_size=50257).startswith(first_words)
+
+
+@pytest.mark.parametrize("every, counted, said", [
+    ((7.5, 7.7), 7.9, "0.20 under it, ± 0.05 (one standard error, by article): more than two standard errors under, so "
+                      "it learnt more than which tokens are common"),
+    ((7.5, 7.7), 7.79, "0.09 under it, ± 0.05 (one standard error, by article): within two standard errors, level with "
+                       "it"),
+    ((7.5, 7.7), 7.62, "0.08 above it, ± 0.05 (one standard error, by article): within two standard errors"),
+    ((7.5, 7.7), 7.4, "0.30 above it, ± 0.05 (one standard error, by article): more than two standard errors above: "
+                      "not yet even which tokens are common"),
+])
+def test_more_data_compares_the_gap_and_reads_the_model_against_a_count_of_its_text(every, counted, said):
+    text = more_data_verdict(0.3, first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
+                             error=0.05)
+    assert text.startswith("Right: you predicted a gap of 0.30; measured 0.20 with every article, against 10.58")
+    assert "(smaller)" in text and said in text
+
+
+def test_a_gap_that_did_not_shrink_says_so_with_both_training_losses():
+    text = more_data_verdict(5, first=(2.0, 3.0), every=(1.0, 4.0), counted=9.0, uniform=10.82, best=2.9,
+                             error=0.05)
+    assert text.startswith("Not this time: you predicted a gap of 5.00; measured 3.00") and "(larger)" in text
+    assert text.endswith("The final training losses: 1.00 here, 2.00 in the first run.")
+
+
+LOG = [(0, 10.9), (20, 8.9), (120, 10.6)]  # (step, validation loss): falls, then rises past its minimum
+
+
+@pytest.mark.parametrize("shape, said", [
+    ("It goes down, then back up.", "right."),
+    ("falls", "not this time."),
+    ("falls then rises then falls", "right as far as this run went."),
+    ("wobbly", "no shape read"),
+])
+def test_the_first_runs_shape_is_read_from_the_evaluations_and_a_prediction_from_words(shape, said):
+    text = losses_verdict(0.1, 10.0, shape, LOG, final_train=0.07)
+    assert text.startswith("validation loss falls then rises: 10.90 at step 0, minimum 8.90 at step 20, 10.60 at "
+                           "the end")
+    assert f"you predicted {shape!r}" in text or "read as" in text
+    assert said in text.splitlines()[3]
+
+
+@pytest.mark.parametrize("train, valid, said_train, said_valid", [
+    (0.1, 10.0, "(close)", "(off by 0.6)"),
+    (1.0, "ten", "(off by a factor of 14.3)", "predict it as a finite number of nats (got 'ten')"),
+    (-1, float("nan"), "(a cross-entropy loss is above 0)", "predict it as a finite number of nats (got nan)"),
+])
+def test_each_predicted_loss_is_read_as_close_off_or_not_a_number(train, valid, said_train, said_valid):
+    lines = losses_verdict(train, valid, "falls", LOG, final_train=0.07).splitlines()
+    assert lines[1].startswith("final training loss") and said_train in lines[1]
+    assert lines[2].startswith("final validation loss") and said_valid in lines[2]
+
+
+def test_the_original_tutorials_run_is_shown_only_after_every_prediction():
+    assert "The original tutorial" in losses_verdict(0.1, 10.0, "falls", LOG, final_train=0.07)
+    assert "The original tutorial" not in losses_verdict(None, 10.0, "falls", LOG, final_train=0.07)
+
+
+@pytest.mark.parametrize("guess, last, verdict", [
+    (True, 2.0, "Under the bigram line? You predicted True; the run ended 0.49 nats under it: right."),
+    ("no", 2.0, "Under the bigram line? You predicted False; the run ended 0.49 nats under it: not this time."),
+    (True, 2.7, "Under the bigram line? You predicted True; the run ended 0.21 nats above it: not this time."),
+    ("maybe", 2.0, "Not quite: predict it as True or False; got 'maybe'."),
+])
+def test_the_second_run_against_the_bigram_line(guess, last, verdict):
+    assert bigram_verdict(guess, last, 2.49).splitlines()[0] == verdict

@@ -1,0 +1,136 @@
+"""Notebook 3's verdicts on what a student predicted about a run, once the run has answered: the final losses and
+the validation curve's shape, the perplexity at the minimum, the gap with every article, dropout, and the second run
+against the bigram line. Each returns the lines a check cell prints, for any answer of any type."""
+
+from __future__ import annotations
+
+import math
+
+from utils import original_tutorial
+from utils.exercises import NOT_ANSWERED_HINT, close, curve_shape, describe, number, predicted, truth, words
+
+
+def losses_verdict(final_train_guess, final_valid_guess, shape_guess, valid_log: list[tuple[int, float]],
+                   final_train: float) -> str:
+    """The first run's predictions (final training and validation loss, the validation curve's shape) against the
+    run: ``valid_log`` its (step, validation loss) evaluations, ``final_train`` its last logged training loss. A loss
+    is close within 0.5 nats and a factor of 2 (near 0, half a nat is many times the loss); a curve moves where it
+    changes by more than 0.1 nats, so evaluation noise is no trend."""
+    (first_step, first), (best_step, best) = valid_log[0], min(valid_log, key=lambda sl: sl[1])
+    final_valid = valid_log[-1][1]
+    fell, rose = best < first - 0.1, final_valid > best + 0.1
+    shape = ("falls then rises" if fell and rose else "falls" if fell else
+             "rises" if final_valid > first + 0.1 else "flat")
+    lines = [f"validation loss {shape}: {first:.2f} at step {first_step}, minimum {best:.2f} at step {best_step}, "
+             f"{final_valid:.2f} at the end"]
+    for what, guess, measured in (("final training loss", final_train_guess, final_train),
+                                  ("final validation loss", final_valid_guess, final_valid)):
+        if number(guess) is None or not math.isfinite(number(guess)):
+            lines.append(f"{what}: measured {measured:.2f}; predict it as a finite number of nats (got "
+                         f"{describe(guess)}).")
+            continue
+        guess = number(guess)
+        off, factor = abs(guess - measured), max(guess, measured) / max(min(guess, measured), 1e-9)
+        said = ("a cross-entropy loss is above 0" if guess <= 0 else f"off by a factor of {factor:.1f}"
+                if factor > 2 and measured > 0 else "close" if off <= 0.5 else f"off by {off:.1f}")
+        lines.append(f"{what}: you predicted {guess:.2f}, measured {measured:.2f} ({said}).")
+    said = curve_shape(shape_guess)  # "It goes down, then back up." -> "falls then rises"
+    further = (said or "").startswith(shape + " then ")  # the measured moves, then more than this run showed
+    read = "" if said is None or said == words(shape_guess) else f" (read as {said!r})"
+    lines.append(f"the validation curve {shape}; " + ("no shape predicted." if shape_guess is None else
+                 f"you predicted {describe(words(shape_guess) or shape_guess)}{read}: "
+                 + ("right." if said == shape else "right as far as this run went." if further
+                    else "not this time." if said else
+                    "no shape read: say how it moves, e.g. 'falls', 'rises', 'flat', or two moves in order.")))
+    if predicted(final_train_guess, final_valid_guess, shape_guess):
+        o = original_tutorial.PRETRAINING
+        lines.append(f"The original tutorial, {o['steps']:,} steps of GPT-2 124M: train loss {o['final_train_loss']}, "
+                     f"validation minimum {o['best_valid_loss']} at epoch {o['best_valid_epoch']}, then "
+                     f"{o['final_valid_loss']} at the end, after {o['seconds'] / 3600:.1f} hours.")
+    return "\n".join(lines)
+
+
+def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) -> str:
+    """Exercise 3: the perplexity at the validation minimum, e^best_loss, and a uniform guess's, the vocabulary size
+    (e to ln V). e to the printed, rounded numbers (2 decimals) counts as right too."""
+    if mine is None or uniform_mine is None:
+        return NOT_ANSWERED_HINT
+    if close(mine, best_loss, rel=1e-3):
+        return f"Not quite: {describe(mine)} is the loss itself; its perplexity is e to that power."
+    if not close(mine, math.exp(best_loss), rel=6e-3):
+        return f"Not quite: {describe(mine)} is not e^{best_loss:.4f}."
+    if not close(uniform_mine, vocab_size, rel=6e-3):
+        return (f"Not quite: the model's perplexity is right, but a uniform guess over {vocab_size:,} tokens has loss "
+                f"ln {vocab_size:,}; its perplexity is not {describe(uniform_mine)}.")
+    return (f"Correct: {math.exp(best_loss):,.0f} against {vocab_size:,}: at its best on unseen text the model is as "
+            f"unsure as a uniform choice among {math.exp(best_loss):,.0f} tokens.")
+
+
+def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, float], counted: float,
+                      uniform: float, best: float, error: float) -> str:
+    """Exercise 6: a predicted gap (validation minus training loss, nats) for the first run's model trained on every
+    article; ``first`` and ``every`` are (final training, final validation) losses of the first run and of that run,
+    ``counted`` a unigram count of its training tokens on the same validation tokens, ``error`` one standard error of
+    the margin between the two (``baselines.against_unigram``), ``best`` the first run's lowest validation loss.
+    Right within 0.25 nats. The model is under or above the count where the margin exceeds two standard errors."""
+    if number(guess) is None or not math.isfinite(number(guess)):
+        return f"Answer with a number of nats (got {describe(guess)})."
+    gap, first_gap = every[1] - every[0], first[1] - first[0]
+    direction = "smaller" if gap < first_gap else "larger"
+    lines = [f"{'Right' if abs(number(guess) - gap) <= 0.25 else 'Not this time'}: you predicted a gap of "
+             f"{number(guess):.2f}; measured {gap:.2f} with every article, against {first_gap:.2f} in the first run "
+             f"({direction}).",
+             f"Its last validation loss: {every[1]:.2f}; the first run's {first[1]:.2f} (lowest {best:.2f}), the "
+             f"uniform guess {uniform:.2f}."]
+    if direction == "larger":
+        lines.append(f"Here the gap did not shrink. The final training losses: {every[0]:.2f} here, {first[0]:.2f} in "
+                     "the first run.")
+        return "\n".join(lines)
+    lines.append("With far more text than it can memorise in the same steps, the model's training loss stays high, "
+                 "and what it does learn carries over to unseen text.")
+    margin, bar = counted - every[1], 2 * error
+    lines.append(f"A unigram count of the same training tokens scores {counted:.2f}: the model is {abs(margin):.2f} "
+                 f"{'under' if margin > 0 else 'above'} it, ± {error:.2f} (one standard error, by article): " + (
+                     "more than two standard errors under, so it learnt more than which tokens are common."
+                     if margin > bar else "more than two standard errors above: not yet even which tokens are common."
+                     if margin < -bar else "within two standard errors, level with it: so far it learnt which tokens "
+                     "are common, and little of which follow which."))
+    return "\n".join(lines)
+
+
+def dropout_verdict(guess, measured: float, without: float) -> str:
+    """Exercise 5's verdict on a predicted final training loss with dropout (``measured``; ``without``: the same run
+    without dropout): right when nearer the measured loss than half the distance between the two runs, and than
+    0.05 nats; a guess halfway, as near one run as the other, is not."""
+    if number(guess) is None or not math.isfinite(number(guess)):
+        return f"Answer with a number of nats (got {describe(guess)})."
+    guess, direction = number(guess), "higher" if measured > without else "lower"
+    within = max(0.05, abs(measured - without) / 2)
+    lines = [f"{'Right' if abs(guess - measured) < within else 'Not this time'}: you predicted {guess:.3f}, "
+             f"{abs(guess - measured):.3f} from the {measured:.3f} measured with dropout ({direction} than "
+             f"{without:.3f} without); right if less than {within:.3f} from it."]
+    if direction == "higher":
+        lines.append("With random activations zeroed the model cannot fit its text as exactly; and the logged "
+                     "training loss is computed in train mode, with dropout active, while evaluation switches it off.")
+    else:
+        lines.append(f"Here dropout did not raise it: {measured:.3f} against {without:.3f}. One seed cannot tell a "
+                     "difference this small from chance; run both again with another SEED to see how much it moves.")
+    return "\n".join(lines)
+
+
+def bigram_verdict(guess, last: float, bigram: float) -> str:
+    """The second run's prediction: will its last validation loss (``last``) end under the bigram line (``bigram``)?
+    ``guess`` True or False, in any form ``truth`` reads."""
+    said = truth(guess)
+    if said is None:
+        return f"Not quite: predict it as True or False; got {describe(guess)}."
+    under = last < bigram
+    lines = [f"Under the bigram line? You predicted {said}; the run ended {abs(bigram - last):.2f} nats "
+             f"{'under' if under else 'above'} it: {'right' if said == under else 'not this time'}."]
+    if under and not said:
+        lines.append("A count of pairs sees one byte back; the model reads the whole chunk before each byte, and "
+                     "within a word the bytes before say a lot about the next.")
+    elif said and not under:
+        lines.append("In these steps it learnt little beyond what one byte of context gives; more steps take it "
+                     "further.")
+    return "\n".join(lines)
