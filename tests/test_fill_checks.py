@@ -1,5 +1,5 @@
 """Notebook 1's reading checks on numbers chosen by hand: the loss of the original word, rounded as a table prints
-it, and softmax answers that overflow."""
+it, and softmax answers that overflow; the reveals that wait for a word or a right-side change."""
 
 import math
 from types import SimpleNamespace
@@ -7,7 +7,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from utils.fill_checks import softmax_verdict, word_loss_verdict
+from utils.fill_checks import (
+    causal_experiment_ready,
+    right_side_problem,
+    softmax_verdict,
+    word_loss_verdict,
+    word_predicted,
+)
 
 P = 0.1764  # bert-base-uncased's p(box) in the original tutorial, printed as 0.176
 
@@ -46,3 +52,46 @@ def test_a_softmax_that_overflows_is_named_and_none_is_not_answered():
                                                    for v in s.tolist()]), z)
     assert said.startswith("Not quite: right on z, but on z + 1000 it raised OverflowError")
     assert softmax_verdict(lambda s: None, z).startswith("Not answered yet")
+
+
+@pytest.mark.parametrize("guess, opens, said", [
+    ("box", True, ""), (" Box ", True, ""), (None, False, "Write your prediction first (in my_guess)"),
+    ("  ", False, "Write your prediction first"), (3, False, "3 is not a word: write your prediction as one word"),
+    (["box"], False, "['box'] is not a word"), (True, False, "True is not a word"),
+])
+def test_a_guessed_word_opens_its_reveal_and_nothing_else_does(guess, opens, said, capsys):
+    assert word_predicted(guess, where="my_guess") is opens
+    assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("other, said", [
+    ("Life is like a [MASK] of wine.", None),
+    ("life is like a [MASK] of chocolates!", None),
+    ("Love is like a [MASK] of chocolates.", "the words before the blank changed too. Keep 'Life is like a'"),
+    ("Life is like a [MASK] of chocolates.", "that is the original sentence"),
+    ("Life is like a [MASK] of [MASK].", "keep exactly one [MASK] (yours has 2)"),
+    ("Life is like a box of chocolates.", "write a sentence (a str) with one [MASK]; got"),
+    (42, "write a sentence (a str) with one [MASK]; got 42"),
+    (None, "got None"),
+    ("Life is like a [MASK] " + "word " * 600, "this model reads at most 512"),
+])
+def test_only_the_right_side_may_change(bert_tokenizer, other, said):
+    problem = right_side_problem(bert_tokenizer, "Life is like a [MASK] of chocolates.", other)
+    assert problem is None if said is None else said in problem, problem
+
+
+@pytest.mark.parametrize("other, prediction, ready, said", [
+    ("Life is like a [MASK] of wine.", False, True, ""),
+    ("Life is like a [MASK] of wine.", "yes", True, ""),
+    ("Life is like a [MASK] of wine.", None, False, "Write your prediction first (in my_causal_changes"),
+    ("Life is like a [MASK] of wine.", 0, False, "Predict True or False (yours is 0)"),
+    ("Life is like a [MASK] of wine.", "maybe", False, "Predict True or False (yours is 'maybe')"),
+    (None, True, False, "First finish part (a), my_text: write a sentence"),
+    ("Love is like a [MASK] of wine.", True, False, "the words before the blank changed too"),
+])
+def test_the_causal_experiment_waits_for_a_prediction_and_a_right_side_change(bert_tokenizer, other, prediction,
+                                                                              ready, said, capsys):
+    text = "Life is like a [MASK] of chocolates."
+    assert causal_experiment_ready(bert_tokenizer, text, other, prediction) is ready
+    out = capsys.readouterr().out
+    assert said in out and (out == "") is ready, out

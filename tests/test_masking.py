@@ -15,13 +15,10 @@ from utils.masking import (
     SEED,
     STANDARD_ERRORS,
     Corruption,
-    causal_experiment_ready,
     corruption_verdict,
     loss_verdict,
     measure,
-    right_side_problem,
     tolerances,
-    word_predicted,
 )
 
 SENTENCES = ["Life is like a box of chocolates.", "You never know what you're gonna get.", "Run, Forrest, run!"]
@@ -205,46 +202,3 @@ def test_the_answers_that_call_the_library_itself_are_refused(bert_tokenizer, ba
 def test_an_error_that_is_not_about_minus_100_reaches_the_check_cell(scored):
     with pytest.raises(ZeroDivisionError):
         loss_verdict(lambda logits, labels: 1 / 0, *scored)
-
-
-@pytest.mark.parametrize("guess, opens, said", [
-    ("box", True, ""), (" Box ", True, ""), (None, False, "Write your prediction first (in my_guess)"),
-    ("  ", False, "Write your prediction first"), (3, False, "3 is not a word: write your prediction as one word"),
-    (["box"], False, "['box'] is not a word"), (True, False, "True is not a word"),
-])
-def test_a_guessed_word_opens_its_reveal_and_nothing_else_does(guess, opens, said, capsys):
-    assert word_predicted(guess, where="my_guess") is opens
-    assert said in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("other, said", [
-    ("Life is like a [MASK] of wine.", None),
-    ("life is like a [MASK] of chocolates!", None),
-    ("Love is like a [MASK] of chocolates.", "the words before the blank changed too. Keep 'Life is like a'"),
-    ("Life is like a [MASK] of chocolates.", "that is the original sentence"),
-    ("Life is like a [MASK] of [MASK].", "keep exactly one [MASK] (yours has 2)"),
-    ("Life is like a box of chocolates.", "write a sentence (a str) with one [MASK]; got"),
-    (42, "write a sentence (a str) with one [MASK]; got 42"),
-    (None, "got None"),
-    ("Life is like a [MASK] " + "word " * 600, "this model reads at most 512"),
-])
-def test_only_the_right_side_may_change(bert_tokenizer, other, said):
-    problem = right_side_problem(bert_tokenizer, "Life is like a [MASK] of chocolates.", other)
-    assert problem is None if said is None else said in problem, problem
-
-
-@pytest.mark.parametrize("other, prediction, ready, said", [
-    ("Life is like a [MASK] of wine.", False, True, ""),
-    ("Life is like a [MASK] of wine.", "yes", True, ""),
-    ("Life is like a [MASK] of wine.", None, False, "Write your prediction first (in my_causal_changes"),
-    ("Life is like a [MASK] of wine.", 0, False, "Predict True or False (yours is 0)"),
-    ("Life is like a [MASK] of wine.", "maybe", False, "Predict True or False (yours is 'maybe')"),
-    (None, True, False, "First finish part (a), my_text: write a sentence"),
-    ("Love is like a [MASK] of wine.", True, False, "the words before the blank changed too"),
-])
-def test_the_causal_experiment_waits_for_a_prediction_and_a_right_side_change(bert_tokenizer, other, prediction,
-                                                                              ready, said, capsys):
-    text = "Life is like a [MASK] of chocolates."
-    assert causal_experiment_ready(bert_tokenizer, text, other, prediction) is ready
-    out = capsys.readouterr().out
-    assert said in out and (out == "") is ready, out

@@ -1,6 +1,7 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
-(exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6) and beam search
-(exercise 7). Each returns the line the check cell prints, whatever the answer."""
+(exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
+(exercise 7), and the predictions about the strategies table. Each returns the line the check cell prints, whatever
+the answer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import math
 
 import torch
 
-from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, number, on_its_classes, token_ids, without
+from utils.exercises import (
+    NOT_ANSWERED,
+    NOT_ANSWERED_HINT,
+    describe,
+    number,
+    on_its_classes,
+    token_ids,
+    truth,
+    without,
+)
 from utils.generation import continuation_log_probability
 from utils.sampling import MIN_TEMPERATURE, check_settings
 
@@ -123,3 +133,35 @@ def beam_verdict(my_beam_search, model, tokenizer, start, n: int, pad_token_id: 
     return (f"Not quite: yours {tokenizer.decode(mine[len(prompt):])!r}, generate's "
             f"{tokenizer.decode(theirs[len(prompt):])!r}. (Score a beam by the sum of ln p over its tokens, not by its "
             "last token; extend each beam by its 2 best tokens, then keep the best 2 of all the candidates.)")
+
+
+def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[str, float],
+                       log_probability: dict[str, float]) -> str:
+    """The strategies table's two predictions: which strategy's text is most likely per token (``per_token_lp``:
+    name -> mean ln P per token; a prediction may be a name or its start), and whether beam search finds a likelier
+    text than greedy (``log_probability``: name -> ln P of its first draw)."""
+    most = max(per_token_lp, key=per_token_lp.get)
+    beam, greedy = log_probability["beam search (4)"], log_probability["greedy"]
+    beats = beam > greedy + 1e-6
+    lines = [f"most likely per token: {most} ({per_token_lp[most]:.2f}); beam search ln P {beam:.1f} vs greedy "
+             f"{greedy:.1f}: beam search found " + ("a more likely text." if beats else "no more likely text.")]
+    cool, hot = per_token_lp["temperature 0.7"], per_token_lp["temperature 1.5"]
+    lines.append(f"ln P per token at temperature 0.7: {cool:.2f}, at 1.5: {hot:.2f}: the hotter draws are "
+                 + ("less likely." if hot < cool else "not less likely in this run."))
+    guess = str(my_prediction).strip().lower()  # a name, or its start: "beam" is "beam search (4)"
+    named = [s for s in per_token_lp if s == guess] or [
+        s for s in per_token_lp if guess and (s.startswith(guess) or guess.startswith(s.split(" (")[0]))]
+    if len(named) != 1:
+        lines.append(f"Your prediction {describe(my_prediction)} is " + ("none" if not named else "more than one")
+                     + f" of: {', '.join(per_token_lp)}.")
+    else:
+        guess = named[0]
+        lines.append(f"You predicted {guess}: " + ("right." if guess == most else f"{per_token_lp[guess]:.2f} per "
+                     f"token, {per_token_lp[most] - per_token_lp[guess]:.2f} below the most likely."))
+    said = truth(my_beam_beats_greedy)
+    if said is not None:
+        lines.append(f"Beam search beats greedy: you said {said}, " + ("right." if said == beats else "not this time."))
+    else:
+        lines.append(f"Beam search beats greedy: {beats}. (Predict it as True or False; got "
+                     f"{describe(my_beam_beats_greedy)}.)")
+    return "\n".join(lines)

@@ -1,6 +1,8 @@
 """Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: the vocabulary (exercise 1),
-WordPiece by hand (1b), softmax (2), the loss of the original word (3), the top 5's mass (4) and filling blanks in
-turn (5). Each returns one line (or a few) for the check cell to print, whatever the answer.
+WordPiece by hand (1b), softmax (2), the loss of the original word (3), the top 5's mass (4), filling blanks in turn
+(5), the student's own sentence (6), and the words after the blank, read with and without a causal mask (7). Each
+verdict returns one line (or a few) for the check cell to print, whatever the answer; the reveals wait for a
+prediction (``word_predicted``, ``causal_experiment_ready``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from utils.exercises import (
     low_precision,
     mismatch,
     number,
+    predicted,
+    truth,
     without,
 )
-from utils.fill_mask import continuation_prefix, fill_mask
+from utils.fill_mask import continuation_prefix, encode_masked, fill_mask
 
 
 def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedTokenizerBase, model_name: str) -> str:
@@ -195,3 +199,128 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
     if words == one_pass:
         return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
     return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."
+
+
+def word_predicted(guess, where: str) -> bool:
+    """Whether ``guess`` is a written prediction of one word (a str): if it is not, says what to write, in one line,
+    and the reveal cell that asked shows nothing (``utils.exercises.predicted``, and a type check)."""
+    if not predicted(guess, where=where):
+        return False
+    if not isinstance(guess, str):
+        print(f"{describe(guess)} is not a word: write your prediction as one word in quotes (in {where}), then run "
+              "this cell again.")
+        return False
+    return True
+
+
+def right_side_problem(tokenizer: PreTrainedTokenizerBase, text: str, other) -> str | None:
+    """None when ``other`` is ``text`` with only words after its one mask changed; else what to fix, in words."""
+    mask = tokenizer.mask_token
+    if not isinstance(other, str) or mask is None or mask not in other:
+        return f"write a sentence (a str) with one {mask}; got {describe(other)}"
+    try:
+        mine, blanks = encode_masked(tokenizer, other)
+    except ValueError as error:  # too long for the model, say
+        return str(error).rstrip(".")
+    original, (blank, *_) = encode_masked(tokenizer, text)
+    ids, before = mine["input_ids"][0].tolist(), original["input_ids"][0].tolist()
+    if len(blanks) != 1:
+        return f"keep exactly one {mask} (yours has {len(blanks)})"
+    if ids[:blank + 1] != before[:blank + 1]:
+        return (f"the words before the blank changed too. Keep {text.split(mask)[0].strip()!r} as it is, so that "
+                "only the right side differs")
+    if ids == before:
+        return "that is the original sentence. Change the words after the blank"
+    return None
+
+
+def causal_experiment_ready(tokenizer: PreTrainedTokenizerBase, text: str, other, prediction) -> bool:
+    """Whether notebook 1's causal experiment can show its result: ``prediction`` is True or False (``truth``), and
+    ``other`` changes only the words after ``text``'s blank. If not, says what to fix, and nothing is shown."""
+    if not predicted(prediction, where="my_causal_changes, above"):
+        return False
+    if truth(prediction) is None:
+        print(f"Predict True or False (yours is {describe(prediction)}), then run this cell again.")
+        return False
+    problem = right_side_problem(tokenizer, text, other)
+    if problem:
+        print(f"First finish part (a), my_text: {problem}.")
+    return problem is None
+
+
+def guess_verdict(my_sentence, my_word, model, tokenizer: PreTrainedTokenizerBase) -> str:
+    """Exercise 6: the model's top 5 for the student's sentence, and whether the word they expected (``my_word``) is
+    among them; a word the model cannot hold in one mask is told so. Call it once ``word_predicted`` agrees."""
+    ranked = fill_mask(model, tokenizer, my_sentence, top_k=5)[0]
+    lines = [", ".join(f"{w} {p:.3f}" for w, p in ranked)]
+    pieces = tokenizer.tokenize(" " + my_word.strip())  # as a word after a space, as in a sentence
+    word = tokenizer.convert_tokens_to_string(pieces).strip()  # as the model spells it
+    if pieces == [tokenizer.unk_token]:
+        lines.append(f"{describe(my_word)} is not in this model's vocabulary (it reads as {tokenizer.unk_token}).")
+    elif len(pieces) != 1:
+        lines.append(f"{describe(my_word)} is {len(pieces)} pieces here ({' '.join(pieces)}): one mask holds one "
+                     "piece.")
+    elif ranked[0][0] == word:
+        lines.append("Yes: in its top 5, and its first guess!")
+    elif word in dict(ranked):
+        lines.append(f"Yes: in its top 5 (its first guess is {ranked[0][0]!r}).")
+    else:
+        lines.append(f"Not in its top 5 (its first guess is {ranked[0][0]!r}). Try a more telling sentence.")
+    return "\n".join(lines)
+
+
+def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizerBase, top_k: int,
+                       show_top: bool) -> str:
+    """Exercise 7(a): ``my_text`` changes only the words after ``text``'s blank, and the probabilities at the blank
+    move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5)."""
+    if my_text is None:
+        return NOT_ANSWERED
+    if problem := right_side_problem(tokenizer, text, my_text):
+        return f"Not quite: {problem}."
+    old, new = (fill_mask(model, tokenizer, t, top_k=top_k)[0] for t in (text, my_text))
+    lines = [f"original: {text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in old),
+             f"changed:  {my_text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in new)] if show_top else []
+    with torch.no_grad():
+        at_blank = [model(**encoded).logits[0, blanks[0]].softmax(-1)
+                    for encoded, blanks in (encode_masked(tokenizer, t) for t in (text, my_text))]
+    changed = float((at_blank[1] - at_blank[0]).abs().max())
+    moved = "the top 5 moved" if [w for w, _ in old] != [w for w, _ in new] else "the top 5 kept its order"
+    if changed < 1e-6:  # float32 noise: the blank did not see the new words
+        lines.append(f"Not quite: nothing at the blank moved (at most {changed:.2g}). Change more of the words after "
+                     "it.")
+    else:
+        lines.append(f"Correct: the probabilities at the blank changed (by up to {changed:.2g}; {moved}), though only "
+                     "words after the blank did: the model read them.")
+    return "\n".join(lines)
+
+
+ROUNDING = 1e-4  # float32 sums taken in another order (a longer sentence) move ln p by about 1e-6
+
+
+def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenizer: PreTrainedTokenizerBase,
+                   model_name: str) -> str:
+    """Exercise 7(b): does the prediction at the blank change, under a causal mask, when only the words after it
+    change? ``at_the_blank(sentence, causal)``: the model's probabilities at the sentence's blank. Compared as ln p,
+    which shows a change among small probabilities too."""
+    def ln_p(sentence, causal):
+        return at_the_blank(sentence, causal).clamp_min(torch.finfo(torch.float32).tiny).log()
+
+    said = truth(my_causal_changes)
+    if my_causal_changes is None:
+        return NOT_ANSWERED
+    if said is None:
+        return f"Not quite: predict True or False; got {describe(my_causal_changes)}."
+    if my_text is None or right_side_problem(tokenizer, text, my_text):
+        return ("First finish part (a): my_text must be the original sentence with only the words after the blank "
+                "changed (its check says what to fix).")
+    if (ln_p(text, True) - ln_p(text, False)).abs().max() <= ROUNDING:
+        return f"This model ({model_name}) ignored the 4-D attention mask, so the experiment shows nothing here."
+    full, causal = (float((at_the_blank(my_text, c) - at_the_blank(text, c)).abs().max()) for c in (False, True))
+    if (ln_p(my_text, True) - ln_p(text, True)).abs().max() <= ROUNDING:
+        still = "did not move at all" if causal == 0 else f"moved by at most {causal:.2g} (float rounding)"
+        return (("Correct" if said is False else "Not quite") + f": with the causal mask the probabilities at the "
+                f"blank {still}; seeing every token, by up to {full:.2g}. Under the mask, every layer computes the "
+                "blank's vector from itself and the tokens before it, the same in both sentences: the words after it "
+                "cannot reach it, so a causal model's guess could not change.")
+    return (("Correct" if said is True else "Not quite") + f": with the causal mask the probabilities at the blank "
+            f"moved by up to {causal:.2g}; seeing every token, by up to {full:.2g}.")

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, predicted, truth, without
-from utils.fill_mask import encode_masked
+from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, without
 from utils.support.validation import check_corruption_batch
 
 TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked
@@ -268,50 +267,3 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
                 f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
     return f"Not quite: {slip}."
-
-
-def word_predicted(guess, where: str) -> bool:
-    """Whether ``guess`` is a written prediction of one word (a str): if it is not, says what to write, in one line,
-    and the reveal cell that asked shows nothing (``utils.exercises.predicted``, and a type check)."""
-    if not predicted(guess, where=where):
-        return False
-    if not isinstance(guess, str):
-        print(f"{describe(guess)} is not a word: write your prediction as one word in quotes (in {where}), then run "
-              "this cell again.")
-        return False
-    return True
-
-
-def right_side_problem(tokenizer: PreTrainedTokenizerBase, text: str, other) -> str | None:
-    """None when ``other`` is ``text`` with only words after its one mask changed; else what to fix, in words."""
-    mask = tokenizer.mask_token
-    if not isinstance(other, str) or mask is None or mask not in other:
-        return f"write a sentence (a str) with one {mask}; got {describe(other)}"
-    try:
-        mine, blanks = encode_masked(tokenizer, other)
-    except ValueError as error:  # too long for the model, say
-        return str(error).rstrip(".")
-    original, (blank, *_) = encode_masked(tokenizer, text)
-    ids, before = mine["input_ids"][0].tolist(), original["input_ids"][0].tolist()
-    if len(blanks) != 1:
-        return f"keep exactly one {mask} (yours has {len(blanks)})"
-    if ids[:blank + 1] != before[:blank + 1]:
-        return (f"the words before the blank changed too. Keep {text.split(mask)[0].strip()!r} as it is, so that "
-                "only the right side differs")
-    if ids == before:
-        return "that is the original sentence. Change the words after the blank"
-    return None
-
-
-def causal_experiment_ready(tokenizer: PreTrainedTokenizerBase, text: str, other, prediction) -> bool:
-    """Whether notebook 1's causal experiment can show its result: ``prediction`` is True or False (``truth``), and
-    ``other`` changes only the words after ``text``'s blank. If not, says what to fix, and nothing is shown."""
-    if not predicted(prediction, where="my_causal_changes, above"):
-        return False
-    if truth(prediction) is None:
-        print(f"Predict True or False (yours is {describe(prediction)}), then run this cell again.")
-        return False
-    problem = right_side_problem(tokenizer, text, other)
-    if problem:
-        print(f"First finish part (a), my_text: {problem}.")
-    return problem is None

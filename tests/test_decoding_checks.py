@@ -1,0 +1,34 @@
+"""Notebook 2's verdict on the strategies table's predictions, on numbers chosen by hand."""
+
+import pytest
+
+from utils.decoding_checks import strategies_verdict
+
+PER_TOKEN = {"greedy": -1.2, "temperature 0.7": -1.9, "temperature 1.5": -4.5, "top-k 10": -2.4, "top-p 0.9": -2.6,
+             "beam search (4)": -0.9}  # name -> mean ln P per token
+FIRST_DRAW = {"greedy": -36.0, "beam search (4)": -27.0}  # ln P of the first draw's text
+
+
+@pytest.mark.parametrize("prediction, said", [
+    ("beam search (4)", "You predicted beam search (4): right."),
+    ("Beam", "You predicted beam search (4): right."),  # a name's start
+    ("greedy", "You predicted greedy: -1.20 per token, 0.30 below the most likely."),
+    ("temperature", "Your prediction 'temperature' is more than one of: greedy, temperature 0.7"),
+    (3, "Your prediction 3 is none of: greedy, temperature 0.7"),
+])
+def test_the_most_likely_strategy_is_read_from_a_name_or_its_start(prediction, said):
+    lines = strategies_verdict(prediction, True, PER_TOKEN, FIRST_DRAW).splitlines()
+    assert lines[0] == ("most likely per token: beam search (4) (-0.90); beam search ln P -27.0 vs greedy -36.0: beam "
+                        "search found a more likely text.")
+    assert lines[1] == "ln P per token at temperature 0.7: -1.90, at 1.5: -4.50: the hotter draws are less likely."
+    assert lines[2].startswith(said)
+
+
+@pytest.mark.parametrize("beats, draws, said", [
+    (True, FIRST_DRAW, "Beam search beats greedy: you said True, right."),
+    ("no", FIRST_DRAW, "Beam search beats greedy: you said False, not this time."),
+    (True, {"greedy": -27.0, "beam search (4)": -27.0}, "Beam search beats greedy: you said True, not this time."),
+    ("perhaps", FIRST_DRAW, "Beam search beats greedy: True. (Predict it as True or False; got 'perhaps'.)"),
+])
+def test_beam_beats_greedy_only_with_a_likelier_text(beats, draws, said):
+    assert strategies_verdict("greedy", beats, PER_TOKEN, draws).splitlines()[-1] == said
