@@ -301,10 +301,7 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
                    model_name: str) -> str:
     """Exercise 7(b): does the prediction at the blank change, under a causal mask, when only the words after it
     change? ``at_the_blank(sentence, causal)``: the model's probabilities at the sentence's blank. Compared as ln p,
-    which shows a change among small probabilities too."""
-    def ln_p(sentence, causal):
-        return at_the_blank(sentence, causal).clamp_min(torch.finfo(torch.float32).tiny).log()
-
+    which shows a change among small probabilities too. Each sentence runs once each way."""
     said = truth(my_causal_changes)
     if my_causal_changes is None:
         return NOT_ANSWERED
@@ -313,10 +310,12 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
     if my_text is None or right_side_problem(tokenizer, text, my_text):
         return ("First finish part (a): my_text must be the original sentence with only the words after the blank "
                 "changed (its check says what to fix).")
-    if (ln_p(text, True) - ln_p(text, False)).abs().max() <= ROUNDING:
+    p = {(sentence, causal): at_the_blank(sentence, causal) for sentence in (text, my_text) for causal in (False, True)}
+    ln_p = {key: probabilities.clamp_min(torch.finfo(torch.float32).tiny).log() for key, probabilities in p.items()}
+    if (ln_p[text, True] - ln_p[text, False]).abs().max() <= ROUNDING:
         return f"This model ({model_name}) ignored the 4-D attention mask, so the experiment shows nothing here."
-    full, causal = (float((at_the_blank(my_text, c) - at_the_blank(text, c)).abs().max()) for c in (False, True))
-    if (ln_p(my_text, True) - ln_p(text, True)).abs().max() <= ROUNDING:
+    full, causal = (float((p[my_text, c] - p[text, c]).abs().max()) for c in (False, True))
+    if (ln_p[my_text, True] - ln_p[text, True]).abs().max() <= ROUNDING:
         still = "did not move at all" if causal == 0 else f"moved by at most {causal:.2g} (float rounding)"
         return (("Correct" if said is False else "Not quite") + f": with the causal mask the probabilities at the "
                 f"blank {still}; seeing every token, by up to {full:.2g}. Under the mask, every layer computes the "
