@@ -1,12 +1,13 @@
-"""Time to the lesson: notebook 3 end to end in the classroom profile, its three runs, and where the time goes.
+"""Time to the lesson: notebook 3 end to end in the classroom profile, its two core runs, and where the time goes.
 
-Targets: the whole notebook in at most 120 s on a 2-core laptop CPU with bf16, and at most 180 s on a CPU without it
-(oneDNN and MKL limited to AVX2: ``ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``; torch's own kernels still
-use whatever the CPU has, so this only approximates an AVX2 laptop; a third row also sets ``ATEN_CPU_CAPABILITY=avx2``,
-which limits torch's own kernels too, nearer a real AVX2 laptop, though its memory and clock stay this machine's).
-With the lessons' thresholds: the first run's final train loss below 0.5, 16/16 tokens recited and validation loss
-past its minimum at the end; the second run's (bytes) last validation loss under the bigram model, and still
-falling.
+Targets: the lesson (every cell before the optional sections at the end: the first run and the same model on every
+article) in at most 120 s on a 2-core laptop CPU with bf16, and at most 180 s on a CPU without it (oneDNN and MKL
+limited to AVX2: ``ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``; torch's own kernels still use whatever the
+CPU has, so this only approximates an AVX2 laptop; a third row also sets ``ATEN_CPU_CAPABILITY=avx2``, which limits
+torch's own kernels too, nearer a real AVX2 laptop, though its memory and clock stay this machine's). The optional
+sections run too, the byte run among them, and are timed apart. With the lessons' thresholds: the first run's final
+train loss below 0.5, 16/16 tokens recited and validation loss past its minimum at the end; the every-article run
+under its count line; the byte run's last validation loss under the bigram model, and still falling.
 
 Side by side in one run, each in a fresh process, alternated twice: the classroom models' training step (forward,
 backward, AdamW; the median of 12, as notebook 3's probe measures it) with
@@ -14,7 +15,7 @@ backward, AdamW; the median of 12, as notebook 3's probe measures it) with
 - the stock Trainer with ``pretraining.ReuseFreedMemory``'s setting: freed memory kept for the next step while
   training (what the notebook runs), or kept only up to 128 MB;
 - ``pretraining.ChunkedLossTrainer`` (the script's Trainer, the output-layer loss in chunks) the same two ways;
-- the second run's model (``learning_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step) with the stock
+- the byte run's model (``learning_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step) with the stock
   Trainer, as the notebook runs it;
 and each process's peak resident memory. ``--before REV`` also runs notebook 3 of an earlier commit (checked out into
 a temporary git worktree), alternated with this one's, so the two lesson times are measured under the same load.
@@ -41,9 +42,10 @@ NOW = "stock Trainer, freed memory reused while training (now)"
 STEPS = 12
 NO_BF16 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 ALL_AVX2 = NO_BF16 | {"ATEN_CPU_CAPABILITY": "avx2"}  # torch's own kernels too: nearer a real AVX2 laptop
-FIRST_RUN, MORE_RUN, SECOND_RUN = "c25", "b41d7a6e", "2e7f9c31"  # notebook 3's training cells, by cell id
+FIRST_RUN, MORE_RUN, BYTE_RUN = "c25", "b41d7a6e", "2e7f9c31"  # notebook 3's training cells, by cell id
+OPTIONAL = "f4186335"  # the first code cell of the optional sections after "What this shows"
 LESSON_LINES = ("c35", "c49", "5a3d8e72")  # the cells that print each run's lesson in numbers
-LESSON_PREDICTIONS = {"749fa142", "c48", "b7e31c02"}  # what the three runs wait for; optional exercise 5 stays unrun
+LESSON_PREDICTIONS = {"749fa142", "c48", "b7e31c02"}  # what the runs wait for; optional exercise 5 stays unrun
 
 STEP_LOOP = f"""
 import resource, sys, tempfile, torch
@@ -64,7 +66,7 @@ torch.manual_seed(0)
 P = PRETRAINING["classroom"]
 P = P | P["learning_run"] if run == "second" else P
 tokenizer = load_tokenizer("gpt2")
-if run == "second":  # the second run reads bytes: GPT-2's tokenizer retrained with no merges, as notebook 3 does
+if run == "second":  # the byte run reads bytes: GPT-2's tokenizer retrained with no merges, as notebook 3 does
     tokenizer = tokenizer.train_new_from_iterator(["bytes"], vocab_size=257)
 tokenizer.pad_token = tokenizer.eos_token
 model = pretraining.new_gpt2(pretraining.gpt2_config(tokenizer, P))
@@ -87,7 +89,7 @@ CONFIGS = {  # name: (trainer, allocator, positions per chunk, run)
     NOW: ("plain", "bounded", 0, "first"),
     "chunked loss (the script's), glibc defaults": ("chunked", "default", DEFAULT_CHUNK, "first"),
     "chunked loss (the script's), reused while training": ("chunked", "bounded", DEFAULT_CHUNK, "first"),
-    "second run's model, stock Trainer, reused (now)": ("plain", "bounded", 0, "second"),
+    "byte run's model, stock Trainer, reused (now)": ("plain", "bounded", 0, "second"),
 }
 
 
@@ -113,8 +115,9 @@ def text_of(cell: dict) -> str:
     return "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
 
 
-def lesson(label: str, root: Path = ROOT, **extra_env: str) -> float:
-    """Run notebook 3 (classroom) of ``root``; print where its time went and each run's lesson; its wall time."""
+def lesson(label: str, root: Path = ROOT, **extra_env: str) -> tuple[float, float]:
+    """Run notebook 3 (classroom) of ``root``; print where its time went and each run's lesson. (the lesson's
+    seconds: the notebook's wall time less its optional sections; the whole notebook's)."""
     notebook = root / "notebooks" / "03_pretraining_gpt2.ipynb"
     with tempfile.TemporaryDirectory() as tmp:
         seconds, executed = execute(notebook, "classroom", Path(tmp), LESSON_PREDICTIONS, LLM_TUTORIAL_OUTPUT=tmp,
@@ -123,17 +126,19 @@ def lesson(label: str, root: Path = ROOT, **extra_env: str) -> float:
     ids = [c.get("id") for c in cells]
     device_line = next(line for c in cells for line in text_of(c).splitlines() if line.startswith("Device:"))
     print(f"== notebook 3, {label}: {device_line}")
-    if FIRST_RUN in ids and MORE_RUN in ids and SECOND_RUN in ids:
-        first, more, second = ids.index(FIRST_RUN), ids.index(MORE_RUN), ids.index(SECOND_RUN)
+    runs = [ids.index(cell) if cell in ids else -1 for cell in (FIRST_RUN, MORE_RUN, OPTIONAL, BYTE_RUN)]
+    if 0 <= runs[0] < runs[1] < runs[2] < runs[3]:  # the byte run among the optional sections
+        optional = runs[2]
+        first, more, byte_run = ids.index(FIRST_RUN), ids.index(MORE_RUN), ids.index(BYTE_RUN)
         parts = {"kernel start, imports, data, tokenizing, model, exercises 1-2, probe": cells[:first],
                  "first run's training (120 steps, evaluations, live figure)": [cells[first]],
-                 "between: curves, recitation, step tables, exercises 3-4, more chunks": cells[first + 1:more],
-                 "the first run's model on every article (120 steps)": [cells[more]],
-                 "between: its check and figure, the second run's data and probe": cells[more + 1:second],
-                 "second run's training": [cells[second]],
-                 "after: its numbers, the per-byte table, step table, context gains, save, resume, the memory section":
-                     cells[second + 1:]}
-    else:  # an earlier notebook, with one run
+                 "between: curves, recitation, step tables, exercises 3-4": cells[first + 1:more],
+                 "the first run's model on every article (tokenizing it, 120 steps)": [cells[more]],
+                 "after: its check, figure, the byte data, exercise 7, save, resume, summary": cells[more + 1:optional],
+                 "optional: the output layer's memory, the byte run's data, lines and probe": cells[optional:byte_run],
+                 "optional: the byte run's training": [cells[byte_run]],
+                 "optional: its numbers, the per-byte table, step table, context gains": cells[byte_run + 1:]}
+    else:  # an earlier notebook: its every cell is the lesson
         first = next(i for i, c in enumerate(cells) if "trainer.train()" in "".join(c["source"]))
         parts = {"kernel start, imports, data, tokenizing, model": cells[:first], "training": [cells[first]],
                  "after training": cells[first + 1:]}
@@ -144,7 +149,7 @@ def lesson(label: str, root: Path = ROOT, **extra_env: str) -> float:
     for cell in cells:
         if cell.get("id") in LESSON_LINES or (FIRST_RUN not in ids and "final train loss" in "".join(cell["source"])):
             print(text_of(cell).rstrip())
-    return seconds
+    return seconds - sum(value for name, value in times.items() if name.startswith("optional")), seconds
 
 
 @contextlib.contextmanager
@@ -187,10 +192,11 @@ def main() -> None:
     with worktree(args.before) if args.before else contextlib.nullcontext() as tree:
         for label, env, target in rows:
             if tree is not None:
-                was = lesson(f"{args.before}, {label}", tree, **env)
-                print(f"wall time {was:.0f} s for {args.before}'s notebook 3")
-            seconds = lesson(label, **env)
-            print(f"wall time {seconds:.0f} s for the whole notebook; {seconds / target:.2f} of the {target} s budget"
+                was, whole = lesson(f"{args.before}, {label}", tree, **env)
+                print(f"lesson {was:.0f} s ({whole:.0f} s for the whole of {args.before}'s notebook 3)")
+            seconds, whole = lesson(label, **env)
+            print(f"lesson {seconds:.0f} s ({whole:.0f} s for the whole notebook, its optional sections too); "
+                  f"{seconds / target:.2f} of the {target} s budget"
                   + (f"; {seconds / was:.2f}x the time of {args.before}'s notebook, run just before" if tree else "")
                   + f"; the original tutorial took 13.3 h ({47753 / seconds:,.0f}x longer)")
 

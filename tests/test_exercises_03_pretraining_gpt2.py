@@ -14,8 +14,8 @@ PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the perplexity a
 RECITED_VERDICT = "c3e5a7b9"  # not a check: the recitation prediction (made before training) against the count
 ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on training and unseen text
 DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
-OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh model on the second run's text
-SECOND_RUN_ANSWER, SECOND_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the second run get under the bigram line?
+OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh byte model on every article
+BYTE_RUN_ANSWER, BYTE_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the optional byte run get under the bigram line?
 MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: the gap
 MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
 
@@ -29,8 +29,8 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
-    "second run": (SECOND_RUN_ANSWER, SECOND_RUN_CHECK),
     "my gpt": (MY_GPT_ANSWER, MY_GPT_CHECK),
+    "byte run": (BYTE_RUN_ANSWER, BYTE_RUN_CHECK),
 }
 
 # a training loop with one slip in it: LOOP.format(...) of the lines that differ from the reference
@@ -148,7 +148,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  WRONG, "an object with .logits and .loss", id="my gpt: a tensor returned"),
     pytest.param(MY_GPT_CHECK, MY_GPT + "\n\n\ndef my_training_loop(*args):\n    return [], []", WRONG,
                  "Write exercise 2's loop", id="my gpt: no training loop yet"),
-    # the student's own loop, run for real after the second run: with a loop, curves; without, what to do first
+    # the student's own loop, run for real on bytes: with a loop, curves; without, what to do first
     pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop's validation loss at step",
                  id="own loop run: the loop trains"),
     pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    return [], []", WRONG,
@@ -386,14 +386,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="dropout: a direction, not a number"),
     pytest.param(DROPOUT_CHECK, "dropout_train_loss = [1.0]", WRONG, "Answer with a number of nats (got [1.0])",
                  id="dropout: a list"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = bool(last < bigram)", RIGHT, "it: right.",
-                 id="second run: what it measured"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = ' Yes.' if last < bigram else 'no'", RIGHT,
-                 "it: right.", id="second run: in words"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = torch.tensor(not last < bigram)", WRONG,
-                 "it: not this time.", id="second run: the other way, as a torch bool"),
-    pytest.param(SECOND_RUN_CHECK, "predicted_under_bigram = 7.5", WRONG, "predict it as True or False; got 7.5",
-                 id="second run: a number"),
+    pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = bool(last < bigram)", RIGHT, "it: right.",
+                 id="byte run: what it measured"),
+    pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = ' Yes.' if last < bigram else 'no'", RIGHT,
+                 "it: right.", id="byte run: in words"),
+    pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = torch.tensor(not last < bigram)", WRONG,
+                 "it: not this time.", id="byte run: the other way, as a torch bool"),
+    pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = 7.5", WRONG, "predict it as True or False; got 7.5",
+                 id="byte run: a number"),
 ]
 
 

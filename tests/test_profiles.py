@@ -57,15 +57,15 @@ def test_each_pretraining_profile_has_a_second_run_that_reads_every_article_once
         assert "learning_run" not in profile["learning_run"], name
 
 
-def test_the_parameters_table_lays_the_second_run_over_the_first():
+def test_the_parameters_table_lays_the_byte_run_over_the_first():
     first = dict(n_train=6, n_valid=3, train_docs=2, max_train_chars=12_000, context_length=64, n_layer=2, n_embd=32,
                  n_head=2, epochs=5, batch_size=6, gradient_accumulation_steps=3, learning_rate=1e-3, warmup_steps=4,
                  dropout=0.1, eval_every=7, eval_chunks=9)
     sizes = first | dict(learning_run=dict(train_docs=6, max_train_chars=None, n_layer=3, gradient_accumulation_steps=4,
                                            early_evals=(2, 5), dropout=0.0))
     table = [" ".join(line.split()) for line in describe_runs(sizes).splitlines()]
-    # 6 chunks a step as 3 passes of 2; 4 passes do not divide 6 chunks, so the second run takes them in one pass
-    assert table == ["setting first run second run",
+    # 6 chunks a step as 3 passes of 2; 4 passes do not divide 6 chunks, so the byte run takes them in one pass
+    assert table == ["setting first run byte run",
                      "n_train / n_valid articles 6 / 3 6 / 3",
                      "train_docs 2 6",
                      "max_train_chars 12,000 whole",
@@ -77,6 +77,6 @@ def test_the_parameters_table_lays_the_second_run_over_the_first():
                      "dropout 0.1 0",
                      "eval_every, eval_chunks 7, 9 7, 9 (also at 2, 5)"]
     lines = describe_runs(sizes).splitlines()  # the columns line up: each run's values start under its name
-    for name in ("first run", "second run"):
+    for name in ("first run", "byte run"):
         start = lines[0].index(name)
         assert all(line[start - 1] == " " and line[start] != " " for line in lines), name

@@ -38,8 +38,9 @@ CAUSAL_LM: dict[str, dict] = {
 }
 
 # Notebook 3 and `python -m utils.tools.pretrain`: GPT-2 from scratch on a Wikipedia subset. The first run (the
-# top-level sizes, and the script's) trains on a few article openings many times over; the second (`learning_run`,
-# notebook 3 only: its settings replace the first run's) gets every article and reads each chunk at most once.
+# top-level sizes, and the script's) trains on a few article openings many times over; the same model then trains on
+# every article (`learning_run`'s text, the first run's steps). The byte model (`learning_run`, notebook 3 only: its
+# settings replace the first run's) trains with the student's loop and, optionally, the Trainer, each chunk once.
 PRETRAINING: dict[str, dict] = {
     "smoke": dict(  # a plumbing check: it learns nothing
         n_train=2, n_valid=2,  # articles drawn for training and validation
@@ -67,12 +68,12 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=2e-3,  # high for a tiny model (the original used the Trainer's default 5e-5); 3e-3 stalls
         warmup_steps=30,  # linear warm-up over the first quarter, then cosine decay to 0
         dropout=0.0,  # GPT-2 used 0.1; none here (a CPU spends ~18% of a step on the masks)
-        eval_every=10,  # each evaluation draws a point of the validation curve
+        eval_every=20,  # each evaluation draws a point of the validation curve (7 a run, ~0.7 s each)
         log_every=5,  # steps between logged training losses (and learning rates)
         eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
         save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
         train_loss_target=0.5,  # the lesson's bar for the first run's last training loss (the lesson checks it)
-        learning_run=dict(  # the second run: every article, each chunk once, one byte a token (256 + <|endoftext|>)
+        learning_run=dict(  # the byte run: every article, each chunk once, one byte a token (256 + <|endoftext|>)
             train_docs=50, max_train_chars=None,  # every training article, whole (offline sample: 11,460 chunks)
             # nanoGPT's character-level recipe for a laptop CPU (shakespeare_char: 4 layers, 4 heads, 128 wide); the
             # learning rate picked from those tried on the offline sample (benchmarks/README.md#profiles lists them,
@@ -83,7 +84,7 @@ PRETRAINING: dict[str, dict] = {
             eval_every=200, log_every=20, eval_chunks=64,  # 64 validation chunks of 128 bytes; "still falling" is
             # judged over the last 200 steps, where the cosine schedule has brought the learning rate down
             early_evals=(25, 50, 100),  # evaluations besides every 200th step, where the loss falls fastest
-            own_loop_steps=100,  # steps of the second run that your own loop (exercise 2) trains, beside the Trainer
+            own_loop_steps=100,  # steps your own loop (exercise 2) trains a byte model, on every article's first chunks
             # no time budget: every CPU trains the same steps, so every class sees the same lesson (the probe says
             # how long). A number here caps the seconds of training, and the run learns less in fewer steps
             budget_s=None,
@@ -149,9 +150,9 @@ RUN_ROWS = (
 
 
 def describe_runs(sizes: dict) -> str:
-    """Notebook 3's two runs side by side, one row a setting (named as in ``PRETRAINING``): the second run's
-    column is the first run's settings with ``learning_run`` laid over them."""
-    runs = {"first run": sizes, "second run": sizes | sizes.get("learning_run", {})}
+    """Notebook 3's first run and byte run side by side, one row a setting (named as in ``PRETRAINING``): the byte
+    run's column is the first run's settings with ``learning_run`` laid over them."""
+    runs = {"first run": sizes, "byte run": sizes | sizes.get("learning_run", {})}
     rows = [("setting", *runs)] + [(label, *(value(run) for run in runs.values())) for label, value in RUN_ROWS]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)

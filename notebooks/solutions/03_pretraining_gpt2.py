@@ -91,7 +91,7 @@ def dropout():
     dropout_train_loss = 0.2  # the masks add noise while it trains: a little higher than without
 
 
-def second_run():
+def byte_run():
     global predicted_under_bigram
     predicted_under_bigram = False  # one pass in a few minutes: a count of every pair in the text is hard to beat
 
@@ -162,6 +162,6 @@ SOLUTIONS = {
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c51": (body(dropout), "you predicted 0.20"),  # right or not: whatever the smoke run measures
     "c48": (body(more_data), "you predicted a gap of 1.00"),  # right or not: whatever the smoke run measures
-    "b7e31c02": (body(second_run), "You predicted False"),  # right or not: whatever the smoke run measures
     "e7a1c3f5": (MY_GPT_IMPORTS + cell(MyBlock, MyGPT), "Correct: your GPT trains as GPT-2 does"),
+    "b7e31c02": (body(byte_run), "You predicted False"),  # right or not: whatever the smoke run measures
 }
