@@ -73,6 +73,7 @@ SDPA_BLOCK_FORWARD = ("    def forward(self, x):\n"
                       "        return x + self.down(F.gelu(self.up(self.ln_2(x)), approximate='tanh'))")
 MEASURED_GAP = "more_data_run[1][-1][1] - more_data_run[0][-1][1]"  # the experiment's gap, as the check measures it
 MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
+ROSE = "(dropout_run[1][-1][1] - min(v for _, v in dropout_run[1]) > 0.1)"  # did its validation loss still rise?
 
 
 # -ln p of each scored position's true token, by hand: the slips below are built on it
@@ -386,6 +387,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="dropout: a direction, not a number"),
     pytest.param(DROPOUT_CHECK, "dropout_train_loss = [1.0]", WRONG, "Answer with a number of nats (got [1.0])",
                  id="dropout: a list"),
+    pytest.param(DROPOUT_CHECK, f"dropout_still_rises = {ROSE}", RIGHT, ": right.", id="dropout: the rise it measured"),
+    pytest.param(DROPOUT_CHECK, f"dropout_still_rises = 'yes' if {ROSE} else 'no'", RIGHT, ": right.",
+                 id="dropout: the rise, in words"),
+    pytest.param(DROPOUT_CHECK, f"dropout_still_rises = not {ROSE}", WRONG, ": not this time.",
+                 id="dropout: the rise the other way"),
+    pytest.param(DROPOUT_CHECK, "dropout_still_rises = 0.3", WRONG, "Still rising: predict it as True or False",
+                 id="dropout: the rise as a number"),
+    pytest.param(DROPOUT_CHECK, "dropout_still_rises = None", WRONG, "Not answered yet",
+                 id="dropout: no rise predicted"),
     pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = bool(last < bigram)", RIGHT, "it: right.",
                  id="byte run: what it measured"),
     pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = ' Yes.' if last < bigram else 'no'", RIGHT,

@@ -74,3 +74,59 @@ def test_every_image_in_the_html_export_has_its_own_alt_text(notebook, tmp_path)
     for img in images:
         alt = re.search(r'alt="([^"]*)"', img)
         assert alt and alt.group(1).strip() and alt.group(1) != DEFAULT_ALT, img[:200]
+
+
+def _decode(seconds: list[float], fed: list[int], prompt: int):
+    from utils.generation import Decoded, Step
+
+    decoded = Decoded(prompt_ids=list(range(prompt)))
+    decoded.steps = [Step(chosen=0, candidates=[(0, 1.0)], seconds=s, tokens_fed=f) for s, f in zip(seconds, fed)]
+    return decoded
+
+
+def test_the_kv_cache_figure_draws_each_decode_s_steps_over_the_sequence_length():
+    refeed = _decode([0.010, 0.012, 0.014], [5, 6, 7], prompt=5)
+    cached = _decode([0.011, 0.003, 0.004], [5, 1, 1], prompt=5)
+    fig, alt = figures.kv_cache_figure(refeed, cached)
+    left, right = fig.axes
+    (re_time, cache_time), (re_fed, cache_fed) = left.get_lines(), right.get_lines()
+    assert list(re_time.get_xdata()) == [5, 6, 7] and list(cache_fed.get_ydata()) == [5, 1, 1]
+    assert list(re_time.get_ydata()) == pytest.approx([10, 12, 14]) and list(re_fed.get_ydata()) == [5, 6, 7]
+    assert list(cache_time.get_ydata()) == pytest.approx([11, 3, 4])
+    assert "lengths 5 to 7 tokens" in alt and "grows to 14 ms" in alt and "the whole prompt, 11 ms" in alt
+    assert "about 4 ms" in alt and "(5 growing to 7)" in alt  # the median of the cached steps after the first
+    plt.close(fig)
+
+
+def test_the_temperature_figure_draws_softmax_of_the_logits_over_t_and_the_rest_together():
+    import math
+
+    import torch
+
+    logits = torch.tensor([2.0, 0.0, 1.0, -1.0, 0.5])
+    fig, alt = figures.temperature_figure(logits, ["'a'", "'c'"], temperatures=(0.5, 2.0))
+    bars = [patch.get_height() for patch in fig.axes[0].patches]
+    assert len(bars) == 2 * 3  # two temperatures x (two tokens + the rest)
+    for t, heights in zip((0.5, 2.0), (bars[:3], bars[3:])):
+        z = sum(math.exp(v / t) for v in logits.tolist())
+        assert heights[:2] == pytest.approx([math.exp(2.0 / t) / z, math.exp(1.0 / t) / z], rel=1e-5)
+        assert sum(heights) == pytest.approx(1.0)
+    assert [label.get_text() for label in fig.axes[0].get_xticklabels()] == ["'a'", "'c'", "the other 3"]
+    favourite = [math.exp(2.0 / t) / sum(math.exp(v / t) for v in logits.tolist()) for t in (0.5, 2.0)]
+    assert f"holds {favourite[0]:.0%}, {favourite[1]:.0%};" in alt and "temperatures 0.5, 2." in alt
+    plt.close(fig)
+
+
+def test_the_lens_grid_names_each_layer_s_guess_at_each_position(gpt2_tokenizer):
+    import torch
+
+    guesses = [torch.return_types.max((torch.tensor([0.9, 0.3]), torch.tensor([464, 3290]))),  # torch.max's
+               torch.return_types.max((torch.tensor([0.2, 0.7]), torch.tensor([262, 11])))]  # (values, indices)
+    fig, alt = figures.lens_grid(guesses, [0, 12], ["'The'", "' dog'"], gpt2_tokenizer, "The dog")
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().flatten().tolist() == pytest.approx([0.9, 0.3, 0.2, 0.7])
+    assert [t.get_text() for t in ax.texts] == [repr(gpt2_tokenizer.decode([i])[:7]) for i in (464, 3290, 262, 11)]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["layer 0", "layer 12"]
+    assert "2 layers by 2 positions of the prompt 'The dog'" in alt
+    assert f"Layer 12: {gpt2_tokenizer.decode([262])!r} 0.20, {gpt2_tokenizer.decode([11])!r} 0.70." in alt
+    plt.close(fig)

@@ -37,6 +37,29 @@ def test_steps_record_candidates_and_work(tiny_gpt2, gpt2_tokenizer):
     assert len(step_table(cached, gpt2_tokenizer).splitlines()) == 2 + 4
 
 
+def test_a_prompt_of_ids_is_continued_exactly_where_its_text_would_encode_otherwise(tiny_gpt2, gpt2_tokenizer):
+    ids = gpt2_tokenizer(" Hel", add_special_tokens=False)["input_ids"] + gpt2_tokenizer("lo")["input_ids"]
+    assert gpt2_tokenizer(gpt2_tokenizer.decode(ids))["input_ids"] != ids  # " Hello" is one token: no round trip
+    decoded = greedy_decode(tiny_gpt2, gpt2_tokenizer, ids, 5)
+    reference = tiny_gpt2.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                   max_new_tokens=5, do_sample=False, pad_token_id=gpt2_tokenizer.eos_token_id)
+    assert decoded.prompt_ids == ids and decoded.ids == reference[0].tolist()
+    assert greedy_decode(tiny_gpt2, gpt2_tokenizer, torch.tensor(ids), 5).ids == decoded.ids  # a tensor of ids too
+
+
+@pytest.mark.parametrize("prompt, message", [
+    ([], "The prompt has no ids"),
+    ([1, 2, 10**6], "ids must be a list of this model's token ids"),
+    ([1, -2], "ids must be a list of this model's token ids"),
+    ([1.5, 2], "ids must be a list of this model's token ids"),
+    (list(range(70)), "exceeds the model's context window of 64"),
+    (["Hello", "there"], "one text at a time"),
+])
+def test_a_bad_prompt_of_ids_is_refused_clearly(tiny_gpt2, gpt2_tokenizer, prompt, message):
+    with pytest.raises(ValueError, match=message):
+        greedy_decode(tiny_gpt2, gpt2_tokenizer, prompt, 5)
+
+
 @pytest.mark.parametrize("prompt, new, message", [
     ("", 5, "prompt is empty"),
     ("   ", 5, "prompt is empty"),

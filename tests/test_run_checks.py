@@ -1,11 +1,19 @@
 """Notebook 3's verdicts on predictions about its runs, on numbers chosen by hand: where right ends and a tie begins;
-perplexity; the first run's losses and curve; the second run against the bigram line."""
+perplexity; the first run's losses and curve; dropout's rise; the byte run against the bigram line."""
 
 import math
 
 import pytest
+import torch
 
-from utils.run_checks import bigram_verdict, dropout_verdict, losses_verdict, more_data_verdict, perplexity_verdict
+from utils.run_checks import (
+    bigram_verdict,
+    dropout_verdict,
+    losses_verdict,
+    more_data_verdict,
+    perplexity_verdict,
+    rise_verdict,
+)
 
 
 @pytest.mark.parametrize("guess, first_word", [
@@ -31,6 +39,27 @@ def test_a_dropout_run_that_did_not_rise_is_judged_within_a_floor_and_says_one_s
 @pytest.mark.parametrize("guess", ["higher", [1.0], None, math.nan, math.inf])
 def test_a_dropout_guess_that_is_not_a_finite_number_is_asked_for_one(guess):
     assert dropout_verdict(guess, measured=1.4, without=1.0).startswith("Answer with a number of nats (got ")
+
+
+RISING = [(0, 10.9), (20, 8.9), (40, 9.4), (120, 10.6)]  # lowest at step 20, 1.7 nats higher at the end
+LEVEL = [(0, 10.9), (20, 8.9), (40, 8.95), (120, 8.97)]  # ends 0.07 over its lowest: within 0.1
+
+
+@pytest.mark.parametrize("guess, valid, verdict", [
+    (True, RISING, "right"), ("yes", RISING, "right"), (False, RISING, "not this time"),
+    (False, LEVEL, "right"), (torch.tensor(True), LEVEL, "not this time"),
+])
+def test_the_rise_with_dropout_is_judged_past_a_tenth_of_a_nat_over_the_lowest(guess, valid, verdict):
+    said = rise_verdict(guess, valid)
+    assert said.splitlines()[0].endswith(f": {verdict}."), said
+    assert "lowest at step 20 (8.90)" in said
+    assert ("rose by 1.70" in said) == (valid is RISING)
+    assert ("cannot memorise" in said) == (valid is RISING)  # the explanation fits what the run did
+
+
+@pytest.mark.parametrize("guess", [None, 0.5, "maybe", [True]])
+def test_a_rise_guess_that_is_not_true_or_false_is_asked_for_one(guess):
+    assert rise_verdict(guess, RISING).startswith("Still rising: predict it as True or False; got ")
 
 
 @pytest.mark.parametrize("mine, uniform, first_words", [

@@ -7,6 +7,9 @@
 and nbconvert (HTML exports, reveal.js decks) prefer the HTML, so the text alternative reaches all three, and the
 plain-text version of the output is the alt text itself.
 
+It also draws the notebooks' figures from the numbers they compute, so a cell shows its idea, not its plotting:
+the attention maps (notebook 1), the KV cache's timings, temperature at work and the logit lens (notebook 2).
+
 The PNG records the smallest font size in the figure (``MinFontPt``) and its resolution: ``tests/test_slides.py``
 turns them into the pixel size the smallest text has on a 1280x720 slide.
 """
@@ -101,3 +104,81 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
               f"{found}. Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")
+
+
+def kv_cache_figure(refeed, cached):
+    """(figure, alt text): notebook 2's two decodes of the same prompt, each ``greedy_decode``'s result, side by side
+    over the sequence length: time per step (left) and tokens fed per step (right), re-fed and cached."""
+    import matplotlib.pyplot as plt
+
+    lengths = [len(cached.prompt_ids) + n for n in range(len(cached.steps))]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    for decoded, label, style in ((refeed, "re-feed the whole sequence", "-"), (cached, "KV cache (one new token)",
+                                                                                  "--")):
+        left.plot(lengths, [s.seconds * 1000 for s in decoded.steps], style, label=label)  # style, not colour alone
+        right.plot(lengths, [s.tokens_fed for s in decoded.steps], style, label=label)
+    left.set(title="Time per decoding step", xlabel="sequence length (tokens)", ylabel="time per step (ms)")
+    right.set(title="Tokens fed to the model per step", xlabel="sequence length (tokens)", ylabel="tokens")
+    left.legend()
+    later = sorted(s.seconds * 1000 for s in cached.steps[1:])  # the cached steps after the prompt's
+    typical = f"{later[len(later) // 2]:.0f}" if later else "–"
+    return fig, (f"Two line charts over sequence lengths {lengths[0]} to {lengths[-1]} tokens. Left, time per step: "
+                 f"re-feeding grows to {refeed.steps[-1].seconds * 1000:.0f} ms; with the KV cache, after the first "
+                 f"step (the whole prompt, {cached.steps[0].seconds * 1000:.0f} ms), each step takes about {typical} "
+                 f"ms whatever the length. Right, tokens fed per step: re-feeding feeds the whole sequence "
+                 f"({refeed.steps[0].tokens_fed} growing to {refeed.steps[-1].tokens_fed}), the cache one token after "
+                 "the prompt.")
+
+
+def temperature_figure(logits, labels: list[str], temperatures=(0.5, 1.0, 2.0)):
+    """(figure, alt text): the next-token probabilities softmax(``logits`` / t) of the ``len(labels)`` highest
+    logits (named by ``labels``, most likely first) and of every other token together, one bar group each, one
+    hatched bar per temperature t."""
+    import matplotlib.pyplot as plt
+
+    ranked = logits.argsort(descending=True)[:len(labels)]
+    rest = f"the other {len(logits) - len(ranked):,}"  # the last group: every token not shown, together
+    fig, ax = plt.subplots(figsize=(11, 4.8))
+    shares = {}
+    width = 0.8 / len(temperatures)
+    for k, t in enumerate(temperatures):
+        p = (logits / t).softmax(-1)
+        heights = [*p[ranked].tolist(), 1 - float(p[ranked].sum())]
+        shares[t] = (heights[0], heights[-1])
+        ax.bar([x + (k - (len(temperatures) - 1) / 2) * width for x in range(len(heights))], heights, width=width,
+               hatch=["", "//", "..", "xx"][k % 4], edgecolor="white", label=f"temperature {t:g}")  # hatching too
+    ax.set_xticks(range(len(ranked) + 1), [*labels, rest], rotation=45, ha="right")
+    ax.set(title="Next-token probabilities after the prompt", ylabel="probability")
+    ax.legend(loc="upper center")  # over the small middle bars; the last group may be tall at a high temperature
+    fig.tight_layout()
+    at = ", ".join(f"{t:g}" for t in temperatures)
+    return fig, (f"Grouped bar chart of the {len(ranked)} most likely next tokens after the prompt at temperatures "
+                 f"{at}. The favourite, {labels[0]}, holds " + ", ".join(f"{s[0]:.0%}" for s in shares.values())
+                 + f"; the last group, {rest} tokens together, holds "
+                 + ", ".join(f"{s[1]:.0%}" for s in shares.values()) + ": a lower temperature sharpens the "
+                 "distribution, a higher one flattens it.")
+
+
+def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, prompt: str):
+    """(figure, alt text): the logit lens over a prompt. ``guesses[r]`` is the (values, indices) of the LM head's top
+    token at every prompt position after layer ``rows[r]``; each cell names that token, shaded by its probability."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    shade = torch.stack([b.values for b in guesses]).float()
+    size = (min(12, 1.6 * len(prompt_tokens) + 2.5), 0.4 * len(rows) + 1.6)  # inches: a slide holds 12.8 x 7.2
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    ax.imshow(shade.numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for r, b in enumerate(guesses):
+        for c, token in enumerate(b.indices.tolist()):
+            ax.text(c, r, repr(tokenizer.decode([token])[:7]), ha="center", va="center",
+                    color="white" if shade[r, c] > 0.6 else "black")
+    ax.set_xticks(range(len(prompt_tokens)), prompt_tokens)
+    ax.set_yticks(range(len(rows)), [f"layer {layer}" for layer in rows])
+    ax.set(xlabel="the prompt, token by token", title="each layer's guess for the next token (shade: its probability)")
+    fig.colorbar(ax.images[0], ax=ax, label="probability of the guess")
+    return fig, (f"A grid of {len(rows)} layers by {len(prompt_tokens)} positions of the prompt {prompt!r}. Each cell "
+                 "is the token the LM head reads from that layer at that position, shaded by its probability. "
+                 + " ".join(f"Layer {layer}: " + ", ".join(f"{tokenizer.decode([t])!r} {v:.2f}" for t, v in
+                                                         zip(b.indices.tolist(), b.values.tolist())) + "."
+                            for layer, b in zip(rows, guesses)))

@@ -54,15 +54,17 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, pr
 
 
 @torch.inference_mode()
-def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str, max_new_tokens: int,
-                  use_cache: bool = True, top_k: int = 5, repeats: int = 1) -> Decoded:
+def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str | list[int],
+                  max_new_tokens: int, use_cache: bool = True, top_k: int = 5, repeats: int = 1) -> Decoded:
     """Greedy decoding one forward pass per token; ``use_cache=False`` re-feeds the whole sequence each step.
 
+    ``prompt`` is text, or token ids (continued exactly: text decoded from ids need not encode back to them).
     With ``repeats`` > 1 the whole decode runs that many times and each step keeps its fastest time, so a
     busy machine's hiccups do not show up as steps that look slow.
     """
-    max_new_tokens, top_k, repeats = check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats)
-    ids = tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"].to(model.device)
+    given, max_new_tokens, top_k, repeats = check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats)
+    ids = (torch.tensor([given]) if given is not None else
+           tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]).to(model.device)
     result = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
     result.tokenizer_size = len(tokenizer)
     for _ in range(repeats - 1):

@@ -1,5 +1,5 @@
 """Notebook 3's verdicts on what a student predicted about a run, once the run has answered: the final losses and
-the validation curve's shape, the perplexity at the minimum, the gap with every article, dropout, and the second run
+the validation curve's shape, the perplexity at the minimum, the gap with every article, dropout, and the byte run
 against the bigram line. Each returns the lines a check cell prints, for any answer of any type."""
 
 from __future__ import annotations
@@ -118,8 +118,30 @@ def dropout_verdict(guess, measured: float, without: float) -> str:
     return "\n".join(lines)
 
 
+def rise_verdict(guess, valid: list[tuple[int, float]], margin: float = 0.1) -> str:
+    """Exercise 5's second verdict: does the validation loss (``valid``: (step, loss) pairs) still rise past its
+    minimum with dropout, by more than ``margin`` nats? ``guess`` True or False, in any form ``truth`` reads."""
+    said = truth(guess)
+    if said is None:
+        return f"Still rising: predict it as True or False; got {describe(guess)}."
+    if not valid:
+        return "No validation loss was logged: run the experiment cell above again."
+    (low_step, low), (last_step, last) = min(valid, key=lambda sv: sv[1]), valid[-1]
+    rises = last - low > margin
+    lines = [f"Still rising? You predicted {said}; with dropout the validation loss was lowest at step {low_step} "
+             f"({low:.2f}) and {last:.2f} at step {last_step}: "
+             + (f"it rose by {last - low:.2f}" if rises else f"within {margin} nats of its lowest")
+             + f": {'right' if said == rises else 'not this time'}."]
+    if rises:
+        lines.append("Dropout makes memorising harder, not impossible: read many times, a few chunks are still "
+                     "learnt by heart. What stops the rise is text the model cannot memorise: the next experiment.")
+    else:
+        lines.append(f"Here dropout kept the validation loss within {margin} nats of its lowest.")
+    return "\n".join(lines)
+
+
 def bigram_verdict(guess, last: float, bigram: float) -> str:
-    """The second run's prediction: will its last validation loss (``last``) end under the bigram line (``bigram``)?
+    """The byte run's prediction: will its last validation loss (``last``) end under the bigram line (``bigram``)?
     ``guess`` True or False, in any form ``truth`` reads."""
     said = truth(guess)
     if said is None:

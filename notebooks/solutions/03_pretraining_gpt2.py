@@ -87,8 +87,9 @@ def next_token_accuracy(ids):
 
 
 def dropout():
-    global dropout_train_loss
+    global dropout_train_loss, dropout_still_rises
     dropout_train_loss = 0.2  # the masks add noise while it trains: a little higher than without
+    dropout_still_rises = False  # dropout is there to stop overfitting
 
 
 def byte_run():

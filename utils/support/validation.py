@@ -130,15 +130,26 @@ def check_prompt(model, tokenizer, prompt, max_new_tokens) -> int:
     return max_new_tokens
 
 
-def check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats) -> tuple[int, int, int]:
-    """``greedy_decode``'s door: (max_new_tokens, top_k, repeats) as plain ints."""
+def check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats) -> tuple[list[int] | None, int, int, int]:
+    """``greedy_decode``'s door: (the prompt's ids when it is given as ids, else None; max_new_tokens, top_k, repeats
+    as plain ints). A prompt is text, or a list (or 1-D tensor) of this model's token ids."""
     repeats, top_k = whole_number(repeats, "repeats"), whole_number(top_k, "top_k")
-    return check_prompt(model, tokenizer, prompt, max_new_tokens), top_k, repeats
+    if isinstance(prompt, str) or not isinstance(prompt, (list, tuple, torch.Tensor, np.ndarray)) or (
+            isinstance(prompt, (list, tuple)) and any(isinstance(p, str) for p in prompt)):
+        return None, check_prompt(model, tokenizer, prompt, max_new_tokens), top_k, repeats
+    check_pair(model, tokenizer)
+    check_causal_lm(model)
+    ids = check_ids(model, prompt)
+    if not ids:
+        raise ValueError("The prompt has no ids. Give the model some tokens to continue.")
+    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
+    check_fits(model, len(ids), max_new_tokens)
+    return ids, max_new_tokens, top_k, repeats
 
 
-def check_continuation(model, ids, prompt_length) -> tuple[list[int], int]:
-    """``continuation_log_probability``'s door: the ids as a list of this model's token ids, and a prompt length
-    that leaves at least one new token."""
+def check_ids(model, ids) -> list[int]:
+    """``ids`` as a list of this model's token ids (a list, tuple or tensor of whole numbers below its vocabulary
+    size); else one ValueError."""
     check_model(model)
     if isinstance(ids, (torch.Tensor, np.ndarray)) and not (isinstance(ids, torch.Tensor) and ids.is_meta):
         ids = ids.reshape(-1).tolist()
@@ -147,6 +158,13 @@ def check_continuation(model, ids, prompt_length) -> tuple[list[int], int]:
     if not isinstance(ids, (list, tuple)) or not all(type(i) is int and 0 <= i < model.config.vocab_size for i in ids):
         raise ValueError(f"ids must be a list of this model's token ids (whole numbers from 0 to "
                          f"{model.config.vocab_size - 1:,}), e.g. decoded.ids.")
+    return list(ids)
+
+
+def check_continuation(model, ids, prompt_length) -> tuple[list[int], int]:
+    """``continuation_log_probability``'s door: the ids as a list of this model's token ids, and a prompt length
+    that leaves at least one new token."""
+    ids = check_ids(model, ids)
     prompt_length = whole_number(prompt_length, "prompt_length")
     if not 0 < prompt_length < len(ids):
         raise ValueError(f"Need a prompt and at least one new token: {len(ids)} ids, prompt of {prompt_length}.")
