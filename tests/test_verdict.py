@@ -1,14 +1,18 @@
 """``utils.exercises.verdict``: whatever a check cell's body raises becomes one printed line that says what it means,
 and nothing escapes the cell (the rest of the exercise helpers: test_exercises.py)."""
 
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from utils.exercises import verdict
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Unprintable(Exception):
@@ -59,3 +63,28 @@ def test_reading_a_tensor_with_a_gradient_as_a_number_warns_nothing():
 def test_ctrl_c_still_stops_the_cell():
     with pytest.raises(KeyboardInterrupt):
         said(raises(KeyboardInterrupt()))
+
+
+LOOPS = {
+    "a loop that never ends": "while True:\n        pass",
+    "one that swallows every Exception": "while True:\n        try:\n            time.sleep(0.01)\n"
+                                         "        except Exception:\n            pass",
+}
+
+
+@pytest.mark.parametrize("loop", LOOPS.values(), ids=LOOPS.keys())
+def test_an_answer_that_never_ends_is_stopped_with_one_line_and_the_timer_is_lifted(loop):
+    """In a fresh process's main thread, as a kernel runs a cell: the limit stops it, nothing escapes, and no alarm
+    is left to fire later."""
+    code = (f"import signal, time\nfrom utils.exercises import verdict\nwith verdict(limit=0.3):\n    {loop}\n"
+            "time.sleep(0.5)\nprint('after', signal.getitimer(signal.ITIMER_REAL))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Not quite: your code was still running after 0.3 s, so the check stopped it: does a loop never end (a while "
+        "whose condition stays true, a counter never moved on)? Fix it, run its cell, then this one again.",
+        "after (0.0, 0.0)"]
+
+
+def test_a_check_within_its_limit_runs_to_the_end():
+    assert said(lambda: print("done")) == "done\n"

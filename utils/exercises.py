@@ -9,7 +9,9 @@ says in words how an answer differs from the expected tensor; ``number`` accepts
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import warnings
 from contextlib import contextmanager
 
@@ -157,8 +159,36 @@ CROSS_ENTROPY_ITSELF = ((torch.nn.functional, "cross_entropy"), (torch.nn.functi
                         (torch._C._nn, "cross_entropy_loss"), (torch._C._nn, "nll_loss"), (torch._C._nn, "nll_loss_nd"))
 
 
+CHECK_SECONDS = 600  # a check still running after this long is stopped: an answer's loop that never ends
+
+
+class TookTooLong(BaseException):
+    """A check past its time limit (a BaseException: an answer's ``except Exception`` cannot swallow it)."""
+
+
+def _stop(signum, frame):
+    raise TookTooLong
+
+
 @contextmanager
-def verdict():
+def _time_limit(seconds: float):
+    """Raise ``TookTooLong`` in the block after ``seconds``, where the OS has SIGALRM and this is the main thread
+    (a Jupyter kernel's cells run there) and no other timer is set; elsewhere, no limit."""
+    if not (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)):
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def verdict(limit: float = CHECK_SECONDS):
     """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line.
 
     >>> with verdict():
@@ -168,7 +198,8 @@ def verdict():
     Also ``sys.exit()`` in an answer, an error whose own message fails to print, and the library errors a check
     meets for odd answers (a tensor on the meta device, an array where one value belongs, a token id outside the
     vocabulary) get a line that says what that means. torch's warning on reading a tensor with a gradient as a
-    number is not shown: the checks read answers as numbers on purpose.
+    number is not shown: the checks read answers as numbers on purpose. A body still running after ``limit``
+    seconds (an answer's loop that never ends) is stopped with a line too, where the OS allows (not on Windows).
     """
     hints = (("meta", "your answer is on the meta device, which holds no values: compute it from real tensors"),
              ("truth value of an array", "an array of several values stands where one value belongs"),
@@ -185,7 +216,12 @@ def verdict():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*requires_grad=True to a scalar")
         try:
-            yield
+            with _time_limit(limit):
+                yield
+        except TookTooLong:
+            print(f"Not quite: your code was still running after {limit:g} s, so the check stopped it: does a loop "
+                  "never end (a while whose condition stays true, a counter never moved on)? Fix it, run its cell, "
+                  "then this one again.")
         except Rebuilt as error:
             print(f"Not quite: {error}.")
         except NameError as error:

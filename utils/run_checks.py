@@ -134,7 +134,7 @@ def rise_verdict(guess, valid: list[tuple[int, float]], margin: float = 0.1) -> 
              + f": {'right' if said == rises else 'not this time'}."]
     if rises:
         lines.append("Dropout makes memorising harder, not impossible: read many times, a few chunks are still "
-                     "learnt by heart. What stops the rise is text the model cannot memorise: the next experiment.")
+                     "learnt by heart.")
     else:
         lines.append(f"Here dropout kept the validation loss within {margin} nats of its lowest.")
     return "\n".join(lines)
