@@ -125,7 +125,10 @@ def test_the_lens_grid_names_each_layer_s_guess_at_each_position(gpt2_tokenizer)
     fig, alt = figures.lens_grid(guesses, [0, 12], ["'The'", "' dog'"], gpt2_tokenizer, "The dog")
     ax = fig.axes[0]
     assert ax.images[0].get_array().flatten().tolist() == pytest.approx([0.9, 0.3, 0.2, 0.7])
-    assert [t.get_text() for t in ax.texts] == [repr(gpt2_tokenizer.decode([i])[:7]) for i in (464, 3290, 262, 11)]
+    assert [t.get_text() for t in ax.texts] == [repr(gpt2_tokenizer.decode([i])) for i in (464, 3290, 262, 11)]
+    long = [torch.return_types.max((torch.tensor([0.5]), torch.tensor(gpt2_tokenizer.encode(" international"))))]
+    assert [t.get_text() for t in figures.lens_grid(long, [0], ["'x'"], gpt2_tokenizer, "x")[0].axes[0].texts] == [
+        "' inter…'"]  # a token past 7 characters: 6 of them and an ellipsis
     assert [t.get_text() for t in ax.get_yticklabels()] == ["layer 0", "layer 12"]
     assert "2 layers by 2 positions of the prompt 'The dog'" in alt
     assert f"Layer 12: {gpt2_tokenizer.decode([262])!r} 0.20, {gpt2_tokenizer.decode([11])!r} 0.70." in alt

@@ -165,17 +165,21 @@ def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, pro
     import matplotlib.pyplot as plt
     import torch
 
+    def short(token: str) -> str:  # a cell holds about 7 characters: a longer token ends in an ellipsis
+        return repr(token if len(token) <= 7 else token[:6] + "…")
+
     shade = torch.stack([b.values for b in guesses]).float()
     size = (min(12, 1.6 * len(prompt_tokens) + 2.5), 0.4 * len(rows) + 1.6)  # inches: a slide holds 12.8 x 7.2
     fig, ax = plt.subplots(figsize=size, layout="constrained")
     ax.imshow(shade.numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for r, b in enumerate(guesses):
         for c, token in enumerate(b.indices.tolist()):
-            ax.text(c, r, repr(tokenizer.decode([token])[:7]), ha="center", va="center",
+            ax.text(c, r, short(tokenizer.decode([token])), ha="center", va="center",
                     color="white" if shade[r, c] > 0.6 else "black")
     ax.set_xticks(range(len(prompt_tokens)), prompt_tokens)
     ax.set_yticks(range(len(rows)), [f"layer {layer}" for layer in rows])
-    ax.set(xlabel="the prompt, token by token", title="each layer's guess for the next token (shade: its probability)")
+    ax.set(xlabel="the prompt, token by token",
+           title="the LM head's top token after each layer (shade: its probability)")
     fig.colorbar(ax.images[0], ax=ax, label="probability of the guess")
     return fig, (f"A grid of {len(rows)} layers by {len(prompt_tokens)} positions of the prompt {prompt!r}. Each cell "
                  "is the token the LM head reads from that layer at that position, shaded by its probability. "
