@@ -128,8 +128,7 @@ def lesson(label: str, root: Path = ROOT, **extra_env: str) -> tuple[float, floa
     print(f"== notebook 3, {label}: {device_line}")
     runs = [ids.index(cell) if cell in ids else -1 for cell in (FIRST_RUN, MORE_RUN, OPTIONAL, BYTE_RUN)]
     if 0 <= runs[0] < runs[1] < runs[2] < runs[3]:  # the byte run among the optional sections
-        optional = runs[2]
-        first, more, byte_run = ids.index(FIRST_RUN), ids.index(MORE_RUN), ids.index(BYTE_RUN)
+        first, more, optional, byte_run = runs
         parts = {"kernel start, imports, data, tokenizing, model, exercises 1-2, probe": cells[:first],
                  "first run's training (120 steps, evaluations, live figure)": [cells[first]],
                  "between: curves, recitation, step tables, exercises 3-4": cells[first + 1:more],

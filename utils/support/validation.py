@@ -119,32 +119,38 @@ def check_explore(model, tokenizer, prompt, temperature, top_k, top_p, seed, new
     return temperature, top_k, top_p, seed, new_tokens
 
 
-def check_prompt(model, tokenizer, prompt, max_new_tokens) -> int:
-    """A prompt for this causal LM and tokenizer that leaves room for ``max_new_tokens``; returns that as a plain
-    int."""
+def _check_prompt(model, tokenizer, prompt, max_new_tokens, as_ids: bool) -> tuple[list[int] | None, int]:
+    """A prompt for this causal LM and tokenizer (text, or with ``as_ids`` this model's token ids) that leaves room
+    for ``max_new_tokens``; returns (the ids when given as ids, else None; max_new_tokens as a plain int)."""
     check_pair(model, tokenizer)
     check_causal_lm(model)
-    check_text(prompt, "The prompt", "Give the model some text to continue.")
+    if as_ids:
+        ids = check_ids(model, prompt)
+        if not ids:
+            raise ValueError("The prompt has no ids. Give the model some tokens to continue.")
+        length = len(ids)
+    else:
+        ids = None
+        check_text(prompt, "The prompt", "Give the model some text to continue.")
+        length = len(tokenizer(prompt, verbose=False)["input_ids"])
     max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
-    check_fits(model, len(tokenizer(prompt, verbose=False)["input_ids"]), max_new_tokens)
-    return max_new_tokens
+    check_fits(model, length, max_new_tokens)
+    return ids, max_new_tokens
+
+
+def check_prompt(model, tokenizer, prompt, max_new_tokens) -> int:
+    """A text prompt for this causal LM and tokenizer that leaves room for ``max_new_tokens``; returns that as a
+    plain int."""
+    return _check_prompt(model, tokenizer, prompt, max_new_tokens, as_ids=False)[1]
 
 
 def check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats) -> tuple[list[int] | None, int, int, int]:
     """``greedy_decode``'s door: (the prompt's ids when it is given as ids, else None; max_new_tokens, top_k, repeats
     as plain ints). A prompt is text, or a list (or 1-D tensor) of this model's token ids."""
     repeats, top_k = whole_number(repeats, "repeats"), whole_number(top_k, "top_k")
-    if isinstance(prompt, str) or not isinstance(prompt, (list, tuple, torch.Tensor, np.ndarray)) or (
-            isinstance(prompt, (list, tuple)) and any(isinstance(p, str) for p in prompt)):
-        return None, check_prompt(model, tokenizer, prompt, max_new_tokens), top_k, repeats
-    check_pair(model, tokenizer)
-    check_causal_lm(model)
-    ids = check_ids(model, prompt)
-    if not ids:
-        raise ValueError("The prompt has no ids. Give the model some tokens to continue.")
-    max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
-    check_fits(model, len(ids), max_new_tokens)
-    return ids, max_new_tokens, top_k, repeats
+    as_ids = isinstance(prompt, (torch.Tensor, np.ndarray)) or (
+        isinstance(prompt, (list, tuple)) and not any(isinstance(p, str) for p in prompt))
+    return (*_check_prompt(model, tokenizer, prompt, max_new_tokens, as_ids), top_k, repeats)
 
 
 def check_ids(model, ids) -> list[int]:
