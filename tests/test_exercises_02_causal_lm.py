@@ -16,7 +16,8 @@ ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of laye
 ROTATE_ANSWER, ROTATE_CHECK = "7a3c5e04", "7a3c5e05"  # RoPE: queries turned by position, pair by pair
 LAYOUT_ANSWER, LAYOUT_CHECK = "8d0a1e03", "8d0a1e04"  # one head's weights, cut out of the checkpoint
 CACHED_ANSWER, CACHED_CHECK = "0f621cfb", "d9b1d067"  # the same head, one position at a time, with a KV cache
-LAYER_ANSWER, LAYER_CHECK = "93d11cfb", "246447f3"  # the norms, output projection, residuals and MLP of layer 0
+NORM_ANSWER, NORM_CHECK = "93d11cfb", "246447f2"  # LayerNorm and RMSNorm, as layer 0's heads read them
+LAYER_ANSWER, LAYER_CHECK = "93d11cfc", "246447f3"  # the output projection, residuals and MLP of layer 0
 FORWARD_ANSWER, FORWARD_CHECK = "14677cf1", "c5ccfa37"  # the whole model: embeddings, every layer, norm, LM head
 YOUR_MODEL_WRITES = "c5ccfa39"  # not a check: greedy decoding with the student's my_forward alone
 FILTERS_ANSWER, FILTERS_CHECK = "1d834672", "14672850"  # temperature, top-k and top-p by hand
@@ -49,6 +50,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "rotation": (ROTATE_ANSWER, ROTATE_CHECK),
     "head weights": (LAYOUT_ANSWER, LAYOUT_CHECK),
     "cached head": (CACHED_ANSWER, CACHED_CHECK),
+    "norm": (NORM_ANSWER, NORM_CHECK),
     "layer 0": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
 }
@@ -289,6 +291,30 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "               ((head.W_q, head.b_q), (head.W_k, head.b_k), (head.W_v, head.b_v)))\n"
                  "    return (q[-1] @ k.T / k.shape[-1] ** 0.5).softmax(-1) @ v", WRONG,
                  "a decoding step has only x_t", id="cached head: the whole input, not the cache"),
+    pytest.param(NORM_CHECK, solution(NOTEBOOK, NORM_ANSWER), RIGHT, "Correct: your norm is what layer 0's heads",
+                 id="norm: the reference solution"),
+    pytest.param(NORM_CHECK, "def my_norm(x, norm):\n"  # rsqrt and the biased variance
+                 "    if norm.subtracts_mean:\n"
+                 "        var = x.var(-1, unbiased=False, keepdim=True)\n"
+                 "        centred = x - x.mean(-1, keepdim=True)\n"
+                 "        return centred * torch.rsqrt(var + norm.eps) * norm.weight + norm.bias\n"
+                 "    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight).tolist()",
+                 RIGHT, "Correct:", id="norm: rsqrt and var, RMSNorm as a list"),
+    pytest.param(NORM_CHECK, NORM.replace("if norm.subtracts_mean", "if True"), WRONG,
+                 "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; no mean subtracted",
+                 id="norm: the mean subtracted in RMSNorm"),
+    pytest.param(NORM_CHECK, NORM.replace("if norm.subtracts_mean", "if False"), WRONG,
+                 "LayerNorm: subtract each row's mean", id="norm: LayerNorm without its mean"),
+    pytest.param(NORM_CHECK, NORM.replace(" * norm.weight + norm.bias", ""), WRONG, "Not quite, on",
+                 id="norm: no weight or bias"),
+    pytest.param(NORM_CHECK, "import torch.nn.functional as F\n"
+                 "def my_norm(x, norm):\n"
+                 "    return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)\n", WRONG, REBUILT,
+                 id="norm: the library's layer_norm"),
+    pytest.param(NORM_CHECK, "def my_norm(x, norm):\n    return 'centre, scale, shift'", WRONG, "it is a str",
+                 id="norm: a str"),
+    pytest.param(NORM_CHECK, "def my_norm(x, norm):\n    return None", WRONG,
+                 "Not answered yet. (Stuck? Unfold a hint", id="norm: not answered"),
     pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct:",
                  id="layer 0: the reference solution"),
     pytest.param(LAYER_CHECK,
@@ -350,7 +376,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LAYER_CHECK, NORM + layer(output="(r + mlp)[None]"), WRONG, "its shape is (1, ",
                  id="layer 0: a batch dimension"),
     pytest.param(LAYER_CHECK, "def my_norm(x, norm):\n    return None\n" + layer(), WRONG,
-                 "Not answered yet. (Stuck? Unfold a hint", id="layer 0: no norm yet"),
+                 "Exercise 10a first: my_norm still returns None", id="layer 0: no norm yet"),
+    pytest.param(LAYER_CHECK, NORM + "def my_layer(x, parts):\n    return None", WRONG,
+                 "Not answered yet. (Stuck? Unfold a hint", id="layer 0: not answered"),
     pytest.param(LAYER_CHECK, NORM + "def my_layer(x, parts):\n    return 'x + attention + mlp'", WRONG,
                  "my_layer: it is a str", id="layer 0: a str"),
     pytest.param(LAYER_CHECK, NORM + "def my_layer(parts):\n    return parts.x", WRONG,

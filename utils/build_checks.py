@@ -3,13 +3,12 @@ wrong, in words.
 
 Each compares the student's answer (of any type) with the model's own numbers: ``cached_loop_mistake`` greedy
 decoding with the model's KV cache, ``head_mistake`` one attention head, ``all_heads_mistake`` every head of a layer
-at once, ``rotation_mistake`` RoPE written out, ``cached_head_mistake`` the same head run one
-position at a time with a KV cache, ``layer_mistake`` a whole decoder layer, ``forward_mistake`` the whole model, from
-token ids to logits, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and the message inside
-``utils.exercises.verdict``, which turns anything the student's code raises into one line. The wrong answers they
-recognise (a layer without its second residual, a nucleus one token short, ...) are the ones students hand in.
+at once, ``rotation_mistake`` RoPE written out, ``cached_head_mistake`` the same head run one position at a time with
+a KV cache, ``norm_mistake`` a layer's first norm, ``layer_mistake`` a whole decoder layer, ``forward_mistake`` the
+whole model, from token ids to logits, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and
+the message inside ``utils.exercises.verdict``, which turns anything the student's code raises into one line. They
+recognise the wrong answers students hand in (a layer without its second residual, a nucleus one token short, ...).
 """
-
 from __future__ import annotations
 
 import sys
@@ -95,8 +94,7 @@ def all_heads_mistake(all_heads: Callable, model: PreTrainedModel, input_ids: to
                 "scores?")
     if got is None:
         return NOT_ANSWERED
-    problem = mismatch(got, expected, atol=1e-5, rtol=1e-4)
-    if problem is None:
+    if (problem := mismatch(got, expected, atol=1e-5, rtol=1e-4)) is None:
         return None
     n, d = expected.shape[0], p.size
     if _as_tensor(got, (p.heads, n, d)) is not None:
@@ -128,8 +126,7 @@ def rotation_mistake(rotate: Callable, model: PreTrainedModel, input_ids: torch.
             got = rotate(rows.clone(), freqs.clone(), start)
         if got is None:
             return NOT_ANSWERED
-        problem = mismatch(got, head.rotate(rows, start=start) / scale, atol=1e-4, rtol=1e-4)
-        if problem is not None:
+        if (problem := mismatch(got, head.rotate(rows, start=start) / scale, atol=1e-4, rtol=1e-4)) is not None:
             return _rotation_slip(problem, _as_tensor(got, rows.shape), rows, freqs, start)
     return None
 
@@ -171,8 +168,7 @@ def cached_head_mistake(step: Callable, head: AttentionHead, recomputed: list[to
             return problem
         if isinstance(got, torch.Tensor) and got.numel() == expected.numel():
             got = got.reshape(expected.shape)  # (1, d) or (d,): one position's output either way
-        problem = mismatch(got, expected, atol=1e-5, rtol=1e-4)
-        if problem is not None:
+        if (problem := mismatch(got, expected, atol=1e-5, rtol=1e-4)) is not None:
             return f"at step {t}, your output: {problem}. " + _cache_hint(cache, head, t)
         held = len(cache["k"]), len(cache["v"])
         if held != (t + 1, t + 1):
@@ -245,26 +241,33 @@ def _reads_what_is_not_there(call: Callable, *args, missing: str = NOT_THERE):
 
 
 @torch.no_grad()
-def layer_mistake(norm: Callable, layer: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
-    """A student's ``norm(x, norm)`` and ``layer(x, parts)`` on layer 0 of ``model`` for ``input_ids``, against what
-    the model computed: what its heads read, and the layer's output (``hidden_states[1]``). The layer gets the
-    weights only (``parts.x`` None), so it must compute from its own x, with its own norm."""
+def norm_mistake(norm: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
+    """A student's ``norm(x, norm)`` on layer 0's input and first norm, against what the model's heads read."""
     parts, heads = layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0)
-    expected = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[1][0]
     with without(*NORM_ITSELF):
         normed = norm(parts.x, parts.norm_1)
-    problem = mismatch(normed, heads[0].x, atol=1e-4, rtol=1e-4)
-    if problem is not None:
-        how = ("LayerNorm: subtract each row's mean, divide by sqrt(mean of squares + eps), times weight, plus bias"
-               if parts.norm_1.subtracts_mean else
-               "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; no mean subtracted")
-        return f"my_norm(parts.x, parts.norm_1) is not what the heads read: {problem}. ({how}.)"
+    if (problem := mismatch(normed, heads[0].x, atol=1e-4, rtol=1e-4)) is None:
+        return None
+    how = ("LayerNorm: subtract each row's mean, divide by sqrt(mean of squares + eps), times weight, plus bias"
+           if parts.norm_1.subtracts_mean else "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; "
+           "no mean subtracted")
+    return f"my_norm(parts.x, parts.norm_1) is not what the heads read: {problem}. ({how}.)"
+
+
+@torch.no_grad()
+def layer_mistake(norm: Callable, layer: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
+    """A student's ``norm(x, norm)`` and ``layer(x, parts)`` on layer 0 of ``model``, against what its heads read
+    (``norm_mistake``) and its output (``hidden_states[1]``); ``NOT_ANSWERED`` for a layer returning None. The layer
+    gets the weights only (``parts.x`` None), so it must compute from its own x, with its own norm."""
+    if (problem := norm_mistake(norm, model, input_ids)) is not None:
+        return problem
+    parts, heads = layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0)
+    expected = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[1][0]
     with without(*NORM_ITSELF, *ATTENTION_ITSELF):
         got, problem = _reads_what_is_not_there(layer, parts.x, replace(parts, x=None))
-    if problem is not None:
-        return f"my_layer: {problem}"
-    problem = mismatch(got, expected, atol=1e-4, rtol=1e-4)
-    if problem is None:
+    if problem is not None or got is None:  # None: the answer cell as handed out
+        return f"my_layer: {problem}" if problem is not None else NOT_ANSWERED
+    if (problem := mismatch(got, expected, atol=1e-4, rtol=1e-4)) is None:
         return None
     mine = _as_tensor(got, expected.shape)
     attention = torch.cat([h.output for h in heads], dim=-1) @ parts.W_o + parts.b_o
@@ -314,8 +317,7 @@ def forward_mistake(forward: Callable, model: PreTrainedModel, input_ids: torch.
         tensor = None
     if tensor is not None and tensor.numel() == expected.numel():
         got = tensor.reshape(expected.shape)
-    problem = mismatch(got, expected, atol=1e-3, rtol=1e-4)
-    if problem is None:
+    if (problem := mismatch(got, expected, atol=1e-3, rtol=1e-4)) is None:
         return None
     shape = tuple(got.shape) if isinstance(got, torch.Tensor) else None
     if shape is not None and shape[-1:] == expected.shape[-1:] and got.numel() == expected.shape[-1]:
@@ -381,8 +383,7 @@ def work_mistake(work_refeed: Callable, work_cached: Callable) -> str | None:
 
 def filter_mistake(answer, expected: torch.Tensor, top_p: float) -> str | None:
     """A student's filtered probabilities against ``expected``; when they differ, how many tokens each keeps."""
-    problem = mismatch(answer, expected, atol=1e-6, rtol=1e-4)
-    if problem is None:
+    if (problem := mismatch(answer, expected, atol=1e-6, rtol=1e-4)) is None:
         return None
     mine = _as_tensor(answer, expected.shape)
     if mine is None:

@@ -97,10 +97,12 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
         ax.set_xticks(range(n), tokens, rotation=90)
         ax.set_yticks(range(n), tokens if k == 0 else [])  # the same rows in every panel: named once, on the left
         ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
+    top = float(attention.max())
     fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02,
+                 ticks=[t for t in (0, 0.1, 0.3, 0.6, 1) if t <= top],  # apart on the square-root scale
                  label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
-              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {float(attention.max()):.2f}: "
+              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {top:.2f}: "
               f"{found}. Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")
