@@ -270,13 +270,18 @@ def guess_verdict(my_sentence, my_word, model, tokenizer: PreTrainedTokenizerBas
 
 
 def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizerBase, top_k: int,
-                       show_top: bool) -> str:
+                       show_top: bool, stays=None) -> str:
     """Exercise 7(a): ``my_text`` changes only the words after ``text``'s blank, and the probabilities at the blank
-    move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5)."""
+    move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5). ``stays``: the
+    student's prediction, True or False, that the first guess stays the same; nothing is shown before it."""
     if my_text is None:
         return NOT_ANSWERED
     if problem := right_side_problem(tokenizer, text, my_text):
         return f"Not quite: {problem}."
+    if stays is None:
+        return "Predict first: set my_first_guess_stays to True or False, then run this cell again."
+    if truth(stays) is None:
+        return f"Not quite: predict True or False in my_first_guess_stays; got {describe(stays)}."
     old, new = (fill_mask(model, tokenizer, t, top_k=top_k)[0] for t in (text, my_text))
     lines = [f"original: {text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in old),
              f"changed:  {my_text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in new)] if show_top else []
@@ -291,6 +296,10 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
     else:
         lines.append(f"Correct: the probabilities at the blank changed (by up to {changed:.2g}; {moved}), though only "
                      "words after the blank did: the model read them.")
+    same = old[0][0] == new[0][0]
+    lines.append(f"You predicted the first guess would {'stay' if truth(stays) else 'change'}: it "
+                 + (f"stayed, {old[0][0]!r}" if same else f"changed, {old[0][0]!r} -> {new[0][0]!r}")
+                 + (", as you said." if truth(stays) == same else "."))
     return "\n".join(lines)
 
 

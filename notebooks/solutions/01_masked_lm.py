@@ -85,8 +85,9 @@ def a_sentence_of_your_own():
 
 
 def words_after_the_blank():
-    global my_text
+    global my_text, my_first_guess_stays
     my_text = f"Life is like a {tokenizer.mask_token} of wine."
+    my_first_guess_stays = False  # wine is not in a box: the words after the blank can change what fits it
 
 
 def under_the_causal_mask():
