@@ -501,7 +501,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "continuation_probability = math.prod(round(s.candidates[0][1], 3) for s in manual.steps)",
                  RIGHT, "Correct:", id="continuation: the step table's printed probabilities"),
     pytest.param(CONTINUATION_CHECK, "continuation_probability = sum(s.candidates[0][1] for s in manual.steps)",
-                 WRONG, "Not quite", id="continuation: a sum"),
+                 WRONG, "that is their sum: multiply them", id="continuation: a sum"),
+    pytest.param(CONTINUATION_CHECK, "import math\n"
+                 "continuation_probability = sum(math.log(s.candidates[0][1]) for s in manual.steps)",
+                 WRONG, "that is ln P", id="continuation: ln P"),
+    pytest.param(CONTINUATION_CHECK, "import statistics\n"
+                 "continuation_probability = statistics.mean(s.candidates[0][1] for s in manual.steps)",
+                 WRONG, "that is their mean", id="continuation: the mean probability"),
+    pytest.param(CONTINUATION_CHECK, "continuation_probability = 0.123456", WRONG,
+                 "Multiply the chosen tokens' probabilities, one per step", id="continuation: another number"),
     pytest.param(CONTINUATION_CHECK, 'continuation_probability = "0.3"', WRONG, "is not one number",
                  id="continuation: a str"),
     pytest.param(CONTINUATION_CHECK, "continuation_probability = [0.1, 0.2]", WRONG,

@@ -16,7 +16,7 @@ ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on trainin
 DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
 OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh byte model on every article
 BYTE_RUN_ANSWER, BYTE_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the optional byte run get under the bigram line?
-MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: the gap
+MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: where it ends
 MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
 
 
@@ -71,7 +71,7 @@ SDPA_BLOCK_FORWARD = ("    def forward(self, x):\n"
                       "        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).flatten(2)\n"
                       "        x = x + self.proj(y)\n"
                       "        return x + self.down(F.gelu(self.up(self.ln_2(x)), approximate='tanh'))")
-MEASURED_GAP = "more_data_run[1][-1][1] - more_data_run[0][-1][1]"  # the experiment's gap, as the check measures it
+MEASURED_UNDER = "more_data_run[1][-1][1] < best_loss"  # the experiment's last validation loss under the first's lowest
 MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
 ROSE = "(dropout_run[1][-1][1] - min(v for _, v in dropout_run[1]) > 0.1)"  # did its validation loss still rise?
 
@@ -366,17 +366,20 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Not quite: a tensor of shape (2,) and a tensor of shape (2,)", id="accuracy: a tensor of two"),
     pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return '0.5'", WRONG, "Not quite: '0.5' and '0.5'",
                  id="accuracy: a str"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_gap = {MEASURED_GAP}", RIGHT, "Right: you predicted a gap of",
-                 id="more data: the measured gap"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_gap = torch.tensor({MEASURED_GAP} + 0.2)", RIGHT,
-                 "Right: you predicted a gap of", id="more data: a tensor 0.2 nats off"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_gap = {MEASURED_GAP} + 0.4", WRONG, "Not this time",
-                 id="more data: a number 0.4 nats off"),
-    pytest.param(MORE_DATA_CHECK, "more_data_gap = 'smaller'", WRONG, "Answer with a number of nats (got 'smaller')",
-                 id="more data: a direction, not a number"),
-    pytest.param(MORE_DATA_CHECK, "more_data_gap = 1.0\nmore_data_run = None", WRONG,
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = {MEASURED_UNDER}", RIGHT, "Right: you predicted",
+                 id="more data: as measured"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = str({MEASURED_UNDER}).lower()", RIGHT,
+                 "Right: you predicted", id="more data: as measured, in words"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = torch.tensor({MEASURED_UNDER})", RIGHT,
+                 "Right: you predicted", id="more data: as measured, a one-value tensor"),
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = not ({MEASURED_UNDER})", WRONG, "Not this time",
+                 id="more data: the other way"),
+    pytest.param(MORE_DATA_CHECK, "more_data_beats_first = 1.0", WRONG, "Answer True or False (got 1)",
+                 id="more data: a number, not True or False"),
+    pytest.param(MORE_DATA_CHECK, "more_data_beats_first = True\nmore_data_run = None", WRONG,
                  "Run the training cell above first", id="more data: predicted, the run not trained"),
-    pytest.param(MORE_DATA_CHECK, "more_data_gap = None", WRONG, "Not answered yet", id="more data: no prediction"),
+    pytest.param(MORE_DATA_CHECK, "more_data_beats_first = None", WRONG, "Not answered yet",
+                 id="more data: no prediction"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = {MEASURED_DROPOUT}", RIGHT, "Right: you predicted",
                  id="dropout: the measured loss"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = torch.tensor({MEASURED_DROPOUT} - 0.04)", RIGHT,

@@ -117,6 +117,16 @@ def test_the_temperature_figure_draws_softmax_of_the_logits_over_t_and_the_rest_
     plt.close(fig)
 
 
+def test_the_own_loop_figure_draws_every_step_s_loss_under_the_uniform_guess():
+    fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257)
+    loss, uniform = fig.axes[0].get_lines()
+    assert list(loss.get_xdata()) == [1, 2, 3] and list(loss.get_ydata()) == [5.6, 4.1, 3.25]
+    assert list(uniform.get_ydata()) == [5.549, 5.549] and uniform.get_label() == "uniform guess, ln 257"
+    assert alt == ("Training loss of your loop over 3 steps on bytes, from 5.60 to 3.25, under the uniform guess "
+                   "at 5.55.")
+    plt.close(fig)
+
+
 def test_the_lens_grid_names_each_layer_s_guess_at_each_position(gpt2_tokenizer):
     import torch
 

@@ -84,17 +84,21 @@ def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size
     ((7.5, 7.7), 7.4, "0.30 above it, ± 0.05 (one standard error, by article): more than two standard errors above: "
                       "not yet even which tokens are common"),
 ])
-def test_more_data_compares_the_gap_and_reads_the_model_against_a_count_of_its_text(every, counted, said):
-    text = more_data_verdict(0.3, first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
+def test_more_data_compares_the_end_with_the_first_run_s_lowest_and_reads_it_against_a_count(every, counted, said):
+    text = more_data_verdict(True, first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
                              error=0.05)
-    assert text.startswith("Right: you predicted a gap of 0.30; measured 0.20 with every article, against 10.58")
-    assert "(smaller)" in text and said in text
+    assert text.startswith("Right: you predicted True; its last validation loss is 7.70, under the first run's "
+                           "lowest, 8.94 (the uniform guess: 10.82).")
+    assert "Validation minus training loss at the end: 0.20 here, 10.58 in the first run." in text and said in text
+    assert more_data_verdict("no", first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
+                             error=0.05).startswith("Not this time: you predicted False")
 
 
 def test_a_gap_that_did_not_shrink_says_so_with_both_training_losses():
-    text = more_data_verdict(5, first=(2.0, 3.0), every=(1.0, 4.0), counted=9.0, uniform=10.82, best=2.9,
+    text = more_data_verdict(False, first=(2.0, 3.0), every=(1.0, 4.0), counted=9.0, uniform=10.82, best=2.9,
                              error=0.05)
-    assert text.startswith("Not this time: you predicted a gap of 5.00; measured 3.00") and "(larger)" in text
+    assert text.startswith("Right: you predicted False; its last validation loss is 4.00, not under the first run's "
+                           "lowest, 2.90")
     assert text.endswith("The final training losses: 1.00 here, 2.00 in the first run.")
 
 

@@ -36,7 +36,13 @@ def continuation_verdict(answer, model, decoded) -> str:
     if abs(number(answer) - expected) <= tolerance:
         return (f"Correct: {expected:.3g}, ln P = {math.log(expected):.2f}. A whole sentence is far less likely than "
                 "any single token.")
-    return f"Not quite: {describe(answer)}. Multiply, do not add, the chosen tokens' probabilities."
+    chosen = [step.candidates[0][1] for step in decoded.steps]  # each step's chosen token's probability
+    for slip, what in ((math.log(expected), "that is ln P; the probability itself is e to that power"),
+                       (sum(chosen), "that is their sum: multiply them, do not add"),
+                       (sum(chosen) / len(chosen), "that is their mean: multiply them instead")):
+        if abs(number(answer) - slip) <= 1e-3 * max(1.0, abs(slip)):
+            return f"Not quite: {describe(answer)}: {what}."
+    return f"Not quite: {describe(answer)}. Multiply the chosen tokens' probabilities, one per step."
 
 
 SAMPLING_SETTINGS = [(0.8, 0, 1.0), (1.0, 20, 0.9)]  # (temperature, top_k, top_p): no top-k, then all three

@@ -108,6 +108,20 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")
 
 
+def own_loop_figure(losses: list[float], uniform: float, vocab_size: int):
+    """(figure, alt text): notebook 3's own training loop, its loss at every step, under the uniform guess
+    (``uniform``: ln of ``vocab_size``)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(range(1, len(losses) + 1), losses, lw=1, label="your loop (each step)")
+    ax.axhline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size}")
+    ax.set(xlabel="step", ylabel="training loss (nats per byte)", title="your training loop, on bytes")
+    ax.legend()
+    return fig, (f"Training loss of your loop over {len(losses)} steps on bytes, from {losses[0]:.2f} to "
+                 f"{losses[-1]:.2f}, under the uniform guess at {uniform:.2f}.")
+
+
 def kv_cache_figure(refeed, cached):
     """(figure, alt text): notebook 2's two decodes of the same prompt, each ``greedy_decode``'s result, side by side
     over the sequence length: time per step (left) and tokens fed per step (right), re-fed and cached."""

@@ -293,13 +293,13 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
     if changed < 1e-6:  # float32 noise: the blank did not see the new words
         lines.append(f"Not quite: nothing at the blank moved (at most {changed:.2g}). Change more of the words after "
                      "it.")
-    else:
-        lines.append(f"Correct: the probabilities at the blank changed (by up to {changed:.2g}; {moved}), though only "
-                     "words after the blank did: the model read them.")
+        return "\n".join(lines)
     same = old[0][0] == new[0][0]
-    lines.append(f"You predicted the first guess would {'stay' if truth(stays) else 'change'}: it "
+    lines.append(f"You predicted the first guess would {'stay' if truth(stays) else 'change'}. It "
                  + (f"stayed, {old[0][0]!r}" if same else f"changed, {old[0][0]!r} -> {new[0][0]!r}")
-                 + (", as you said." if truth(stays) == same else "."))
+                 + (": right." if truth(stays) == same else ": not this time."))
+    lines.append(f"Correct sentence: the probabilities at the blank changed (by up to {changed:.2g}; {moved}), though "
+                 "only words after the blank did: the model read them.")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ GPT2_FIRST_GREEDY_ID = 257  # " a"
 GPT2_FIRST_GREEDY_PIECE = " a"
 GPT2_GREEDY_TEXT = "Swimming at the beach is a great way to get a little extra energy. The beach"  # 12 new tokens
 
-# Notebook 3: GPT-2 124M pretrained from scratch on 100 Wikipedia articles for 100 epochs
+# Notebook 3: GPT-2 124M pretrained from scratch on 50 Wikipedia articles (50 more for validation), 100 epochs
 PRETRAINING = {
     "train_chunks": 2188, "valid_chunks": 2630, "context_length": 128, "epochs": 100, "steps": 27_400,
     "seconds": 47_753, "samples_per_second": 4.58, "eval_seconds": 38,

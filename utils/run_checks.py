@@ -68,21 +68,20 @@ def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) ->
 
 def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, float], counted: float,
                       uniform: float, best: float, error: float) -> str:
-    """Exercise 6: a predicted gap (validation minus training loss, nats) for the first run's model trained on every
-    article; ``first`` and ``every`` are (final training, final validation) losses of the first run and of that run,
-    ``counted`` a unigram count of its training tokens on the same validation tokens, ``error`` one standard error of
-    the margin between the two (``baselines.against_unigram``), ``best`` the first run's lowest validation loss.
-    Right within 0.25 nats. The model is under or above the count where the margin exceeds two standard errors."""
-    if number(guess) is None or not math.isfinite(number(guess)):
-        return f"Answer with a number of nats (got {describe(guess)})."
-    gap, first_gap = every[1] - every[0], first[1] - first[0]
-    direction = "smaller" if gap < first_gap else "larger"
-    lines = [f"{'Right' if abs(number(guess) - gap) <= 0.25 else 'Not this time'}: you predicted a gap of "
-             f"{number(guess):.2f}; measured {gap:.2f} with every article, against {first_gap:.2f} in the first run "
-             f"({direction}).",
-             f"Its last validation loss: {every[1]:.2f}; the first run's {first[1]:.2f} (lowest {best:.2f}), the "
-             f"uniform guess {uniform:.2f}."]
-    if direction == "larger":
+    """Exercise 6: a predicted True or False, that the first run's model trained on every article ends with a
+    validation loss under ``best``, the first run's lowest. ``first`` and ``every`` are (final training, final
+    validation) losses of the first run and of that run, ``counted`` a unigram count of its training tokens on the
+    same validation tokens, ``error`` one standard error of the margin between the two (``baselines.against_unigram``).
+    The model is under or above the count where the margin exceeds two standard errors."""
+    said = truth(guess)
+    if said is None:
+        return f"Answer True or False (got {describe(guess)})."
+    under, gap, first_gap = every[1] < best, every[1] - every[0], first[1] - first[0]
+    lines = [f"{'Right' if said == under else 'Not this time'}: you predicted {said}; its last validation loss is "
+             f"{every[1]:.2f}, {'under' if under else 'not under'} the first run's lowest, {best:.2f} (the uniform "
+             f"guess: {uniform:.2f}).",
+             f"Validation minus training loss at the end: {gap:.2f} here, {first_gap:.2f} in the first run."]
+    if gap >= first_gap:
         lines.append(f"Here the gap did not shrink. The final training losses: {every[0]:.2f} here, {first[0]:.2f} in "
                      "the first run.")
         return "\n".join(lines)

@@ -98,8 +98,8 @@ def byte_run():
 
 
 def more_data():
-    global more_data_gap
-    more_data_gap = 1.0  # far more text narrows the gap, but training text is still easier than new text
+    global more_data_beats_first
+    more_data_beats_first = True  # nothing to memorise: what it learns of common tokens carries over to new text
 
 
 class MyBlock(nn.Module):
@@ -162,7 +162,7 @@ SOLUTIONS = {
     "cbea3b5c": (body(perplexity), "Correct:"),
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c51": (body(dropout), "you predicted 0.20"),  # right or not: whatever the smoke run measures
-    "c48": (body(more_data), "you predicted a gap of 1.00"),  # right or not: whatever the smoke run measures
+    "c48": (body(more_data), "you predicted True"),  # right or not: whatever the smoke run measures
     "e7a1c3f5": (MY_GPT_IMPORTS + cell(MyBlock, MyGPT), "Correct: your GPT trains as GPT-2 does"),
     "b7e31c02": (body(byte_run), "You predicted False"),  # right or not: whatever the smoke run measures
 }
