@@ -18,17 +18,18 @@ FIRST_DRAW = {"greedy": -36.0, "beam search (4)": -27.0}  # ln P of the first dr
 ])
 def test_the_most_likely_strategy_is_read_from_a_name_or_its_start(prediction, said):
     lines = strategies_verdict(prediction, True, PER_TOKEN, FIRST_DRAW).splitlines()
-    assert lines[0] == ("most likely per token: beam search (4) (-0.90); beam search ln P -27.0 vs greedy -36.0: beam "
-                        "search found a more likely text.")
+    assert lines[0] == ("most likely per token: beam search (4) (-0.90); beam search -0.90 per token (ln P -27.0) vs "
+                        "greedy -1.20 (ln P -36.0): beam search found a text more likely per token.")
     assert lines[1] == "ln P per token at temperature 0.7: -1.90, at 1.5: -4.50: the hotter draws are less likely."
     assert lines[2].startswith(said)
 
 
-@pytest.mark.parametrize("beats, draws, said", [
-    (True, FIRST_DRAW, "Beam search beats greedy: you said True, right."),
-    ("no", FIRST_DRAW, "Beam search beats greedy: you said False, not this time."),
-    (True, {"greedy": -27.0, "beam search (4)": -27.0}, "Beam search beats greedy: you said True, not this time."),
-    ("perhaps", FIRST_DRAW, "Beam search beats greedy: True. (Predict it as True or False; got 'perhaps'.)"),
+@pytest.mark.parametrize("beats, per_token, said", [
+    (True, PER_TOKEN, "Beam search beats greedy: you said True, right."),
+    ("no", PER_TOKEN, "Beam search beats greedy: you said False, not this time."),
+    # beam's text stopped early: a higher ln P (-27 against -36), the same ln P per token: not a likelier text
+    (True, PER_TOKEN | {"beam search (4)": -1.2}, "Beam search beats greedy: you said True, not this time."),
+    ("perhaps", PER_TOKEN, "Beam search beats greedy: True. (Predict it as True or False; got 'perhaps'.)"),
 ])
-def test_beam_beats_greedy_only_with_a_likelier_text(beats, draws, said):
-    assert strategies_verdict("greedy", beats, PER_TOKEN, draws).splitlines()[-1] == said
+def test_beam_beats_greedy_only_with_a_text_likelier_per_token(beats, per_token, said):
+    assert strategies_verdict("greedy", beats, per_token, FIRST_DRAW).splitlines()[-1] == said

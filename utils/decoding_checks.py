@@ -145,12 +145,15 @@ def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[s
                        log_probability: dict[str, float]) -> str:
     """The strategies table's two predictions: which strategy's text is most likely per token (``per_token_lp``:
     name -> mean ln P per token; a prediction may be a name or its start), and whether beam search finds a likelier
-    text than greedy (``log_probability``: name -> ln P of its first draw)."""
+    text than greedy, per token (both are single texts, and beam search's own score, with ``length_penalty=1``, is
+    ln P per token: a text that stops early is not favoured; ``log_probability``: name -> ln P of its first draw)."""
     most = max(per_token_lp, key=per_token_lp.get)
-    beam, greedy = log_probability["beam search (4)"], log_probability["greedy"]
+    beam, greedy = per_token_lp["beam search (4)"], per_token_lp["greedy"]
     beats = beam > greedy + 1e-6
-    lines = [f"most likely per token: {most} ({per_token_lp[most]:.2f}); beam search ln P {beam:.1f} vs greedy "
-             f"{greedy:.1f}: beam search found " + ("a more likely text." if beats else "no more likely text.")]
+    lines = [f"most likely per token: {most} ({per_token_lp[most]:.2f}); beam search {beam:.2f} per token (ln P "
+             f"{log_probability['beam search (4)']:.1f}) vs greedy {greedy:.2f} (ln P "
+             f"{log_probability['greedy']:.1f}): beam search found "
+             + ("a text more likely per token." if beats else "no text more likely per token.")]
     cool, hot = per_token_lp["temperature 0.7"], per_token_lp["temperature 1.5"]
     lines.append(f"ln P per token at temperature 0.7: {cool:.2f}, at 1.5: {hot:.2f}: the hotter draws are "
                  + ("less likely." if hot < cool else "not less likely in this run."))

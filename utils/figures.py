@@ -134,6 +134,7 @@ def kv_cache_figure(refeed, cached):
         left.plot(lengths, [s.seconds * 1000 for s in decoded.steps], style, label=label)  # style, not colour alone
         right.plot(lengths, [s.tokens_fed for s in decoded.steps], style, label=label)
     left.set(title="Time per decoding step", xlabel="sequence length (tokens)", ylabel="time per step (ms)")
+    left.set_ylim(bottom=0)  # from 0: the two lines' heights compare as their times do
     right.set(title="Tokens fed to the model per step", xlabel="sequence length (tokens)", ylabel="tokens")
     left.legend()
     later = sorted(s.seconds * 1000 for s in cached.steps[1:])  # the cached steps after the prompt's

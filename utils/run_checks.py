@@ -88,8 +88,9 @@ def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, flo
     lines.append("With far more text than it can memorise in the same steps, the model's training loss stays high, "
                  "and what it does learn carries over to unseen text.")
     margin, bar = counted - every[1], 2 * error
-    lines.append(f"A unigram count of the same training tokens scores {counted:.2f}: the model is {abs(margin):.2f} "
-                 f"{'under' if margin > 0 else 'above'} it, ± {error:.2f} (one standard error, by article): " + (
+    lines.append(f"A unigram count of this run's training text (every chunk, read or not) scores {counted:.2f}: the "
+                 f"model is {abs(margin):.2f} {'under' if margin > 0 else 'above'} it, ± {error:.2f} (one standard "
+                 "error, by article): " + (
                      "more than two standard errors under, so it learnt more than which tokens are common."
                      if margin > bar else "more than two standard errors above: not yet even which tokens are common."
                      if margin < -bar else "within two standard errors, level with it: so far it learnt which tokens "
