@@ -9,6 +9,7 @@ whole model, from token ids to logits, ``filter_mistake`` the sampling filters. 
 the message inside ``utils.exercises.verdict``, which turns anything the student's code raises into one line. They
 recognise the wrong answers students hand in (a layer without its second residual, a nucleus one token short, ...).
 """
+
 from __future__ import annotations
 
 import sys
@@ -241,9 +242,10 @@ def _reads_what_is_not_there(call: Callable, *args, missing: str = NOT_THERE):
 
 
 @torch.no_grad()
-def norm_mistake(norm: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str | None:
-    """A student's ``norm(x, norm)`` on layer 0's input and first norm, against what the model's heads read."""
-    parts, heads = layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0)
+def norm_mistake(norm: Callable, model: PreTrainedModel, input_ids: torch.Tensor, layer=None) -> str | None:
+    """A student's ``norm(x, norm)`` on layer 0's input and first norm, against what the model's heads read;
+    ``layer``: layer 0's (``layer_parts``, ``attention_heads``), where the caller has them already."""
+    parts, heads = layer or (layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0))
     with without(*NORM_ITSELF):
         normed = norm(parts.x, parts.norm_1)
     if (problem := mismatch(normed, heads[0].x, atol=1e-4, rtol=1e-4)) is None:
@@ -259,9 +261,9 @@ def layer_mistake(norm: Callable, layer: Callable, model: PreTrainedModel, input
     """A student's ``norm(x, norm)`` and ``layer(x, parts)`` on layer 0 of ``model``, against what its heads read
     (``norm_mistake``) and its output (``hidden_states[1]``); ``NOT_ANSWERED`` for a layer returning None. The layer
     gets the weights only (``parts.x`` None), so it must compute from its own x, with its own norm."""
-    if (problem := norm_mistake(norm, model, input_ids)) is not None:
-        return problem
     parts, heads = layer_parts(model, input_ids, 0), attention_heads(model, input_ids, 0)
+    if (problem := norm_mistake(norm, model, input_ids, (parts, heads))) is not None:
+        return problem
     expected = model(input_ids=input_ids.to(model.device), output_hidden_states=True).hidden_states[1][0]
     with without(*NORM_ITSELF, *ATTENTION_ITSELF):
         got, problem = _reads_what_is_not_there(layer, parts.x, replace(parts, x=None))
@@ -307,10 +309,8 @@ def forward_mistake(forward: Callable, model: PreTrainedModel, input_ids: torch.
     expected = model(input_ids=input_ids).logits[0]  # (n, V)
     with without(*NORM_ITSELF, *ATTENTION_ITSELF):
         got, problem = _reads_what_is_not_there(forward, input_ids, model_parts(model))
-    if problem is not None:
-        return problem
-    if got is None:
-        return NOT_ANSWERED
+    if problem is not None or got is None:  # None: the answer cell as handed out
+        return problem or NOT_ANSWERED
     try:  # a tensor, an array or nested lists; (1, n, V) is (n, V) too
         tensor = got.detach() if isinstance(got, torch.Tensor) else torch.as_tensor(got)
     except (TypeError, ValueError, RuntimeError, OverflowError):

@@ -280,7 +280,7 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
         return f"Not quite: {problem}."
     if stays is None:
         return "Predict first: set my_first_guess_stays to True or False, then run this cell again."
-    if truth(stays) is None:
+    if (said := truth(stays)) is None:
         return f"Not quite: predict True or False in my_first_guess_stays; got {describe(stays)}."
     old, new = (fill_mask(model, tokenizer, t, top_k=top_k)[0] for t in (text, my_text))
     lines = [f"original: {text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in old),
@@ -295,9 +295,9 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
                      "it.")
         return "\n".join(lines)
     same = old[0][0] == new[0][0]
-    lines.append(f"You predicted the first guess would {'stay' if truth(stays) else 'change'}. It "
+    lines.append(f"You predicted the first guess would {'stay' if said else 'change'}. It "
                  + (f"stayed, {old[0][0]!r}" if same else f"changed, {old[0][0]!r} -> {new[0][0]!r}")
-                 + (": right." if truth(stays) == same else ": not this time."))
+                 + (": right." if said == same else ": not this time."))
     lines.append(f"Correct sentence: the probabilities at the blank changed (by up to {changed:.2g}; {moved}), though "
                  "only words after the blank did: the model read them.")
     return "\n".join(lines)
