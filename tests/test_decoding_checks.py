@@ -2,7 +2,7 @@
 
 import pytest
 
-from utils.decoding_checks import strategies_verdict
+from utils.decoding_checks import speedup_verdict, strategies_verdict
 
 PER_TOKEN = {"greedy": -1.2, "temperature 0.7": -1.9, "temperature 1.5": -4.5, "top-k 10": -2.4, "top-p 0.9": -2.6,
              "beam search (4)": -0.9}  # name -> mean ln P per token
@@ -33,3 +33,16 @@ def test_the_most_likely_strategy_is_read_from_a_name_or_its_start(prediction, s
 ])
 def test_beam_beats_greedy_only_with_a_text_likelier_per_token(beats, per_token, said):
     assert strategies_verdict("greedy", beats, per_token, FIRST_DRAW).splitlines()[-1] == said
+
+
+@pytest.mark.parametrize("guess, said", [
+    (4, "You predicted 4x; this run measured 4.0x over 128 new tokens: within a factor of 2, close."),
+    (2, "You predicted 2x; this run measured 4.0x over 128 new tokens: within a factor of 2, close."),
+    (1.9, "You predicted 1.9x; this run measured 4.0x over 128 new tokens: less than a factor of 2 off."),
+    (8.5, "You predicted 8.5x; this run measured 4.0x over 128 new tokens: more than a factor of 2 off."),
+    (0, "Answer with a number above 0, how many times faster (got 0)."),
+    (float("nan"), "Answer with a number above 0, how many times faster (got nan)."),
+    ("quick", "Answer with a number above 0, how many times faster (got 'quick')."),
+])
+def test_a_predicted_speed_up_is_close_within_a_factor_of_two(guess, said):
+    assert speedup_verdict(guess, 4.0, 128).startswith(said)

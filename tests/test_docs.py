@@ -15,12 +15,13 @@ Reads README.md, docs/*.md, benchmarks/README.md and tests/README.md as text (st
 from __future__ import annotations
 
 import ast
-import json
 import re
 from functools import cache
 from pathlib import Path
 
 import pytest
+
+from utils.tools.record import for_recording, instructor_notes
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -200,8 +201,7 @@ def lesson_minutes(notebook: Path) -> tuple[int, int, str]:
     """(core, optional) minutes of a notebook's instructor notes, and its first note's text. A note's own minutes are
     core unless it says optional; a "+N min" inside a core note is an optional exercise's."""
     core, optional, notes = 0, 0, []
-    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
-        text = "".join(cell["source"])
+    for _, _, text in instructor_notes(notebook):
         if (note := NOTE.search(text)) is None:
             continue
         notes.append(text)
@@ -227,8 +227,7 @@ def test_the_lesson_time_is_the_sum_of_the_instructor_notes(notebook):
 def test_each_exercise_s_minutes_are_the_same_in_the_notebook_and_the_teaching_table_and_add_up(notebook):
     """An exercise's heading says core or optional and its minutes; docs/teaching.md's table says the same, and a
     notebook that states its exercises' totals states their sums."""
-    text = "\n".join("".join(cell["source"]) for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-                     if cell["cell_type"] == "markdown")
+    text = "\n".join(cell.source for cell in for_recording(notebook).cells if cell.cell_type == "markdown")
     headings = {number: (kind, int(minutes)) for number, kind, minutes in
                 re.findall(r"\*\*Exercise (\w+) \((core|optional), about (\d+) min", text)}
     rows = {number: (kind, int(minutes)) for number, kind, minutes in re.findall(

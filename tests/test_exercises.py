@@ -236,6 +236,8 @@ def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
     ("stays flat", "flat"), ("rises then falls", "rises then falls"), ("it upsets me", None), ("a banana", None),
     ("falls and never rises", "falls"), ("it drops, it doesn't go back up", "falls"),
     ("it does not fall, it rises", "rises"), ("No, it falls then rises", "falls then rises"),
+    ("U-shaped", "falls then rises"), ("improves then gets worse", "falls then rises"),
+    ("it overfits", "falls then rises"), ("falls, and the gap to training grows", "falls"),
     (3, None), (None, None)])
 def test_a_curve_shape_is_read_from_the_students_own_words(said, shape):
     assert exercises.curve_shape(said) == shape

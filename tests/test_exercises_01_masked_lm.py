@@ -67,6 +67,12 @@ CORRUPTION_ONE_RANDOM_ID = PICK_AND_LABEL.format(rate=0.15, special=" & ~special
     "    inputs[picked & (roll >= 0.8) & (roll < 0.9)] = tokenizer.unk_token_id\n"
     "    return inputs, labels")
 
+CORRUPTION_FIRST_IDS = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") + (  # random ids below 1,000 only
+    "    inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id\n"
+    "    shown = picked & (roll >= 0.8) & (roll < 0.9)\n"
+    "    inputs[shown] = torch.randint(1000, (int(shown.sum()),))\n"
+    "    return inputs, labels")
+
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints), in notebook order
     # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.softmax(z, -1)", WRONG, REBUILT,
@@ -421,6 +427,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "probability 0.15", id="corruption: 12% picked"),
     pytest.param(CORRUPTION_CHECK, CORRUPTION_ONE_RANDOM_ID, WRONG, "different id(s): draw each from the whole",
                  id="corruption: [UNK] for the random tenth"),
+    pytest.param(CORRUPTION_CHECK, CORRUPTION_FIRST_IDS, WRONG, "random tokens' ids stop at",
+                 id="corruption: random ids from the first 1,000 only"),
     pytest.param(CORRUPTION_CHECK,
                  "_inputs = my_mask_tokens\ndef my_mask_tokens(input_ids):\n"
                  "    return _inputs(input_ids)[0], input_ids.clone()", WRONG,

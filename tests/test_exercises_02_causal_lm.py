@@ -11,6 +11,7 @@ NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next w
 CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the greedy continuation
 LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
+SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
 ROTATE_ANSWER, ROTATE_CHECK = "7a3c5e04", "7a3c5e05"  # RoPE: queries turned by position, pair by pair
@@ -40,6 +41,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
     "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
+    "cache speed-up": (SPEEDUP_ANSWER, SPEEDUP_CHECK),
     "filters": (FILTERS_ANSWER, FILTERS_CHECK),
     "sampling": (SAMPLING_ANSWER, SAMPLING_CHECK),
     "temperature": (TEMPERATURE_ANSWER, TEMPERATURE_CHECK),
@@ -565,6 +567,18 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="filters: a plain softmax, as a list"),
     pytest.param(FILTERS_CHECK, "def my_filter(logits, temperature, top_k, top_p):\n    return 'soft'", WRONG,
                  "it is a str", id="filters: a str"),
+    pytest.param(SPEEDUP_CHECK, "my_cache_speedup = speedup", RIGHT, "within a factor of 2, close.",
+                 id="cache speed-up: as measured"),
+    pytest.param(SPEEDUP_CHECK, "my_cache_speedup = torch.tensor(speedup * 1.5)", RIGHT,
+                 "within a factor of 2, close.", id="cache speed-up: half as much again, a one-value tensor"),
+    pytest.param(SPEEDUP_CHECK, "my_cache_speedup = speedup * 10", WRONG, "more than a factor of 2 off",
+                 id="cache speed-up: ten times too many"),
+    pytest.param(SPEEDUP_CHECK, "my_cache_speedup = 'fast'", WRONG, "how many times faster (got 'fast')",
+                 id="cache speed-up: a word"),
+    pytest.param(SPEEDUP_CHECK, "my_cache_speedup = None", WRONG, "Not answered yet",
+                 id="cache speed-up: no prediction"),
+    pytest.param(SPEEDUP_CHECK, "my_cache_speedup = 2\ndel speedup", WRONG, "Run the two timing cells above first",
+                 id="cache speed-up: predicted, not timed"),
     pytest.param(SAMPLING_CHECK, solution(NOTEBOOK, SAMPLING_ANSWER), RIGHT, "Correct:",
                  id="sampling: the reference solution"),
     pytest.param(SAMPLING_CHECK, NO_CACHE_SAMPLE + "    return ids", RIGHT, "Correct:",
@@ -578,8 +592,28 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "            p = filtered_probabilities(out.logits[0, -1], temperature, top_k, top_p)\n"
                  "            ids.append(int(p.argmax()))\n"
                  "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
-                 "    return ids", WRONG, "Not quite at temperature 0.8, top_k 0, top_p 1.0: your ids first differ "
-                 "from generate's at position", id="sampling: the argmax, not a draw (ids shown, not the text)"),
+                 "    return ids", WRONG, "You took the most likely token at every step: that is greedy decoding",
+                 id="sampling: the argmax, not a draw (ids shown, not the text)"),
+    pytest.param(SAMPLING_CHECK,
+                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                 "    ids = prompt_ids[0].tolist()\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            p = filtered_probabilities(model(torch.tensor([ids])).logits[0, -1], temperature, top_k,"
+                 " top_p)\n"
+                 "        kept = p.nonzero().flatten()\n"
+                 "        ids.append(int(kept[torch.multinomial(p[kept].flip(0), 1).item()]))\n"
+                 "    return ids", WRONG, "Every token you drew is one the filters keep at its step: if your loop",
+                 id="sampling: a draw from the kept tokens in another order, which generate's seed cannot match"),
+    pytest.param(SAMPLING_CHECK,
+                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                 "    ids = prompt_ids[0].tolist()\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            logits = model(torch.tensor([ids])).logits[0, -1]\n"
+                 "        ids.append(int(torch.multinomial((logits / temperature).softmax(-1), 1)))\n"
+                 "    return ids", WRONG, "you drew a token the filters remove: filter first, then draw",
+                 id="sampling: the filters forgotten"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids\n"

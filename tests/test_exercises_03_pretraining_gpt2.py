@@ -71,7 +71,7 @@ SDPA_BLOCK_FORWARD = ("    def forward(self, x):\n"
                       "        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).flatten(2)\n"
                       "        x = x + self.proj(y)\n"
                       "        return x + self.down(F.gelu(self.up(self.ln_2(x)), approximate='tanh'))")
-MEASURED_UNDER = "more_data_run[1][-1][1] < best_loss"  # the experiment's last validation loss under the first's lowest
+MEASURED_UNDER = "more_data_run[1][-1][1] < counted"  # the experiment's last validation loss under its count line
 MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
 ROSE = "(dropout_run[1][-1][1] - min(v for _, v in dropout_run[1]) > 0.1)"  # did its validation loss still rise?
 
@@ -366,19 +366,19 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Not quite: a tensor of shape (2,) and a tensor of shape (2,)", id="accuracy: a tensor of two"),
     pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return '0.5'", WRONG, "Not quite: '0.5' and '0.5'",
                  id="accuracy: a str"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = {MEASURED_UNDER}", RIGHT, "Right: you predicted",
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_count = {MEASURED_UNDER}", RIGHT, "Right: you predicted",
                  id="more data: as measured"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = str({MEASURED_UNDER}).lower()", RIGHT,
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_count = str({MEASURED_UNDER}).lower()", RIGHT,
                  "Right: you predicted", id="more data: as measured, in words"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = torch.tensor({MEASURED_UNDER})", RIGHT,
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_count = torch.tensor({MEASURED_UNDER})", RIGHT,
                  "Right: you predicted", id="more data: as measured, a one-value tensor"),
-    pytest.param(MORE_DATA_CHECK, f"more_data_beats_first = not ({MEASURED_UNDER})", WRONG, "Not this time",
+    pytest.param(MORE_DATA_CHECK, f"more_data_beats_count = not ({MEASURED_UNDER})", WRONG, "Not this time",
                  id="more data: the other way"),
-    pytest.param(MORE_DATA_CHECK, "more_data_beats_first = 1.0", WRONG, "Answer True or False (got 1)",
+    pytest.param(MORE_DATA_CHECK, "more_data_beats_count = 1.0", WRONG, "Answer True or False (got 1)",
                  id="more data: a number, not True or False"),
-    pytest.param(MORE_DATA_CHECK, "more_data_beats_first = True\nmore_data_run = None", WRONG,
+    pytest.param(MORE_DATA_CHECK, "more_data_beats_count = True\nmore_data_run = None", WRONG,
                  "Run the training cell above first", id="more data: predicted, the run not trained"),
-    pytest.param(MORE_DATA_CHECK, "more_data_beats_first = None", WRONG, "Not answered yet",
+    pytest.param(MORE_DATA_CHECK, "more_data_beats_count = None", WRONG, "Not answered yet",
                  id="more data: no prediction"),
     pytest.param(DROPOUT_CHECK, f"dropout_train_loss = {MEASURED_DROPOUT}", RIGHT, "Right: you predicted",
                  id="dropout: the measured loss"),

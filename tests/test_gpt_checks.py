@@ -50,6 +50,18 @@ def test_the_reference_module_trains_as_gpt2_does(reference):
     assert said.startswith("Correct: your GPT trains as GPT-2 does: 8 steps"), said
 
 
+def test_with_a_tokenizer_the_trained_module_writes_greedily_after_a_validation_opening(reference):
+    class Digits:  # a tokenizer of the test vocabulary: each id as its digits
+        def decode(self, ids):
+            return " ".join(map(str, ids))
+
+    said = gpt_verdict(student(), reference, batches(8), batches(1), SOLUTION.my_training_loop, 1e-2, 2, Digits())
+    opening = batches(1)[0]["input_ids"][0, :8].tolist()
+    assert said.splitlines()[1].startswith(f"Your GPT, after them, continues {Digits().decode(opening)!r} "), said
+    written = said.splitlines()[1].split(" with ")[1].split(":")[0].strip("'").split()
+    assert len(written) == 8, said  # POSITIONS = 16: the opening and what it writes fill the context
+
+
 def test_attention_by_the_library_s_kernel_is_right_too(reference):
     sdpa = ("    def forward(self, x):\n"
             "        b, t, d = x.shape\n"

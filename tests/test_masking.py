@@ -182,6 +182,13 @@ def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
     assert said in verdict, verdict
 
 
+def test_a_right_batch_loss_is_set_beside_a_uniform_guess(scored):
+    logits = scored[0]
+    verdict = loss_verdict(lambda logits, labels: -picked_log_p(logits, labels).mean(), *scored)
+    assert verdict.endswith(f"a uniform guess over the {logits.shape[-1]:,} entries scores ln {logits.shape[-1]:,} = "
+                            f"{math.log(logits.shape[-1]):.2f}."), verdict
+
+
 def test_a_loss_that_ignores_the_logits_it_is_given_is_refused(scored):
     logits, labels, model_loss = scored
     said = loss_verdict(lambda given, given_labels: torch.tensor(model_loss), *scored)  # the model's loss, recalled

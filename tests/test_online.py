@@ -15,7 +15,7 @@ import pytest
 from hub_server import HubServer
 
 from utils.tools import slides
-from utils.tools.record import with_predictions
+from utils.tools.record import for_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -182,7 +182,7 @@ def test_notebook_runs_against_the_served_hub(served, tmp_path, path):
     env = online_env(served, tmp_path / "hf")
     env.update(LLM_TUTORIAL_PROFILE="smoke", LLM_TUTORIAL_OUTPUT=str(tmp_path / "out"))
     recorded = nbformat.read(ROOT / "docs" / "recorded" / path.name, as_version=4)  # offline, classroom profile
-    executed = with_predictions(path)  # as make record runs it: the reference predictions written in
+    executed = for_recording(path)  # as make record runs it: the reference predictions and the notes written in
     NotebookClient(executed, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
     everything = "\n".join(_text(c) for c in executed.cells if c.cell_type == "code")

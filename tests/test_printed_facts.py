@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils.tools.record import PREDICTION, with_predictions
+from utils.tools import record
+from utils.tools.record import PREDICTION, for_recording, with_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "docs" / "recorded"
@@ -21,9 +22,10 @@ NOTEBOOKS = ROOT / "docs" / "recorded"
 @pytest.mark.parametrize("name", ["01_masked_lm.ipynb", "02_causal_lm.ipynb", "03_pretraining_gpt2.ipynb"])
 def test_the_recording_is_of_the_notebook_as_it_is(name):
     """Every cell of the recording has the source of the notebook students open (make record refreshes it), but
-    for the cells tagged ``prediction``, which hold the reference predictions (utils/tools/record.py)."""
-    expected = [(c.cell_type, c.source) for c in with_predictions(ROOT / "notebooks" / name).cells]
-    recorded = [(c.cell_type, c.source) for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells]
+    for the cells tagged ``prediction``, which hold the reference predictions, and the instructor notes of
+    docs/instructor-notes/, which only the recording has (utils/tools/record.py)."""
+    expected = [(c.id, c.cell_type, c.source) for c in for_recording(ROOT / "notebooks" / name).cells]
+    recorded = [(c.id, c.cell_type, c.source) for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells]
     assert recorded == expected, "docs/recorded/ is out of date: run make record"
 
 
@@ -34,6 +36,24 @@ def test_only_the_predictions_are_written_in_and_each_has_a_reference():
         changed = [a.id for a, b in zip(original, filled) if a.source != b.source]
         tagged = [c.id for c in original if PREDICTION in c.metadata.get("tags", [])]
         assert changed == tagged and tagged, name  # every notebook asks for predictions
+
+
+def test_a_note_goes_after_the_cell_its_marker_names_and_a_missing_cell_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(record, "reference_answers", lambda notebook: {})  # a notebook with no predictions
+    notebook = tmp_path / "09_demo.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title", id="title"),
+                                                   nbformat.v4.new_code_cell("x = 1", id="one")]), notebook)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "09_demo.md").write_text("# Notes\n\n## Title\n\n<!-- cell n1 after title -->\nFirst.\n\nSecond.\n\n"
+                                     "## One\n\n<!-- cell n2 after one -->\nLast.\n", encoding="utf-8")
+    cells = for_recording(notebook, notes).cells
+    assert [(c.id, c.source) for c in cells] == [("title", "# Title"), ("n1", "First.\n\nSecond."), ("one", "x = 1"),
+                                                  ("n2", "Last.")]
+    assert cells[1].metadata == {"slideshow": {"slide_type": "notes"}}
+    (notes / "09_demo.md").write_text("<!-- cell n1 after gone -->\nFirst.\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="note n1 after cell gone, which 09_demo.ipynb does not have"):
+        for_recording(notebook, notes)
 
 
 def printed(name: str) -> str:

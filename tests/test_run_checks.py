@@ -75,30 +75,33 @@ def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size
     assert perplexity_verdict(mine, uniform, best_loss=8.94, vocab_size=50257).startswith(first_words)
 
 
-@pytest.mark.parametrize("every, counted, said", [
-    ((7.5, 7.7), 7.9, "0.20 under it, ± 0.05 (one standard error, by article): more than two standard errors under, so "
-                      "it learnt more than which tokens are common"),
-    ((7.5, 7.7), 7.79, "0.09 under it, ± 0.05 (one standard error, by article): within two standard errors, level with "
-                       "it"),
-    ((7.5, 7.7), 7.62, "0.08 above it, ± 0.05 (one standard error, by article): within two standard errors"),
-    ((7.5, 7.7), 7.4, "0.30 above it, ± 0.05 (one standard error, by article): more than two standard errors above: "
-                      "not yet even which tokens are common"),
+@pytest.mark.parametrize("every, counted, right, said", [
+    ((7.5, 7.7), 7.9, True, "0.20 under a unigram count of its training text (7.90), ± 0.05 (one standard error, by "
+                            "article): more than two standard errors under, so it learnt more than which tokens are "
+                            "common"),
+    ((7.5, 7.7), 7.79, True, "0.09 under a unigram count of its training text (7.79), ± 0.05 (one standard error, by "
+                             "article): within two standard errors, level with it"),
+    ((7.5, 7.7), 7.62, False, "0.08 above a unigram count of its training text (7.62), ± 0.05 (one standard error, "
+                              "by article): within two standard errors"),
+    ((7.5, 7.7), 7.4, False, "0.30 above a unigram count of its training text (7.40), ± 0.05 (one standard error, by "
+                             "article): more than two standard errors above: not yet even which tokens are common"),
 ])
-def test_more_data_compares_the_end_with_the_first_run_s_lowest_and_reads_it_against_a_count(every, counted, said):
+def test_more_data_reads_the_end_against_a_count_of_its_own_text_then_the_first_run(every, counted, right, said):
     text = more_data_verdict(True, first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
                              error=0.05)
-    assert text.startswith("Right: you predicted True; its last validation loss is 7.70, under the first run's "
-                           "lowest, 8.94 (the uniform guess: 10.82).")
-    assert "Validation minus training loss at the end: 0.20 here, 10.58 in the first run." in text and said in text
+    assert text.startswith(f"{'Right' if right else 'Not this time'}: you predicted True; its last validation loss "
+                           f"is 7.70, {said}")
+    assert "The first run's lowest was 8.94: this run ends under it (the uniform guess: 10.82)." in text
+    assert "Validation minus training loss at the end: 0.20 here, 10.58 in the first run." in text
     assert more_data_verdict("no", first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
-                             error=0.05).startswith("Not this time: you predicted False")
+                             error=0.05).startswith(f"{'Not this time' if right else 'Right'}: you predicted False")
 
 
 def test_a_gap_that_did_not_shrink_says_so_with_both_training_losses():
-    text = more_data_verdict(False, first=(2.0, 3.0), every=(1.0, 4.0), counted=9.0, uniform=10.82, best=2.9,
+    text = more_data_verdict(False, first=(2.0, 3.0), every=(1.0, 4.0), counted=3.5, uniform=10.82, best=2.9,
                              error=0.05)
-    assert text.startswith("Right: you predicted False; its last validation loss is 4.00, not under the first run's "
-                           "lowest, 2.90")
+    assert text.startswith("Right: you predicted False; its last validation loss is 4.00, 0.50 above a unigram count")
+    assert "The first run's lowest was 2.90: this run ends above it" in text
     assert text.endswith("The final training losses: 1.00 here, 2.00 in the first run.")
 
 

@@ -408,10 +408,12 @@ def test_a_slide_that_only_waits_for_an_exercise_is_left_out_and_the_verdicts_na
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notes_are_folded_for_students_and_whole_in_the_speaker_view(notebook, decks):
-    """A student scrolls past folded instructor notes; the deck's speaker notes show them unfolded."""
-    student_copy = ROOT / "notebooks" / notebook.name
-    notes = [c.source for c in nbformat.read(student_copy, as_version=4).cells
+def test_notes_are_left_out_for_students_folded_in_the_recording_and_whole_in_the_speaker_view(notebook, decks):
+    """The notebook students open has no instructor notes; the recorded copy has them folded, and the deck's speaker
+    notes show them unfolded."""
+    student_copy = nbformat.read(ROOT / "notebooks" / notebook.name, as_version=4).cells
+    assert not [c.id for c in student_copy if "Instructor notes" in c.source]
+    notes = [c.source for c in nbformat.read(notebook, as_version=4).cells
              if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
     assert notes and all(slides.FOLDED_NOTES.match(text) for text in notes), "a notes cell that is not folded"
     html = decks[notebook.stem].read_text(encoding="utf-8")

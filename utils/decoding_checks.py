@@ -20,7 +20,7 @@ from utils.exercises import (
     without,
 )
 from utils.generation import continuation_log_probability
-from utils.sampling import MIN_TEMPERATURE, check_settings
+from utils.sampling import MIN_TEMPERATURE, check_settings, filtered_probabilities
 
 
 def continuation_verdict(answer, model, decoded) -> str:
@@ -69,14 +69,32 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
             at = next(i for i, (a, b) in enumerate(zip([*mine, *[None] * len(theirs)], theirs)) if a != b)
             return (f"Not quite at temperature {temperature}, top_k {top_k}, top_p {top_p}: your ids first differ "
                     f"from generate's at position {at} (the prompt has {prompt_length}): "
-                    f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. (Draw with torch.multinomial "
-                    "from the filtered probabilities, once per token, and start from the prompt's ids: the same "
-                    "seed gives the same tokens only if nothing else draws random numbers in between.)")
+                    f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. "
+                    + _how_drawn(model, mine, prompt_length, temperature, top_k, top_p) +
+                    "The check needs generate's draws: torch.multinomial over the whole filtered distribution, once "
+                    "per token, from the prompt's ids; the same seed gives the same tokens only if nothing else "
+                    "draws random numbers in between.")
         if len(mine) != prompt_length + n and mine != theirs:
             return (f"Not quite: generate's tokens, then {len(mine) - len(theirs)} more: return the prompt's ids and "
                     f"n = {n} new ones, {prompt_length + n} ids in all (you returned {len(mine)}).")
     return ("Correct: your loop draws exactly generate's tokens at both settings: sampling is the greedy loop with "
             "argmax replaced by a draw from the filtered distribution.")
+
+
+@torch.no_grad()
+def _how_drawn(model, ids: list[int], prompt_length: int, temperature, top_k, top_p) -> str:
+    """What the tokens a sampler drew after the prompt say of it, from one forward pass: one that the filters remove,
+    the most likely token every time, or tokens the filters keep; nothing when the ids are not this model's."""
+    if any(not 0 <= i < model.config.vocab_size for i in ids) or len(ids) > model.config.max_position_embeddings:
+        return ""
+    logits = model(torch.tensor([ids], device=model.device)).logits[0].float()
+    for position in range(prompt_length, len(ids)):
+        if filtered_probabilities(logits[position - 1], temperature, top_k, top_p)[ids[position]] == 0:
+            return f"At position {position} you drew a token the filters remove: filter first, then draw. "
+    if ids[prompt_length:] == logits[prompt_length - 1:len(ids) - 1].argmax(-1).tolist():
+        return "You took the most likely token at every step: that is greedy decoding, not a draw. "
+    return ("Every token you drew is one the filters keep at its step: if your loop divides by the temperature and "
+            "filters before it draws, it may be right and draw differently (from the kept tokens only, say). ")
 
 
 def temperature_verdict(answer, model, start, decoded, pad_token_id: int, seed: int) -> str:
@@ -174,3 +192,17 @@ def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[s
         lines.append(f"Beam search beats greedy: {beats}. (Predict it as True or False; got "
                      f"{describe(my_beam_beats_greedy)}.)")
     return "\n".join(lines)
+
+
+def speedup_verdict(guess, measured: float, tokens: int) -> str:
+    """The cache's speed-up predicted (a number, how many times faster) against the one ``measured`` over ``tokens``
+    new tokens: close when within a factor of 2 either way."""
+    value = number(guess)
+    if value is None or not math.isfinite(value) or value <= 0:
+        return f"Answer with a number above 0, how many times faster (got {describe(guess)})."
+    close = 0.5 <= value / measured <= 2
+    return (f"You predicted {value:g}x; this run measured {measured:.1f}x over {tokens} new tokens: "
+            + ("within a factor of 2, close." if close else f"{'more' if value > measured else 'less'} than a factor "
+               "of 2 off.")
+            + " Re-feeding's cost grows with the text, the cached step's hardly at all, so the gain grows with the "
+            "number of tokens: it is larger for long texts than for short ones.")

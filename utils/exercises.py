@@ -339,13 +339,13 @@ def words(answer) -> str | None:
     return " ".join("".join(c if c.isalnum() else " " for c in answer.lower()).split())
 
 
-_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "sank", "shrink", "lower", "down")
-_RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up")
+_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "down", "improv", "better")
+_RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse")
+_SHAPE_WORDS = {"u": "falls rises", "overfits": "falls rises", "overfitting": "falls rises"}  # "U-shaped"
 _FLAT = ("flat", "same", "constant", "level", "plateau", "steady", "unchanged")
 _WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
-
-
-_NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t"}  # "t": what words() leaves of "doesn't"
+# "t": what words() leaves of "doesn't"; a move right after "gap" or "difference" is theirs, not the curve's
+_NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "difference"}
 
 
 def curve_shape(answer) -> str | None:
@@ -353,7 +353,7 @@ def curve_shape(answer) -> str | None:
     up" -> "falls then rises"; "drops" -> "falls"; "stays flat" -> "flat"; a move right after a negation is not one
     ("falls and never rises" -> "falls"); None when no move is named."""
     moves, negated = [], 0  # negated: words left in which a negation cancels the next move
-    for word in (words(answer) or "").split():
+    for word in " ".join(_SHAPE_WORDS.get(word, word) for word in (words(answer) or "").split()).split():
         if word in _NEGATIONS:  # "never rises", "doesn't go back up"; "no" only right before ("No, it falls")
             negated = 2 if word in ("no", "nor") else 4
         for move, stems in (("falls", _FALL), ("rises", _RISE), ("flat", _FLAT)):

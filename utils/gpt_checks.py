@@ -171,9 +171,10 @@ def _build(my_gpt, reference, expected: dict[str, torch.Tensor]):
 
 
 def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict], loop, learning_rate: float,
-                warmup_steps: int) -> str:
+                warmup_steps: int, tokenizer=None) -> str:
     """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and
-    does the student's ``loop`` train it as it trains GPT-2? Draws both loss curves when it does."""
+    does the student's ``loop`` train it as it trains GPT-2? Draws both loss curves when it does, and with a
+    ``tokenizer`` adds what the trained MyGPT writes after the first validation chunk's opening."""
     initial = gpt2_state_for(reference)
     mine, problem = _build(my_gpt, reference, initial)
     if mine is None:
@@ -199,8 +200,27 @@ def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict]
     if len(ours) != len(gpt2) or apart > CURVES_APART:
         return (f"Not quite: your GPT computes GPT-2's logits, but trains differently (curves up to {apart:.3g} "
                 "apart): every weight must be an nn.Parameter of the module, created in __init__, not in forward.")
-    return (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of your loop, loss {gpt2[0]:.3f} -> "
+    said = (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of your loop, loss {gpt2[0]:.3f} -> "
             f"{gpt2[-1]:.3f}, the two curves at most {apart:.1g} apart.")
+    if tokenizer is None:
+        return said
+    context = reference.config.n_positions
+    prompt = eval_batches[0]["input_ids"][0, :min(WRITES // 2, context // 2)].tolist()
+    new = _greedy(mine, prompt, min(WRITES, context - len(prompt)))
+    return (f"{said}\nYour GPT, after them, continues {tokenizer.decode(prompt)!r} (a validation chunk's opening) "
+            f"with {tokenizer.decode(new)!r}: greedy, its most likely token each step.")
+
+
+WRITES = 48  # tokens the trained MyGPT writes, after half as many of a validation chunk
+
+
+@torch.no_grad()
+def _greedy(model, ids: list[int], new: int) -> list[int]:
+    """``new`` tokens after ``ids``, each the most likely by ``model``'s logits (a MyGPT: no generate, no cache)."""
+    model.eval()
+    for _ in range(new):
+        ids = ids + [int(model(torch.tensor([ids])).logits[0, -1].argmax())]
+    return ids[-new:]
 
 
 def _draw(ours: list[float], gpt2: list[float]) -> None:

@@ -43,6 +43,7 @@ class Corruption:
     wrong_labels: int  # picked positions whose label is not the original token's id
     changed_unpicked: int  # positions not picked whose token changed anyway
     random_ids: int  # how many different ids the random tokens have (nearly one each, drawn from the vocabulary)
+    random_top: int = -1  # the largest id among the random tokens (-1: none): drawn from all of them, near the top
 
     def rates(self) -> dict[str, float]:
         """The share of the non-special tokens picked, then how the picked ones were shown (keys as ``RATES``)."""
@@ -76,7 +77,8 @@ def measure(original: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, 
                       special_picked=int((picked & special).sum()),
                       wrong_labels=int((picked & (labels != original)).sum()),
                       changed_unpicked=int((~picked & (inputs != original)).sum()),
-                      random_ids=len(inputs[random].unique()))
+                      random_ids=len(inputs[random].unique()),
+                      random_top=int(inputs[random].max()) if random.any() else -1)
 
 
 @contextmanager
@@ -138,6 +140,9 @@ def _structure_problem(mine: Corruption, inputs: torch.Tensor, tokenizer: PreTra
     if mine.random >= 20 and mine.random_ids < mine.random / 2:
         return (f"your {mine.random:,} random tokens hold only {mine.random_ids} different id(s): draw each from the "
                 "whole vocabulary, torch.randint(len(tokenizer), ...)")
+    if mine.random >= 20 and mine.random_top < len(tokenizer) // 2:  # all 20 in the lower half: 1 in a million
+        return (f"your {mine.random:,} random tokens' ids stop at {mine.random_top:,}, of {len(tokenizer):,}: draw "
+                "each from the whole vocabulary, torch.randint(len(tokenizer), ...)")
     return None
 
 
@@ -252,7 +257,9 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
             return (f"Not quite: right on these logits, but on the same logits times 3 your function gives "
                     f"{describe(again)} where the loss is {wanted:.4f}: compute it from the logits it is given.")
         return (f"Correct: {value:.4f} nats, the model's own loss for these labels: the mean of -ln p(original token) "
-                f"over the {len(picked)} picked positions, from {picked.min():.2f} to {picked.max():.2f}.")
+                f"over the {len(picked)} picked positions, from {picked.min():.2f} to {picked.max():.2f}. For scale, a "
+                f"uniform guess over the {logits.shape[-1]:,} entries scores ln {logits.shape[-1]:,} = "
+                f"{math.log(logits.shape[-1]):.2f}.")
     every = logits.float().log_softmax(-1)  # the slips below read every position, -100 as id 0 or as id -100
     clamped, wrapped = (-every.gather(-1, ids[..., None]).mean() for ids in (labels.clamp(min=0),
                                                                           labels % every.shape[-1]))

@@ -69,32 +69,31 @@ def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) ->
 def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, float], counted: float,
                       uniform: float, best: float, error: float) -> str:
     """Exercise 6: a predicted True or False, that the first run's model trained on every article ends with a
-    validation loss under ``best``, the first run's lowest. ``first`` and ``every`` are (final training, final
-    validation) losses of the first run and of that run, ``counted`` a unigram count of its training tokens on the
-    same validation tokens, ``error`` one standard error of the margin between the two (``baselines.against_unigram``).
-    The model is under or above the count where the margin exceeds two standard errors."""
+    validation loss under ``counted``, a unigram count of its training tokens on the same validation tokens.
+    ``first`` and ``every`` are (final training, final validation) losses of the first run and of that run, ``best``
+    the first run's lowest, ``error`` one standard error of the margin between model and count
+    (``baselines.against_unigram``): the margin counts as more than counting where it exceeds two of them."""
     said = truth(guess)
     if said is None:
         return f"Answer True or False (got {describe(guess)})."
-    under, gap, first_gap = every[1] < best, every[1] - every[0], first[1] - first[0]
-    lines = [f"{'Right' if said == under else 'Not this time'}: you predicted {said}; its last validation loss is "
-             f"{every[1]:.2f}, {'under' if under else 'not under'} the first run's lowest, {best:.2f} (the uniform "
-             f"guess: {uniform:.2f}).",
-             f"Validation minus training loss at the end: {gap:.2f} here, {first_gap:.2f} in the first run."]
+    margin, bar = counted - every[1], 2 * error
+    lines = [f"{'Right' if said == (margin > 0) else 'Not this time'}: you predicted {said}; its last validation loss "
+             f"is {every[1]:.2f}, {abs(margin):.2f} {'under' if margin > 0 else 'above'} a unigram count of its "
+             f"training text ({counted:.2f}), ± {error:.2f} (one standard error, by article): " + (
+                 "more than two standard errors under, so it learnt more than which tokens are common."
+                 if margin > bar else "more than two standard errors above: not yet even which tokens are common."
+                 if margin < -bar else "within two standard errors, level with it: so far it learnt which tokens "
+                 "are common, and little of which follow which."),
+             f"The first run's lowest was {best:.2f}: this run ends {'under' if every[1] < best else 'above'} it "
+             f"(the uniform guess: {uniform:.2f})."]
+    gap, first_gap = every[1] - every[0], first[1] - first[0]
+    lines.append(f"Validation minus training loss at the end: {gap:.2f} here, {first_gap:.2f} in the first run.")
     if gap >= first_gap:
         lines.append(f"Here the gap did not shrink. The final training losses: {every[0]:.2f} here, {first[0]:.2f} in "
                      "the first run.")
-        return "\n".join(lines)
-    lines.append("With far more text than it can memorise in the same steps, the model's training loss stays high, "
-                 "and what it does learn carries over to unseen text.")
-    margin, bar = counted - every[1], 2 * error
-    lines.append(f"A unigram count of this run's training text (every chunk, read or not) scores {counted:.2f}: the "
-                 f"model is {abs(margin):.2f} {'under' if margin > 0 else 'above'} it, ± {error:.2f} (one standard "
-                 "error, by article): " + (
-                     "more than two standard errors under, so it learnt more than which tokens are common."
-                     if margin > bar else "more than two standard errors above: not yet even which tokens are common."
-                     if margin < -bar else "within two standard errors, level with it: so far it learnt which tokens "
-                     "are common, and little of which follow which."))
+    else:
+        lines.append("With far more text than it can memorise in the same steps, the model's training loss stays "
+                     "high, and what it does learn carries over to unseen text.")
     return "\n".join(lines)
 
 

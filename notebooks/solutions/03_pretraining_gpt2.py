@@ -98,8 +98,8 @@ def byte_run():
 
 
 def more_data():
-    global more_data_beats_first
-    more_data_beats_first = True  # nothing to memorise: what it learns of common tokens carries over to new text
+    global more_data_beats_count
+    more_data_beats_count = True  # nothing to memorise: it learns common tokens first, then a little of what follows
 
 
 class MyBlock(nn.Module):
