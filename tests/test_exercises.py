@@ -238,6 +238,7 @@ def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
     ("it does not fall, it rises", "rises"), ("No, it falls then rises", "falls then rises"),
     ("U-shaped", "falls then rises"), ("improves then gets worse", "falls then rises"),
     ("it overfits", "falls then rises"), ("falls, and the gap to training grows", "falls"),
+    ("bottoms out then climbs", "falls then rises"), ("falls, then levels off", "falls then flat"),
     (3, None), (None, None)])
 def test_a_curve_shape_is_read_from_the_students_own_words(said, shape):
     assert exercises.curve_shape(said) == shape

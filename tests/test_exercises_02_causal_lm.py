@@ -623,7 +623,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "            p = filtered_probabilities(out.logits[0, -1], 1.0, top_k, top_p)\n"
                  "            ids.append(int(torch.multinomial(p, 1)))\n"
                  "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
-                 "    return ids", WRONG, "Not quite at temperature 0.8",
+                 "    return ids", WRONG, "at temperature 0.8, top_k 0, top_p 1.0: your ids first differ",
                  id="sampling: the temperature forgotten"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"

@@ -19,6 +19,7 @@ from utils.masking import (
     loss_verdict,
     measure,
     tolerances,
+    training_the_top,
 )
 
 SENTENCES = ["Life is like a box of chocolates.", "You never know what you're gonna get.", "Run, Forrest, run!"]
@@ -209,3 +210,32 @@ def test_the_answers_that_call_the_library_itself_are_refused(bert_tokenizer, ba
 def test_an_error_that_is_not_about_minus_100_reaches_the_check_cell(scored):
     with pytest.raises(ZeroDivisionError):
         loss_verdict(lambda logits, labels: 1 / 0, *scored)
+
+
+def test_training_the_top_trains_the_last_layer_and_the_head_alone_and_puts_everything_back(bert_tokenizer):
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(bert_tokenizer), hidden_size=32, num_hidden_layers=2,
+                                       num_attention_heads=2, intermediate_size=64)).eval()
+    before = {name: weight.detach().clone() for name, weight in model.named_parameters()}
+    ids = torch.tensor([bert_tokenizer("Life is like a box of chocolates.")["input_ids"]])
+    labels = torch.full_like(ids, -100)
+    labels[0, 3] = ids[0, 3]
+    with pytest.raises(RuntimeError, match="stopped inside"):
+        with training_the_top(model) as weights:
+            trained = {name for name, weight in model.named_parameters() if weight.requires_grad}
+            assert trained and all(".layer.1." in name or name.startswith("cls.") for name in trained), trained
+            assert "bert.embeddings.word_embeddings.weight" not in trained  # the token vectors the head shares
+            assert len(weights) == len(trained)
+            optimizer = torch.optim.AdamW(weights, lr=1e-2)
+            losses = []
+            for _ in range(5):
+                loss = model(input_ids=ids, labels=labels).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                losses.append(loss.item())
+            assert losses[-1] < losses[0]
+            raise RuntimeError("stopped inside")  # an interrupted cell puts everything back too
+    assert all(torch.equal(weight, before[name]) and weight.requires_grad and weight.grad is None
+               for name, weight in model.named_parameters())
+    assert not model.training

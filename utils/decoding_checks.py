@@ -67,10 +67,11 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
         mine = token_ids(mine)  # a tensor, a tuple or a list of one-element tensors: the same ids
         if mine[:len(theirs)] != theirs:
             at = next(i for i, (a, b) in enumerate(zip([*mine, *[None] * len(theirs)], theirs)) if a != b)
-            return (f"Not quite at temperature {temperature}, top_k {top_k}, top_p {top_p}: your ids first differ "
+            how = _how_drawn(model, mine, prompt_length, temperature, top_k, top_p)
+            opening = "Not generate's draws" if how.startswith("Every") else "Not quite"  # maybe right, drawn otherwise
+            return (f"{opening} at temperature {temperature}, top_k {top_k}, top_p {top_p}: your ids first differ "
                     f"from generate's at position {at} (the prompt has {prompt_length}): "
-                    f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. "
-                    + _how_drawn(model, mine, prompt_length, temperature, top_k, top_p) +
+                    f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. " + how +
                     "The check needs generate's draws: torch.multinomial over the whole filtered distribution, once "
                     "per token, from the prompt's ids; the same seed gives the same tokens only if nothing else "
                     "draws random numbers in between.")

@@ -341,8 +341,8 @@ def words(answer) -> str | None:
 
 _FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "down", "improv", "better")
 _RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse")
-_SHAPE_WORDS = {"u": "falls rises", "overfits": "falls rises", "overfitting": "falls rises"}  # "U-shaped"
-_FLAT = ("flat", "same", "constant", "level", "plateau", "steady", "unchanged")
+_SHAPE_WORDS = {"u": "falls rises", "overfits": "falls rises", "overfitting": "falls rises", "bottoms": "falls"}
+_FLAT = ("flat", "same", "constant", "level", "levels", "plateau", "steady", "unchanged")
 _WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
 # "t": what words() leaves of "doesn't"; a move right after "gap" or "difference" is theirs, not the curve's
 _NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "difference"}

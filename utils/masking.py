@@ -274,3 +274,28 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
     slip = next((why for wrong, why in slips if math.isclose(value, float(wrong), rel_tol=1e-4, abs_tol=1e-5)),
                 f"the mean of -ln p(label) over the {len(picked)} picked positions is not {value:.6g}")
     return f"Not quite: {slip}."
+
+
+@contextmanager
+def training_the_top(model):
+    """The weights of ``model``'s last encoder layer and of its MLM head (its output layer's bias, not the token
+    vectors it shares with the embeddings), for a few training steps on them alone: every other weight is frozen
+    meanwhile, and on leaving, every weight, flag and the eval mode are as they were, whatever happened inside."""
+    last = f".layer.{model.config.num_hidden_layers - 1}."
+    tied = {id(model.get_input_embeddings().weight)}
+    top = {name for name, weight in model.named_parameters()
+           if id(weight) not in tied and (not name.startswith(model.base_model_prefix) or last in name)}
+    flags = {name: weight.requires_grad for name, weight in model.named_parameters()}
+    saved = {name: weight.detach().clone() for name, weight in model.named_parameters() if name in top}
+    for name, weight in model.named_parameters():
+        weight.requires_grad_(name in top)
+    try:
+        yield [weight for name, weight in model.named_parameters() if name in top]
+    finally:
+        with torch.no_grad():
+            for name, weight in model.named_parameters():
+                if name in saved:
+                    weight.copy_(saved[name])
+                weight.requires_grad_(flags[name])
+                weight.grad = None
+        model.eval()
