@@ -1,8 +1,9 @@
 """Notebook 2's verdict on the strategies table's predictions, on numbers chosen by hand."""
 
 import pytest
+import torch
 
-from utils.decoding_checks import speedup_verdict, strategies_verdict
+from utils.decoding_checks import speedup_predicted, speedup_verdict, strategies_verdict
 
 PER_TOKEN = {"greedy": -1.2, "temperature 0.7": -1.9, "temperature 1.5": -4.5, "top-k 10": -2.4, "top-p 0.9": -2.6,
              "beam search (4)": -0.9}  # name -> mean ln P per token
@@ -46,3 +47,14 @@ def test_beam_beats_greedy_only_with_a_text_likelier_per_token(beats, per_token,
 ])
 def test_a_predicted_speed_up_is_close_within_a_factor_of_two(guess, said):
     assert speedup_verdict(guess, 4.0, 128).startswith(said)
+
+
+@pytest.mark.parametrize("guess, shown, said", [
+    (3, True, ""), (torch.tensor(2.5), True, ""),
+    (None, False, "Write your prediction first (in my_cache_speedup, above), then run this cell again."),
+    ("3x", False, "'3x' is not a number of times faster: write one above 0 (in my_cache_speedup, above)"),
+    (-2, False, "-2 is not a number of times faster"),
+])
+def test_the_timing_waits_for_a_number(guess, shown, said, capsys):
+    assert speedup_predicted(guess) is shown
+    assert capsys.readouterr().out.startswith(said)

@@ -15,6 +15,7 @@ from utils.exercises import (
     describe,
     number,
     on_its_classes,
+    predicted,
     token_ids,
     truth,
     without,
@@ -193,6 +194,19 @@ def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[s
         lines.append(f"Beam search beats greedy: {beats}. (Predict it as True or False; got "
                      f"{describe(my_beam_beats_greedy)}.)")
     return "\n".join(lines)
+
+
+def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
+    """Whether ``guess`` is a written prediction of the cache's speed-up, a number above 0; if not, says what to
+    write, in one line, and the timing cells that asked show nothing (``utils.exercises.predicted``)."""
+    if not predicted(guess, where=where):
+        return False
+    value = number(guess)
+    if value is None or not math.isfinite(value) or value <= 0:
+        print(f"{describe(guess)} is not a number of times faster: write one above 0 (in {where}), then run this "
+              "cell again.")
+        return False
+    return True
 
 
 def speedup_verdict(guess, measured: float, tokens: int) -> str:

@@ -19,6 +19,7 @@ import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
 from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, without
+from utils.support.allocator import release_freed_memory
 from utils.support.validation import check_corruption_batch
 
 TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked
@@ -280,7 +281,8 @@ def loss_verdict(my_mlm_loss, logits: torch.Tensor, labels: torch.Tensor, model_
 def training_the_top(model):
     """The weights of ``model``'s last encoder layer and of its MLM head (its output layer's bias, not the token
     vectors it shares with the embeddings), for a few training steps on them alone: every other weight is frozen
-    meanwhile, and on leaving, every weight, flag and the eval mode are as they were, whatever happened inside."""
+    meanwhile, and on leaving, every weight, flag and the eval mode are as they were, whatever happened inside, and
+    the memory the steps freed goes back to the OS (a kernel left open holds the model, not its training)."""
     last = f".layer.{model.config.num_hidden_layers - 1}."
     tied = {id(model.get_input_embeddings().weight)}
     top = {name for name, weight in model.named_parameters()
@@ -299,3 +301,4 @@ def training_the_top(model):
                 weight.requires_grad_(flags[name])
                 weight.grad = None
         model.eval()
+        release_freed_memory()

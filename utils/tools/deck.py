@@ -78,7 +78,7 @@ def add_recording_line(notebook) -> None:
     notebook.cells.insert(1, line)
 
 
-# a notes cell, as the notebooks fold it: students scroll past it, an instructor unfolds it
+# a notes cell, as the recorded copies fold it (docs/instructor-notes/ holds its text): an instructor unfolds it
 FOLDED_NOTES = re.compile(r"\A<details><summary><em>(Instructor notes[^<]*)</em></summary>\s*(.*?)\s*</details>\s*\Z",
                           re.S)
 
