@@ -68,8 +68,8 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
         mine = token_ids(mine)  # a tensor, a tuple or a list of one-element tensors: the same ids
         if mine[:len(theirs)] != theirs:
             at = next(i for i, (a, b) in enumerate(zip([*mine, *[None] * len(theirs)], theirs)) if a != b)
-            how = _how_drawn(model, mine, prompt_length, temperature, top_k, top_p)
-            opening = "Not generate's draws" if how.startswith("Every") else "Not quite"  # maybe right, drawn otherwise
+            maybe_right, how = _how_drawn(model, mine, prompt_length, temperature, top_k, top_p)
+            opening = "Not generate's draws" if maybe_right else "Not quite"
             return (f"{opening} at temperature {temperature}, top_k {top_k}, top_p {top_p}: your ids first differ "
                     f"from generate's at position {at} (the prompt has {prompt_length}): "
                     f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. " + how +
@@ -84,19 +84,21 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
 
 
 @torch.no_grad()
-def _how_drawn(model, ids: list[int], prompt_length: int, temperature, top_k, top_p) -> str:
-    """What the tokens a sampler drew after the prompt say of it, from one forward pass: one that the filters remove,
-    the most likely token every time, or tokens the filters keep; nothing when the ids are not this model's."""
+def _how_drawn(model, ids: list[int], prompt_length: int, temperature, top_k, top_p) -> tuple[bool, str]:
+    """(may the sampler be right?, what its draws after the prompt say of it), from one forward pass: a token the
+    filters remove, the most likely token every time, or only tokens the filters keep; (False, "") when the ids are
+    not this model's."""
     if any(not 0 <= i < model.config.vocab_size for i in ids) or len(ids) > model.config.max_position_embeddings:
-        return ""
+        return False, ""
     logits = model(torch.tensor([ids], device=model.device)).logits[0].float()
     for position in range(prompt_length, len(ids)):
         if filtered_probabilities(logits[position - 1], temperature, top_k, top_p)[ids[position]] == 0:
-            return f"At position {position} you drew a token the filters remove: filter first, then draw. "
+            return False, f"At position {position} you drew a token the filters remove: filter first, then draw. "
     if ids[prompt_length:] == logits[prompt_length - 1:len(ids) - 1].argmax(-1).tolist():
-        return "You took the most likely token at every step: that is greedy decoding, not a draw. "
-    return ("Every token you drew is one the filters keep at its step: if your loop divides by the temperature and "
-            "filters before it draws, it may be right and draw differently (from the kept tokens only, say). ")
+        return False, "You took the most likely token at every step: that is greedy decoding, not a draw. "
+    return True, ("Every token you drew is one the filters keep at its step: if your loop divides by the "
+                  "temperature and filters before it draws, it may be right and draw differently (from the kept "
+                  "tokens only, say). ")
 
 
 def temperature_verdict(answer, model, start, decoded, pad_token_id: int, seed: int) -> str:
@@ -196,13 +198,18 @@ def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[s
     return "\n".join(lines)
 
 
+def _times_faster(guess) -> float | None:
+    """A predicted speed-up as a number above 0, or None for anything else."""
+    value = number(guess)
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
 def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
     """Whether ``guess`` is a written prediction of the cache's speed-up, a number above 0; if not, says what to
     write, in one line, and the timing cells that asked show nothing (``utils.exercises.predicted``)."""
     if not predicted(guess, where=where):
         return False
-    value = number(guess)
-    if value is None or not math.isfinite(value) or value <= 0:
+    if _times_faster(guess) is None:
         print(f"{describe(guess)} is not a number of times faster: write one above 0 (in {where}), then run this "
               "cell again.")
         return False
@@ -212,8 +219,8 @@ def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
 def speedup_verdict(guess, measured: float, tokens: int) -> str:
     """The cache's speed-up predicted (a number, how many times faster) against the one ``measured`` over ``tokens``
     new tokens: close when within a factor of 2 either way."""
-    value = number(guess)
-    if value is None or not math.isfinite(value) or value <= 0:
+    value = _times_faster(guess)
+    if value is None:
         return f"Answer with a number above 0, how many times faster (got {describe(guess)})."
     close = 0.5 <= value / measured <= 2
     return (f"You predicted {value:g}x; this run measured {measured:.1f}x over {tokens} new tokens: "
