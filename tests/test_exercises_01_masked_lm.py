@@ -11,6 +11,7 @@ VOCABULARY_ANSWER, VOCABULARY_CHECK = "a09ae7aa", "32d5c3dc"  # the [PAD] and [U
 WORDPIECE_ANSWER, WORDPIECE_CHECK = "5e8f1a02", "5e8f1a03"  # a word split into vocabulary pieces, longest first
 GUESS_ANSWER, GUESS_CHECK = "ee29f949", "9f7d499b"  # guess the word in the blank, then see its rank
 SOFTMAX_ANSWER, SOFTMAX_CHECK = "c29", "c30"  # softmax by hand, stable at z + 1000
+HEAD_ANSWER, HEAD_CHECK = "b5c2e7a3", "b5c2e7a4"  # the MLM head's scores from its weights, vs the model's logits
 MLM_LOSS_ANSWER, MLM_LOSS_CHECK = "bdc278aa", "41160c14"  # the loss at the blank, -ln p(box)
 MASS_ANSWER, MASS_CHECK = "c35", "c36"  # the top 5's probability, and the words above 0.1%
 IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in turn, one forward pass each
@@ -25,6 +26,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "wordpiece": (WORDPIECE_ANSWER, WORDPIECE_CHECK),
     "guess": (GUESS_ANSWER, GUESS_CHECK),
     "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
+    "mlm head": (HEAD_ANSWER, HEAD_CHECK),
     "loss at the blank": (MLM_LOSS_ANSWER, MLM_LOSS_CHECK),
     "top-5 mass": (MASS_ANSWER, MASS_CHECK),
     "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
@@ -72,6 +74,11 @@ CORRUPTION_FIRST_IDS = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") +
     "    shown = picked & (roll >= 0.8) & (roll < 0.9)\n"
     "    inputs[shown] = torch.randint(1000, (int(shown.sum()),))\n"
     "    return inputs, labels")
+
+HEAD = ("def my_mlm_head(h, head):\n"  # the reference's steps, {var} and {bias} as the case says
+        "    x = head.activation(h @ head.dense_weight.T + head.dense_bias)\n"
+        "    x = (x - x.mean()) / torch.sqrt({var} + head.norm_eps) * head.norm_weight + head.norm_bias\n"
+        "    return x @ head.decoder_weight.T{bias}")
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints), in notebook order
     # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
@@ -183,6 +190,33 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  WRONG, "which keeps only 2 to 3 significant digits", id="softmax: in float16"),
     pytest.param(SOFTMAX_CHECK, "my_softmax = 3", WRONG, "your code raised TypeError", id="softmax: not callable"),
     pytest.param(SOFTMAX_CHECK, "del my_softmax", WRONG, "Run your answer's cell first", id="softmax: undefined"),
+    pytest.param(HEAD_CHECK, HEAD.format(var="x.var(unbiased=False)", bias=" + head.decoder_bias"), RIGHT,
+                 "Correct: your 30,522 scores are the model's logits", id="mlm head: written out"),
+    pytest.param(HEAD_CHECK,
+                 "def my_mlm_head(h, head):\n"
+                 "    x = torch.nn.functional.gelu(torch.matmul(head.dense_weight, h) + head.dense_bias)\n"
+                 "    x = torch.nn.functional.layer_norm(x, x.shape, head.norm_weight, head.norm_bias, head.norm_eps)\n"
+                 "    return (head.decoder_weight @ x + head.decoder_bias).numpy()", RIGHT,
+                 "its last matrix is the embeddings' token matrix itself", id="mlm head: matrix first, numpy"),
+    pytest.param(HEAD_CHECK, HEAD.format(var="x.var()", bias=" + head.decoder_bias"), WRONG,
+                 "the variance divides by n - 1 (torch.var's default)", id="mlm head: torch.var's n - 1"),
+    pytest.param(HEAD_CHECK, HEAD.format(var="x.var(unbiased=False)", bias=""), WRONG,
+                 "the last layer's bias (decoder_bias) is missing", id="mlm head: no output bias"),
+    pytest.param(HEAD_CHECK,
+                 "def my_mlm_head(h, head):\n"
+                 "    x = head.activation(h @ head.dense_weight.T + head.dense_bias)\n"
+                 "    return head.decoder_weight @ x + head.decoder_bias",
+                 WRONG, "LayerNorm is missing", id="mlm head: no norm"),
+    pytest.param(HEAD_CHECK, "def my_mlm_head(h, head):\n    return model.cls(h)", WRONG,
+                 "runs the model's own layers, the very thing this exercise rebuilds", id="mlm head: the model's head"),
+    pytest.param(HEAD_CHECK, "def my_mlm_head(h, head):\n    return logits[0, mask_index]", WRONG,
+                 "right at the blank, but at position", id="mlm head: the model's logits, whatever h"),
+    pytest.param(HEAD_CHECK, "def my_mlm_head(h, head):\n    return h @ head.dense_weight", WRONG,
+                 "its shape is (", id="mlm head: stops after the dense layer"),
+    pytest.param(HEAD_CHECK, "def my_mlm_head(h, head):\n    return None", WRONG, "Not answered yet.",
+                 id="mlm head: the empty answer cell"),
+    pytest.param(HEAD_CHECK, "def my_mlm_head(h, head):\n    return h @ head.decoder_weight", WRONG,
+                 "your code raised RuntimeError", id="mlm head: raises"),
     pytest.param(MLM_LOSS_CHECK, "my_loss = -torch.log(probabilities[box_id])", RIGHT, "Correct:",
                  id="loss at the blank: torch.log"),
     pytest.param(MLM_LOSS_CHECK, "import math; my_loss = -math.log(probabilities[box_id].item())", RIGHT,

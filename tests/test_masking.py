@@ -7,7 +7,17 @@ import random
 
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    DataCollatorForLanguageModeling,
+    DistilBertConfig,
+    DistilBertForMaskedLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    RobertaConfig,
+    RobertaForMaskedLM,
+)
 
 from utils.exercises import Rebuilt
 from utils.masking import (
@@ -18,6 +28,8 @@ from utils.masking import (
     corruption_verdict,
     loss_verdict,
     measure,
+    mlm_head_verdict,
+    mlm_head_weights,
     tolerances,
     training_the_top,
 )
@@ -239,3 +251,46 @@ def test_training_the_top_trains_the_last_layer_and_the_head_alone_and_puts_ever
     assert all(torch.equal(weight, before[name]) and weight.requires_grad and weight.grad is None
                for name, weight in model.named_parameters())
     assert not model.training
+
+
+def by_hand(h, head):
+    """The MLM head written out, as notebook 1's exercise 2b asks."""
+    x = head.activation(h @ head.dense_weight.T + head.dense_bias)
+    x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + head.norm_eps) * head.norm_weight + head.norm_bias
+    return x @ head.decoder_weight.T + head.decoder_bias
+
+
+SMALL = {"vocab_size": 99, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 16}
+
+
+@pytest.mark.parametrize("model", [
+    BertForMaskedLM(BertConfig(hidden_size=16, intermediate_size=32, **SMALL)),
+    RobertaForMaskedLM(RobertaConfig(hidden_size=16, intermediate_size=32, pad_token_id=1,
+                                     **{**SMALL, "max_position_embeddings": 20})),
+    DistilBertForMaskedLM(DistilBertConfig(vocab_size=99, dim=16, hidden_dim=32, n_layers=1, n_heads=2,
+                                           max_position_embeddings=16)),
+], ids=["BERT", "RoBERTa", "DistilBERT"])
+def test_the_mlm_head_written_out_gives_each_family_s_logits(model):
+    torch.manual_seed(0)
+    model.eval()
+    with torch.no_grad():
+        for weight in model.parameters():  # biases and norms away from their 0 and 1, so that forgetting one shows
+            weight.add_(torch.randn_like(weight) * 0.1)
+        out = model(input_ids=torch.tensor([[5, 6, 7, 8, 9]]), output_hidden_states=True)
+    head = mlm_head_weights(model)
+    assert head is not None and head.tied == (model.get_output_embeddings().weight is
+                                              model.get_input_embeddings().weight)
+    hidden, logits = out.hidden_states[-1][0], out.logits[0]
+    assert torch.allclose(by_hand(hidden[3], head), logits[3], atol=1e-5)
+    assert mlm_head_verdict(by_hand, model, hidden, logits, 3).startswith("Correct:")
+
+    def without_bias(h, head):
+        return by_hand(h, head) - head.decoder_bias
+    assert "decoder_bias) is missing" in mlm_head_verdict(without_bias, model, hidden, logits, 3)
+
+
+def test_a_head_laid_out_otherwise_is_said_to_be_out_of_the_exercise():
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=99, n_embd=16, n_layer=1, n_head=2, n_positions=16))
+    assert mlm_head_weights(model) is None
+    said = mlm_head_verdict(by_hand, model, torch.zeros(4, 16), torch.zeros(4, 99), 2)
+    assert said == "This model's MLM head is laid out otherwise than BERT's: this exercise does not apply to it."

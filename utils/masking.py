@@ -1,10 +1,10 @@
-"""Notebook 1's checks: the masked-LM corruption, measured (how a batch was changed, compared with
-``DataCollatorForLanguageModeling`` on the same tokens), a batch's masked-LM loss compared with the model's own, and
-the doors of its predict-then-see cells (a word guessed, a sentence changed only after its blank).
+"""Notebook 1's checks: the MLM head's scores rebuilt from its weights, the masked-LM corruption, measured (how a
+batch was changed, compared with ``DataCollatorForLanguageModeling`` on the same tokens), a batch's masked-LM loss
+compared with the model's own, and a few training steps on the model's top.
 
 A corruption picks some of the non-special tokens (the labels hold the original id there and -100 everywhere else)
 and shows each picked token as the mask token (BERT's ``[MASK]``), as a random token, or unchanged; every other token
-is shown as it is. Both verdicts are one line, for any answer: what is right, or what differs and where to look.
+is shown as it is. Every verdict is one line, for any answer: what is right, or what differs and where to look.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
-from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, describe, number, without
+from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, Rebuilt, describe, mismatch, number, without
 from utils.support.allocator import release_freed_memory
 from utils.support.validation import check_corruption_batch
 
@@ -302,3 +302,99 @@ def training_the_top(model):
                 weight.grad = None
         model.eval()
         release_freed_memory()
+
+
+@dataclass(frozen=True)
+class HeadWeights:
+    """A masked LM's MLM head as views of its weights: a dense layer, ``activation``, LayerNorm, then the scores
+    ``x @ decoder_weight.T + decoder_bias``; ``tied``: ``decoder_weight`` is the embeddings' token matrix itself."""
+
+    dense_weight: torch.Tensor  # (hidden, hidden)
+    dense_bias: torch.Tensor
+    activation: object  # the model's own activation function (GELU in BERT)
+    norm_weight: torch.Tensor
+    norm_bias: torch.Tensor
+    norm_eps: float
+    decoder_weight: torch.Tensor  # (vocabulary, hidden)
+    decoder_bias: torch.Tensor
+    tied: bool
+
+
+# where each family keeps its head's parts: dense layer, activation (None: GELU), LayerNorm, output layer
+_HEADS = (("cls.predictions.transform.dense", "cls.predictions.transform.transform_act_fn",
+           "cls.predictions.transform.LayerNorm", "cls.predictions.decoder"),  # BERT
+          ("lm_head.dense", None, "lm_head.layer_norm", "lm_head.decoder"),  # RoBERTa
+          ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector"))  # DistilBERT
+
+
+def mlm_head_weights(model) -> HeadWeights | None:
+    """``model``'s MLM head as ``HeadWeights``; None for a head laid out otherwise than BERT's, RoBERTa's or
+    DistilBERT's."""
+    for dense, activation, norm, decoder in _HEADS:
+        try:
+            dense, norm, decoder = (model.get_submodule(path) for path in (dense, norm, decoder))
+            act = model.get_submodule(activation) if activation else torch.nn.functional.gelu
+        except AttributeError:
+            continue
+        if callable(act) and decoder.bias is not None:
+            return HeadWeights(dense.weight.detach(), dense.bias.detach(), act, norm.weight.detach(),
+                               norm.bias.detach(), norm.eps, decoder.weight.detach(), decoder.bias.detach(),
+                               decoder.weight is model.get_input_embeddings().weight)
+    return None
+
+
+def _head(h: torch.Tensor, head: HeadWeights, variance: bool = True, norm: bool = True, affine: bool = True,
+          act: str = "before", dense_bias: bool = True, decoder_bias: bool = True) -> torch.Tensor:
+    """The head's scores for ``h``, or one of the usual slips (the flags)."""
+    x = h @ head.dense_weight.T + (head.dense_bias if dense_bias else 0)
+    x = head.activation(x) if act == "before" else x
+    if norm:
+        x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=not variance, keepdim=True) + head.norm_eps)
+        x = x * head.norm_weight + head.norm_bias if affine else x
+    x = head.activation(x) if act == "after" else x
+    return x @ head.decoder_weight.T + (head.decoder_bias if decoder_bias else 0)
+
+
+def mlm_head_verdict(my_mlm_head, model, hidden: torch.Tensor, logits: torch.Tensor, mask_index: int) -> str:
+    """One line on ``my_mlm_head(h, mlm_head_weights(model))`` at the blank and at the position before it (``h``
+    from ``hidden``, the encoder's last vectors), against the model's ``logits`` there; a usual slip (a missing step
+    or bias, n - 1 in the variance, the activation after the norm, probabilities) is named. No word is named: the top
+    5 waits for the student's guess."""
+    head = mlm_head_weights(model)
+    if head is None:
+        return "This model's MLM head is laid out otherwise than BERT's: this exercise does not apply to it."
+    # the model's own modules (all but the activation the student is given) and linear are what the answer rebuilds
+    modules = [(module, "forward") for module in model.modules() if module is not head.activation]
+    before = max(mask_index - 1, 0)
+    try:
+        with without((torch.nn.functional, "linear"), *modules), torch.no_grad():
+            mine, other = (my_mlm_head(hidden[at].clone(), head) for at in (mask_index, before))
+    except Rebuilt as error:
+        if "forward" not in str(error):
+            raise
+        raise Rebuilt("your answer runs the model's own layers, the very thing this exercise rebuilds: compute with "
+                      "head's tensors") from None
+    if mine is None:
+        return f"{NOT_ANSWERED} (Your function returns None: end it with `return` and the scores.)"
+    wrong = mismatch(mine, logits[mask_index], atol=1e-3, rtol=1e-4)
+    if wrong is None:
+        if (elsewhere := mismatch(other, logits[before], atol=1e-3, rtol=1e-4)) is not None:
+            return (f"Not quite: right at the blank, but at position {before} {elsewhere}: compute "
+                    "the scores from the vector h your function is given.")
+        tied = ("; its last matrix is the embeddings' token matrix itself, so a token scores high where its vector "
+                "points the way the transformed h does" if head.tied else "")
+        return (f"Correct: your {logits.shape[-1]:,} scores are the model's logits at the blank and at the position "
+                f"before it: a dense layer, the activation, LayerNorm, then a dot product per vocabulary entry{tied}.")
+    h = hidden[mask_index]
+    slips = [(_head(h, head, variance=False), "the variance divides by n - 1 (torch.var's default); LayerNorm "
+              "divides by n: var(unbiased=False)"),
+             (_head(h, head, norm=False), "LayerNorm is missing, between the activation and the last layer"),
+             (_head(h, head, affine=False), "LayerNorm's norm_weight and norm_bias are missing"),
+             (_head(h, head, act="none"), "the activation (head.activation) is missing, after the dense layer"),
+             (_head(h, head, act="after"), "the activation goes after the dense layer, before LayerNorm"),
+             (_head(h, head, dense_bias=False), "the dense layer's bias is missing"),
+             (_head(h, head, decoder_bias=False), "the last layer's bias (decoder_bias) is missing"),
+             (logits[mask_index].softmax(-1), "those are probabilities; return the scores before any softmax"),
+             (logits[mask_index].log_softmax(-1), "those are log-probabilities; return the scores before any softmax")]
+    slip = next((why for scores, why in slips if mismatch(mine, scores, atol=1e-3, rtol=1e-4) is None), None)
+    return f"Not quite: {slip}." if slip else f"Not quite: your scores at the blank: {wrong}."

@@ -57,6 +57,13 @@ def my_softmax(z):
     return e / e.sum()
 
 
+def my_mlm_head(h, head):
+    x = head.activation(h @ head.dense_weight.T + head.dense_bias)  # the dense layer, then GELU (in BERT)
+    x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + head.norm_eps)  # LayerNorm divides by n, not n - 1
+    x = x * head.norm_weight + head.norm_bias
+    return x @ head.decoder_weight.T + head.decoder_bias  # one dot product per vocabulary entry
+
+
 def loss_at_the_blank():
     global box_id, my_loss
     box_id = tokenizer(" box", add_special_tokens=False)["input_ids"][0]
@@ -118,6 +125,7 @@ SOLUTIONS = {
     "5e8f1a02": (cell(my_wordpiece), "Correct:"),
     "ee29f949": (body(guess_the_blank), "Your guess 'box': rank"),
     "c29": (cell(my_softmax), "Correct:"),
+    "b5c2e7a3": (cell(my_mlm_head), "Correct:"),
     "bdc278aa": (body(loss_at_the_blank), "Correct:"),
     "c35": (body(the_top_5), "Correct:"),
     "6dfc6390": (cell(my_fill_in_turn), "Correct:"),
