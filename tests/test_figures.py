@@ -143,3 +143,27 @@ def test_the_lens_grid_names_each_layer_s_guess_at_each_position(gpt2_tokenizer)
     assert "2 layers by 2 positions of the prompt 'The dog'" in alt
     assert f"Layer 12: {gpt2_tokenizer.decode([262])!r} 0.20, {gpt2_tokenizer.decode([11])!r} 0.70." in alt
     plt.close(fig)
+
+
+def test_the_heads_figure_splits_each_head_s_weight_into_itself_the_token_before_the_first_and_the_rest():
+    import torch
+
+    n = 5
+    before = torch.zeros(n, n)  # head 0: every row on the token before it (row 0 on itself)
+    before[0, 0] = 1
+    for i in range(1, n):
+        before[i, i - 1] = 1
+    even = torch.tril(torch.ones(n, n))  # head 1: every row spread evenly over itself and every earlier token
+    even /= even.sum(-1, keepdim=True)
+    shares = figures.head_shares(torch.stack([before, even]))
+    assert shares["the token before"][0] == 1 and shares["itself"][0] == shares["the first token"][0] == 0
+    # rows 2, 3 and 4 give 1/3, 1/4 and 1/5 to each of the three named keys, the rest to the others
+    third = (1 / 3 + 1 / 4 + 1 / 5) / 3
+    assert [shares[part][1] for part in shares] == pytest.approx([third, third, third, 1 - 3 * third])
+    fig, alt = figures.heads_figure(torch.stack([before, even]), list("abcde"), layer=0)
+    left, right = fig.axes[:2]
+    assert left.images[0].get_array().tolist() == before.tolist()
+    assert [bar.get_height() for bar in right.patches[:2]] == pytest.approx([0, third])  # "itself", heads 0 and 1
+    assert "the token before: most in head 0 (100%)" in alt and "the rest: most in head 1" in alt
+    assert figures.smallest_font_pt(fig) >= figures.MIN_FONT_PT
+    plt.close(fig)

@@ -8,7 +8,8 @@ and nbconvert (HTML exports, reveal.js decks) prefer the HTML, so the text alter
 plain-text version of the output is the alt text itself.
 
 It also draws the notebooks' figures from the numbers they compute, so a cell shows its idea, not its plotting:
-the attention maps (notebook 1), the KV cache's timings, temperature at work and the logit lens (notebook 2).
+the attention maps (notebook 1), the KV cache's timings, temperature at work, a layer's heads and the logit lens
+(notebook 2).
 
 The PNG records the smallest font size in the figure (``MinFontPt``) and its resolution: ``tests/test_slides.py``
 turns them into the pixel size the smallest text has on a 1280x720 slide.
@@ -203,3 +204,46 @@ def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, pro
                  + " ".join(f"Layer {layer}: " + ", ".join(f"{tokenizer.decode([t])!r} {v:.2f}" for t, v in
                                                          zip(b.indices.tolist(), b.values.tolist())) + "."
                             for layer, b in zip(rows, guesses)))
+
+
+def head_shares(weights) -> dict[str, list[float]]:
+    """Where each head's rows put their weight, averaged from the third position on (``weights``: (heads, n, n),
+    n >= 3), in four disjoint parts: the token itself, the one before it, the first token, the rest."""
+    n = weights.shape[-1]
+    rows = range(2, n)  # from the third row on, itself, the previous and the first token are three different keys
+    parts = {"itself": [weights[:, i, i] for i in rows], "the token before": [weights[:, i, i - 1] for i in rows],
+             "the first token": [weights[:, i, 0] for i in rows]}
+    shares = {name: [float(v) for v in sum(values) / len(rows)] for name, values in parts.items()}
+    shares["the rest"] = [max(0.0, 1 - sum(s[h] for s in shares.values())) for h in range(weights.shape[0])]
+    return shares
+
+
+def heads_figure(weights, tokens: list[str], layer: int, shown: int = 0):
+    """(figure, alt text): one layer's attention heads on the same tokens: head ``shown``'s weights as a map (left),
+    and for every head where its rows put their weight (``head_shares``), one stacked bar each (right)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import PowerNorm
+
+    heads, n = weights.shape[0], weights.shape[-1]
+    shares, bottom = head_shares(weights), [0.0] * heads
+    with plt.rc_context(STYLE):  # the notebook's style, wherever it is drawn
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.8), width_ratios=(1, 1.25), layout="constrained")
+        left.imshow(weights[shown].detach().float().numpy(), cmap="Blues",
+                    norm=PowerNorm(0.5, vmin=0, vmax=1))  # a square-root shade: weights of a few percent show
+        left.set_xticks(range(n), tokens, rotation=90)
+        left.set_yticks(range(n), tokens)
+        left.set(title=f"head {shown} of layer {layer} (square-root shade)", xlabel="attends to", ylabel="token")
+        for (name, values), hatch in zip(shares.items(), ("", "//", "..", "")):
+            right.bar(range(heads), values, bottom=bottom, hatch=hatch, edgecolor="white", label=name,
+                      color=None if name != "the rest" else "#BBBBBB")
+            bottom = [b + v for b, v in zip(bottom, values)]
+        right.set_xticks(range(heads), [str(h) for h in range(heads)])
+        right.set(title=f"every head of layer {layer}: where its weight goes", xlabel="head",
+                  ylabel="share of weight", ylim=(0, 1))
+        right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
+    most = {name: max(range(heads), key=lambda h, v=values: v[h]) for name, values in shares.items()}
+    found = "; ".join(f"{name}: most in head {h} ({shares[name][h]:.0%})" for name, h in most.items())
+    return fig, (f"Left, the {n} by {n} attention map of head {shown} of layer {layer} over the tokens "
+                 f"{' '.join(tokens)}: each row spreads weight over itself and earlier tokens, none above the "
+                 f"diagonal. Right, {heads} stacked bars, one per head of the layer, splitting the weight of the rows "
+                 f"from the third on into the token itself, the token before, the first token and the rest. {found}.")
