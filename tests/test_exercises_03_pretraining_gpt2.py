@@ -7,6 +7,7 @@ from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
 NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
 CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK = "c42", "c43"  # the causal LM loss by hand
+UNIGRAM_ANSWER, UNIGRAM_CHECK = "fc17408b", "fc17408c"  # the unigram count's validation loss, the line to beat
 LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: schedule, clipping, evaluation
 SCHEDULE_ANSWER, SCHEDULE_CHECK = "a2b5c0d3", "a2b5c0d4"  # the warm-up and cosine schedule, step by step
 LOSSES_ANSWER, LOSSES_CHECK = "749fa142", "6aacb2d7"  # predict the final losses and the validation curve's shape
@@ -22,6 +23,7 @@ MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "cross-entropy": (CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK),
+    "unigram": (UNIGRAM_ANSWER, UNIGRAM_CHECK),
     "training loop": (LOOP_ANSWER, LOOP_CHECK),
     "schedule": (SCHEDULE_ANSWER, SCHEDULE_CHECK),
     "losses": (LOSSES_ANSWER, LOSSES_CHECK),
@@ -71,6 +73,11 @@ SDPA_BLOCK_FORWARD = ("    def forward(self, x):\n"
                       "        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).flatten(2)\n"
                       "        x = x + self.proj(y)\n"
                       "        return x + self.down(F.gelu(self.up(self.ln_2(x)), approximate='tanh'))")
+UNIGRAM = ("def my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n"  # {total}, {scored}: as the case says
+           "    counts = torch.bincount(torch.tensor(train_chunks).flatten(), minlength=vocab_size)\n"
+           "    p = (counts + k) / ({total})\n"
+           "    return -p.log()[torch.tensor(valid_chunks){scored}].mean()")
+UNIGRAM_RIGHT = "baselines.unigram_loss(chunks['train'], chunks['valid'], len(tokenizer))"  # the line the figures draw
 MEASURED_UNDER = "more_data_run[1][-1][1] < counted"  # the experiment's last validation loss under its count line
 MEASURED_DROPOUT = "dropout_run[0][-1][1]"  # the experiment's final training loss
 ROSE = "(dropout_run[1][-1][1] - min(v for _, v in dropout_run[1]) > 0.1)"  # did its validation loss still rise?
@@ -117,6 +124,30 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(SCHEDULE_CHECK, "def my_lr(step, warmup_steps, total_steps, peak):\n    return [peak]", WRONG,
                  "return the learning rate as a number", id="schedule: a list"),
     # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
+    pytest.param(UNIGRAM_CHECK, UNIGRAM.format(total="counts.sum() + k * vocab_size", scored="[:, 1:]"), RIGHT,
+                 "Correct:", id="unigram: bincount"),
+    pytest.param(UNIGRAM_CHECK,
+                 "import collections\n\n\ndef my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n"
+                 "    counts = collections.Counter(t for chunk in train_chunks for t in chunk)\n"
+                 "    total = sum(counts.values()) + k * vocab_size\n"
+                 "    scored = [t for chunk in valid_chunks for t in chunk[1:]]\n"
+                 "    return -sum(math.log((counts[t] + k) / total) for t in scored) / len(scored)", RIGHT,
+                 "The training figures below draw it as the unigram line", id="unigram: a Counter, in floats"),
+    pytest.param(UNIGRAM_CHECK, UNIGRAM.format(total="counts.sum() + k * vocab_size", scored=""), WRONG,
+                 "each chunk's first token scored too", id="unigram: every validation token"),
+    pytest.param(UNIGRAM_CHECK, UNIGRAM.format(total="counts.sum()", scored="[:, 1:]"), WRONG,
+                 "k left out of the total", id="unigram: k only on top"),
+    pytest.param(UNIGRAM_CHECK, "def my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n"
+                 "    return baselines.unigram_loss({'input_ids': train_chunks}, {'input_ids': valid_chunks},\n"
+                 "                                  vocab_size)",
+                 WRONG, REBUILT, id="unigram: the baseline itself"),
+    pytest.param(UNIGRAM_CHECK, f"first = {UNIGRAM_RIGHT}\n\n\n"
+                 "def my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n    return first", WRONG,
+                 "Not quite with the training and validation chunks swapped", id="unigram: this run's number, kept"),
+    pytest.param(UNIGRAM_CHECK, "def my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n    return '7.9'",
+                 WRONG, "return one number", id="unigram: a str"),
+    pytest.param(UNIGRAM_CHECK, "def my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n    return None",
+                 WRONG, "Not answered yet", id="unigram: the empty answer cell"),
     pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
                  "    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",
                  WRONG, REBUILT, id="cross-entropy: cross_entropy itself"),

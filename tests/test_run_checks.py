@@ -75,13 +75,13 @@ def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size
     assert perplexity_verdict(mine, uniform, best_loss=8.94, vocab_size=50257).startswith(first_words)
 
 
-@pytest.mark.parametrize("every, counted, right, said", [
+@pytest.mark.parametrize("every, counted, right, said", [  # right: True or False shown right, None: too close
     ((7.5, 7.7), 7.9, True, "0.20 under a unigram count of its training text (7.90), ± 0.05 (one standard error, by "
                             "article): more than two standard errors under, so it learnt more than which tokens are "
                             "common"),
-    ((7.5, 7.7), 7.79, True, "0.09 under a unigram count of its training text (7.79), ± 0.05 (one standard error, by "
+    ((7.5, 7.7), 7.79, None, "0.09 under a unigram count of its training text (7.79), ± 0.05 (one standard error, by "
                              "article): within two standard errors, level with it"),
-    ((7.5, 7.7), 7.62, False, "0.08 above a unigram count of its training text (7.62), ± 0.05 (one standard error, "
+    ((7.5, 7.7), 7.62, None, "0.08 above a unigram count of its training text (7.62), ± 0.05 (one standard error, "
                               "by article): within two standard errors"),
     ((7.5, 7.7), 7.4, False, "0.30 above a unigram count of its training text (7.40), ± 0.05 (one standard error, by "
                              "article): more than two standard errors above: not yet even which tokens are common"),
@@ -89,12 +89,12 @@ def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size
 def test_more_data_reads_the_end_against_a_count_of_its_own_text_then_the_first_run(every, counted, right, said):
     text = more_data_verdict(True, first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
                              error=0.05)
-    assert text.startswith(f"{'Right' if right else 'Not this time'}: you predicted True; its last validation loss "
-                           f"is 7.70, {said}")
+    call = {True: ("Right", "Not this time"), False: ("Not this time", "Right"), None: ("Too close to call",) * 2}
+    assert text.startswith(f"{call[right][0]}: you predicted True; its last validation loss is 7.70, {said}")
     assert "The first run's lowest was 8.94: this run ends under it (the uniform guess: 10.82)." in text
     assert "Validation minus training loss at the end: 0.20 here, 10.58 in the first run." in text
     assert more_data_verdict("no", first=(0.07, 10.65), every=every, counted=counted, uniform=10.82, best=8.94,
-                             error=0.05).startswith(f"{'Not this time' if right else 'Right'}: you predicted False")
+                             error=0.05).startswith(f"{call[right][1]}: you predicted False")
 
 
 def test_a_gap_that_did_not_shrink_says_so_with_both_training_losses():

@@ -55,26 +55,27 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, pr
 
 @torch.inference_mode()
 def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str | list[int],
-                  max_new_tokens: int, use_cache: bool = True, top_k: int = 5, repeats: int = 1) -> Decoded:
+                  max_new_tokens: int, use_cache: bool = True, candidates: int = 5, repeats: int = 1) -> Decoded:
     """Greedy decoding one forward pass per token; ``use_cache=False`` re-feeds the whole sequence each step.
 
     ``prompt`` is text, or token ids (continued exactly: text decoded from ids need not encode back to them).
     With ``repeats`` > 1 the whole decode runs that many times and each step keeps its fastest time, so a
     busy machine's hiccups do not show up as steps that look slow.
     """
-    given, max_new_tokens, top_k, repeats = check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats)
+    given, max_new_tokens, candidates, repeats = check_decode(model, tokenizer, prompt, max_new_tokens, candidates,
+                                                              repeats)
     ids = (torch.tensor([given]) if given is not None else
            tokenizer(prompt, return_tensors="pt", verbose=False)["input_ids"]).to(model.device)
-    result = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
+    result = _decode_once(model, ids, max_new_tokens, use_cache, candidates)
     result.tokenizer_size = len(tokenizer)
     for _ in range(repeats - 1):
-        again = _decode_once(model, ids, max_new_tokens, use_cache, top_k)
+        again = _decode_once(model, ids, max_new_tokens, use_cache, candidates)
         for step, other in zip(result.steps, again.steps):
             step.seconds = min(step.seconds, other.seconds)
     return result
 
 
-def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool, top_k: int) -> Decoded:
+def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool, candidates: int) -> Decoded:
     result = Decoded(prompt_ids=ids[0].tolist())
     past, feed = None, ids
     for _ in range(max_new_tokens):
@@ -83,7 +84,7 @@ def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool,
         probs = out.logits[0, -1].float().softmax(-1)
         chosen = int(probs.argmax())
         seconds = time.perf_counter() - started
-        top = probs.topk(min(top_k, probs.shape[-1]))
+        top = probs.topk(min(candidates, probs.shape[-1]))  # the step table's rows: greedy takes the first
         result.steps.append(Step(list(zip(top.indices.tolist(), top.values.tolist())), chosen, feed.shape[1], seconds))
         result.new_ids.append(chosen)
         token = torch.tensor([[chosen]], device=ids.device)

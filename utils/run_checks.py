@@ -72,18 +72,20 @@ def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, flo
     validation loss under ``counted``, a unigram count of its training tokens on the same validation tokens.
     ``first`` and ``every`` are (final training, final validation) losses of the first run and of that run, ``best``
     the first run's lowest, ``error`` one standard error of the margin between model and count
-    (``baselines.against_unigram``): the margin counts as more than counting where it exceeds two of them."""
+    (``baselines.against_unigram``): the margin counts as more than counting where it exceeds two of them, and a
+    margin within two of them is too close to call either way."""
     said = truth(guess)
     if said is None:
         return f"Answer True or False (got {describe(guess)})."
     margin, bar = counted - every[1], 2 * error
-    lines = [f"{'Right' if said == (margin > 0) else 'Not this time'}: you predicted {said}; its last validation loss "
+    call = "Too close to call" if abs(margin) <= bar else "Right" if said == (margin > 0) else "Not this time"
+    lines = [f"{call}: you predicted {said}; its last validation loss "
              f"is {every[1]:.2f}, {abs(margin):.2f} {'under' if margin > 0 else 'above'} a unigram count of its "
              f"training text ({counted:.2f}), ± {error:.2f} (one standard error, by article): " + (
                  "more than two standard errors under, so it learnt more than which tokens are common."
                  if margin > bar else "more than two standard errors above: not yet even which tokens are common."
-                 if margin < -bar else "within two standard errors, level with it: so far it learnt which tokens "
-                 "are common, and little of which follow which."),
+                 if margin < -bar else "within two standard errors, level with it, which neither True nor False "
+                 "predicted: so far it learnt which tokens are common, and little of which follow which."),
              f"The first run's lowest was {best:.2f}: this run ends {'under' if every[1] < best else 'above'} it "
              f"(the uniform guess: {uniform:.2f})."]
     gap, first_gap = every[1] - every[0], first[1] - first[0]

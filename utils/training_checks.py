@@ -1,9 +1,9 @@
 """What notebook 3's check cells compare a student's code with, kept out of the check cells' sight.
 
 ``cross_entropy_verdict`` judges exercise 1, naming a slip by the loss it would come to on the same logits
-(``cross_entropy_slips``). ``loop_verdict`` runs a student's training loop (exercise 2) and the Trainer on two
-copies of the same fresh model and the same batches, and says in one line whether they agree, and if not, where they
-part and why.
+(``cross_entropy_slips``); ``unigram_verdict`` judges exercise 1b, the count a trained model must beat, the same way.
+``loop_verdict`` runs a student's training loop (exercise 2) and the Trainer on two copies of the same fresh model
+and the same batches, and says in one line whether they agree, and if not, where they part and why.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
-from utils import pretraining
+from utils import baselines, pretraining
 from utils.exercises import (
     CROSS_ENTROPY_ITSELF,
     NOT_ANSWERED_HINT,
@@ -110,6 +110,55 @@ def cross_entropy_verdict(my_cross_entropy, model: torch.nn.Module, sample: dict
         return f"Not quite: {problem}: average over the scored positions to get one number."
     return (f"Not quite: on {wrong}, {describe(mine[wrong])}, where the loss is {loss:.4f}. Shifted? Natural log? Only "
             "labels that are not -100, averaged?")
+
+
+def unigram_slips(train: torch.Tensor, valid: torch.Tensor, vocab_size: int, k: float) -> dict[str, float]:
+    """(the loss a unigram model of ``train`` scores on ``valid``, both (chunks, positions) token ids, with each
+    ``k`` added to every count) -> its value; then (what went wrong -> the loss with that slip), in float64."""
+    def counted(ids: torch.Tensor) -> torch.Tensor:
+        return torch.bincount(ids.flatten(), minlength=vocab_size).double()
+    counts = counted(train)
+    log_p = ((counts + k) / (counts.sum() + k * vocab_size)).log()
+    loss = -log_p[valid[:, 1:]].mean().item()
+    return {"right": loss,
+            "each chunk's first token scored too: a model predicts every token but each chunk's first":
+                -log_p[valid].mean().item(),
+            "k left out of the total: divide by N + k V, so that the probabilities add up to 1":
+                -((counts + k) / counts.sum()).log()[valid[:, 1:]].mean().item(),
+            "the validation chunks counted: a baseline counts only the training text":
+                -((counted(valid) + k) / (valid.numel() + k * vocab_size)).log()[valid[:, 1:]].mean().item(),
+            "the training chunks scored: score the validation chunks": -log_p[train[:, 1:]].mean().item(),
+            "log base 2 (bits): the loss is in nats, the natural log": loss / math.log(2),
+            "mind the sign: ln p is negative, the loss is -ln p": -loss,
+            "that is the perplexity, e to the loss: return the loss itself": math.exp(loss)}
+
+
+def unigram_verdict(my_unigram_loss, train_chunks, valid_chunks, vocab_size: int, k: float) -> str:
+    """Exercise 1b's verdict: ``my_unigram_loss(train_chunks, valid_chunks, vocab_size, k)`` (lists of chunks of token
+    ids) against the unigram model's loss, then with the two lists swapped (an answer must be computed from what it
+    is given). A slip is named (``unigram_slips``)."""
+    train, valid = torch.tensor(list(train_chunks)), torch.tensor(list(valid_chunks))
+    cases = {"": (train, valid), " with the training and validation chunks swapped": (valid, train)}
+    mine = {}
+    with without((baselines, "unigram_loss"), (baselines, "unigram_probabilities"), (baselines, "against_unigram")):
+        for case, (a, b) in cases.items():
+            mine[case] = my_unigram_loss([row.tolist() for row in a], [row.tolist() for row in b], vocab_size, k)
+            if mine[case] is None:
+                return NOT_ANSWERED_HINT
+    for case, (a, b) in cases.items():
+        slips = unigram_slips(a, b, vocab_size, k)
+        if number(mine[case]) is None:
+            return ("Not quite: return one number, the mean of -ln p over the scored tokens; got "
+                    f"{describe(mine[case])}.")
+        if not close(mine[case], slips["right"], rel=1e-5):
+            slip = next((what for what, loss in slips.items() if what != "right" and close(mine[case], loss, rel=1e-5)),
+                        f"the unigram model's loss is {slips['right']:.4f}")
+            return f"Not quite{case}: {describe(mine[case])}: {slip}."
+    loss, uniform = unigram_slips(train, valid, vocab_size, k)["right"], math.log(vocab_size)
+    return (f"Correct: {loss:.4f} nats on the {valid[:, 1:].numel():,} validation tokens a model predicts, against "
+            f"ln {vocab_size:,} = {uniform:.2f} for a uniform guess: knowing only how common each token is "
+            f"{'saves' if uniform > loss else 'costs'} {abs(uniform - loss):.2f} nats. The training figures below draw "
+            "it as the unigram line.")
 
 
 def _watch_modes(model, eval_batches) -> list[tuple[bool, bool, bool]]:

@@ -144,13 +144,14 @@ def check_prompt(model, tokenizer, prompt, max_new_tokens) -> int:
     return _check_prompt(model, tokenizer, prompt, max_new_tokens, as_ids=False)[1]
 
 
-def check_decode(model, tokenizer, prompt, max_new_tokens, top_k, repeats) -> tuple[list[int] | None, int, int, int]:
-    """``greedy_decode``'s door: (the prompt's ids when it is given as ids, else None; max_new_tokens, top_k, repeats
-    as plain ints). A prompt is text, or a list (or 1-D tensor) of this model's token ids."""
-    repeats, top_k = whole_number(repeats, "repeats"), whole_number(top_k, "top_k")
+def check_decode(model, tokenizer, prompt, max_new_tokens, candidates,
+                 repeats) -> tuple[list[int] | None, int, int, int]:
+    """``greedy_decode``'s door: (the prompt's ids when it is given as ids, else None; max_new_tokens, candidates,
+    repeats as plain ints). A prompt is text, or a list (or 1-D tensor) of this model's token ids."""
+    repeats, candidates = whole_number(repeats, "repeats"), whole_number(candidates, "candidates")
     as_ids = isinstance(prompt, (torch.Tensor, np.ndarray)) or (
         isinstance(prompt, (list, tuple)) and not any(isinstance(p, str) for p in prompt))
-    return (*_check_prompt(model, tokenizer, prompt, max_new_tokens, as_ids), top_k, repeats)
+    return (*_check_prompt(model, tokenizer, prompt, max_new_tokens, as_ids), candidates, repeats)
 
 
 def check_ids(model, ids) -> list[int]:
