@@ -25,8 +25,8 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
     "wordpiece": (WORDPIECE_ANSWER, WORDPIECE_CHECK),
     "guess": (GUESS_ANSWER, GUESS_CHECK),
-    "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
     "mlm head": (HEAD_ANSWER, HEAD_CHECK),
+    "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
     "loss at the blank": (MLM_LOSS_ANSWER, MLM_LOSS_CHECK),
     "top-5 mass": (MASS_ANSWER, MASS_CHECK),
     "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
@@ -150,6 +150,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(GUESS_CHECK, 'my_guess = "  "', WRONG, "Write your prediction first", id="guess: blank"),
     pytest.param(GUESS_CHECK, 'my_guess = "jar"', RIGHT, "The original tutorial's bert-base-uncased: box 0.176",
                  id="guess: the original's figures, after a guess"),
+    pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    z -= z.max()\n    return z.exp() / z.exp().sum()", WRONG,
+                 "it changed the scores it was given", id="softmax: shifts its input in place"),
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    e = (z - z.max()).exp()\n    return e / e.sum()", RIGHT,
                  "Correct:", id="softmax: shifted by the largest score"),
     pytest.param(SOFTMAX_CHECK, "import math\ndef my_softmax(z):\n    top = max(z.tolist())\n"
@@ -195,9 +197,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(HEAD_CHECK,
                  "def my_mlm_head(h, head):\n"
                  "    x = torch.nn.functional.gelu(torch.matmul(head.dense_weight, h) + head.dense_bias)\n"
-                 "    x = torch.nn.functional.layer_norm(x, x.shape, head.norm_weight, head.norm_bias, head.norm_eps)\n"
+                 "    c = x - x.mean()\n"
+                 "    x = c / (c.pow(2).mean() + head.norm_eps).sqrt() * head.norm_weight + head.norm_bias\n"
                  "    return (head.decoder_weight @ x + head.decoder_bias).numpy()", RIGHT,
                  "its last matrix is the embeddings' token matrix itself", id="mlm head: matrix first, numpy"),
+    pytest.param(HEAD_CHECK,
+                 "def my_mlm_head(h, head):\n"
+                 "    x = head.activation(h @ head.dense_weight.T + head.dense_bias)\n"
+                 "    x = torch.nn.functional.layer_norm(x, x.shape, head.norm_weight, head.norm_bias, head.norm_eps)\n"
+                 "    return x @ head.decoder_weight.T + head.decoder_bias", WRONG, REBUILT,
+                 id="mlm head: the library's layer_norm"),
     pytest.param(HEAD_CHECK, HEAD.format(var="x.var()", bias=" + head.decoder_bias"), WRONG,
                  "the variance divides by n - 1 (torch.var's default)", id="mlm head: torch.var's n - 1"),
     pytest.param(HEAD_CHECK, HEAD.format(var="x.var(unbiased=False)", bias=""), WRONG,

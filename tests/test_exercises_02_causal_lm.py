@@ -236,6 +236,10 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LOOP_CHECK, "def my_cached_greedy(prompt_ids, n):\n"
                  "    return greedy_decode(model, tokenizer, PROMPT, n).ids", WRONG, REBUILT,
                  id="cached loop: Step 3's greedy_decode"),
+    pytest.param(LOOP_CHECK, "from utils.generation import _decode_once\n\n\n"
+                 "def my_cached_greedy(prompt_ids, n):\n"
+                 "    return _decode_once(model, prompt_ids, n, True, 1).ids", WRONG, REBUILT,
+                 id="cached loop: greedy_decode's own loop"),
     pytest.param(NEXT_WORD_CHECK, 'my_next_word = "great"', RIGHT, "You predicted 'great': ",
                  id="next word: great"),
     pytest.param(NEXT_WORD_CHECK, 'my_next_word = "  Swimmingly "', RIGHT,
@@ -802,7 +806,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "work_refeed() takes 1 positional argument but 2 were given", id="work: one argument"),
     pytest.param(TEMPERATURE_CHECK, "my_temperature = 0.01", RIGHT, "Same as greedy", id="temperature: 0.01"),
     pytest.param(TEMPERATURE_CHECK, "my_temperature = 1e-4", RIGHT, "Same as greedy", id="temperature: 1e-4"),
-    pytest.param(TEMPERATURE_CHECK, "my_temperature = 3.0", WRONG, "Not the same", id="temperature: 3"),
+    pytest.param(TEMPERATURE_CHECK, "my_temperature = 3.0", WRONG, "Not quite: not the same as greedy",
+                 id="temperature: 3"),
     pytest.param(TEMPERATURE_CHECK, "my_temperature = 0", WRONG, "T = 0 itself is greedy decoding",
                  id="temperature: 0"),
     pytest.param(TEMPERATURE_CHECK, 'my_temperature = "0.01"', WRONG, "temperature must be a number above 0",

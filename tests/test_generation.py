@@ -1,4 +1,5 @@
-"""The step-by-step greedy loop equals generate(), with and without the cache; bad input is refused."""
+"""The step-by-step greedy loop equals generate(), with and without the cache; the strategies table measures each
+strategy's draws; bad input is refused."""
 
 import math
 
@@ -6,7 +7,15 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from utils.generation import continuation_log_probability, encode_prompt, greedy_decode, step_table
+from utils.generation import (
+    compare_strategies,
+    continuation_log_probability,
+    encode_prompt,
+    greedy_decode,
+    repeated_pairs,
+    step_table,
+    strategy_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +99,29 @@ def test_the_original_tutorials_gpt2_figures_are_gpt2s(gpt2_tokenizer):
     assert gpt2_tokenizer.decode([original.GPT2_FIRST_GREEDY_ID]) == original.GPT2_FIRST_GREEDY_PIECE
     text_ids = gpt2_tokenizer(original.GPT2_GREEDY_TEXT)["input_ids"]
     assert text_ids[:7] == original.GPT2_PROMPT_IDS + [original.GPT2_FIRST_GREEDY_ID] and len(text_ids) == 6 + 12
+
+
+def test_repeated_pairs_is_the_share_of_neighbouring_pairs_seen_earlier_in_the_text():
+    assert repeated_pairs([1, 2, 1, 2, 1, 2]) == 3 / 5  # (1, 2), (2, 1), then three pairs seen before
+    assert repeated_pairs([1, 2, 3, 4]) == 0 and repeated_pairs([7]) == 0 and repeated_pairs([5, 5, 5]) == 1 / 2
+
+
+def test_each_strategy_s_draws_are_scored_by_the_model_s_own_probabilities(tiny_gpt2, gpt2_tokenizer):
+    inputs = gpt2_tokenizer("Swimming at the beach is", return_tensors="pt")
+    n = inputs["input_ids"].shape[1]
+    found = compare_strategies(tiny_gpt2, gpt2_tokenizer, inputs, {
+        "greedy": dict(do_sample=False), "hot": dict(do_sample=True, temperature=1.5, top_k=0, top_p=1.0),
+        "hot again": dict(do_sample=True, temperature=1.5, top_k=0, top_p=1.0)}, draws=3, seed=4, new_tokens=6)
+    greedy = greedy_decode(tiny_gpt2, gpt2_tokenizer, "Swimming at the beach is", 6)
+    assert found["greedy"].text == gpt2_tokenizer.decode(greedy.new_ids) and found["greedy"].tokens == 6
+    assert found["greedy"].per_token == [pytest.approx(continuation_log_probability(tiny_gpt2, greedy.ids, n) / 6)]
+    assert found["greedy"].repeated == [repeated_pairs(greedy.new_ids)]
+    assert len(found["hot"].per_token) == len(found["hot"].repeated) == 3
+    assert found["hot"].per_token == found["hot again"].per_token  # the same seeds, the same draws
+    torch.manual_seed(4)
+    first = tiny_gpt2.generate(**inputs, max_new_tokens=6, do_sample=True, temperature=1.5, top_k=0, top_p=1.0,
+                               pad_token_id=gpt2_tokenizer.eos_token_id)[0].tolist()
+    assert found["hot"].text == gpt2_tokenizer.decode(first[n:])
+    assert found["hot"].log_probability == pytest.approx(continuation_log_probability(tiny_gpt2, first, n))
+    table = strategy_table(found).splitlines()
+    assert len(table) == 5 and table[2].startswith("greedy") and "±" not in table[2] and "±" in table[3]

@@ -337,8 +337,8 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
                         expected: list[int]) -> str | None:
     """A student's ``loop(prompt_ids, n)``, greedy decoding with the model's KV cache, against ``expected`` (the
     prompt's ids and n greedy tokens): the same ids, and every forward pass after the first fed one token only.
-    ``model.generate`` and ``utils.generation.greedy_decode`` are what the loop rebuilds, so calling either while
-    the loop runs is refused (``utils.exercises.without``; the notebook's own name for ``greedy_decode`` too)."""
+    ``model.generate`` and ``utils.generation.greedy_decode`` (and its loop, which feeds one token a pass too) are
+    what it rebuilds: calling them while it runs is refused (``without``; the notebook's name for one too)."""
     fed = []
 
     def count(module, args, kwargs):
@@ -347,8 +347,8 @@ def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torc
 
     hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
     try:
-        # greedy_decode feeds one token a pass too
-        with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode")):
+        with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode"),
+                     (generation, "_decode_once")):
             got = loop(prompt_ids, n)
     finally:
         hook.remove()

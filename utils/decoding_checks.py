@@ -127,10 +127,10 @@ def temperature_verdict(answer, model, start, decoded, pad_token_id: int, seed: 
         return (f"Same as greedy! At T = {t:g} the favourite holds at least {weakest:.3f} of the probability at every "
                 f"one of the {new} steps: sampling has become argmax.")
     if sampled == decoded.ids:
-        return (f"Same as greedy with this seed, but at T = {t:g} the favourite holds only {weakest:.3f} at one of the "
-                f"{new} steps: another seed could differ. Try a smaller temperature.")
-    return (f"Not the same: at T = {t:g} the favourite holds only {weakest:.3f} at one of the {new} steps. Try a "
-            "smaller temperature.")
+        return (f"Not quite: the same as greedy with this seed, but at T = {t:g} the favourite holds only "
+                f"{weakest:.3f} at one of the {new} steps: another seed could differ. Try a smaller temperature.")
+    return (f"Not quite: not the same as greedy: at T = {t:g} the favourite holds only {weakest:.3f} at one of the "
+            f"{new} steps. Try a smaller temperature.")
 
 
 BEAM_SETTINGS = dict(num_beams=2, do_sample=False, length_penalty=1.0, early_stopping=False)

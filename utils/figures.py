@@ -100,7 +100,7 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
         ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
     top = float(attention.max())
     fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02,
-                 ticks=[t for t in (0, 0.1, 0.3, 0.6, 1) if t <= top],  # apart on the square-root scale
+                 ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), round(top, 2)],  # the top labelled too
                  label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
               f"{' '.join(title.split())}, with a square-root colour bar from 0 to {top:.2f}: "
@@ -233,6 +233,8 @@ def heads_figure(weights, tokens: list[str], layer: int, shown: int = 0):
         left.set_xticks(range(n), tokens, rotation=90)
         left.set_yticks(range(n), tokens)
         left.set(title=f"head {shown} of layer {layer} (square-root shade)", xlabel="attends to", ylabel="token")
+        fig.colorbar(left.images[0], ax=left, fraction=0.046, pad=0.02, ticks=[0, 0.1, 0.3, 0.6, 1],
+                     label="attention weight")
         for (name, values), hatch in zip(shares.items(), ("", "//", "..", "")):
             right.bar(range(heads), values, bottom=bottom, hatch=hatch, edgecolor="white", label=name,
                       color=None if name != "the rest" else "#BBBBBB")

@@ -56,14 +56,18 @@ def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedToken
 
 
 def softmax_verdict(my_softmax, z: torch.Tensor) -> str:
-    """Exercise 2: ``my_softmax`` on the mask's scores ``z`` against ``torch.softmax``, then on z + 1000 and on
+    """Exercise 2b: ``my_softmax`` on the mask's scores ``z`` against ``torch.softmax``, then on z + 1000 and on
     [0, 0, 500], where exp alone overflows."""
     def problem_on(scores):
+        given = scores.clone()  # the answer gets a copy: the notebook's logits stay as they are, whatever it does
         try:
             with without(*SOFTMAX_ITSELF):
-                answer = my_softmax(scores)
+                answer = my_softmax(given)
         except OverflowError as error:  # math.exp of a large float raises instead of giving inf
             return None, f"it raised OverflowError ({error})"
+        if not torch.equal(given, scores):
+            return answer, ("it changed the scores it was given (an in-place step such as z -= z.max()): a function "
+                            "that returns probabilities should leave its input as it was; write z = z - z.max()")
         return answer, mismatch(answer, torch.softmax(scores, -1), atol=1e-7, rtol=1e-4)
 
     mine, problem = problem_on(z)

@@ -1,4 +1,5 @@
-"""Greedy decoding written out step by step, with or without the KV cache, and timed.
+"""Greedy decoding written out step by step, with or without the KV cache, and timed; and every decoding strategy
+after the same prompt, side by side (``compare_strategies``).
 
 ``generate(do_sample=False)`` does the same thing; notebook 2 shows they agree token for token,
 and ``benchmarks/generation.py`` times the two loops against each other.
@@ -6,6 +7,7 @@ and ``benchmarks/generation.py`` times the two loops against each other.
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -125,3 +127,51 @@ def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
         rows.append(f"{n:>4} | " + "  ".join(cells))
     header = "step | top candidates with probability (greedy takes the first)"
     return "\n".join([header, "-" * len(header), *rows])
+
+
+@dataclass
+class Strategy:
+    """One decoding strategy's draws after the same prompt (``compare_strategies``)."""
+
+    per_token: list[float]  # each draw's ln P per token, under the model's own unfiltered probabilities
+    repeated: list[float]  # each draw's share of neighbouring token pairs that already came earlier in it
+    text: str  # the first draw's continuation
+    tokens: int  # its length in tokens
+    log_probability: float  # its ln P
+
+
+def repeated_pairs(ids: list[int]) -> float:
+    """The share of a text's neighbouring token pairs that already came earlier in it: 0 when no pair repeats, near
+    1 for a text stuck in a loop."""
+    pairs = list(zip(ids, ids[1:]))
+    return sum(pair in pairs[:n] for n, pair in enumerate(pairs)) / len(pairs) if pairs else 0.0
+
+
+@torch.no_grad()
+def compare_strategies(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs, strategies: dict[str, dict],
+                       draws: int, seed: int, new_tokens: int) -> dict[str, Strategy]:
+    """Each strategy (name -> ``generate``'s settings) after the same ``inputs``: ``draws`` seeded draws for a
+    sampler, starting at ``seed`` (first draws share it), one text for a strategy that does not sample."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    n, found = inputs["input_ids"].shape[1], {}
+    for name, settings in strategies.items():
+        rows = []
+        for draw in range(seed, seed + (draws if settings.get("do_sample") else 1)):
+            torch.manual_seed(draw)
+            out = model.generate(**inputs, max_new_tokens=new_tokens, pad_token_id=pad, **settings)[0].tolist()
+            rows.append((out[n:], continuation_log_probability(model, out, n)))
+        found[name] = Strategy([lp / max(len(new), 1) for new, lp in rows], [repeated_pairs(new) for new, _ in rows],
+                               tokenizer.decode(rows[0][0]), len(rows[0][0]), rows[0][1])
+    return found
+
+
+def strategy_table(found: dict[str, Strategy]) -> str:
+    """``compare_strategies``'s result as a text table: ln P per token (mean ± SD over the draws), the share of
+    repeated token pairs (mean), then the first draw's length, ln P and text."""
+    lines = [f"{'':<16} {'ln P per token':>14} {'repeated':>9}   the first draw",
+             f"{'strategy':<16} {'(mean ± SD)':>14} {'pairs':>9}   {'tokens':>6} {'ln P':>7}  text"]
+    for name, s in found.items():
+        spread = f"± {statistics.stdev(s.per_token):.2f}" if len(s.per_token) > 1 else ""
+        lines.append(f"{name:<16} {statistics.mean(s.per_token):7.2f} {spread:>6} {statistics.mean(s.repeated):8.0%}"
+                     f"   {s.tokens:>6} {s.log_probability:7.1f}  {s.text.replace(chr(10), ' ')!r}")
+    return "\n".join(lines)

@@ -140,7 +140,8 @@ def unigram_verdict(my_unigram_loss, train_chunks, valid_chunks, vocab_size: int
     train, valid = torch.tensor(list(train_chunks)), torch.tensor(list(valid_chunks))
     cases = {"": (train, valid), " with the training and validation chunks swapped": (valid, train)}
     mine = {}
-    with without((baselines, "unigram_loss"), (baselines, "unigram_probabilities"), (baselines, "against_unigram")):
+    with without(*((baselines, name) for name in ("unigram_loss", "unigram_probabilities", "against_unigram",
+                                                  "_unigram", "_add_k_unigram"))):
         for case, (a, b) in cases.items():
             mine[case] = my_unigram_loss([row.tolist() for row in a], [row.tolist() for row in b], vocab_size, k)
             if mine[case] is None:
