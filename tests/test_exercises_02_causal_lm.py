@@ -12,6 +12,7 @@ CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the
 LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
+TOY_ANSWER, TOY_CHECK = "957a3981", "957a3983"  # predict which token wins row 3 of attention at toy size
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
 ROTATE_ANSWER, ROTATE_CHECK = "7a3c5e04", "7a3c5e05"  # RoPE: queries turned by position, pair by pair
@@ -47,6 +48,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "temperature": (TEMPERATURE_ANSWER, TEMPERATURE_CHECK),
     "strategies": (STRATEGIES_ANSWER, STRATEGIES_CHECK),
     "beam search": (BEAM_ANSWER, BEAM_CHECK),
+    "toy attention": (TOY_ANSWER, TOY_CHECK),
     "attention head": (HEAD_ANSWER, HEAD_CHECK),
     "all heads": (ALL_HEADS_ANSWER, ALL_HEADS_CHECK),
     "rotation": (ROTATE_ANSWER, ROTATE_CHECK),
@@ -648,6 +650,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",
                  id="sampling: a str"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 1", RIGHT, "Right: token 1 gets row 3's largest weight (token 1: q·k = 3",
+                 id="toy attention: 1"),
+    pytest.param(TOY_CHECK, "import numpy as np\nmy_toy_pick = np.int64(1)", RIGHT, "Right: token 1",
+                 id="toy attention: numpy's 1"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 3", WRONG, "Not this time: token 1 gets row 3's largest weight",
+                 id="toy attention: itself"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 'itself'", WRONG, "Answer a token's number, 1 to 3 (got 'itself')",
+                 id="toy attention: a word"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 4", WRONG, "Answer a token's number, 1 to 3", id="toy attention: 4"),
+    pytest.param(TOY_CHECK, "my_toy_pick = None", WRONG, "Not answered yet", id="toy attention: empty"),
     pytest.param(HEAD_CHECK, solution(NOTEBOOK, HEAD_ANSWER), RIGHT, "Correct:",
                  id="attention head: the reference solution"),
     pytest.param(HEAD_CHECK,

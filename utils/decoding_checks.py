@@ -1,6 +1,7 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
 (exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
-(exercise 7), and the predictions about the strategies table. Each returns the line the check cell prints, whatever
+(exercise 7), the predictions about the strategies table, and which token wins a row of attention at toy size.
+Each returns the line the check cell prints, whatever
 the answer."""
 
 from __future__ import annotations
@@ -228,3 +229,18 @@ def speedup_verdict(guess, measured: float, tokens: int) -> str:
                "of 2 off.")
             + " Re-feeding's cost grows with the text, the cached step's hardly at all, so the gain grows with the "
             "number of tokens: it is larger for long texts than for short ones.")
+
+
+def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor) -> str:
+    """The toy attention's prediction: which token (1, 2, ...) gets the last row's largest weight (``weights``: the
+    rows' softmax, the future masked), with the dot products of the last query ``q[-1]`` with each key ``k[j]``."""
+    if guess is None or (isinstance(guess, str) and not guess.strip()):
+        return NOT_ANSWERED
+    row, n = weights[-1], len(weights)
+    pick, top = number(guess), int(weights[-1].argmax()) + 1
+    if pick is None or pick not in range(1, n + 1):
+        return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
+    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))
+    why = ("" if top == n else f" A score is a dot product, not a likeness: a long key along the query can score "
+           f"more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
+    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"

@@ -77,6 +77,11 @@ def my_sample(prompt_ids, n, temperature, top_k, top_p):
     return ids
 
 
+def predict_the_toy_row():
+    global my_toy_pick
+    my_toy_pick = 1  # key (3, 0) along query (1, 1) scores 3; the token's own key (1, 1) scores 2
+
+
 def my_attention_head(head):
     q = head.rotate(head.x @ head.W_q + head.b_q)
     k = head.rotate(head.x @ head.W_k + head.b_k)
@@ -200,6 +205,7 @@ SOLUTIONS = {
     "c39": (body(a_temperature_like_greedy), "Same as greedy"),
     "bc9393b5": (body(predict_the_strategies), "You predicted beam search (4)"),
     "028dc1ef": (cell(my_beam_search), "Correct:"),
+    "957a3981": (body(predict_the_toy_row), "Right: token 1 gets row 3's largest weight"),
     "9c018689": (cell(my_attention_head), "Correct:"),
     "4b7a1e23": (cell(my_all_heads), "Correct:"),
     "7a3c5e04": (cell(my_rotate), "Correct:"),
