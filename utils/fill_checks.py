@@ -274,18 +274,18 @@ def guess_verdict(my_sentence, my_word, model, tokenizer: PreTrainedTokenizerBas
 
 
 def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizerBase, top_k: int,
-                       show_top: bool, stays=None) -> str:
+                       show_top: bool, changes=None) -> str:
     """Exercise 7(a): ``my_text`` changes only the words after ``text``'s blank, and the probabilities at the blank
-    move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5). ``stays``: the
-    student's prediction, True or False, that the first guess stays the same; nothing is shown before it."""
+    move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5). ``changes``: the
+    student's prediction, True or False, that the probabilities at the blank change; nothing is shown before it."""
     if my_text is None:
         return NOT_ANSWERED
     if problem := right_side_problem(tokenizer, text, my_text):
         return f"Not quite: {problem}."
-    if stays is None:
-        return "Predict first: set my_first_guess_stays to True or False, then run this cell again."
-    if (said := truth(stays)) is None:
-        return f"Not quite: predict True or False in my_first_guess_stays; got {describe(stays)}."
+    if changes is None:
+        return "Predict first: set my_blank_changes to True or False, then run this cell again."
+    if (said := truth(changes)) is None:
+        return f"Not quite: predict True or False in my_blank_changes; got {describe(changes)}."
     old, new = (fill_mask(model, tokenizer, t, top_k=top_k)[0] for t in (text, my_text))
     lines = [f"original: {text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in old),
              f"changed:  {my_text}\n   " + ", ".join(f"{w} {p:.3f}" for w, p in new)] if show_top else []
@@ -293,17 +293,16 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
         at_blank = [model(**encoded).logits[0, blanks[0]].softmax(-1)
                     for encoded, blanks in (encode_masked(tokenizer, t) for t in (text, my_text))]
     changed = float((at_blank[1] - at_blank[0]).abs().max())
-    moved = "the top 5 moved" if [w for w, _ in old] != [w for w, _ in new] else "the top 5 kept its order"
     if changed < 1e-6:  # float32 noise: the blank did not see the new words
         lines.append(f"Not quite: nothing at the blank moved (at most {changed:.2g}). Change more of the words after "
                      "it.")
         return "\n".join(lines)
-    same = old[0][0] == new[0][0]
-    lines.append(f"You predicted the first guess would {'stay' if said else 'change'}. It "
-                 + (f"stayed, {old[0][0]!r}" if same else f"changed, {old[0][0]!r} -> {new[0][0]!r}")
-                 + (": right." if said == same else ": not this time."))
-    lines.append(f"Correct sentence: the probabilities at the blank changed (by up to {changed:.2g}; {moved}), though "
-                 "only words after the blank did: the model read them.")
+    first = (f"the first guess stayed, {old[0][0]!r}" if old[0][0] == new[0][0] else
+             f"the first guess changed, {old[0][0]!r} -> {new[0][0]!r}")
+    lines.append(f"You predicted {said}: the probabilities at the blank changed, by up to {changed:.2g} ({first}): "
+                 + ("right." if said else "not this time."))
+    lines.append("Correct sentence: only words after the blank changed, and the blank's probabilities moved: the "
+                 "model read them.")
     return "\n".join(lines)
 
 

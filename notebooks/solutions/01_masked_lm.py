@@ -92,9 +92,9 @@ def a_sentence_of_your_own():
 
 
 def words_after_the_blank():
-    global my_text, my_first_guess_stays
+    global my_text, my_blank_changes
     my_text = f"Life is like a {tokenizer.mask_token} of wine."
-    my_first_guess_stays = True  # a guess: a model that reads the right side may still keep its first word
+    my_blank_changes = True  # every token attends to every other: the blank reads the words after it
 
 
 def under_the_causal_mask():
@@ -131,7 +131,7 @@ SOLUTIONS = {
     "6dfc6390": (cell(my_fill_in_turn), "Correct:"),
     # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
     "c32": (body(a_sentence_of_your_own), "in its top 5"),
-    "74d0a7a3": (body(words_after_the_blank), "Correct sentence: the probabilities at the blank changed"),
+    "74d0a7a3": (body(words_after_the_blank), "You predicted True: the probabilities at the blank changed"),
     "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
