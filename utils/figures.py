@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 
 import matplotlib
 from cycler import cycler
@@ -100,7 +101,7 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
         ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
     top = float(attention.max())
     fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02,
-                 ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), round(top, 2)],  # the top labelled too
+                 ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), math.floor(top * 100) / 100],  # the top too
                  label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
               f"{' '.join(title.split())}, with a square-root colour bar from 0 to {top:.2f}: "

@@ -301,7 +301,7 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
              f"the first guess changed, {old[0][0]!r} -> {new[0][0]!r}")
     lines.append(f"You predicted {said}: the probabilities at the blank changed, by up to {changed:.2g} ({first}): "
                  + ("right." if said else "not this time."))
-    lines.append("Correct sentence: only words after the blank changed, and the blank's probabilities moved: the "
+    lines.append("Valid sentence: only words after the blank changed, and the blank's probabilities moved: the "
                  "model read them.")
     return "\n".join(lines)
 
