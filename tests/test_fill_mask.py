@@ -1,10 +1,11 @@
-"""Masked-LM helper: every mask is found and ranked; bad input is refused with a clear message."""
+"""Masked-LM helper: every mask is found and ranked; a batch hides every word once; bad input is refused with a clear
+message."""
 
 import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from utils.fill_mask import continuation_prefix, encode_masked, fill_mask, rank_of
+from utils.fill_mask import continuation_prefix, encode_masked, fill_mask, one_blank_each, rank_of
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,21 @@ def test_continuation_prefix_is_wordpiece_s_double_hash_and_none_for_bpe(bert_to
     assert continuation_prefix(bert_tokenizer) == "##"
     assert continuation_prefix(gpt2_tokenizer) is None
     assert continuation_prefix("bert-base-uncased") is None
+
+
+def test_one_blank_each_hides_every_word_once_with_the_rest_of_its_sentence_in_view(bert_tokenizer):
+    sentences = ["The cat sat.", "Run, Forrest, run!"]
+    batch = one_blank_each(bert_tokenizer, sentences)
+    ids = [bert_tokenizer(s)["input_ids"] for s in sentences]
+    words = [len(row) - 2 for row in ids]  # every token but [CLS] and [SEP]
+    assert len(batch["input_ids"]) == sum(words) == int((batch["labels"] != -100).sum())
+    assert ((batch["labels"] != -100).sum(1) == 1).all()  # one blank a row
+    row = 0
+    for sentence_ids in ids:
+        for position in range(1, len(sentence_ids) - 1):
+            shown, label = batch["input_ids"][row], batch["labels"][row]
+            assert shown[position] == bert_tokenizer.mask_token_id and label[position] == sentence_ids[position]
+            others = [p for p in range(len(sentence_ids)) if p != position]
+            assert shown[others].tolist() == [sentence_ids[p] for p in others]  # the rest as it was
+            assert batch["attention_mask"][row].sum() == len(sentence_ids)  # padding is not attended to
+            row += 1

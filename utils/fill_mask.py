@@ -1,4 +1,5 @@
-"""Fill in the blanks with a masked language model: ranked words for every mask."""
+"""Fill in the blanks with a masked language model: ranked words for every mask, and a batch that hides every
+token of some sentences, one at a time."""
 
 from __future__ import annotations
 
@@ -58,3 +59,22 @@ def continuation_prefix(tokenizer: PreTrainedTokenizerBase) -> str | None:
     no such prefix (RoBERTa's and GPT-2's BPE mark the start of a word instead, with "Ġ")."""
     model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
     return getattr(model, "continuing_subword_prefix", None) or None
+
+
+def one_blank_each(tokenizer: PreTrainedTokenizerBase, sentences: list[str]) -> dict[str, torch.Tensor]:
+    """A masked-LM batch that hides every non-special token of ``sentences``, one per row: each row is its
+    sentence with one token shown as the mask token and labelled with its id (-100 elsewhere), so the model's
+    ``loss`` on it is the mean -ln p over every token, each guessed with the rest of its sentence in view."""
+    rows, labels = [], []
+    special = set(tokenizer.all_special_ids)
+    for sentence in sentences:
+        ids = tokenizer(sentence)["input_ids"]
+        for position, token in enumerate(ids):
+            if token not in special:
+                rows.append(ids[:position] + [tokenizer.mask_token_id] + ids[position + 1:])
+                labels.append([-100] * position + [token] + [-100] * (len(ids) - position - 1))
+    width = max(len(row) for row in rows)
+    pad = tokenizer.pad_token_id
+    return {"input_ids": torch.tensor([row + [pad] * (width - len(row)) for row in rows]),
+            "attention_mask": torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows]),
+            "labels": torch.tensor([label + [-100] * (width - len(label)) for label in labels])}
