@@ -111,7 +111,8 @@ def test_each_strategy_s_draws_are_scored_by_the_model_s_own_probabilities(tiny_
     n = inputs["input_ids"].shape[1]
     found = compare_strategies(tiny_gpt2, gpt2_tokenizer, inputs, {
         "greedy": dict(do_sample=False), "hot": dict(do_sample=True, temperature=1.5, top_k=0, top_p=1.0),
-        "hot again": dict(do_sample=True, temperature=1.5, top_k=0, top_p=1.0)}, draws=3, seed=4, new_tokens=6)
+        "hot again": dict(do_sample=True, temperature=1.5, top_k=0, top_p=1.0)}, draws=3, seed=4, new_tokens=6,
+        pad_token_id=gpt2_tokenizer.eos_token_id)
     greedy = greedy_decode(tiny_gpt2, gpt2_tokenizer, "Swimming at the beach is", 6)
     assert found["greedy"].text == gpt2_tokenizer.decode(greedy.new_ids) and found["greedy"].tokens == 6
     assert found["greedy"].per_token == [pytest.approx(continuation_log_probability(tiny_gpt2, greedy.ids, n) / 6)]

@@ -1,8 +1,7 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
 (exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
 (exercise 7), the predictions about the strategies table, and which token wins a row of attention at toy size.
-Each returns the line the check cell prints, whatever
-the answer."""
+Each returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -237,7 +236,7 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     if guess is None or (isinstance(guess, str) and not guess.strip()):
         return NOT_ANSWERED
     row, n = weights[-1], len(weights)
-    pick, top = number(guess), int(weights[-1].argmax()) + 1
+    pick, top = number(guess), int(row.argmax()) + 1
     if pick is None or pick not in range(1, n + 1):
         return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
     dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))

@@ -219,6 +219,11 @@ def head_shares(weights) -> dict[str, list[float]]:
     return shares
 
 
+def leaning_most(shares: dict[str, list[float]]) -> dict[str, tuple[int, float]]:
+    """For each part of ``head_shares``, the head that gives it the largest share, and that share."""
+    return {part: max(enumerate(values), key=lambda pair: pair[1]) for part, values in shares.items()}
+
+
 def heads_figure(weights, tokens: list[str], layer: int, shown: int = 0):
     """(figure, alt text): one layer's attention heads on the same tokens: head ``shown``'s weights as a map (left),
     and for every head where its rows put their weight (``head_shares``), one stacked bar each (right)."""
@@ -244,8 +249,7 @@ def heads_figure(weights, tokens: list[str], layer: int, shown: int = 0):
         right.set(title=f"every head of layer {layer}: where its weight goes", xlabel="head",
                   ylabel="share of weight", ylim=(0, 1))
         right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
-    most = {name: max(range(heads), key=lambda h, v=values: v[h]) for name, values in shares.items()}
-    found = "; ".join(f"{name}: most in head {h} ({shares[name][h]:.0%})" for name, h in most.items())
+    found = "; ".join(f"{part}: most in head {h} ({share:.0%})" for part, (h, share) in leaning_most(shares).items())
     return fig, (f"Left, the {n} by {n} attention map of head {shown} of layer {layer} over the tokens "
                  f"{' '.join(tokens)}: each row spreads weight over itself and earlier tokens, none above the "
                  f"diagonal. Right, {heads} stacked bars, one per head of the layer, splitting the weight of the rows "

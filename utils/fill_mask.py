@@ -4,7 +4,7 @@ token of some sentences, one at a time."""
 from __future__ import annotations
 
 import torch
-from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import BatchEncoding, DataCollatorForTokenClassification, PreTrainedModel, PreTrainedTokenizerBase
 
 from utils.support.validation import check_fill_mask, check_masked_text, check_rank_request
 
@@ -65,16 +65,12 @@ def one_blank_each(tokenizer: PreTrainedTokenizerBase, sentences: list[str]) -> 
     """A masked-LM batch that hides every non-special token of ``sentences``, one per row: each row is its
     sentence with one token shown as the mask token and labelled with its id (-100 elsewhere), so the model's
     ``loss`` on it is the mean -ln p over every token, each guessed with the rest of its sentence in view."""
-    rows, labels = [], []
+    rows = []
     special = set(tokenizer.all_special_ids)
     for sentence in sentences:
         ids = tokenizer(sentence)["input_ids"]
         for position, token in enumerate(ids):
             if token not in special:
-                rows.append(ids[:position] + [tokenizer.mask_token_id] + ids[position + 1:])
-                labels.append([-100] * position + [token] + [-100] * (len(ids) - position - 1))
-    width = max(len(row) for row in rows)
-    pad = tokenizer.pad_token_id
-    return {"input_ids": torch.tensor([row + [pad] * (width - len(row)) for row in rows]),
-            "attention_mask": torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows]),
-            "labels": torch.tensor([label + [-100] * (width - len(label)) for label in labels])}
+                rows.append({"input_ids": ids[:position] + [tokenizer.mask_token_id] + ids[position + 1:],
+                             "labels": [-100] * position + [token] + [-100] * (len(ids) - position - 1)})
+    return dict(DataCollatorForTokenClassification(tokenizer, return_tensors="pt")(rows))  # pads labels with -100

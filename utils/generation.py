@@ -153,16 +153,15 @@ def repeated_pairs(ids: list[int]) -> float:
 
 @torch.no_grad()
 def compare_strategies(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs, strategies: dict[str, dict],
-                       draws: int, seed: int, new_tokens: int) -> dict[str, Strategy]:
+                       draws: int, seed: int, new_tokens: int, pad_token_id: int) -> dict[str, Strategy]:
     """Each strategy (name -> ``generate``'s settings) after the same ``inputs``: ``draws`` seeded draws for a
     sampler, starting at ``seed`` (first draws share it), one text for a strategy that does not sample."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     n, found = inputs["input_ids"].shape[1], {}
     for name, settings in strategies.items():
         rows = []
         for draw in range(seed, seed + (draws if settings.get("do_sample") else 1)):
             torch.manual_seed(draw)
-            out = model.generate(**inputs, max_new_tokens=new_tokens, pad_token_id=pad, **settings)[0].tolist()
+            out = model.generate(**inputs, max_new_tokens=new_tokens, pad_token_id=pad_token_id, **settings)[0].tolist()
             rows.append((out[n:], continuation_log_probability(model, out, n)))
         found[name] = Strategy([lp / max(len(new), 1) for new, lp in rows], [repeated_pairs(new) for new, _ in rows],
                                tokenizer.decode(rows[0][0]), len(rows[0][0]), rows[0][1])

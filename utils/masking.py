@@ -342,13 +342,13 @@ def mlm_head_weights(model) -> HeadWeights | None:
     return None
 
 
-def _head(h: torch.Tensor, head: HeadWeights, variance: bool = True, norm: bool = True, affine: bool = True,
+def _head(h: torch.Tensor, head: HeadWeights, by_n: bool = True, norm: bool = True, affine: bool = True,
           act: str = "before", dense_bias: bool = True, decoder_bias: bool = True) -> torch.Tensor:
     """The head's scores for ``h``, or one of the usual slips (the flags)."""
     x = h @ head.dense_weight.T + (head.dense_bias if dense_bias else 0)
     x = head.activation(x) if act == "before" else x
     if norm:
-        x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=not variance, keepdim=True) + head.norm_eps)
+        x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=not by_n, keepdim=True) + head.norm_eps)
         x = x * head.norm_weight + head.norm_bias if affine else x
     x = head.activation(x) if act == "after" else x
     return x @ head.decoder_weight.T + (head.decoder_bias if decoder_bias else 0)
@@ -386,7 +386,7 @@ def mlm_head_verdict(my_mlm_head, model, hidden: torch.Tensor, logits: torch.Ten
         return (f"Correct: your {logits.shape[-1]:,} scores are the model's logits at the blank and at the position "
                 f"before it: a dense layer, the activation, LayerNorm, then a dot product per vocabulary entry{tied}.")
     h = hidden[mask_index]
-    slips = [(_head(h, head, variance=False), "the variance divides by n - 1 (torch.var's default); LayerNorm "
+    slips = [(_head(h, head, by_n=False), "the variance divides by n - 1 (torch.var's default); LayerNorm "
               "divides by n: var(unbiased=False)"),
              (_head(h, head, norm=False), "LayerNorm is missing, between the activation and the last layer"),
              (_head(h, head, affine=False), "LayerNorm's norm_weight and norm_bias are missing"),
