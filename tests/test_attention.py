@@ -11,7 +11,14 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from utils.attention import attention_head, attention_heads, layer_heads, layer_projections, rotary_frequencies
+from utils.attention import (
+    attention_head,
+    attention_heads,
+    attention_weights,
+    layer_heads,
+    layer_projections,
+    rotary_frequencies,
+)
 
 
 def recompute(head):
@@ -182,3 +189,13 @@ def test_rotary_frequencies_are_the_angles_of_the_models_rotation():
     x1, x2 = q[:, :head.size // 2], q[:, head.size // 2:]
     by_hand = torch.cat([x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()], -1)
     torch.testing.assert_close(by_hand, head.rotate(q), atol=1e-5, rtol=1e-5)
+
+
+def test_attention_weights_scale_mask_and_softmax_each_row_by_hand():
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    k = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    scores, weights = attention_weights(q, k)
+    root2 = 2 ** 0.5
+    assert scores.flatten().tolist() == pytest.approx([2 / root2, 0.0, 0.0, 2 / root2])
+    e = torch.e ** (2 / root2)  # row 2: scores 0 and 2/√2
+    assert weights.flatten().tolist() == pytest.approx([1.0, 0.0, 1 / (1 + e), e / (1 + e)])

@@ -18,8 +18,10 @@ IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in tur
 OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own: is your word in the top 5?
 BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
 CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
+MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
 CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
 BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
+UNSEEN_ANSWER, UNSEEN_CHECK = "c8d4a1eb", "c8d4a1ec"  # will ten steps on one batch lower unseen sentences' loss?
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
@@ -33,8 +35,10 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "own sentence": (OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK),
     "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
+    "mask by hand": (MASK_ANSWER, MASK_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
+    "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
 }
 
 # Wrong corruptions, each a small change to the reference (notebooks/solutions/01_masked_lm.py)
@@ -74,6 +78,10 @@ CORRUPTION_FIRST_IDS = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") +
     "    shown = picked & (roll >= 0.8) & (roll < 0.9)\n"
     "    inputs[shown] = torch.randint(1000, (int(shown.sum()),))\n"
     "    return inputs, labels")
+
+def _mask(body):
+    return f"def my_causal_mask(n):\n    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)\n    {body}"
+
 
 HEAD = ("def my_mlm_head(h, head):\n"  # the reference's steps, {var} and {bias} as the case says
         "    x = head.activation(h @ head.dense_weight.T + head.dense_bias)\n"
@@ -517,6 +525,48 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="corruption: not a function"),
     pytest.param(BATCH_LOSS_CHECK, solution(NOTEBOOK, BATCH_LOSS_ANSWER), RIGHT, "Correct:",
                  id="batch loss: the reference solution"),
+    pytest.param(MASK_CHECK, _mask("return torch.zeros(n, n).masked_fill(later, float('-inf'))[None, None]"),
+                 RIGHT, "Correct: your mask equals", id="mask by hand: -inf, then two new dimensions"),
+    pytest.param(MASK_CHECK, "def my_causal_mask(n):\n"
+                 "    keep = torch.tril(torch.ones(1, 1, n, n)) == 1\n"
+                 "    return torch.where(keep, 0.0, torch.finfo(torch.float32).min)", RIGHT, "Correct: your mask",
+                 id="mask by hand: tril and where"),
+    pytest.param(MASK_CHECK, _mask("return torch.zeros(n, n).masked_fill(later, torch.finfo(model.dtype).min)"), WRONG,
+                 "add two leading dimensions of 1", id="mask by hand: (n, n)"),
+    pytest.param(MASK_CHECK, _mask("return later[None, None]"), WRONG, "its dtype is torch.bool",
+                 id="mask by hand: the bool mask"),
+    pytest.param(MASK_CHECK, _mask("return torch.zeros(1, 1, n, n).masked_fill(later.T, -1e9)"), WRONG,
+                 "the mask the wrong way round", id="mask by hand: hides the past"),
+    pytest.param(MASK_CHECK, "def my_causal_mask(n):\n"
+                 "    hide = torch.ones(n, n, dtype=torch.bool).triu()\n"
+                 "    return torch.zeros(1, 1, n, n).masked_fill(hide, torch.finfo(torch.float32).min)", WRONG,
+                 "it hides each token from itself", id="mask by hand: the diagonal hidden"),
+    pytest.param(MASK_CHECK, _mask("return torch.zeros(1, 1, n, n).masked_fill(later, -1.0)"), WRONG,
+                 "which leaves it weight after the softmax", id="mask by hand: -1 is not enough"),
+    pytest.param(MASK_CHECK, _mask("return torch.ones(1, 1, n, n).masked_fill(later, -1e30)"), WRONG,
+                 "where a token may look the mask must add 0", id="mask by hand: ones where visible"),
+    pytest.param(MASK_CHECK, _mask("return torch.zeros(1, 1, n, n, dtype=torch.float64).masked_fill(later, -1e300)"),
+                 WRONG, "build it with dtype=model.dtype", id="mask by hand: float64"),
+    pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return 'triu'", WRONG, "return a tensor",
+                 id="mask by hand: a str"),
+    pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return None", WRONG, "Not answered yet",
+                 id="mask by hand: the empty answer cell"),
+    pytest.param(UNSEEN_CHECK, "my_unseen_falls = False", RIGHT, "You predicted False: the unseen sentences went",
+                 id="unseen: predicted no fall"),
+    pytest.param(UNSEEN_CHECK, "my_unseen_falls = ' no '", RIGHT, "You predicted False: the unseen sentences went",
+                 id="unseen: predicted no fall, in words"),
+    pytest.param(UNSEEN_CHECK, "my_unseen_falls = 'yes'", WRONG, "(did not fall), the batch's",
+                 id="unseen: predicted a fall"),
+    pytest.param(UNSEEN_CHECK, "my_unseen_falls = None", WRONG, "Not answered yet", id="unseen: not answered"),
+    pytest.param(UNSEEN_CHECK, "my_unseen_falls = 0.5", WRONG, "predict True or False; got 0.5",
+                 id="unseen: a number"),
+    pytest.param(MASS_CHECK, "my_top5_mass = 100 * float(top.values.sum())\n"
+                 "my_count_above = int((probabilities > 0.001).sum())", WRONG, "is a percentage",
+                 id="top-5 mass: a percentage"),
+    pytest.param(WORDPIECE_CHECK, "def my_wordpiece(word, vocab):\n"
+                 "    from tokenizers.models import WordPiece\n"
+                 "    return [t.value for t in WordPiece(vocab, unk_token='[UNK]').tokenize(word)]", WRONG, REBUILT,
+                 id="wordpiece: the tokenizers library's WordPiece"),
     pytest.param(BATCH_LOSS_CHECK,
                  "import math\n"
                  "def my_mlm_loss(logits, labels):\n"  # a loop over the picked positions, with exercise 2's softmax

@@ -13,6 +13,7 @@ LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the mod
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
 TOY_ANSWER, TOY_CHECK = "957a3981", "957a3983"  # predict which token wins row 3 of attention at toy size
+WEIGHTS_ANSWER, WEIGHTS_CHECK = "957a3986", "957a3987"  # the toy's steps: scaled scores, the mask, row softmax
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
 ROTATE_ANSWER, ROTATE_CHECK = "7a3c5e04", "7a3c5e05"  # RoPE: queries turned by position, pair by pair
@@ -49,6 +50,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "strategies": (STRATEGIES_ANSWER, STRATEGIES_CHECK),
     "beam search": (BEAM_ANSWER, BEAM_CHECK),
     "toy attention": (TOY_ANSWER, TOY_CHECK),
+    "attention weights": (WEIGHTS_ANSWER, WEIGHTS_CHECK),
     "attention head": (HEAD_ANSWER, HEAD_CHECK),
     "all heads": (ALL_HEADS_ANSWER, ALL_HEADS_CHECK),
     "rotation": (ROTATE_ANSWER, ROTATE_CHECK),
@@ -165,6 +167,16 @@ def my_head_weights(model, layer, head):
 """
 SIX = "    return h.W_q, h.b_q, h.W_k, h.b_k, h.W_v, h.b_v"  # a head's six tensors, from one that was cut for you
 RIGHT_LAYOUT = dict(gpt2_third="third", kv="head // (heads // kv_heads)", weight="w.T")
+
+def _weights(scores, mask="torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)", fill="float('-inf')", dim=-1):
+    """An answer to exercise 8(a) with its scores, mask, fill value and softmax dimension as the case says."""
+    return ("def my_attention_weights(q, k):\n"
+            "    n, d = q.shape\n"
+            f"    scores = {scores}\n"
+            f"    return scores.masked_fill({mask}, {fill}).softmax({dim})")
+
+
+SCALED = "q @ k.T / d ** 0.5"
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
     # the student's whole model writes the notebook's greedy text; with no model yet, what to do first
@@ -609,8 +621,19 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  " top_p)\n"
                  "        kept = p.nonzero().flatten()\n"
                  "        ids.append(int(kept[torch.multinomial(p[kept].flip(0), 1).item()]))\n"
-                 "    return ids", WRONG, "Every token you drew is one the filters keep at its step: if your loop",
-                 id="sampling: a draw from the kept tokens in another order, which generate's seed cannot match"),
+                 "    return ids", WRONG, "but over 400 first tokens your draws do not follow the filtered",
+                 id="sampling: the kept tokens drawn with each other's probabilities"),
+    pytest.param(SAMPLING_CHECK,
+                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
+                 "    ids = prompt_ids[0].tolist()\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            p = filtered_probabilities(model(torch.tensor([ids])).logits[0, -1], temperature, top_k,"
+                 " top_p)\n"
+                 "        below = int((p.cumsum(0) < torch.rand(())).sum())  # the inverse of the CDF\n"
+                 "        ids.append(min(below, int(p.nonzero().max())))\n"
+                 "    return ids", RIGHT, "Correct, though not generate's draws: every token you drew",
+                 id="sampling: the inverse CDF, other draws from the same distribution"),
     pytest.param(SAMPLING_CHECK,
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    ids = prompt_ids[0].tolist()\n"
@@ -650,6 +673,32 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",
                  id="sampling: a str"),
+    pytest.param(WEIGHTS_CHECK, "import math\n" + _weights("q @ k.T / math.sqrt(d)", fill="-1e9"), RIGHT,
+                 "Correct: your weights",
+                 id="attention weights: -1e9 and math.sqrt"),
+    pytest.param(WEIGHTS_CHECK, "def my_attention_weights(q, k):\n"
+                 "    keep = torch.tril(torch.ones(len(q), len(q))) == 1\n"
+                 "    return torch.where(keep, q @ k.T / q.shape[1] ** 0.5, float('-inf')).softmax(dim=1)", RIGHT,
+                 "Correct: your weights", id="attention weights: tril and where"),
+    pytest.param(WEIGHTS_CHECK, _weights("q @ k.T"), WRONG, "the scores were not divided by √d",
+                 id="attention weights: unscaled"),
+    pytest.param(WEIGHTS_CHECK, _weights("q @ k.T / d"), WRONG, "divided by d, not by √d",
+                 id="attention weights: divided by d"),
+    pytest.param(WEIGHTS_CHECK, _weights("k @ q.T / d ** 0.5"), WRONG, "query i against key j",
+                 id="attention weights: keys against queries"),
+    pytest.param(WEIGHTS_CHECK, _weights(SCALED, mask="torch.zeros(n, n, dtype=torch.bool)"), WRONG,
+                 "a token after the query got weight", id="attention weights: no mask"),
+    pytest.param(WEIGHTS_CHECK, _weights(SCALED, mask="torch.ones(n, n, dtype=torch.bool).triu()"), WRONG,
+                 "a row came out NaN", id="attention weights: the diagonal hidden"),
+    pytest.param(WEIGHTS_CHECK, _weights(SCALED, dim=0), WRONG, "the rows do not add up to 1",
+                 id="attention weights: softmax over the columns"),
+    pytest.param(WEIGHTS_CHECK, "def my_attention_weights(q, k):\n"
+                 "    return (q @ k.T / q.shape[1] ** 0.5).softmax(-1).tril()", WRONG, "the rows do not add up to 1",
+                 id="attention weights: masked after the softmax"),
+    pytest.param(WEIGHTS_CHECK, "def my_attention_weights(q, k):\n    return [[1.0]]", WRONG,
+                 "return the (3, 3) weights as a tensor", id="attention weights: a list"),
+    pytest.param(WEIGHTS_CHECK, "def my_attention_weights(q, k):\n    return None", WRONG, "Not answered yet",
+                 id="attention weights: the empty answer cell"),
     pytest.param(TOY_CHECK, "my_toy_pick = 1", RIGHT, "Right: token 1 gets row 3's largest weight (token 1: q·k = 3",
                  id="toy attention: 1"),
     pytest.param(TOY_CHECK, "import numpy as np\nmy_toy_pick = np.int64(1)", RIGHT, "Right: token 1",

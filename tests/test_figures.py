@@ -84,18 +84,32 @@ def _decode(seconds: list[float], fed: list[int], prompt: int):
     return decoded
 
 
-def test_the_kv_cache_figure_draws_each_decode_s_steps_over_the_sequence_length():
+def test_the_kv_cache_figure_draws_each_decode_s_steps_and_its_running_total_over_the_sequence_length():
     refeed = _decode([0.010, 0.012, 0.014], [5, 6, 7], prompt=5)
     cached = _decode([0.011, 0.003, 0.004], [5, 1, 1], prompt=5)
     fig, alt = figures.kv_cache_figure(refeed, cached)
     left, right = fig.axes
-    (re_time, cache_time), (re_fed, cache_fed) = left.get_lines(), right.get_lines()
-    assert list(re_time.get_xdata()) == [5, 6, 7] and list(cache_fed.get_ydata()) == [5, 1, 1]
-    assert list(re_time.get_ydata()) == pytest.approx([10, 12, 14]) and list(re_fed.get_ydata()) == [5, 6, 7]
+    (re_time, cache_time), (re_total, cache_total) = left.get_lines(), right.get_lines()
+    assert list(re_time.get_xdata()) == [5, 6, 7] and list(cache_total.get_xdata()) == [5, 6, 7]
+    assert list(re_time.get_ydata()) == pytest.approx([10, 12, 14])
     assert list(cache_time.get_ydata()) == pytest.approx([11, 3, 4])
+    assert list(re_total.get_ydata()) == pytest.approx([0.010, 0.022, 0.036])
+    assert list(cache_total.get_ydata()) == pytest.approx([0.011, 0.014, 0.018])
     assert "lengths 5 to 7 tokens" in alt and "grows to 14 ms" in alt and "the whole prompt, 11 ms" in alt
-    assert "about 4 ms" in alt and "(5 growing to 7)" in alt  # the median of the cached steps after the first
+    assert "about 4 ms" in alt  # the median of the cached steps after the first
+    assert "re-feeding ends at 0.0 s" in alt and left.get_ylim()[0] == 0 == right.get_ylim()[0]
     plt.close(fig)
+
+
+def test_the_cache_report_sets_the_time_saved_beside_the_tokens_saved_and_the_cost_of_one_pass():
+    from utils.generation import cache_report
+
+    refeed = _decode([0.040, 0.050, 0.060], [5, 6, 7], prompt=5)
+    cached = _decode([0.040, 0.020, 0.030, 0.010], [5, 1, 1, 1], prompt=5)
+    time, fed, one = cache_report(refeed, cached).splitlines()
+    assert "re-feed 0.15 s, cache 0.10 s: 1.5x faster" in time
+    assert "re-feed 18, cache 8: 2.2x fewer" in fed
+    assert "the prompt's 5 tokens 40 ms, over 1 token 20 ms" in one  # the median of 20, 30 and 10 ms
 
 
 def test_the_temperature_figure_draws_softmax_of_the_logits_over_t_and_the_rest_together():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from utils.fill_mask import continuation_prefix, encode_masked, fill_mask, one_blank_each, rank_of
+from utils.fill_mask import causal_mask, continuation_prefix, encode_masked, fill_mask, one_blank_each, rank_of
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,12 @@ def test_one_blank_each_hides_every_word_once_with_the_rest_of_its_sentence_in_v
             assert shown[others].tolist() == [sentence_ids[p] for p in others]  # the rest as it was
             assert batch["attention_mask"][row].sum() == len(sentence_ids)  # padding is not attended to
             row += 1
+
+
+def test_the_causal_mask_lets_each_token_see_itself_and_the_tokens_before_it():
+    mask = causal_mask(3, torch.bfloat16)
+    lowest = torch.finfo(torch.bfloat16).min
+    assert mask.shape == (1, 1, 3, 3) and mask.dtype == torch.bfloat16
+    assert mask[0, 0].tolist() == [[0, lowest, lowest], [0, 0, lowest], [0, 0, 0]]
+    scores = torch.zeros(3, 3)
+    assert (scores + mask[0, 0].float()).softmax(-1)[0].tolist() == [1.0, 0.0, 0.0]  # the first sees only itself

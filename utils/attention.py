@@ -54,6 +54,14 @@ class AttentionHead:
         return replace(self, x=x, weights=None, output=None)
 
 
+def attention_weights(q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, weights) of causal attention from queries and keys, (n, d) each: the scores q kᵀ / √d, (n, n), and
+    each row's softmax over the keys at or before it (the future masked)."""
+    scores = q @ k.T / q.shape[-1] ** 0.5
+    future = torch.ones(len(q), len(k), dtype=torch.bool, device=q.device).triu(diagonal=1)
+    return scores, scores.masked_fill(future, float("-inf")).softmax(-1)
+
+
 @contextmanager
 def _eager(model: PreTrainedModel):
     """The model with its plain ("eager") attention, which can return its weights; restored afterwards."""

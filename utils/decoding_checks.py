@@ -1,6 +1,7 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
 (exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
-(exercise 7), the predictions about the strategies table, and which token wins a row of attention at toy size.
+(exercise 7), the predictions about the strategies table, and attention at toy size: which token wins a row, and
+the weights by hand (exercise 8(a)).
 Each returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import math
 
 import torch
 
+from utils.attention import attention_weights
 from utils.exercises import (
     NOT_ANSWERED,
     NOT_ANSWERED_HINT,
@@ -69,7 +71,15 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
         if mine[:len(theirs)] != theirs:
             at = next(i for i, (a, b) in enumerate(zip([*mine, *[None] * len(theirs)], theirs)) if a != b)
             maybe_right, how = _how_drawn(model, mine, prompt_length, temperature, top_k, top_p)
+            if maybe_right and (fits := _draws_fit(my_sample, model, start, temperature, top_k, top_p))[0]:
+                return (f"Correct, though not generate's draws: every token you drew is one the filters keep, and "
+                        f"over {DRAWS} first tokens your sampler follows the filtered distribution ({fits[1]}). "
+                        "generate draws with torch.multinomial; another way of drawing gives other tokens from the "
+                        "same seed.")
             opening = "Not generate's draws" if maybe_right else "Not quite"
+            if maybe_right:
+                how = (f"Every token you drew is one the filters keep, but over {DRAWS} first tokens your draws do not "
+                       f"follow the filtered distribution ({fits[1]}): draw each kept token with its probability. ")
             return (f"{opening} at temperature {temperature}, top_k {top_k}, top_p {top_p}: your ids first differ "
                     f"from generate's at position {at} (the prompt has {prompt_length}): "
                     f"{mine[at] if at < len(mine) else 'none'} against {theirs[at]}. " + how +
@@ -81,6 +91,33 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
                     f"n = {n} new ones, {prompt_length + n} ids in all (you returned {len(mine)}).")
     return ("Correct: your loop draws exactly generate's tokens at both settings: sampling is the greedy loop with "
             "argmax replaced by a draw from the filtered distribution.")
+
+
+DRAWS = 400  # first tokens drawn to test a sampler that draws other tokens than generate's: a few seconds
+
+
+def _draws_fit(my_sample, model, start, temperature, top_k, top_p) -> tuple[bool, str]:
+    """(do ``DRAWS`` first tokens of ``my_sample`` follow the filtered distribution?, the chi-squared test's numbers):
+    tokens expected fewer than 5 times are pooled; the bound is the 0.1% point (Wilson-Hilferty)."""
+    n = start["input_ids"].shape[-1]
+    with torch.no_grad():
+        p = filtered_probabilities(model(**start).logits[0, -1].float(), temperature, top_k, top_p).double()
+    counts = torch.zeros_like(p)
+    with without((model, "generate"), *on_its_classes(model, "generate")):
+        for _ in range(DRAWS):
+            ids = token_ids(my_sample(start["input_ids"], 1, temperature, top_k, top_p))
+            if ids is None or len(ids) <= n or not 0 <= ids[n] < len(p):
+                return False, "one draw gave no token of the vocabulary"
+            counts[ids[n]] += 1
+    common = p * DRAWS >= 5
+    observed = torch.cat([counts[common], counts[~common].sum()[None]])
+    expected = torch.cat([p[common] * DRAWS, (p[~common] * DRAWS).sum()[None]])
+    if bool((observed[expected == 0] > 0).any()):
+        return False, "a token the filters remove was drawn"
+    chi2 = float(((observed - expected)[expected > 0] ** 2 / expected[expected > 0]).sum())
+    df = max(int((expected > 0).sum()) - 1, 1)
+    bound = df * (1 - 2 / (9 * df) + 3.09 * math.sqrt(2 / (9 * df))) ** 3
+    return chi2 <= bound, f"chi-squared {chi2:.1f} on {df} degrees of freedom, bound {bound:.1f}"
 
 
 @torch.no_grad()
@@ -243,3 +280,42 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     why = ("" if top == n else f" A score is a dot product, not a likeness: a long key along the query can score "
            f"more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
     return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"
+
+
+def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
+    """What a wrong ``my_attention_weights(q, k)`` most likely did, from the weights it returned."""
+    n, d = q.shape
+    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
+
+    def masked(scores):
+        return scores.masked_fill(future, float("-inf")).softmax(-1)
+
+    if bool(mine[future].abs().gt(1e-6).any()):
+        return "a token after the query got weight: set the future's scores to -inf before the softmax"
+    if bool(mine.isnan().any()):
+        return "a row came out NaN: every score in it was hidden; a token may look at itself (triu(diagonal=1))"
+    if not torch.allclose(mine.sum(-1), torch.ones(n), atol=1e-4):
+        return "the rows do not add up to 1: take the softmax over each row (the last dimension), after the mask"
+    slips = {"the scores were not divided by √d": masked(q @ k.T),
+             "the scores were divided by d, not by √d": masked(q @ k.T / d),
+             "entry (i, j) must be query i against key j, q @ k.T": masked(k @ q.T / d ** 0.5)}
+    return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-5)),
+                "the weights differ from the scores' masked row softmax")
+
+
+def attention_weights_verdict(my_attention_weights, toy_q: torch.Tensor, toy_k: torch.Tensor) -> str:
+    """Exercise 8(a): ``my_attention_weights(q, k)`` against ``utils.attention.attention_weights`` on the toy's three
+    tokens, then on seven random ones with d = 4, spread wide enough that the scaling shows."""
+    gen = torch.Generator().manual_seed(0)
+    cases = {"the toy": (toy_q, toy_k), "seven random tokens": (3 * torch.randn(7, 4, generator=gen),
+                                                                3 * torch.randn(7, 4, generator=gen))}
+    for name, (q, k) in cases.items():
+        mine = my_attention_weights(q.clone(), k.clone())  # copies: an in-place step cannot change the toy
+        if mine is None:
+            return NOT_ANSWERED_HINT
+        if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (len(q), len(k)):
+            return f"Not quite: on {name} return the ({len(q)}, {len(k)}) weights as a tensor; got {describe(mine)}."
+        if not torch.allclose(mine.detach().float(), attention_weights(q, k)[1], atol=1e-5):
+            return f"Not quite: on {name}, {_weights_slip(mine.detach().float(), q, k)}."
+    return ("Correct: your weights equal utils.attention.attention_weights on the toy and on seven random tokens: "
+            "scaled scores, the future hidden, a softmax over each row.")

@@ -126,27 +126,30 @@ def own_loop_figure(losses: list[float], uniform: float, vocab_size: int):
 
 def kv_cache_figure(refeed, cached):
     """(figure, alt text): notebook 2's two decodes of the same prompt, each ``greedy_decode``'s result, side by side
-    over the sequence length: time per step (left) and tokens fed per step (right), re-fed and cached."""
+    over the sequence length: time per step (left) and the time spent so far (right), re-fed and cached."""
+    import itertools
+
     import matplotlib.pyplot as plt
 
     lengths = [len(cached.prompt_ids) + n for n in range(len(cached.steps))]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
     for decoded, label, style in ((refeed, "re-feed the whole sequence", "-"), (cached, "KV cache (one new token)",
                                                                                   "--")):
         left.plot(lengths, [s.seconds * 1000 for s in decoded.steps], style, label=label)  # style, not colour alone
-        right.plot(lengths, [s.tokens_fed for s in decoded.steps], style, label=label)
+        right.plot(lengths, list(itertools.accumulate(s.seconds for s in decoded.steps)), style, label=label)
     left.set(title="Time per decoding step", xlabel="sequence length (tokens)", ylabel="time per step (ms)")
-    left.set_ylim(bottom=0)  # from 0: the two lines' heights compare as their times do
-    right.set(title="Tokens fed to the model per step", xlabel="sequence length (tokens)", ylabel="tokens")
+    right.set(title="Time spent so far", xlabel="sequence length (tokens)", ylabel="seconds")
+    for ax in (left, right):
+        ax.set_ylim(bottom=0)  # from 0: the two lines' heights compare as their times do
     left.legend()
     later = sorted(s.seconds * 1000 for s in cached.steps[1:])  # the cached steps after the prompt's
     typical = f"{later[len(later) // 2]:.0f}" if later else "–"
+    totals = [sum(s.seconds for s in d.steps) for d in (refeed, cached)]
     return fig, (f"Two line charts over sequence lengths {lengths[0]} to {lengths[-1]} tokens. Left, time per step: "
                  f"re-feeding grows to {refeed.steps[-1].seconds * 1000:.0f} ms; with the KV cache, after the first "
                  f"step (the whole prompt, {cached.steps[0].seconds * 1000:.0f} ms), each step takes about {typical} "
-                 f"ms whatever the length. Right, tokens fed per step: re-feeding feeds the whole sequence "
-                 f"({refeed.steps[0].tokens_fed} growing to {refeed.steps[-1].tokens_fed}), the cache one token after "
-                 "the prompt.")
+                 f"ms. Right, the time spent so far: re-feeding ends at {totals[0]:.1f} s, the cache at "
+                 f"{totals[1]:.1f} s.")
 
 
 def temperature_figure(logits, labels: list[str], temperatures=(0.5, 1.0, 2.0)):

@@ -1,15 +1,14 @@
-"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: the vocabulary (exercise 1),
-WordPiece by hand (1b), softmax (2), the loss of the original word (3), the top 5's mass (4), filling blanks in turn
-(5), the student's own sentence (6), and the words after the blank, read with and without a causal mask (7). Each
-verdict returns one line (or a few) for the check cell to print, whatever the answer; the reveals wait for a
-prediction (``word_predicted``, ``causal_experiment_ready``).
-"""
+"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 (the vocabulary,
+WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides of the blank
+and the causal mask) and the ten steps' prediction. Each verdict returns a line or a few to print, whatever the answer;
+the reveals wait for a prediction (``word_predicted``, ``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
 import math
 import sys
 
+import tokenizers.models
 import torch
 from transformers import PreTrainedTokenizerBase
 
@@ -27,7 +26,7 @@ from utils.exercises import (
     truth,
     without,
 )
-from utils.fill_mask import continuation_prefix, encode_masked, fill_mask
+from utils.fill_mask import causal_mask, continuation_prefix, encode_masked, fill_mask
 
 
 def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedTokenizerBase, model_name: str) -> str:
@@ -118,6 +117,8 @@ def top_mass_verdict(mass, count, probabilities: torch.Tensor, k: int) -> str:
     top_mass, above = probabilities.topk(k).values.sum().item(), int((probabilities > 0.001).sum())
     if mass is None or count is None:
         return NOT_ANSWERED
+    if number(mass) is not None and abs(number(mass) - 100 * top_mass) <= 0.25 + 1e-9:
+        return f"Nearly: {describe(mass)} is a percentage; give the sum as a fraction, between 0 and 1."
     if number(mass) is None or not abs(number(mass) - top_mass) <= 0.0025 + 1e-9:  # NaN fails too
         return f"Not quite: the top {k} sum is not {describe(mass)}. Add up top.values."
     if number(count) != above:
@@ -153,7 +154,8 @@ def wordpiece_verdict(my_wordpiece, tokenizer: PreTrainedTokenizerBase) -> str:
     vocabulary = tokenizer.get_vocab()
     tokenizing = [place for name in TOKENIZING  # refused while the answer runs, with this module's own split
                   for place in exercises.on_its_classes(tokenizer, name)] + [(tokenizer, "_tokenizer"),
-                                                                             (sys.modules[__name__], "_split")]
+                                                                             (sys.modules[__name__], "_split"),
+                                                                             (tokenizers.models, "WordPiece")]
     for word in WORDPIECE_WORDS:
         with without(*tokenizing):
             mine = my_wordpiece(word, dict(vocabulary))
@@ -335,3 +337,64 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
                 "cannot reach it, so a causal model's guess could not change.")
     return (("Correct" if said is True else "Not quite") + f": with the causal mask the probabilities at the blank "
             f"moved by up to {causal:.2g}; seeing every token, by up to {full:.2g}.")
+
+
+def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
+    """What is wrong with ``answer`` as ``causal_mask(n, dtype)``, or None."""
+    if not isinstance(answer, torch.Tensor):
+        return f"return a tensor; for n = {n} got {describe(answer)}"
+    if tuple(answer.shape) == (n, n):
+        return (f"its shape is ({n}, {n}); attention_mask takes (batch, heads, query, key): add two leading "
+                "dimensions of 1, e.g. mask[None, None]")
+    if tuple(answer.shape) != (1, 1, n, n):
+        return f"for n = {n} its shape is {tuple(answer.shape)}, not (1, 1, {n}, {n})"
+    if not answer.is_floating_point():
+        return (f"its dtype is {answer.dtype}; the mask is added to the scores, so it holds numbers: 0 where a token "
+                "may look, torch.finfo(model.dtype).min where it may not")
+    if answer.dtype != dtype:
+        return f"its dtype is {answer.dtype}; the model's scores are {dtype}: build it with dtype=model.dtype"
+    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
+    values = answer[0, 0].detach()
+    hidden, shown = values <= -1e4, values == 0  # weight 0 after a softmax: finfo's min, -1e9 or -inf
+    if torch.equal(hidden, later.T) and n > 1:
+        return "it hides the tokens before each token and shows those after it: the mask the wrong way round"
+    if bool(hidden.diagonal().any()):
+        return "it hides each token from itself (the diagonal); a token may look at itself: triu(diagonal=1)"
+    if not bool(hidden[later].all()):
+        return (f"a token after the query gets {float(values[later][~hidden[later]][0]):g}, which leaves it weight "
+                "after the softmax: add the most negative float there, torch.finfo(model.dtype).min")
+    if not bool(shown[~later].all()):
+        return (f"where a token may look the mask must add 0; it adds {float(values[~later][~shown[~later]][0]):g}, "
+                "which shifts those scores")
+    return None
+
+
+def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """Exercise 7(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
+    (encoded, blanks), length = encode_masked(tokenizer, text), len(tokenizer(text)["input_ids"])
+    for n in (4, 1, length):
+        answer = my_causal_mask(n)
+        if answer is None:
+            return NOT_ANSWERED_HINT
+        if (problem := _mask_problem(answer, n, model.dtype)) is not None:
+            return f"Not quite: {problem}."
+    with torch.no_grad():
+        mine, reference = (model(input_ids=encoded["input_ids"], attention_mask=m).logits[0, blanks[0]].softmax(-1)
+                           for m in (my_causal_mask(length), causal_mask(length, model.dtype)))
+    if (problem := mismatch(mine, reference)) is not None:
+        return f"Not quite: through the model, the probabilities at the blank differ: {problem}."
+    return (f"Correct: your mask equals the one at_the_blank uses, for 4, 1 and {length} tokens (0 on and below the "
+            "diagonal, the most negative float above it), and through the model it gives the same probabilities at "
+            "the blank.")
+
+
+def unseen_verdict(my_unseen_falls, unseen_before: float, unseen_after: float, seen_before: float,
+                   seen_after: float) -> str:
+    """Notebook 1's ten steps: the prediction that the unseen sentences' loss falls, against what it did."""
+    if (said := truth(my_unseen_falls)) is None:
+        return NOT_ANSWERED if my_unseen_falls is None else (f"Not quite: predict True or False; got "
+                                                             f"{describe(my_unseen_falls)}.")
+    fell = unseen_after < unseen_before
+    return (f"You predicted {said}: the unseen sentences went {unseen_before:.2f} -> {unseen_after:.2f} "
+            f"({'fell' if fell else 'did not fall'}), the batch's {seen_before:.2f} -> {seen_after:.2f}: "
+            + ("right." if said == fell else "not this time."))

@@ -1,5 +1,5 @@
-"""Fill in the blanks with a masked language model: ranked words for every mask, and a batch that hides every
-token of some sentences, one at a time."""
+"""Fill in the blanks with a masked language model: ranked words for every mask, a batch that hides every token of
+some sentences, one at a time, and the causal mask that hides from each token the tokens after it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ def encode_masked(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[BatchE
     inputs = tokenizer(text, return_tensors="pt", verbose=False)
     positions = (inputs["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0].tolist()
     return inputs, positions
+
+
+def causal_mask(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The additive attention mask (1, 1, n, n) under which each of n tokens sees itself and the tokens before it:
+    0 on and below the diagonal, the most negative ``dtype`` number above it (weight 0 after the softmax)."""
+    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)  # row i, column j > i: a token after i
+    return torch.zeros(1, 1, n, n, dtype=dtype).masked_fill(later, torch.finfo(dtype).min)
 
 
 @torch.no_grad()

@@ -121,6 +121,20 @@ def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
     return 2 * config.num_hidden_layers * kv_heads * head_dim * model.dtype.itemsize
 
 
+def cache_report(refeed: Decoded, cached: Decoded) -> str:
+    """Notebook 2's two decodes of the same tokens (``use_cache`` False, then True) in three lines: the time each
+    took, the tokens each fed the model, and what one forward pass cost over the prompt and over one token."""
+    seconds = [sum(s.seconds for s in d.steps) for d in (refeed, cached)]
+    fed = [sum(s.tokens_fed for s in d.steps) for d in (refeed, cached)]
+    later = sorted(s.seconds for s in cached.steps[1:]) or [cached.steps[0].seconds]
+    one, prompt = later[len(later) // 2], cached.steps[0]
+    return "\n".join([
+        f"time:        re-feed {seconds[0]:.2f} s, cache {seconds[1]:.2f} s: {seconds[0] / seconds[1]:.1f}x faster",
+        f"tokens fed:  re-feed {fed[0]:,}, cache {fed[1]:,}: {fed[0] / fed[1]:.1f}x fewer",
+        f"one pass:    over the prompt's {prompt.tokens_fed} tokens {prompt.seconds * 1000:.0f} ms, over 1 token "
+        f"{one * 1000:.0f} ms (the median cached step)"])
+
+
 def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
     """A text table: one row per step, its top candidates with probabilities, most likely (the one greedy decoding
     chose) first."""

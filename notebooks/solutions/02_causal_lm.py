@@ -82,14 +82,17 @@ def predict_the_toy_row():
     my_toy_pick = 1  # key (3, 0) along query (1, 1) scores 3; the token's own key (1, 1) scores 2
 
 
+def my_attention_weights(q, k):
+    scores = q @ k.T / q.shape[-1] ** 0.5  # entry (i, j): query i against key j
+    future = torch.ones(len(q), len(k), dtype=torch.bool).triu(diagonal=1)  # True above the diagonal
+    return scores.masked_fill(future, float("-inf")).softmax(-1)
+
+
 def my_attention_head(head):
     q = head.rotate(head.x @ head.W_q + head.b_q)
     k = head.rotate(head.x @ head.W_k + head.b_k)
     v = head.x @ head.W_v + head.b_v
-    scores = q @ k.T / head.size ** 0.5
-    n = len(head.x)
-    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)  # True above the diagonal
-    weights = scores.masked_fill(future, float("-inf")).softmax(-1)
+    weights = my_attention_weights(q, k)  # part (a)
     return weights, weights @ v
 
 
@@ -206,6 +209,7 @@ SOLUTIONS = {
     "bc9393b5": (body(predict_the_strategies), "You predicted beam search (4)"),
     "028dc1ef": (cell(my_beam_search), "Correct:"),
     "957a3981": (body(predict_the_toy_row), "Right: token 1 gets row 3's largest weight"),
+    "957a3986": (cell(my_attention_weights), "Correct: your weights equal"),
     "9c018689": (cell(my_attention_head), "Correct:"),
     "4b7a1e23": (cell(my_all_heads), "Correct:"),
     "7a3c5e04": (cell(my_rotate), "Correct:"),
