@@ -239,6 +239,9 @@ def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
     ("U-shaped", "falls then rises"), ("improves then gets worse", "falls then rises"),
     ("it overfits", "falls then rises"), ("falls, and the gap to training grows", "falls"),
     ("bottoms out then climbs", "falls then rises"), ("falls, then levels off", "falls then flat"),
+    ("falls; it never overfits", "falls"), ("decreases without overfitting", "falls"),
+    ("decreases, no U shape", "falls"), ("improves, then degrades", "falls then rises"),
+    ("declines then bounces back", "falls then rises"), ("falls then rebounds", "falls then rises"),
     (3, None), (None, None)])
 def test_a_curve_shape_is_read_from_the_students_own_words(said, shape):
     assert exercises.curve_shape(said) == shape

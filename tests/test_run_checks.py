@@ -97,6 +97,18 @@ def test_more_data_reads_the_end_against_a_count_of_its_own_text_then_the_first_
                              error=0.05).startswith(f"{call[right][1]}: you predicted False")
 
 
+@pytest.mark.parametrize("pairs, said", [
+    (7.15, "scores 7.15: this run ends 0.55 above it: it predicts worse than a count of which token follows which."),
+    (7.90, "scores 7.90: this run ends 0.20 under it, so it uses more context than the token before."),
+])
+def test_more_data_sets_the_end_against_a_count_of_token_pairs_too(pairs, said):
+    text = more_data_verdict(True, first=(0.07, 10.65), every=(7.5, 7.7), counted=7.87, uniform=10.82, best=8.94,
+                             error=0.02, pairs=pairs)
+    assert f"A count of its token pairs (the bigram model: one token of context) {said}" in text
+    assert "token pairs" not in more_data_verdict(True, first=(0.07, 10.65), every=(7.5, 7.7), counted=7.87,
+                                                  uniform=10.82, best=8.94, error=0.02)
+
+
 def test_a_gap_that_did_not_shrink_says_so_with_both_training_losses():
     text = more_data_verdict(False, first=(2.0, 3.0), every=(1.0, 4.0), counted=3.5, uniform=10.82, best=2.9,
                              error=0.05)

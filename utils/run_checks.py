@@ -67,13 +67,14 @@ def perplexity_verdict(mine, uniform_mine, best_loss: float, vocab_size: int) ->
 
 
 def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, float], counted: float,
-                      uniform: float, best: float, error: float) -> str:
+                      uniform: float, best: float, error: float, pairs: float | None = None) -> str:
     """Exercise 6: a predicted True or False, that the first run's model trained on every article ends with a
     validation loss under ``counted``, a unigram count of its training tokens on the same validation tokens.
     ``first`` and ``every`` are (final training, final validation) losses of the first run and of that run, ``best``
     the first run's lowest, ``error`` one standard error of the margin between model and count
     (``baselines.against_unigram``): the margin counts as more than counting where it exceeds two of them, and a
-    margin within two of them is too close to call either way."""
+    margin within two of them is too close to call either way. ``pairs``: a bigram count of the same text, the next
+    line to beat."""
     said = truth(guess)
     if said is None:
         return f"Answer True or False (got {describe(guess)})."
@@ -88,6 +89,11 @@ def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, flo
                  "predicted: so far it learnt which tokens are common, and little of which follow which."),
              f"The first run's lowest was {best:.2f}: this run ends {'under' if every[1] < best else 'above'} it "
              f"(the uniform guess: {uniform:.2f})."]
+    if pairs is not None:
+        lines.append(f"A count of its token pairs (the bigram model: one token of context) scores {pairs:.2f}: this "
+                     f"run ends {abs(every[1] - pairs):.2f} " + ("under it, so it uses more context than the token "
+                     "before." if every[1] < pairs else "above it: it predicts worse than a count of which token "
+                     "follows which."))
     gap, first_gap = every[1] - every[0], first[1] - first[0]
     lines.append(f"Validation minus training loss at the end: {gap:.2f} here, {first_gap:.2f} in the first run.")
     if gap >= first_gap:
