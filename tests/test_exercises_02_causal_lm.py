@@ -893,7 +893,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 # every cell that shows the model's next token after the prompt, or the strategies' table: nothing before a prediction
 TABLE = "my_next_word under Step 1, and the prediction cell above the table"  # the strategies table shows greedy text
 REVEALS = [*[(cell, "my_next_word", "my_next_word, under Step 1")
-             for cell in ["c13", "c14", "c16", "c17", "c19", "c22", "c27", "84bc2400", "d0cf5f52"]],
+             for cell in ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400", "d0cf5f52"]],
            ("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE)]
 
 

@@ -1,8 +1,10 @@
 """Notebook 3 (pretraining)'s exercises: every check cell accepts right answers, in more than one form, and turns down
 plausible wrong ones (tests/exercise_kernel.py runs them)."""
 
+from contextlib import ExitStack
+
 import pytest
-from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
+from exercise_kernel import RIGHT, WRONG, execute, exercise_tests, solution, stdout_of
 
 NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
@@ -443,3 +445,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
+
+
+def test_a_second_session_starts_from_the_cells_above_the_first_run_without_any_training_run(tmp_path):
+    """The Break's advice: run every cell above *The first run*, then session 2 from the Break on: nothing is
+    missing (the first run's Trainer included), and exercise 7's check passes with the reference answers."""
+    first_run, break_cell = "3624f326", "b0a1c2d2"  # the first run's heading, the Break
+    with ExitStack() as stack:
+        executed = execute(NOTEBOOK, stack, tmp_path, skip=(first_run, break_cell))
+        assert "Correct" in stdout_of(executed.cell(MY_GPT_CHECK))
+        assert not any(cell.get("outputs") for cell in executed.nb.cells[executed.index[first_run]:
+                                                                         executed.index[break_cell]])

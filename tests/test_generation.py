@@ -126,3 +126,17 @@ def test_each_strategy_s_draws_are_scored_by_the_model_s_own_probabilities(tiny_
     assert found["hot"].log_probability == pytest.approx(continuation_log_probability(tiny_gpt2, first, n))
     table = strategy_table(found).splitlines()
     assert len(table) == 5 and table[2].startswith("greedy") and "±" not in table[2] and "±" in table[3]
+
+
+def test_talk_prints_the_greedy_steps_after_the_ids_and_the_loss_on_the_text_s_own_next_tokens(
+        tiny_gpt2, gpt2_tokenizer, capsys):
+    from utils.generation import talk
+
+    ids = gpt2_tokenizer("The cat sat on the mat and the dog sat on the rug by the door.")["input_ids"]
+    talk(tiny_gpt2, ids, "a prompt", gpt2_tokenizer, prompt=5, new=3)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"a prompt: {gpt2_tokenizer.decode(ids[:5])!r}" and len(lines) == 1 + 2 + 3 + 1
+    with torch.no_grad():
+        log_p = tiny_gpt2(torch.tensor([ids[:8]])).logits[0, 4:7].log_softmax(-1)
+    loss = -log_p.gather(1, torch.tensor(ids[5:8])[:, None]).mean().item()  # the text's own next 3 tokens
+    assert lines[-1].endswith(f"loss on the text's own next 3 tokens {loss:.2f} nats")

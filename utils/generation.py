@@ -147,6 +147,21 @@ def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
     return "\n".join([header, "-" * len(header), *rows])
 
 
+def talk(lm: PreTrainedModel, ids: list[int], label: str, tokenizer: PreTrainedTokenizerBase, prompt: int = 16,
+         new: int = 8) -> None:
+    """Prints the step table of ``new`` greedy tokens after the first ``prompt`` of ``ids`` (these very ids, not their
+    text), the chosen tokens' mean probability, and the loss on the text's own next ``new`` tokens."""
+    decoded = greedy_decode(lm, tokenizer, list(ids[:prompt]), new, candidates=3)
+    top = [step.candidates[0][1] for step in decoded.steps]  # the chosen (most likely) token's probability
+    with torch.no_grad():  # the loss on the text's own next tokens: mean -ln p(true token)
+        x = torch.tensor([ids[:prompt + new]], device=lm.device)
+        loss_here = -lm(x).logits[0, prompt - 1:-1].float().log_softmax(-1).gather(1, x[0, prompt:, None]).mean().item()
+    print(f"{label}: {tokenizer.decode(decoded.prompt_ids)!r}")
+    print(step_table(decoded, tokenizer))
+    print(f"mean probability of the chosen token {sum(top) / len(top):.2f}; loss on the text's own next {new} tokens "
+          f"{loss_here:.2f} nats")
+
+
 @dataclass
 class Strategy:
     """One decoding strategy's draws after the same prompt (``compare_strategies``)."""
