@@ -14,6 +14,7 @@ SOFTMAX_ANSWER, SOFTMAX_CHECK = "c29", "c30"  # softmax by hand, stable at z + 1
 HEAD_ANSWER, HEAD_CHECK = "b5c2e7a3", "b5c2e7a4"  # the MLM head's scores from its weights, vs the model's logits
 MLM_LOSS_ANSWER, MLM_LOSS_CHECK = "bdc278aa", "41160c14"  # the loss at the blank, -ln p(box)
 MASS_ANSWER, MASS_CHECK = "c35", "c36"  # the top 5's probability, and the words above 0.1%
+SAME_WORD_ANSWER, SAME_WORD_CHECK = "c24b1e00", "c25b1e00"  # will two blanks of one pass get the same first word?
 IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in turn, one forward pass each
 OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own: is your word in the top 5?
 BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
@@ -31,6 +32,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
     "loss at the blank": (MLM_LOSS_ANSWER, MLM_LOSS_CHECK),
     "top-5 mass": (MASS_ANSWER, MASS_CHECK),
+    "same word": (SAME_WORD_ANSWER, SAME_WORD_CHECK),
     "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
     "own sentence": (OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK),
     "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
@@ -555,8 +557,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="unseen: predicted no fall"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = ' no '", RIGHT, "You predicted False: the unseen sentences went",
                  id="unseen: predicted no fall, in words"),
-    pytest.param(UNSEEN_CHECK, "my_unseen_falls = 'yes'", WRONG, "(did not fall), the batch's",
+    pytest.param(UNSEEN_CHECK, "my_unseen_falls = 'yes'", WRONG, "You predicted True: the unseen sentences went",
                  id="unseen: predicted a fall"),
+    pytest.param(SAME_WORD_CHECK, "my_same_word = True", RIGHT, "You predicted True: the blanks' first words are",
+                 id="same word: yes"),
+    pytest.param(SAME_WORD_CHECK, "my_same_word = 'yes'", RIGHT, "You predicted True: the blanks' first words are",
+                 id="same word: yes, in words"),
+    pytest.param(SAME_WORD_CHECK, "my_same_word = 'no'", WRONG, "You predicted False: the blanks' first words are",
+                 id="same word: no"),
+    pytest.param(SAME_WORD_CHECK, "my_same_word = 'brand'", WRONG, "predict True or False; got 'brand'",
+                 id="same word: a word"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = None", WRONG, "Not answered yet", id="unseen: not answered"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = 0.5", WRONG, "predict True or False; got 0.5",
                  id="unseen: a number"),

@@ -13,6 +13,7 @@ LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the mod
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
 TOY_ANSWER, TOY_CHECK = "957a3981", "957a3983"  # predict which token wins row 3 of attention at toy size
+LENS_ANSWER, LENS_CHECK = "18ef164a", "d0cf5f55"  # in which third of the layers the final choice tops the lens
 WEIGHTS_ANSWER, WEIGHTS_CHECK = "957a3986", "957a3987"  # the toy's steps: scaled scores, the mask, row softmax
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
 ALL_HEADS_ANSWER, ALL_HEADS_CHECK = "4b7a1e23", "4b7a1e24"  # every head of layer 0 at once: (heads, n, d)
@@ -59,6 +60,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "norm": (NORM_ANSWER, NORM_CHECK),
     "layer 0": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
+    "logit lens": (LENS_ANSWER, LENS_CHECK),
 }
 
 # a correct cached step, norm and layer, from which the wrong answers below are made
@@ -673,6 +675,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",
                  id="sampling: a str"),
+    pytest.param(LENS_CHECK, "my_lens_third = 'late'", RIGHT, "you predicted 'late'; the final choice",
+                 id="logit lens: late"),
+    pytest.param(LENS_CHECK, "my_lens_third = ' Late. '", RIGHT, "you predicted 'late'; the final choice",
+                 id="logit lens: in other case and spaces"),
+    pytest.param(LENS_CHECK, "my_lens_third = 'early'", WRONG, "Not this time: you predicted 'early'",
+                 id="logit lens: early"),
+    pytest.param(LENS_CHECK, "my_lens_third = 12", WRONG, "answer \"early\", \"middle\" or \"late\"; got 12",
+                 id="logit lens: a layer number"),
+    pytest.param(LENS_CHECK, "my_lens_third = None", WRONG, "Not answered yet", id="logit lens: not answered"),
     pytest.param(WEIGHTS_CHECK, "import math\n" + _weights("q @ k.T / math.sqrt(d)", fill="-1e9"), RIGHT,
                  "Correct: your weights",
                  id="attention weights: -1e9 and math.sqrt"),
@@ -892,9 +903,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 
 # every cell that shows the model's next token after the prompt, or the strategies' table: nothing before a prediction
 TABLE = "my_next_word under Step 1, and the prediction cell above the table"  # the strategies table shows greedy text
+LENS = "my_next_word under Step 1, and my_lens_third above"  # the lens table ends on the model's next token
 REVEALS = [*[(cell, "my_next_word", "my_next_word, under Step 1")
-             for cell in ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400", "d0cf5f52"]],
-           ("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE)]
+             for cell in ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400"]],
+           ("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE), ("d0cf5f52", "my_lens_third", LENS),
+           ("d0cf5f52", "my_next_word", LENS)]
 
 
 @pytest.mark.parametrize(("cell", "variable", "where"), REVEALS, ids=[f"{c}-{v}" for c, v, _ in REVEALS])

@@ -139,6 +139,11 @@ def test_the_own_loop_figure_draws_every_step_s_loss_under_the_uniform_guess():
     assert alt == ("Training loss of your loop over 3 steps on bytes, from 5.60 to 3.25, under the uniform guess "
                    "at 5.55.")
     plt.close(fig)
+    fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257, evaluations=[(1, 5.5), (3, 3.4)])
+    _, valid, _ = fig.axes[0].get_lines()
+    assert list(valid.get_xdata()) == [1, 3] and list(valid.get_ydata()) == [5.5, 3.4]
+    assert "; its validation loss 5.50 at step 1, 3.40 at step 3, under the uniform guess" in alt
+    plt.close(fig)
 
 
 def test_the_lens_grid_names_each_layer_s_guess_at_each_position(gpt2_tokenizer):

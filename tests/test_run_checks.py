@@ -158,3 +158,13 @@ def test_the_original_tutorials_run_is_shown_only_after_every_prediction():
 ])
 def test_the_second_run_against_the_bigram_line(guess, last, verdict):
     assert bigram_verdict(guess, last, 2.49).splitlines()[0] == verdict
+
+
+@pytest.mark.parametrize("last, verdict", [
+    (2.03, "0.46 nats under it (± 0.02, one standard error by article): right."),
+    (2.46, "0.03 nats under it (± 0.02, one standard error by article): too close to call: within two standard "
+           "errors."),
+    (2.60, "0.11 nats above it (± 0.02, one standard error by article): not this time."),
+])
+def test_the_bigram_margin_comes_with_its_error_bar(last, verdict):
+    assert bigram_verdict(True, last, 2.49, error=0.02).splitlines()[0].endswith(verdict)

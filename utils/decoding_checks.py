@@ -1,8 +1,8 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
 (exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
-(exercise 7), the predictions about the strategies table, and attention at toy size: which token wins a row, and
-the weights by hand (exercise 8(a)).
-Each returns the line the check cell prints, whatever the answer."""
+(exercise 7), the predictions about the strategies table and the logit lens, and attention at toy size: which token
+wins a row, and the weights by hand (exercise 8(a)). Each returns the line the check cell prints, whatever the
+answer."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from utils.exercises import (
     token_ids,
     truth,
     without,
+    words,
 )
 from utils.generation import continuation_log_probability
 from utils.sampling import MIN_TEMPERATURE, check_settings, filtered_probabilities
@@ -319,3 +320,19 @@ def attention_weights_verdict(my_attention_weights, toy_q: torch.Tensor, toy_k: 
             return f"Not quite: on {name}, {_weights_slip(mine.detach().float(), q, k)}."
     return ("Correct: your weights equal utils.attention.attention_weights on the toy and on seven random tokens: "
             "scaled scores, the future hidden, a softmax over each row.")
+
+
+def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str:
+    """The logit lens's prediction: in which third of the layers (0, the embeddings, to the last) the model's final
+    choice becomes the lens's top token and stays so to the end (``lens``: each layer's probabilities at the last
+    position; an early layer where it tops the lens only for a while does not count)."""
+    said = words(guess)
+    if guess is None:
+        return NOT_ANSWERED
+    if said not in ("early", "middle", "late"):
+        return f"Not quite: answer \"early\", \"middle\" or \"late\"; got {describe(guess)}."
+    settled = 1 + max((layer for layer, p in enumerate(lens) if int(p.argmax()) != choice), default=-1)
+    third = ("early", "middle", "late")[min(2, 3 * settled // len(lens))]
+    return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "
+            f"{tokenizer.decode([choice])!r} tops the lens from layer {settled} of {len(lens) - 1} to the end, in the "
+            f"{third} third.")

@@ -110,18 +110,23 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")
 
 
-def own_loop_figure(losses: list[float], uniform: float, vocab_size: int):
-    """(figure, alt text): notebook 3's own training loop, its loss at every step, under the uniform guess
-    (``uniform``: ln of ``vocab_size``)."""
+def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
+                    evaluations: list[tuple[int, float]] = ()):
+    """(figure, alt text): notebook 3's own training loop, its loss at every step and its ``evaluations`` ((step,
+    validation loss) pairs), under the uniform guess (``uniform``: ln of ``vocab_size``)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(range(1, len(losses) + 1), losses, lw=1, label="your loop (each step)")
+    ax.plot(range(1, len(losses) + 1), losses, lw=1, label="training loss (each step)")
+    if evaluations:  # dashed with markers: told apart from the training line by more than colour
+        ax.plot(*zip(*evaluations), ls="--", marker="o", markersize=5, label="validation loss")
     ax.axhline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size}")
-    ax.set(xlabel="step", ylabel="training loss (nats per byte)", title="your training loop, on bytes")
+    ax.set(xlabel="step", ylabel="loss (nats per byte)", title="your training loop, on bytes")
     ax.legend()
+    held = (f"; its validation loss {evaluations[0][1]:.2f} at step {evaluations[0][0]}, {evaluations[-1][1]:.2f} at "
+            f"step {evaluations[-1][0]}" if evaluations else "")
     return fig, (f"Training loss of your loop over {len(losses)} steps on bytes, from {losses[0]:.2f} to "
-                 f"{losses[-1]:.2f}, under the uniform guess at {uniform:.2f}.")
+                 f"{losses[-1]:.2f}{held}, under the uniform guess at {uniform:.2f}.")
 
 
 def kv_cache_figure(refeed, cached):

@@ -1,7 +1,7 @@
 """Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 (the vocabulary,
 WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides of the blank
-and the causal mask) and the ten steps' prediction. Each verdict returns a line or a few to print, whatever the answer;
-the reveals wait for a prediction (``word_predicted``, ``causal_experiment_ready``)."""
+and the causal mask) and the True-or-False predictions (``outcome_verdict``). Each verdict returns a line or a few to
+print, whatever the answer; the reveals wait for a prediction (``word_predicted``, ``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
@@ -388,13 +388,9 @@ def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBas
             "the blank.")
 
 
-def unseen_verdict(my_unseen_falls, unseen_before: float, unseen_after: float, seen_before: float,
-                   seen_after: float) -> str:
-    """Notebook 1's ten steps: the prediction that the unseen sentences' loss falls, against what it did."""
-    if (said := truth(my_unseen_falls)) is None:
-        return NOT_ANSWERED if my_unseen_falls is None else (f"Not quite: predict True or False; got "
-                                                             f"{describe(my_unseen_falls)}.")
-    fell = unseen_after < unseen_before
-    return (f"You predicted {said}: the unseen sentences went {unseen_before:.2f} -> {unseen_after:.2f} "
-            f"({'fell' if fell else 'did not fall'}), the batch's {seen_before:.2f} -> {seen_after:.2f}: "
-            + ("right." if said == fell else "not this time."))
+def outcome_verdict(prediction, happened: bool, what: str) -> str:
+    """A True-or-False prediction (that something happens) against whether it did; ``what`` says what was measured."""
+    if (said := truth(prediction)) is None:
+        return NOT_ANSWERED if prediction is None else (f"Not quite: predict True or False; got "
+                                                        f"{describe(prediction)}.")
+    return f"You predicted {said}: {what}: " + ("right." if said == happened else "not this time.")

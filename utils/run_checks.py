@@ -147,19 +147,23 @@ def rise_verdict(guess, valid: list[tuple[int, float]], margin: float = 0.1) -> 
     return "\n".join(lines)
 
 
-def bigram_verdict(guess, last: float, bigram: float) -> str:
+def bigram_verdict(guess, last: float, bigram: float, error: float | None = None) -> str:
     """The byte run's prediction: will its last validation loss (``last``) end under the bigram line (``bigram``)?
-    ``guess`` True or False, in any form ``truth`` reads."""
+    ``guess`` True or False, in any form ``truth`` reads; ``error``: one standard error of the margin (by article),
+    within two of which the result is too close to call."""
     said = truth(guess)
     if said is None:
         return f"Not quite: predict it as True or False; got {describe(guess)}."
-    under = last < bigram
+    under, close_call = last < bigram, error is not None and abs(bigram - last) <= 2 * error
+    bar = f" (± {error:.2f}, one standard error by article)" if error is not None else ""
+    call = ("too close to call: within two standard errors" if close_call else
+            "right" if said == under else "not this time")
     lines = [f"Under the bigram line? You predicted {said}; the run ended {abs(bigram - last):.2f} nats "
-             f"{'under' if under else 'above'} it: {'right' if said == under else 'not this time'}."]
-    if under and not said:
+             f"{'under' if under else 'above'} it{bar}: {call}."]
+    if under and not said and not close_call:
         lines.append("A count of pairs sees one byte back; the model reads the whole chunk before each byte, and "
                      "within a word the bytes before say a lot about the next.")
-    elif said and not under:
+    elif said and not under and not close_call:
         lines.append("In these steps it learnt little beyond what one byte of context gives; more steps take it "
                      "further.")
     return "\n".join(lines)

@@ -197,6 +197,11 @@ def a_temperature_like_greedy():
     my_temperature = 0.01  # near 0 the distribution collapses onto the favourite
 
 
+def predict_the_lens():
+    global my_lens_third
+    my_lens_third = "late"  # the last layers turn the running vector into the next token's embedding direction
+
+
 SOLUTIONS = {
     "4cd90ea4": (body(predict_the_next_word), "You predicted 'great'"),
     "c33": (body(probability_of_the_continuation), "Correct:"),
@@ -218,4 +223,5 @@ SOLUTIONS = {
     "93d11cfb": (cell(my_norm), "Correct:"),
     "93d11cfc": (cell(my_layer), "Correct:"),
     "14677cf1": (cell(my_forward), "Correct:"),
+    "18ef164a": (body(predict_the_lens), "you predicted 'late'; the final choice"),
 }
