@@ -549,6 +549,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "where a token may look the mask must add 0", id="mask by hand: ones where visible"),
     pytest.param(MASK_CHECK, _mask("return torch.zeros(1, 1, n, n, dtype=torch.float64).masked_fill(later, -1e300)"),
                  WRONG, "build it with dtype=model.dtype", id="mask by hand: float64"),
+    pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return causal_mask(n, model.dtype)", WRONG, REBUILT,
+                 id="mask by hand: utils' own mask"),
     pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return 'triu'", WRONG, "return a tensor",
                  id="mask by hand: a str"),
     pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return None", WRONG, "Not answered yet",

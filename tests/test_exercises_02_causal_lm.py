@@ -31,6 +31,12 @@ STRATEGIES_ANSWER, STRATEGIES_CHECK = "bc9393b5", "4844112a"  # the most likely 
 BEAM_ANSWER, BEAM_CHECK = "028dc1ef", "102ea084"  # beam search of width 2, as generate(num_beams=2)
 
 # sampling without the cache: the prompt and every drawn token fed again at each step (the return varies by case)
+FILTERED_EACH_STEP = ("def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"  # a draw of its own follows
+                      "    ids = prompt_ids[0].tolist()\n"
+                      "    for _ in range(n):\n"
+                      "        with torch.no_grad():\n"
+                      "            p = filtered_probabilities(model(torch.tensor([ids])).logits[0, -1], temperature,"
+                      " top_k, top_p)\n")
 NO_CACHE_SAMPLE = ("def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                    "    ids = prompt_ids\n"
                    "    for _ in range(n):\n"
@@ -614,24 +620,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "            past, feed = out.past_key_values, torch.tensor([ids[-1:]])\n"
                  "    return ids", WRONG, "You took the most likely token at every step: that is greedy decoding",
                  id="sampling: the argmax, not a draw (ids shown, not the text)"),
-    pytest.param(SAMPLING_CHECK,
-                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
-                 "    ids = prompt_ids[0].tolist()\n"
-                 "    for _ in range(n):\n"
-                 "        with torch.no_grad():\n"
-                 "            p = filtered_probabilities(model(torch.tensor([ids])).logits[0, -1], temperature, top_k,"
-                 " top_p)\n"
+    pytest.param(SAMPLING_CHECK, FILTERED_EACH_STEP +
                  "        kept = p.nonzero().flatten()\n"
                  "        ids.append(int(kept[torch.multinomial(p[kept].flip(0), 1).item()]))\n"
                  "    return ids", WRONG, "but over 400 first tokens your draws do not follow the filtered",
                  id="sampling: the kept tokens drawn with each other's probabilities"),
-    pytest.param(SAMPLING_CHECK,
-                 "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
-                 "    ids = prompt_ids[0].tolist()\n"
-                 "    for _ in range(n):\n"
-                 "        with torch.no_grad():\n"
-                 "            p = filtered_probabilities(model(torch.tensor([ids])).logits[0, -1], temperature, top_k,"
-                 " top_p)\n"
+    pytest.param(SAMPLING_CHECK, FILTERED_EACH_STEP +
                  "        below = int((p.cumsum(0) < torch.rand(())).sum())  # the inverse of the CDF\n"
                  "        ids.append(min(below, int(p.nonzero().max())))\n"
                  "    return ids", RIGHT, "Correct, though not generate's draws: every token you drew",
@@ -691,6 +685,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    keep = torch.tril(torch.ones(len(q), len(q))) == 1\n"
                  "    return torch.where(keep, q @ k.T / q.shape[1] ** 0.5, float('-inf')).softmax(dim=1)", RIGHT,
                  "Correct: your weights", id="attention weights: tril and where"),
+    pytest.param(WEIGHTS_CHECK, "def my_attention_weights(q, k):\n    return attention_weights(q, k)[1]", WRONG,
+                 "the very thing this exercise rebuilds", id="attention weights: utils' own"),
     pytest.param(WEIGHTS_CHECK, _weights("q @ k.T"), WRONG, "the scores were not divided by √d",
                  id="attention weights: unscaled"),
     pytest.param(WEIGHTS_CHECK, _weights("q @ k.T / d"), WRONG, "divided by d, not by √d",

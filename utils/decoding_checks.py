@@ -1,12 +1,13 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
 (exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
 (exercise 7), the predictions about the strategies table and the logit lens, and attention at toy size: which token
-wins a row, and the weights by hand (exercise 8(a)). Each returns the line the check cell prints, whatever the
+wins a row, and the weights by hand (exercise 8, part 1). Each returns the line the check cell prints, whatever the
 answer."""
 
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -305,13 +306,14 @@ def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
 
 
 def attention_weights_verdict(my_attention_weights, toy_q: torch.Tensor, toy_k: torch.Tensor) -> str:
-    """Exercise 8(a): ``my_attention_weights(q, k)`` against ``utils.attention.attention_weights`` on the toy's three
-    tokens, then on seven random ones with d = 4, spread wide enough that the scaling shows."""
+    """Exercise 8, part 1: ``my_attention_weights(q, k)`` against ``utils.attention.attention_weights`` on the toy's
+    three tokens, then on seven random ones with d = 4, spread wide enough that the scaling shows."""
     gen = torch.Generator().manual_seed(0)
     cases = {"the toy": (toy_q, toy_k), "seven random tokens": (3 * torch.randn(7, 4, generator=gen),
                                                                 3 * torch.randn(7, 4, generator=gen))}
     for name, (q, k) in cases.items():
-        mine = my_attention_weights(q.clone(), k.clone())  # copies: an in-place step cannot change the toy
+        with without((sys.modules["utils.attention"], "attention_weights")):  # what this exercise rebuilds
+            mine = my_attention_weights(q.clone(), k.clone())  # copies: an in-place step cannot change the toy
         if mine is None:
             return NOT_ANSWERED_HINT
         if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (len(q), len(k)):

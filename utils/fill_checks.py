@@ -373,7 +373,8 @@ def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBas
     """Exercise 7(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
     (encoded, blanks), length = encode_masked(tokenizer, text), len(tokenizer(text)["input_ids"])
     for n in (4, 1, length):
-        answer = my_causal_mask(n)
+        with without((sys.modules["utils.fill_mask"], "causal_mask")):  # what this exercise rebuilds
+            answer = my_causal_mask(n)
         if answer is None:
             return NOT_ANSWERED_HINT
         if (problem := _mask_problem(answer, n, model.dtype)) is not None:
