@@ -288,19 +288,15 @@ def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
     """What a wrong ``my_attention_weights(q, k)`` most likely did, from the weights it returned."""
     n, d = q.shape
     future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
-
-    def masked(scores):
-        return scores.masked_fill(future, float("-inf")).softmax(-1)
-
     if bool(mine[future].abs().gt(1e-6).any()):
         return "a token after the query got weight: set the future's scores to -inf before the softmax"
     if bool(mine.isnan().any()):
         return "a row came out NaN: every score in it was hidden; a token may look at itself (triu(diagonal=1))"
     if not torch.allclose(mine.sum(-1), torch.ones(n), atol=1e-4):
         return "the rows do not add up to 1: take the softmax over each row (the last dimension), after the mask"
-    slips = {"the scores were not divided by √d": masked(q @ k.T),
-             "the scores were divided by d, not by √d": masked(q @ k.T / d),
-             "entry (i, j) must be query i against key j, q @ k.T": masked(k @ q.T / d ** 0.5)}
+    slips = {"the scores were not divided by √d": attention_weights(q * d ** 0.5, k)[1],  # q kᵀ, as the slip has it
+             "the scores were divided by d, not by √d": attention_weights(q / d ** 0.5, k)[1],
+             "entry (i, j) must be query i against key j, q @ k.T": attention_weights(k, q)[1]}
     return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-5)),
                 "the weights differ from the scores' masked row softmax")
 

@@ -147,14 +147,12 @@ def kv_cache_figure(refeed, cached):
     for ax in (left, right):
         ax.set_ylim(bottom=0)  # from 0: the two lines' heights compare as their times do
     left.legend()
-    later = sorted(s.seconds * 1000 for s in cached.steps[1:])  # the cached steps after the prompt's
-    typical = f"{later[len(later) // 2]:.0f}" if later else "–"
-    totals = [sum(s.seconds for s in d.steps) for d in (refeed, cached)]
+    typical = "–" if cached.typical_step() is None else f"{cached.typical_step() * 1000:.0f}"  # after the prompt's
     return fig, (f"Two line charts over sequence lengths {lengths[0]} to {lengths[-1]} tokens. Left, time per step: "
                  f"re-feeding grows to {refeed.steps[-1].seconds * 1000:.0f} ms; with the KV cache, after the first "
                  f"step (the whole prompt, {cached.steps[0].seconds * 1000:.0f} ms), each step takes about {typical} "
-                 f"ms. Right, the time spent so far: re-feeding ends at {totals[0]:.1f} s, the cache at "
-                 f"{totals[1]:.1f} s.")
+                 f"ms. Right, the time spent so far: re-feeding ends at {refeed.seconds:.1f} s, the cache at "
+                 f"{cached.seconds:.1f} s.")
 
 
 def temperature_figure(logits, labels: list[str], temperatures=(0.5, 1.0, 2.0)):

@@ -371,7 +371,8 @@ def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
 
 def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     """Exercise 7(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
-    (encoded, blanks), length = encode_masked(tokenizer, text), len(tokenizer(text)["input_ids"])
+    encoded, blanks = encode_masked(tokenizer, text)
+    length = encoded["input_ids"].shape[1]
     for n in (4, 1, length):
         with without((sys.modules["utils.fill_mask"], "causal_mask")):  # what this exercise rebuilds
             answer = my_causal_mask(n)

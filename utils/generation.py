@@ -48,6 +48,16 @@ class Decoded:
     def ids(self) -> list[int]:
         return self.prompt_ids + self.new_ids
 
+    @property
+    def seconds(self) -> float:
+        """The time of every step together."""
+        return sum(step.seconds for step in self.steps)
+
+    def typical_step(self) -> float | None:
+        """The median time of the steps after the first (which reads the whole prompt); None with one step or none."""
+        later = sorted(step.seconds for step in self.steps[1:])
+        return later[len(later) // 2] if later else None
+
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, prompt: str,
                   max_new_tokens: int) -> torch.Tensor:
@@ -124,12 +134,11 @@ def kv_cache_bytes_per_token(model: PreTrainedModel) -> int:
 def cache_report(refeed: Decoded, cached: Decoded) -> str:
     """Notebook 2's two decodes of the same tokens (``use_cache`` False, then True) in three lines: the time each
     took, the tokens each fed the model, and what one forward pass cost over the prompt and over one token."""
-    seconds = [sum(s.seconds for s in d.steps) for d in (refeed, cached)]
     fed = [sum(s.tokens_fed for s in d.steps) for d in (refeed, cached)]
-    later = sorted(s.seconds for s in cached.steps[1:]) or [cached.steps[0].seconds]
-    one, prompt = later[len(later) // 2], cached.steps[0]
+    one, prompt = cached.typical_step() or cached.steps[0].seconds, cached.steps[0]
     return "\n".join([
-        f"time:        re-feed {seconds[0]:.2f} s, cache {seconds[1]:.2f} s: {seconds[0] / seconds[1]:.1f}x faster",
+        f"time:        re-feed {refeed.seconds:.2f} s, cache {cached.seconds:.2f} s: "
+        f"{refeed.seconds / cached.seconds:.1f}x faster",
         f"tokens fed:  re-feed {fed[0]:,}, cache {fed[1]:,}: {fed[0] / fed[1]:.1f}x fewer",
         f"one pass:    over the prompt's {prompt.tokens_fed} tokens {prompt.seconds * 1000:.0f} ms, over 1 token "
         f"{one * 1000:.0f} ms (the median cached step)"])
@@ -153,9 +162,7 @@ def talk(lm: PreTrainedModel, ids: list[int], label: str, tokenizer: PreTrainedT
     text), the chosen tokens' mean probability, and the loss on the text's own next ``new`` tokens."""
     decoded = greedy_decode(lm, tokenizer, list(ids[:prompt]), new, candidates=3)
     top = [step.candidates[0][1] for step in decoded.steps]  # the chosen (most likely) token's probability
-    with torch.no_grad():  # the loss on the text's own next tokens: mean -ln p(true token)
-        x = torch.tensor([ids[:prompt + new]], device=lm.device)
-        loss_here = -lm(x).logits[0, prompt - 1:-1].float().log_softmax(-1).gather(1, x[0, prompt:, None]).mean().item()
+    loss_here = -continuation_log_probability(lm, list(ids[:prompt + new]), prompt) / new  # mean -ln p(true token)
     print(f"{label}: {tokenizer.decode(decoded.prompt_ids)!r}")
     print(step_table(decoded, tokenizer))
     print(f"mean probability of the chosen token {sum(top) / len(top):.2f}; loss on the text's own next {new} tokens "
