@@ -9,12 +9,22 @@ import math
 
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    RobertaConfig,
+    RobertaForMaskedLM,
+)
 
 from utils.attention import (
     attention_head,
     attention_heads,
     attention_weights,
+    encoder_head,
     layer_heads,
     layer_projections,
     rotary_frequencies,
@@ -94,11 +104,49 @@ def test_bad_input_is_one_clear_error(kwargs, message):
         attention_head(tiny_gpt2(), arguments.pop("input_ids"), **arguments)
 
 
+def tiny_encoder(config_class=BertConfig, model_class=BertForMaskedLM):
+    torch.manual_seed(0)
+    config = config_class(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=64, attn_implementation="eager")
+    return model_class(config).eval()
+
+
 def test_a_model_it_cannot_take_apart_is_refused():
-    bert = BertForMaskedLM(BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                      intermediate_size=64)).eval()
     with pytest.raises(ValueError, match="neither GPT-2 nor a Llama-style model"):
-        attention_head(bert, IDS)
+        attention_head(tiny_encoder(), IDS)
+    with pytest.raises(ValueError, match="not a BERT-family encoder: encoder_head cannot"):
+        encoder_head(tiny_gpt2())
+
+
+@pytest.mark.parametrize("classes", [(BertConfig, BertForMaskedLM), (RobertaConfig, RobertaForMaskedLM)],
+                         ids=["bert", "roberta"])
+@pytest.mark.parametrize("layer,head", [(0, 0), (1, 3)])
+def test_an_encoder_heads_rows_are_the_softmax_of_its_unmasked_scores(classes, layer, head):
+    """Every row, computed from the layer's input and the head's slice of query and key, equals output_attentions:
+    no causal mask, every token sees every token."""
+    model = tiny_encoder(*classes)
+    ids = IDS + 5  # RoBERTa's positions start after its padding id (1): no id here is a pad
+    with torch.no_grad():
+        outputs = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
+    parts = encoder_head(model, layer, head)
+    x = outputs.hidden_states[layer][0]
+    q, k = x @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k
+    assert parts.size == 8 and parts.W_q.shape == (32, 8)
+    weights = (q @ k.T / math.sqrt(8)).softmax(-1)
+    torch.testing.assert_close(weights, outputs.attentions[layer][0, head], atol=1e-6, rtol=1e-5)
+    assert weights[torch.ones(7, 7, dtype=torch.bool).triu(1)].min() > 0  # later tokens get weight: none masked
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(layer=2), "layer must be a whole number from 0 to 1"),
+    (dict(head=4), "head must be a whole number from 0 to 3"),
+    (dict(head="0"), "head must be a whole number"),
+])
+def test_a_bad_encoder_head_request_is_one_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        encoder_head(tiny_encoder(), **kwargs)
+    with pytest.raises(ValueError, match="model must be a loaded model"):
+        encoder_head("bert-base-uncased")
 
 
 @pytest.mark.parametrize("make", [tiny_gpt2, tiny_llama], ids=["gpt2", "llama"])

@@ -20,6 +20,7 @@ OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own
 BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
 CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
 MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
+ROW_ANSWER, ROW_CHECK = "d7a0c003", "d7a0c004"  # the map's [MASK] row from the head's weights vs output_attentions
 CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
 BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
 UNSEEN_ANSWER, UNSEEN_CHECK = "c8d4a1eb", "c8d4a1ec"  # will ten steps on one batch lower unseen sentences' loss?
@@ -38,6 +39,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
+    "attention row": (ROW_ANSWER, ROW_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
     "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
@@ -80,6 +82,15 @@ CORRUPTION_FIRST_IDS = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") +
     "    shown = picked & (roll >= 0.8) & (roll < 0.9)\n"
     "    inputs[shown] = torch.randint(1000, (int(shown.sum()),))\n"
     "    return inputs, labels")
+
+def _row(scores):
+    """An attention row whose scores are ``scores``, from q (the query at position), k and v (every position's)."""
+    return ("def my_attention_row(x, parts, position):\n"
+            "    q = x[position] @ parts.W_q + parts.b_q\n"
+            "    k = x @ parts.W_k + parts.b_k\n"
+            "    v = x @ parts.W_v + parts.b_v\n"
+            f"    return ({scores}).softmax(-1)")
+
 
 def _mask(body):
     return f"def my_causal_mask(n):\n    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)\n    {body}"
@@ -555,6 +566,45 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="mask by hand: a str"),
     pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return None", WRONG, "Not answered yet",
                  id="mask by hand: the empty answer cell"),
+    pytest.param(ROW_CHECK, solution(NOTEBOOK, ROW_ANSWER), RIGHT, "Correct: your row equals the model's",
+                 id="attention row: the reference solution"),
+    pytest.param(ROW_CHECK, "import math\n"
+                 "def my_attention_row(x, parts, position):\n"
+                 "    q, k = x @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k\n"
+                 "    return torch.softmax(q @ k.T / math.sqrt(parts.size), dim=-1)[position]", RIGHT,
+                 "Correct: your row equals", id="attention row: the whole map, then its row"),
+    pytest.param(ROW_CHECK, "import math\n"
+                 "def my_attention_row(x, parts, position):\n"
+                 "    q = x[position] @ parts.W_q + parts.b_q\n"
+                 "    scores = [float(q @ (row @ parts.W_k + parts.b_k)) / math.sqrt(parts.size) for row in x]\n"
+                 "    e = [math.exp(s - max(scores)) for s in scores]\n"
+                 "    return [w / sum(e) for w in e]", RIGHT, "Correct: your row equals",
+                 id="attention row: a loop and a list of floats"),
+    pytest.param(ROW_CHECK, _row("k @ q"), WRONG, "the scores were not divided by √d", id="attention row: unscaled"),
+    pytest.param(ROW_CHECK, _row("k @ q / parts.size"), WRONG, "divided by d, not by √d",
+                 id="attention row: divided by d"),
+    pytest.param(ROW_CHECK, _row("(x @ parts.W_k) @ (x[position] @ parts.W_q) / parts.size ** 0.5"), WRONG,
+                 "the biases were left out", id="attention row: no biases"),
+    pytest.param(ROW_CHECK, _row("(x @ parts.W_q + parts.b_q) @ k[position] / parts.size ** 0.5"),
+                 WRONG, "queries and keys were swapped", id="attention row: queries against the blank's key"),
+    pytest.param(ROW_CHECK, _row("v @ q / parts.size ** 0.5"), WRONG, "the values stood in for the keys",
+                 id="attention row: values for keys"),
+    pytest.param(ROW_CHECK, _row("k @ (x[position - 1] @ parts.W_q + parts.b_q) / parts.size ** 0.5"), WRONG,
+                 "that is position 4's row", id="attention row: the position before the blank"),
+    pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n"
+                 "    q, k = x[position] @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k\n"
+                 "    return k @ q / parts.size ** 0.5", WRONG, "does not add up to 1", id="attention row: the scores"),
+    pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n"
+                 "    return outputs.attentions[layer][0, head, mask_index]", WRONG,
+                 "compute it from x, not from the map's outputs", id="attention row: the map's own row"),
+    pytest.param(ROW_CHECK, _row("k @ q / parts.size ** 0.5") + "[None]", WRONG, "a tensor of shape",
+                 id="attention row: (1, n)"),
+    pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n    return 'softmax'", WRONG,
+                 "return one weight per position of x, a tensor of shape", id="attention row: a str"),
+    pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n    return x @ parts.W_q @ parts.W_k",
+                 WRONG, "your code raised RuntimeError", id="attention row: raises"),
+    pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n    return None", WRONG, "Not answered yet",
+                 id="attention row: the empty answer cell"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = False", RIGHT, "You predicted False: the unseen sentences went",
                  id="unseen: predicted no fall"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = ' no '", RIGHT, "You predicted False: the unseen sentences went",

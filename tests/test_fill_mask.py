@@ -5,7 +5,17 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from utils.fill_mask import causal_mask, continuation_prefix, encode_masked, fill_mask, one_blank_each, rank_of
+from utils.fill_mask import (
+    blank_sources,
+    causal_mask,
+    continuation_prefix,
+    encode_masked,
+    fill_mask,
+    losses_per_blank,
+    mean_change,
+    one_blank_each,
+    rank_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +95,35 @@ def test_one_blank_each_hides_every_word_once_with_the_rest_of_its_sentence_in_v
             assert shown[others].tolist() == [sentence_ids[p] for p in others]  # the rest as it was
             assert batch["attention_mask"][row].sum() == len(sentence_ids)  # padding is not attended to
             row += 1
+
+    every = [(s, p) for s, row in enumerate(ids) for p in range(1, len(row) - 1)]
+    assert blank_sources(bert_tokenizer, sentences) == every
+
+
+def test_each_blanks_loss_is_minus_ln_p_of_its_token_and_their_mean_is_the_models_loss(bert_tokenizer):
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=64)).eval()
+    batch = one_blank_each(bert_tokenizer, ["The cat sat.", "Run, Forrest, run!"])
+    losses = losses_per_blank(model, batch)
+    with torch.no_grad():
+        outputs = model(**batch)
+    assert losses.shape == (len(batch["input_ids"]),)
+    for row, labels in enumerate(batch["labels"]):
+        position = int((labels != -100).nonzero()[0, 0])
+        expected = -outputs.logits[row, position].log_softmax(-1)[labels[position]]
+        assert float(losses[row]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(losses.mean()) == pytest.approx(float(outputs.loss), rel=1e-5)
+
+
+@pytest.mark.parametrize("before,after,change,margin", [
+    ([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], -1.0, 0.0),  # the same change everywhere: no spread, no margin
+    ([1.0, 1.0], [2.0, 0.0], 0.0, 2.0),  # changes +1 and -1: sd √2, standard error 1
+    ([1.0], [0.5], -0.5, float("inf")),  # one blank says nothing about the spread
+])
+def test_the_mean_change_comes_with_twice_its_standard_error(before, after, change, margin):
+    got = mean_change(torch.tensor(before), torch.tensor(after))
+    assert got == pytest.approx((change, margin))
 
 
 def test_the_causal_mask_lets_each_token_see_itself_and_the_tokens_before_it():

@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "baselines": 1, "attention": 1, "exercises": 1,
     "tools.deck": 1, "tools.checkpoints": 1, "offline.packages": 1, "tools.slides": 2, "tools.handouts": 3,
     "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "fill_checks": 2, "blocks": 2,
-    "layout_checks": 2, "gpt_checks": 2, "decoding_checks": 2, "run_checks": 2,
+    "layout_checks": 2, "gpt_checks": 2, "attention_checks": 2, "decoding_checks": 2, "run_checks": 2,
     "offline.assets": 3, "build_checks": 3,
     "models": 4, "wikipedia": 4,
     "pretraining": 5, "data.wikipedia_beam": 5, "tools.prepare": 5,

@@ -7,7 +7,8 @@ as weights only, for a layer (and a whole model) the student runs on inputs of t
 ``layer_projections`` gives a layer's weights for every head at once, for attention computed on all heads together,
 and ``rotary_frequencies`` the angles a Llama-style model turns queries and keys by, for RoPE written out. Works for
 GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
-(``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions).
+(``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions). ``encoder_head`` gives one head of a
+BERT-family encoder (notebook 1), whose attention has no causal mask.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 from transformers import PreTrainedModel
 
+from utils.support.basic_checks import check_model, whole_number
 from utils.support.validation import check_head_request, check_rotation, context_window
 
 
@@ -120,6 +122,26 @@ def llama_head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWei
         w = projection.weight[rows].T
         parts += [w, projection.bias[rows] if projection.bias is not None else torch.zeros(size, dtype=w.dtype)]
     return HeadWeights(*parts, attention=attention, projection=attention.o_proj, size=size, kv_head=kv)
+
+
+def encoder_head(model: PreTrainedModel, layer: int = 0, head: int = 0) -> HeadWeights:
+    """One head of a BERT-family encoder (BERT, RoBERTa, the MiniLM stand-in). Its ``query``, ``key`` and ``value``
+    are nn.Linear (x @ weight.T + bias) holding every head side by side; head ``head`` owns rows ``head*d:(head+1)*d``.
+    The layer reads x = ``output_hidden_states[layer]``: these models normalise after each sublayer, not before."""
+    check_model(model)
+    encoder = getattr(getattr(model, "base_model", None), "encoder", None)
+    if not hasattr(encoder, "layer") or not hasattr(encoder.layer[0], "attention"):
+        raise ValueError(f"{type(model).__name__} is not a BERT-family encoder: encoder_head cannot take its heads "
+                         "apart (for GPT-2 or a Llama-style model, use attention_head).")
+    layer = whole_number(layer, "layer", 0, model.config.num_hidden_layers - 1)
+    head = whole_number(head, "head", 0, model.config.num_attention_heads - 1)
+    attention = encoder.layer[layer].attention
+    size = model.config.hidden_size // model.config.num_attention_heads
+    rows = slice(head * size, (head + 1) * size)
+    parts = []
+    for projection in (attention.self.query, attention.self.key, attention.self.value):
+        parts += [projection.weight[rows].T.detach(), projection.bias[rows].detach()]
+    return HeadWeights(*parts, attention=attention.self, projection=attention.output.dense, size=size, kv_head=head)
 
 
 def head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWeights:

@@ -1,7 +1,8 @@
-"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 (the vocabulary,
-WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides of the blank
-and the causal mask) and the True-or-False predictions (``outcome_verdict``). Each verdict returns a line or a few to
-print, whatever the answer; the reveals wait for a prediction (``word_predicted``, ``causal_experiment_ready``)."""
+"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7(b) (the
+vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
+of the blank) and the True-or-False predictions (``outcome_verdict``); exercise 7's causal mask and row of the map are
+``utils.attention_checks``. Each verdict returns a line or a few to print, whatever the answer; the reveals wait for
+a prediction (``word_predicted``, ``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from utils.exercises import (
     truth,
     without,
 )
-from utils.fill_mask import causal_mask, continuation_prefix, encode_masked, fill_mask
+from utils.fill_mask import continuation_prefix, encode_masked, fill_mask
 
 
 def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedTokenizerBase, model_name: str) -> str:
@@ -337,57 +338,6 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
                 "cannot reach it, so a causal model's guess could not change.")
     return (("Correct" if said is True else "Not quite") + f": with the causal mask the probabilities at the blank "
             f"moved by up to {causal:.2g}; seeing every token, by up to {full:.2g}.")
-
-
-def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
-    """What is wrong with ``answer`` as ``causal_mask(n, dtype)``, or None."""
-    if not isinstance(answer, torch.Tensor):
-        return f"return a tensor; for n = {n} got {describe(answer)}"
-    if tuple(answer.shape) == (n, n):
-        return (f"its shape is ({n}, {n}); attention_mask takes (batch, heads, query, key): add two leading "
-                "dimensions of 1, e.g. mask[None, None]")
-    if tuple(answer.shape) != (1, 1, n, n):
-        return f"for n = {n} its shape is {tuple(answer.shape)}, not (1, 1, {n}, {n})"
-    if not answer.is_floating_point():
-        return (f"its dtype is {answer.dtype}; the mask is added to the scores, so it holds numbers: 0 where a token "
-                "may look, torch.finfo(model.dtype).min where it may not")
-    if answer.dtype != dtype:
-        return f"its dtype is {answer.dtype}; the model's scores are {dtype}: build it with dtype=model.dtype"
-    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
-    values = answer[0, 0].detach()
-    hidden, shown = values <= -1e4, values == 0  # weight 0 after a softmax: finfo's min, -1e9 or -inf
-    if torch.equal(hidden, later.T) and n > 1:
-        return "it hides the tokens before each token and shows those after it: the mask the wrong way round"
-    if bool(hidden.diagonal().any()):
-        return "it hides each token from itself (the diagonal); a token may look at itself: triu(diagonal=1)"
-    if not bool(hidden[later].all()):
-        return (f"a token after the query gets {float(values[later][~hidden[later]][0]):g}, which leaves it weight "
-                "after the softmax: add the most negative float there, torch.finfo(model.dtype).min")
-    if not bool(shown[~later].all()):
-        return (f"where a token may look the mask must add 0; it adds {float(values[~later][~shown[~later]][0]):g}, "
-                "which shifts those scores")
-    return None
-
-
-def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """Exercise 7(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
-    encoded, blanks = encode_masked(tokenizer, text)
-    length = encoded["input_ids"].shape[1]
-    for n in (4, 1, length):
-        with without((sys.modules["utils.fill_mask"], "causal_mask")):  # what this exercise rebuilds
-            answer = my_causal_mask(n)
-        if answer is None:
-            return NOT_ANSWERED_HINT
-        if (problem := _mask_problem(answer, n, model.dtype)) is not None:
-            return f"Not quite: {problem}."
-    with torch.no_grad():
-        mine, reference = (model(input_ids=encoded["input_ids"], attention_mask=m).logits[0, blanks[0]].softmax(-1)
-                           for m in (my_causal_mask(length), causal_mask(length, model.dtype)))
-    if (problem := mismatch(mine, reference)) is not None:
-        return f"Not quite: through the model, the probabilities at the blank differ: {problem}."
-    return (f"Correct: your mask equals the one at_the_blank uses, for 4, 1 and {length} tokens (0 on and below the "
-            "diagonal, the most negative float above it), and through the model it gives the same probabilities at "
-            "the blank.")
 
 
 def outcome_verdict(prediction, happened: bool, what: str) -> str:

@@ -1,9 +1,11 @@
 """Fill in the blanks with a masked language model: ranked words for every mask, a batch that hides every token of
-some sentences, one at a time, and the causal mask that hides from each token the tokens after it."""
+some sentences, one at a time, with each hidden token's loss, and the causal mask that hides from each token the
+tokens after it."""
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 from transformers import BatchEncoding, DataCollatorForTokenClassification, PreTrainedModel, PreTrainedTokenizerBase
 
 from utils.support.validation import check_fill_mask, check_masked_text, check_rank_request
@@ -68,16 +70,43 @@ def continuation_prefix(tokenizer: PreTrainedTokenizerBase) -> str | None:
     return getattr(model, "continuing_subword_prefix", None) or None
 
 
+def _each_blank(tokenizer: PreTrainedTokenizerBase, sentences: list[str]):
+    """(sentence index, position, the sentence's ids) of every non-special token, sentence by sentence."""
+    special = set(tokenizer.all_special_ids)
+    for index, sentence in enumerate(sentences):
+        ids = tokenizer(sentence)["input_ids"]
+        for position, token in enumerate(ids):
+            if token not in special:
+                yield index, position, ids
+
+
 def one_blank_each(tokenizer: PreTrainedTokenizerBase, sentences: list[str]) -> dict[str, torch.Tensor]:
     """A masked-LM batch that hides every non-special token of ``sentences``, one per row: each row is its
     sentence with one token shown as the mask token and labelled with its id (-100 elsewhere), so the model's
     ``loss`` on it is the mean -ln p over every token, each guessed with the rest of its sentence in view."""
-    rows = []
-    special = set(tokenizer.all_special_ids)
-    for sentence in sentences:
-        ids = tokenizer(sentence)["input_ids"]
-        for position, token in enumerate(ids):
-            if token not in special:
-                rows.append({"input_ids": ids[:position] + [tokenizer.mask_token_id] + ids[position + 1:],
-                             "labels": [-100] * position + [token] + [-100] * (len(ids) - position - 1)})
+    rows = [{"input_ids": ids[:position] + [tokenizer.mask_token_id] + ids[position + 1:],
+             "labels": [-100] * position + [ids[position]] + [-100] * (len(ids) - position - 1)}
+            for _, position, ids in _each_blank(tokenizer, sentences)]
     return dict(DataCollatorForTokenClassification(tokenizer, return_tensors="pt")(rows))  # pads labels with -100
+
+
+def blank_sources(tokenizer: PreTrainedTokenizerBase, sentences: list[str]) -> list[tuple[int, int]]:
+    """(sentence index, position) of the token each row of ``one_blank_each(tokenizer, sentences)`` hides."""
+    return [(index, position) for index, position, _ in _each_blank(tokenizer, sentences)]
+
+
+@torch.no_grad()
+def losses_per_blank(model: PreTrainedModel, blanks: dict[str, torch.Tensor]) -> torch.Tensor:
+    """-ln p of each row's hidden token, for a batch of one blank per row (``one_blank_each``): the model's
+    ``loss`` on the batch is their mean."""
+    logits = model(input_ids=blanks["input_ids"], attention_mask=blanks.get("attention_mask")).logits
+    where = blanks["labels"] != -100
+    return F.cross_entropy(logits[where].float(), blanks["labels"][where], reduction="none")
+
+
+def mean_change(before: torch.Tensor, after: torch.Tensor) -> tuple[float, float]:
+    """The mean of ``after - before`` over paired blanks, and twice its standard error: a mean change within that
+    margin of 0 is no more than these blanks' spread gives by chance (infinite for fewer than two blanks)."""
+    change = (after - before).double()
+    margin = 2 * float(change.std()) / len(change) ** 0.5 if len(change) > 1 else float("inf")
+    return float(change.mean()) if len(change) else float("nan"), margin

@@ -112,6 +112,12 @@ def my_causal_mask(n):
     return torch.zeros(1, 1, n, n, dtype=model.dtype).masked_fill(later, torch.finfo(model.dtype).min)
 
 
+def my_attention_row(x, parts, position):
+    q = x[position] @ parts.W_q + parts.b_q  # the blank's query, (d,)
+    k = x @ parts.W_k + parts.b_k  # every token's key, (n, d)
+    return (k @ q / parts.size ** 0.5).softmax(-1)  # one weight per token, adding up to 1
+
+
 def my_mask_tokens(input_ids):
     inputs, labels = input_ids.clone(), input_ids.clone()
     special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
@@ -150,6 +156,7 @@ SOLUTIONS = {
     "74d0a7a3": (body(words_after_the_blank), "You predicted True: the probabilities at the blank changed"),
     "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals the one at_the_blank uses"),
+    "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
     "c8d4a1eb": (body(the_unseen_sentences), "You predicted False: the unseen sentences went"),

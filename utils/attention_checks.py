@@ -1,0 +1,121 @@
+"""Notebook 1's check cells for exercise 7's look inside attention, kept out of the cells' sight: (c) the causal mask
+the experiment used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from the head's
+weights, against the model's own ``output_attentions``. Each verdict returns a line to print, whatever the answer."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from utils.attention import encoder_head
+from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
+from utils.fill_mask import causal_mask, encode_masked
+
+SECOND_SENTENCE = "The cat sat on the {mask} by the door."  # a row the map never showed, of another length
+
+
+def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
+    """What is wrong with ``answer`` as ``causal_mask(n, dtype)``, or None."""
+    if not isinstance(answer, torch.Tensor):
+        return f"return a tensor; for n = {n} got {describe(answer)}"
+    if tuple(answer.shape) == (n, n):
+        return (f"its shape is ({n}, {n}); attention_mask takes (batch, heads, query, key): add two leading "
+                "dimensions of 1, e.g. mask[None, None]")
+    if tuple(answer.shape) != (1, 1, n, n):
+        return f"for n = {n} its shape is {tuple(answer.shape)}, not (1, 1, {n}, {n})"
+    if not answer.is_floating_point():
+        return (f"its dtype is {answer.dtype}; the mask is added to the scores, so it holds numbers: 0 where a token "
+                "may look, torch.finfo(model.dtype).min where it may not")
+    if answer.dtype != dtype:
+        return f"its dtype is {answer.dtype}; the model's scores are {dtype}: build it with dtype=model.dtype"
+    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
+    values = answer[0, 0].detach()
+    hidden, shown = values <= -1e4, values == 0  # weight 0 after a softmax: finfo's min, -1e9 or -inf
+    if torch.equal(hidden, later.T) and n > 1:
+        return "it hides the tokens before each token and shows those after it: the mask the wrong way round"
+    if bool(hidden.diagonal().any()):
+        return "it hides each token from itself (the diagonal); a token may look at itself: triu(diagonal=1)"
+    if not bool(hidden[later].all()):
+        return (f"a token after the query gets {float(values[later][~hidden[later]][0]):g}, which leaves it weight "
+                "after the softmax: add the most negative float there, torch.finfo(model.dtype).min")
+    if not bool(shown[~later].all()):
+        return (f"where a token may look the mask must add 0; it adds {float(values[~later][~shown[~later]][0]):g}, "
+                "which shifts those scores")
+    return None
+
+
+def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """Exercise 7(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
+    encoded, blanks = encode_masked(tokenizer, text)
+    length = encoded["input_ids"].shape[1]
+    for n in (4, 1, length):
+        with without((sys.modules["utils.fill_mask"], "causal_mask")):  # what this exercise rebuilds
+            answer = my_causal_mask(n)
+        if answer is None:
+            return NOT_ANSWERED_HINT
+        if (problem := _mask_problem(answer, n, model.dtype)) is not None:
+            return f"Not quite: {problem}."
+    with torch.no_grad():
+        mine, reference = (model(input_ids=encoded["input_ids"], attention_mask=m).logits[0, blanks[0]].softmax(-1)
+                           for m in (my_causal_mask(length), causal_mask(length, model.dtype)))
+    if (problem := mismatch(mine, reference)) is not None:
+        return f"Not quite: through the model, the probabilities at the blank differ: {problem}."
+    return (f"Correct: your mask equals the one at_the_blank uses, for 4, 1 and {length} tokens (0 on and below the "
+            "diagonal, the most negative float above it), and through the model it gives the same probabilities at "
+            "the blank.")
+
+
+def _row_slip(mine: torch.Tensor, x: torch.Tensor, head, position: int, rows: torch.Tensor) -> str:
+    """What a wrong ``my_attention_row`` most likely did, from the row it returned (``rows``: every row of the map)."""
+    if bool(mine.isnan().any()):
+        return "your row holds NaN: an exp that overflowed, or 0/0"
+    if abs(float(mine.sum()) - 1) > 1e-3:
+        return "your row does not add up to 1: the weights are the softmax of the scores over the positions"
+    d = head.size
+    q, k, v = (x @ w + b for w, b in ((head.W_q, head.b_q), (head.W_k, head.b_k), (head.W_v, head.b_v)))
+    slips = {"the scores were not divided by √d": k @ q[position],
+             "the scores were divided by d, not by √d": k @ q[position] / d,
+             "the biases were left out (x @ W + b)": (x @ head.W_k) @ (x[position] @ head.W_q) / d ** 0.5,
+             "queries and keys were swapped: the query is the blank's, x[position] @ W_q + b_q":
+                 q @ k[position] / d ** 0.5,
+             "the values stood in for the keys: k = x @ W_k + b_k": v @ q[position] / d ** 0.5}
+    for slip, scores in slips.items():
+        if torch.allclose(mine, scores.softmax(-1), atol=1e-5):
+            return slip
+    other = [j for j in range(len(rows)) if j != position and torch.allclose(mine, rows[j], atol=1e-5)]
+    if other:
+        return f"that is position {other[0]}'s row: take the query at `position`, {position}"
+    return "it differs from the softmax of q·k/√d, with q the query at `position` and k every position's key"
+
+
+@torch.no_grad()
+def attention_row_verdict(my_attention_row, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
+                          text: str) -> str:
+    """Exercise 7(d): ``my_attention_row(x, parts, position)`` against row ``position`` (the blank's) of head ``head``
+    in layer ``layer``, as ``output_attentions`` returns it, on ``text`` and on a second sentence of another length."""
+    parts = encoder_head(model, layer, head)
+    largest = None
+    for name, sentence in (("the map's sentence", text),
+                           ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
+        encoded, blanks = encode_masked(tokenizer, sentence)
+        outputs = model(**encoded, output_attentions=True, output_hidden_states=True)
+        x, rows = outputs.hidden_states[layer][0], outputs.attentions[layer][0, head]
+        mine = my_attention_row(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
+        if mine is None:
+            return NOT_ANSWERED_HINT
+        if mismatch(mine, rows[blanks[0]]) is None:
+            top = int(rows[blanks[0]].argmax())
+            largest = largest or (tokenizer.convert_ids_to_tokens(int(encoded["input_ids"][0, top])),
+                                  float(rows[blanks[0], top]))
+            continue
+        n = len(x)
+        if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (n,):
+            also = " (compute it from x, not from the map's outputs)" if name != "the map's sentence" else ""
+            return (f"Not quite: on {name}, of {n} tokens, return one weight per position of x, a tensor of shape "
+                    f"({n},){also}; got {describe(mine)}.")
+        return f"Not quite: on {name}, {_row_slip(mine.detach().float(), x.float(), parts, blanks[0], rows.float())}."
+    return (f"Correct: your row equals the model's, on the map's sentence and on a second one: the blank's query "
+            f"against every key, scaled by √{parts.size}, then a softmax. On the map's sentence its largest weight is "
+            f"on {largest[0]!r} ({largest[1]:.0%}).")
