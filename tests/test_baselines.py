@@ -131,3 +131,37 @@ def test_the_byte_model_scores_the_bytes_a_token_model_scores_each_once(gpt2_tok
     bigram = [p for row in pairs["input_ids"] for p in
               baselines.bigram_probabilities(byte_train, {"input_ids": [row]}, 257)[0].tolist()]
     assert got["bigram"] == pytest.approx(-sum(math.log(p) for p in bigram) / len(bigram))
+
+
+def test_a_pretrained_models_nats_per_byte_are_its_own_tokens_losses_over_the_bytes_they_hold(gpt2_tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(gpt2_tokenizer), n_positions=64, n_layer=1, n_embd=16,
+                                       n_head=2)).eval()
+    texts = ["Apollo 8 was launched in 1968.", "Ångström, naïve: bytes beyond ASCII."]
+    nats = scored = tokens = 0
+    for text in texts:
+        ids = gpt2_tokenizer(text, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            nats += model(ids, labels=ids).loss.item() * (ids.shape[1] - 1)  # the mean over all but the first
+        first = gpt2_tokenizer.decode(ids[0, :1])  # "Apollo" and "Å": the bytes before the first scored token
+        scored += len(text.encode("utf-8")) - len(first.encode("utf-8"))
+        tokens += ids.shape[1] - 1
+    got = baselines.pretrained_per_byte(model, gpt2_tokenizer, texts)
+    assert (got["bytes"], got["tokens"]) == (scored, tokens)
+    assert got["nats per byte"] == pytest.approx(nats / scored, rel=1e-5)
+
+
+def test_a_pretrained_model_scores_in_a_process_of_its_own_and_says_which_model_ran(gpt2_tokenizer):
+    from utils import pretraining
+    from utils.models import load_causal_lm
+
+    chunks = {"input_ids": [gpt2_tokenizer("The river flows past the old mill and on to the sea.")["input_ids"],
+                            gpt2_tokenizer("She wrote a letter to her brother in Paris.")["input_ids"]]}
+    apart = pretraining.pretrained_apart("gpt2", gpt2_tokenizer, chunks)
+    loaded = load_causal_lm("gpt2")  # offline (the tests' HF_HUB_OFFLINE=1): the same stand-in, here
+    here = baselines.pretrained_per_byte(loaded.model, loaded.tokenizer,
+                                         [gpt2_tokenizer.decode(ids) for ids in chunks["input_ids"]])
+    assert apart["model"].startswith("Model: ") and "offline stand-in for gpt2" in apart["model"]
+    assert apart["bytes"] == here["bytes"] and apart["nats per byte"] == pytest.approx(here["nats per byte"], rel=1e-4)

@@ -131,18 +131,25 @@ def test_the_temperature_figure_draws_softmax_of_the_logits_over_t_and_the_rest_
     plt.close(fig)
 
 
-def test_the_own_loop_figure_draws_every_step_s_loss_under_the_uniform_guess():
+def test_the_own_loop_figure_draws_every_step_s_loss_against_the_uniform_guess_and_the_count_lines():
     fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257)
     loss, uniform = fig.axes[0].get_lines()
     assert list(loss.get_xdata()) == [1, 2, 3] and list(loss.get_ydata()) == [5.6, 4.1, 3.25]
     assert list(uniform.get_ydata()) == [5.549, 5.549] and uniform.get_label() == "uniform guess, ln 257"
-    assert alt == ("Training loss of your loop over 3 steps on bytes, from 5.60 to 3.25, under the uniform guess "
-                   "at 5.55.")
+    assert alt == ("Training loss of your loop over 3 steps on bytes, from 5.60 to 3.25; lines: the uniform guess at "
+                   "5.55.")
     plt.close(fig)
     fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257, evaluations=[(1, 5.5), (3, 3.4)])
     _, valid, _ = fig.axes[0].get_lines()
     assert list(valid.get_xdata()) == [1, 3] and list(valid.get_ydata()) == [5.5, 3.4]
-    assert "; its validation loss 5.50 at step 1, 3.40 at step 3, under the uniform guess" in alt
+    assert "; its validation loss 5.50 at step 1, 3.40 at step 3; lines: the uniform guess" in alt
+    plt.close(fig)
+    counts = {"unigram count": 3.12, "bigram count": 2.49}
+    fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257, lines=counts)
+    _, _, unigram, bigram = fig.axes[0].get_lines()
+    assert list(unigram.get_ydata()) == [3.12, 3.12] and unigram.get_label() == "unigram count, 3.12"
+    assert list(bigram.get_ydata()) == [2.49, 2.49] and bigram.get_linestyle() != unigram.get_linestyle()
+    assert alt.endswith("lines: the uniform guess at 5.55, the unigram count at 3.12, the bigram count at 2.49.")
     plt.close(fig)
 
 

@@ -111,9 +111,10 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
 
 
 def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
-                    evaluations: list[tuple[int, float]] = ()):
+                    evaluations: list[tuple[int, float]] = (), lines: dict[str, float] | None = None):
     """(figure, alt text): notebook 3's own training loop, its loss at every step and its ``evaluations`` ((step,
-    validation loss) pairs), under the uniform guess (``uniform``: ln of ``vocab_size``)."""
+    validation loss) pairs), under the uniform guess (``uniform``: ln of ``vocab_size``) and ``lines`` (name -> a
+    count model's loss on the same validation text)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -121,12 +122,15 @@ def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
     if evaluations:  # dashed with markers: told apart from the training line by more than colour
         ax.plot(*zip(*evaluations), ls="--", marker="o", markersize=5, label="validation loss")
     ax.axhline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size}")
+    for (name, loss), style in zip((lines or {}).items(), ("-.", (0, (5, 2, 1, 2, 1, 2)))):
+        ax.axhline(loss, color="black", ls=style, lw=1, label=f"{name}, {loss:.2f}")
     ax.set(xlabel="step", ylabel="loss (nats per byte)", title="your training loop, on bytes")
     ax.legend()
     held = (f"; its validation loss {evaluations[0][1]:.2f} at step {evaluations[0][0]}, {evaluations[-1][1]:.2f} at "
             f"step {evaluations[-1][0]}" if evaluations else "")
+    counts = "".join(f", the {name} at {loss:.2f}" for name, loss in (lines or {}).items())
     return fig, (f"Training loss of your loop over {len(losses)} steps on bytes, from {losses[0]:.2f} to "
-                 f"{losses[-1]:.2f}{held}, under the uniform guess at {uniform:.2f}.")
+                 f"{losses[-1]:.2f}{held}; lines: the uniform guess at {uniform:.2f}{counts}.")
 
 
 def kv_cache_figure(refeed, cached):

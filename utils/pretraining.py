@@ -5,9 +5,12 @@ against are ``utils.baselines``). The script for a GPU cluster, ``python -m util
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import gc
+import io
 import math
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -25,9 +28,11 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
+from utils import baselines
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.chunking import chunk_splits
 from utils.device import trainer_kwargs
+from utils.models import load_causal_lm
 from utils.profiles import step_passes
 from utils.support.allocator import keep_freed_memory, reuse_freed_memory
 from utils.support.validation import whole_number
@@ -356,3 +361,21 @@ def steps_that_fit(seconds_per_step: float, profile: dict, planned: int) -> int:
     if budget is None or seconds_per_step * planned <= budget:
         return planned
     return min(planned, max(2 * every, int(budget / seconds_per_step) // every * every))
+
+
+def _pretrained_per_byte(name: str, texts: list[str]) -> dict:
+    """``pretrained_apart``'s other process: load ``name`` (saying which model ran) and score ``texts``."""
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        loaded = load_causal_lm(name)
+    return baselines.pretrained_per_byte(loaded.model, loaded.tokenizer, texts) | {"model": said.getvalue().strip()}
+
+
+def pretrained_apart(name: str, tokenizer: PreTrainedTokenizerBase, token_chunks) -> dict:
+    """A pretrained causal LM, ``load_causal_lm(name)`` (the Hub's, or its stand-in), on the text of ``token_chunks``
+    (``tokenizer``'s ids) in nats per byte (``baselines.pretrained_per_byte``). It loads and scores in a process of its
+    own, so the kernel never holds its weights (about 0.5 GB for gpt2 or the SmolLM2 stand-in). Returns that dict
+    and "model": the line that says which model ran."""
+    texts = [tokenizer.decode(ids) for ids in token_chunks["input_ids"]]
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_pretrained_per_byte, name, texts).result()
