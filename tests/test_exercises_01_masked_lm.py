@@ -603,6 +603,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "return one weight per position of x, a tensor of shape", id="attention row: a str"),
     pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n    return x @ parts.W_q @ parts.W_k",
                  WRONG, "your code raised RuntimeError", id="attention row: raises"),
+    pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n"
+                 "    return parts.attention(x[None], output_attentions=True)[1][0, 0, position]", WRONG, REBUILT,
+                 id="attention row: the layer's own attention module"),
     pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n    return None", WRONG, "Not answered yet",
                  id="attention row: the empty answer cell"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = False", RIGHT, "You predicted False: the unseen sentences went",

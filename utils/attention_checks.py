@@ -102,7 +102,9 @@ def attention_row_verdict(my_attention_row, model, tokenizer: PreTrainedTokenize
         encoded, blanks = encode_masked(tokenizer, sentence)
         outputs = model(**encoded, output_attentions=True, output_hidden_states=True)
         x, rows = outputs.hidden_states[layer][0], outputs.attentions[layer][0, head]
-        mine = my_attention_row(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
+        with without((type(parts.attention), "forward"), (sys.modules[type(parts.attention).__module__],
+                                                           "eager_attention_forward")):  # what this exercise rebuilds
+            mine = my_attention_row(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
         if mine is None:
             return NOT_ANSWERED_HINT
         if mismatch(mine, rows[blanks[0]]) is None:

@@ -338,34 +338,6 @@ def words(answer) -> str | None:
     return " ".join("".join(c if c.isalnum() else " " for c in answer.lower()).split())
 
 
-_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "down", "improv", "better",
-         "bottom")
-_RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse", "degrad", "bounc",
-         "rebound", "diverg", "deteriorat")
-_SHAPE_WORDS = dict.fromkeys(("u", "overfit", "overfits", "overfitting"), "falls+rises")  # negated as one word
-_FLAT = ("flat", "same", "constant", "level", "levels", "plateau", "steady", "unchanged")
-_WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
-# "t": what words() leaves of "doesn't"; a move right after "gap" or "difference" is theirs, not the curve's
-_NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "difference"}
-
-
-def curve_shape(answer) -> str | None:
-    """A curve's shape in the student's own words, as the moves it names in order: "It goes down, then back up" ->
-    "falls then rises"; "stays flat" -> "flat"; a negated move is none ("falls and never overfits" -> "falls")."""
-    moves, negated = [], 0  # negated: words left in which a negation cancels the next move
-    for word in " ".join(_SHAPE_WORDS.get(word, word) for word in (words(answer) or "").split()).split():
-        if word in _NEGATIONS:  # "never rises", "doesn't go back up"; "no" only right before ("No, it falls")
-            negated = 2 if word in ("no", "nor") else 4
-        named = [next((move for move, stems in (("falls", _FALL), ("rises", _RISE), ("flat", _FLAT)) if any(
-            part == stem if stem in _WHOLE_WORDS else part.startswith(stem) for stem in stems)), None)
-            for part in word.split("+")]
-        for move in [m for m in named if m] if not negated else []:
-            if not moves or moves[-1] != move:
-                moves.append(move)
-        negated = 0 if any(named) else max(0, negated - 1)
-    return " then ".join(moves) or None
-
-
 def token_ids(answer) -> list[int] | None:
     """A decoding exercise's answer as a list of token ids: a tensor of ids, or a list or tuple of ints, NumPy
     integers or one-element integer tensors (``ids.append(logits.argmax())`` makes those); None for anything else."""

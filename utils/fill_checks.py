@@ -202,7 +202,8 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
     if words == in_turn:
         same = "the same words" if in_turn == one_pass else "other words"
         return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, each guess "
-                "sees the words before it: that is how a causal model writes, one token after another (notebook 2).")
+                "sees the words before it, as a causal model's does (notebook 2), though here it still reads the "
+                "words after it too.")
     if words == one_pass:
         return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
     return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."

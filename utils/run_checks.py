@@ -7,7 +7,39 @@ from __future__ import annotations
 import math
 
 from utils import original_tutorial
-from utils.exercises import NOT_ANSWERED_HINT, close, curve_shape, describe, number, predicted, truth, words
+from utils.exercises import NOT_ANSWERED_HINT, close, describe, number, predicted, truth, words
+
+_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "down", "improv", "better",
+         "bottom", "downward")
+_RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse", "degrad", "bounc",
+         "rebound", "diverg", "deteriorat", "upward")
+_SHAPE_WORDS = dict.fromkeys(("u", "overfit", "overfits", "overfitting"), "falls+rises")  # negated as one word
+_FLAT = ("flat", "same", "constant", "level", "levels", "plateau", "steady", "unchanged")
+_WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
+# "t": what words() leaves of "doesn't"; a move right after "gap" or "difference" is theirs, not the curve's
+_NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "difference"}
+
+
+def curve_shape(answer) -> str | None:
+    """A curve's shape in the student's own words, as the moves it names in order: "It goes down, then back up" ->
+    "falls then rises"; "stays flat" -> "flat"; a negated move is none ("falls and never overfits" -> "falls")."""
+    moves, negated = [], 0  # negated: words left in which a negation cancels the next move
+    for word in " ".join(_SHAPE_WORDS.get(word, word) for word in (words(answer) or "").split()).split():
+        if word in _NEGATIONS:  # "never rises", "doesn't go back up"; "no" only right before ("No, it falls")
+            negated = 2 if word in ("no", "nor") else 4
+        named = [next((move for move, stems in (("falls", _FALL), ("rises", _RISE), ("flat", _FLAT)) if any(
+            part == stem if stem in _WHOLE_WORDS else part.startswith(stem) for stem in stems)), None)
+            for part in word.split("+")]
+        if moves and word == "falls+rises":  # "falls, then rises as it overfits": overfitting is the rise
+            named = ["rises"]
+        for move in [m for m in named if m] if not negated else []:
+            if not moves or moves[-1] != move:
+                moves.append(move)
+        negated = 0 if any(named) else max(0, negated - 1)
+    # a pause between a fall and a rise is still one U: "falls, stays flat, then rises" -> "falls then rises"
+    moves = [m for i, m in enumerate(moves) if not (m == "flat" and 0 < i < len(moves) - 1 and moves[i - 1] == "falls"
+                                                    and moves[i + 1] == "rises")]
+    return " then ".join(moves) or None
 
 
 def losses_verdict(final_train_guess, final_valid_guess, shape_guess, valid_log: list[tuple[int, float]],

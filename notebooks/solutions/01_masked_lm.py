@@ -104,7 +104,7 @@ def words_after_the_blank():
 
 def under_the_causal_mask():
     global my_causal_changes
-    my_causal_changes = False  # the blank's row sees only "life is like a", the same in both sentences
+    my_causal_changes = False  # the blank sees only [CLS], "life is like a" and itself, the same in both sentences
 
 
 def my_causal_mask(n):
