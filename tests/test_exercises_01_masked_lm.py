@@ -21,6 +21,7 @@ BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the 
 CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
 MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
 ROW_ANSWER, ROW_CHECK = "d7a0c003", "d7a0c004"  # the map's [MASK] row from the head's weights vs output_attentions
+HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK = "d7a0c006", "d7a0c007"  # that row times the values vs the layer's own
 CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
 BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
 UNSEEN_ANSWER, UNSEEN_CHECK = "c8d4a1eb", "c8d4a1ec"  # will ten steps on one batch lower unseen sentences' loss?
@@ -40,6 +41,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
     "attention row": (ROW_ANSWER, ROW_CHECK),
+    "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
     "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
@@ -608,6 +610,33 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="attention row: the layer's own attention module"),
     pytest.param(ROW_CHECK, "def my_attention_row(x, parts, position):\n    return None", WRONG, "Not answered yet",
                  id="attention row: the empty answer cell"),
+    pytest.param(HEAD_OUTPUT_CHECK, solution(NOTEBOOK, HEAD_OUTPUT_ANSWER), RIGHT, "Correct: your output equals",
+                 id="head output: the reference solution"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    w, v = my_attention_row(x, parts, position), x @ parts.W_v + parts.b_v\n"
+                 "    return (w[:, None] * v).sum(0)", RIGHT, "Correct: your output equals",
+                 id="head output: weighted rows, summed"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    w, v = my_attention_row(x, parts, position), x @ parts.W_v + parts.b_v\n"
+                 "    return [float(sum(w[j] * v[j, i] for j in range(len(x)))) for i in range(parts.size)]", RIGHT,
+                 "Correct: your output equals", id="head output: a loop and a list of floats"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    return my_attention_row(x, parts, position) @ (x @ parts.W_k + parts.b_k)", WRONG,
+                 "the keys stood in for the values", id="head output: keys for values"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    return my_attention_row(x, parts, position) @ (x @ parts.W_v)", WRONG,
+                 "the values' bias was left out", id="head output: no bias"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    return (x @ parts.W_v + parts.b_v).mean(0)", WRONG, "every value counted alike",
+                 id="head output: the plain mean of the values"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    return my_attention_row(x, parts, position)", WRONG, "numbers at the blank, a tensor of shape",
+                 id="head output: the row itself"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    return parts.attention(x[None])[0][0, position]", WRONG, REBUILT,
+                 id="head output: the layer's own attention module"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n    return None", WRONG,
+                 "Not answered yet", id="head output: the empty answer cell"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = False", RIGHT, "You predicted False: the unseen sentences went",
                  id="unseen: predicted no fall"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = ' no '", RIGHT, "You predicted False: the unseen sentences went",

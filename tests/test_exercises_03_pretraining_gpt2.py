@@ -20,6 +20,7 @@ DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss
 OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh byte model on every article
 BYTE_RUN_ANSWER, BYTE_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the optional byte run get under the bigram line?
 MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: where it ends
+OWN_LOOP_ANSWER, OWN_LOOP_CHECK = "0a2c4e70", "0a2c4e71"  # will your loop's byte model end under the unigram line?
 MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
 
 
@@ -33,6 +34,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
+    "own loop": (OWN_LOOP_ANSWER, OWN_LOOP_CHECK),
     "my gpt": (MY_GPT_ANSWER, MY_GPT_CHECK),
     "byte run": (BYTE_RUN_ANSWER, BYTE_RUN_CHECK),
 }
@@ -440,6 +442,19 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "by article): not this time.", id="byte run: the other way, as a torch bool"),
     pytest.param(BYTE_RUN_CHECK, "predicted_under_bigram = 7.5", WRONG, "predict it as True or False; got 7.5",
                  id="byte run: a number"),
+    # each case sets the loop's evaluations itself: the own-loop run's cases above re-run it with blank loops
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = False\nown_evaluations = [(4, unigram + 0.5)]", RIGHT,
+                 "You predicted False: your loop's model ended at", id="own loop: no"),
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = ' Yes'\nown_evaluations = [(2, 5.0), (4, unigram - 0.5)]",
+                 RIGHT, "You predicted True: your loop's model ended at", id="own loop: yes, in words"),
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = False\nown_evaluations = [(4, unigram - 0.01)]", WRONG,
+                 "not this time.", id="own loop: no, but it got under"),
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = 2.5\nown_evaluations = [(4, 3.0)]", WRONG,
+                 "predict True or False; got 2.5", id="own loop: a number"),
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = None\nown_evaluations = [(4, 3.0)]", WRONG,
+                 "Not answered yet", id="own loop: not answered"),
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = True\nown_evaluations = []", WRONG,
+                 "Write exercise 2's loop first", id="own loop: the loop returned no evaluations"),
 ]
 
 

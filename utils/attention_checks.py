@@ -1,10 +1,12 @@
 """Notebook 1's check cells for exercise 7's look inside attention, kept out of the cells' sight: (c) the causal mask
 the experiment used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from the head's
-weights, against the model's own ``output_attentions``. Each verdict returns a line to print, whatever the answer."""
+weights, against the model's own ``output_attentions``; (e) the head's output at the blank, against what the layer
+computed. Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -90,34 +92,96 @@ def _row_slip(mine: torch.Tensor, x: torch.Tensor, head, position: int, rows: to
     return "it differs from the softmax of q·k/√d, with q the query at `position` and k every position's key"
 
 
+@dataclass
+class _Run:
+    """One sentence through the model, and the student's answer on it: ``x`` what layer ``layer`` reads, ``rows`` the
+    head's attention weights, ``output`` what the head computed (its columns of the layer's self-attention output)."""
+
+    name: str
+    ids: torch.Tensor
+    blank: int
+    x: torch.Tensor
+    rows: torch.Tensor
+    output: torch.Tensor
+    answer: object
+
+
 @torch.no_grad()
+def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, head: int, text: str):
+    """``function(x, parts, blank)`` on ``text`` and on a second sentence of another length, each beside what the
+    model computed there; the layer's own attention is refused meanwhile (what exercise 7 rebuilds)."""
+    for name, sentence in (("the map's sentence", text),
+                           ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
+        encoded, blanks = encode_masked(tokenizer, sentence)
+        seen = {}
+        hook = parts.attention.register_forward_hook(lambda module, args, output, seen=seen:
+                                                     seen.update(output=output[0][0]))
+        try:
+            outputs = model(**encoded, output_attentions=True, output_hidden_states=True)
+        finally:
+            hook.remove()
+        x = outputs.hidden_states[layer][0]
+        with without((type(parts.attention), "forward"), (sys.modules[type(parts.attention).__module__],
+                                                           "eager_attention_forward")):
+            answer = function(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
+        yield _Run(name, encoded["input_ids"][0], blanks[0], x, outputs.attentions[layer][0, head],
+                   seen["output"][:, head * parts.size:(head + 1) * parts.size], answer)
+
+
+def _shape_problem(run: _Run, shape: tuple, what: str) -> str | None:
+    """Why the answer is not a tensor of ``shape`` (``what`` it should hold), or None."""
+    if isinstance(run.answer, torch.Tensor) and tuple(run.answer.shape) == shape:
+        return None
+    also = " (compute it from x, not from the map's outputs)" if run.name != "the map's sentence" else ""
+    return (f"Not quite: on {run.name}, of {len(run.x)} tokens, return {what}, a tensor of shape {shape}{also}; got "
+            f"{describe(run.answer)}.")
+
+
 def attention_row_verdict(my_attention_row, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
                           text: str) -> str:
     """Exercise 7(d): ``my_attention_row(x, parts, position)`` against row ``position`` (the blank's) of head ``head``
     in layer ``layer``, as ``output_attentions`` returns it, on ``text`` and on a second sentence of another length."""
     parts = encoder_head(model, layer, head)
     largest = None
-    for name, sentence in (("the map's sentence", text),
-                           ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
-        encoded, blanks = encode_masked(tokenizer, sentence)
-        outputs = model(**encoded, output_attentions=True, output_hidden_states=True)
-        x, rows = outputs.hidden_states[layer][0], outputs.attentions[layer][0, head]
-        with without((type(parts.attention), "forward"), (sys.modules[type(parts.attention).__module__],
-                                                           "eager_attention_forward")):  # what this exercise rebuilds
-            mine = my_attention_row(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
-        if mine is None:
+    for run in _runs(my_attention_row, model, tokenizer, parts, layer, head, text):
+        if run.answer is None:
             return NOT_ANSWERED_HINT
-        if mismatch(mine, rows[blanks[0]]) is None:
-            top = int(rows[blanks[0]].argmax())
-            largest = largest or (tokenizer.convert_ids_to_tokens(int(encoded["input_ids"][0, top])),
-                                  float(rows[blanks[0], top]))
+        row = run.rows[run.blank]
+        if mismatch(run.answer, row) is None:
+            top = int(row.argmax())
+            largest = largest or (tokenizer.convert_ids_to_tokens(int(run.ids[top])), float(row[top]))
             continue
-        n = len(x)
-        if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (n,):
-            also = " (compute it from x, not from the map's outputs)" if name != "the map's sentence" else ""
-            return (f"Not quite: on {name}, of {n} tokens, return one weight per position of x, a tensor of shape "
-                    f"({n},){also}; got {describe(mine)}.")
-        return f"Not quite: on {name}, {_row_slip(mine.detach().float(), x.float(), parts, blanks[0], rows.float())}."
+        if (problem := _shape_problem(run, (len(run.x),), "one weight per position of x")) is not None:
+            return problem
+        slip = _row_slip(run.answer.detach().float(), run.x.float(), parts, run.blank, run.rows.float())
+        return f"Not quite: on {run.name}, {slip}."
     return (f"Correct: your row equals the model's, on the map's sentence and on a second one: the blank's query "
             f"against every key, scaled by √{parts.size}, then a softmax. On the map's sentence its largest weight is "
             f"on {largest[0]!r} ({largest[1]:.0%}).")
+
+
+def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
+                        text: str) -> str:
+    """Exercise 7(e): ``my_head_output(x, parts, position)`` against what head ``head`` of layer ``layer`` computed at
+    ``position`` (the blank), read from the layer's self-attention by a hook, on ``text`` and on a second sentence."""
+    parts = encoder_head(model, layer, head)
+    for run in _runs(my_head_output, model, tokenizer, parts, layer, head, text):
+        if run.answer is None:
+            return NOT_ANSWERED_HINT
+        if mismatch(run.answer, run.output[run.blank]) is None:
+            continue
+        if (problem := _shape_problem(run, (parts.size,), f"the head's {parts.size} numbers at the blank")):
+            return problem
+        weights, x, mine = run.rows[run.blank].float(), run.x.float(), run.answer.detach().float()
+        v = x @ parts.W_v + parts.b_v
+        slips = {"the keys stood in for the values: v = x @ W_v + b_v": weights @ (x @ parts.W_k + parts.b_k),
+                 "the values' bias was left out (x @ W_v + b_v)": weights @ (x @ parts.W_v),
+                 "every value counted alike: weight each by your row, then add them up": v.mean(0),
+                 "the values were added up without the row's weights": v.sum(0)}
+        slip = next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-5)),
+                    "it differs from your row's weights times every token's value, added up")
+        return f"Not quite: on {run.name}, {slip}."
+    return (f"Correct: your output equals what the head computed at the blank, on the map's sentence and on a second "
+            f"one: your row's weights times every token's value, {parts.size} numbers. The layer sets its heads' "
+            "outputs side by side and projects them back to the hidden size; the residual adds that to the blank's "
+            "vector.")

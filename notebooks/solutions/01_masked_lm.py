@@ -118,6 +118,11 @@ def my_attention_row(x, parts, position):
     return (k @ q / parts.size ** 0.5).softmax(-1)  # one weight per token, adding up to 1
 
 
+def my_head_output(x, parts, position):
+    v = x @ parts.W_v + parts.b_v  # every token's value, (n, d)
+    return my_attention_row(x, parts, position) @ v  # the row's weights times the values, added up: (d,)
+
+
 def my_mask_tokens(input_ids):
     inputs, labels = input_ids.clone(), input_ids.clone()
     special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
@@ -157,6 +162,7 @@ SOLUTIONS = {
     "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals the one at_the_blank uses"),
     "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
+    "d7a0c006": (cell(my_head_output), "Correct: your output equals what the head computed"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
     "c8d4a1eb": (body(the_unseen_sentences), "You predicted False: the unseen sentences went"),
