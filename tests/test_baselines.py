@@ -148,7 +148,9 @@ def test_a_pretrained_models_nats_per_byte_are_its_own_tokens_losses_over_the_by
         first = gpt2_tokenizer.decode(ids[0, :1])  # "Apollo" and "Å": the bytes before the first scored token
         scored += len(text.encode("utf-8")) - len(first.encode("utf-8"))
         tokens += ids.shape[1] - 1
-    got = baselines.pretrained_per_byte(model, gpt2_tokenizer, texts)
+    from utils import pretraining
+
+    got = pretraining.pretrained_per_byte(model, gpt2_tokenizer, texts)
     assert (got["bytes"], got["tokens"]) == (scored, tokens)
     assert got["nats per byte"] == pytest.approx(nats / scored, rel=1e-5)
 
@@ -161,7 +163,7 @@ def test_a_pretrained_model_scores_in_a_process_of_its_own_and_says_which_model_
                             gpt2_tokenizer("She wrote a letter to her brother in Paris.")["input_ids"]]}
     apart = pretraining.pretrained_apart("gpt2", gpt2_tokenizer, chunks)
     loaded = load_causal_lm("gpt2")  # offline (the tests' HF_HUB_OFFLINE=1): the same stand-in, here
-    here = baselines.pretrained_per_byte(loaded.model, loaded.tokenizer,
-                                         [gpt2_tokenizer.decode(ids) for ids in chunks["input_ids"]])
+    here = pretraining.pretrained_per_byte(loaded.model, loaded.tokenizer,
+                                           [gpt2_tokenizer.decode(ids) for ids in chunks["input_ids"]])
     assert apart["model"].startswith("Model: ") and "offline stand-in for gpt2" in apart["model"]
     assert apart["bytes"] == here["bytes"] and apart["nats per byte"] == pytest.approx(here["nats per byte"], rel=1e-4)

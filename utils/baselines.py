@@ -164,18 +164,3 @@ def on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_
     return {"bytes": len(learnt), "tokens": tokens, "byte model": -learnt.mean().item(),
             "bigram": -pairs.log().mean().item()}
 
-
-@torch.no_grad()
-def pretrained_per_byte(model, tokenizer, texts: list[str]) -> dict:
-    """A pretrained causal LM on ``texts`` in nats per byte: each text in the model's own tokens (``tokenizer``), every
-    token but the first scored (as the token models' losses leave out each chunk's first), over the UTF-8 bytes those
-    tokens hold. Returns {"bytes", "tokens", "nats per byte"}."""
-    model.eval()
-    nats, scored_bytes, tokens = 0.0, 0, 0
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
-        log_probs = model(ids).logits[0, :-1].float().log_softmax(-1)
-        nats -= log_probs.gather(-1, ids[0, 1:, None]).sum().item()
-        scored_bytes += len(text.encode()) - len(tokenizer.decode(ids[0, :1]).encode())
-        tokens += ids.shape[1] - 1
-    return {"bytes": scored_bytes, "tokens": tokens, "nats per byte": nats / scored_bytes}

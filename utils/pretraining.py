@@ -28,10 +28,10 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
-from utils import baselines
 from utils.chunked_loss import DEFAULT_CHUNK, causal_lm_loss
 from utils.chunking import chunk_splits
 from utils.device import trainer_kwargs
+from utils.generation import continuation_log_probability
 from utils.models import load_causal_lm
 from utils.profiles import step_passes
 from utils.support.allocator import keep_freed_memory, reuse_freed_memory
@@ -363,19 +363,35 @@ def steps_that_fit(seconds_per_step: float, profile: dict, planned: int) -> int:
     return min(planned, max(2 * every, int(budget / seconds_per_step) // every * every))
 
 
+@torch.no_grad()
+def pretrained_per_byte(model, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict:
+    """A pretrained causal LM on ``texts`` in nats per byte: each text in the model's own tokens (``tokenizer``), every
+    token but the first scored (``continuation_log_probability`` after a one-token prompt, as the token models' losses
+    leave out each chunk's first), over the UTF-8 bytes those tokens hold. Returns {"bytes", "tokens", "nats per
+    byte"}."""
+    model.eval()
+    nats, scored_bytes, tokens = 0.0, 0, 0
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        nats -= continuation_log_probability(model, ids, 1)
+        scored_bytes += len(text.encode()) - len(tokenizer.decode(ids[:1]).encode())
+        tokens += len(ids) - 1
+    return {"bytes": scored_bytes, "tokens": tokens, "nats per byte": nats / scored_bytes}
+
+
 def _pretrained_per_byte(name: str, texts: list[str]) -> dict:
     """``pretrained_apart``'s other process: load ``name`` (saying which model ran) and score ``texts``."""
     said = io.StringIO()
     with contextlib.redirect_stdout(said):
         loaded = load_causal_lm(name)
-    return baselines.pretrained_per_byte(loaded.model, loaded.tokenizer, texts) | {"model": said.getvalue().strip()}
+    return pretrained_per_byte(loaded.model, loaded.tokenizer, texts) | {"model": said.getvalue().strip()}
 
 
 def pretrained_apart(name: str, tokenizer: PreTrainedTokenizerBase, token_chunks) -> dict:
     """A pretrained causal LM, ``load_causal_lm(name)`` (the Hub's, or its stand-in), on the text of ``token_chunks``
-    (``tokenizer``'s ids) in nats per byte (``baselines.pretrained_per_byte``). It loads and scores in a process of its
-    own, so the kernel never holds its weights (about 0.5 GB for gpt2 or the SmolLM2 stand-in). Returns that dict
-    and "model": the line that says which model ran."""
+    (``tokenizer``'s ids) in nats per byte (``pretrained_per_byte``). It loads and scores in a process of its own, so
+    the kernel never holds its weights (about 0.5 GB for gpt2 or the SmolLM2 stand-in). Returns that dict and
+    "model": the line that says which model ran."""
     texts = [tokenizer.decode(ids) for ids in token_chunks["input_ids"]]
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_pretrained_per_byte, name, texts).result()
