@@ -25,6 +25,7 @@ from utils.attention import (
     attention_heads,
     attention_weights,
     encoder_head,
+    encoder_layer,
     layer_heads,
     layer_projections,
     rotary_frequencies,
@@ -135,6 +136,40 @@ def test_an_encoder_heads_rows_are_the_softmax_of_its_unmasked_scores(classes, l
     weights = (q @ k.T / math.sqrt(8)).softmax(-1)
     torch.testing.assert_close(weights, outputs.attentions[layer][0, head], atol=1e-6, rtol=1e-5)
     assert weights[torch.ones(7, 7, dtype=torch.bool).triu(1)].min() > 0  # later tokens get weight: none masked
+
+
+@pytest.mark.parametrize("classes", [(BertConfig, BertForMaskedLM), (RobertaConfig, RobertaForMaskedLM)],
+                         ids=["bert", "roberta"])
+@pytest.mark.parametrize("layer", [0, 1])
+def test_an_encoder_layers_weights_give_its_next_hidden_states(classes, layer):
+    """Every head's output side by side, projected, added to x and normalised; then the feed-forward network, added
+    and normalised again: hidden_states[layer + 1] at every position, from nothing but the weights."""
+    model = tiny_encoder(*classes)
+    with torch.no_grad():
+        outputs = model(input_ids=IDS + 5, output_hidden_states=True)
+    parts = encoder_layer(model, layer)
+    x = outputs.hidden_states[layer][0]
+    assert len(parts.heads) == 4 and parts.W_o.shape == (32, 32) and parts.W_in.shape[0] == 32
+
+    def norm(v, weight, bias):
+        v = v - v.mean(-1, keepdim=True)
+        return v / (v.pow(2).mean(-1, keepdim=True) + parts.norm_eps).sqrt() * weight + bias
+
+    heads = []
+    for head in parts.heads:
+        q, k, v = (x @ w + b for w, b in ((head.W_q, head.b_q), (head.W_k, head.b_k), (head.W_v, head.b_v)))
+        heads.append((q @ k.T / math.sqrt(head.size)).softmax(-1) @ v)
+    a = norm(x + torch.cat(heads, -1) @ parts.W_o + parts.b_o, parts.norm1_weight, parts.norm1_bias)
+    y = norm(a + parts.activation(a @ parts.W_in + parts.b_in) @ parts.W_out + parts.b_out, parts.norm2_weight,
+             parts.norm2_bias)
+    torch.testing.assert_close(y, outputs.hidden_states[layer + 1][0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_bad_encoder_layer_request_is_one_clear_error():
+    with pytest.raises(ValueError, match="layer must be a whole number from 0 to 1"):
+        encoder_layer(tiny_encoder(), 2)
+    with pytest.raises(ValueError, match="not a BERT-family encoder"):
+        encoder_layer(tiny_gpt2())
 
 
 @pytest.mark.parametrize("kwargs,message", [

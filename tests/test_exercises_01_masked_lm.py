@@ -22,6 +22,7 @@ CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both s
 MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
 ROW_ANSWER, ROW_CHECK = "d7a0c003", "d7a0c004"  # the map's [MASK] row from the head's weights vs output_attentions
 HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK = "d7a0c006", "d7a0c007"  # that row times the values vs the layer's own
+LAYER_ANSWER, LAYER_CHECK = "d7a0c00a", "d7a0c00b"  # every head, W_o, the residuals, the norms, the feed-forward
 CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
 BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
 UNSEEN_ANSWER, UNSEEN_CHECK = "c8d4a1eb", "c8d4a1ec"  # will ten steps on one batch lower unseen sentences' loss?
@@ -42,6 +43,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
     "attention row": (ROW_ANSWER, ROW_CHECK),
     "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
+    "whole layer": (LAYER_ANSWER, LAYER_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
     "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
@@ -92,6 +94,18 @@ def _row(scores):
             "    k = x @ parts.W_k + parts.b_k\n"
             "    v = x @ parts.W_v + parts.b_v\n"
             f"    return ({scores}).softmax(-1)")
+
+
+def _layer(attention="x[position] + o @ p.W_o + p.b_o", ffn="a + p.activation(inner) @ p.W_out + p.b_out"):
+    """The reference ``my_layer_output`` with the attention half's sum or the feed-forward half's changed (``ffn``
+    None: it returns a, the attention half's output)."""
+    end = ("    return a\n" if ffn is None else
+           "    inner = a @ p.W_in + p.b_in\n"
+           f"    return norm({ffn}, size, p.norm2_weight, p.norm2_bias, p.norm_eps)\n")
+    return ("def my_layer_output(x, layer_parts, position):\n"
+            "    p, norm, size = layer_parts, torch.nn.functional.layer_norm, x.shape[-1:]\n"
+            "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
+            f"    a = norm({attention}, size, p.norm1_weight, p.norm1_bias, p.norm_eps)\n" + end)
 
 
 def _mask(body):
@@ -637,6 +651,53 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="head output: the layer's own attention module"),
     pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n    return None", WRONG,
                  "Not answered yet", id="head output: the empty answer cell"),
+    pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct: your vector equals hidden_states",
+                 id="whole layer: the reference solution"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n"  # LayerNorm written out, by n
+                 "    p = layer_parts\n"
+                 "    def norm(v, weight, bias):\n"
+                 "        v = v - v.mean()\n"
+                 "        return v / (v.pow(2).mean() + p.norm_eps).sqrt() * weight + bias\n"
+                 "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
+                 "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
+                 "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
+                 "p.norm2_bias)", RIGHT, "Correct: your vector equals", id="whole layer: LayerNorm by hand"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n"  # every position, then the blank's
+                 "    p, norm, size = layer_parts, torch.nn.functional.layer_norm, x.shape[-1:]\n"
+                 "    o = torch.stack([torch.cat([my_head_output(x, h, i) for h in p.heads]) for i in range(len(x))])\n"
+                 "    a = norm(x + o @ p.W_o + p.b_o, size, p.norm1_weight, p.norm1_bias, p.norm_eps)\n"
+                 "    y = norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, size, p.norm2_weight, "
+                 "p.norm2_bias, p.norm_eps)\n"
+                 "    return y[position].tolist()", RIGHT, "Correct: your vector equals",
+                 id="whole layer: every position, as a list"),
+    pytest.param(LAYER_CHECK, _layer(ffn=None), WRONG, "that is the attention half's output",
+                 id="whole layer: the attention half only"),
+    pytest.param(LAYER_CHECK, _layer(attention="o @ p.W_o + p.b_o"), WRONG, "the attention half's residual is missing",
+                 id="whole layer: no first residual"),
+    pytest.param(LAYER_CHECK, _layer(attention="x[position] + o"), WRONG, "the heads' outputs were not projected",
+                 id="whole layer: no output projection"),
+    pytest.param(LAYER_CHECK, _layer(ffn="p.activation(inner) @ p.W_out + p.b_out"), WRONG,
+                 "the feed-forward half's residual is missing", id="whole layer: no second residual"),
+    pytest.param(LAYER_CHECK, _layer(ffn="a + inner @ p.W_out + p.b_out"), WRONG, "the activation is missing",
+                 id="whole layer: no GELU"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n"
+                 "    return my_head_output(x, layer_parts.heads[0], position)", WRONG,
+                 "numbers at the blank, a tensor of shape", id="whole layer: one head's output"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n"
+                 "    return model.base_model.encoder.layer[layer](x[None])[0][position]", WRONG, REBUILT,
+                 id="whole layer: the layer's own module"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n    return 'LayerNorm'", WRONG,
+                 "a tensor of shape", id="whole layer: a str"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
+                 "Not answered yet", id="whole layer: the empty answer cell"),
+    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n"  # LayerNorm with x.var(), by n - 1
+                 "    p = layer_parts\n"
+                 "    def norm(v, weight, bias):\n"
+                 "        return (v - v.mean()) / (v.var() + p.norm_eps).sqrt() * weight + bias\n"
+                 "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
+                 "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
+                 "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
+                 "p.norm2_bias)", WRONG, "x.var() divides by n - 1", id="whole layer: x.var() in LayerNorm"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = False", RIGHT, "You predicted False: the unseen sentences went",
                  id="unseen: predicted no fall"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = ' no '", RIGHT, "You predicted False: the unseen sentences went",

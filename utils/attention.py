@@ -8,7 +8,7 @@ as weights only, for a layer (and a whole model) the student runs on inputs of t
 and ``rotary_frequencies`` the angles a Llama-style model turns queries and keys by, for RoPE written out. Works for
 GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
 (``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions). ``encoder_head`` gives one head of a
-BERT-family encoder (notebook 1), whose attention has no causal mask.
+BERT-family encoder (notebook 1), whose attention has no causal mask, and ``encoder_layer`` a whole layer of it.
 """
 
 from __future__ import annotations
@@ -142,6 +142,43 @@ def encoder_head(model: PreTrainedModel, layer: int = 0, head: int = 0) -> HeadW
     for projection in (attention.self.query, attention.self.key, attention.self.value):
         parts += [projection.weight[rows].T.detach(), projection.bias[rows].detach()]
     return HeadWeights(*parts, attention=attention.self, projection=attention.output.dense, size=size, kv_head=head)
+
+
+@dataclass
+class EncoderLayer:
+    """One layer of a BERT-family encoder as weights, each as ``x @ W + b``: its heads, the projection of their
+    outputs side by side back to the hidden size, and the feed-forward network; after each half the residual is
+    added and LayerNorm applied (``norm1`` after attention, ``norm2`` after the feed-forward)."""
+
+    heads: list[HeadWeights]  # each as ``encoder_head`` gives it
+    W_o: torch.Tensor  # (h, h): every head's output, side by side, @ W_o + b_o
+    b_o: torch.Tensor  # (h,)
+    norm1_weight: torch.Tensor  # (h,)
+    norm1_bias: torch.Tensor  # (h,)
+    W_in: torch.Tensor  # (h, intermediate)
+    b_in: torch.Tensor  # (intermediate,)
+    activation: Callable[[torch.Tensor], torch.Tensor]  # GELU in BERT
+    W_out: torch.Tensor  # (intermediate, h)
+    b_out: torch.Tensor  # (h,)
+    norm2_weight: torch.Tensor  # (h,)
+    norm2_bias: torch.Tensor  # (h,)
+    norm_eps: float  # added to the variance in both norms
+
+
+def encoder_layer(model: PreTrainedModel, layer: int = 0) -> EncoderLayer:
+    """Layer ``layer`` of a BERT-family encoder as weights: what turns ``output_hidden_states[layer]`` into
+    ``output_hidden_states[layer + 1]``."""
+    heads = [encoder_head(model, layer, head) for head in range(model.config.num_attention_heads)]  # checks both
+    block = model.base_model.encoder.layer[whole_number(layer, "layer", 0, model.config.num_hidden_layers - 1)]
+    after_attention, ffn_in, ffn_out = block.attention.output, block.intermediate, block.output
+    return EncoderLayer(heads=heads, W_o=after_attention.dense.weight.T.detach(),
+                        b_o=after_attention.dense.bias.detach(),
+                        norm1_weight=after_attention.LayerNorm.weight.detach(),
+                        norm1_bias=after_attention.LayerNorm.bias.detach(),
+                        W_in=ffn_in.dense.weight.T.detach(), b_in=ffn_in.dense.bias.detach(),
+                        activation=ffn_in.intermediate_act_fn, W_out=ffn_out.dense.weight.T.detach(),
+                        b_out=ffn_out.dense.bias.detach(), norm2_weight=ffn_out.LayerNorm.weight.detach(),
+                        norm2_bias=ffn_out.LayerNorm.bias.detach(), norm_eps=ffn_out.LayerNorm.eps)
 
 
 def head_weights(model: PreTrainedModel, layer: int, head: int) -> HeadWeights:

@@ -1,7 +1,8 @@
 """Notebook 1's check cells for exercise 7's look inside attention, kept out of the cells' sight: (c) the causal mask
 the experiment used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from the head's
 weights, against the model's own ``output_attentions``; (e) the head's output at the blank, against what the layer
-computed. Each verdict returns a line to print, whatever the answer."""
+computed; and exercise 7b, the whole layer at the blank, against its ``hidden_states``. Each verdict returns a line
+to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from utils.attention import encoder_head
+from utils.attention import encoder_head, encoder_layer
 from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
 from utils.fill_mask import causal_mask, encode_masked
 
@@ -94,38 +95,42 @@ def _row_slip(mine: torch.Tensor, x: torch.Tensor, head, position: int, rows: to
 
 @dataclass
 class _Run:
-    """One sentence through the model, and the student's answer on it: ``x`` what layer ``layer`` reads, ``rows`` the
-    head's attention weights, ``output`` what the head computed (its columns of the layer's self-attention output)."""
+    """One sentence through the model, and the student's answer on it: ``x`` what layer ``layer`` reads, ``weights``
+    its heads' attention weights (heads, n, n), ``heads`` what they computed, side by side (n, h: the input of the
+    layer's output projection), ``after`` what the layer passed on (``hidden_states[layer + 1]``)."""
 
     name: str
     ids: torch.Tensor
     blank: int
     x: torch.Tensor
-    rows: torch.Tensor
-    output: torch.Tensor
+    weights: torch.Tensor
+    heads: torch.Tensor
+    after: torch.Tensor
     answer: object
 
 
 @torch.no_grad()
-def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, head: int, text: str):
+def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, text: str, refused=()):
     """``function(x, parts, blank)`` on ``text`` and on a second sentence of another length, each beside what the
-    model computed there; the layer's own attention is refused meanwhile (what exercise 7 rebuilds)."""
+    model computed there. Meanwhile the layer's own attention is refused (what exercise 7 rebuilds), and the
+    modules of ``refused``."""
+    attention = encoder_head(model, layer, 0).attention
     for name, sentence in (("the map's sentence", text),
                            ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
         encoded, blanks = encode_masked(tokenizer, sentence)
         seen = {}
-        hook = parts.attention.register_forward_hook(lambda module, args, output, seen=seen:
-                                                     seen.update(output=output[0][0]))
+        hook = attention.register_forward_hook(lambda module, args, output, seen=seen:
+                                               seen.update(output=output[0][0]))
         try:
             outputs = model(**encoded, output_attentions=True, output_hidden_states=True)
         finally:
             hook.remove()
         x = outputs.hidden_states[layer][0]
-        with without((type(parts.attention), "forward"), (sys.modules[type(parts.attention).__module__],
-                                                           "eager_attention_forward")):
+        with without((type(attention), "forward"), (sys.modules[type(attention).__module__], "eager_attention_forward"),
+                     *((type(module), "forward") for module in refused)):
             answer = function(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
-        yield _Run(name, encoded["input_ids"][0], blanks[0], x, outputs.attentions[layer][0, head],
-                   seen["output"][:, head * parts.size:(head + 1) * parts.size], answer)
+        yield _Run(name, encoded["input_ids"][0], blanks[0], x, outputs.attentions[layer][0], seen["output"],
+                   outputs.hidden_states[layer + 1][0], answer)
 
 
 def _shape_problem(run: _Run, shape: tuple, what: str) -> str | None:
@@ -143,17 +148,17 @@ def attention_row_verdict(my_attention_row, model, tokenizer: PreTrainedTokenize
     in layer ``layer``, as ``output_attentions`` returns it, on ``text`` and on a second sentence of another length."""
     parts = encoder_head(model, layer, head)
     largest = None
-    for run in _runs(my_attention_row, model, tokenizer, parts, layer, head, text):
+    for run in _runs(my_attention_row, model, tokenizer, parts, layer, text):
         if run.answer is None:
             return NOT_ANSWERED_HINT
-        row = run.rows[run.blank]
+        row = run.weights[head, run.blank]
         if mismatch(run.answer, row) is None:
             top = int(row.argmax())
             largest = largest or (tokenizer.convert_ids_to_tokens(int(run.ids[top])), float(row[top]))
             continue
         if (problem := _shape_problem(run, (len(run.x),), "one weight per position of x")) is not None:
             return problem
-        slip = _row_slip(run.answer.detach().float(), run.x.float(), parts, run.blank, run.rows.float())
+        slip = _row_slip(run.answer.detach().float(), run.x.float(), parts, run.blank, run.weights[head].float())
         return f"Not quite: on {run.name}, {slip}."
     return (f"Correct: your row equals the model's, on the map's sentence and on a second one: the blank's query "
             f"against every key, scaled by √{parts.size}, then a softmax. On the map's sentence its largest weight is "
@@ -165,14 +170,15 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
     """Exercise 7(e): ``my_head_output(x, parts, position)`` against what head ``head`` of layer ``layer`` computed at
     ``position`` (the blank), read from the layer's self-attention by a hook, on ``text`` and on a second sentence."""
     parts = encoder_head(model, layer, head)
-    for run in _runs(my_head_output, model, tokenizer, parts, layer, head, text):
+    columns = slice(head * parts.size, (head + 1) * parts.size)  # this head's share of the heads' outputs
+    for run in _runs(my_head_output, model, tokenizer, parts, layer, text):
         if run.answer is None:
             return NOT_ANSWERED_HINT
-        if mismatch(run.answer, run.output[run.blank]) is None:
+        if mismatch(run.answer, run.heads[run.blank, columns]) is None:
             continue
         if (problem := _shape_problem(run, (parts.size,), f"the head's {parts.size} numbers at the blank")):
             return problem
-        weights, x, mine = run.rows[run.blank].float(), run.x.float(), run.answer.detach().float()
+        weights, x, mine = run.weights[head, run.blank].float(), run.x.float(), run.answer.detach().float()
         v = x @ parts.W_v + parts.b_v
         slips = {"the keys stood in for the values: v = x @ W_v + b_v": weights @ (x @ parts.W_k + parts.b_k),
                  "the values' bias was left out (x @ W_v + b_v)": weights @ (x @ parts.W_v),
@@ -185,3 +191,62 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
             f"one: your row's weights times every token's value, {parts.size} numbers. The layer sets its heads' "
             "outputs side by side and projects them back to the hidden size; the residual adds that to the blank's "
             "vector.")
+
+
+def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, unbiased: bool = False):
+    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=unbiased) + eps).sqrt() * weight + bias
+
+
+def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> str:
+    """What a wrong ``my_layer_output`` most likely did, from what it returned: ``x`` is the blank's vector before
+    the layer, ``heads`` every head's output there, side by side."""
+    f = {name: getattr(p, name).float() for name in ("W_o", "b_o", "W_in", "b_in", "W_out", "b_out", "norm1_weight",
+                                                       "norm1_bias", "norm2_weight", "norm2_bias")}
+
+    def layer(attention_residual=True, projected=True, ffn_residual=True, activated=True, unbiased=False,
+              second_half=True):
+        mixed = heads @ f["W_o"] + f["b_o"] if projected else heads
+        a = _layer_norm(mixed + (x if attention_residual else 0), f["norm1_weight"], f["norm1_bias"], p.norm_eps,
+                        unbiased)
+        if not second_half:
+            return a
+        inner = a @ f["W_in"] + f["b_in"]
+        ffn = (p.activation(inner) if activated else inner) @ f["W_out"] + f["b_out"]
+        return _layer_norm(ffn + (a if ffn_residual else 0), f["norm2_weight"], f["norm2_bias"], p.norm_eps, unbiased)
+
+    slips = {"that is the attention half's output, a: now the feed-forward half, its residual and LayerNorm₂":
+                 layer(second_half=False),
+             "the attention half's residual is missing: add the blank's own vector x before LayerNorm₁":
+                 layer(attention_residual=False),
+             "the heads' outputs were not projected: side by side, they go through W_o and b_o first":
+                 layer(projected=False),
+             "the feed-forward half's residual is missing: add a, its input, before LayerNorm₂":
+                 layer(ffn_residual=False),
+             "the activation is missing between the feed-forward's two layers": layer(activated=False),
+             "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, unbiased=False)":
+                 layer(unbiased=True)}
+    return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-4)),
+                "it differs from the two halves, each added to its input and then normalised")
+
+
+def layer_output_verdict(my_layer_output, model, tokenizer: PreTrainedTokenizerBase, layer: int, text: str) -> str:
+    """Exercise 7b: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
+    ``position`` (the blank), on ``text`` and on a second sentence; the layer's modules are refused meanwhile."""
+    parts = encoder_layer(model, layer)
+    block = model.base_model.encoder.layer[layer]
+    refused = (block, block.attention, block.attention.output, block.intermediate, block.output)
+    hidden = model.config.hidden_size
+    for run in _runs(my_layer_output, model, tokenizer, parts, layer, text, refused):
+        if run.answer is None:
+            return NOT_ANSWERED_HINT
+        expected = run.after[run.blank]
+        if mismatch(run.answer, expected, atol=1e-4) is None:  # after two norms: float32's rounding, a little wider
+            continue
+        if (problem := _shape_problem(run, (hidden,), f"the layer's {hidden} numbers at the blank")) is not None:
+            return problem
+        slip = _layer_slip(run.answer.detach().float(), run.x[run.blank].float(), run.heads[run.blank].float(), parts)
+        return f"Not quite: on {run.name}, {slip}."
+    return (f"Correct: your vector equals hidden_states[{layer + 1}] at the blank, on the map's sentence and on a "
+            f"second one: {len(parts.heads)} heads side by side, projected, added to the blank's vector and "
+            "normalised; then the feed-forward network, added and normalised again. Only attention looked at the "
+            "other positions; every other step read the blank's vector alone.")

@@ -123,6 +123,14 @@ def my_head_output(x, parts, position):
     return my_attention_row(x, parts, position) @ v  # the row's weights times the values, added up: (d,)
 
 
+def my_layer_output(x, layer_parts, position):
+    p, norm, size = layer_parts, torch.nn.functional.layer_norm, x.shape[-1:]
+    o = torch.cat([my_head_output(x, head, position) for head in p.heads])  # every head's output, side by side
+    a = norm(x[position] + o @ p.W_o + p.b_o, size, p.norm1_weight, p.norm1_bias, p.norm_eps)  # attention's half
+    ffn = p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out  # the feed-forward network, on a alone
+    return norm(a + ffn, size, p.norm2_weight, p.norm2_bias, p.norm_eps)
+
+
 def my_mask_tokens(input_ids):
     inputs, labels = input_ids.clone(), input_ids.clone()
     special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
@@ -163,6 +171,7 @@ SOLUTIONS = {
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals the one at_the_blank uses"),
     "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
     "d7a0c006": (cell(my_head_output), "Correct: your output equals what the head computed"),
+    "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
     "c8d4a1eb": (body(the_unseen_sentences), "You predicted False: the unseen sentences went"),
