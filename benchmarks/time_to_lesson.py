@@ -33,9 +33,11 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+import nbformat
 from notebook_times import ROOT, execute
 
 from utils.chunked_loss import DEFAULT_CHUNK
+from utils.tools.record import PREDICTION
 
 TARGET_S, TARGET_AVX2_S = 120, 180
 NOW = "stock Trainer, freed memory reused while training (now)"
@@ -45,7 +47,7 @@ ALL_AVX2 = NO_BF16 | {"ATEN_CPU_CAPABILITY": "avx2"}  # torch's own kernels too:
 FIRST_RUN, MORE_RUN, BYTE_RUN = "c25", "b41d7a6e", "2e7f9c31"  # notebook 3's training cells, by cell id
 OPTIONAL = "f4186335"  # the first code cell of the optional sections after "What this shows"
 LESSON_LINES = ("c35", "c49", "5a3d8e72")  # the cells that print each run's lesson in numbers
-LESSON_PREDICTIONS = {"749fa142", "c48", "b7e31c02"}  # what the runs wait for; optional exercise 5 stays unrun
+UNRUN_PREDICTIONS = {"c51"}  # optional exercise 5's (dropout): it stays unrun; every other prediction is written in
 
 STEP_LOOP = f"""
 import resource, sys, tempfile, torch
@@ -120,7 +122,9 @@ def lesson(label: str, root: Path = ROOT, **extra_env: str) -> tuple[float, floa
     seconds: the notebook's wall time less its optional sections; the whole notebook's)."""
     notebook = root / "notebooks" / "03_pretraining_gpt2.ipynb"
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, executed = execute(notebook, "classroom", Path(tmp), LESSON_PREDICTIONS, LLM_TUTORIAL_OUTPUT=tmp,
+        predictions = {cell.id for cell in nbformat.read(notebook, as_version=4).cells
+                       if PREDICTION in cell.metadata.get("tags", [])} - UNRUN_PREDICTIONS
+        seconds, executed = execute(notebook, "classroom", Path(tmp), predictions, LLM_TUTORIAL_OUTPUT=tmp,
                                     **extra_env)
         cells = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
     ids = [c.get("id") for c in cells]

@@ -167,3 +167,8 @@ def test_a_pretrained_model_scores_in_a_process_of_its_own_and_says_which_model_
                                            [gpt2_tokenizer.decode(ids) for ids in chunks["input_ids"]])
     assert apart["model"].startswith("Model: ") and "offline stand-in for gpt2" in apart["model"]
     assert apart["bytes"] == here["bytes"] and apart["nats per byte"] == pytest.approx(here["nats per byte"], rel=1e-4)
+
+
+def test_a_loss_against_its_lines_reads_under_or_above_each_with_its_value():
+    said = baselines.against(2.59, {"the unigram count": 3.12, "the bigram count": 2.49})
+    assert said == "0.53 under the unigram count (3.12), 0.10 above the bigram count (2.49)"

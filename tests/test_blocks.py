@@ -24,13 +24,13 @@ from utils.blocks import (
 )
 from utils.build_checks import (
     cached_head_mistake,
-    cached_loop_mistake,
     filter_mistake,
     forward_mistake,
     head_mistake,
     layer_mistake,
     unanswered,
 )
+from utils.decoding_checks import cached_loop_verdict
 from utils.exercises import Rebuilt
 from utils.offline import assets
 from utils.sampling import filtered_probabilities
@@ -266,13 +266,44 @@ def test_the_cached_loop_check_counts_the_tokens_fed():
                 ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
         return ids
 
-    assert cached_loop_mistake(cached, model, IDS, 4, expected) is None
-    assert "fed [7, 8, 9, 10] tokens" in cached_loop_mistake(refed, model, IDS, 4, expected)
-    assert "start with the prompt's ids" in cached_loop_mistake(lambda p, n: cached(p, n)[7:], model, IDS, 4, expected)
-    assert "a list of ints" in cached_loop_mistake(lambda p, n: "ids", model, IDS, 4, expected)
+    assert cached_loop_verdict(cached, model, IDS, 4, expected).startswith("Correct: greedy decoding's 4 tokens")
+    assert "fed [7, 8, 9, 10] tokens" in cached_loop_verdict(refed, model, IDS, 4, expected)
+    assert "start with the prompt's ids" in cached_loop_verdict(lambda p, n: cached(p, n)[7:], model, IDS, 4, expected)
+    assert "a list of ints" in cached_loop_verdict(lambda p, n: "ids", model, IDS, 4, expected)
+    assert cached_loop_verdict(lambda p, n: None, model, IDS, 4, expected).startswith("Not answered yet")
     with pytest.raises(Rebuilt, match="your answer calls generate, the very thing this exercise rebuilds"):
-        cached_loop_mistake(lambda p, n: model.generate(p, max_new_tokens=n).tolist()[0], model, IDS, 4, expected)
+        cached_loop_verdict(lambda p, n: model.generate(p, max_new_tokens=n).tolist()[0], model, IDS, 4, expected)
     assert "generate" not in vars(model)  # put back
+
+
+def test_the_cached_loop_check_takes_either_side_of_a_near_tie_and_nothing_further():
+    """Against a reference that broke a tie the other way (its third token the runner-up, as if two scores had
+    rounded level there), the true greedy tokens pass and the step is named; the runner-up itself, far below the
+    best, is a wrong token."""
+    model = tiny_llama()
+    with torch.no_grad():
+        greedy = model.generate(IDS, max_new_tokens=4, do_sample=False).tolist()[0]
+        logits = model(input_ids=torch.tensor([greedy])).logits[0]
+    third = len(IDS[0]) + 2  # the third new token's position
+    runner_up = int(logits[third - 1].topk(2).indices[1])
+    assert float(logits[third - 1].max() - logits[third - 1, runner_up]) > 1e-3  # not a tie here
+    other_way = greedy[:third] + [runner_up] + greedy[third + 1:]
+
+    def answer(ids):
+        return lambda prompt_ids, n: _fed_like_a_cache(model, ids, len(IDS[0]))
+
+    said = cached_loop_verdict(answer(greedy), model, IDS, 4, other_way)
+    assert said.startswith("Correct:") and "From new token 3 on yours differ from Step 3's" in said
+    assert "at new token 3" in cached_loop_verdict(answer(other_way), model, IDS, 4, greedy)
+
+
+def _fed_like_a_cache(model, ids: list[int], prompt: int) -> list[int]:
+    """``ids`` returned after the forward passes a cached loop makes: the prompt, then one token a pass."""
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids[:prompt]]), use_cache=True)
+        for i in range(prompt, len(ids) - 1):
+            out = model(input_ids=torch.tensor([[ids[i]]]), past_key_values=out.past_key_values, use_cache=True)
+    return ids
 
 
 def test_the_filter_check_counts_the_tokens_kept():

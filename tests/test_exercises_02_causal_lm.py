@@ -333,6 +333,12 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="norm: the mean subtracted in RMSNorm"),
     pytest.param(NORM_CHECK, NORM.replace("if norm.subtracts_mean", "if False"), WRONG,
                  "LayerNorm: subtract each row's mean", id="norm: LayerNorm without its mean"),
+    pytest.param(NORM_CHECK, "def my_norm(x, norm):\n"  # LayerNorm's variance from x.var(): divided by n - 1
+                 "    if norm.subtracts_mean:\n"
+                 "        centred = x - x.mean(-1, keepdim=True)\n"
+                 "        return centred / (x.var(-1, keepdim=True) + norm.eps).sqrt() * norm.weight + norm.bias\n"
+                 "    return x / (x.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt() * norm.weight\n", WRONG,
+                 "as x.var() does unless told otherwise", id="norm: x.var(), divided by n - 1"),
     pytest.param(NORM_CHECK, NORM.replace(" * norm.weight + norm.bias", ""), WRONG, "Not quite, on",
                  id="norm: no weight or bias"),
     pytest.param(NORM_CHECK, "import torch.nn.functional as F\n"
@@ -860,7 +866,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="work: a sum"),
     pytest.param(WORK_CHECK, "def work_refeed(n, N): return n * N\ndef work_cached(n, N): return N", WRONG,
                  "Not quite", id="work: wrong formulas"),
-    pytest.param(WORK_CHECK,
+    pytest.param(WORK_CHECK,  # the loops' counts at this prompt, as numbers: no formula
+                 "counted = [greedy_decode(model, tokenizer, PROMPT, 5, use_cache=c) for c in (False, True)]\n"
                  "def work_refeed(n, N): return sum(s.tokens_fed for s in counted[0].steps)\n"
                  "def work_cached(n, N): return sum(s.tokens_fed for s in counted[1].steps)", WRONG,
                  "but for n=3, N=5", id="work: the measured numbers, not formulas"),

@@ -1,8 +1,9 @@
-"""Notebook 1's check cells for exercise 7's look inside attention, kept out of the cells' sight: (c) the causal mask
-the experiment used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from the head's
-weights, against the model's own ``output_attentions``; (e) the head's output at the blank, against what the layer
-computed; and exercise 7b, the whole layer at the blank, against its ``hidden_states``. Each verdict returns a line
-to print, whatever the answer."""
+"""The check cells for attention, kept out of the cells' sight. Notebook 1, exercise 7's look inside attention: (c)
+the causal mask the experiment used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from
+the head's weights, against the model's own ``output_attentions``; (e) the head's output at the blank, against what
+the layer computed; and exercise 7b, the whole layer at the blank, against its ``hidden_states``. Notebook 2,
+attention at toy size: which token wins a row, and the weights by hand (exercise 8, part 1). Each verdict returns a
+line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from utils.attention import encoder_head, encoder_layer
-from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
+from utils.attention import attention_weights, encoder_head, encoder_layer
+from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, without
 from utils.fill_mask import causal_mask, encode_masked
 
 SECOND_SENTENCE = "The cat sat on the {mask} by the door."  # a row the map never showed, of another length
@@ -250,3 +251,54 @@ def layer_output_verdict(my_layer_output, model, tokenizer: PreTrainedTokenizerB
             f"second one: {len(parts.heads)} heads side by side, projected, added to the blank's vector and "
             "normalised; then the feed-forward network, added and normalised again. Only attention looked at the "
             "other positions; every other step read the blank's vector alone.")
+
+
+def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor) -> str:
+    """The toy attention's prediction: which token (1, 2, ...) gets the last row's largest weight (``weights``: the
+    rows' softmax, the future masked), with the dot products of the last query ``q[-1]`` with each key ``k[j]``."""
+    if guess is None or (isinstance(guess, str) and not guess.strip()):
+        return NOT_ANSWERED
+    row, n = weights[-1], len(weights)
+    pick, top = number(guess), int(row.argmax()) + 1
+    if pick is None or pick not in range(1, n + 1):
+        return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
+    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))
+    why = ("" if top == n else f" A score is a dot product, not a likeness: a long key along the query can score "
+           f"more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
+    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"
+
+
+def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
+    """What a wrong ``my_attention_weights(q, k)`` most likely did, from the weights it returned."""
+    n, d = q.shape
+    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
+    if bool(mine[future].abs().gt(1e-6).any()):
+        return "a token after the query got weight: set the future's scores to -inf before the softmax"
+    if bool(mine.isnan().any()):
+        return "a row came out NaN: every score in it was hidden; a token may look at itself (triu(diagonal=1))"
+    if not torch.allclose(mine.sum(-1), torch.ones(n), atol=1e-4):
+        return "the rows do not add up to 1: take the softmax over each row (the last dimension), after the mask"
+    slips = {"the scores were not divided by √d": attention_weights(q * d ** 0.5, k)[1],  # q kᵀ, as the slip has it
+             "the scores were divided by d, not by √d": attention_weights(q / d ** 0.5, k)[1],
+             "entry (i, j) must be query i against key j, q @ k.T": attention_weights(k, q)[1]}
+    return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-5)),
+                "the weights differ from the scores' masked row softmax")
+
+
+def attention_weights_verdict(my_attention_weights, toy_q: torch.Tensor, toy_k: torch.Tensor) -> str:
+    """Exercise 8, part 1: ``my_attention_weights(q, k)`` against ``utils.attention.attention_weights`` on the toy's
+    three tokens, then on seven random ones with d = 4, spread wide enough that the scaling shows."""
+    gen = torch.Generator().manual_seed(0)
+    cases = {"the toy": (toy_q, toy_k), "seven random tokens": (3 * torch.randn(7, 4, generator=gen),
+                                                                3 * torch.randn(7, 4, generator=gen))}
+    for name, (q, k) in cases.items():
+        with without((sys.modules["utils.attention"], "attention_weights")):  # what this exercise rebuilds
+            mine = my_attention_weights(q.clone(), k.clone())  # copies: an in-place step cannot change the toy
+        if mine is None:
+            return NOT_ANSWERED_HINT
+        if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (len(q), len(k)):
+            return f"Not quite: on {name} return the ({len(q)}, {len(k)}) weights as a tensor; got {describe(mine)}."
+        if not torch.allclose(mine.detach().float(), attention_weights(q, k)[1], atol=1e-5):
+            return f"Not quite: on {name}, {_weights_slip(mine.detach().float(), q, k)}."
+    return ("Correct: your weights equal utils.attention.attention_weights on the toy and on seven random tokens: "
+            "scaled scores, the future hidden, a softmax over each row.")

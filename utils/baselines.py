@@ -164,3 +164,10 @@ def on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_
     return {"bytes": len(learnt), "tokens": tokens, "byte model": -learnt.mean().item(),
             "bigram": -pairs.log().mean().item()}
 
+
+
+def against(loss: float, lines: dict[str, float]) -> str:
+    """Where ``loss`` stands against each of ``lines`` (name -> its loss), in words: "0.53 under the unigram count
+    (3.12), 0.09 above the bigram count (2.49)"."""
+    return ", ".join(f"{abs(loss - line):.2f} {'under' if loss < line else 'above'} {name} ({line:.2f})"
+                     for name, line in lines.items())

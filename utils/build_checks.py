@@ -1,14 +1,10 @@
-"""What notebook 2's build-it-yourself check cells say about an answer: None when it is right, else the first thing
-wrong, in words.
-
-Each compares the student's answer (of any type) with the model's own numbers: ``cached_loop_mistake`` greedy
-decoding with the model's KV cache, ``head_mistake`` one attention head, ``all_heads_mistake`` every head of a layer
-at once, ``rotation_mistake`` RoPE written out, ``cached_head_mistake`` the same head run one position at a time with
-a KV cache, ``norm_mistake`` a layer's first norm, ``layer_mistake`` a whole decoder layer, ``forward_mistake`` the
-whole model, from token ids to logits, ``filter_mistake`` the sampling filters. A check cell prints "Not quite" and
-the message inside ``utils.exercises.verdict``, which turns anything the student's code raises into one line. They
-recognise the wrong answers students hand in (a layer without its second residual, a nucleus one token short, ...).
-"""
+"""What notebook 2's build-it-yourself check cells say about an answer (of any type): None when it is right, else
+the first thing wrong, in words, against the model's own numbers: ``head_mistake`` one attention head,
+``all_heads_mistake`` every head at once, ``rotation_mistake`` RoPE, ``cached_head_mistake`` a head one position at
+a time with a KV cache, ``norm_mistake`` a layer's first norm, ``layer_mistake`` a decoder layer, ``forward_mistake``
+the whole model, ``filter_mistake`` the sampling filters. Check cells print the message inside
+``utils.exercises.verdict``; the usual slips are named (a layer without its second residual, a nucleus one token
+short, a variance divided by n - 1, ...)."""
 
 from __future__ import annotations
 
@@ -19,10 +15,9 @@ from dataclasses import replace
 import torch
 from transformers import PreTrainedModel
 
-from utils import generation
 from utils.attention import AttentionHead, attention_head, attention_heads, layer_projections, rotary_frequencies
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
-from utils.exercises import NOT_ANSWERED, describe, mismatch, number, on_its_classes, token_ids, without
+from utils.exercises import NOT_ANSWERED, describe, mismatch, without
 
 NOT_THERE = ("Here parts.x, and each head's x, weights and output, are None: compute from the x your layer is given "
              "(a = my_norm(x, parts.norm_1), then each head on a: head.on(a)).")
@@ -195,10 +190,10 @@ def _cache_hint(cache: dict, head: AttentionHead, t: int) -> str:
             "step's included; scale by sqrt(d); no mask is needed.)")
 
 
-def _norm(x: torch.Tensor, norm: Norm) -> torch.Tensor:
+def _norm(x: torch.Tensor, norm: Norm, unbiased: bool = False) -> torch.Tensor:  # unbiased: / (n - 1), as x.var()
     if norm.subtracts_mean:
         x = x - x.mean(-1, keepdim=True)
-    return x / (x.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt() * norm.weight + norm.bias
+    return x / (x.pow(2).sum(-1, keepdim=True) / (x.shape[-1] - unbiased) + norm.eps).sqrt() * norm.weight + norm.bias
 
 
 def _mlp(parts: LayerParts, m: torch.Tensor, gate: str = "gate") -> torch.Tensor:
@@ -250,6 +245,10 @@ def norm_mistake(norm: Callable, model: PreTrainedModel, input_ids: torch.Tensor
         normed = norm(parts.x, parts.norm_1)
     if (problem := mismatch(normed, heads[0].x, atol=1e-4, rtol=1e-4)) is None:
         return None
+    got = _as_tensor(normed, heads[0].x.shape)
+    if got is not None and torch.allclose(got, _norm(parts.x.float(), parts.norm_1, unbiased=True), atol=1e-4):
+        return ("my_norm divides the sum of squares by n - 1, as x.var() does unless told otherwise; the norm "
+                "divides by n: x.var(-1, unbiased=False), or the mean of the squares.")
     how = ("LayerNorm: subtract each row's mean, divide by sqrt(mean of squares + eps), times weight, plus bias"
            if parts.norm_1.subtracts_mean else "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; "
            "no mean subtracted")
@@ -331,54 +330,6 @@ def forward_mistake(forward: Callable, model: PreTrainedModel, input_ids: torch.
             return what
     return (f"{problem}. (Embeddings, plus GPT-2's position vectors; every layer in turn, each reading the one "
             "below; then the final norm and the LM head.)")
-
-
-def cached_loop_mistake(loop: Callable, model: PreTrainedModel, prompt_ids: torch.Tensor, n: int,
-                        expected: list[int]) -> str | None:
-    """A student's ``loop(prompt_ids, n)``, greedy decoding with the model's KV cache, against ``expected`` (the
-    prompt's ids and n greedy tokens): the same ids, and every forward pass after the first fed one token only.
-    ``model.generate`` and ``utils.generation.greedy_decode`` (and its loop, which feeds one token a pass too) are
-    what it rebuilds: calling them while it runs is refused (``without``; the notebook's name for one too)."""
-    fed = []
-
-    def count(module, args, kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
-
-    hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
-    try:
-        with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode"),
-                     (generation, "_decode_once")):
-            got = loop(prompt_ids, n)
-    finally:
-        hook.remove()
-    if token_ids(got) is None:
-        return f"return the token ids as a list of ints, not {describe(got)}."
-    got = token_ids(got)
-    prompt = prompt_ids.reshape(-1).tolist()
-    if list(got[:len(prompt)]) != prompt:
-        return "start with the prompt's ids, then the n new ones, all in one list."
-    if list(got) != expected:
-        at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-        return (f"{len(got) - len(prompt)} new tokens; they part from greedy decoding's {len(expected) - len(prompt)} "
-                f"at new token {at - len(prompt) + 1}. (Each step: the argmax of the last position's logits; "
-                "feed only that token next, with past_key_values from the step before.)")
-    if not fed or fed[0] != len(prompt) or any(f != 1 for f in fed[1:]):
-        return (f"the right tokens, but your forward passes fed {fed} tokens: with the cache the first feeds the "
-                f"prompt ({len(prompt)}) and every later one only the newest token (1), with past_key_values.")
-    return None
-
-
-def work_mistake(work_refeed: Callable, work_cached: Callable) -> str | None:
-    """Exercise 3, past the measured case: what is wrong with the two formulas on two small cases counted by hand
-    (3 prompt tokens and 5 new ones: 3+4+5+6+7 and 3+4; 4 and 7: 4+...+10 and 4+6), or None. Two values of N:
-    a formula right at one N only (n + 4 for the cache) is caught."""
-    for n, N, counted in ((3, 5, [25, 7]), (4, 7, [49, 10])):
-        by_hand = (work_refeed(n, N), work_cached(n, N))
-        if [number(m) for m in by_hand] != counted:
-            return (f"right for the loops above, but for n={n}, N={N} your formulas give {describe(by_hand[0])} and "
-                    f"{describe(by_hand[1])}: count those by hand, and write the formulas in n and N.")
-    return None
 
 
 def filter_mistake(answer, expected: torch.Tensor, top_p: float) -> str | None:

@@ -1,17 +1,15 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
-(exercise 1), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search
-(exercise 7), the predictions about the strategies table and the logit lens, and attention at toy size: which token
-wins a row, and the weights by hand (exercise 8, part 1). Each returns the line the check cell prints, whatever the
-answer."""
+(exercise 1), greedy decoding with the KV cache (exercise 2) and the tokens it saves (exercise 3), the sampling loop
+(exercise 5), a temperature at which sampling is greedy (exercise 6), beam search (exercise 7), the predictions about
+the strategies table and the logit lens. Each returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
 
-from utils.attention import attention_weights
+from utils import generation
 from utils.exercises import (
     NOT_ANSWERED,
     NOT_ANSWERED_HINT,
@@ -24,7 +22,7 @@ from utils.exercises import (
     without,
     words,
 )
-from utils.generation import continuation_log_probability
+from utils.generation import continuation_log_probability, greedy_decode
 from utils.sampling import MIN_TEMPERATURE, check_settings, filtered_probabilities
 
 
@@ -48,6 +46,83 @@ def continuation_verdict(answer, model, decoded) -> str:
         if abs(number(answer) - slip) <= 1e-3 * max(1.0, abs(slip)):
             return f"Not quite: {describe(answer)}: {what}."
     return f"Not quite: {describe(answer)}. Multiply the chosen tokens' probabilities, one per step."
+
+
+NEAR_TIE = 1e-3  # two scores this close are a tie: a cached pass and a full one may round either to the top
+
+
+@torch.no_grad()
+def _greedy_within_ties(model, ids: list[int], start: int) -> bool:
+    """Whether each of ``ids`` after position ``start`` is its step's best score or within ``NEAR_TIE`` of it, by
+    one pass over them all."""
+    if any(not 0 <= i < model.get_input_embeddings().num_embeddings for i in ids):
+        return False
+    logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0].float()
+    return all(float(logits[i - 1].max() - logits[i - 1, ids[i]]) <= NEAR_TIE for i in range(start, len(ids)))
+
+
+def cached_loop_verdict(my_cached_greedy, model, prompt_ids: torch.Tensor, n: int, expected: list[int]) -> str:
+    """Exercise 2: ``my_cached_greedy(prompt_ids, n)``, greedy decoding with the model's KV cache, against
+    ``expected`` (the prompt's ids and n greedy tokens, Step 3's): the same ids, or each new one within ``NEAR_TIE``
+    of its step's best score; the first forward pass fed the prompt and every later one a single token.
+    ``model.generate`` and ``utils.generation.greedy_decode`` (and its loop) are what it rebuilds: refused meanwhile."""
+    fed = []
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
+
+    hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode"),
+                     (generation, "_decode_once")):
+            answer = my_cached_greedy(prompt_ids, n)
+    finally:
+        hook.remove()
+    if answer is None:
+        return NOT_ANSWERED_HINT
+    if (got := token_ids(answer)) is None:
+        return f"Not quite: return the token ids as a list of ints, not {describe(answer)}."
+    prompt = prompt_ids.reshape(-1).tolist()
+    if list(got[:len(prompt)]) != prompt:
+        return "Not quite: start with the prompt's ids, then the n new ones, all in one list."
+    if list(got) != expected and (len(got) != len(expected) or not _greedy_within_ties(model, list(got), len(prompt))):
+        at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        return (f"Not quite: {len(got) - len(prompt)} new tokens; they part from greedy decoding's "
+                f"{len(expected) - len(prompt)} at new token {at - len(prompt) + 1}. (Each step: the argmax of the "
+                "last position's logits; feed only that token next, with past_key_values from the step before.)")
+    if not fed or fed[0] != len(prompt) or any(f != 1 for f in fed[1:]):
+        return (f"Not quite: the right tokens, but your forward passes fed {fed} tokens: with the cache the first "
+                f"feeds the prompt ({len(prompt)}) and every later one only the newest token (1), with "
+                "past_key_values.")
+    ties = [k + 1 for k, (a, b) in enumerate(zip(got[len(prompt):], expected[len(prompt):])) if a != b]
+    tied = (f" From new token {ties[0]} on yours differ from Step 3's: there the best two scores were within "
+            f"{NEAR_TIE:g}, a tie that Step 3's loop broke the other way; each of yours is its step's best." if ties
+            else "")
+    return (f"Correct: greedy decoding's {n} tokens, from one pass over the prompt's {len(prompt)} tokens and then one "
+            f"token per pass.{tied}")
+
+
+def work_verdict(work_refeed, work_cached, model, tokenizer, prompt: str) -> str:
+    """Exercise 3: the formulas for the tokens fed without and with the cache, against the two loops' counts on 5
+    new tokens after ``prompt``, then on two cases counted by hand (3 prompt tokens and 5 new ones: 3+4+5+6+7 and
+    3+4; 4 and 7: 4+...+10 and 4+6), so that a formula right at one N only (n + 4 for the cache) is caught."""
+    counted = [greedy_decode(model, tokenizer, prompt, 5, use_cache=cache) for cache in (False, True)]
+    n, N = len(counted[0].prompt_ids), len(counted[0].steps)
+    measured = [sum(s.tokens_fed for s in run.steps) for run in counted]
+    mine = (work_refeed(n, N), work_cached(n, N))
+    if any(m is None for m in mine):
+        return f"{NOT_ANSWERED} (Here n={n} and N={N}.)"
+    if [number(m) for m in mine] != measured:
+        return (f"Not quite: your formulas give {describe(mine[0])} and {describe(mine[1])} for n={n}, N={N}; the "
+                f"loops processed {measured[0]} and {measured[1]}. (The last token chosen is never fed back.)")
+    for n, N, by_hand in ((3, 5, [25, 7]), (4, 7, [49, 10])):
+        mine = (work_refeed(n, N), work_cached(n, N))
+        if [number(m) for m in mine] != by_hand:
+            return (f"Not quite: right for the loops above, but for n={n}, N={N} your formulas give "
+                    f"{describe(mine[0])} and {describe(mine[1])}: count those by hand, and write the formulas in n "
+                    "and N.")
+    return "Correct: the positions fed grow quadratically without the cache, linearly with it."
 
 
 SAMPLING_SETTINGS = [(0.8, 0, 1.0), (1.0, 20, 0.9)]  # (temperature, top_k, top_p): no top-k, then all three
@@ -267,57 +342,6 @@ def speedup_verdict(guess, measured: float, tokens: int) -> str:
                "of 2 off.")
             + " Re-feeding's cost grows with the text, the cached step's hardly at all, so the gain grows with the "
             "number of tokens: it is larger for long texts than for short ones.")
-
-
-def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor) -> str:
-    """The toy attention's prediction: which token (1, 2, ...) gets the last row's largest weight (``weights``: the
-    rows' softmax, the future masked), with the dot products of the last query ``q[-1]`` with each key ``k[j]``."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
-        return NOT_ANSWERED
-    row, n = weights[-1], len(weights)
-    pick, top = number(guess), int(row.argmax()) + 1
-    if pick is None or pick not in range(1, n + 1):
-        return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
-    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))
-    why = ("" if top == n else f" A score is a dot product, not a likeness: a long key along the query can score "
-           f"more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
-    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"
-
-
-def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
-    """What a wrong ``my_attention_weights(q, k)`` most likely did, from the weights it returned."""
-    n, d = q.shape
-    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
-    if bool(mine[future].abs().gt(1e-6).any()):
-        return "a token after the query got weight: set the future's scores to -inf before the softmax"
-    if bool(mine.isnan().any()):
-        return "a row came out NaN: every score in it was hidden; a token may look at itself (triu(diagonal=1))"
-    if not torch.allclose(mine.sum(-1), torch.ones(n), atol=1e-4):
-        return "the rows do not add up to 1: take the softmax over each row (the last dimension), after the mask"
-    slips = {"the scores were not divided by √d": attention_weights(q * d ** 0.5, k)[1],  # q kᵀ, as the slip has it
-             "the scores were divided by d, not by √d": attention_weights(q / d ** 0.5, k)[1],
-             "entry (i, j) must be query i against key j, q @ k.T": attention_weights(k, q)[1]}
-    return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-5)),
-                "the weights differ from the scores' masked row softmax")
-
-
-def attention_weights_verdict(my_attention_weights, toy_q: torch.Tensor, toy_k: torch.Tensor) -> str:
-    """Exercise 8, part 1: ``my_attention_weights(q, k)`` against ``utils.attention.attention_weights`` on the toy's
-    three tokens, then on seven random ones with d = 4, spread wide enough that the scaling shows."""
-    gen = torch.Generator().manual_seed(0)
-    cases = {"the toy": (toy_q, toy_k), "seven random tokens": (3 * torch.randn(7, 4, generator=gen),
-                                                                3 * torch.randn(7, 4, generator=gen))}
-    for name, (q, k) in cases.items():
-        with without((sys.modules["utils.attention"], "attention_weights")):  # what this exercise rebuilds
-            mine = my_attention_weights(q.clone(), k.clone())  # copies: an in-place step cannot change the toy
-        if mine is None:
-            return NOT_ANSWERED_HINT
-        if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (len(q), len(k)):
-            return f"Not quite: on {name} return the ({len(q)}, {len(k)}) weights as a tensor; got {describe(mine)}."
-        if not torch.allclose(mine.detach().float(), attention_weights(q, k)[1], atol=1e-5):
-            return f"Not quite: on {name}, {_weights_slip(mine.detach().float(), q, k)}."
-    return ("Correct: your weights equal utils.attention.attention_weights on the toy and on seven random tokens: "
-            "scaled scores, the future hidden, a softmax over each row.")
 
 
 def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str:
