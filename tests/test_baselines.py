@@ -172,3 +172,5 @@ def test_a_pretrained_model_scores_in_a_process_of_its_own_and_says_which_model_
 def test_a_loss_against_its_lines_reads_under_or_above_each_with_its_value():
     said = baselines.against(2.59, {"the unigram count": 3.12, "the bigram count": 2.49})
     assert said == "0.53 under the unigram count (3.12), 0.10 above the bigram count (2.49)"
+    said = baselines.against(8.94, {"its count line": 8.99}, level=0.1)
+    assert said == "level with its count line (8.99; within 0.1 nats)"

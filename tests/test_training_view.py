@@ -233,3 +233,11 @@ def test_alt_text_gives_losses_to_two_decimals_and_three_under_a_tenth():
     describe = training_view.describe_curves
     assert describe([(0, 10.714), (120, 0.0812)], []) == ["training loss falls from 10.71 to 0.081 by step 120"]
     assert describe([(0, 4.6), (1420, 2.0204)], []) == ["training loss falls from 4.60 to 2.02 by step 1420"]
+
+
+def test_the_alt_text_calls_a_run_overfitting_only_past_a_tenth_of_a_nat(gpt2_tokenizer):
+    view = training_view.LiveLossPlot(gpt2_tokenizer, [464], live=False)
+    train = [(0, 5.5), (1400, 2.02)]
+    assert "overfitting" not in view.describe(train, [(0, 5.5), (1200, 2.03), (1433, 2.04)])  # noise, not a rise
+    said = view.describe([(0, 10.7), (120, 0.08)], [(0, 10.7), (20, 8.94), (120, 10.44)])
+    assert said.endswith("has turned up by more than 0.1 nats: the model is overfitting.")

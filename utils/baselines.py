@@ -166,8 +166,9 @@ def on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_
 
 
 
-def against(loss: float, lines: dict[str, float]) -> str:
+def against(loss: float, lines: dict[str, float], level: float = 0.0) -> str:
     """Where ``loss`` stands against each of ``lines`` (name -> its loss), in words: "0.53 under the unigram count
-    (3.12), 0.09 above the bigram count (2.49)"."""
-    return ", ".join(f"{abs(loss - line):.2f} {'under' if loss < line else 'above'} {name} ({line:.2f})"
+    (3.12), 0.09 above the bigram count (2.49)"; within ``level`` of a line, "level with" it."""
+    return ", ".join(f"level with {name} ({line:.2f}; within {level:g} nats)" if abs(loss - line) < level else
+                     f"{abs(loss - line):.2f} {'under' if loss < line else 'above'} {name} ({line:.2f})"
                      for name, line in lines.items())

@@ -3,9 +3,8 @@
 Both read what the Trainer already records (``state.log_history``), through ``TrainerCallback`` hooks:
 
 - ``LiveLossPlot`` redraws one figure in place at each evaluation: the train and validation curves, the
-  validation minimum so far, the learning rate under them, and a short greedy sample of a training prompt. With
-  ``$LLM_TUTORIAL_WIDGETS=off`` (CI, ``make record``) it draws only the final figure, so a saved notebook holds
-  exactly one.
+  validation minimum so far, the learning rate under them, and a short greedy sample of a training prompt
+  (``$LLM_TUTORIAL_WIDGETS=off``, in CI and ``make record``: only the final figure, so a saved notebook holds one).
 - ``SummaryLine`` prints ``step 40/120  train 4.278  valid 6.31 (best 6.20 at 30)  21.3 samples/s  ETA 0:29``.
 - ``plot_runs`` draws finished runs side by side, each with its learning rate under it.
 """
@@ -381,8 +380,9 @@ class LiveLossPlot(TrainerCallback):
             parts.append(f"the dash-dot-dotted black line is the loss of the bigram model, "
                          f"{self.baselines['bigram model']:.2f}")
         text = f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
-        if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid):
-            text += " Training loss keeps falling after validation loss has turned up: the model is overfitting."
+        if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid) + 0.1:
+            text += (" Training loss keeps falling after validation loss has turned up by more than 0.1 nats: the "
+                     "model is overfitting.")
         if rates:
             text += f" Under the losses, {describe_learning_rate(rates)}."
         if self.samples:
