@@ -24,6 +24,7 @@ from utils.attention import (
     attention_head,
     attention_heads,
     attention_weights,
+    encoder_embeddings,
     encoder_head,
     encoder_layer,
     layer_heads,
@@ -136,6 +137,25 @@ def test_an_encoder_heads_rows_are_the_softmax_of_its_unmasked_scores(classes, l
     weights = (q @ k.T / math.sqrt(8)).softmax(-1)
     torch.testing.assert_close(weights, outputs.attentions[layer][0, head], atol=1e-6, rtol=1e-5)
     assert weights[torch.ones(7, 7, dtype=torch.bool).triu(1)].min() > 0  # later tokens get weight: none masked
+
+
+@pytest.mark.parametrize("classes", [(BertConfig, BertForMaskedLM), (RobertaConfig, RobertaForMaskedLM)],
+                         ids=["bert", "roberta"])
+def test_an_encoders_embeddings_give_its_first_hidden_states(classes):
+    """Each token's row, its position's (RoBERTa's counted from its pad id + 1) and segment A's, added and
+    normalised: hidden_states[0], from nothing but the weights."""
+    model = tiny_encoder(*classes)
+    with torch.no_grad():
+        first = model(input_ids=IDS + 5, output_hidden_states=True).hidden_states[0][0]
+    emb = encoder_embeddings(model)
+    assert emb.first_position == (0 if classes[0] is BertConfig else model.config.pad_token_id + 1)
+    ids = (IDS + 5)[0]
+    x = emb.token[ids] + emb.position[emb.first_position + torch.arange(len(ids))] + emb.segment[0]
+    x = x - x.mean(-1, keepdim=True)
+    expected = x / (x.pow(2).mean(-1, keepdim=True) + emb.norm_eps).sqrt() * emb.norm_weight + emb.norm_bias
+    torch.testing.assert_close(expected, first, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not a BERT-family encoder: encoder_embeddings cannot"):
+        encoder_embeddings(tiny_gpt2())
 
 
 @pytest.mark.parametrize("classes", [(BertConfig, BertForMaskedLM), (RobertaConfig, RobertaForMaskedLM)],

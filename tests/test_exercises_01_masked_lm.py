@@ -9,6 +9,7 @@ NOTEBOOK = "01_masked_lm.ipynb"
 
 VOCABULARY_ANSWER, VOCABULARY_CHECK = "a09ae7aa", "32d5c3dc"  # the [PAD] and [UNK] ids, the count of ## pieces
 WORDPIECE_ANSWER, WORDPIECE_CHECK = "5e8f1a02", "5e8f1a03"  # a word split into vocabulary pieces, longest first
+EMBEDDINGS_ANSWER, EMBEDDINGS_CHECK = "e1c00003", "e1c00004"  # token + position + segment rows, normalised
 GUESS_ANSWER, GUESS_CHECK = "ee29f949", "9f7d499b"  # guess the word in the blank, then see its rank
 SOFTMAX_ANSWER, SOFTMAX_CHECK = "c29", "c30"  # softmax by hand, stable at z + 1000
 HEAD_ANSWER, HEAD_CHECK = "b5c2e7a3", "b5c2e7a4"  # the MLM head's scores from its weights, vs the model's logits
@@ -30,6 +31,7 @@ UNSEEN_ANSWER, UNSEEN_CHECK = "c8d4a1eb", "c8d4a1ec"  # will ten steps on one ba
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
     "wordpiece": (WORDPIECE_ANSWER, WORDPIECE_CHECK),
+    "embeddings": (EMBEDDINGS_ANSWER, EMBEDDINGS_CHECK),
     "guess": (GUESS_ANSWER, GUESS_CHECK),
     "mlm head": (HEAD_ANSWER, HEAD_CHECK),
     "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
@@ -86,6 +88,15 @@ CORRUPTION_FIRST_IDS = PICK_AND_LABEL.format(rate=0.15, special=" & ~special") +
     "    shown = picked & (roll >= 0.8) & (roll < 0.9)\n"
     "    inputs[shown] = torch.randint(1000, (int(shown.sum()),))\n"
     "    return inputs, labels")
+
+def _embeddings(sum_: str = "emb.token[input_ids] + emb.position[positions] + emb.segment[0]", normed: bool = True):
+    """The reference ``my_embeddings`` with another sum, or without its LayerNorm."""
+    end = ("    return torch.nn.functional.layer_norm(x, x.shape[-1:], emb.norm_weight, emb.norm_bias, emb.norm_eps)"
+           if normed else "    return x")
+    return ("def my_embeddings(input_ids, emb):\n"
+            "    positions = torch.arange(emb.first_position, emb.first_position + len(input_ids))\n"
+            f"    x = {sum_}\n" + end)
+
 
 def _row(scores):
     """An attention row whose scores are ``scores``, from q (the query at position), k and v (every position's)."""
@@ -175,6 +186,38 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Not quite: the [PAD] id", id="vocabulary: True for an id"),
     pytest.param(VOCABULARY_CHECK, "my_pad_id, my_unk_id, my_continuations = 0, 100, None", WRONG,
                  "Not answered yet.", id="vocabulary: the count missing"),
+    pytest.param(EMBEDDINGS_CHECK, solution(NOTEBOOK, EMBEDDINGS_ANSWER), RIGHT,
+                 "Correct: your vectors equal hidden_states[0]", id="embeddings: the reference solution"),
+    pytest.param(EMBEDDINGS_CHECK, "def my_embeddings(input_ids, emb):\n"  # a loop, LayerNorm by hand, a list
+                 "    rows = []\n"
+                 "    for i, t in enumerate(input_ids.tolist()):\n"
+                 "        v = emb.token[t] + emb.position[emb.first_position + i] + emb.segment[0]\n"
+                 "        v = v - v.mean()\n"
+                 "        rows.append((v / (v.pow(2).mean() + emb.norm_eps).sqrt() * emb.norm_weight + emb.norm_bias)"
+                 ".tolist())\n"
+                 "    return rows", RIGHT, "Correct: your vectors equal", id="embeddings: a loop, as lists"),
+    pytest.param(EMBEDDINGS_CHECK, _embeddings("emb.token[input_ids] + emb.segment[0]"), WRONG,
+                 "the position vectors are missing", id="embeddings: no positions"),
+    pytest.param(EMBEDDINGS_CHECK, _embeddings("emb.token[input_ids] + emb.position[positions]"), WRONG,
+                 "the segment vector is missing", id="embeddings: no segment"),
+    pytest.param(EMBEDDINGS_CHECK, _embeddings(normed=False), WRONG, "the sum was not normalised",
+                 id="embeddings: no LayerNorm"),
+    pytest.param(EMBEDDINGS_CHECK, _embeddings("emb.token[input_ids] + emb.position[positions + 1] + emb.segment[0]"),
+                 WRONG, "the positions are one off", id="embeddings: positions one off"),
+    pytest.param(EMBEDDINGS_CHECK, "def my_embeddings(input_ids, emb):\n"
+                 "    x = emb.token[input_ids] + emb.position[:len(input_ids)] + emb.segment[0]\n"
+                 "    x = x - x.mean(-1, keepdim=True)\n"
+                 "    return x / (x.var(-1, keepdim=True) + emb.norm_eps).sqrt() * emb.norm_weight + emb.norm_bias",
+                 WRONG, "x.var() divides by n - 1", id="embeddings: x.var() in LayerNorm"),
+    pytest.param(EMBEDDINGS_CHECK, "def my_embeddings(input_ids, emb):\n"
+                 "    return model.base_model.embeddings(input_ids=input_ids[None])[0]", WRONG, REBUILT,
+                 id="embeddings: the model's own embeddings"),
+    pytest.param(EMBEDDINGS_CHECK, _embeddings() + "[None]", WRONG, "a tensor of shape",
+                 id="embeddings: (1, n, hidden)"),
+    pytest.param(EMBEDDINGS_CHECK, "def my_embeddings(input_ids, emb):\n    return 'token + position'", WRONG,
+                 "one vector per token", id="embeddings: a str"),
+    pytest.param(EMBEDDINGS_CHECK, "def my_embeddings(input_ids, emb):\n    return None", WRONG, "Not answered yet",
+                 id="embeddings: the empty answer cell"),
     pytest.param(GUESS_CHECK, 'my_guess = "box"', RIGHT, "Your guess 'box': rank", id="guess: box"),
     pytest.param(GUESS_CHECK, 'my_guess = " Part "', RIGHT, "Your guess 'Part': rank",
                  id="guess: capitalised, in spaces"),

@@ -8,7 +8,8 @@ as weights only, for a layer (and a whole model) the student runs on inputs of t
 and ``rotary_frequencies`` the angles a Llama-style model turns queries and keys by, for RoPE written out. Works for
 GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
 (``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions). ``encoder_head`` gives one head of a
-BERT-family encoder (notebook 1), whose attention has no causal mask, and ``encoder_layer`` a whole layer of it.
+BERT-family encoder (notebook 1), whose attention has no causal mask, ``encoder_layer`` a whole layer of it and
+``encoder_embeddings`` the embeddings it starts from.
 """
 
 from __future__ import annotations
@@ -142,6 +143,35 @@ def encoder_head(model: PreTrainedModel, layer: int = 0, head: int = 0) -> HeadW
     for projection in (attention.self.query, attention.self.key, attention.self.value):
         parts += [projection.weight[rows].T.detach(), projection.bias[rows].detach()]
     return HeadWeights(*parts, attention=attention.self, projection=attention.output.dense, size=size, kv_head=head)
+
+
+@dataclass
+class EncoderEmbeddings:
+    """A BERT-family encoder's embeddings as weights: what turns token ids into ``output_hidden_states[0]``. Token i,
+    with id t at position i of segment A, starts as LayerNorm(token[t] + position[first_position + i] + segment[0])."""
+
+    token: torch.Tensor  # (vocabulary, h): one row per vocabulary entry
+    position: torch.Tensor  # (positions, h): one row per position the model can read
+    segment: torch.Tensor  # (segments, h): sentence A, sentence B
+    norm_weight: torch.Tensor  # (h,)
+    norm_bias: torch.Tensor  # (h,)
+    norm_eps: float
+    first_position: int  # the position row of a sequence's first token: 0 in BERT; RoBERTa counts from its pad id + 1
+
+
+def encoder_embeddings(model: PreTrainedModel) -> EncoderEmbeddings:
+    """The embeddings of a BERT-family encoder (BERT, RoBERTa, the MiniLM stand-in), as weights."""
+    check_model(model)
+    module = getattr(getattr(model, "base_model", None), "embeddings", None)
+    if not all(hasattr(module, name) for name in ("word_embeddings", "position_embeddings", "token_type_embeddings")):
+        raise ValueError(f"{type(model).__name__} is not a BERT-family encoder: encoder_embeddings cannot take its "
+                         "embeddings apart.")
+    padding = getattr(module, "padding_idx", None)  # RoBERTa's positions start after it
+    return EncoderEmbeddings(token=module.word_embeddings.weight.detach(),
+                             position=module.position_embeddings.weight.detach(),
+                             segment=module.token_type_embeddings.weight.detach(),
+                             norm_weight=module.LayerNorm.weight.detach(), norm_bias=module.LayerNorm.bias.detach(),
+                             norm_eps=module.LayerNorm.eps, first_position=0 if padding is None else padding + 1)
 
 
 @dataclass

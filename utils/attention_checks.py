@@ -1,9 +1,9 @@
-"""The check cells for attention, kept out of the cells' sight. Notebook 1, exercise 7's look inside attention: (c)
-the causal mask the experiment used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from
-the head's weights, against the model's own ``output_attentions``; (e) the head's output at the blank, against what
-the layer computed; and exercise 7b, the whole layer at the blank, against its ``hidden_states``. Notebook 2,
-attention at toy size: which token wins a row, and the weights by hand (exercise 8, part 1). Each verdict returns a
-line to print, whatever the answer."""
+"""The check cells for the encoder and attention, kept out of the cells' sight. Notebook 1: exercise 1c, the
+embeddings, against ``hidden_states[0]``; exercise 7's look inside attention: (c) the causal mask the experiment
+used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from the head's weights, against the
+model's own ``output_attentions``; (e) the head's output at the blank, against what the layer computed; exercise 7b,
+the whole layer at the blank, against its ``hidden_states``. Notebook 2, attention at toy size: which token wins a
+row, and the weights by hand (exercise 8, part 1). Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from utils.attention import attention_weights, encoder_head, encoder_layer
+from utils.attention import attention_weights, encoder_embeddings, encoder_head, encoder_layer
 from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, without
 from utils.fill_mask import causal_mask, encode_masked
 
@@ -192,6 +192,61 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
             f"one: your row's weights times every token's value, {parts.size} numbers. The layer sets its heads' "
             "outputs side by side and projects them back to the hidden size; the residual adds that to the blank's "
             "vector.")
+
+
+def _embedding_slip(mine: torch.Tensor, ids: torch.Tensor, emb) -> str:
+    """What a wrong ``my_embeddings`` most likely did, from what it returned."""
+    n = len(ids)
+    rows = torch.arange(emb.first_position, emb.first_position + n)
+
+    def norm(x, unbiased=False):
+        x = x - x.mean(-1, keepdim=True)
+        scale = (x.pow(2).sum(-1, keepdim=True) / (x.shape[-1] - unbiased) + emb.norm_eps).sqrt()
+        return x / scale * emb.norm_weight + emb.norm_bias
+
+    token, position, segment = emb.token[ids], emb.position[rows], emb.segment[0]
+    slips = {"the position vectors are missing: add position[first_position + i] to token i":
+                 norm(token + segment),
+             "the segment vector is missing: add segment[0] (sentence A) to every token": norm(token + position),
+             "the sum was not normalised: LayerNorm, with norm_weight, norm_bias and norm_eps, comes last":
+                 token + position + segment,
+             "the positions are one off: token i takes position row first_position + i, the first token's row first":
+                 norm(token + emb.position[rows + 1] + segment),
+             "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, unbiased=False)":
+                 norm(token + position + segment, unbiased=True)}
+    if emb.first_position:
+        slips["the positions start at 0; this model's start at first_position"] = norm(
+            token + emb.position[torch.arange(n)] + segment)
+    return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-4)),
+                "it differs from LayerNorm(token + position + segment), row by row")
+
+
+def embeddings_verdict(my_embeddings, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """Exercise 1c: ``my_embeddings(input_ids, emb)`` against ``hidden_states[0]`` on ``text`` and on a second
+    sentence of another length; the model's embedding modules are refused while it runs."""
+    emb = encoder_embeddings(model)
+    module = model.base_model.embeddings
+    for name, sentence in (("the chocolates sentence", text),
+                           ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
+        encoded = tokenizer(sentence, return_tensors="pt")
+        with torch.no_grad():
+            expected = model(**encoded, output_hidden_states=True).hidden_states[0][0]
+        ids = encoded["input_ids"][0]
+        with without((type(module), "forward"), (torch.nn.Embedding, "forward"),
+                     (torch.nn.functional, "embedding")):  # the lookups this exercise writes out
+            answer = my_embeddings(ids.clone(), emb)
+        if answer is None:
+            return NOT_ANSWERED_HINT
+        if mismatch(answer, expected, atol=1e-4) is None:
+            continue
+        shape = (len(ids), expected.shape[-1])
+        if not isinstance(answer, torch.Tensor) or tuple(answer.shape) != shape:
+            return (f"Not quite: on {name}, of {len(ids)} tokens, return one vector per token, a tensor of shape "
+                    f"{shape}; got {describe(answer)}.")
+        return f"Not quite: on {name}, {_embedding_slip(answer.detach().float(), ids, emb)}."
+    return (f"Correct: your vectors equal hidden_states[0], on the chocolates sentence and on a second one: each "
+            f"token's row, its position's and segment A's, added and normalised, {expected.shape[-1]} numbers each. "
+            "Every layer after this one starts from them.")
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, unbiased: bool = False):
