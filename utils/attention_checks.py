@@ -194,15 +194,17 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
             "vector.")
 
 
+def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, unbiased: bool = False):
+    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=unbiased) + eps).sqrt() * weight + bias
+
+
 def _embedding_slip(mine: torch.Tensor, ids: torch.Tensor, emb) -> str:
     """What a wrong ``my_embeddings`` most likely did, from what it returned."""
     n = len(ids)
     rows = torch.arange(emb.first_position, emb.first_position + n)
 
     def norm(x, unbiased=False):
-        x = x - x.mean(-1, keepdim=True)
-        scale = (x.pow(2).sum(-1, keepdim=True) / (x.shape[-1] - unbiased) + emb.norm_eps).sqrt()
-        return x / scale * emb.norm_weight + emb.norm_bias
+        return _layer_norm(x, emb.norm_weight, emb.norm_bias, emb.norm_eps, unbiased)
 
     token, position, segment = emb.token[ids], emb.position[rows], emb.segment[0]
     slips = {"the position vectors are missing: add position[first_position + i] to token i":
@@ -247,10 +249,6 @@ def embeddings_verdict(my_embeddings, model, tokenizer: PreTrainedTokenizerBase,
     return (f"Correct: your vectors equal hidden_states[0], on the chocolates sentence and on a second one: each "
             f"token's row, its position's and segment A's, added and normalised, {expected.shape[-1]} numbers each. "
             "Every layer after this one starts from them.")
-
-
-def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, unbiased: bool = False):
-    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=unbiased) + eps).sqrt() * weight + bias
 
 
 def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> str:
