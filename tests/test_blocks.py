@@ -22,7 +22,11 @@ from utils.blocks import (
     other_architecture,
     tiny_other_architecture,
 )
-from utils.build_checks import (
+from utils.decoding_checks import cached_loop_verdict
+from utils.exercises import Rebuilt
+from utils.offline import assets
+from utils.sampling import filtered_probabilities
+from utils.support.build_mistakes import (
     cached_head_mistake,
     filter_mistake,
     forward_mistake,
@@ -30,10 +34,6 @@ from utils.build_checks import (
     layer_mistake,
     unanswered,
 )
-from utils.decoding_checks import cached_loop_verdict
-from utils.exercises import Rebuilt
-from utils.offline import assets
-from utils.sampling import filtered_probabilities
 
 IDS = torch.tensor([[5, 17, 250, 3, 99, 42, 7]])
 

@@ -24,6 +24,7 @@ MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n
 ROW_ANSWER, ROW_CHECK = "d7a0c003", "d7a0c004"  # the map's [MASK] row from the head's weights vs output_attentions
 HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK = "d7a0c006", "d7a0c007"  # that row times the values vs the layer's own
 LAYER_ANSWER, LAYER_CHECK = "d7a0c00a", "d7a0c00b"  # every head, W_o, the residuals, the norms, the feed-forward
+BERT_ANSWER, BERT_CHECK = "d7a0c00e", "d7a0c00f"  # the pieces chained: ids to the blank's scores, the model refused
 CORRUPTION_ANSWER, CORRUPTION_CHECK = "0b7f3d91", "a6c2e8f0"  # 15% picked, 80/10/10, labels -100: vs the collator
 BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK = "2f9b6e3c", "c8d4a1e7"  # the batch's masked-LM loss vs the model's own
 UNSEEN_ANSWER, UNSEEN_CHECK = "c8d4a1eb", "c8d4a1ec"  # will ten steps on one batch lower unseen sentences' loss?
@@ -46,6 +47,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "attention row": (ROW_ANSWER, ROW_CHECK),
     "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
     "whole layer": (LAYER_ANSWER, LAYER_CHECK),
+    "whole model": (BERT_ANSWER, BERT_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
     "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
@@ -741,6 +743,47 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
                  "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
                  "p.norm2_bias)", WRONG, "x.var() divides by n - 1", id="whole layer: x.var() in LayerNorm"),
+    pytest.param(BERT_CHECK, solution(NOTEBOOK, BERT_ANSWER), RIGHT, "Correct: your BERT's",
+                 id="whole model: reference"),
+    pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"  # row by row into a list, the scores as a list
+                 "    x = my_embeddings(input_ids, emb)\n"
+                 "    for i in range(model.config.num_hidden_layers):\n"
+                 "        rows = []\n"
+                 "        for p in range(x.shape[0]):\n"
+                 "            rows.append(my_layer_output(x, encoder_layer(model, i), p))\n"
+                 "        x = torch.stack(rows)\n"
+                 "    return my_mlm_head(x[position], mlm_head).tolist()", RIGHT, "Correct: your BERT's",
+                 id="whole model: a loop, returning a list"),
+    pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"  # every layer reads the embeddings
+                 "    x = my_embeddings(input_ids, emb)\n"
+                 "    y = x\n"
+                 "    for parts in layers:\n"
+                 "        y = torch.stack([my_layer_output(x, parts, p) for p in range(len(x))])\n"
+                 "    return my_mlm_head(y[position], mlm_head)", WRONG, "the chain joins them wrong",
+                 id="whole model: every layer reads the embeddings"),
+    pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"
+                 "    x = my_embeddings(input_ids, emb)\n"
+                 "    for parts in layers:\n"
+                 "        x = torch.stack([my_layer_output(x, parts, p) for p in range(len(x))])\n"
+                 "    return x[position]", WRONG, "scores at the position asked for, a tensor of shape",
+                 id="whole model: no MLM head"),
+    pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n"  # exercise 9's x.var() slip, found here
+                 "    p = layer_parts\n"
+                 "    def norm(v, weight, bias):\n"
+                 "        return (v - v.mean()) / (v.var() + p.norm_eps).sqrt() * weight + bias\n"
+                 "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
+                 "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
+                 "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
+                 "p.norm2_bias)\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,
+                 "my_layer_output differs from hidden_states[1] at position 0", id="whole model: a wrong layer"),
+    pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
+                 "Exercise 9 first: my_layer_output still returns None", id="whole model: exercise 9 unanswered"),
+    pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"
+                 "    return model(input_ids[None]).logits[0, position]", WRONG, REBUILT, id="whole model: the model"),
+    pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n    return 'box'", WRONG,
+                 "a tensor of shape", id="whole model: a str"),
+    pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n    return None", WRONG, "Not answered yet",
+                 id="whole model: the empty answer cell"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = False", RIGHT, "You predicted False: the unseen sentences went",
                  id="unseen: predicted no fall"),
     pytest.param(UNSEEN_CHECK, "my_unseen_falls = ' no '", RIGHT, "You predicted False: the unseen sentences went",

@@ -3,6 +3,7 @@ plausible wrong ones (tests/exercise_kernel.py runs them)."""
 
 import pytest
 from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
+from nbclient.exceptions import CellExecutionError
 
 REBUILT = "the very thing this exercise rebuilds"  # what a check says to an answer that calls the library
 NOTEBOOK = "02_causal_lm.ipynb"
@@ -904,13 +905,30 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
 
-# every cell that shows the model's next token after the prompt, or the strategies' table: nothing before a prediction
+# every cell that shows the model's next token after the prompt stops, in one line, until my_next_word is a word
+STOPS = ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400", "d0cf5f54"]
+# the strategies table and the lens table say what to write first, and show nothing
 TABLE = "my_next_word under Step 1, and the prediction cell above the table"  # the strategies table shows greedy text
 LENS = "my_next_word under Step 1, and my_lens_third above"  # the lens table ends on the model's next token
-REVEALS = [*[(cell, "my_next_word", "my_next_word, under Step 1")
-             for cell in ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400"]],
-           ("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE), ("d0cf5f52", "my_lens_third", LENS),
+REVEALS = [("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE), ("d0cf5f52", "my_lens_third", LENS),
            ("d0cf5f52", "my_next_word", LENS)]
+
+
+@pytest.mark.parametrize("cell", STOPS)
+def test_a_cell_that_shows_the_next_word_stops_in_one_line_until_it_is_predicted(executed, cell):
+    executed.run(executed.references)
+    for guess, said in (("None", "Write your prediction first (in my_next_word, under Step 1), then run this cell "
+                                 "again."),
+                        ("3", "3 is not a word: write your prediction as one word in quotes (in my_next_word, under "
+                              "Step 1), then run this cell again.")):
+        executed.run(f"my_next_word = {guess}")
+        with pytest.raises(CellExecutionError):
+            executed.run(executed.cell(cell).source)
+        outputs = executed.nb.cells[-1].outputs
+        assert [o.output_type for o in outputs] == ["error"], outputs  # nothing printed or drawn before the stop
+        assert outputs[0].traceback == [said]  # one line, no traceback
+    executed.run(executed.references)  # the reference prediction, and the cell run again with it
+    assert executed.run(executed.cell(cell).source) or executed.nb.cells[-1].outputs
 
 
 @pytest.mark.parametrize(("cell", "variable", "where"), REVEALS, ids=[f"{c}-{v}" for c, v, _ in REVEALS])

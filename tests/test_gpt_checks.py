@@ -6,7 +6,8 @@ import torch
 from transformers import GPT2Config
 
 from utils import pretraining
-from utils.gpt_checks import gpt_verdict
+from utils.exercises import NOT_ANSWERED_HINT
+from utils.gpt_checks import first_run_in_yours, gpt_verdict
 from utils.support.solutions import solutions_module
 
 SOLUTION = solutions_module("03_pretraining_gpt2")
@@ -51,10 +52,6 @@ def test_the_reference_module_trains_as_gpt2_does(reference):
 
 
 def test_with_a_tokenizer_the_trained_module_writes_greedily_after_a_validation_opening(reference):
-    class Digits:  # a tokenizer of the test vocabulary: each id as its digits
-        def decode(self, ids):
-            return " ".join(map(str, ids))
-
     said = gpt_verdict(student(), reference, batches(8), batches(1), SOLUTION.my_training_loop, 1e-2, 2, Digits())
     opening = batches(1)[0]["input_ids"][0, :8].tolist()
     assert said.splitlines()[1].startswith(f"Your GPT, after them, continues {Digits().decode(opening)!r} "), said
@@ -122,3 +119,30 @@ def test_a_renamed_or_extra_weight_is_refused_before_anything_runs(reference):
 def test_without_a_training_loop_the_forward_pass_is_still_checked(reference):
     said = verdict(student(), reference, loop=lambda *args: ([], []))
     assert said.startswith("Your GPT computes GPT-2's logits") and "Write exercise 2's loop" in said, said
+
+
+class Digits:  # a tokenizer of the test vocabulary: each id as its digits
+    def decode(self, ids):
+        return " ".join(map(str, ids))
+
+
+def test_the_saved_first_run_runs_in_the_student_s_class_and_writes_what_the_trainer_s_model_writes(reference,
+                                                                                                    tmp_path):
+    reference.save_pretrained(tmp_path)
+    prompt = batches(1)[0]["input_ids"][0, :4].tolist()
+    said = first_run_in_yours(student(), str(tmp_path), prompt, Digits(), new=6)
+    with torch.no_grad():  # the saved model's own greedy tokens, by generate
+        expected = reference.eval().generate(torch.tensor([prompt]), max_new_tokens=6, do_sample=False,
+                                             pad_token_id=0)[0, 4:].tolist()
+    assert said == (f"Your MyGPT, holding the first run's weights, continues {Digits().decode(prompt)!r} with "
+                    f"{Digits().decode(expected)!r}: the same tokens as the Trainer's model. The Trainer made the "
+                    "weights; your code computes with them."), said
+
+
+def test_the_saved_first_run_waits_for_exercise_7_and_for_its_folder(reference, tmp_path):
+    assert first_run_in_yours(student(), str(tmp_path / "final"), [1, 2], Digits()).startswith(
+        f"The first run's model is not in {tmp_path / 'final'}: run *Save, reload, and resume*")
+    reference.save_pretrained(tmp_path)
+    blank = student(model_forward="    def forward(self, input_ids, labels=None, **ignored):\n"
+                                  "        return SimpleNamespace(logits=None, loss=None)\n")
+    assert first_run_in_yours(blank, str(tmp_path), [1, 2], Digits()) == f"Exercise 7 first. {NOT_ANSWERED_HINT}"

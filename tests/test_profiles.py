@@ -3,7 +3,7 @@
 import pytest
 
 from utils import profiles
-from utils.profiles import choose_profile, describe_runs
+from utils.profiles import PRETRAINING, choose_profile, describe_runs, first_run_reads_every_article
 
 NOTEBOOK = {"smoke": {"steps": 2}, "classroom": {"steps": 200}}
 
@@ -80,3 +80,10 @@ def test_the_parameters_table_lays_the_byte_run_over_the_first():
     for name in ("first run", "byte run"):
         start = lines[0].index(name)
         assert all(line[start - 1] == " " and line[start] != " " for line in lines), name
+
+
+def test_only_a_first_run_on_every_whole_article_stands_for_the_every_article_run():
+    assert [first_run_reads_every_article(PRETRAINING[name]) for name in ("smoke", "classroom", "full")] == [
+        False, False, True]
+    whole_but_fewer = PRETRAINING["classroom"] | {"max_train_chars": None}  # 4 whole articles of 50: not every one
+    assert not first_run_reads_every_article(whole_but_fewer)

@@ -399,6 +399,9 @@ def test_a_slide_that_only_waits_for_an_exercise_is_left_out_and_the_verdicts_na
         nbformat.v4.new_markdown_cell("The two curves ...", metadata={"slideshow": {"slide_type": "-"}}),
         cell("check()", "subslide", ["Not answered yet. (Stuck? Unfold a hint.)", "\n"], [slides.CHECK]),
         cell("after()", "subslide", ["3\n"]),
+        cell("layer_check()", "-", ["Exercise 10a first: my_norm still returns None.\n"], [slides.CHECK]),
+        nbformat.v4.new_markdown_cell("Your class, the weights.", metadata={"slideshow": {"slide_type": "subslide"}}),
+        cell("yours()", "-", ["Exercise 7 first. Not answered yet.\n"]),
     ])
     slides.for_the_class(notebook, None)
     assert [(c.source, c.metadata["slideshow"]["slide_type"]) for c in notebook.cells] == [

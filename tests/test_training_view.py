@@ -241,3 +241,10 @@ def test_the_alt_text_calls_a_run_overfitting_only_past_a_tenth_of_a_nat(gpt2_to
     assert "overfitting" not in view.describe(train, [(0, 5.5), (1200, 2.03), (1433, 2.04)])  # noise, not a rise
     said = view.describe([(0, 10.7), (120, 0.08)], [(0, 10.7), (20, 8.94), (120, 10.44)])
     assert said.endswith("has turned up by more than 0.1 nats: the model is overfitting.")
+
+
+def test_the_alt_text_says_rises_only_past_the_overfitting_margin():
+    flat = training_view.describe_curves([(0, 4.6), (100, 2.0)], [(0, 4.6), (90, 2.031), (100, 2.034)])
+    risen = training_view.describe_curves([(0, 4.6), (100, 2.0)], [(0, 4.6), (90, 2.031), (100, 2.2)])
+    assert flat[1] == "validation loss is lowest, 2.03, at step 90 and ends at 2.03 at step 100"
+    assert risen[1] == "validation loss is lowest, 2.03, at step 90 and rises to 2.20 at step 100"

@@ -5,8 +5,8 @@
 - ``utils/data/``: for whoever prepares text at scale (MediaWiki markup -> articles, the Apache Beam pipeline).
 - ``utils/offline/``: for maintainers: the verified cache, the Hub check, the offline stand-ins and their builds.
 - ``utils/tools/``: for instructors and clusters: ``python -m utils.tools.{prepare,slides,pretrain,record}``.
-- ``utils/support/``: for maintainers: input validation, the allocator tuning and the chunking cache key that the
-  lesson modules call.
+- ``utils/support/``: for maintainers: input validation, the allocator tuning, the chunking cache key and the
+  graders behind notebook 2's build checks, which the lesson modules call.
 
 Imports go one way, down ``LAYERS`` (a module imports only modules of a lower layer, even inside a function);
 ``tests/test_layers.py`` checks it, and that nothing outside ``tools/`` imports a command.
@@ -22,9 +22,9 @@ LAYERS: dict[str, int] = {
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "baselines": 1, "attention": 1, "exercises": 1,
     "tools.deck": 1, "tools.checkpoints": 1, "offline.packages": 1, "tools.slides": 2, "tools.handouts": 3,
     "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "fill_checks": 2, "blocks": 2,
-    "layout_checks": 2, "gpt_checks": 2, "attention_checks": 2, "decoding_checks": 2, "run_checks": 2,
-    "offline.assets": 3, "build_checks": 3,
-    "models": 4, "wikipedia": 4,
+    "support.layout_mistakes": 2, "gpt_checks": 2, "attention_checks": 2, "decoding_checks": 2, "run_checks": 2,
+    "offline.assets": 3, "support.build_mistakes": 3,
+    "models": 4, "wikipedia": 4, "build_checks": 4,
     "pretraining": 5, "data.wikipedia_beam": 5, "tools.prepare": 5,
     "tools.pretrain": 6, "training_checks": 6,
 }

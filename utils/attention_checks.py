@@ -1,9 +1,9 @@
-"""The check cells for the encoder and attention, kept out of the cells' sight. Notebook 1: exercise 1c, the
-embeddings, against ``hidden_states[0]``; exercise 7's look inside attention: (c) the causal mask the experiment
-used, against ``utils.fill_mask.causal_mask``; (d) one row of the attention map, from the head's weights, against the
-model's own ``output_attentions``; (e) the head's output at the blank, against what the layer computed; exercise 7b,
-the whole layer at the blank, against its ``hidden_states``. Notebook 2, attention at toy size: which token wins a
-row, and the weights by hand (exercise 8, part 1). Each verdict returns a line to print, whatever the answer."""
+"""Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
+against ``hidden_states[0]``; 7(c), the causal mask the experiment used, against ``utils.fill_mask.causal_mask``;
+8(a), one row of the attention map, from the head's weights, against the model's own ``output_attentions``; 8(b), the
+head's output at the blank, against what the layer computed; 9, the whole layer at the blank, against its
+``hidden_states``; 10, the student's pieces chained into the whole model, against its logits. Each verdict returns a
+line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from utils.attention import attention_weights, encoder_embeddings, encoder_head, encoder_layer
-from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, without
+from utils.attention import encoder_embeddings, encoder_head, encoder_layer
+from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
 from utils.fill_mask import causal_mask, encode_masked
 
 SECOND_SENTENCE = "The cat sat on the {mask} by the door."  # a row the map never showed, of another length
@@ -113,7 +113,7 @@ class _Run:
 @torch.no_grad()
 def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, text: str, refused=()):
     """``function(x, parts, blank)`` on ``text`` and on a second sentence of another length, each beside what the
-    model computed there. Meanwhile the layer's own attention is refused (what exercise 7 rebuilds), and the
+    model computed there. Meanwhile the layer's own attention is refused (what exercise 8 rebuilds), and the
     modules of ``refused``."""
     attention = encoder_head(model, layer, 0).attention
     for name, sentence in (("the map's sentence", text),
@@ -145,7 +145,7 @@ def _shape_problem(run: _Run, shape: tuple, what: str) -> str | None:
 
 def attention_row_verdict(my_attention_row, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
                           text: str) -> str:
-    """Exercise 7(d): ``my_attention_row(x, parts, position)`` against row ``position`` (the blank's) of head ``head``
+    """Exercise 8(a): ``my_attention_row(x, parts, position)`` against row ``position`` (the blank's) of head ``head``
     in layer ``layer``, as ``output_attentions`` returns it, on ``text`` and on a second sentence of another length."""
     parts = encoder_head(model, layer, head)
     largest = None
@@ -168,7 +168,7 @@ def attention_row_verdict(my_attention_row, model, tokenizer: PreTrainedTokenize
 
 def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
                         text: str) -> str:
-    """Exercise 7(e): ``my_head_output(x, parts, position)`` against what head ``head`` of layer ``layer`` computed at
+    """Exercise 8(b): ``my_head_output(x, parts, position)`` against what head ``head`` of layer ``layer`` computed at
     ``position`` (the blank), read from the layer's self-attention by a hook, on ``text`` and on a second sentence."""
     parts = encoder_head(model, layer, head)
     columns = slice(head * parts.size, (head + 1) * parts.size)  # this head's share of the heads' outputs
@@ -284,7 +284,7 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
 
 
 def layer_output_verdict(my_layer_output, model, tokenizer: PreTrainedTokenizerBase, layer: int, text: str) -> str:
-    """Exercise 7b: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
+    """Exercise 9: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
     ``position`` (the blank), on ``text`` and on a second sentence; the layer's modules are refused meanwhile."""
     parts = encoder_layer(model, layer)
     block = model.base_model.encoder.layer[layer]
@@ -306,52 +306,67 @@ def layer_output_verdict(my_layer_output, model, tokenizer: PreTrainedTokenizerB
             "other positions; every other step read the blank's vector alone.")
 
 
-def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor) -> str:
-    """The toy attention's prediction: which token (1, 2, ...) gets the last row's largest weight (``weights``: the
-    rows' softmax, the future masked), with the dot products of the last query ``q[-1]`` with each key ``k[j]``."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
-        return NOT_ANSWERED
-    row, n = weights[-1], len(weights)
-    pick, top = number(guess), int(row.argmax()) + 1
-    if pick is None or pick not in range(1, n + 1):
-        return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
-    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))
-    why = ("" if top == n else f" A score is a dot product, not a likeness: a long key along the query can score "
-           f"more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
-    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"
+def _piece_problem(pieces: dict, model, encoded, blank: int, mlm_head) -> str:
+    """Which of the student's pieces (``my_embeddings``, ``my_layer_output``, ``my_mlm_head``) differs from the model
+    on this sentence, or how the chain joins them; each piece reads the model's own vectors here."""
+    with torch.no_grad():
+        outputs = model(**encoded, output_hidden_states=True)
+    states, ids = outputs.hidden_states, encoded["input_ids"][0]
+    if mismatch(pieces["my_embeddings"](ids.clone(), encoder_embeddings(model)), states[0][0], atol=1e-4):
+        return "my_embeddings differs from hidden_states[0] (exercise 1c's check says how)"
+    for layer in range(model.config.num_hidden_layers):
+        parts = encoder_layer(model, layer)
+        for position in range(len(ids)):
+            mine = pieces["my_layer_output"](states[layer][0].clone(), parts, position)
+            if mismatch(mine, states[layer + 1][0, position], atol=1e-3):
+                return (f"my_layer_output differs from hidden_states[{layer + 1}] at position {position} (exercise "
+                        "9's check tests one layer at the blank)")
+    if mismatch(pieces["my_mlm_head"](states[-1][0, blank].clone(), mlm_head), outputs.logits[0, blank],
+                atol=1e-3, rtol=1e-4):
+        return "my_mlm_head differs from the model's logits (exercise 2's check says how)"
+    return ("each piece is right, so the chain joins them wrong: every layer reads the whole of the layer before (all "
+            "n positions, stacked into one (n, hidden) tensor), and the head reads the last layer's vector at the "
+            "position asked for")
 
 
-def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
-    """What a wrong ``my_attention_weights(q, k)`` most likely did, from the weights it returned."""
-    n, d = q.shape
-    future = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
-    if bool(mine[future].abs().gt(1e-6).any()):
-        return "a token after the query got weight: set the future's scores to -inf before the softmax"
-    if bool(mine.isnan().any()):
-        return "a row came out NaN: every score in it was hidden; a token may look at itself (triu(diagonal=1))"
-    if not torch.allclose(mine.sum(-1), torch.ones(n), atol=1e-4):
-        return "the rows do not add up to 1: take the softmax over each row (the last dimension), after the mask"
-    slips = {"the scores were not divided by √d": attention_weights(q * d ** 0.5, k)[1],  # q kᵀ, as the slip has it
-             "the scores were divided by d, not by √d": attention_weights(q / d ** 0.5, k)[1],
-             "entry (i, j) must be query i against key j, q @ k.T": attention_weights(k, q)[1]}
-    return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-5)),
-                "the weights differ from the scores' masked row softmax")
-
-
-def attention_weights_verdict(my_attention_weights, toy_q: torch.Tensor, toy_k: torch.Tensor) -> str:
-    """Exercise 8, part 1: ``my_attention_weights(q, k)`` against ``utils.attention.attention_weights`` on the toy's
-    three tokens, then on seven random ones with d = 4, spread wide enough that the scaling shows."""
-    gen = torch.Generator().manual_seed(0)
-    cases = {"the toy": (toy_q, toy_k), "seven random tokens": (3 * torch.randn(7, 4, generator=gen),
-                                                                3 * torch.randn(7, 4, generator=gen))}
-    for name, (q, k) in cases.items():
-        with without((sys.modules["utils.attention"], "attention_weights")):  # what this exercise rebuilds
-            mine = my_attention_weights(q.clone(), k.clone())  # copies: an in-place step cannot change the toy
-        if mine is None:
+def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBase, text: str, mlm_head) -> str:
+    """Exercise 10: ``my_bert(input_ids, position)``, the student's embeddings, every layer at every position and
+    MLM head chained, against the model's logits at the blank of ``text`` and of a second sentence; every module of
+    the model but its activations is refused while it runs. ``pieces`` holds the three functions it chains (to say
+    which one to finish or mend); ``mlm_head``: ``utils.masking.mlm_head_weights(model)``."""
+    if mlm_head is None:
+        return "This model's MLM head is laid out otherwise than BERT's: this exercise does not apply to it."
+    encoded, blanks = encode_masked(tokenizer, text)
+    with torch.no_grad():
+        states = model(**encoded, output_hidden_states=True).hidden_states
+    ids = encoded["input_ids"][0]
+    for name, exercise, args in (
+            ("my_embeddings", "1c", (ids.clone(), encoder_embeddings(model))),
+            ("my_layer_output", "9", (states[0][0].clone(), encoder_layer(model, 0), blanks[0])),
+            ("my_mlm_head", "2", (states[-1][0, blanks[0]].clone(), mlm_head))):
+        if pieces[name](*args) is None:
+            return (f"Exercise {exercise} first: {name} still returns None, and my_bert calls it. (Or borrow its "
+                    f"reference: from utils.exercises import reference; {name} = reference({name!r}).)")
+    activations = {id(encoder_layer(model, layer).activation) for layer in range(model.config.num_hidden_layers)}
+    refused = [(m, "forward") for m in model.modules() if id(m) not in activations | {id(mlm_head.activation)}]
+    top = None  # your top 5 at the chocolates blank
+    for name, sentence in (("the chocolates sentence", text),
+                           ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
+        encoded, blanks = encode_masked(tokenizer, sentence)
+        with torch.no_grad():
+            expected = model(**encoded).logits[0, blanks[0]]
+        with without(*refused), torch.no_grad():
+            answer = my_bert(encoded["input_ids"][0].clone(), blanks[0])
+        if answer is None:
             return NOT_ANSWERED_HINT
-        if not isinstance(mine, torch.Tensor) or tuple(mine.shape) != (len(q), len(k)):
-            return f"Not quite: on {name} return the ({len(q)}, {len(k)}) weights as a tensor; got {describe(mine)}."
-        if not torch.allclose(mine.detach().float(), attention_weights(q, k)[1], atol=1e-5):
-            return f"Not quite: on {name}, {_weights_slip(mine.detach().float(), q, k)}."
-    return ("Correct: your weights equal utils.attention.attention_weights on the toy and on seven random tokens: "
-            "scaled scores, the future hidden, a softmax over each row.")
+        if mismatch(answer, expected, atol=2e-3, rtol=1e-3) is None:
+            top = top or [tokenizer.decode([i]).strip() for i in torch.as_tensor(answer).topk(5).indices.tolist()]
+            continue
+        if not isinstance(answer, torch.Tensor) or tuple(answer.shape) != tuple(expected.shape):
+            return (f"Not quite: on {name}, return the {len(expected):,} scores at the position asked for, a tensor "
+                    f"of shape {tuple(expected.shape)}; got {describe(answer)}.")
+        return f"Not quite: on {name}, {_piece_problem(pieces, model, encoded, blanks[0], mlm_head)}."
+    return (f"Correct: your BERT's {len(expected):,} scores are the model's logits at the blank, on the chocolates "
+            f"sentence and on a second one: your embeddings, {model.config.num_hidden_layers} layers of "
+            f"{model.config.num_attention_heads} heads each at every position, then your MLM head, with none of the "
+            f"model's modules. Its top 5 at the chocolates blank: {', '.join(top)}.")

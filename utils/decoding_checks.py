@@ -1,7 +1,8 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
 (exercise 1), greedy decoding with the KV cache (exercise 2) and the tokens it saves (exercise 3), the sampling loop
 (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search (exercise 7), the predictions about
-the strategies table and the logit lens. Each returns the line the check cell prints, whatever the answer."""
+the strategies table and the logit lens, and Step 1's first word. Each returns the line the check cell prints,
+whatever the answer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from utils import generation
 from utils.exercises import (
     NOT_ANSWERED,
     NOT_ANSWERED_HINT,
+    PREDICT_FIRST,
     describe,
     number,
     on_its_classes,
@@ -23,7 +25,31 @@ from utils.exercises import (
     words,
 )
 from utils.generation import continuation_log_probability, greedy_decode
+from utils.original_tutorial import GPT2_FIRST_GREEDY_ID, GPT2_FIRST_GREEDY_PIECE, GPT2_PROMPT_IDS, GPT2_PROMPT_PIECES
 from utils.sampling import MIN_TEMPERATURE, check_settings, filtered_probabilities
+
+
+def next_word_verdict(my_next_word, tokenizer, next_token_logits: torch.Tensor, prompt_ids: torch.Tensor) -> str:
+    """Step 1's prediction: where the model ranks the predicted word's first token, and what it chose; then what
+    GPT-2 printed in the original tutorial, and whether this run gave the same ids."""
+    where = "my_next_word, under Step 1"
+    if my_next_word is not None and not isinstance(my_next_word, str):
+        return f"Not quite: write your word as text, in quotes; got {describe(my_next_word)}."
+    if my_next_word is None or not my_next_word.strip():
+        return PREDICT_FIRST.format(where=where)
+    pieces = tokenizer(" " + my_next_word.strip(), add_special_tokens=False)["input_ids"]  # after a space
+    p, chosen = next_token_logits.softmax(-1), int(next_token_logits.argmax())
+    rank = int((p > p[pieces[0]]).sum()) + 1
+    same = prompt_ids.reshape(-1).tolist() == GPT2_PROMPT_IDS and chosen == GPT2_FIRST_GREEDY_ID
+    return "\n".join([
+        f"You predicted {my_next_word.strip()!r}: the model ranks {tokenizer.decode(pieces[:1])!r} "
+        + (f"(its first piece of {len(pieces)}) " if len(pieces) > 1 else "")
+        + f"number {rank:,} of its candidates, p = {p[pieces[0]]:.3f}; it chose {tokenizer.decode([chosen])!r}, "
+          f"p = {p[chosen]:.3f}.",
+        f"GPT-2 in the original tutorial: {len(GPT2_PROMPT_IDS)} tokens, {' + '.join(map(repr, GPT2_PROMPT_PIECES))} "
+        f"(ids {GPT2_PROMPT_IDS}), then {GPT2_FIRST_GREEDY_PIECE!r} (id {GPT2_FIRST_GREEDY_ID}).",
+        "Your run gave exactly these." if same else
+        "Your run's model has its own vocabulary and weights, so its own ids and choice."])
 
 
 def continuation_verdict(answer, model, decoded) -> str:

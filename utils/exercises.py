@@ -23,6 +23,7 @@ from utils.support.validation import plain_number
 NOT_ANSWERED = "Not answered yet."
 # for an exercise whose markdown ends with a folded hint (<details>), seen only by a student who opens it
 NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold a hint under the exercise.)"
+PREDICT_FIRST = "Write your prediction first (in {where}), then run this cell again."
 
 
 def predicted(*predictions, where: str = "the prediction cell above") -> bool:
@@ -35,7 +36,7 @@ def predicted(*predictions, where: str = "the prediction cell above") -> bool:
     """
     missing = [p for p in predictions if p is None or (isinstance(p, str) and not p.strip())]
     if missing:
-        print(f"Write your prediction first (in {where}), then run this cell again.")
+        print(PREDICT_FIRST.format(where=where))
     return not missing
 
 

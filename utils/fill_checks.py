@@ -1,8 +1,8 @@
 """Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7(b) (the
 vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
-of the blank) and the True-or-False predictions (``outcome_verdict``); exercise 7's causal mask and row of the map are
-``utils.attention_checks``. Each verdict returns a line or a few to print, whatever the answer; the reveals wait for
-a prediction (``word_predicted``, ``causal_experiment_ready``)."""
+of the blank) and the True-or-False predictions (``outcome_verdict``); exercise 7's causal mask and exercises 8-10,
+inside the encoder, are ``utils.attention_checks``. Each verdict returns a line or a few to print, whatever the
+answer; the reveals wait for a prediction (``word_predicted``, ``require_word``, ``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from utils import exercises
 from utils.exercises import (
     NOT_ANSWERED,
     NOT_ANSWERED_HINT,
+    PREDICT_FIRST,
     SOFTMAX_ITSELF,
+    PredictFirst,
     close,
     describe,
     low_precision,
@@ -202,11 +204,14 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
     if words == in_turn:
         same = "the same words" if in_turn == one_pass else "other words"
         return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, each guess "
-                "sees the words before it, as a causal model's does (notebook 2), though here it still reads the "
-                "words after it too.")
+                "sees the words before it, as a causal model's does (notebook 2).")
     if words == one_pass:
         return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
     return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."
+
+
+NOT_A_WORD = ("{guess} is not a word: write your prediction as one word in quotes (in {where}), then run this cell "
+              "again.")
 
 
 def word_predicted(guess, where: str) -> bool:
@@ -215,10 +220,18 @@ def word_predicted(guess, where: str) -> bool:
     if not predicted(guess, where=where):
         return False
     if not isinstance(guess, str):
-        print(f"{describe(guess)} is not a word: write your prediction as one word in quotes (in {where}), then run "
-              "this cell again.")
+        print(NOT_A_WORD.format(guess=describe(guess), where=where))
         return False
     return True
+
+
+def require_word(guess, where: str) -> None:
+    """Stop the cell, and Run All, with one line (``utils.exercises.PredictFirst``) unless ``guess`` is a written
+    prediction of one word: for the cells that show the model's next word, which the rest of the notebook needs."""
+    if guess is None or (isinstance(guess, str) and not guess.strip()):
+        raise PredictFirst(PREDICT_FIRST.format(where=where))
+    if not isinstance(guess, str):
+        raise PredictFirst(NOT_A_WORD.format(guess=describe(guess), where=where))
 
 
 def right_side_problem(tokenizer: PreTrainedTokenizerBase, text: str, other) -> str | None:
@@ -335,8 +348,8 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
         still = "did not move at all" if causal == 0 else f"moved by at most {causal:.2g} (float rounding)"
         return (("Correct" if said is False else "Not quite") + f": with the causal mask the probabilities at the "
                 f"blank {still}; seeing every token, by up to {full:.2g}. Under the mask, every layer computes the "
-                "blank's vector from itself and the tokens before it, the same in both sentences: the words after it "
-                "cannot reach it, so a causal model's guess could not change.")
+                "blank's vector, and those of the tokens before it, from those tokens alone, the same in both "
+                "sentences: the words after it reach no vector the blank reads, in any layer.")
     return (("Correct" if said is True else "Not quite") + f": with the causal mask the probabilities at the blank "
             f"moved by up to {causal:.2g}; seeing every token, by up to {full:.2g}.")
 

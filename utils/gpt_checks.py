@@ -3,16 +3,19 @@
 ``gpt_verdict`` builds the student's ``MyGPT`` at a fresh GPT-2's sizes, copies that model's random weights into it
 (GPT-2 stores its linear layers as ``Conv1D``, the transpose of ``nn.Linear``), compares the logits, and names the
 usual slip where they differ. Then the student's training loop (exercise 2) trains both from those same weights on
-the same batches, and the two loss curves are drawn together.
+the same batches, and the two loss curves are drawn together. ``first_run_in_yours`` then runs the first run's
+trained weights in the student's class.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from transformers import GPT2LMHeadModel
 
 from utils.exercises import NOT_ANSWERED_HINT, describe
 from utils.figures import show
@@ -234,3 +237,21 @@ def _draw(ours: list[float], gpt2: list[float]) -> None:
     ax.legend()
     show(fig, f"Training loss over {len(gpt2)} steps of GPT2LMHeadModel and of your MyGPT, from the same weights: "
               f"{gpt2[0]:.2f} to {gpt2[-1]:.2f} and {ours[0]:.2f} to {ours[-1]:.2f}.")
+
+
+def first_run_in_yours(my_gpt, folder: str, ids: list[int], tokenizer, new: int = 16) -> str:
+    """The first run's saved model (``folder``, as *Save, reload, and resume* wrote it) poured into the student's
+    ``MyGPT``: what it writes after ``ids``, greedily, beside what the Trainer's model writes."""
+    if not (Path(folder) / "model.safetensors").is_file():
+        return (f"The first run's model is not in {folder}: run *Save, reload, and resume* (the first session) to "
+                "save it, then this cell again.")
+    trained = GPT2LMHeadModel.from_pretrained(folder, use_safetensors=True, trust_remote_code=False).eval()
+    mine, problem = _build(my_gpt, trained, gpt2_state_for(trained))
+    problem = problem or _logits_problem(mine, trained, torch.tensor([ids]))
+    if problem is not None:
+        return f"Exercise 7 first. {problem}"
+    yours, theirs = _greedy(mine, ids, new), _greedy(trained, ids, new)
+    return (f"Your MyGPT, holding the first run's weights, continues {tokenizer.decode(ids)!r} with "
+            f"{tokenizer.decode(yours)!r}: " + ("the same tokens as the Trainer's model. The Trainer made the weights; "
+                                                 "your code computes with them." if yours == theirs else
+                                                 f"the Trainer's model writes {tokenizer.decode(theirs)!r}."))

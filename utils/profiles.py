@@ -157,3 +157,10 @@ def describe_runs(sizes: dict) -> str:
     rows = [("setting", *runs)] + [(label, *(value(run) for run in runs.values())) for label, value in RUN_ROWS]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def first_run_reads_every_article(sizes: dict) -> bool:
+    """Whether the first run's text is already every training article, whole (the ``full`` profile): then notebook
+    3's every-article run would repeat it step for step, and the first run stands for it."""
+    every = sizes | sizes.get("learning_run", {})
+    return sizes["max_train_chars"] is None and sizes["train_docs"] >= every["train_docs"]

@@ -1,6 +1,5 @@
-"""Watching a Trainer run: a live loss figure in a notebook, one summary line per evaluation in a terminal.
-
-Both read what the Trainer already records (``state.log_history``), through ``TrainerCallback`` hooks:
+"""Watching a Trainer run: a live loss figure in a notebook, one summary line per evaluation in a terminal. Both
+read what the Trainer already records (``state.log_history``), through ``TrainerCallback`` hooks:
 
 - ``LiveLossPlot`` redraws one figure in place at each evaluation: the train and validation curves, the
   validation minimum so far, the learning rate under them, and a short greedy sample of a training prompt
@@ -20,6 +19,8 @@ from transformers import TrainerCallback
 
 from utils.settings import widgets_on
 from utils.support.validation import check_live_prompt, check_tokenizer, plain_number, whole_number
+
+TURNED_UP = 0.1  # nats above its minimum: a validation loss that has turned up, not rounding or noise
 
 
 def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -101,8 +102,7 @@ def _free_rise(ax, point, label: str, side: int, lines: list[float], curves: lis
     order = (12, -12, 30, -30, 48, -48) if side < 0 else (-12, 12, -30, 30, -48, 48)
     for rise in order:
         low = point[1] + rise * per_y - (high if rise < 0 else 0)
-        crossed = any(low <= y <= low + high for y in lines) or any(
-            low <= y <= low + high for curve in curves if curve
+        crossed = any(low <= y <= low + high for y in lines) or any(low <= y <= low + high for curve in curves if curve
             for y in _interpolate(curve, [x for x in xs if curve[0][0] <= x <= curve[-1][0]]))
         if not crossed:
             return rise
@@ -206,8 +206,8 @@ def describe_curves(train, valid) -> list[str]:
         parts.append(f"training loss {verb} from {train[0][1]:.2f} to {_nats(train[-1][1])} by step {train[-1][0]}")
     if valid:
         best_step, best = min(valid, key=lambda sl: sl[1])
-        ends = ("ends there" if best_step == valid[-1][0] else
-                f"{'rises to' if valid[-1][1] > best else 'ends at'} {valid[-1][1]:.2f} at step {valid[-1][0]}")
+        verb = "rises to" if valid[-1][1] > best + TURNED_UP else "ends at"  # as the overfitting sentence judges it
+        ends = "ends there" if best_step == valid[-1][0] else f"{verb} {valid[-1][1]:.2f} at step {valid[-1][0]}"
         parts.append(f"validation loss is lowest, {best:.2f}, at step {best_step} and {ends}")
     return parts
 
@@ -380,7 +380,7 @@ class LiveLossPlot(TrainerCallback):
             parts.append(f"the dash-dot-dotted black line is the loss of the bigram model, "
                          f"{self.baselines['bigram model']:.2f}")
         text = f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
-        if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid) + 0.1:
+        if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid) + TURNED_UP:
             text += (" Training loss keeps falling after validation loss has turned up by more than 0.1 nats: the "
                      "model is overfitting.")
         if rates:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     mask_index: int = ...  # the position of its blank
     probabilities: torch.Tensor = ...  # the softmax of the blank's scores
     top: torch.return_types.topk = ...  # their top 5
+    emb = layers = mlm_head = ...  # exercise 10's weights: the embeddings', every layer's, the MLM head's
 
 
 def the_vocabulary():
@@ -137,6 +138,13 @@ def my_layer_output(x, layer_parts, position):
     return norm(a + ffn, size, p.norm2_weight, p.norm2_bias, p.norm_eps)
 
 
+def my_bert(input_ids, position):
+    x = my_embeddings(input_ids, emb)  # each token's first vector, (n, hidden)
+    for parts in layers:  # each layer reads every position of the layer before
+        x = torch.stack([my_layer_output(x, parts, p) for p in range(len(x))])
+    return my_mlm_head(x[position], mlm_head)  # the scores at the position asked for
+
+
 def my_mask_tokens(input_ids):
     inputs, labels = input_ids.clone(), input_ids.clone()
     special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
@@ -179,6 +187,7 @@ SOLUTIONS = {
     "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
     "d7a0c006": (cell(my_head_output), "Correct: your output equals what the head computed"),
     "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
+    "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
     "c8d4a1eb": (body(the_unseen_sentences), "You predicted False: the unseen sentences went"),

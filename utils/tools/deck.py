@@ -111,8 +111,14 @@ AS_THE_REFERENCE = ((re.compile(r"\bYou predicted\b"), "The reference predicted"
                     (re.compile(r"\byou predicted\b"), "the reference predicted"),
                     (re.compile(r"\byou said\b"), "the reference said"),
                     (re.compile(r"\bYour guess\b"), "The reference guess"))
-UNANSWERED = "Not answered yet"  # a check's verdict on the answer cell as handed out
-WAITING = "Write exercise"  # a cell that runs a student's exercise, waiting for it
+UNANSWERED = re.compile(r"Not answered yet|Exercise \S+ first\b")  # a verdict on a blank answer cell
+WAITING = re.compile(r"Write exercise")  # a cell that runs a student's exercise, waiting for it
+
+
+def _waits(cell) -> bool:
+    """Whether ``cell`` only waits for an exercise: its whole (sub)slide is left out."""
+    printed = _printed(cell)
+    return bool(WAITING.match(printed) or CHECK not in cell.metadata.get("tags", []) and UNANSWERED.match(printed))
 
 
 def _printed(cell) -> str:
@@ -137,7 +143,7 @@ def for_the_class(notebook, student_copy: Path | None) -> None:
         blanks = {cell.id: cell.source for cell in nbformat.read(student_copy, as_version=4).cells}
     cells = notebook.cells
     for index in reversed(range(len(cells))):
-        if index < len(cells) and _printed(cells[index]).startswith(WAITING):
+        if index < len(cells) and _waits(cells[index]):
             start = next(i for i in range(index, -1, -1) if _starts(cells[i]) or i == 0)
             end = next((i for i in range(index + 1, len(cells)) if _starts(cells[i])), len(cells))
             for _ in range(end - 1, start, -1):
@@ -150,7 +156,7 @@ def for_the_class(notebook, student_copy: Path | None) -> None:
             cell.source = blanks[cell.id]
         elif PREDICTION in tags:
             _drop(notebook, index)
-        elif CHECK in tags and cell.get("outputs") and _printed(cell).startswith(UNANSWERED):
+        elif CHECK in tags and cell.get("outputs") and UNANSWERED.match(_printed(cell)):
             _drop(notebook, index)
         else:
             for out in cell.get("outputs", []):
