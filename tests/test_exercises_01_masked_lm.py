@@ -130,6 +130,15 @@ HEAD = ("def my_mlm_head(h, head):\n"  # the reference's steps, {var} and {bias}
         "    x = (x - x.mean()) / torch.sqrt({var} + head.norm_eps) * head.norm_weight + head.norm_bias\n"
         "    return x @ head.decoder_weight.T{bias}")
 
+LAYER_BY_N_MINUS_1 = ("def my_layer_output(x, layer_parts, position):\n"  # LayerNorm with x.var(), by n - 1
+                      "    p = layer_parts\n"
+                      "    def norm(v, weight, bias):\n"
+                      "        return (v - v.mean()) / (v.var() + p.norm_eps).sqrt() * weight + bias\n"
+                      "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
+                      "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
+                      "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
+                      "p.norm2_bias)")
+
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints), in notebook order
     # an answer that calls the library function the exercise rebuilds is refused, whichever name it goes by
     pytest.param(SOFTMAX_CHECK, "def my_softmax(z):\n    return torch.softmax(z, -1)", WRONG, REBUILT,
@@ -735,14 +744,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "a tensor of shape", id="whole layer: a str"),
     pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
                  "Not answered yet", id="whole layer: the empty answer cell"),
-    pytest.param(LAYER_CHECK, "def my_layer_output(x, layer_parts, position):\n"  # LayerNorm with x.var(), by n - 1
-                 "    p = layer_parts\n"
-                 "    def norm(v, weight, bias):\n"
-                 "        return (v - v.mean()) / (v.var() + p.norm_eps).sqrt() * weight + bias\n"
-                 "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
-                 "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
-                 "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
-                 "p.norm2_bias)", WRONG, "x.var() divides by n - 1", id="whole layer: x.var() in LayerNorm"),
+    pytest.param(LAYER_CHECK, LAYER_BY_N_MINUS_1, WRONG, "x.var() divides by n - 1",
+                 id="whole layer: x.var() in LayerNorm"),
     pytest.param(BERT_CHECK, solution(NOTEBOOK, BERT_ANSWER), RIGHT, "Correct: your BERT's",
                  id="whole model: reference"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"  # row by row into a list, the scores as a list
@@ -767,14 +770,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        x = torch.stack([my_layer_output(x, parts, p) for p in range(len(x))])\n"
                  "    return x[position]", WRONG, "scores at the position asked for, a tensor of shape",
                  id="whole model: no MLM head"),
-    pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n"  # exercise 9's x.var() slip, found here
-                 "    p = layer_parts\n"
-                 "    def norm(v, weight, bias):\n"
-                 "        return (v - v.mean()) / (v.var() + p.norm_eps).sqrt() * weight + bias\n"
-                 "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
-                 "    a = norm(x[position] + o @ p.W_o + p.b_o, p.norm1_weight, p.norm1_bias)\n"
-                 "    return norm(a + p.activation(a @ p.W_in + p.b_in) @ p.W_out + p.b_out, p.norm2_weight, "
-                 "p.norm2_bias)\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,
+    pytest.param(BERT_CHECK, LAYER_BY_N_MINUS_1 + "\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,  # exercise 9's slip
                  "my_layer_output differs from hidden_states[1] at position 0", id="whole model: a wrong layer"),
     pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
                  "Exercise 9 first: my_layer_output still returns None", id="whole model: exercise 9 unanswered"),

@@ -32,6 +32,13 @@ from utils.support.layout_mistakes import head_weights_mistake
 RAN = "the model that ran"
 
 
+def _said(problem: str | None) -> str | None:
+    """A grader's problem as the verdict's line: the hint when unanswered, "Not quite" when wrong, None when right."""
+    if problem == NOT_ANSWERED:
+        return NOT_ANSWERED_HINT
+    return None if problem is None else f"Not quite: {problem}"
+
+
 def _first(problems) -> str | None:
     """The first problem of ``(where, problem thunk)`` pairs, as the verdict's "Not quite" line; None when none."""
     for where, problem in problems:
@@ -77,10 +84,8 @@ def head_verdict(my_attention_head: Callable, head: AttentionHead, other_head: A
 def all_heads_verdict(my_all_heads: Callable, model: PreTrainedModel, other: PreTrainedModel,
                       input_ids: torch.Tensor) -> str:
     """Exercise 8b: every head of layer 0 at once, on both architectures."""
-    if (problem := all_heads_mistake(my_all_heads, model, input_ids)) == NOT_ANSWERED:
-        return NOT_ANSWERED_HINT
-    if problem is not None:
-        return f"Not quite: {problem}"
+    if said := _said(all_heads_mistake(my_all_heads, model, input_ids)):
+        return said
     if (problem := all_heads_mistake(my_all_heads, other, input_ids)) is not None:
         return f"Right for {RAN}; not quite for {other.name_or_path}: {problem}"
     mine, theirs = layer_projections(model, 0), layer_projections(other, 0)
@@ -91,24 +96,18 @@ def all_heads_verdict(my_all_heads: Callable, model: PreTrainedModel, other: Pre
 def rotation_verdict(my_rotate: Callable, rotary_model: PreTrainedModel, rotary_name: str,
                      input_ids: torch.Tensor) -> str:
     """Exercise 8c: RoPE, on the Llama-style model of the two."""
-    if (problem := rotation_mistake(my_rotate, rotary_model, input_ids)) == NOT_ANSWERED:
-        return NOT_ANSWERED_HINT
-    if problem is not None:
-        return f"Not quite: {problem}"
-    return (f"Correct: your rotation equals that of {rotary_name}, for layer 0's queries from position 0 and from "
-            "position 3. A turn keeps each pair's length, so each query keeps its length too.")
+    return _said(rotation_mistake(my_rotate, rotary_model, input_ids)) or (
+        f"Correct: your rotation equals that of {rotary_name}, for layer 0's queries from position 0 and from "
+        "position 3. A turn keeps each pair's length, so each query keeps its length too.")
 
 
 def head_weights_verdict(my_head_weights: Callable, model: PreTrainedModel, other: PreTrainedModel,
                          places=()) -> str:
     """Exercise 8d: one head's six tensors cut out of each checkpoint (``places``: the notebook's own cutters)."""
     models = [(f"{RAN} ({model.config.model_type})", model), (f"other ({other.config.model_type})", other)]
-    if (problem := head_weights_mistake(my_head_weights, models, places=places)) == NOT_ANSWERED:
-        return NOT_ANSWERED_HINT
-    if problem is not None:
-        return f"Not quite: {problem}"
-    return ("Correct: your six tensors are the ones every exercise above used, for three heads of each model. GPT-2 "
-            "keeps q, k and v in one matrix, read by columns; a Llama-style model keeps three, read by rows.")
+    return _said(head_weights_mistake(my_head_weights, models, places=places)) or (
+        "Correct: your six tensors are the ones every exercise above used, for three heads of each model. GPT-2 "
+        "keeps q, k and v in one matrix, read by columns; a Llama-style model keeps three, read by rows.")
 
 
 def _named(ran: tuple, other: tuple) -> list[tuple]:
