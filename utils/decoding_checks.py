@@ -367,8 +367,7 @@ def speedup_verdict(guess, measured: float, tokens: int) -> str:
              "number of tokens: it is larger for long texts than for short ones.")
     if value > 2 * measured:  # the usual miss: the tokens fed fall far more than the time
         return (f"{said}over by more than a factor of 2. The cache cuts the tokens fed far more than the time: "
-                "every pass still reads all of the model's weights and runs every layer, however few tokens it feeds "
-                "(the report's last line times one pass over the prompt and one over a single token).")
+                "every pass still reads all the weights, however few tokens it feeds (the report's last line).")
     close = value >= measured / 2
     return said + ("within a factor of 2, close." if close else "under by more than a factor of 2.") + grows
 
