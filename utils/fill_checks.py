@@ -215,12 +215,12 @@ NOT_A_WORD = ("{guess} is not a word: write your prediction as one word in quote
 
 
 def word_predicted(guess, where: str) -> bool:
-    """Whether ``guess`` is a written prediction of one word (a str): if it is not, says what to write, in one line,
-    and the reveal cell that asked shows nothing (``utils.exercises.predicted``, and a type check)."""
-    if not predicted(guess, where=where):
-        return False
-    if not isinstance(guess, str):
-        print(NOT_A_WORD.format(guess=describe(guess), where=where))
+    """Whether ``guess`` is a written prediction of one word (a str): if it is not, says what to write, in one line
+    (``require_word``'s), and the reveal cell that asked shows nothing."""
+    try:
+        require_word(guess, where)
+    except PredictFirst as missing:
+        print(missing)
         return False
     return True
 
