@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "fill_checks": 2, "blocks": 2,
     "support.layout_mistakes": 2, "gpt_checks": 2, "attention_checks": 2, "decoding_checks": 2, "run_checks": 2,
     "offline.assets": 3, "support.build_mistakes": 3,
-    "models": 4, "wikipedia": 4, "build_checks": 4,
+    "models": 4, "wikipedia": 4, "build_checks": 4, "diagrams": 3,
     "pretraining": 5, "data.wikipedia_beam": 5, "tools.prepare": 5,
     "tools.pretrain": 6, "training_checks": 6,
 }
