@@ -131,6 +131,23 @@ def test_the_temperature_figure_draws_softmax_of_the_logits_over_t_and_the_rest_
     plt.close(fig)
 
 
+def test_the_top_words_figure_draws_each_model_s_words_on_one_probability_axis():
+    text = "Life is like a [MASK] of chocolates."
+    fig, alt = figures.top_words_figure({"part": 0.066, "piece": 0.05}, "the stand-in", text)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["piece", "part"]  # most likely at the top
+    assert [bar.get_width() for bar in ax.patches] == [0.05, 0.066] and ax.get_title() == "the stand-in"
+    assert alt == ("Bar chart of the most likely words for the blank in 'Life is like a [MASK] of chocolates.', most "
+                   "likely first, on one probability axis. the stand-in: part 0.066, piece 0.050.")
+    plt.close(fig)
+    fig, alt = figures.top_words_figure({"part": 0.066}, "the stand-in", text, beside={"BERT": {"box": 0.18}})
+    left, right = fig.axes
+    assert right.get_title() == "BERT" and [bar.get_width() for bar in right.patches] == [0.18]
+    assert left.get_xlim() == right.get_xlim() and left.get_xlim()[1] > 0.18  # one axis: the surer model shows it
+    assert alt.endswith("the stand-in: part 0.066; BERT: box 0.180.") and alt.startswith("Bar charts of")
+    plt.close(fig)
+
+
 def test_the_own_loop_figure_draws_every_step_s_loss_against_the_uniform_guess_and_the_count_lines():
     fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257)
     loss, uniform = fig.axes[0].get_lines()

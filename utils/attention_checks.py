@@ -258,8 +258,8 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
                                                        "norm1_bias", "norm2_weight", "norm2_bias")}
 
     def layer(attention_residual=True, projected=True, ffn_residual=True, activated=True, unbiased=False,
-              second_half=True):
-        mixed = heads @ f["W_o"] + f["b_o"] if projected else heads
+              second_half=True, transposed=False):
+        mixed = heads @ (f["W_o"].T if transposed else f["W_o"]) + f["b_o"] if projected else heads
         a = _layer_norm(mixed + (x if attention_residual else 0), f["norm1_weight"], f["norm1_bias"], p.norm_eps,
                         unbiased)
         if not second_half:
@@ -277,6 +277,8 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
              "the feed-forward half's residual is missing: add a, its input, before LayerNorm₂":
                  layer(ffn_residual=False),
              "the activation is missing between the feed-forward's two layers": layer(activated=False),
+             "o @ W_o.T: these weights are (in, out) already, so o @ W_o (exercise 2's nn.Linear ones were (out, in))":
+                 layer(transposed=True),
              "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, unbiased=False)":
                  layer(unbiased=True)}
     return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-4)),

@@ -376,11 +376,12 @@ def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str
     """The logit lens's prediction: in which third of the layers (0, the embeddings, to the last) the model's final
     choice becomes the lens's top token and stays so to the end (``lens``: each layer's probabilities at the last
     position; an early layer where it tops the lens only for a while does not count)."""
-    said = words(guess)
     if guess is None:
         return NOT_ANSWERED
-    if said not in ("early", "middle", "late"):
+    named = [third for third in ("early", "middle", "late") if third in (words(guess) or "").split()]
+    if len(named) != 1:  # "late", "the late third" and "Late layers." name one; "early or late" names two
         return f"Not quite: answer \"early\", \"middle\" or \"late\"; got {describe(guess)}."
+    said = named[0]
     settled = 1 + max((layer for layer, p in enumerate(lens) if int(p.argmax()) != choice), default=-1)
     third = ("early", "middle", "late")[min(2, 3 * settled // len(lens))]
     return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "

@@ -8,8 +8,8 @@ and nbconvert (HTML exports, reveal.js decks) prefer the HTML, so the text alter
 plain-text version of the output is the alt text itself.
 
 It also draws the notebooks' figures from the numbers they compute, so a cell shows its idea, not its plotting:
-the attention maps (notebook 1), the KV cache's timings, temperature at work, a layer's heads and the logit lens
-(notebook 2).
+the attention maps and the top words (notebook 1), the KV cache's timings, temperature at work, a layer's heads and
+the logit lens (notebook 2).
 
 The PNG records the smallest font size in the figure (``MinFontPt``) and its resolution: ``tests/test_slides.py``
 turns them into the pixel size the smallest text has on a 1280x720 slide.
@@ -108,6 +108,26 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
               f"{found}. Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")
+
+
+def top_words_figure(top: dict[str, float], title: str, text: str, beside: dict[str, dict[str, float]] | None = None):
+    """(figure, alt text): notebook 1's most likely words for the blank of ``text`` (word -> probability, most likely
+    first) under ``title``, and beside them any other model's (``beside``: its name -> its words) on the same axis,
+    so that how sure each is compares at a glance."""
+    import matplotlib.pyplot as plt
+
+    panels = [(title, top), *(beside or {}).items()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 if len(panels) == 1 else 5.5 * len(panels), 3.6), sharex=True,
+                             squeeze=False)
+    for ax, (name, words) in zip(axes[0], panels):
+        ax.barh(list(words)[::-1], list(words.values())[::-1])
+        ax.set(title=name, xlabel="probability")
+    axes[0][0].set_xlim(0, 1.15 * max(p for _, words in panels for p in words.values()))
+    fig.suptitle(f"Top {len(top)} for: {text}")
+    fig.tight_layout()
+    alt = "; ".join(f"{name}: " + ", ".join(f"{w} {p:.3f}" for w, p in words.items()) for name, words in panels)
+    return fig, (f"Bar chart{'s' if len(panels) > 1 else ''} of the most likely words for the blank in {text!r}, "
+                 f"most likely first, on one probability axis. {alt}.")
 
 
 def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,

@@ -342,10 +342,10 @@ def mlm_head_weights(model) -> HeadWeights | None:
     return None
 
 
-def _head(h: torch.Tensor, head: HeadWeights, by_n: bool = True, norm: bool = True, affine: bool = True,
-          act: str = "before", dense_bias: bool = True, decoder_bias: bool = True) -> torch.Tensor:
+def _head(h: torch.Tensor, head: HeadWeights, by_n: bool = True, norm: bool = True, affine: bool = True, act="before",
+          dense_bias: bool = True, decoder_bias: bool = True, dense_t: bool = True) -> torch.Tensor:
     """The head's scores for ``h``, or one of the usual slips (the flags)."""
-    x = h @ head.dense_weight.T + (head.dense_bias if dense_bias else 0)
+    x = h @ (head.dense_weight.T if dense_t else head.dense_weight) + (head.dense_bias if dense_bias else 0)
     x = head.activation(x) if act == "before" else x
     if norm:
         x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=not by_n, keepdim=True) + head.norm_eps)
@@ -355,10 +355,9 @@ def _head(h: torch.Tensor, head: HeadWeights, by_n: bool = True, norm: bool = Tr
 
 
 def mlm_head_verdict(my_mlm_head, model, hidden: torch.Tensor, logits: torch.Tensor, mask_index: int) -> str:
-    """One line on ``my_mlm_head(h, mlm_head_weights(model))`` at the blank and at the position before it (``h``
-    from ``hidden``, the encoder's last vectors), against the model's ``logits`` there; a usual slip (a missing step
-    or bias, n - 1 in the variance, the activation after the norm, probabilities) is named. No word is named: the top
-    5 waits for the student's guess."""
+    """One line on ``my_mlm_head(h, mlm_head_weights(model))`` at the blank and the position before it (``h`` from
+    ``hidden``), against the model's ``logits`` there; a usual slip (a missing step or bias, n - 1 in the variance, the
+    activation after the norm, an untransposed weight, probabilities) is named; no word: the top 5 waits."""
     head = mlm_head_weights(model)
     if head is None:
         return "This model's MLM head is laid out otherwise than BERT's: this exercise does not apply to it."
@@ -393,6 +392,7 @@ def mlm_head_verdict(my_mlm_head, model, hidden: torch.Tensor, logits: torch.Ten
              (_head(h, head, act="none"), "the activation (head.activation) is missing, after the dense layer"),
              (_head(h, head, act="after"), "the activation goes after the dense layer, before LayerNorm"),
              (_head(h, head, dense_bias=False), "the dense layer's bias is missing"),
+             (_head(h, head, dense_t=False), "h @ dense_weight, without .T: nn.Linear's weight is (out, in)"),
              (_head(h, head, decoder_bias=False), "the last layer's bias (decoder_bias) is missing"),
              (logits[mask_index].softmax(-1), "those are probabilities; return the scores before any softmax"),
              (logits[mask_index].log_softmax(-1), "those are log-probabilities; return the scores before any softmax")]

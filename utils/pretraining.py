@@ -97,6 +97,11 @@ def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:
     return model
 
 
+# what a notebook's run leaves to its live figure: no tracker, no progress table, a NaN loss logged as NaN (not averaged
+# away); on several GPUs, no search for unused weights (GPT-2 uses every parameter in every step)
+RUN_OPTIONS = dict(report_to=[], disable_tqdm=True, logging_nan_inf_filter=False, ddp_find_unused_parameters=False)
+
+
 def training_arguments(profile: dict, output_dir: str | Path, device: torch.device, **overrides) -> TrainingArguments:
     """TrainingArguments for the profile: step-wise evaluation and logging, precision for this device, and no
     progress table (``utils.training_view`` shows the run instead).
@@ -115,10 +120,8 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
                 per_device_eval_batch_size=per_pass,
                 learning_rate=profile["learning_rate"], warmup_steps=profile["warmup_steps"], weight_decay=0.1,
                 lr_scheduler_type="cosine", eval_strategy="steps", eval_steps=profile["eval_every"],
-                logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", report_to=[],
-                seed=SEED, disable_tqdm=True, logging_nan_inf_filter=False,  # a NaN loss is logged, not averaged away
-                ddp_find_unused_parameters=False,  # GPT-2 uses every parameter in every step
-                **trainer_kwargs(device))
+                logging_steps=profile.get("log_every", profile["eval_every"]), save_strategy="no", seed=SEED,
+                **RUN_OPTIONS, **trainer_kwargs(device))
     args.update(overrides)  # the untrained model's loss first, where a run evaluates: every curve starts where it did
     args.setdefault("eval_on_start", args["eval_strategy"] != "no")
     return TrainingArguments(**args)

@@ -182,10 +182,10 @@ SOLUTIONS = {
     # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
     "c32": (body(a_sentence_of_your_own), "in its top 5"),
     "74d0a7a3": (body(words_after_the_blank), "You predicted True: the probabilities at the blank changed"),
-    "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
-    "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals the one at_the_blank uses"),
     "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
     "d7a0c006": (cell(my_head_output), "Correct: your output equals what the head computed"),
+    "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
+    "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals the one at_the_blank uses"),
     "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
     "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
