@@ -778,7 +778,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(BERT_CHECK, LAYER_BY_N_MINUS_1 + "\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,  # exercise 9's slip
                  "my_layer_output differs from hidden_states[1] at position 0", id="whole model: a wrong layer"),
     pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
-                 "Exercise 9 first: my_layer_output still returns None", id="whole model: exercise 9 unanswered"),
+                 "my_layer_output = reference('my_layer_output', '01_masked_lm')",  # the line that lends it
+                 id="whole model: exercise 9 unanswered"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"
                  "    return model(input_ids[None]).logits[0, position]", WRONG, REBUILT, id="whole model: the model"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n    return 'box'", WRONG,

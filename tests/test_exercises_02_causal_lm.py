@@ -915,7 +915,7 @@ STOPS = ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400", "d0cf5f54"]
 TABLE = "my_next_word under Step 1, and the prediction cell above the table"  # the strategies table shows greedy text
 LENS = "my_next_word under Step 1, and my_lens_third above"  # the lens table ends on the model's next token
 REVEALS = [("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE), ("d0cf5f52", "my_lens_third", LENS),
-           ("d0cf5f52", "my_next_word", LENS)]
+           ("d0cf5f52", "my_next_word", LENS), ("d0cf5f54", "my_lens_third", "my_lens_third, above")]
 
 
 @pytest.mark.parametrize("cell", STOPS)

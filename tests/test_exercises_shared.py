@@ -24,9 +24,11 @@ def test_every_prediction_must_be_written(capsys):
 
 
 @pytest.mark.parametrize("name, notebook", [("my_sample", "02_causal_lm"), ("my_norm", "01_masked_lm"),
-                                            (3, "02_causal_lm"), ("my_layer", ["02_causal_lm"])])
+                                            ("my_attention_row", "01_masked_lm"), (3, "02_causal_lm"),
+                                            ("my_layer", ["02_causal_lm"])])
 def test_a_reference_that_is_not_lent_is_one_error_naming_those_that_are(name, notebook):
-    with pytest.raises(ValueError, match=r"No reference function .* One of: my_attention_head, my_norm, my_layer"):
+    lent = r"my_embeddings, my_mlm_head, my_layer_output \(notebook 01_masked_lm\); my_attention_head, my_norm"
+    with pytest.raises(ValueError, match=r"No reference function .* One of: " + lent):
         reference(name, notebook)
 
 
@@ -41,3 +43,13 @@ def test_a_borrowed_layer_runs_on_the_references_own_head_and_norm():
     x = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]])
     norm = reference("my_norm")(x, Norm(torch.ones(3), torch.zeros(3), 0.0, True))
     assert torch.allclose(norm, torch.nn.functional.layer_norm(x, (3,), eps=0.0))
+
+
+def test_the_whole_model_exercise_s_borrowing_line_runs_and_lends_the_reference():
+    """The line notebook 1's whole-model check prints for a piece still returning None, run as printed."""
+    from utils.support.solutions import solutions_module
+
+    for name in ("my_embeddings", "my_layer_output", "my_mlm_head"):
+        namespace = {}
+        exec(f"from utils.exercises import reference; {name} = reference({name!r}, '01_masked_lm')", namespace)
+        assert namespace[name] is getattr(solutions_module("01_masked_lm"), name)

@@ -1,5 +1,5 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
-against ``hidden_states[0]``; 7(c), the causal mask the experiment used, against ``utils.fill_mask.causal_mask``;
+against ``hidden_states[0]``; 8(c), the causal mask the experiment used, against ``utils.fill_mask.causal_mask``;
 8(a), one row of the attention map, from the head's weights, against the model's own ``output_attentions``; 8(b), the
 head's output at the blank, against what the layer computed; 9, the whole layer at the blank, against its
 ``hidden_states``; 10, the student's pieces chained into the whole model, against its logits. Each verdict returns a
@@ -51,7 +51,7 @@ def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
 
 
 def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """Exercise 7(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
+    """Exercise 8(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
     encoded, blanks = encode_masked(tokenizer, text)
     length = encoded["input_ids"].shape[1]
     for n in (4, 1, length):
@@ -348,7 +348,7 @@ def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBas
             ("my_mlm_head", "2", (states[-1][0, blanks[0]].clone(), mlm_head))):
         if pieces[name](*args) is None:
             return (f"Exercise {exercise} first: {name} still returns None, and my_bert calls it. (Or borrow its "
-                    f"reference: from utils.exercises import reference; {name} = reference({name!r}).)")
+                    f"reference: from utils.exercises import reference; {name} = reference({name!r}, '01_masked_lm').)")
     activations = {id(encoder_layer(model, layer).activation) for layer in range(model.config.num_hidden_layers)}
     refused = [(m, "forward") for m in model.modules() if id(m) not in activations | {id(mlm_head.activation)}]
     top = None  # your top 5 at the chocolates blank

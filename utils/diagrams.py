@@ -34,6 +34,14 @@ def _is_encoder(model) -> bool:
     return hasattr(encoder, "layer") and hasattr(model.config, "intermediate_size")
 
 
+def _path(c, ids: str, embeddings: str, layer: str, head: str, scores: str) -> list[Step]:
+    """The path from ids to scores, the layer's box among them, for a model of config ``c``."""
+    return [Step(f"token ids: {ids}", "data"),
+            Step(f"Embeddings: {embeddings}\n→ one vector of {c.hidden_size} per token", "embed"),
+            Step(f"{layer} layer × {c.num_hidden_layers}\n(opened up on the right)", "layer"),
+            Step(head, "embed"), Step(f"{c.vocab_size:,} scores at every position;\n{scores}", "data")]
+
+
 def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
     """(the figure's title, the path from ids to scores, the steps of one layer, in order): the texts
     ``show_architecture`` draws, every number from ``model.config``. One ValueError for a model it cannot draw."""
@@ -47,13 +55,11 @@ def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
     to_vocabulary = "× the token vectors (tied)" if tied else "its own matrix to the vocabulary"
     if _is_encoder(model):
         segments = getattr(c, "type_vocab_size", 0)
-        path = [Step("token ids: the whole sentence", "data"),
-                Step(f"Embeddings: token + position{' + segment' if segments else ''}\n"
-                     f"→ one vector of {c.hidden_size} per token", "embed"),
-                Step(f"Encoder layer × {c.num_hidden_layers}\n(opened up on the right)", "layer"),
-                Step(f"MLM head: dense, {c.hidden_act.upper()}, LayerNorm,\nthen {to_vocabulary}", "embed"),
-                Step(f"{c.vocab_size:,} scores at every position;\nsoftmax at [MASK]: probabilities", "data")]
-        layer = [Step(f"Self-attention: {heads} heads × {size}\nevery token sees every token", "attention", True),
+        path = _path(c, "the whole sentence", f"token + position{' + segment' if segments else ''}", "Encoder",
+                     f"MLM head: dense, {c.hidden_act.upper()}, LayerNorm,\nthen {to_vocabulary}",
+                     "softmax at [MASK]: probabilities")
+        layer = [Step(f"Self-attention: {heads} heads × {size}\neach token mixes in what it attends to", "attention",
+                      True),
                  Step("+ the layer's input (residual)", "add"), Step("LayerNorm", "norm"),
                  Step(f"Feed-forward ({c.hidden_act.upper()}):\n{c.hidden_size} → {c.intermediate_size:,} "
                       f"→ {c.hidden_size}", "mlp", True),
@@ -70,12 +76,8 @@ def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
     kv_heads = getattr(c, "num_key_value_heads", None) or heads
     sees = ("each token sees itself and those before" if gpt2 else
             f"{kv_heads} key/value heads; RoPE turns q and k" if kv_heads < heads else "RoPE turns q and k")
-    path = [Step("token ids: the text so far", "data"),
-            Step(f"Embeddings: token{' + position' if gpt2 else ' only'}\n"
-                 f"→ one vector of {c.hidden_size} per token", "embed"),
-            Step(f"Decoder layer × {c.num_hidden_layers}\n(opened up on the right)", "layer"),
-            Step(f"final {norm}, then the LM head:\n{to_vocabulary}", "embed"),
-            Step(f"{c.vocab_size:,} scores at every position;\nthe last position's: the next token", "data")]
+    path = _path(c, "the text so far", f"token{' + position' if gpt2 else ' only'}", "Decoder",
+                 f"final {norm}, then the LM head:\n{to_vocabulary}", "the last position's: the next token")
     mlp = (f"MLP (GELU):\n{c.hidden_size} → {width:,} → {c.hidden_size}" if gpt2 else
            f"gated MLP: SiLU(x W_gate) * x W_up,\n{c.hidden_size} → {width:,} → {c.hidden_size}")
     layer = [Step(norm, "norm", True),
