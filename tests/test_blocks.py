@@ -22,7 +22,7 @@ from utils.blocks import (
     other_architecture,
     tiny_other_architecture,
 )
-from utils.decoding_checks import cached_loop_verdict
+from utils.decoding_checks import loop_verdict
 from utils.exercises import Rebuilt
 from utils.offline import assets
 from utils.sampling import filtered_probabilities
@@ -266,14 +266,41 @@ def test_the_cached_loop_check_counts_the_tokens_fed():
                 ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
         return ids
 
-    assert cached_loop_verdict(cached, model, IDS, 4, expected).startswith("Correct: greedy decoding's 4 tokens")
-    assert "fed [7, 8, 9, 10] tokens" in cached_loop_verdict(refed, model, IDS, 4, expected)
-    assert "start with the prompt's ids" in cached_loop_verdict(lambda p, n: cached(p, n)[7:], model, IDS, 4, expected)
-    assert "a list of ints" in cached_loop_verdict(lambda p, n: "ids", model, IDS, 4, expected)
-    assert cached_loop_verdict(lambda p, n: None, model, IDS, 4, expected).startswith("Not answered yet")
+    assert loop_verdict(cached, model, IDS, 4, expected).startswith("Correct: greedy decoding's 4 tokens")
+    assert "fed [7, 8, 9, 10] tokens" in loop_verdict(refed, model, IDS, 4, expected)
+    assert "start with the prompt's ids" in loop_verdict(lambda p, n: cached(p, n)[7:], model, IDS, 4, expected)
+    assert "a list of ints" in loop_verdict(lambda p, n: "ids", model, IDS, 4, expected)
+    assert loop_verdict(lambda p, n: None, model, IDS, 4, expected).startswith("Not answered yet")
     with pytest.raises(Rebuilt, match="your answer calls generate, the very thing this exercise rebuilds"):
-        cached_loop_verdict(lambda p, n: model.generate(p, max_new_tokens=n).tolist()[0], model, IDS, 4, expected)
+        loop_verdict(lambda p, n: model.generate(p, max_new_tokens=n).tolist()[0], model, IDS, 4, expected)
     assert "generate" not in vars(model)  # put back
+
+
+def test_the_plain_loop_check_wants_greedy_tokens_from_the_whole_sequence_each_pass():
+    """Exercise 1 (a): with no reference ids, each new token must be the model's best at its step, and each pass
+    reads the whole sequence so far; a cached loop, a wrong token, a short list and a string are each told apart."""
+    model = tiny_llama()
+
+    def refed(prompt_ids, n):
+        ids = prompt_ids
+        with torch.no_grad():
+            for _ in range(n):
+                ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        return ids[0].tolist()
+
+    ids = refed(IDS, 4)
+    said = loop_verdict(refed, model, IDS, 4, cached=False)
+    assert said == ("Correct: greedy decoding's 4 tokens, from 4 passes over the whole sequence so far (7, 8, ... "
+                    "tokens).")
+    cached = lambda p, n: _fed_like_a_cache(model, ids, len(IDS[0]))  # noqa: E731 (the right ids, fed as a cache)
+    assert "fed [7, 1, 1, 1] tokens: without the cache" in loop_verdict(cached, model, IDS, 4, cached=False)
+    with torch.no_grad():
+        runner_up = int(model(input_ids=torch.tensor([ids[:8]])).logits[0, -1].topk(2).indices[1])
+    wrong = lambda p, n: refed(p, 1) + [runner_up] + refed(p, 4)[9:]  # noqa: E731 (the second new token)
+    assert "at new token 2" in loop_verdict(wrong, model, IDS, 4, cached=False)
+    assert "at new token" in loop_verdict(lambda p, n: refed(p, 3), model, IDS, 4, cached=False)
+    assert "a list of ints" in loop_verdict(lambda p, n: 3.5, model, IDS, 4, cached=False)
+    assert loop_verdict(lambda p, n: None, model, IDS, 4, cached=False).startswith("Not answered yet")
 
 
 def test_the_cached_loop_check_takes_either_side_of_a_near_tie_and_nothing_further():
@@ -292,9 +319,9 @@ def test_the_cached_loop_check_takes_either_side_of_a_near_tie_and_nothing_furth
     def answer(ids):
         return lambda prompt_ids, n: _fed_like_a_cache(model, ids, len(IDS[0]))
 
-    said = cached_loop_verdict(answer(greedy), model, IDS, 4, other_way)
+    said = loop_verdict(answer(greedy), model, IDS, 4, other_way)
     assert said.startswith("Correct:") and "From new token 3 on yours differ from Step 3's" in said
-    assert "at new token 3" in cached_loop_verdict(answer(other_way), model, IDS, 4, greedy)
+    assert "at new token 3" in loop_verdict(answer(other_way), model, IDS, 4, greedy)
 
 
 def _fed_like_a_cache(model, ids: list[int], prompt: int) -> list[int]:

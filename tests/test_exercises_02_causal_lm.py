@@ -9,6 +9,7 @@ REBUILT = "the very thing this exercise rebuilds"  # what a check says to an ans
 NOTEBOOK = "02_causal_lm.ipynb"
 
 NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next word; GPT-2's figures revealed
+GREEDY_ANSWER, GREEDY_CHECK = "1a000002", "1a000003"  # greedy decoding, the whole sequence re-fed each pass
 CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the greedy continuation
 LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
@@ -48,6 +49,7 @@ NO_CACHE_SAMPLE = ("def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
+    "greedy loop": (GREEDY_ANSWER, GREEDY_CHECK),
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
     "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
@@ -453,6 +455,40 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="whole model: a str"),
     pytest.param(FORWARD_CHECK, "def my_forward(input_ids, parts):\n    return None", WRONG,
                  "Not answered yet. (Stuck? Unfold a hint", id="whole model: not answered"),
+    pytest.param(GREEDY_CHECK, solution(NOTEBOOK, GREEDY_ANSWER), RIGHT, "Correct: greedy decoding's",
+                 id="greedy loop: the reference"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"  # a list that grows, each id a 0-d tensor
+                 "    ids = list(prompt_ids[0])\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            ids.append(model(torch.tensor([ids])).logits[0, -1].argmax())\n"
+                 "    return ids", RIGHT, "Correct:", id="greedy loop: a list of 0-d tensors"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"  # Step 3's append_token, with the mask
+                 "    grown = {'input_ids': prompt_ids, 'attention_mask': torch.ones_like(prompt_ids)}\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            grown = append_token(grown, int(model(**grown).logits[0, -1].argmax()))\n"
+                 "    return grown['input_ids'][0].tolist()", RIGHT, "Correct:", id="greedy loop: append_token"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"  # the argmax of the first position, not the last
+                 "    ids = prompt_ids\n"
+                 "    for _ in range(n):\n"
+                 "        with torch.no_grad():\n"
+                 "            ids = torch.cat([ids, model(ids).logits[:, :1].argmax(-1)], dim=1)\n"
+                 "    return ids[0].tolist()", WRONG, "part from greedy decoding's",
+                 id="greedy loop: the first position"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n    return my_cached_greedy(prompt_ids, n)\n"
+                 + solution(NOTEBOOK, LOOP_ANSWER), WRONG, "without the cache each pass reads the whole sequence",
+                 id="greedy loop: with the cache"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"
+                 "    return model.generate(prompt_ids, max_new_tokens=n, do_sample=False)[0].tolist()", WRONG,
+                 REBUILT, id="greedy loop: generate"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"
+                 "    return greedy_decode(model, tokenizer, PROMPT, n).ids", WRONG, REBUILT,
+                 id="greedy loop: greedy_decode"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n    return 'the beach'", WRONG,
+                 "return the token ids as a list of ints", id="greedy loop: a str"),
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n    return None", WRONG,
+                 "Not answered yet. (Stuck? Unfold a hint", id="greedy loop: not answered"),
     pytest.param(LOOP_CHECK, "def my_cached_greedy(prompt_ids, n):\n    return None", WRONG,
                  "Not answered yet. (Stuck? Unfold a hint", id="cached loop: not answered"),
     pytest.param(LOOP_CHECK, solution(NOTEBOOK, LOOP_ANSWER), RIGHT, "Correct:", id="cached loop: the reference"),

@@ -1,8 +1,8 @@
-"""Notebook 2's check cells for decoding, kept out of the cells' sight: the probability of a continuation
-(exercise 1), greedy decoding with the KV cache (exercise 2) and the tokens it saves (exercise 3), the sampling loop
-(exercise 5), a temperature at which sampling is greedy (exercise 6), beam search (exercise 7), the predictions about
-the strategies table and the logit lens, and Step 1's first word. Each returns the line the check cell prints,
-whatever the answer."""
+"""Notebook 2's check cells for decoding, kept out of the cells' sight: greedy decoding and the probability of a
+continuation (exercises 1a, 1b), greedy decoding with the KV cache (exercise 2) and the tokens it saves (exercise
+3), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search (exercise
+7), the predictions about the strategies table and the logit lens, and Step 1's first word. Each returns the line the
+check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def next_word_verdict(my_next_word, tokenizer, next_token_logits: torch.Tensor, 
 
 
 def continuation_verdict(answer, model, decoded) -> str:
-    """Exercise 1: the product of the chosen tokens' probabilities along ``decoded`` (a ``greedy_decode`` result),
+    """Exercise 1b: the product of the chosen tokens' probabilities along ``decoded`` (a ``greedy_decode`` result),
     against one forward pass over prompt and continuation. Products of the step table's printed probabilities (each
     off by at most 0.0005) count as right."""
     expected = math.exp(continuation_log_probability(model, decoded.ids, len(decoded.prompt_ids)))
@@ -78,20 +78,22 @@ NEAR_TIE = 1e-3  # two scores this close are a tie: a cached pass and a full one
 
 
 @torch.no_grad()
-def _greedy_within_ties(model, ids: list[int], start: int) -> bool:
-    """Whether each of ``ids`` after position ``start`` is its step's best score or within ``NEAR_TIE`` of it, by
-    one pass over them all."""
+def _off_greedy(model, ids: list[int], start: int) -> int | None:
+    """The first of ``ids`` after position ``start`` that is neither its step's best score nor within ``NEAR_TIE`` of
+    it (its index), by one pass over them all; None if there is none."""
     if any(not 0 <= i < model.get_input_embeddings().num_embeddings for i in ids):
-        return False
+        return start
     logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0].float()
-    return all(float(logits[i - 1].max() - logits[i - 1, ids[i]]) <= NEAR_TIE for i in range(start, len(ids)))
+    return next((i for i in range(start, len(ids)) if float(logits[i - 1].max() - logits[i - 1, ids[i]]) > NEAR_TIE),
+                None)
 
 
-def cached_loop_verdict(my_cached_greedy, model, prompt_ids: torch.Tensor, n: int, expected: list[int]) -> str:
-    """Exercise 2: ``my_cached_greedy(prompt_ids, n)``, greedy decoding with the model's KV cache, against
-    ``expected`` (the prompt's ids and n greedy tokens, Step 3's): the same ids, or each new one within ``NEAR_TIE``
-    of its step's best score; the first forward pass fed the prompt and every later one a single token.
-    ``model.generate`` and ``utils.generation.greedy_decode`` (and its loop) are what it rebuilds: refused meanwhile."""
+def loop_verdict(my_loop, model, prompt_ids: torch.Tensor, n: int, expected: list[int] | None = None,
+                 cached: bool = True) -> str:
+    """Exercise 1a (``cached=False``: ``my_greedy``) and exercise 2 (``my_cached_greedy``): ``my_loop(prompt_ids,
+    n)``, greedy decoding, against the model: each new id its step's best score or within ``NEAR_TIE`` of it (and, where
+    given, ``expected``: Step 3's ids); the forward passes fed the whole sequence each time, or with the cache the
+    prompt and then one token each. ``model.generate`` and ``utils.generation.greedy_decode`` are refused meanwhile."""
     fed = []
 
     def count(module, args, kwargs):
@@ -102,7 +104,7 @@ def cached_loop_verdict(my_cached_greedy, model, prompt_ids: torch.Tensor, n: in
     try:
         with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode"),
                      (generation, "_decode_once")):
-            answer = my_cached_greedy(prompt_ids, n)
+            answer = my_loop(prompt_ids, n)
     finally:
         hook.remove()
     if answer is None:
@@ -112,12 +114,19 @@ def cached_loop_verdict(my_cached_greedy, model, prompt_ids: torch.Tensor, n: in
     prompt = prompt_ids.reshape(-1).tolist()
     if list(got[:len(prompt)]) != prompt:
         return "Not quite: start with the prompt's ids, then the n new ones, all in one list."
-    if list(got) != expected and (len(got) != len(expected) or not _greedy_within_ties(model, list(got), len(prompt))):
-        at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    off = None if len(got) != len(prompt) + n else _off_greedy(model, list(got), len(prompt))
+    expected = list(got) if expected is None and off is None and len(got) == len(prompt) + n else expected
+    if list(got) != expected and (len(got) != len(prompt) + n or off is not None):
+        at = off if off is not None else next((i for i, (a, b) in enumerate(zip(got, expected or [])) if a != b),
+                                              min(len(got), len(prompt) + n))
         return (f"Not quite: {len(got) - len(prompt)} new tokens; they part from greedy decoding's "
-                f"{len(expected) - len(prompt)} at new token {at - len(prompt) + 1}. (Each step: the argmax of the "
-                "last position's logits; feed only that token next, with past_key_values from the step before.)")
-    if not fed or fed[0] != len(prompt) or any(f != 1 for f in fed[1:]):
+                f"{n} at new token {at - len(prompt) + 1}. (Each step: the argmax of the "
+                "last position's logits" + ("; feed only that token next, with past_key_values from the step before.)"
+                                            if cached else ", appended to the ids for the next pass.)"))
+    if not cached and fed != list(range(len(prompt), len(prompt) + n)):
+        return (f"Not quite: the right tokens, but your forward passes fed {fed} tokens: without the cache each pass "
+                f"reads the whole sequence so far ({len(prompt)}, then one more each time), n = {n} passes.")
+    if cached and (not fed or fed[0] != len(prompt) or any(f != 1 for f in fed[1:])):
         return (f"Not quite: the right tokens, but your forward passes fed {fed} tokens: with the cache the first "
                 f"feeds the prompt ({len(prompt)}) and every later one only the newest token (1), with "
                 "past_key_values.")
@@ -125,8 +134,9 @@ def cached_loop_verdict(my_cached_greedy, model, prompt_ids: torch.Tensor, n: in
     tied = (f" From new token {ties[0]} on yours differ from Step 3's: there the best two scores were within "
             f"{NEAR_TIE:g}, a tie that Step 3's loop broke the other way; each of yours is its step's best." if ties
             else "")
-    return (f"Correct: greedy decoding's {n} tokens, from one pass over the prompt's {len(prompt)} tokens and then one "
-            f"token per pass.{tied}")
+    how = (f"one pass over the prompt's {len(prompt)} tokens and then one token per pass" if cached else
+           f"{n} passes over the whole sequence so far ({len(prompt)}, {len(prompt) + 1}, ... tokens)")
+    return f"Correct: greedy decoding's {n} tokens, from {how}.{tied}"
 
 
 def work_verdict(work_refeed, work_cached, model, tokenizer, prompt: str) -> str:
