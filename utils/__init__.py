@@ -26,5 +26,5 @@ LAYERS: dict[str, int] = {
     "offline.assets": 3, "support.build_mistakes": 3,
     "models": 4, "wikipedia": 4, "build_checks": 4, "diagrams": 3,
     "pretraining": 5, "data.wikipedia_beam": 5, "tools.prepare": 5,
-    "tools.pretrain": 6, "training_checks": 6,
+    "tools.pretrain": 6, "training_checks": 6, "run_reports": 6,
 }

@@ -1,0 +1,142 @@
+"""Notebook 3's result printouts, kept out of the cells' sight: the first run's validation table, your loop's byte
+run, the optional byte run's numbers, one table in nats per byte, and where context pays. Each prints what its cell
+shows and returns what later cells read; the cells keep the mechanism (the runs, the optimizer, the comparisons)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+from torch.utils.data import DataLoader
+
+from utils import baselines
+from utils.chunking import chunk_articles
+from utils.figures import own_loop_figure, show
+from utils.pretraining import pretrained_apart
+from utils.training_view import loss_curves
+
+LEVEL = 0.1  # nats: closer than this to a count line is "level with" it (evaluation noise)
+
+
+def first_run_table(valid_log: list, train_log: list, unigram: float, warmup_steps: int) -> None:
+    """The first run's validation losses (about six evaluations, the minimum and the last), its training loss from
+    first to last, and where its minimum and last validation loss stand against the unigram count."""
+    best_step, best_loss = min(valid_log, key=lambda sl: sl[1])
+    last = valid_log[-1][1]
+    shown = sorted({*[s for s, _ in valid_log[:: max(1, len(valid_log) // 6)]], best_step, valid_log[-1][0]})
+    print("step   valid loss")
+    for step, loss in valid_log:
+        if step in shown:
+            print(f"{step:>4}   {loss:10.2f}{'   <- minimum' if step == best_step else ''}")
+    print(f"train loss:      {train_log[0][1]:.2f} -> {train_log[-1][1]:.3f}")
+    print(f"validation loss: minimum {best_loss:.2f} at step {best_step}, last {last:.2f}")
+    side = (f"level with it (within {LEVEL:g} nats: no better than counting)" if abs(best_loss - unigram) < LEVEL else
+            f"{abs(unigram - best_loss):.2f} {'under' if best_loss < unigram else 'over'} it")
+    print(f"a unigram count of the training text's tokens scores {unigram:.2f} on the same chunks: the minimum is "
+          f"{side}, the last {abs(last - unigram):.2f} {'over' if last > unigram else 'under'} it")
+    print(f"the lowest of its {len(valid_log)} evaluations, at step {best_step}, falls "
+          f"{'inside' if best_step <= warmup_steps else 'after'} the {warmup_steps}-step warm-up")
+
+
+def own_loop_batches(chunks, steps: int, chunks_a_step: int, collator) -> tuple[list, list]:
+    """(training batches, validation batches) for your loop: the first ``steps`` x ``chunks_a_step`` training chunks
+    in order (fewer steps if there are not that many), and every validation chunk, 4 a batch."""
+    steps = min(steps, len(chunks["train"]) // chunks_a_step)
+    train = DataLoader(chunks["train"].select(range(steps * chunks_a_step)), batch_size=chunks_a_step,
+                       collate_fn=collator)
+    return list(train), list(DataLoader(chunks["valid"], batch_size=4, collate_fn=collator))
+
+
+def own_loop_report(losses, evaluations, uniform: float, vocab_size: int, lines: dict[str, float]) -> None:
+    """Your loop's figure (every step's loss and its evaluations, under the uniform guess and ``lines``) and where its
+    last evaluation ends against the lines; or what is missing."""
+    if not losses:
+        print("Write exercise 2's loop first (it returned no losses); this cell then trains with it.")
+        return
+    show(*own_loop_figure(losses, uniform, vocab_size, evaluations or (), lines))
+    if not evaluations:
+        print("your loop returned no evaluations")
+        return
+    step, loss = evaluations[-1]
+    place = baselines.against(loss, {f"the {name}": line for name, line in lines.items()})
+    print(f"your loop's validation loss at step {step}: {loss:.2f} nats per byte, {place}")
+
+
+def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: float, unigram: float,
+                     bigram: float) -> SimpleNamespace:
+    """The byte run in numbers: its time, the three lines, its best and last validation loss, the margin to the bigram
+    line with its standard error (the validation chunks grouped by article), whether it still fell over its last
+    ``eval_steps`` steps, and what that says. Returns (train, valid) curves, last, error and ln_p (the model's ln p of
+    every true next byte of the validation chunks)."""
+    train, valid = loss_curves(trainer.state.log_history)
+    best_step, best = min(valid, key=lambda sl: sl[1])
+    last_step, last = valid[-1]
+    # "still falling": against the evaluation at least eval_steps before the last (or the first)
+    before_step, before = max((sv for sv in valid if sv[0] <= last_step - trainer.args.eval_steps), default=valid[0])
+    ln_p = baselines.true_token_log_probs(trainer.model, chunks["valid"])  # chunks x positions
+    context = len(chunks["valid"][0]["input_ids"])
+    sources = chunk_articles(chunks["valid"], texts["valid"], byte_tokenizer, context)
+    pair_ln_p = baselines.bigram_probabilities(chunks["train"], chunks["valid"], len(byte_tokenizer)).log()
+    error, articles = baselines.error_by_article(ln_p, pair_ln_p, sources)  # how sure the margin to the bigram is
+    print(f"{result.metrics['train_runtime']:.0f} s for {trainer.state.global_step} steps")
+    print(f"uniform guess             {uniform:.2f} nats per byte")
+    print(f"unigram model             {unigram:.2f} nats")
+    print(f"bigram model              {bigram:.2f} nats")
+    print(f"best validation loss      {best:.2f} (step {best_step})")
+    lines = {"the uniform guess": uniform, "the unigram model": unigram, "the bigram model": bigram}
+    print(f"last validation loss      {last:.2f} (step {last_step}): {baselines.against(last, lines)}; ± {error:.2f} "
+          f"against the bigram model (one standard error, the {len(sources)} chunks grouped by their {articles} "
+          "articles)")
+    print(f"over its last {last_step - before_step} steps the validation loss "
+          f"{'fell' if last < before else 'rose'} by {abs(before - last):.2f}")
+    print(f"final training loss       {train[-1][1]:.2f}")
+    print("so: " + ("it has learnt more about context than counting pairs of bytes gives" if last < bigram else
+                    "it has learnt something about context, beyond how common each byte is, but less than counting "
+                    "pairs of bytes gives" if last < unigram else
+                    "not yet under the unigram line: in these steps it learnt little beyond how common each byte is"))
+    return SimpleNamespace(train=train, valid=valid, last=last, error=error, ln_p=ln_p)
+
+
+def per_byte_table(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_train_chunks, runs: dict[str, float],
+                   token_count: float) -> None:
+    """Every model on one scale, nats per byte of the first run's validation text, best first: ``runs`` (name -> a
+    loss per GPT-2 token on ``token_chunks``) and ``token_count`` (a unigram count of GPT-2 tokens) divided by the
+    bytes a scored token holds; the byte model and a bigram count of bytes on those very bytes; a pretrained model
+    in its own tokens. Then whether the byte model beats the count of GPT-2 tokens."""
+    same = baselines.on_the_same_bytes(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_train_chunks)
+    bytes_per_token = same["bytes"] / same["tokens"]  # of the tokens a run scores: all but each chunk's first
+    count = token_count / bytes_per_token
+    per_byte = {name: loss / bytes_per_token for name, loss in runs.items()}
+    per_byte |= {"a unigram count of GPT-2 tokens, every training article": count,
+                 "the byte run, at its end": same["byte model"], "a bigram count of bytes": same["bigram"]}
+    pretrained = pretrained_apart("gpt2", tokenizer, token_chunks)  # gpt2, or its offline stand-in
+    per_byte["a pretrained model, in its own tokens (named below)"] = pretrained["nats per byte"]
+    print(f"the first run's {len(token_chunks)} validation chunks: {same['tokens']:,} scored GPT-2 tokens, "
+          f"{same['bytes']:,} bytes ({bytes_per_token:.2f} a token); in nats per byte of that text:")
+    for name, loss in sorted(per_byte.items(), key=lambda item: item[1]):
+        print(f"  {loss:.2f}  {name}")
+    print(f"the pretrained model, on {pretrained['bytes']:,} of those bytes: {pretrained['model']}")
+    print(f"per byte, the byte model is {'better' if same['byte model'] < count else 'worse'} than a count of "
+          f"GPT-2's tokens, by {abs(count - same['byte model']):.2f} nats")
+
+
+def context_gains(gain: torch.Tensor, ln_p: torch.Tensor, pair_p: torch.Tensor, valid_chunks, byte_tokenizer,
+                  n: int = 5) -> None:
+    """Where context pays: the share of unseen positions where the byte model beat the bigram model (``gain``, its
+    probability of the true byte less the bigram model's, chunks x positions), and the largest gain for each of ``n``
+    different next bytes, with the bytes read before it; bytes inside a character of several bytes are skipped."""
+    print(f"better than the bigram model at {(gain > 0).float().mean():.0%} of {gain.numel():,} unseen positions")
+    print(f"the largest gain for each of {n} bytes (the bytes before -> the true next byte):")
+    best = {}  # next byte -> (validation chunk, position) of its largest gain
+    for row, at in (divmod(i, gain.shape[1]) for i in gain.flatten().argsort(descending=True).tolist()):
+        ids = valid_chunks[row]["input_ids"]
+        if "\ufffd" in byte_tokenizer.decode(ids[max(0, at - 15):at + 2]):
+            continue  # part of a character of several bytes (an accent, a dash): it prints as a replacement mark
+        best.setdefault(ids[at + 1], (row, at))
+        if len(best) == n:
+            break
+    for row, at in best.values():
+        ids = valid_chunks[row]["input_ids"]
+        read_so_far = byte_tokenizer.decode(ids[max(0, at - 15):at + 1])
+        true_next = byte_tokenizer.decode([ids[at + 1]])
+        print(f"{read_so_far!r:>20} -> {true_next!r:<5} p {ln_p[row, at].exp():.3f}, bigram {pair_p[row, at]:.3f}")
