@@ -21,6 +21,7 @@ from utils.blocks import (
     model_parts,
     other_architecture,
     tiny_other_architecture,
+    where_parts_come_from,
 )
 from utils.decoding_checks import loop_verdict
 from utils.exercises import Rebuilt
@@ -357,3 +358,26 @@ def test_the_other_architecture_has_no_zero_bias_and_no_unit_norm_weight(running
             assert weight.abs().min() > 0 and weight.std() > 0.05, name
         elif "ln_" in name or "norm" in name:
             assert (weight - 1).abs().max() > 0.05, name
+
+
+def test_the_table_of_where_each_part_sits_names_each_models_own_modules_and_is_checked():
+    """Each row names the module a layer_parts field is read from, and the layout (Conv1D as is, nn.Linear
+    transposed); a head past the first is read at its own offset (GPT-2: inside each third of c_attn; Llama: its
+    key/value head). Here the paths are followed by hand."""
+    gpt2, llama = tiny_gpt2(), tiny_llama()
+    text = where_parts_come_from(gpt2, layer=1)
+    assert text.splitlines()[:2] == ["layer 1's parts in GPT2LMHeadModel's own modules, each row checked equal",
+                                     "(GPT-2's Conv1D stores (in, out): each W is the weight itself):"]
+    assert "transformer.h[1].attn.c_attn.weight: q, k, v side by side; head i's 8 columns of each" in text
+    parts, block = layer_parts(gpt2, IDS, layer=1), gpt2.transformer.h[1]
+    assert torch.equal(parts.W_o, block.attn.c_proj.weight) and torch.equal(parts.W_up, block.mlp.c_fc.weight)
+    assert torch.equal(parts.heads[2].W_k, block.attn.c_attn.weight[:, 32 + 16:32 + 24])  # the k third, head 2
+    text = where_parts_come_from(llama)
+    assert "(nn.Linear stores (out, in): each W is the weight transposed):" in text
+    assert "model.layers[0].self_attn.k_proj, v_proj .weight[j·8:(j+1)·8].T, j = i // 3" in text  # 6 heads, 2 kv
+    parts, block = layer_parts(llama, IDS), llama.model.layers[0]
+    assert torch.equal(parts.heads[4].W_v, block.self_attn.v_proj.weight[8:16].T)  # query head 4 reads kv head 1
+    assert torch.equal(parts.W_gate, block.mlp.gate_proj.weight.T)
+    with pytest.raises(ValueError, match="is neither GPT-2 nor a Llama-style model"):
+        where_parts_come_from(BertForMaskedLM(BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1,
+                                                         num_attention_heads=2, intermediate_size=64)))

@@ -437,3 +437,20 @@ def test_a_long_printout_keeps_its_start_and_its_end_on_the_slide():
     assert shown[:15] == printed[:15] and shown[-4:] == printed[-4:]
     assert shown[15] == "... 8 more lines in the notebook"
     assert notebook.cells[0].outputs[1]["data"]["text/plain"] == "short"
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_each_prediction_is_asked_on_a_slide_before_the_cell_that_answers_it(notebook):
+    """In the deck a prediction's cell and the next code cell (its reveal: a check, a run, a table) never share a
+    slide: a slide or sub-slide starts between them, so the class sees the question before the answer."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    starts = [c.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in cells]
+    shared = []
+    for i, cell in enumerate(cells):
+        if "prediction" not in cell.metadata.get("tags", []):
+            continue
+        answer = next((k for k in range(i + 1, len(cells)) if cells[k].cell_type == "code"
+                       and "prediction" not in cells[k].metadata.get("tags", [])), None)
+        if answer is not None and not any(starts[i + 1:answer + 1]):
+            shared.append((cell.id, cells[answer].id))
+    assert shared == [], f"each of these (prediction, reveal) pairs shares a slide: {shared}"

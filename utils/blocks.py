@@ -204,3 +204,47 @@ def architecture_table(model: PreTrainedModel) -> str:
     rows = [("", "the model that ran", "the other (no weights)")] + [(k, ran[k], other[k]) for k in ran]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
+
+
+def where_parts_come_from(model: PreTrainedModel, layer: int = 0) -> str:
+    """Where each of ``layer_parts``' weights sits in the model's own modules, as text, one row a field; every row is
+    checked equal to the field first. nn.Linear (Llama-style) stores its weight as (out, in), so W is that
+    transposed; GPT-2's Conv1D stores (in, out), W itself, with q, k and v side by side in one ``c_attn``."""
+    kind = check_architecture(model)
+    parts, d = _layer_weights(model, kind, layer), model.config.hidden_size // model.config.num_attention_heads
+    head = parts.heads[1 if len(parts.heads) > 1 else 0]  # a head past the first, so its offset is tested
+    i, j = head.head, head.kv_head
+    if kind == "gpt2":
+        block, path, h = model.transformer.h[layer], f"transformer.h[{layer}]", model.config.hidden_size
+        qkv = block.attn.c_attn.weight
+        rows = [("norm_1", f"{path}.ln_1.weight, .bias", block.ln_1.weight, parts.norm_1.weight),
+                ("heads[i].W_q, W_k, W_v", f"{path}.attn.c_attn.weight: q, k, v side by side; head i's {d} "
+                 "columns of each", qkv[:, [t * h + c for t in range(3) for c in range(i * d, (i + 1) * d)]],
+                 torch.cat([head.W_q, head.W_k, head.W_v], dim=1)),
+                ("W_o, b_o", f"{path}.attn.c_proj.weight, .bias", block.attn.c_proj.weight, parts.W_o),
+                ("norm_2", f"{path}.ln_2.weight, .bias", block.ln_2.weight, parts.norm_2.weight),
+                ("W_up, b_up", f"{path}.mlp.c_fc.weight, .bias", block.mlp.c_fc.weight, parts.W_up),
+                ("W_down, b_down", f"{path}.mlp.c_proj.weight, .bias", block.mlp.c_proj.weight, parts.W_down)]
+        layout = "GPT-2's Conv1D stores (in, out): each W is the weight itself"
+    else:
+        block, path = model.model.layers[layer], f"model.layers[{layer}]"
+        attention, mlp, group = block.self_attn, block.mlp, len(parts.heads) // model.config.num_key_value_heads
+        rows = [("norm_1", f"{path}.input_layernorm.weight (RMSNorm: no bias)", block.input_layernorm.weight,
+                 parts.norm_1.weight),
+                ("heads[i].W_q", f"{path}.self_attn.q_proj.weight[i·{d}:(i+1)·{d}].T",
+                 attention.q_proj.weight[i * d:(i + 1) * d].T, head.W_q),
+                ("heads[i].W_k, W_v", f"{path}.self_attn.k_proj, v_proj .weight[j·{d}:(j+1)·{d}].T, j = i // {group}",
+                 torch.cat([attention.k_proj.weight[j * d:(j + 1) * d], attention.v_proj.weight[j * d:(j + 1) * d]]).T,
+                 torch.cat([head.W_k, head.W_v], dim=1)),
+                ("W_o", f"{path}.self_attn.o_proj.weight.T", attention.o_proj.weight.T, parts.W_o),
+                ("norm_2", f"{path}.post_attention_layernorm.weight", block.post_attention_layernorm.weight,
+                 parts.norm_2.weight),
+                ("W_gate, W_up, W_down", f"{path}.mlp.gate_proj, up_proj, down_proj .weight.T",
+                 torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight.T]).T,
+                 torch.cat([parts.W_gate, parts.W_up, parts.W_down.T], dim=1))]
+        layout = "nn.Linear stores (out, in): each W is the weight transposed"
+    for field, _, theirs, ours in rows:
+        assert torch.equal(theirs.detach(), ours), f"{field} is not where this table says"
+    width = max(len(field) for field, *_ in rows)
+    title = f"layer {layer}'s parts in {type(model).__name__}'s own modules, each row checked equal"
+    return "\n".join([title, f"({layout}):"] + [f"  {field:<{width}}  {where}" for field, where, *_ in rows])

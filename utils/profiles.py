@@ -48,13 +48,13 @@ PRETRAINING: dict[str, dict] = {
         # (15 chunks: 2 steps an epoch on one process, 1 on two, so a 2-process run takes half the steps)
         context_length=128,  # tokens per training chunk
         n_layer=2, n_embd=64, n_head=2,  # a toy GPT-2
-        epochs=4, batch_size=8,  # passes over the chunks; chunks per optimizer step
+        epochs=4, batch_size=8,  # epochs (reads of every chunk); chunks per optimizer step
         learning_rate=2e-3, warmup_steps=0, dropout=0.0,
         eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
         save_every=4,  # steps between checkpoints of `python -m utils.tools.pretrain` (resumable with --resume)
         learning_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60, own_loop_steps=4),
     ),
-    "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 passes; then all, once at most
+    "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 epochs; then all, once at most
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
         train_docs=4,  # training text: the first 4 training articles ...
         max_train_chars=4_000,  # ... cut to 4,000 characters each (about 20 chunks of 128 tokens)
@@ -62,7 +62,7 @@ PRETRAINING: dict[str, dict] = {
         n_layer=2,  # GPT-2 has 12
         n_embd=256,  # GPT-2 has 768; the 50,257-token embedding is still 89% of the parameters
         n_head=4,  # attention heads (n_embd / n_head = 64 per head, as in GPT-2)
-        epochs=40,  # 40 passes, 120 optimizer steps
+        epochs=40,  # 40 epochs, 120 optimizer steps
         batch_size=8,  # the original's batch ...
         gradient_accumulation_steps=4,  # ... as four passes of 2 chunks: the same step, a quarter of the logits at once
         learning_rate=2e-3,  # high for a tiny model (the original used the Trainer's default 5e-5)
@@ -80,7 +80,7 @@ PRETRAINING: dict[str, dict] = {
             # learning rate picked from those tried on the offline sample (benchmarks/README.md#profiles lists them,
             # with their results: read it after notebook 3)
             n_layer=4, n_embd=128, n_head=4,
-            epochs=1, batch_size=8, gradient_accumulation_steps=1,  # one pass: many small updates
+            epochs=1, batch_size=8, gradient_accumulation_steps=1,  # one epoch: many small updates
             learning_rate=2e-3, warmup_steps=30,
             eval_every=200, log_every=20, eval_chunks=64,  # 64 validation chunks of 128 bytes; "still falling" is
             # judged over the last 200 steps, where the cosine schedule has brought the learning rate down
@@ -99,7 +99,7 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=5e-4, warmup_steps=1_000, dropout=0.0,
         eval_every=137, eval_chunks=512,
         save_every=1_000,  # a checkpoint every ~1 min on one H100; --resume continues after a crash
-        learning_run=dict(epochs=1, warmup_steps=30, eval_every=200, budget_s=None, own_loop_steps=100),  # one pass
+        learning_run=dict(epochs=1, warmup_steps=30, eval_every=200, budget_s=None, own_loop_steps=100),  # one epoch
     ),
 }
 

@@ -74,7 +74,7 @@ def my_lr(step, warmup_steps, total_steps, peak):
 # slides show where a reasonable guess goes wrong, not a guess fitted to the answer.
 def predict_the_losses():
     global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape, predicted_recited
-    predicted_final_train_loss = 1.0  # forty passes fit most of the text, but a small model misses some tokens
+    predicted_final_train_loss = 1.0  # forty epochs fit most of the text, but a small model misses some tokens
     predicted_final_valid_loss = 6.0  # new articles are harder than the training text, but English is English
     predicted_valid_shape = "falls"  # the longer it trains, the better it should do on any text
     predicted_recited = 8  # a two-layer model keeps the gist of its text, not every token
@@ -101,7 +101,7 @@ def dropout():
 
 def byte_run():
     global predicted_under_bigram
-    predicted_under_bigram = False  # one pass in a few minutes: a count of every pair in the text is hard to beat
+    predicted_under_bigram = False  # one epoch in a few minutes: a count of every pair in the text is hard to beat
 
 
 def more_data():
