@@ -206,7 +206,7 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
             "argmax replaced by a draw from the filtered distribution.")
 
 
-DRAWS = 400  # first tokens drawn to test a sampler that draws other tokens than generate's: a few seconds
+DRAWS = 400  # first tokens drawn to test a sampler that draws other tokens than generate's: half a minute on a CPU
 
 
 def _draws_fit(my_sample, model, start, temperature, top_k, top_p) -> tuple[bool, str]:

@@ -227,7 +227,7 @@ def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, pro
                     color="white" if shade[r, c] > 0.6 else "black")
     ax.set_xticks(range(len(prompt_tokens)), prompt_tokens)
     ax.set_yticks(range(len(rows)), [f"layer {layer}" for layer in rows])
-    ax.set(xlabel="the prompt, token by token",
+    ax.set(xlabel="each prompt token, and the lens's guess for the token after it",
            title="the LM head's top token after each layer (shade: its probability)")
     fig.colorbar(ax.images[0], ax=ax, label="probability of the guess")
     return fig, (f"A grid of {len(rows)} layers by {len(prompt_tokens)} positions of the prompt {prompt!r}. Each cell "
