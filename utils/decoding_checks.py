@@ -114,9 +114,9 @@ def loop_verdict(my_loop, model, prompt_ids: torch.Tensor, n: int, expected: lis
     prompt = prompt_ids.reshape(-1).tolist()
     if list(got[:len(prompt)]) != prompt:
         return "Not quite: start with the prompt's ids, then the n new ones, all in one list."
-    off = None if len(got) != len(prompt) + n else _off_greedy(model, list(got), len(prompt))
-    expected = list(got) if expected is None and off is None and len(got) == len(prompt) + n else expected
-    if list(got) != expected and (len(got) != len(prompt) + n or off is not None):
+    full = len(got) == len(prompt) + n
+    off = None if not full or list(got) == expected else _off_greedy(model, list(got), len(prompt))
+    if not full or off is not None:
         at = off if off is not None else next((i for i, (a, b) in enumerate(zip(got, expected or [])) if a != b),
                                               min(len(got), len(prompt) + n))
         return (f"Not quite: {len(got) - len(prompt)} new tokens; they part from greedy decoding's "
@@ -130,7 +130,7 @@ def loop_verdict(my_loop, model, prompt_ids: torch.Tensor, n: int, expected: lis
         return (f"Not quite: the right tokens, but your forward passes fed {fed} tokens: with the cache the first "
                 f"feeds the prompt ({len(prompt)}) and every later one only the newest token (1), with "
                 "past_key_values.")
-    ties = [k + 1 for k, (a, b) in enumerate(zip(got[len(prompt):], expected[len(prompt):])) if a != b]
+    ties = [k + 1 for k, (a, b) in enumerate(zip(got[len(prompt):], (expected or got)[len(prompt):])) if a != b]
     tied = (f" From new token {ties[0]} on yours differ from Step 3's: there the best two scores were within "
             f"{NEAR_TIE:g}, a tie that Step 3's loop broke the other way; each of yours is its step's best." if ties
             else "")

@@ -66,8 +66,8 @@ def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: fl
                      bigram: float) -> SimpleNamespace:
     """The byte run in numbers: its time, the three lines, its best and last validation loss, the margin to the bigram
     line with its standard error (the validation chunks grouped by article), whether it still fell over its last
-    ``eval_steps`` steps, and what that says. Returns (train, valid) curves, last, error and ln_p (the model's ln p of
-    every true next byte of the validation chunks)."""
+    ``eval_steps`` steps, and what that says. Returns (train, valid) curves, last, error, ln_p (the model's ln p of
+    every true next byte of the validation chunks) and pair_p (the bigram model's p of the same bytes)."""
     train, valid = loss_curves(trainer.state.log_history)
     best_step, best = min(valid, key=lambda sl: sl[1])
     last_step, last = valid[-1]
@@ -76,8 +76,8 @@ def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: fl
     ln_p = baselines.true_token_log_probs(trainer.model, chunks["valid"])  # chunks x positions
     context = len(chunks["valid"][0]["input_ids"])
     sources = chunk_articles(chunks["valid"], texts["valid"], byte_tokenizer, context)
-    pair_ln_p = baselines.bigram_probabilities(chunks["train"], chunks["valid"], len(byte_tokenizer)).log()
-    error, articles = baselines.error_by_article(ln_p, pair_ln_p, sources)  # how sure the margin to the bigram is
+    pair_p = baselines.bigram_probabilities(chunks["train"], chunks["valid"], len(byte_tokenizer))  # the same bytes
+    error, articles = baselines.error_by_article(ln_p, pair_p.log(), sources)  # how sure the margin to the bigram is
     print(f"{result.metrics['train_runtime']:.0f} s for {trainer.state.global_step} steps")
     print(f"uniform guess             {uniform:.2f} nats per byte")
     print(f"unigram model             {unigram:.2f} nats")
@@ -94,7 +94,7 @@ def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: fl
                     "it has learnt something about context, beyond how common each byte is, but less than counting "
                     "pairs of bytes gives" if last < unigram else
                     "not yet under the unigram line: in these steps it learnt little beyond how common each byte is"))
-    return SimpleNamespace(train=train, valid=valid, last=last, error=error, ln_p=ln_p)
+    return SimpleNamespace(train=train, valid=valid, last=last, error=error, ln_p=ln_p, pair_p=pair_p)
 
 
 def per_byte_table(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_train_chunks, runs: dict[str, float],
