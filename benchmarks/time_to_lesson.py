@@ -15,7 +15,7 @@ backward, AdamW; the median of 12, as notebook 3's probe measures it) with
 - the stock Trainer with ``pretraining.ReuseFreedMemory``'s setting: freed memory kept for the next step while
   training (what the notebook runs), or kept only up to 128 MB;
 - ``pretraining.ChunkedLossTrainer`` (the script's Trainer, the output-layer loss in chunks) the same two ways;
-- the byte run's model (``learning_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step) with the stock
+- the byte run's model (``byte_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step) with the stock
   Trainer, as the notebook runs it;
 and each process's peak resident memory. ``--before REV`` also runs notebook 3 of an earlier commit (checked out into
 a temporary git worktree), alternated with this one's, so the two lesson times are measured under the same load.
@@ -66,7 +66,7 @@ if allocator == "bounded-only":  # the 128 MB bound holds during training too
     pretraining.reuse_freed_memory = lambda: __import__("contextlib").nullcontext()
 torch.manual_seed(0)
 P = PRETRAINING["classroom"]
-P = P | P["learning_run"] if run == "second" else P
+P = P | P["byte_run"] if run == "second" else P
 tokenizer = load_tokenizer("gpt2")
 if run == "second":  # the byte run reads bytes: GPT-2's tokenizer retrained with no merges, as notebook 3 does
     tokenizer = tokenizer.train_new_from_iterator(["bytes"], vocab_size=257)

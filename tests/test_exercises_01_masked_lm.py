@@ -44,8 +44,8 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
     "attention row": (ROW_ANSWER, ROW_CHECK),
     "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
-    "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
+    "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "whole layer": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (BERT_ANSWER, BERT_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
@@ -512,9 +512,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="causal mask: a number"),
     pytest.param(CAUSAL_CHECK, "my_causal_changes = [False]", WRONG, "predict True or False; got [False]",
                  id="causal mask: a list"),
-    pytest.param(CAUSAL_CHECK, "my_text = None", WRONG, "First finish part (a)", id="causal mask: no sentence"),
+    pytest.param(CAUSAL_CHECK, "my_text = None", WRONG, "First finish exercise 7", id="causal mask: no sentence"),
     pytest.param(CAUSAL_CHECK, 'my_text = f"Love is like a {tokenizer.mask_token} of wine."', WRONG,
-                 "First finish part (a)", id="causal mask: the left side changed"),
+                 "First finish exercise 7", id="causal mask: the left side changed"),
     pytest.param(CORRUPTION_CHECK,
                  "def my_mask_tokens(input_ids):\n"
                  "    inputs, labels = input_ids.clone(), input_ids.clone()\n"
@@ -633,7 +633,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "where a token may look the mask must add 0", id="mask by hand: ones where visible"),
     pytest.param(MASK_CHECK, _mask("return torch.zeros(1, 1, n, n, dtype=torch.float64).masked_fill(later, -1e300)"),
                  WRONG, "build it with dtype=model.dtype", id="mask by hand: float64"),
-    pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return causal_mask(n, model.dtype)", WRONG, REBUILT,
+    pytest.param(MASK_CHECK, "from utils.fill_mask import causal_mask\n\n\n"
+                 "def my_causal_mask(n):\n    return causal_mask(n, model.dtype)", WRONG, REBUILT,
                  id="mask by hand: utils' own mask"),
     pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return 'triu'", WRONG, "return a tensor",
                  id="mask by hand: a str"),
@@ -862,3 +863,31 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
+
+
+COUNTED_MASK = ("calls = []\n\n\ndef my_causal_mask(n):\n    calls.append(n)\n"
+                "    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)\n"
+                "    return torch.zeros(1, 1, n, n, dtype=model.dtype).masked_fill(later, -torch.inf)")
+EXPERIMENT = "39cca99e"  # defines at_the_blank, with the mask exercise 8(d) runs
+
+
+@pytest.mark.parametrize("answer, whose", [
+    pytest.param(COUNTED_MASK, "yours", id="a right mask"),
+    pytest.param("def my_causal_mask(n):\n    return None", "utils.fill_mask.causal_mask", id="unanswered"),
+    pytest.param("def my_causal_mask(n):\n    return torch.zeros(1, 1, n, n, dtype=model.dtype)",
+                 "utils.fill_mask.causal_mask", id="a mask that hides nothing"),
+    pytest.param("def my_causal_mask(n):\n    raise ValueError('not yet')", "utils.fill_mask.causal_mask",
+                 id="a mask that raises"),
+])
+def test_the_causal_experiment_runs_the_students_mask_once_its_check_passes(executed, answer, whose):
+    executed.run(executed.references)
+    executed.run(answer)
+    said = executed.run(executed.cell(EXPERIMENT).source)
+    assert said.startswith(f"The causal mask here is {whose}"), said
+    if whose == "yours":  # and at_the_blank calls it: once per causal run, with the sentence's length
+        ran = executed.run("calls.clear()\nat_the_blank(text, True)\nat_the_blank(text, False)\n"
+                           "print(calls, [encode_masked(tokenizer, text)[0]['input_ids'].shape[1]])")
+        called, length = ran.strip().split("] [")
+        assert called + "]" == "[" + length, ran
+    executed.run(executed.references)
+    executed.run(executed.cell(EXPERIMENT).source)  # the reference mask back, for the cases after this one

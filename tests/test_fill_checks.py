@@ -86,7 +86,7 @@ def test_only_the_right_side_may_change(bert_tokenizer, other, said):
     ("Life is like a [MASK] of wine.", None, False, "Write your prediction first (in my_causal_changes"),
     ("Life is like a [MASK] of wine.", 0, False, "Predict True or False (yours is 0)"),
     ("Life is like a [MASK] of wine.", "maybe", False, "Predict True or False (yours is 'maybe')"),
-    (None, True, False, "First finish part (a), my_text: write a sentence"),
+    (None, True, False, "First finish exercise 7, my_text: write a sentence"),
     ("Love is like a [MASK] of wine.", True, False, "the words before the blank changed too"),
 ])
 def test_the_causal_experiment_waits_for_a_prediction_and_a_right_side_change(bert_tokenizer, other, prediction,

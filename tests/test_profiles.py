@@ -51,17 +51,17 @@ def test_no_profile_repeats_another():
 
 def test_each_pretraining_profile_has_a_second_run_that_reads_every_article_once():
     for name, profile in profiles.PRETRAINING.items():
-        second = profile | profile["learning_run"]
+        second = profile | profile["byte_run"]
         assert second["epochs"] == 1 and second["max_train_chars"] is None, name
         assert second["train_docs"] >= profile["train_docs"], name
-        assert "learning_run" not in profile["learning_run"], name
+        assert "byte_run" not in profile["byte_run"], name
 
 
 def test_the_parameters_table_lays_the_byte_run_over_the_first():
     first = dict(n_train=6, n_valid=3, train_docs=2, max_train_chars=12_000, context_length=64, n_layer=2, n_embd=32,
                  n_head=2, epochs=5, batch_size=6, gradient_accumulation_steps=3, learning_rate=1e-3, warmup_steps=4,
                  dropout=0.1, eval_every=7, eval_chunks=9)
-    sizes = first | dict(learning_run=dict(train_docs=6, max_train_chars=None, n_layer=3, gradient_accumulation_steps=4,
+    sizes = first | dict(byte_run=dict(train_docs=6, max_train_chars=None, n_layer=3, gradient_accumulation_steps=4,
                                            early_evals=(2, 5), dropout=0.0))
     table = [" ".join(line.split()) for line in describe_runs(sizes).splitlines()]
     # 6 chunks a step as 3 passes of 2; 4 passes do not divide 6 chunks, so the byte run takes them in one pass

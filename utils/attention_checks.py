@@ -1,5 +1,5 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
-against ``hidden_states[0]``; 8(c), the causal mask the experiment used, against ``utils.fill_mask.causal_mask``;
+against ``hidden_states[0]``; 8(c), the causal mask 8(d)'s experiment uses, against ``utils.fill_mask.causal_mask``;
 8(a), one row of the attention map, from the head's weights, against the model's own ``output_attentions``; 8(b), the
 head's output at the blank, against what the layer computed; 9, the whole layer at the blank, against its
 ``hidden_states``; 10, the student's pieces chained into the whole model, against its logits. Each verdict returns a
@@ -66,9 +66,24 @@ def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBas
                            for m in (my_causal_mask(length), causal_mask(length, model.dtype)))
     if (problem := mismatch(mine, reference)) is not None:
         return f"Not quite: through the model, the probabilities at the blank differ: {problem}."
-    return (f"Correct: your mask equals the one at_the_blank uses, for 4, 1 and {length} tokens (0 on and below the "
+    return (f"Correct: your mask equals utils.fill_mask.causal_mask, for 4, 1 and {length} tokens (0 on and below the "
             "diagonal, the most negative float above it), and through the model it gives the same probabilities at "
             "the blank.")
+
+
+def mask_in_use(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str):
+    """The causal mask exercise 8(d)'s experiment runs, as a function of n: the student's ``my_causal_mask`` once
+    exercise 8(c)'s check passes it, else ``utils.fill_mask.causal_mask``. One printed line says which."""
+    try:
+        yours = callable(my_causal_mask) and causal_mask_verdict(my_causal_mask, model, tokenizer, text).startswith(
+            "Correct")
+    except Exception:  # an answer that raises is not yet right; its own check cell shows the error
+        yours = False
+    if yours:
+        print("The causal mask here is yours: my_causal_mask passed exercise 8 (c)'s check.")
+        return my_causal_mask
+    print("The causal mask here is utils.fill_mask.causal_mask: yours has not passed exercise 8 (c)'s check yet.")
+    return lambda n: causal_mask(n, model.dtype)
 
 
 def _row_slip(mine: torch.Tensor, x: torch.Tensor, head, position: int, rows: torch.Tensor) -> str:

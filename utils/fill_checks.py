@@ -1,8 +1,9 @@
-"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7(b) (the
+"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 8(d) (the
 vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
-of the blank) and the True-or-False predictions (``outcome_verdict``); exercise 7's causal mask and exercises 8-10,
-inside the encoder, are ``utils.attention_checks``. Each verdict returns a line or a few to print, whatever the
-answer; the reveals wait for a prediction (``word_predicted``, ``require_word``, ``causal_experiment_ready``)."""
+of the blank, both under a causal mask) and the True-or-False predictions (``outcome_verdict``); exercises 8-10,
+inside the encoder (the causal mask among them), are ``utils.attention_checks``. Each verdict returns a line or a few
+to print, whatever the answer; the reveals wait for a prediction (``word_predicted``, ``require_word``,
+``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
@@ -265,7 +266,7 @@ def causal_experiment_ready(tokenizer: PreTrainedTokenizerBase, text: str, other
         return False
     problem = right_side_problem(tokenizer, text, other)
     if problem:
-        print(f"First finish part (a), my_text: {problem}.")
+        print(f"First finish exercise 7, my_text: {problem}.")
     return problem is None
 
 
@@ -328,7 +329,7 @@ ROUNDING = 1e-4  # float32 sums taken in another order (a longer sentence) move 
 
 def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenizer: PreTrainedTokenizerBase,
                    model_name: str) -> str:
-    """Exercise 7(b): does the prediction at the blank change, under a causal mask, when only the words after it
+    """Exercise 8(d): does the prediction at the blank change, under a causal mask, when only the words after it
     change? ``at_the_blank(sentence, causal)``: the model's probabilities at the sentence's blank. Compared as ln p,
     which shows a change among small probabilities too. Each sentence runs once each way."""
     said = truth(my_causal_changes)
@@ -337,7 +338,7 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
     if said is None:
         return f"Not quite: predict True or False; got {describe(my_causal_changes)}."
     if my_text is None or right_side_problem(tokenizer, text, my_text):
-        return ("First finish part (a): my_text must be the original sentence with only the words after the blank "
+        return ("First finish exercise 7: my_text must be the original sentence with only the words after the blank "
                 "changed (its check says what to fix).")
     p = {(sentence, causal): at_the_blank(sentence, causal) for sentence in (text, my_text) for causal in (False, True)}
     ln_p = {key: probabilities.clamp_min(torch.finfo(torch.float32).tiny).log() for key, probabilities in p.items()}

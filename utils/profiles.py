@@ -39,7 +39,7 @@ CAUSAL_LM: dict[str, dict] = {
 
 # Notebook 3 and `python -m utils.tools.pretrain`: GPT-2 from scratch on a Wikipedia subset. The first run (the
 # top-level sizes, and the script's) trains on a few article openings many times over; the same model then trains on
-# every article (`learning_run`'s text, the first run's steps). The byte model (`learning_run`, notebook 3 only: its
+# every article (`byte_run`'s text, the first run's steps). The byte model (`byte_run`, notebook 3 only: its
 # settings replace the first run's) trains with the student's loop and, optionally, the Trainer, each chunk once.
 PRETRAINING: dict[str, dict] = {
     "smoke": dict(  # a plumbing check: it learns nothing
@@ -52,7 +52,7 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=2e-3, warmup_steps=0, dropout=0.0,
         eval_every=4, eval_chunks=16,  # steps between evaluations; validation chunks each evaluation scores
         save_every=4,  # steps between checkpoints of `python -m utils.tools.pretrain` (resumable with --resume)
-        learning_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60, own_loop_steps=4),
+        byte_run=dict(train_docs=2, max_train_chars=None, epochs=1, eval_every=4, budget_s=60, own_loop_steps=4),
     ),
     "classroom": dict(  # the lesson on a 2-core laptop CPU: 4 article openings, 40 epochs; then all, once at most
         n_train=50, n_valid=50,  # the original's 50/50 articles (validation draws from all 50)
@@ -74,7 +74,7 @@ PRETRAINING: dict[str, dict] = {
         eval_chunks=32,  # validation chunks scored per evaluation: more is smoother but slower
         save_every=40,  # steps between the script's checkpoints (the notebook saves once, at the end)
         train_loss_target=0.5,  # the lesson's bar for the first run's last training loss (the lesson checks it)
-        learning_run=dict(  # the byte run: every article, each chunk once, one byte a token (256 + <|endoftext|>)
+        byte_run=dict(  # the byte run: every article, each chunk once, one byte a token (256 + <|endoftext|>)
             train_docs=50, max_train_chars=None,  # every training article, whole (offline sample: 11,460 chunks)
             # nanoGPT's character-level recipe for a laptop CPU (shakespeare_char: 4 layers, 4 heads, 128 wide); the
             # learning rate picked from those tried on the offline sample (benchmarks/README.md#profiles lists them,
@@ -99,7 +99,7 @@ PRETRAINING: dict[str, dict] = {
         learning_rate=5e-4, warmup_steps=1_000, dropout=0.0,
         eval_every=137, eval_chunks=512,
         save_every=1_000,  # a checkpoint every ~1 min on one H100; --resume continues after a crash
-        learning_run=dict(epochs=1, warmup_steps=30, eval_every=200, budget_s=None, own_loop_steps=100),  # one epoch
+        byte_run=dict(epochs=1, warmup_steps=30, eval_every=200, budget_s=None, own_loop_steps=100),  # one epoch
     ),
 }
 
@@ -152,8 +152,8 @@ RUN_ROWS = (
 
 def describe_runs(sizes: dict) -> str:
     """Notebook 3's first run and byte run side by side, one row a setting (named as in ``PRETRAINING``): the byte
-    run's column is the first run's settings with ``learning_run`` laid over them."""
-    runs = {"first run": sizes, "byte run": sizes | sizes.get("learning_run", {})}
+    run's column is the first run's settings with ``byte_run`` laid over them."""
+    runs = {"first run": sizes, "byte run": sizes | sizes.get("byte_run", {})}
     rows = [("setting", *runs)] + [(label, *(value(run) for run in runs.values())) for label, value in RUN_ROWS]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
@@ -162,5 +162,5 @@ def describe_runs(sizes: dict) -> str:
 def first_run_reads_every_article(sizes: dict) -> bool:
     """Whether the first run's text is already every training article, whole (the ``full`` profile): then notebook
     3's every-article run would repeat it step for step, and the first run stands for it."""
-    every = sizes | sizes.get("learning_run", {})
+    every = sizes | sizes.get("byte_run", {})
     return sizes["max_train_chars"] is None and sizes["train_docs"] >= every["train_docs"]
