@@ -245,6 +245,9 @@ def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
     ("decreases then stays flat then increases", "falls then rises"), ("dips early then recovers upward",
                                                                       "falls then rises"),
     ("decreases, then increases as it overfits", "falls then rises"), ("flat, then rises", "flat then rises"),
+    ("lowers until step 20 then rises", "falls then rises"), ("it lowered, then went higher", "falls then rises"),
+    ("it will not keep falling: it rises after a while", "falls then rises"), ("it won't stay flat", "flat"),
+    ("it doesn't keep rising", "rises"),
     (3, None), (None, None)])
 def test_a_curve_shape_is_read_from_the_students_own_words(said, shape):
     from utils.run_checks import curve_shape

@@ -765,6 +765,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(TOY_CHECK, "my_toy_pick = None", WRONG, "Not answered yet", id="toy attention: empty"),
     pytest.param(HEAD_CHECK, solution(NOTEBOOK, HEAD_ANSWER), RIGHT, "Correct:",
                  id="attention head: the reference solution"),
+    pytest.param(HEAD_CHECK, "def my_attention_weights(q, k):\n    return None\n\n\n"  # part 1 unsolved, then lent
+                 "from utils.exercises import reference\n\nmy_attention_weights = reference('my_attention_weights')\n"
+                 + solution(NOTEBOOK, HEAD_ANSWER), RIGHT, "Correct:", id="attention head: on part 1's lent weights"),
     pytest.param(HEAD_CHECK,
                  "import math\n"  # position by position, returning lists
                  "def my_attention_head(head):\n"

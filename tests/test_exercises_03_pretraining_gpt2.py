@@ -366,41 +366,44 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(PERPLEXITY_CHECK, "my_perplexity = [1.0]\nmy_uniform_perplexity = {'V': 1}", WRONG,
                  "Not quite: [1.0] is not e^", id="perplexity: a list and a dict"),
     pytest.param(ACCURACY_CHECK,
-                 "def next_token_accuracy(ids):\n"
+                 "def next_token_accuracy(model, ids):\n"
                  "    x = torch.tensor([ids])\n"
                  "    with torch.no_grad():\n"
                  "        return (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item()",
                  RIGHT, "Correct:", id="accuracy: tensors"),
     pytest.param(ACCURACY_CHECK,
-                 "def next_token_accuracy(ids):\n"
+                 "def next_token_accuracy(model, ids):\n"
                  "    x = torch.tensor([ids])\n"
                  "    with torch.no_grad():\n"
                  "        guesses = model(x).logits[0].argmax(-1).tolist()\n"
                  "    return sum(g == t for g, t in zip(guesses, ids[1:])) / (len(ids) - 1)", RIGHT,
                  "Correct:", id="accuracy: lists"),
     pytest.param(ACCURACY_CHECK,
-                 "def next_token_accuracy(ids):\n"
+                 "def next_token_accuracy(model, ids):\n"
                  "    x = torch.tensor([ids])\n"
                  "    with torch.no_grad():\n"
                  "        return (model(x).logits[0].argmax(-1) == x[0]).float().mean().item()",
                  WRONG, "Not quite", id="accuracy: each guess against the token it was given"),
     pytest.param(ACCURACY_CHECK,
-                 "def next_token_accuracy(ids):\n"
+                 "def next_token_accuracy(model, ids):\n"
                  "    x = torch.tensor([ids])\n"
                  "    with torch.no_grad():\n"
                  "        return 100 * (model(x).logits[0, :-1].argmax(-1) == x[0, 1:]).float().mean().item() + 1e-9",
                  WRONG, "are percentages; return the fraction, 0 to 1", id="accuracy: a percentage"),
     pytest.param(ACCURACY_CHECK, "from utils.training_checks import top1_accuracy\n"
-                 "def next_token_accuracy(ids): return top1_accuracy(model, ids)", WRONG,
+                 "def next_token_accuracy(model, ids): return top1_accuracy(model, ids)", WRONG,
                  "the very thing this exercise rebuilds", id="accuracy: the check's own helper"),
-    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return [0.5]", WRONG,
+    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(model, ids): return [0.5]", WRONG,
                  "Not quite: [0.5] and [0.5]", id="accuracy: a list"),
+    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return 0.5", WRONG,
+                 "your code raised TypeError: next_token_accuracy() takes 1 positional argument but 2 were given",
+                 id="accuracy: without the model argument"),
     pytest.param(ACCURACY_CHECK, "next_token_accuracy = 0.5", WRONG,
                  "your code raised TypeError: 'float' object is not callable", id="accuracy: not a function"),
-    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return torch.tensor([0.5, 0.5])", WRONG,
+    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(model, ids): return torch.tensor([0.5, 0.5])", WRONG,
                  "Not quite: a tensor of shape (2,) and a tensor of shape (2,)", id="accuracy: a tensor of two"),
-    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(ids): return '0.5'", WRONG, "Not quite: '0.5' and '0.5'",
-                 id="accuracy: a str"),
+    pytest.param(ACCURACY_CHECK, "def next_token_accuracy(model, ids): return '0.5'", WRONG,
+                 "Not quite: '0.5' and '0.5'", id="accuracy: a str"),
     pytest.param(MORE_DATA_CHECK, f"more_data_beats_count = {MEASURED_UNDER}", RIGHT, "Right: you predicted",
                  id="more data: as measured"),
     pytest.param(MORE_DATA_CHECK, f"more_data_beats_count = str({MEASURED_UNDER}).lower()", RIGHT,

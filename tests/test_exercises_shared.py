@@ -27,7 +27,8 @@ def test_every_prediction_must_be_written(capsys):
                                             ("my_attention_row", "01_masked_lm"), (3, "02_causal_lm"),
                                             ("my_layer", ["02_causal_lm"])])
 def test_a_reference_that_is_not_lent_is_one_error_naming_those_that_are(name, notebook):
-    lent = r"my_embeddings, my_mlm_head, my_layer_output \(notebook 01_masked_lm\); my_attention_head, my_norm"
+    lent = r"my_embeddings, my_mlm_head, my_layer_output \(notebook 01_masked_lm\); my_attention_weights, "
+    lent += "my_attention_head, my_norm"
     with pytest.raises(ValueError, match=r"No reference function .* One of: " + lent):
         reference(name, notebook)
 

@@ -9,24 +9,29 @@ import math
 from utils import original_tutorial
 from utils.exercises import NOT_ANSWERED_HINT, close, describe, number, predicted, truth, words
 
-_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "down", "improv", "better",
+_FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "lowers", "lowered", "lowering",
+         "down", "improv", "better",
          "bottom", "downward")
 _RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse", "degrad", "bounc",
          "rebound", "diverg", "deteriorat", "upward")
 _SHAPE_WORDS = dict.fromkeys(("u", "overfit", "overfits", "overfitting"), "falls+rises")  # negated as one word
 _FLAT = ("flat", "same", "constant", "level", "levels", "plateau", "steady", "unchanged")
-_WHOLE_WORDS = {"up", "down", "lower", "higher", "same", "level"}  # matched whole, not as a word's start
+_WHOLE_WORDS = {"up", "down", "lower", "lowers", "lowered", "lowering", "higher", "same", "level"}  # matched whole
+_GOING_ON = {"keep", "keeps", "continue", "continues", "stay", "stays"}  # "not keep falling": it falls, then stops
 # "t": what words() leaves of "doesn't"; a move right after "gap" or "difference" is theirs, not the curve's
 _NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "difference"}
 
 
 def curve_shape(answer) -> str | None:
     """A curve's shape in the student's own words, as the moves it names in order: "It goes down, then back up" ->
-    "falls then rises"; "stays flat" -> "flat"; a negated move is none ("falls and never overfits" -> "falls")."""
+    "falls then rises"; "stays flat" -> "flat"; a negated move is none ("falls and never overfits" -> "falls"), but
+    not one that is only said to end ("won't keep falling: it rises" -> "falls then rises")."""
     moves, negated = [], 0  # negated: words left in which a negation cancels the next move
     for word in " ".join(_SHAPE_WORDS.get(word, word) for word in (words(answer) or "").split()).split():
         if word in _NEGATIONS:  # "never rises", "doesn't go back up"; "no" only right before ("No, it falls")
             negated = 2 if word in ("no", "nor") else 4
+        elif word in _GOING_ON and negated:  # "won't keep falling": the fall happens, and ends
+            negated = 0
         named = [next((move for move, stems in (("falls", _FALL), ("rises", _RISE), ("flat", _FLAT)) if any(
             part == stem if stem in _WHOLE_WORDS else part.startswith(stem) for stem in stems)), None)
             for part in word.split("+")]

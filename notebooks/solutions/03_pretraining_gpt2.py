@@ -86,7 +86,7 @@ def perplexity():
     my_uniform_perplexity = len(tokenizer)  # e^(ln V) = V
 
 
-def next_token_accuracy(ids):
+def next_token_accuracy(model, ids):
     x = torch.tensor([ids], device=model.device)
     with torch.no_grad():
         guesses = model(x).logits[0, :-1].argmax(-1)
