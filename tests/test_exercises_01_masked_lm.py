@@ -891,3 +891,13 @@ def test_the_causal_experiment_runs_the_students_mask_once_its_check_passes(exec
         assert called + "]" == "[" + length, ran
     executed.run(executed.references)
     executed.run(executed.cell(EXPERIMENT).source)  # the reference mask back, for the cases after this one
+
+
+@pytest.mark.parametrize("reveal, answer", [("c25", "my_same_word = 'maybe'"), ("c27", "my_blank_changes = 'perhaps'"),
+                                            ("c8d4a1e9", "my_unseen_falls = 2")])
+def test_a_true_or_false_reveal_shows_nothing_until_the_answer_is_true_or_false(executed, reveal, answer):
+    executed.run(executed.references)
+    executed.run(answer)
+    said = executed.run(executed.cell(reveal).source)
+    assert said.startswith("Write True or False in ") and said.count("\n") == 1, said
+    executed.run(executed.references)

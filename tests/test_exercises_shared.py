@@ -54,3 +54,14 @@ def test_the_whole_model_exercise_s_borrowing_line_runs_and_lends_the_reference(
         namespace = {}
         exec(f"from utils.exercises import reference; {name} = reference({name!r}, '01_masked_lm')", namespace)
         assert namespace[name] is getattr(solutions_module("01_masked_lm"), name)
+
+
+@pytest.mark.parametrize("answer, shown, said", [
+    (True, True, ""), ("no", True, ""), (0.0, False, "Write True or False in my_x (got 0)"),
+    (None, False, "Write your prediction first (in my_x)"), ("  ", False, "Write your prediction first (in my_x)"),
+    ("maybe", False, "Write True or False in my_x (got 'maybe'), then run this cell again.")])
+def test_a_true_or_false_reveal_waits_for_true_or_false(answer, shown, said, capsys):
+    from utils.exercises import decided
+
+    assert decided(answer, where="my_x") is shown
+    assert said in capsys.readouterr().out

@@ -40,6 +40,17 @@ def predicted(*predictions, where: str = "the prediction cell above") -> bool:
     return not missing
 
 
+def decided(prediction, where: str = "the prediction cell above") -> bool:
+    """``predicted`` for a True-or-False prediction: written, and as True or False (``truth`` reads "yes", "no", ...);
+    if not, says what to write in one line, and the reveal cell that asked shows nothing."""
+    if truth(prediction) is not None:
+        return True
+    if not predicted(prediction, where=where):
+        return False
+    print(f"Write True or False in {where} (got {describe(prediction)}), then run this cell again.")
+    return False
+
+
 class PredictFirst(Exception):
     """Stops a cell (and Run All) before a result that answers a prediction, with one line and no traceback."""
 
