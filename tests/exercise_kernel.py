@@ -71,8 +71,8 @@ class Executed:
         return stdout_of(cell)
 
 
-def execute(notebook: str, stack: ExitStack, kernel_dir: Path, skip: tuple[str, str] | None = None) -> Executed:
-    """The notebook executed with the reference answers; ``skip``: (first, last) cell ids of a stretch left unrun."""
+def execute(notebook: str, stack: ExitStack, kernel_dir: Path) -> Executed:
+    """The notebook executed with the reference answers."""
     nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
     index = {cell.id: i for i, cell in enumerate(nb.cells)}
     references = solutions(notebook)
@@ -82,9 +82,8 @@ def execute(notebook: str, stack: ExitStack, kernel_dir: Path, skip: tuple[str, 
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(kernel_dir / "k"))
     client = NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}})
     stack.enter_context(client.setup_kernel())
-    skipped = range(index[skip[0]], index[skip[1]]) if skip else range(0)
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and i not in skipped:
+        if cell.cell_type == "code":
             client.execute_cell(cell, i)
     nb.cells.append(nbformat.v4.new_code_cell())  # the scratch cell the cases run in
     return Executed(nb, client, "\n\n\n".join(source for source, _ in references.values()), index)
