@@ -471,5 +471,5 @@ def test_the_break_sends_a_new_session_to_the_heading_right_after_it():
     at = next(i for i, cell in enumerate(nb.cells) if cell.id == "b0a1c2d2")
     heading = nb.cells[at + 1].source.splitlines()[0]
     assert nb.cells[at].source.startswith("## Break") and heading.startswith("## ")
-    assert f"Select the heading *{heading[3:]}* and run every cell\nabove it" in nb.cells[at].source
+    assert f"Select the heading *{heading[3:]}* and run every cell above it" in " ".join(nb.cells[at].source.split())
     assert heading == "## The first run again, on every article"  # the runs after it need the first run's

@@ -102,6 +102,11 @@ def _arrow(ax, start, end, colour="#333333") -> None:
                                                           shrinkA=0, shrinkB=0))
 
 
+def _one_line(step: Step) -> str:
+    """A box's text on one line, for the alt text: a break after a colon or comma becomes a space, any other a comma."""
+    return step.text.replace(":\n", ": ").replace(",\n", ", ").replace("\n", ", ")
+
+
 def architecture_figure(model):
     """The figure ``show_architecture`` shows, and its alt text."""
     import matplotlib.pyplot as plt
@@ -145,8 +150,8 @@ def architecture_figure(model):
             ax.plot([middle, side, side], [start, start, to], color=OKABE_ITO[2], lw=2)
             _arrow(ax, (side, to), (inner_left + inner_width, to), OKABE_ITO[2])
     alt = (f"A diagram of {title.split(':')[0]}, read off its configuration: "
-           + "; then ".join(step.text.replace("\n", " ") for step in path)
-           + ". One layer, opened up: " + "; then ".join(step.text.replace("\n", " ") for step in layer) + ".")
+           + "; then ".join(map(_one_line, path))
+           + ". One layer, opened up: " + "; then ".join(map(_one_line, layer)) + ".")
     return fig, alt
 
 
