@@ -10,8 +10,7 @@ from utils import original_tutorial
 from utils.exercises import NOT_ANSWERED_HINT, close, describe, number, predicted, truth, words
 
 _FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "lowers", "lowered", "lowering",
-         "down", "improv", "better",
-         "bottom", "downward")
+         "down", "improv", "better", "bottom", "downward")
 _RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse", "degrad", "bounc",
          "rebound", "diverg", "deteriorat", "upward")
 _SHAPE_WORDS = dict.fromkeys(("u", "overfit", "overfits", "overfitting"), "falls+rises")  # negated as one word
