@@ -19,24 +19,15 @@ import math
 import tempfile
 import time
 
-from datasets import DatasetDict
 from transformers import DataCollatorForLanguageModeling, Trainer
 from transformers.trainer_callback import PrinterCallback
 
 from utils import baselines, pretraining
+from utils.chunking import chunk_dataset, chunk_splits
 from utils.device import seed_everything
 from utils.models import load_tokenizer
 from utils.profiles import PRETRAINING
 from utils.wikipedia import load_wikipedia_subset
-
-
-def chunks_of(tokenizer, dataset, length: int):
-    """Whole chunks of ``length`` tokens, by the tokenizer's overflow, as notebook 3 cuts them."""
-    def tokenize(batch):
-        out = tokenizer(batch["text"], truncation=True, max_length=length, return_overflowing_tokens=True,
-                        return_length=True)
-        return {"input_ids": [ids for ids, n in zip(out["input_ids"], out["length"]) if n == length]}
-    return dataset.map(tokenize, batched=True, batch_size=8, remove_columns=dataset.column_names)
 
 
 def main() -> None:
@@ -53,9 +44,8 @@ def main() -> None:
         tokenizer = gpt2 if vocabulary == len(gpt2) else gpt2.train_new_from_iterator(
             every_text["train"]["text"], vocab_size=vocabulary, show_progress=False)
         tokenizer.pad_token = tokenizer.eos_token
-        chunks = pretraining.evaluation_subset(DatasetDict({split: chunks_of(tokenizer, first_text[split], length)
-                                                            for split in ("train", "valid")}), sizes)
-        every = chunks_of(tokenizer, every_text["train"], length)
+        chunks = pretraining.evaluation_subset(chunk_splits(first_text, tokenizer, length)[0], sizes)
+        every = chunk_dataset(every_text["train"], tokenizer, length)[0]
         config = pretraining.gpt2_config(tokenizer, sizes)
         steps = pretraining.total_steps(chunks, sizes)
         uniform = math.log(len(tokenizer))
