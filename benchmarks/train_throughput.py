@@ -44,7 +44,7 @@ def _timed(fn) -> float:
 
 
 def original_model(tokenizer) -> GPT2LMHeadModel:
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_ctx=CONTEXT, n_positions=CONTEXT))
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT))
     model.loss_type = "ForCausalLM"  # what transformers falls back to anyway, minus its warning
     return model
 

@@ -247,7 +247,10 @@ def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
     ("decreases, then increases as it overfits", "falls then rises"), ("flat, then rises", "flat then rises"),
     ("lowers until step 20 then rises", "falls then rises"), ("it lowered, then went higher", "falls then rises"),
     ("it will not keep falling: it rises after a while", "falls then rises"), ("it won't stay flat", "flat"),
-    ("it doesn't keep rising", "rises"),
+    ("it doesn't keep rising", "rises"), ("reaches a minimum, then climbs", "falls then rises"),
+    ("minimum then up", "falls then rises"), ("hits a low point and rises after", "falls then rises"),
+    ("increase after initial decrease", "falls then rises"), ("V-shaped", "falls then rises"),
+    ("rises after a dip", "falls then rises"),
     (3, None), (None, None)])
 def test_a_curve_shape_is_read_from_the_students_own_words(said, shape):
     from utils.run_checks import curve_shape

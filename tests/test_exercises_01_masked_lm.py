@@ -21,6 +21,7 @@ OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own
 BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
 CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
 MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
+MASKED_ROW_ANSWER, MASKED_ROW_CHECK = "7c295cab", "7c295cac"  # the row with the mask's row added to its scores
 ROW_ANSWER, ROW_CHECK = "d7a0c003", "d7a0c004"  # the map's [MASK] row from the head's weights vs output_attentions
 HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK = "d7a0c006", "d7a0c007"  # that row times the values vs the layer's own
 LAYER_ANSWER, LAYER_CHECK = "d7a0c00a", "d7a0c00b"  # every head, W_o, the residuals, the norms, the feed-forward
@@ -45,6 +46,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "attention row": (ROW_ANSWER, ROW_CHECK),
     "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
+    "masked row": (MASKED_ROW_ANSWER, MASKED_ROW_CHECK),
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "whole layer": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (BERT_ANSWER, BERT_CHECK),
@@ -119,6 +121,13 @@ def _layer(attention="x[position] + o @ p.W_o + p.b_o", ffn="a + p.activation(in
             "    p, norm, size = layer_parts, torch.nn.functional.layer_norm, x.shape[-1:]\n"
             "    o = torch.cat([my_head_output(x, head, position) for head in p.heads])\n"
             f"    a = norm({attention}, size, p.norm1_weight, p.norm1_bias, p.norm_eps)\n" + end)
+
+
+def _masked_row(weights):
+    return ("def my_masked_row(x, parts, position, mask):\n"
+            "    q, k = x[position] @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k\n"
+            "    scores = k @ q / parts.size ** 0.5\n"
+            f"    return {weights}")
 
 
 def _mask(body):
@@ -640,6 +649,27 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="mask by hand: a str"),
     pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return None", WRONG, "Not answered yet",
                  id="mask by hand: the empty answer cell"),
+    pytest.param(MASKED_ROW_CHECK, solution(NOTEBOOK, MASKED_ROW_ANSWER), RIGHT,
+                 "Correct: your masked row equals the model's", id="masked row: the reference solution"),
+    pytest.param(MASKED_ROW_CHECK, _masked_row("(scores + mask[0, 0][position]).softmax(-1)"), RIGHT,
+                 "Correct: your masked row", id="masked row: the mask indexed in two steps"),
+    pytest.param(MASKED_ROW_CHECK, _masked_row("torch.where(mask[0, 0, position] < 0, 0.0, scores.exp())"
+                                                " / scores.exp()[: position + 1].sum()"), RIGHT,
+                 "Correct: your masked row", id="masked row: zeros after the blank, the rest renormalised"),
+    pytest.param(MASKED_ROW_CHECK, _masked_row("scores.softmax(-1)"), WRONG, "it is the row without the mask",
+                 id="masked row: the mask left out"),
+    pytest.param(MASKED_ROW_CHECK, _masked_row("scores.softmax(-1) + mask[0, 0, position]"), WRONG,
+                 "the mask was added after the softmax", id="masked row: the mask added after the softmax"),
+    pytest.param(MASKED_ROW_CHECK, _masked_row("(scores + mask[0, 0, :, position]).softmax(-1)"), WRONG,
+                 "plus the mask's row at `position`", id="masked row: the mask's column"),
+    pytest.param(MASKED_ROW_CHECK, _masked_row("(scores + mask).softmax(-1)"), WRONG,
+                 "one weight per position of x, a tensor of shape", id="masked row: the whole mask"),
+    pytest.param(MASKED_ROW_CHECK, "def my_masked_row(x, parts, position, mask):\n    return None", WRONG,
+                 "Not answered yet", id="masked row: the empty answer cell"),
+    pytest.param(MASKED_ROW_CHECK, "def my_masked_row(x, parts, position, mask):\n    return 'softmax'", WRONG,
+                 "got 'softmax'", id="masked row: a str"),
+    pytest.param(MASKED_ROW_CHECK, "def my_masked_row(x, parts, position):\n    return x[position]", WRONG,
+                 "your code raised TypeError", id="masked row: no mask argument"),
     pytest.param(ROW_CHECK, solution(NOTEBOOK, ROW_ANSWER), RIGHT, "Correct: your row equals the model's",
                  id="attention row: the reference solution"),
     pytest.param(ROW_CHECK, "import math\n"
@@ -868,7 +898,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 COUNTED_MASK = ("calls = []\n\n\ndef my_causal_mask(n):\n    calls.append(n)\n"
                 "    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)\n"
                 "    return torch.zeros(1, 1, n, n, dtype=model.dtype).masked_fill(later, -torch.inf)")
-EXPERIMENT = "39cca99e"  # defines at_the_blank, with the mask exercise 8(d) runs
+EXPERIMENT = "39cca99e"  # defines at_the_blank, with the mask exercise 8(e) runs
 
 
 @pytest.mark.parametrize("answer, whose", [

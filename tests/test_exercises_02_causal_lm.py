@@ -15,6 +15,7 @@ LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the mod
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
 TOY_ANSWER, TOY_CHECK = "957a3981", "957a3983"  # predict which token wins row 3 of attention at toy size
+MY_LENS_ANSWER, MY_LENS_CHECK = "18ef1651", "18ef1652"  # the final norm and the LM head on one hidden vector
 LENS_ANSWER, LENS_CHECK = "18ef164a", "d0cf5f55"  # in which third of the layers the final choice tops the lens
 WEIGHTS_ANSWER, WEIGHTS_CHECK = "957a3986", "957a3987"  # the toy's steps: scaled scores, the mask, row softmax
 HEAD_ANSWER, HEAD_CHECK = "9c018689", "d6374c70"  # one causal attention head by hand
@@ -47,6 +48,16 @@ NO_CACHE_SAMPLE = ("def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                    "        p = filtered_probabilities(logits, temperature, top_k, top_p)\n"
                    "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n")
 
+
+def _log_probability(result):
+    """An answer to exercise 1b: one pass over ids, then ``result`` from its ``logits`` (length, vocabulary)."""
+    return ("import math\n"
+            "def my_log_probability(ids, prompt_length):\n"
+            "    with torch.no_grad():\n"
+            "        logits = model(torch.tensor([ids])).logits[0]\n"
+            f"    return {result}")
+
+
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
     "greedy loop": (GREEDY_ANSWER, GREEDY_CHECK),
@@ -69,6 +80,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "norm": (NORM_ANSWER, NORM_CHECK),
     "layer 0": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (FORWARD_ANSWER, FORWARD_CHECK),
+    "lens by hand": (MY_LENS_ANSWER, MY_LENS_CHECK),
     "logit lens": (LENS_ANSWER, LENS_CHECK),
 }
 
@@ -463,12 +475,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        with torch.no_grad():\n"
                  "            ids.append(model(torch.tensor([ids])).logits[0, -1].argmax())\n"
                  "    return ids", RIGHT, "Correct:", id="greedy loop: a list of 0-d tensors"),
-    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"  # Step 3's append_token, with the mask
+    pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"  # with an attention mask that grows too
                  "    grown = {'input_ids': prompt_ids, 'attention_mask': torch.ones_like(prompt_ids)}\n"
                  "    for _ in range(n):\n"
                  "        with torch.no_grad():\n"
-                 "            grown = append_token(grown, int(model(**grown).logits[0, -1].argmax()))\n"
-                 "    return grown['input_ids'][0].tolist()", RIGHT, "Correct:", id="greedy loop: append_token"),
+                 "            token = model(**grown).logits[0, -1].argmax().view(1, 1)\n"
+                 "        ones = torch.ones_like(token)\n"
+                 "        grown = {'input_ids': torch.cat([grown['input_ids'], token], dim=1),\n"
+                 "                 'attention_mask': torch.cat([grown['attention_mask'], ones], dim=1)}\n"
+                 "    return grown['input_ids'][0].tolist()", RIGHT, "Correct:", id="greedy loop: a growing mask"),
     pytest.param(GREEDY_CHECK, "def my_greedy(prompt_ids, n):\n"  # the argmax of the first position, not the last
                  "    ids = prompt_ids\n"
                  "    for _ in range(n):\n"
@@ -565,28 +580,50 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Beam search beats greedy: you said True", id="strategies: beam search, a one-value bool tensor"),
     pytest.param(STRATEGIES_CHECK, "my_prediction, my_beam_beats_greedy = 'greedy', True", RIGHT,
                  "Beam search beats greedy: you said True", id="strategies: beam search, True"),
-    pytest.param(CONTINUATION_CHECK,
-                 "import math; continuation_probability = math.prod(s.candidates[0][1] for s in manual.steps)",
-                 RIGHT, "Correct:", id="continuation: a product"),
+    pytest.param(CONTINUATION_CHECK, solution(NOTEBOOK, CONTINUATION_ANSWER), RIGHT,
+                 "Correct: one pass gives every step's ln p at once", id="continuation: the reference solution"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("torch.log_softmax(logits, -1)[range(prompt_length - 1, "
+                                                      "len(ids) - 1), ids[prompt_length:]].sum()"),
+                 RIGHT, "Correct:", id="continuation: fancy indexing, a 0-d tensor"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("sum(math.log(logits[i - 1].softmax(-1)[ids[i]]) "
+                                                      "for i in range(prompt_length, len(ids)))"),
+                 RIGHT, "Correct:", id="continuation: softmax, then a loop of logs"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("math.exp(torch.log_softmax(logits, -1)[range(prompt_length "
+                                                      "- 1, len(ids) - 1), ids[prompt_length:]].sum())"),
+                 WRONG, "that is P itself; return ln P", id="continuation: P, not ln P"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("torch.log_softmax(logits, -1)[range(prompt_length - 1, "
+                                                      "len(ids) - 1), ids[prompt_length:]].mean()"),
+                 WRONG, "that is the mean per token; add them up", id="continuation: the mean"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("torch.log_softmax(logits, -1)[range(0, len(ids) - 1), "
+                                                      "ids[1:]].sum()"),
+                 WRONG, "that counts the prompt's tokens too", id="continuation: the prompt counted"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("torch.log_softmax(logits, -1)[range(prompt_length, "
+                                                      "len(ids)), ids[prompt_length:]].sum()"),
+                 WRONG, "token i's ln p is at position i - 1", id="continuation: off by one"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("torch.log_softmax(logits, -1)[prompt_length - 1:-1]"
+                                                      ".max(-1).values.sum()"),
+                 WRONG, "each step's best token, not the text's own tokens", id="continuation: the argmax's"),
+    pytest.param(CONTINUATION_CHECK, _log_probability("logits[range(prompt_length - 1, len(ids) - 1), "
+                                                      "ids[prompt_length:]].sum()"),
+                 WRONG, "those are raw scores; log_softmax", id="continuation: raw scores"),
     pytest.param(CONTINUATION_CHECK, "import math\n"
-                 "continuation_probability = math.prod(round(s.candidates[0][1], 3) for s in manual.steps)",
-                 RIGHT, "Correct:", id="continuation: the step table's printed probabilities"),
-    pytest.param(CONTINUATION_CHECK, "continuation_probability = sum(s.candidates[0][1] for s in manual.steps)",
-                 WRONG, "that is their sum: multiply them", id="continuation: a sum"),
-    pytest.param(CONTINUATION_CHECK, "import math\n"
-                 "continuation_probability = sum(math.log(s.candidates[0][1]) for s in manual.steps)",
-                 WRONG, "that is ln P", id="continuation: ln P"),
-    pytest.param(CONTINUATION_CHECK, "import statistics\n"
-                 "continuation_probability = statistics.mean(s.candidates[0][1] for s in manual.steps)",
-                 WRONG, "that is their mean", id="continuation: the mean probability"),
-    pytest.param(CONTINUATION_CHECK, "continuation_probability = 0.123456", WRONG,
-                 "Multiply the chosen tokens' probabilities, one per step", id="continuation: another number"),
-    pytest.param(CONTINUATION_CHECK, 'continuation_probability = "0.3"', WRONG, "is not one number",
-                 id="continuation: a str"),
-    pytest.param(CONTINUATION_CHECK, "continuation_probability = [0.1, 0.2]", WRONG,
-                 "Not quite: [0.1, 0.2] is not one number", id="continuation: a list"),
-    pytest.param(CONTINUATION_CHECK, "continuation_probability = 'x' * 100000", WRONG, "Not quite: 'xxxxxxxx",
-                 id="continuation: a very long str"),
+                 "def my_log_probability(ids, prompt_length):\n"
+                 "    total = 0.0\n"
+                 "    for i in range(prompt_length, len(ids)):\n"
+                 "        with torch.no_grad():\n"
+                 "            total += float(model(torch.tensor([ids[:i]])).logits[0, -1].log_softmax(-1)[ids[i]])\n"
+                 "    return total", WRONG, "forward passes. One pass over the whole sequence",
+                 id="continuation: one pass per token"),
+    pytest.param(CONTINUATION_CHECK, "from utils.generation import continuation_log_probability\n"
+                 "def my_log_probability(ids, prompt_length):\n"
+                 "    return continuation_log_probability(model, ids, prompt_length)", WRONG, REBUILT,
+                 id="continuation: utils' own"),
+    pytest.param(CONTINUATION_CHECK, "def my_log_probability(ids, prompt_length):\n    return None", WRONG,
+                 "Not answered yet", id="continuation: the empty answer cell"),
+    pytest.param(CONTINUATION_CHECK, "def my_log_probability(ids, prompt_length):\n    return '-12.5'", WRONG,
+                 "return ln P, one number", id="continuation: a str"),
+    pytest.param(CONTINUATION_CHECK, "def my_log_probability(ids, prompt_length):\n    return [0.1, 0.2]", WRONG,
+                 "got [0.1, 0.2]", id="continuation: a list"),
     pytest.param(FILTERS_CHECK, solution(NOTEBOOK, FILTERS_ANSWER), RIGHT, "Correct:",
                  id="filters: the reference solution"),
     pytest.param(FILTERS_CHECK,
@@ -712,6 +749,30 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                  "    return 'a great way'", WRONG, "return the token ids as a list of ints",
                  id="sampling: a str"),
+    pytest.param(MY_LENS_CHECK, solution(NOTEBOOK, MY_LENS_ANSWER), RIGHT,
+                 "Correct: on the last layer your lens gives the model's own output", id="lens by hand: the reference"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n"
+                 "    return torch.softmax(final_norm(h) @ lm_head.weight.T, dim=0)", RIGHT, "Correct:",
+                 id="lens by hand: the LM head's weight, by hand"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n"
+                 "    return lm_head(final_norm(h[None]))[0].softmax(-1).tolist()", RIGHT, "Correct:",
+                 id="lens by hand: a batch of one, then a list"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n    return lm_head(final_norm(h))", WRONG,
+                 "those are the LM head's scores; a softmax", id="lens by hand: no softmax"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n"
+                 "    return lm_head(final_norm(h)).log_softmax(-1)", WRONG, "those are ln p (a log_softmax)",
+                 id="lens by hand: log_softmax"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n    return lm_head(h).softmax(-1)", WRONG,
+                 "the final norm was left out", id="lens by hand: no norm"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n"
+                 "    return lm_head(final_norm(h))[None].softmax(-1)", WRONG, "its shape is (1, ",
+                 id="lens by hand: a batch dimension left in"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n    return None", WRONG, "Not answered yet",
+                 id="lens by hand: the empty answer cell"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h, final_norm, lm_head):\n    return 'norm, head, softmax'", WRONG,
+                 "it is a str, not a tensor of numbers", id="lens by hand: a str"),
+    pytest.param(MY_LENS_CHECK, "def my_lens(h):\n    return h", WRONG, "your code raised TypeError",
+                 id="lens by hand: one argument"),
     pytest.param(LENS_CHECK, "my_lens_third = 'late'", RIGHT, "you predicted 'late'; the final choice",
                  id="logit lens: late"),
     pytest.param(LENS_CHECK, "my_lens_third = ' Late. '", RIGHT, "you predicted 'late'; the final choice",

@@ -17,9 +17,9 @@ RECITED_VERDICT = "c3e5a7b9"  # not a check: the recitation prediction (made bef
 ACCURACY_ANSWER, ACCURACY_CHECK = "c45", "c46"  # next-token accuracy on training and unseen text
 DROPOUT_ANSWER, DROPOUT_CHECK = "c51", "c52"  # dropout: the final training loss, predicted then measured
 OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh byte model on every article
-BYTE_RUN_ANSWER, BYTE_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the optional byte run get under the bigram line?
+BYTE_RUN_ANSWER, BYTE_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the byte run get under the bigram model?
 MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: where it ends
-OWN_LOOP_ANSWER, OWN_LOOP_CHECK = "0a2c4e70", "0a2c4e71"  # will your loop's byte model end under the unigram line?
+OWN_LOOP_ANSWER, OWN_LOOP_CHECK = "0a2c4e70", "0a2c4e71"  # will your loop's byte model end under the unigram model?
 MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
 
 
@@ -184,10 +184,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(MY_GPT_CHECK, MY_GPT + "\n\n\ndef my_training_loop(*args):\n    return [], []", WRONG,
                  "Write exercise 2's loop", id="my gpt: no training loop yet"),
     # the student's own loop, run for real on bytes: with a loop, curves; without, what to do first
-    pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop's validation loss at step",
+    pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop: validation loss at step",
                  id="own loop run: the loop trains"),
     pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    return [], []", WRONG,
-                 "Write exercise 2's loop first", id="own loop run: the blank loop"),
+                 "the reference loop (yours returned no losses yet): validation loss at step",
+                 id="own loop run: the blank loop, the reference's run instead"),
     pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    raise KeyError('step')", WRONG,
                  "your code raised KeyError", id="own loop run: a loop that raises"),
     pytest.param(RECITED_VERDICT, "predicted_recited = verbatim", RIGHT, "Right: you predicted",
@@ -446,9 +447,9 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="byte run: a number"),
     # each case sets the loop's evaluations itself: the own-loop run's cases above re-run it with blank loops
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = False\nown_evaluations = [(4, unigram + 0.5)]", RIGHT,
-                 "You predicted False: your loop's model ended at", id="own loop: no"),
+                 "You predicted False: the loop's model ended at", id="own loop: no"),
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = ' Yes'\nown_evaluations = [(2, 5.0), (4, unigram - 0.5)]",
-                 RIGHT, "You predicted True: your loop's model ended at", id="own loop: yes, in words"),
+                 RIGHT, "You predicted True: the loop's model ended at", id="own loop: yes, in words"),
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = False\nown_evaluations = [(4, unigram - 0.01)]", WRONG,
                  "not this time.", id="own loop: no, but it got under"),
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = 2.5\nown_evaluations = [(4, 3.0)]", WRONG,
@@ -456,7 +457,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = None\nown_evaluations = [(4, 3.0)]", WRONG,
                  "Not answered yet", id="own loop: not answered"),
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = True\nown_evaluations = []", WRONG,
-                 "Write exercise 2's loop first", id="own loop: the loop returned no evaluations"),
+                 "Run the training cell above first", id="own loop: the loop returned no evaluations"),
 ]
 
 
@@ -472,4 +473,4 @@ def test_the_break_sends_a_new_session_to_the_heading_right_after_it():
     heading = nb.cells[at + 1].source.splitlines()[0]
     assert nb.cells[at].source.startswith("## Break") and heading.startswith("## ")
     assert f"Select the heading *{heading[3:]}* and run every cell above it" in " ".join(nb.cells[at].source.split())
-    assert heading == "## The first run again, on every article"  # the runs after it need the first run's
+    assert heading == "## The every-article run"  # the runs after it need the first run's

@@ -6,6 +6,7 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from utils.fill_mask import (
+    BlankGroups,
     blank_sources,
     causal_mask,
     continuation_prefix,
@@ -124,6 +125,26 @@ def test_each_blanks_loss_is_minus_ln_p_of_its_token_and_their_mean_is_the_model
 def test_the_mean_change_comes_with_twice_its_standard_error(before, after, change, margin):
     got = mean_change(torch.tensor(before), torch.tensor(after))
     assert got == pytest.approx((change, margin))
+
+
+def test_blank_groups_split_the_blanks_by_their_labels_and_report_each_group_s_change(bert_tokenizer, tiny_bert):
+    sentences, unseen = ["The cat sat.", "Run, Forrest, run!"], ["A dog barked.", "It rained."]
+    batch = one_blank_each(bert_tokenizer, sentences)
+    labels = torch.full((2, 8), -100)
+    labels[0, 2], labels[1, 1], labels[1, 3] = 1, 1, 1  # "cat", "run" and "forrest" trained
+    groups = BlankGroups(bert_tokenizer, sentences, unseen, labels)
+    assert groups.trained.tolist() == [s == 0 and p == 2 or s == 1 and p in (1, 3)
+                                       for s, p in blank_sources(bert_tokenizer, sentences)]
+    before = groups.score(tiny_bert)
+    assert torch.equal(before[0], losses_per_blank(tiny_bert, batch))
+    assert torch.equal(before[1], losses_per_blank(tiny_bert, one_blank_each(bert_tokenizer, unseen)))
+    after = (before[0] - 1.0, before[1] + 0.5)  # the trained and the other blanks fall by 1, the unseen rise by 0.5
+    table = groups.table(before, after, 30_522).splitlines()
+    assert table[0].endswith("(a uniform guess: ln 30,522 = 10.33),") and len(table) == 5
+    trained = before[0][groups.trained]
+    assert table[2].split() == ["the", "blanks", "the", "steps", "trained", "3", "blanks", f"{trained.mean():.2f}",
+                                "->", f"{trained.mean() - 1:.2f}", "(-1.00", "±", "0.00)"]
+    assert table[4].split()[:5] == ["2", "sentences", "it", "never", "saw"] and table[4].endswith("(+0.50 ± 0.00)")
 
 
 def test_the_causal_mask_lets_each_token_see_itself_and_the_tokens_before_it():

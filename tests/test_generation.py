@@ -124,8 +124,13 @@ def test_each_strategy_s_draws_are_scored_by_the_model_s_own_probabilities(tiny_
                                pad_token_id=gpt2_tokenizer.eos_token_id)[0].tolist()
     assert found["hot"].text == gpt2_tokenizer.decode(first[n:])
     assert found["hot"].log_probability == pytest.approx(continuation_log_probability(tiny_gpt2, first, n))
-    table = strategy_table(found).splitlines()
-    assert len(table) == 5 and table[2].startswith("greedy") and "±" not in table[2] and "±" in table[3]
+    table = strategy_table(found, width=30).splitlines()
+    rows, texts = table[2::2], table[3::2]  # each strategy's line, then its first draw's text under it
+    assert [row.split()[0] for row in rows] == ["greedy", "hot", "hot"] and "±" not in rows[0] and "±" in rows[1]
+    assert len(table) == 2 + 2 * 3 and all(text.startswith("    ") and len(text) <= 30 for text in texts)
+    whole = repr(found["greedy"].text)
+    assert texts[0].endswith(" …") and whole.startswith(texts[0][4:-2])  # cut at a word, marked
+    assert strategy_table(found).splitlines()[3] == "    " + whole  # short enough: whole
 
 
 def test_talk_prints_the_greedy_steps_after_the_ids_and_the_loss_on_the_text_s_own_next_tokens(

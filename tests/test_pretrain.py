@@ -61,7 +61,7 @@ def test_a_context_longer_than_the_model_allows(gpt2_tokenizer):
 def test_config_follows_tokenizer_and_profile(gpt2_tokenizer):
     _, profile = choose_profile(PRETRAINING, "full")
     config = pretraining.gpt2_config(gpt2_tokenizer, profile)
-    assert (config.vocab_size, config.n_ctx, config.n_layer, config.n_embd) == (50257, 128, 12, 768)
+    assert (config.vocab_size, config.n_positions, config.n_layer, config.n_embd) == (50257, 128, 12, 768)
     assert config.bos_token_id == config.eos_token_id == 50256
     assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.0, 0.0, 0.0)
 

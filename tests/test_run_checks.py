@@ -1,5 +1,5 @@
 """Notebook 3's verdicts on predictions about its runs, on numbers chosen by hand: where right ends and a tie begins;
-perplexity; the first run's losses and curve; dropout's rise; the byte run against the bigram line."""
+perplexity; the first run's losses and curve; dropout's rise; the byte run against the bigram model."""
 
 import math
 
@@ -77,7 +77,7 @@ def test_perplexity_is_e_to_the_loss_and_a_uniform_guess_has_the_vocabulary_size
 
 @pytest.mark.parametrize("every, counted, right, said", [  # right: True or False shown right, None: too close
     ((7.5, 7.7), 7.9, True, "0.20 under a unigram count of its training text (7.90), ± 0.05 (one standard error, by "
-                            "article): more than two standard errors under, so it learnt more than which tokens are "
+                            "article): more than two standard errors under, so it beats a count of which tokens are "
                             "common"),
     ((7.5, 7.7), 7.79, None, "0.09 under a unigram count of its training text (7.79), ± 0.05 (one standard error, by "
                              "article): within two standard errors, level with it"),
@@ -151,9 +151,9 @@ def test_the_original_tutorials_run_is_shown_only_after_every_prediction():
 
 
 @pytest.mark.parametrize("guess, last, verdict", [
-    (True, 2.0, "Under the bigram line? You predicted True; the run ended 0.49 nats under it: right."),
-    ("no", 2.0, "Under the bigram line? You predicted False; the run ended 0.49 nats under it: not this time."),
-    (True, 2.7, "Under the bigram line? You predicted True; the run ended 0.21 nats above it: not this time."),
+    (True, 2.0, "Under the bigram model? You predicted True; the run ended 0.49 nats under it: right."),
+    ("no", 2.0, "Under the bigram model? You predicted False; the run ended 0.49 nats under it: not this time."),
+    (True, 2.7, "Under the bigram model? You predicted True; the run ended 0.21 nats above it: not this time."),
     ("maybe", 2.0, "Not quite: predict it as True or False; got 'maybe'."),
 ])
 def test_the_second_run_against_the_bigram_line(guess, last, verdict):

@@ -51,8 +51,11 @@ def test_your_loops_line_says_where_it_ends_or_what_is_missing(capsys, monkeypat
     run_reports.own_loop_report([5.0, 4.0], [], 5.55, 257, lines)
     assert capsys.readouterr().out == "your loop returned no evaluations\n" and len(drawn) == 1
     run_reports.own_loop_report([5.0, 2.8], [(1, 3.0), (2, 2.8)], 5.55, 257, lines)
-    assert capsys.readouterr().out == ("your loop's validation loss at step 2: 2.80 nats per byte, 0.30 under the "
+    assert capsys.readouterr().out == ("your loop: validation loss at step 2, 2.80 nats per byte, 0.30 under the "
                                        "unigram count (3.10), 0.30 above the bigram count (2.50)\n")
+    run_reports.own_loop_report([5.0, 2.8], [(2, 2.8)], 5.55, 257, lines, whose="the reference loop")
+    assert capsys.readouterr().out.startswith("the reference loop: validation loss at step 2, 2.80")
+    assert drawn[-1][1].startswith("Training loss of the reference loop over 2 steps")  # the figure's alt text
 
 
 class Bytes:

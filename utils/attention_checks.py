@@ -1,9 +1,9 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
-against ``hidden_states[0]``; 8(c), the causal mask 8(d)'s experiment uses, against ``utils.fill_mask.causal_mask``;
-8(a), one row of the attention map, from the head's weights, against the model's own ``output_attentions``; 8(b), the
-head's output at the blank, against what the layer computed; 9, the whole layer at the blank, against its
-``hidden_states``; 10, the student's pieces chained into the whole model, against its logits. Each verdict returns a
-line to print, whatever the answer."""
+against ``hidden_states[0]``; 8(a), one row of the attention map, from the head's weights, against the model's own
+``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 8(d), that row under the
+causal mask, against the model's under the same mask; 9, the whole layer at the blank, against its ``hidden_states``;
+10, the student's pieces chained into the whole model, against its logits. (8(c), the mask itself:
+``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -18,72 +18,6 @@ from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
 from utils.fill_mask import causal_mask, encode_masked
 
 SECOND_SENTENCE = "The cat sat on the {mask} by the door."  # a row the map never showed, of another length
-
-
-def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
-    """What is wrong with ``answer`` as ``causal_mask(n, dtype)``, or None."""
-    if not isinstance(answer, torch.Tensor):
-        return f"return a tensor; for n = {n} got {describe(answer)}"
-    if tuple(answer.shape) == (n, n):
-        return (f"its shape is ({n}, {n}); attention_mask takes (batch, heads, query, key): add two leading "
-                "dimensions of 1, e.g. mask[None, None]")
-    if tuple(answer.shape) != (1, 1, n, n):
-        return f"for n = {n} its shape is {tuple(answer.shape)}, not (1, 1, {n}, {n})"
-    if not answer.is_floating_point():
-        return (f"its dtype is {answer.dtype}; the mask is added to the scores, so it holds numbers: 0 where a token "
-                "may look, torch.finfo(model.dtype).min where it may not")
-    if answer.dtype != dtype:
-        return f"its dtype is {answer.dtype}; the model's scores are {dtype}: build it with dtype=model.dtype"
-    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
-    values = answer[0, 0].detach()
-    hidden, shown = values <= -1e4, values == 0  # weight 0 after a softmax: finfo's min, -1e9 or -inf
-    if torch.equal(hidden, later.T) and n > 1:
-        return "it hides the tokens before each token and shows those after it: the mask the wrong way round"
-    if bool(hidden.diagonal().any()):
-        return "it hides each token from itself (the diagonal); a token may look at itself: triu(diagonal=1)"
-    if not bool(hidden[later].all()):
-        return (f"a token after the query gets {float(values[later][~hidden[later]][0]):g}, which leaves it weight "
-                "after the softmax: add the most negative float there, torch.finfo(model.dtype).min")
-    if not bool(shown[~later].all()):
-        return (f"where a token may look the mask must add 0; it adds {float(values[~later][~shown[~later]][0]):g}, "
-                "which shifts those scores")
-    return None
-
-
-def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """Exercise 8(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
-    encoded, blanks = encode_masked(tokenizer, text)
-    length = encoded["input_ids"].shape[1]
-    for n in (4, 1, length):
-        with without((sys.modules["utils.fill_mask"], "causal_mask")):  # what this exercise rebuilds
-            answer = my_causal_mask(n)
-        if answer is None:
-            return NOT_ANSWERED_HINT
-        if (problem := _mask_problem(answer, n, model.dtype)) is not None:
-            return f"Not quite: {problem}."
-    with torch.no_grad():
-        mine, reference = (model(input_ids=encoded["input_ids"], attention_mask=m).logits[0, blanks[0]].softmax(-1)
-                           for m in (my_causal_mask(length), causal_mask(length, model.dtype)))
-    if (problem := mismatch(mine, reference)) is not None:
-        return f"Not quite: through the model, the probabilities at the blank differ: {problem}."
-    return (f"Correct: your mask equals utils.fill_mask.causal_mask, for 4, 1 and {length} tokens (0 on and below the "
-            "diagonal, the most negative float above it), and through the model it gives the same probabilities at "
-            "the blank.")
-
-
-def mask_in_use(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str):
-    """The causal mask exercise 8(d)'s experiment runs, as a function of n: the student's ``my_causal_mask`` once
-    exercise 8(c)'s check passes it, else ``utils.fill_mask.causal_mask``. One printed line says which."""
-    try:
-        yours = callable(my_causal_mask) and causal_mask_verdict(my_causal_mask, model, tokenizer, text).startswith(
-            "Correct")
-    except Exception:  # an answer that raises is not yet right; its own check cell shows the error
-        yours = False
-    if yours:
-        print("The causal mask here is yours: my_causal_mask passed exercise 8 (c)'s check.")
-        return my_causal_mask
-    print("The causal mask here is utils.fill_mask.causal_mask: yours has not passed exercise 8 (c)'s check yet.")
-    return lambda n: causal_mask(n, model.dtype)
 
 
 def _row_slip(mine: torch.Tensor, x: torch.Tensor, head, position: int, rows: torch.Tensor) -> str:
@@ -126,25 +60,28 @@ class _Run:
 
 
 @torch.no_grad()
-def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, text: str, refused=()):
+def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, text: str, refused=(),
+          causal: bool = False):
     """``function(x, parts, blank)`` on ``text`` and on a second sentence of another length, each beside what the
     model computed there. Meanwhile the layer's own attention is refused (what exercise 8 rebuilds), and the
-    modules of ``refused``."""
+    modules of ``refused``. ``causal``: the model runs under ``causal_mask``, and ``function`` gets it too."""
     attention = encoder_head(model, layer, 0).attention
     for name, sentence in (("the map's sentence", text),
                            ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
         encoded, blanks = encode_masked(tokenizer, sentence)
+        mask = causal_mask(encoded["input_ids"].shape[1], model.dtype)
         seen = {}
         hook = attention.register_forward_hook(lambda module, args, output, seen=seen:
                                                seen.update(output=output[0][0]))
         try:
-            outputs = model(**encoded, output_attentions=True, output_hidden_states=True)
+            outputs = model(**(encoded | {"attention_mask": mask} if causal else encoded), output_attentions=True,
+                            output_hidden_states=True)
         finally:
             hook.remove()
         x = outputs.hidden_states[layer][0]
         with without((type(attention), "forward"), (sys.modules[type(attention).__module__], "eager_attention_forward"),
-                     *((type(module), "forward") for module in refused)):
-            answer = function(x.clone(), parts, blanks[0])  # a copy: an in-place step cannot change the check's x
+                     *((type(module), "forward") for module in refused)):  # copies: in-place steps change nothing
+            answer = function(x.clone(), parts, blanks[0], *((mask.clone(),) if causal else ()))
         yield _Run(name, encoded["input_ids"][0], blanks[0], x, outputs.attentions[layer][0], seen["output"],
                    outputs.hidden_states[layer + 1][0], answer)
 
@@ -207,6 +144,36 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
             f"one: your row's weights times every token's value, {parts.size} numbers. The layer sets its heads' "
             "outputs side by side and projects them back to the hidden size; the residual adds that to the blank's "
             "vector.")
+
+
+def masked_row_verdict(my_masked_row, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
+                        text: str) -> str:
+    """Exercise 8(d): ``my_masked_row(x, parts, position, mask)`` against row ``position`` (the blank's) of head
+    ``head`` in layer ``layer`` with the model run under ``causal_mask``, as ``output_attentions`` returns it, on
+    ``text`` and on a second sentence of another length."""
+    parts = encoder_head(model, layer, head)
+    for run in _runs(my_masked_row, model, tokenizer, parts, layer, text, causal=True):
+        if run.answer is None:
+            return NOT_ANSWERED_HINT
+        row = run.weights[head, run.blank]
+        if mismatch(run.answer, row) is None:
+            continue
+        if (problem := _shape_problem(run, (len(run.x),), "one weight per position of x")) is not None:
+            return problem
+        mine, x = run.answer.detach().float(), run.x.float()
+        scores = (x @ parts.W_k + parts.b_k) @ (x[run.blank] @ parts.W_q + parts.b_q) / parts.size ** 0.5
+        if torch.allclose(mine, scores.softmax(-1), atol=1e-5):
+            slip = ("it is the row without the mask: add mask[0, 0, position] to the scores, before the softmax, so "
+                    "the tokens after the blank get weight 0")
+        elif bool((mine < -1).any()):
+            slip = ("it holds large negative numbers: the mask was added after the softmax; add it to the scores "
+                    "before, and the softmax turns those places into weight 0")
+        else:
+            slip = "it differs from the softmax of q·k/√d plus the mask's row at `position`"
+        return f"Not quite: on {run.name}, {slip}."
+    return ("Correct: your masked row equals the model's under the causal mask, on the map's sentence and on a second "
+            "one: the mask's row, added to the scores, gives every token after the blank weight 0, and the softmax "
+            "shares all the weight among the blank and the tokens before it.")
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, unbiased: bool = False):

@@ -1,8 +1,9 @@
 """Notebook 2's build-it-yourself check cells, one verdict each: attention at toy size (which token wins a row, the
 weights by hand), then the answer run on the model that ran and on the other architecture
-(``utils.blocks.tiny_other_architecture``). Each verdict is one message: not answered, the
-first thing wrong (``utils.support.build_mistakes`` names it, on which model), or what the answer got right. The
-check cells print it inside ``utils.exercises.verdict``, so a crash in the student's code is reported too."""
+(``utils.blocks.tiny_other_architecture``), and the logit lens, on the model that ran. Each verdict is one message:
+not answered, the first thing wrong (``utils.support.build_mistakes`` names it, on which model), or what the answer
+got right. The check cells print it inside ``utils.exercises.verdict``, so a crash in the student's code is reported
+too."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from transformers import PreTrainedModel
 
 from utils.attention import AttentionHead, attention_head, attention_weights, layer_projections
 from utils.blocks import LayerParts, ModelParts
-from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, number, without
+from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, without
 from utils.sampling import filtered_probabilities, filters_itself
 from utils.support.build_mistakes import (
     all_heads_mistake,
@@ -175,6 +176,43 @@ def forward_verdict(my_forward: Callable, model: PreTrainedModel, other: PreTrai
             f"logits here: {gap:.1e}.")
 
 
+@torch.no_grad()
+def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> str:
+    """Exercise 12: ``my_lens(h, final_norm, lm_head)``, the probabilities the final norm and the LM head give one
+    hidden vector, against the model's own output on the last layer's vector before its final norm (read by a hook),
+    then on a middle layer's vector at the same position."""
+    final_norm = getattr(model.base_model, "norm", None) or model.base_model.ln_f
+    lm_head, seen = model.get_output_embeddings(), {}
+    hook = final_norm.register_forward_pre_hook(lambda module, args: seen.update(h=args[0][0, -1].clone()))
+    try:
+        outputs = model(input_ids=input_ids, output_hidden_states=True)
+    finally:
+        hook.remove()
+    middle = (len(outputs.hidden_states) - 1) // 2
+    cases = (("the last layer's vector (before the final norm)", seen["h"], outputs.logits[0, -1]),
+             (f"layer {middle}'s vector", outputs.hidden_states[middle][0, -1],
+              lm_head(final_norm(outputs.hidden_states[middle][0, -1]))))
+    for name, h, scores in cases:
+        answer = my_lens(h.clone(), final_norm, lm_head)
+        if answer is None:
+            return NOT_ANSWERED_HINT
+        expected = scores.float().softmax(-1)
+        if (problem := mismatch(answer, expected)) is None:
+            continue
+        try:
+            got = torch.as_tensor(answer.detach() if isinstance(answer, torch.Tensor) else answer).float()
+        except (TypeError, ValueError, RuntimeError):  # not numbers: mismatch has said what it is
+            got = None
+        slips = {"those are the LM head's scores; a softmax turns them into probabilities": scores.float(),
+                 "those are ln p (a log_softmax); the lens reads probabilities": scores.float().log_softmax(-1),
+                 "the final norm was left out: the LM head reads a normed vector": lm_head(h).float().softmax(-1)}
+        slip = next((slip for slip, wrong in slips.items() if got is not None and got.shape == wrong.shape
+                     and torch.allclose(got, wrong, atol=1e-4)), problem)
+        return f"Not quite: on {name}, {slip}."
+    return (f"Correct: on the last layer your lens gives the model's own output, and on layer {middle} the final norm "
+            "and the LM head read a vector they were never trained on. The table below reads every layer this way.")
+
+
 def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor) -> str:
     """The toy attention's prediction: which token (1, 2, ...) gets the last row's largest weight (``weights``: the
     rows' softmax, the future masked), with the dot products of the last query ``q[-1]`` with each key ``k[j]``."""
@@ -185,8 +223,8 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     if pick is None or pick not in range(1, n + 1):
         return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
     dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))
-    why = ("" if top == n else f" A score is a dot product, not a likeness: a long key along the query can score "
-           f"more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
+    why = ("" if top == n else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
+           f"long key along the query can score more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
     return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"
 
 

@@ -1,8 +1,8 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: greedy decoding and the probability of a
 continuation (exercises 1a, 1b), greedy decoding with the KV cache (exercise 2) and the tokens it saves (exercise
 3), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search (exercise
-7), the predictions about the strategies table and the logit lens, and Step 1's first word. Each returns the line the
-check cell prints, whatever the answer."""
+7), and Step 1's first word (the other predictions: ``utils.prediction_checks``). Each returns the line the check
+cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ from utils.exercises import (
     describe,
     number,
     on_its_classes,
-    predicted,
     token_ids,
-    truth,
     without,
-    words,
 )
 from utils.generation import continuation_log_probability, greedy_decode
 from utils.original_tutorial import GPT2_FIRST_GREEDY_ID, GPT2_FIRST_GREEDY_PIECE, GPT2_PROMPT_IDS, GPT2_PROMPT_PIECES
@@ -52,26 +49,57 @@ def next_word_verdict(my_next_word, tokenizer, next_token_logits: torch.Tensor, 
         "Your run's model has its own vocabulary and weights, so its own ids and choice."])
 
 
-def continuation_verdict(answer, model, decoded) -> str:
-    """Exercise 1b: the product of the chosen tokens' probabilities along ``decoded`` (a ``greedy_decode`` result),
-    against one forward pass over prompt and continuation. Products of the step table's printed probabilities (each
-    off by at most 0.0005) count as right."""
-    expected = math.exp(continuation_log_probability(model, decoded.ids, len(decoded.prompt_ids)))
-    if answer is None:
-        return NOT_ANSWERED_HINT
-    if number(answer) is None:
-        return f"Not quite: {describe(answer)} is not one number."
-    tolerance = expected * sum(0.0005 / step.candidates[0][1] for step in decoded.steps) * 1.01 + 1e-9
-    if abs(number(answer) - expected) <= tolerance:
-        return (f"Correct: {expected:.3g}, ln P = {math.log(expected):.2f}. A whole sentence is far less likely than "
-                "any single token.")
-    chosen = [step.candidates[0][1] for step in decoded.steps]  # each step's chosen token's probability
-    for slip, what in ((math.log(expected), "that is ln P; the probability itself is e to that power"),
-                       (sum(chosen), "that is their sum: multiply them, do not add"),
-                       (sum(chosen) / len(chosen), "that is their mean: multiply them instead")):
-        if abs(number(answer) - slip) <= 1e-3 * max(1.0, abs(slip)):
-            return f"Not quite: {describe(answer)}: {what}."
-    return f"Not quite: {describe(answer)}. Multiply the chosen tokens' probabilities, one per step."
+@torch.no_grad()
+def _continuation_slip(model, ids: list[int], start: int, value: float) -> str:
+    """What a wrong ``my_log_probability(ids, start)`` most likely did, from the number it returned."""
+    sequence = torch.tensor([ids], device=model.device)
+    logits = model(sequence).logits[0].float()
+    log_p = logits.log_softmax(-1)
+    after = sequence[0, 1:, None]  # token i + 1, for the scores at position i
+    own = log_p[:-1].gather(1, after)[:, 0]  # ln p of each token after the first, given those before it
+    slips = {"that is P itself; return ln P, its logarithm": math.exp(float(own[start - 1:].sum())),
+             "that is the mean per token; add them up": float(own[start - 1:].mean()),
+             "that counts the prompt's tokens too; start at prompt_length": float(own.sum()),
+             "the scores at position i predict token i + 1, so token i's ln p is at position i - 1":
+                 float(log_p[start:].gather(1, sequence[0, start:, None]).sum()),
+             "that is each step's best token, not the text's own tokens: gather each next token's ln p":
+                 float(log_p[start - 1:-1].max(-1).values.sum()),
+             "those are raw scores; log_softmax turns them into ln p first":
+                 float(logits[:-1].gather(1, after)[start - 1:].sum())}
+    return next((slip for slip, wrong in slips.items() if abs(value - wrong) <= 1e-3 * max(1.0, abs(wrong))),
+                "it differs from the sum of ln p(token i | the tokens before it), for i from prompt_length on")
+
+
+def continuation_verdict(my_log_probability, model, decoded) -> str:
+    """Exercise 1b: ``my_log_probability(ids, prompt_length)``, ln P of ``ids[prompt_length:]`` given what comes
+    before each, from one forward pass, against ``continuation_log_probability``: on the greedy continuation
+    (``decoded``), the same ids with a prompt 2 tokens longer, and the continuation reversed (tokens the model did
+    not choose)."""
+    prompt, ids = len(decoded.prompt_ids), list(decoded.ids)
+    cases = (("the greedy continuation", ids, prompt), ("the same ids with a prompt 2 tokens longer", ids, prompt + 2),
+             ("the continuation reversed", ids[:prompt] + ids[prompt:][::-1], prompt))
+    for name, case, start in cases:
+        passes = []
+        hook = model.register_forward_pre_hook(lambda *args, passes=passes: passes.append(1))
+        try:
+            with without((generation, "continuation_log_probability")):  # what this exercise rebuilds
+                answer = my_log_probability(list(case), start)
+        finally:
+            hook.remove()
+        if answer is None:
+            return NOT_ANSWERED_HINT
+        if (value := number(answer)) is None:
+            return f"Not quite: return ln P, one number; on {name} got {describe(answer)}."
+        expected = continuation_log_probability(model, case, start)
+        if abs(value - expected) > 1e-3 * max(1.0, abs(expected)):
+            return f"Not quite: on {name}, {value:.4g}: {_continuation_slip(model, case, start, value)}."
+        if len(passes) != 1:
+            return (f"Not quite: right on {name}, but from {len(passes)} forward passes. One pass over the whole "
+                    "sequence scores every position at once: the logits at position i - 1 give token i's ln p.")
+    total = continuation_log_probability(model, ids, prompt)
+    return (f"Correct: one pass gives every step's ln p at once. The greedy continuation: ln P = {total:.2f}, so P = "
+            f"e^{total:.2f} = {math.exp(total):.3g}, the step table's chosen probabilities multiplied. A whole text is "
+            "far less likely than any single token. Minus this, per token, is the loss notebook 3 trains down.")
 
 
 NEAR_TIE = 1e-3  # two scores this close are a tie: a cached pass and a full one may round either to the top
@@ -212,6 +240,8 @@ DRAWS = 400  # first tokens drawn to test a sampler that draws other tokens than
 def _draws_fit(my_sample, model, start, temperature, top_k, top_p) -> tuple[bool, str]:
     """(do ``DRAWS`` first tokens of ``my_sample`` follow the filtered distribution?, the chi-squared test's numbers):
     tokens expected fewer than 5 times are pooled; the bound is the 0.1% point (Wilson-Hilferty)."""
+    print(f"Your draws differ from generate's: drawing {DRAWS} first tokens with your sampler to test them "
+          "(about half a minute)...", flush=True)
     n = start["input_ids"].shape[-1]
     with torch.no_grad():
         p = filtered_probabilities(model(**start).logits[0, -1].float(), temperature, top_k, top_p).double()
@@ -311,89 +341,3 @@ def beam_verdict(my_beam_search, model, tokenizer, start, n: int, pad_token_id: 
     return (f"Not quite: yours {tokenizer.decode(mine[len(prompt):])!r}, generate's "
             f"{tokenizer.decode(theirs[len(prompt):])!r}. (Score a beam by the sum of ln p over its tokens, not by its "
             "last token; extend each beam by its 2 best tokens, then keep the best 2 of all the candidates.)")
-
-
-def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[str, float],
-                       log_probability: dict[str, float]) -> str:
-    """The strategies table's two predictions: which strategy's text is most likely per token (``per_token_lp``:
-    name -> mean ln P per token; a prediction may be a name or its start), and whether beam search finds a likelier
-    text than greedy, per token (both are single texts, and beam search's own score, with ``length_penalty=1``, is
-    ln P per token: a text that stops early is not favoured; ``log_probability``: name -> ln P of its first draw)."""
-    most = max(per_token_lp, key=per_token_lp.get)
-    beam, greedy = per_token_lp["beam search (4)"], per_token_lp["greedy"]
-    beats = beam > greedy + 1e-6
-    lines = [f"most likely per token: {most} ({per_token_lp[most]:.2f}); beam search {beam:.2f} per token (ln P "
-             f"{log_probability['beam search (4)']:.1f}) vs greedy {greedy:.2f} (ln P "
-             f"{log_probability['greedy']:.1f}): beam search found "
-             + ("a text more likely per token." if beats else "no text more likely per token.")]
-    cool, hot = per_token_lp["temperature 0.7"], per_token_lp["temperature 1.5"]
-    lines.append(f"ln P per token at temperature 0.7: {cool:.2f}, at 1.5: {hot:.2f}: the hotter draws are "
-                 + ("less likely." if hot < cool else "not less likely in this run."))
-    guess = str(my_prediction).strip().lower()  # a name, or its start: "beam" is "beam search (4)"
-    named = [s for s in per_token_lp if s == guess] or [
-        s for s in per_token_lp if guess and (s.startswith(guess) or guess.startswith(s.split(" (")[0]))]
-    if len(named) != 1:
-        lines.append(f"Your prediction {describe(my_prediction)} is " + ("none" if not named else "more than one")
-                     + f" of: {', '.join(per_token_lp)}.")
-    else:
-        guess = named[0]
-        lines.append(f"You predicted {guess}: " + ("right." if guess == most else f"{per_token_lp[guess]:.2f} per "
-                     f"token, {per_token_lp[most] - per_token_lp[guess]:.2f} below the most likely."))
-    said = truth(my_beam_beats_greedy)
-    if said is not None:
-        lines.append(f"Beam search beats greedy: you said {said}, " + ("right." if said == beats else "not this time."))
-    else:
-        lines.append(f"Beam search beats greedy: {beats}. (Predict it as True or False; got "
-                     f"{describe(my_beam_beats_greedy)}.)")
-    return "\n".join(lines)
-
-
-def _times_faster(guess) -> float | None:
-    """A predicted speed-up as a number above 0, or None for anything else."""
-    value = number(guess)
-    return value if value is not None and math.isfinite(value) and value > 0 else None
-
-
-def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
-    """Whether ``guess`` is a written prediction of the cache's speed-up, a number above 0; if not, says what to
-    write, in one line, and the timing cells that asked show nothing (``utils.exercises.predicted``)."""
-    if not predicted(guess, where=where):
-        return False
-    if _times_faster(guess) is None:
-        print(f"{describe(guess)} is not a number of times faster: write one above 0 (in {where}), then run this "
-              "cell again.")
-        return False
-    return True
-
-
-def speedup_verdict(guess, measured: float, tokens: int) -> str:
-    """The cache's speed-up predicted (a number, how many times faster) against the one ``measured`` over ``tokens``
-    new tokens: close when within a factor of 2 either way."""
-    value = _times_faster(guess)
-    if value is None:
-        return f"Answer with a number above 0, how many times faster (got {describe(guess)})."
-    said = f"You predicted {value:g}x; this run measured {measured:.1f}x over {tokens} new tokens: "
-    grows = (" Re-feeding's cost grows with the text, the cached step's hardly at all, so the gain grows with the "
-             "number of tokens: it is larger for long texts than for short ones.")
-    if value > 2 * measured:  # the usual miss: the tokens fed fall far more than the time
-        return (f"{said}over by more than a factor of 2. The cache cuts the tokens fed far more than the time: "
-                "every pass still reads all the weights, however few tokens it feeds (the report's last line).")
-    close = value >= measured / 2
-    return said + ("within a factor of 2, close." if close else "under by more than a factor of 2.") + grows
-
-
-def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str:
-    """The logit lens's prediction: in which third of the layers (0, the embeddings, to the last) the model's final
-    choice becomes the lens's top token and stays so to the end (``lens``: each layer's probabilities at the last
-    position; an early layer where it tops the lens only for a while does not count)."""
-    if guess is None:
-        return NOT_ANSWERED
-    named = [third for third in ("early", "middle", "late") if third in (words(guess) or "").split()]
-    if len(named) != 1:  # "late", "the late third" and "Late layers." name one; "early or late" names two
-        return f"Not quite: answer \"early\", \"middle\" or \"late\"; got {describe(guess)}."
-    said = named[0]
-    settled = 1 + max((layer for layer, p in enumerate(lens) if int(p.argmax()) != choice), default=-1)
-    third = ("early", "middle", "late")[min(2, 3 * settled // len(lens))]
-    return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "
-            f"{tokenizer.decode([choice])!r} tops the lens from layer {settled} of {len(lens) - 1} to the end, in the "
-            f"{third} third.")

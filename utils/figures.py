@@ -131,25 +131,27 @@ def top_words_figure(top: dict[str, float], title: str, text: str, beside: dict[
 
 
 def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
-                    evaluations: list[tuple[int, float]] = (), lines: dict[str, float] | None = None):
-    """(figure, alt text): notebook 3's own training loop, its loss at every step and its ``evaluations`` ((step,
-    validation loss) pairs), under the uniform guess (``uniform``: ln of ``vocab_size``) and ``lines`` (name -> a
-    count model's loss on the same validation text)."""
+                    evaluations: list[tuple[int, float]] = (), lines: dict[str, float] | None = None,
+                    whose: str = "your loop"):
+    """(figure, alt text): notebook 3's own training loop (``whose``), its loss at every step and its ``evaluations``
+    ((step, validation loss) pairs), under the uniform guess (``uniform``: ln of ``vocab_size``) and ``lines`` (name
+    -> a count model's loss on the same validation text)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(range(1, len(losses) + 1), losses, lw=1, label="training loss (each step)")
-    if evaluations:  # dashed with markers: told apart from the training line by more than colour
-        ax.plot(*zip(*evaluations), ls="--", marker="o", markersize=5, label="validation loss")
-    ax.axhline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size}")
-    for (name, loss), style in zip((lines or {}).items(), ("-.", (0, (5, 2, 1, 2, 1, 2)))):
-        ax.axhline(loss, color="black", ls=style, lw=1, label=f"{name}, {loss:.2f}")
-    ax.set(xlabel="step", ylabel="loss (nats per byte)", title="your training loop, on bytes")
-    ax.legend()
+    with plt.rc_context(STYLE):  # the notebook's style, wherever it is drawn
+        fig, ax = plt.subplots(figsize=(11, 4.2), layout="constrained")
+        ax.plot(range(1, len(losses) + 1), losses, lw=1, label="training loss (each step)")
+        if evaluations:  # dashed with markers: told apart from the training line by more than colour
+            ax.plot(*zip(*evaluations), ls="--", marker="o", markersize=5, label="validation loss")
+        ax.axhline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size}")
+        for (name, loss), style in zip((lines or {}).items(), ("-.", (0, (5, 2, 1, 2, 1, 2)))):
+            ax.axhline(loss, color="black", ls=style, lw=1, label=f"{name}, {loss:.2f}")
+        ax.set(xlabel="step", ylabel="loss (nats per byte)", title=f"{whose}, on bytes")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, not over them
     held = (f"; its validation loss {evaluations[0][1]:.2f} at step {evaluations[0][0]}, {evaluations[-1][1]:.2f} at "
             f"step {evaluations[-1][0]}" if evaluations else "")
     counts = "".join(f", the {name} at {loss:.2f}" for name, loss in (lines or {}).items())
-    return fig, (f"Training loss of your loop over {len(losses)} steps on bytes, from {losses[0]:.2f} to "
+    return fig, (f"Training loss of {whose} over {len(losses)} steps on bytes, from {losses[0]:.2f} to "
                  f"{losses[-1]:.2f}{held}; lines: the uniform guess at {uniform:.2f}{counts}.")
 
 

@@ -1,9 +1,9 @@
-"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 8(d) (the
+"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 8(e) (the
 vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
 of the blank, both under a causal mask) and the True-or-False predictions (``outcome_verdict``); exercises 8-10,
-inside the encoder (the causal mask among them), are ``utils.attention_checks``. Each verdict returns a line or a few
-to print, whatever the answer; the reveals wait for a prediction (``word_predicted``, ``require_word``,
-``causal_experiment_ready``)."""
+inside the encoder, are ``utils.attention_checks`` (the causal mask itself: ``utils.mask_checks``). Each verdict
+returns a line or a few to print, whatever the answer; the reveals wait for a prediction (``word_predicted``,
+``require_word``, ``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
@@ -293,7 +293,7 @@ def guess_verdict(my_sentence, my_word, model, tokenizer: PreTrainedTokenizerBas
 
 def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizerBase, top_k: int,
                        show_top: bool, changes=None) -> str:
-    """Exercise 7(a): ``my_text`` changes only the words after ``text``'s blank, and the probabilities at the blank
+    """Exercise 7: ``my_text`` changes only the words after ``text``'s blank, and the probabilities at the blank
     move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5). ``changes``: the
     student's prediction, True or False, that the probabilities at the blank change; nothing is shown before it."""
     if my_text is None:
@@ -329,7 +329,7 @@ ROUNDING = 1e-4  # float32 sums taken in another order (a longer sentence) move 
 
 def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenizer: PreTrainedTokenizerBase,
                    model_name: str) -> str:
-    """Exercise 8(d): does the prediction at the blank change, under a causal mask, when only the words after it
+    """Exercise 8(e): does the prediction at the blank change, under a causal mask, when only the words after it
     change? ``at_the_blank(sentence, causal)``: the model's probabilities at the sentence's blank. Compared as ln p,
     which shows a change among small probabilities too. Each sentence runs once each way."""
     said = truth(my_causal_changes)

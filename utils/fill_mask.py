@@ -1,8 +1,10 @@
 """Fill in the blanks with a masked language model: ranked words for every mask, a batch that hides every token of
-some sentences, one at a time, with each hidden token's loss, and the causal mask that hides from each token the
-tokens after it."""
+some sentences, one at a time, with each hidden token's loss (``BlankGroups``: notebook 1's ten steps, measured), and
+the causal mask that hides from each token the tokens after it."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.nn import functional as F
@@ -110,3 +112,33 @@ def mean_change(before: torch.Tensor, after: torch.Tensor) -> tuple[float, float
     change = (after - before).double()
     margin = 2 * float(change.std()) / len(change) ** 0.5 if len(change) > 1 else float("inf")
     return float(change.mean()) if len(change) else float("nan"), margin
+
+
+class BlankGroups:
+    """Notebook 1's ten steps, measured: every token of the batch's ``sentences`` and of ``unseen`` ones hidden in
+    turn (``one_blank_each``), in three groups: the blanks the steps trained (a label other than -100 in ``labels``),
+    the same sentences' other blanks, and the sentences the steps never see."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, sentences: list[str], unseen: list[str],
+                 labels: torch.Tensor):
+        self.seen, self.unseen = one_blank_each(tokenizer, sentences), one_blank_each(tokenizer, unseen)
+        self.trained = torch.tensor([bool(labels[s, p] != -100) for s, p in blank_sources(tokenizer, sentences)])
+        self.names = ("the blanks the steps trained", "the same sentences' other blanks",
+                      f"{len(unseen)} sentences it never saw")
+
+    def score(self, model: PreTrainedModel) -> tuple[torch.Tensor, torch.Tensor]:
+        """-ln p of every hidden token: (the batch's sentences, the unseen ones)."""
+        return losses_per_blank(model, self.seen), losses_per_blank(model, self.unseen)
+
+    def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
+        """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± twice its
+        standard error, under the uniform guess's ln V."""
+        pairs = ((before[0][self.trained], after[0][self.trained]), (before[0][~self.trained], after[0][~self.trained]),
+                 (before[1], after[1]))
+        lines = [f"every token hidden in turn: mean -ln p before -> after (a uniform guess: ln {vocab_size:,} = "
+                 f"{math.log(vocab_size):.2f}),", "and the mean change ± twice its standard error:"]
+        for name, (b, a) in zip(self.names, pairs):
+            shift, twice_se = mean_change(b, a)
+            lines.append(f"  {name:<33} {len(b):>3} blanks  {b.mean():.2f} -> {a.mean():.2f}  ({shift:+.2f} ± "
+                         f"{twice_se:.2f})")
+        return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import statistics
+import textwrap
 import time
 from dataclasses import dataclass, field
 
@@ -204,13 +205,15 @@ def compare_strategies(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     return found
 
 
-def strategy_table(found: dict[str, Strategy]) -> str:
+def strategy_table(found: dict[str, Strategy], width: int = 100) -> str:
     """``compare_strategies``'s result as a text table: ln P per token (mean ± SD over the draws), the share of
-    repeated token pairs (mean), then the first draw's length, ln P and text."""
+    repeated token pairs (mean), then the first draw's length and ln P, and under each row its text, cut at a word to
+    ``width`` characters so the table fits a slide."""
     lines = [f"{'':<16} {'ln P per token':>14} {'repeated':>9}   the first draw",
-             f"{'strategy':<16} {'(mean ± SD)':>14} {'pairs':>9}   {'tokens':>6} {'ln P':>7}  text"]
+             f"{'strategy':<16} {'(mean ± SD)':>14} {'pairs':>9}   {'tokens':>6} {'ln P':>7}"]
     for name, s in found.items():
         spread = f"± {statistics.stdev(s.per_token):.2f}" if len(s.per_token) > 1 else ""
         lines.append(f"{name:<16} {statistics.mean(s.per_token):7.2f} {spread:>6} {statistics.mean(s.repeated):8.0%}"
-                     f"   {s.tokens:>6} {s.log_probability:7.1f}  {s.text.replace(chr(10), ' ')!r}")
+                     f"   {s.tokens:>6} {s.log_probability:7.1f}")
+        lines.append(textwrap.shorten(repr(s.text), width, initial_indent="    ", placeholder=" …"))
     return "\n".join(lines)

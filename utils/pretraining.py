@@ -73,11 +73,10 @@ def gpt2_config(tokenizer: PreTrainedTokenizerBase, profile: dict) -> GPT2Config
     profiles (benchmarks/README.md has what the masks cost). Set ``dropout`` to 0.1 for GPT-2's configuration.
     """
     p = profile["dropout"]
-    return GPT2Config(vocab_size=len(tokenizer), n_ctx=profile["context_length"],
-                      n_positions=profile["context_length"], n_layer=profile["n_layer"], n_embd=profile["n_embd"],
-                      n_head=profile["n_head"], resid_pdrop=p, embd_pdrop=p, attn_pdrop=p,
-                      bos_token_id=tokenizer.bos_token_id,
-                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+    return GPT2Config(vocab_size=len(tokenizer), n_positions=profile["context_length"], n_layer=profile["n_layer"],
+                      n_embd=profile["n_embd"], n_head=profile["n_head"], resid_pdrop=p, embd_pdrop=p, attn_pdrop=p,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                      pad_token_id=tokenizer.eos_token_id)
 
 
 def new_gpt2(config: GPT2Config) -> GPT2LMHeadModel:

@@ -1,6 +1,6 @@
 """Notebook 3's verdicts on what a student predicted about a run, once the run has answered: the final losses and
 the validation curve's shape, the perplexity at the minimum, the gap with every article, dropout, and the byte run
-against the bigram line. Each returns the lines a check cell prints, for any answer of any type."""
+against the bigram model. Each returns the lines a check cell prints, for any answer of any type."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from utils import original_tutorial
 from utils.exercises import NOT_ANSWERED_HINT, close, describe, number, predicted, truth, words
 
 _FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "lowers", "lowered", "lowering",
-         "down", "improv", "better", "bottom", "downward")
+         "down", "improv", "better", "bottom", "downward", "minim", "low", "lowest", "trough")
 _RISE = ("rise", "rising", "rose", "increas", "climb", "grow", "grew", "higher", "up", "worse", "degrad", "bounc",
          "rebound", "diverg", "deteriorat", "upward")
-_SHAPE_WORDS = dict.fromkeys(("u", "overfit", "overfits", "overfitting"), "falls+rises")  # negated as one word
+_SHAPE_WORDS = dict.fromkeys(("u", "v", "overfit", "overfits", "overfitting"), "falls+rises")  # negated as one word
 _FLAT = ("flat", "same", "constant", "level", "levels", "plateau", "steady", "unchanged")
-_WHOLE_WORDS = {"up", "down", "lower", "lowers", "lowered", "lowering", "higher", "same", "level"}  # matched whole
+_WHOLE_WORDS = {"up", "down", "lower", "lowers", "lowered", "lowering", "higher", "same", "level", "low"}  # whole
 _GOING_ON = {"keep", "keeps", "continue", "continues", "stay", "stays"}  # "not keep falling": it falls, then stops
 # "t": what words() leaves of "doesn't"; a move right after "gap" or "difference" is theirs, not the curve's
 _NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "difference"}
@@ -24,9 +24,12 @@ _NEGATIONS = {"not", "never", "no", "nor", "without", "cannot", "t", "gap", "dif
 def curve_shape(answer) -> str | None:
     """A curve's shape in the student's own words, as the moves it names in order: "It goes down, then back up" ->
     "falls then rises"; "stays flat" -> "flat"; a negated move is none ("falls and never overfits" -> "falls"), but
-    not one that is only said to end ("won't keep falling: it rises" -> "falls then rises")."""
-    moves, negated = [], 0  # negated: words left in which a negation cancels the next move
+    not one that is only said to end ("won't keep falling: it rises" -> "falls then rises"); "A after B" is B, then A
+    ("rises after a dip" -> "falls then rises")."""
+    moves, negated, after = [], 0, None  # negated: words left in which a negation cancels the next move
     for word in " ".join(_SHAPE_WORDS.get(word, word) for word in (words(answer) or "").split()).split():
+        if word == "after" and moves and after is None:  # the moves named after "after" came first
+            after = len(moves)
         if word in _NEGATIONS:  # "never rises", "doesn't go back up"; "no" only right before ("No, it falls")
             negated = 2 if word in ("no", "nor") else 4
         elif word in _GOING_ON and negated:  # "won't keep falling": the fall happens, and ends
@@ -40,6 +43,9 @@ def curve_shape(answer) -> str | None:
             if not moves or moves[-1] != move:
                 moves.append(move)
         negated = 0 if any(named) else max(0, negated - 1)
+    if after is not None and after < len(moves):
+        order = moves[after:] + moves[:after]
+        moves = [m for i, m in enumerate(order) if i == 0 or m != order[i - 1]]
     # a pause between a fall and a rise is still one U: "falls, stays flat, then rises" -> "falls then rises"
     moves = [m for i, m in enumerate(moves) if not (m == "flat" and 0 < i < len(moves) - 1 and moves[i - 1] == "falls"
                                                     and moves[i + 1] == "rises")]
@@ -119,7 +125,7 @@ def more_data_verdict(guess, first: tuple[float, float], every: tuple[float, flo
     lines = [f"{call}: you predicted {said}; its last validation loss "
              f"is {every[1]:.2f}, {abs(margin):.2f} {'under' if margin > 0 else 'above'} a unigram count of its "
              f"training text ({counted:.2f}), ± {error:.2f} (one standard error, by article): " + (
-                 "more than two standard errors under, so it learnt more than which tokens are common."
+                 "more than two standard errors under, so it beats a count of which tokens are common."
                  if margin > bar else "more than two standard errors above: not yet even which tokens are common."
                  if margin < -bar else "within two standard errors, level with it, which neither True nor False "
                  "predicted: so far it learnt which tokens are common, and little of which follow which."),
@@ -184,7 +190,7 @@ def rise_verdict(guess, valid: list[tuple[int, float]], margin: float = 0.1) -> 
 
 
 def bigram_verdict(guess, last: float, bigram: float, error: float | None = None) -> str:
-    """The byte run's prediction: will its last validation loss (``last``) end under the bigram line (``bigram``)?
+    """The byte run's prediction: will its last validation loss (``last``) end under the bigram model (``bigram``)?
     ``guess`` True or False, in any form ``truth`` reads; ``error``: one standard error of the margin (by article),
     within two of which the result is too close to call."""
     said = truth(guess)
@@ -194,7 +200,7 @@ def bigram_verdict(guess, last: float, bigram: float, error: float | None = None
     bar = f" (± {error:.2f}, one standard error by article)" if error is not None else ""
     call = ("too close to call: within two standard errors" if close_call else
             "right" if said == under else "not this time")
-    lines = [f"Under the bigram line? You predicted {said}; the run ended {abs(bigram - last):.2f} nats "
+    lines = [f"Under the bigram model? You predicted {said}; the run ended {abs(bigram - last):.2f} nats "
              f"{'under' if under else 'above'} it{bar}: {call}."]
     if under and not said and not close_call:
         lines.append("A count of pairs sees one byte back; the model reads the whole chunk before each byte, and "

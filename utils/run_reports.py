@@ -1,5 +1,5 @@
 """Notebook 3's result printouts, kept out of the cells' sight: the first run's validation table, your loop's byte
-run, the optional byte run's numbers, one table in nats per byte, and where context pays. Each prints what its cell
+run, the byte run's numbers, one table in nats per byte, and where context pays. Each prints what its cell
 shows and returns what later cells read; the cells keep the mechanism (the runs, the optimizer, the comparisons)."""
 
 from __future__ import annotations
@@ -47,19 +47,20 @@ def own_loop_batches(chunks, steps: int, chunks_a_step: int, collator) -> tuple[
     return list(train), list(DataLoader(chunks["valid"], batch_size=4, collate_fn=collator))
 
 
-def own_loop_report(losses, evaluations, uniform: float, vocab_size: int, lines: dict[str, float]) -> None:
-    """Your loop's figure (every step's loss and its evaluations, under the uniform guess and ``lines``) and where its
-    last evaluation ends against the lines; or what is missing."""
+def own_loop_report(losses, evaluations, uniform: float, vocab_size: int, lines: dict[str, float],
+                    whose: str = "your loop") -> None:
+    """The loop's figure (every step's loss and its evaluations, under the uniform guess and ``lines``) and where its
+    last evaluation ends against the lines, or what is missing; ``whose`` names the loop that ran."""
     if not losses:
         print("Write exercise 2's loop first (it returned no losses); this cell then trains with it.")
         return
-    show(*own_loop_figure(losses, uniform, vocab_size, evaluations or (), lines))
+    show(*own_loop_figure(losses, uniform, vocab_size, evaluations or (), lines, whose))
     if not evaluations:
-        print("your loop returned no evaluations")
+        print(f"{whose} returned no evaluations")
         return
     step, loss = evaluations[-1]
     place = baselines.against(loss, {f"the {name}": line for name, line in lines.items()})
-    print(f"your loop's validation loss at step {step}: {loss:.2f} nats per byte, {place}")
+    print(f"{whose}: validation loss at step {step}, {loss:.2f} nats per byte, {place}")
 
 
 def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: float, unigram: float,

@@ -35,11 +35,12 @@ def predict_the_strategies():
     my_beam_beats_greedy = True
 
 
-def probability_of_the_continuation():
-    global continuation_probability
-    import math
-
-    continuation_probability = math.prod(step.candidates[0][1] for step in manual.steps)
+def my_log_probability(ids, prompt_length):
+    sequence = torch.tensor([ids])
+    with torch.no_grad():
+        log_p = model(sequence).logits[0].log_softmax(-1)  # (length, vocabulary): ln p of every token, every position
+    rows, nexts = log_p[prompt_length - 1:-1], sequence[0, prompt_length:]  # row i - 1 predicts token i
+    return float(rows.gather(1, nexts[:, None]).sum())
 
 
 def my_greedy(prompt_ids, n):
@@ -211,10 +212,14 @@ def predict_the_lens():
     my_lens_third = "late"  # the last layers turn the running vector into the next token's embedding direction
 
 
+
+def my_lens(h, final_norm, lm_head):
+    return lm_head(final_norm(h)).softmax(-1)  # the norm, the LM head's scores, their probabilities
+
 SOLUTIONS = {
     "4cd90ea4": (body(predict_the_next_word), "You predicted 'great'"),
     "1a000002": (cell(my_greedy), "Correct:"),
-    "c33": (body(probability_of_the_continuation), "Correct:"),
+    "c33": (cell(my_log_probability), "Correct: one pass gives every step's ln p at once"),
     "2fab3d31": (cell(my_cached_greedy), "Correct:"),
     "c36": (cell(work_refeed, work_cached), "Correct:"),
     "a3ab62ec": (body(predict_the_cache_speedup), "You predicted 20x"),
@@ -233,5 +238,6 @@ SOLUTIONS = {
     "93d11cfb": (cell(my_norm), "Correct:"),
     "93d11cfc": (cell(my_layer), "Correct:"),
     "14677cf1": (cell(my_forward), "Correct:"),
+    "18ef1651": (cell(my_lens), "Correct: on the last layer your lens gives the model's own output"),
     "18ef164a": (body(predict_the_lens), "you predicted 'late'; the final choice"),
 }

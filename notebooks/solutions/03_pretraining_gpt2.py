@@ -176,7 +176,7 @@ SOLUTIONS = {
     "c45": (cell(next_token_accuracy), "Correct:"),
     "c51": (body(dropout), "you predicted 0.20"),  # right or not: whatever the smoke run measures
     "c48": (body(more_data), "you predicted True"),  # right or not: whatever the smoke run measures
-    "0a2c4e70": (body(own_loop), "You predicted False: your loop's model ended at"),  # whatever the smoke run measures
+    "0a2c4e70": (body(own_loop), "You predicted False: the loop's model ended at"),  # whatever the smoke run measures
     "e7a1c3f5": (MY_GPT_IMPORTS + cell(MyBlock, MyGPT), "Correct: your GPT trains as GPT-2 does"),
     "b7e31c02": (body(byte_run), "You predicted False"),  # right or not: whatever the smoke run measures
 }

@@ -1,9 +1,10 @@
-"""Notebook 2's verdict on the strategies table's predictions, on numbers chosen by hand."""
+"""Notebook 2's verdicts on its predictions (the strategies table, the KV cache's speed-up), on numbers chosen by
+hand."""
 
 import pytest
 import torch
 
-from utils.decoding_checks import speedup_predicted, speedup_verdict, strategies_verdict
+from utils.prediction_checks import speedup_predicted, speedup_verdict, strategies_verdict
 
 PER_TOKEN = {"greedy": -1.2, "temperature 0.7": -1.9, "temperature 1.5": -4.5, "top-k 10": -2.4, "top-p 0.9": -2.6,
              "beam search (4)": -0.9}  # name -> mean ln P per token
@@ -14,6 +15,8 @@ FIRST_DRAW = {"greedy": -36.0, "beam search (4)": -27.0}  # ln P of the first dr
     ("beam search (4)", "You predicted beam search (4): right."),
     ("Beam", "You predicted beam search (4): right."),  # a name's start
     ("greedy", "You predicted greedy: -1.20 per token, 0.30 below the most likely."),
+    ("top p 0.9", "You predicted top-p 0.9: -2.60 per token"), ("nucleus", "You predicted top-p 0.9:"),
+    ("temp 0.7", "You predicted temperature 0.7: -1.90 per token"), ("Top_K", "You predicted top-k 10:"),
     ("temperature", "Your prediction 'temperature' is more than one of: greedy, temperature 0.7"),
     (3, "Your prediction 3 is none of: greedy, temperature 0.7"),
 ])

@@ -1,0 +1,79 @@
+"""Notebook 1's check cells for the causal mask, kept out of the cells' sight: exercise 8(c), ``my_causal_mask``,
+against ``utils.fill_mask.causal_mask`` and then through the model; and the mask 8(e)'s experiment runs, the
+student's once 8(c)'s check passes it. Each verdict returns a line to print, whatever the answer."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
+from utils.fill_mask import causal_mask, encode_masked
+
+
+def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
+    """What is wrong with ``answer`` as ``causal_mask(n, dtype)``, or None."""
+    if not isinstance(answer, torch.Tensor):
+        return f"return a tensor; for n = {n} got {describe(answer)}"
+    if tuple(answer.shape) == (n, n):
+        return (f"its shape is ({n}, {n}); attention_mask takes (batch, heads, query, key): add two leading "
+                "dimensions of 1, e.g. mask[None, None]")
+    if tuple(answer.shape) != (1, 1, n, n):
+        return f"for n = {n} its shape is {tuple(answer.shape)}, not (1, 1, {n}, {n})"
+    if not answer.is_floating_point():
+        return (f"its dtype is {answer.dtype}; the mask is added to the scores, so it holds numbers: 0 where a token "
+                "may look, torch.finfo(model.dtype).min where it may not")
+    if answer.dtype != dtype:
+        return f"its dtype is {answer.dtype}; the model's scores are {dtype}: build it with dtype=model.dtype"
+    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
+    values = answer[0, 0].detach()
+    hidden, shown = values <= -1e4, values == 0  # weight 0 after a softmax: finfo's min, -1e9 or -inf
+    if torch.equal(hidden, later.T) and n > 1:
+        return "it hides the tokens before each token and shows those after it: the mask the wrong way round"
+    if bool(hidden.diagonal().any()):
+        return "it hides each token from itself (the diagonal); a token may look at itself: triu(diagonal=1)"
+    if not bool(hidden[later].all()):
+        return (f"a token after the query gets {float(values[later][~hidden[later]][0]):g}, which leaves it weight "
+                "after the softmax: add the most negative float there, torch.finfo(model.dtype).min")
+    if not bool(shown[~later].all()):
+        return (f"where a token may look the mask must add 0; it adds {float(values[~later][~shown[~later]][0]):g}, "
+                "which shifts those scores")
+    return None
+
+
+def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """Exercise 8(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
+    encoded, blanks = encode_masked(tokenizer, text)
+    length = encoded["input_ids"].shape[1]
+    for n in (4, 1, length):
+        with without((sys.modules["utils.fill_mask"], "causal_mask")):  # what this exercise rebuilds
+            answer = my_causal_mask(n)
+        if answer is None:
+            return NOT_ANSWERED_HINT
+        if (problem := _mask_problem(answer, n, model.dtype)) is not None:
+            return f"Not quite: {problem}."
+    with torch.no_grad():
+        mine, reference = (model(input_ids=encoded["input_ids"], attention_mask=m).logits[0, blanks[0]].softmax(-1)
+                           for m in (my_causal_mask(length), causal_mask(length, model.dtype)))
+    if (problem := mismatch(mine, reference)) is not None:
+        return f"Not quite: through the model, the probabilities at the blank differ: {problem}."
+    return (f"Correct: your mask equals utils.fill_mask.causal_mask, for 4, 1 and {length} tokens (0 on and below the "
+            "diagonal, the most negative float above it), and through the model it gives the same probabilities at "
+            "the blank.")
+
+
+def mask_in_use(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str):
+    """The causal mask exercise 8(e)'s experiment runs, as a function of n: the student's ``my_causal_mask`` once
+    exercise 8(c)'s check passes it, else ``utils.fill_mask.causal_mask``. One printed line says which."""
+    try:
+        yours = callable(my_causal_mask) and causal_mask_verdict(my_causal_mask, model, tokenizer, text).startswith(
+            "Correct")
+    except Exception:  # an answer that raises is not yet right; its own check cell shows the error
+        yours = False
+    if yours:
+        print("The causal mask here is yours: my_causal_mask passed exercise 8 (c)'s check.")
+        return my_causal_mask
+    print("The causal mask here is utils.fill_mask.causal_mask: yours has not passed exercise 8 (c)'s check yet.")
+    return lambda n: causal_mask(n, model.dtype)

@@ -1,0 +1,107 @@
+"""Notebook 2's predictions, kept out of the cells' sight: the strategies table's two (which strategy's text is most
+likely per token; does beam search beat greedy), the KV cache's speed-up (with the gate that holds the timing until a
+number is written), and the logit lens's third. Each verdict returns the line the check cell prints, whatever the
+answer."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+from utils.exercises import NOT_ANSWERED, describe, number, predicted, truth, words
+
+
+def _spelled(name: str) -> str:
+    """A strategy's name as the verdict compares it: lower case, hyphens as spaces, "nucleus" as "top p", "temp" as
+    "temperature"."""
+    name = re.sub(r"[\s_-]+", " ", name.strip().lower())
+    return re.sub(r"\btemp\b", "temperature", name.replace("nucleus", "top p"))
+
+
+def strategies_verdict(my_prediction, my_beam_beats_greedy, per_token_lp: dict[str, float],
+                       log_probability: dict[str, float]) -> str:
+    """The strategies table's two predictions: which strategy's text is most likely per token (``per_token_lp``:
+    name -> mean ln P per token; a prediction may be a name or its start), and whether beam search finds a likelier
+    text than greedy, per token (both are single texts, and beam search's own score, with ``length_penalty=1``, is
+    ln P per token: a text that stops early is not favoured; ``log_probability``: name -> ln P of its first draw)."""
+    most = max(per_token_lp, key=per_token_lp.get)
+    beam, greedy = per_token_lp["beam search (4)"], per_token_lp["greedy"]
+    beats = beam > greedy + 1e-6
+    lines = [f"most likely per token: {most} ({per_token_lp[most]:.2f}); beam search {beam:.2f} per token (ln P "
+             f"{log_probability['beam search (4)']:.1f}) vs greedy {greedy:.2f} (ln P "
+             f"{log_probability['greedy']:.1f}): beam search found "
+             + ("a text more likely per token." if beats else "no text more likely per token.")]
+    cool, hot = per_token_lp["temperature 0.7"], per_token_lp["temperature 1.5"]
+    lines.append(f"ln P per token at temperature 0.7: {cool:.2f}, at 1.5: {hot:.2f}: the hotter draws are "
+                 + ("less likely." if hot < cool else "not less likely in this run."))
+    guess = _spelled(str(my_prediction))  # a name, or its start: "beam" is "beam search (4)", "top p" is "top-p 0.9"
+    named = [s for s in per_token_lp if _spelled(s) == guess] or [
+        s for s in per_token_lp
+        if guess and (_spelled(s).startswith(guess) or guess.startswith(_spelled(s.split(" (")[0])))]
+    if len(named) != 1:
+        lines.append(f"Your prediction {describe(my_prediction)} is " + ("none" if not named else "more than one")
+                     + f" of: {', '.join(per_token_lp)}.")
+    else:
+        guess = named[0]
+        lines.append(f"You predicted {guess}: " + ("right." if guess == most else f"{per_token_lp[guess]:.2f} per "
+                     f"token, {per_token_lp[most] - per_token_lp[guess]:.2f} below the most likely."))
+    said = truth(my_beam_beats_greedy)
+    if said is not None:
+        lines.append(f"Beam search beats greedy: you said {said}, " + ("right." if said == beats else "not this time."))
+    else:
+        lines.append(f"Beam search beats greedy: {beats}. (Predict it as True or False; got "
+                     f"{describe(my_beam_beats_greedy)}.)")
+    return "\n".join(lines)
+
+
+def _times_faster(guess) -> float | None:
+    """A predicted speed-up as a number above 0, or None for anything else."""
+    value = number(guess)
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
+    """Whether ``guess`` is a written prediction of the cache's speed-up, a number above 0; if not, says what to
+    write, in one line, and the timing cells that asked show nothing (``utils.exercises.predicted``)."""
+    if not predicted(guess, where=where):
+        return False
+    if _times_faster(guess) is None:
+        print(f"{describe(guess)} is not a number of times faster: write one above 0 (in {where}), then run this "
+              "cell again.")
+        return False
+    return True
+
+
+def speedup_verdict(guess, measured: float, tokens: int) -> str:
+    """The cache's speed-up predicted (a number, how many times faster) against the one ``measured`` over ``tokens``
+    new tokens: close when within a factor of 2 either way."""
+    value = _times_faster(guess)
+    if value is None:
+        return f"Answer with a number above 0, how many times faster (got {describe(guess)})."
+    said = f"You predicted {value:g}x; this run measured {measured:.1f}x over {tokens} new tokens: "
+    grows = (" Re-feeding's cost grows with the text, the cached step's hardly at all, so the gain grows with the "
+             "number of tokens: it is larger for long texts than for short ones.")
+    if value > 2 * measured:  # the usual miss: the tokens fed fall far more than the time
+        return (f"{said}over by more than a factor of 2. The cache cuts the tokens fed far more than the time: "
+                "every pass still reads all the weights, however few tokens it feeds (the report's last line).")
+    close = value >= measured / 2
+    return said + ("within a factor of 2, close." if close else "under by more than a factor of 2.") + grows
+
+
+def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str:
+    """The logit lens's prediction: in which third of the layers (0, the embeddings, to the last) the model's final
+    choice becomes the lens's top token and stays so to the end (``lens``: each layer's probabilities at the last
+    position; an early layer where it tops the lens only for a while does not count)."""
+    if guess is None:
+        return NOT_ANSWERED
+    named = [third for third in ("early", "middle", "late") if third in (words(guess) or "").split()]
+    if len(named) != 1:  # "late", "the late third" and "Late layers." name one; "early or late" names two
+        return f"Not quite: answer \"early\", \"middle\" or \"late\"; got {describe(guess)}."
+    said = named[0]
+    settled = 1 + max((layer for layer, p in enumerate(lens) if int(p.argmax()) != choice), default=-1)
+    third = ("early", "middle", "late")[min(2, 3 * settled // len(lens))]
+    return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "
+            f"{tokenizer.decode([choice])!r} tops the lens from layer {settled} of {len(lens) - 1} to the end, in the "
+            f"{third} third.")
