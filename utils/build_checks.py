@@ -219,7 +219,8 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     if guess is None or (isinstance(guess, str) and not guess.strip()):
         return NOT_ANSWERED
     row, n = weights[-1], len(weights)
-    pick, top = number(guess), int(row.argmax()) + 1
+    written = isinstance(guess, str) and guess.strip().isdigit()  # "1" as well as 1
+    pick, top = int(guess.strip()) if written else number(guess), int(row.argmax()) + 1
     if pick is None or pick not in range(1, n + 1):
         return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
     dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))

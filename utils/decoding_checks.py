@@ -334,8 +334,9 @@ def beam_verdict(my_beam_search, model, tokenizer, start, n: int, pad_token_id: 
                 f"ln P = {continuation_log_probability(model, theirs, len(prompt)):.1f} (greedy's: "
                 f"{continuation_log_probability(model, greedy, len(prompt)):.1f}).")
     if list(mine) == model.generate(**start, **settings, eos_token_id=None)[0].tolist():
-        return ("Correct for beams that never end. Here a beam reached the end-of-text token; generate set it aside, "
-                "scored ln P / its number of new tokens (length_penalty=1.0), and it won.")
+        return ("Correct for beams that never end. Here a beam reached the end-of-text token: generate set it aside "
+                "as a finished text, scored ln P / its number of new tokens (length_penalty=1.0), and went on with the "
+                "other beams, so its texts can differ from yours.")
     if list(mine[:len(prompt)]) != prompt:
         return "Not quite: start from the prompt's ids, and return them too, followed by the n new tokens."
     return (f"Not quite: yours {tokenizer.decode(mine[len(prompt):])!r}, generate's "

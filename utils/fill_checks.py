@@ -204,8 +204,8 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
                 "before it. Put the first word into the text, then run the model on the new text.")
     if words == in_turn:
         same = "the same words" if in_turn == one_pass else "other words"
-        return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, each guess "
-                "sees the words before it, as a causal model's does (notebook 2).")
+        return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, the second "
+                "guess also sees the first blank's word, as a causal model sees the words it wrote (notebook 2).")
     if words == one_pass:
         return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
     return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."
