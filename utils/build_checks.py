@@ -199,15 +199,10 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
         expected = scores.float().softmax(-1)
         if (problem := mismatch(answer, expected)) is None:
             continue
-        try:
-            got = torch.as_tensor(answer.detach() if isinstance(answer, torch.Tensor) else answer).float()
-        except (TypeError, ValueError, RuntimeError):  # not numbers: mismatch has said what it is
-            got = None
         slips = {"those are the LM head's scores; a softmax turns them into probabilities": scores.float(),
                  "those are ln p (a log_softmax); the lens reads probabilities": scores.float().log_softmax(-1),
                  "the final norm was left out: the LM head reads a normed vector": lm_head(h).float().softmax(-1)}
-        slip = next((slip for slip, wrong in slips.items() if got is not None and got.shape == wrong.shape
-                     and torch.allclose(got, wrong, atol=1e-4)), problem)
+        slip = next((slip for slip, wrong in slips.items() if mismatch(answer, wrong, atol=1e-4) is None), problem)
         return f"Not quite: on {name}, {slip}."
     return (f"Correct: on the last layer your lens gives the model's own output, and on layer {middle} the final norm "
             "and the LM head read a vector they were never trained on. The table below reads every layer this way.")

@@ -78,6 +78,7 @@ def continuation_verdict(my_log_probability, model, decoded) -> str:
     prompt, ids = len(decoded.prompt_ids), list(decoded.ids)
     cases = (("the greedy continuation", ids, prompt), ("the same ids with a prompt 2 tokens longer", ids, prompt + 2),
              ("the continuation reversed", ids[:prompt] + ids[prompt:][::-1], prompt))
+    found = []  # the right ln P of each case, the greedy continuation's first
     for name, case, start in cases:
         passes = []
         hook = model.register_forward_pre_hook(lambda *args, passes=passes: passes.append(1))
@@ -96,7 +97,8 @@ def continuation_verdict(my_log_probability, model, decoded) -> str:
         if len(passes) != 1:
             return (f"Not quite: right on {name}, but from {len(passes)} forward passes. One pass over the whole "
                     "sequence scores every position at once: the logits at position i - 1 give token i's ln p.")
-    total = continuation_log_probability(model, ids, prompt)
+        found.append(expected)
+    total = found[0]
     return (f"Correct: one pass gives every step's ln p at once. The greedy continuation: ln P = {total:.2f}, so P = "
             f"e^{total:.2f} = {math.exp(total):.3g}, the step table's chosen probabilities multiplied. A whole text is "
             "far less likely than any single token. Minus this, per token, is the loss notebook 3 trains down.")
