@@ -21,7 +21,7 @@ OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own
 BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
 CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
 MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
-MASKED_ROW_ANSWER, MASKED_ROW_CHECK = "7c295cab", "7c295cac"  # the row with the mask's row added to its scores
+MASKED_MAP_ANSWER, MASKED_MAP_CHECK = "7c295cab", "7c295cac"  # the whole map at once, the mask added to its scores
 ROW_ANSWER, ROW_CHECK = "d7a0c003", "d7a0c004"  # the map's [MASK] row from the head's weights vs output_attentions
 HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK = "d7a0c006", "d7a0c007"  # that row times the values vs the layer's own
 LAYER_ANSWER, LAYER_CHECK = "d7a0c00a", "d7a0c00b"  # every head, W_o, the residuals, the norms, the feed-forward
@@ -46,7 +46,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "attention row": (ROW_ANSWER, ROW_CHECK),
     "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
-    "masked row": (MASKED_ROW_ANSWER, MASKED_ROW_CHECK),
+    "masked map": (MASKED_MAP_ANSWER, MASKED_MAP_CHECK),
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
     "whole layer": (LAYER_ANSWER, LAYER_CHECK),
     "whole model": (BERT_ANSWER, BERT_CHECK),
@@ -123,10 +123,11 @@ def _layer(attention="x[position] + o @ p.W_o + p.b_o", ffn="a + p.activation(in
             f"    a = norm({attention}, size, p.norm1_weight, p.norm1_bias, p.norm_eps)\n" + end)
 
 
-def _masked_row(weights):
-    return ("def my_masked_row(x, parts, position, mask):\n"
-            "    q, k = x[position] @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k\n"
-            "    scores = k @ q / parts.size ** 0.5\n"
+def _masked_map(weights):
+    """A ``my_masked_map`` returning ``weights``, from q and k (every position's) and scores = Q Kᵀ / √d."""
+    return ("def my_masked_map(x, parts, mask):\n"
+            "    q, k = x @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k\n"
+            "    scores = q @ k.T / parts.size ** 0.5\n"
             f"    return {weights}")
 
 
@@ -649,27 +650,36 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="mask by hand: a str"),
     pytest.param(MASK_CHECK, "def my_causal_mask(n):\n    return None", WRONG, "Not answered yet",
                  id="mask by hand: the empty answer cell"),
-    pytest.param(MASKED_ROW_CHECK, solution(NOTEBOOK, MASKED_ROW_ANSWER), RIGHT,
-                 "Correct: your masked row equals the model's", id="masked row: the reference solution"),
-    pytest.param(MASKED_ROW_CHECK, _masked_row("(scores + mask[0, 0][position]).softmax(-1)"), RIGHT,
-                 "Correct: your masked row", id="masked row: the mask indexed in two steps"),
-    pytest.param(MASKED_ROW_CHECK, _masked_row("torch.where(mask[0, 0, position] < 0, 0.0, scores.exp())"
-                                                " / scores.exp()[: position + 1].sum()"), RIGHT,
-                 "Correct: your masked row", id="masked row: zeros after the blank, the rest renormalised"),
-    pytest.param(MASKED_ROW_CHECK, _masked_row("scores.softmax(-1)"), WRONG, "it is the row without the mask",
-                 id="masked row: the mask left out"),
-    pytest.param(MASKED_ROW_CHECK, _masked_row("scores.softmax(-1) + mask[0, 0, position]"), WRONG,
-                 "the mask was added after the softmax", id="masked row: the mask added after the softmax"),
-    pytest.param(MASKED_ROW_CHECK, _masked_row("(scores + mask[0, 0, :, position]).softmax(-1)"), WRONG,
-                 "plus the mask's row at `position`", id="masked row: the mask's column"),
-    pytest.param(MASKED_ROW_CHECK, _masked_row("(scores + mask).softmax(-1)"), WRONG,
-                 "one weight per position of x, a tensor of shape", id="masked row: the whole mask"),
-    pytest.param(MASKED_ROW_CHECK, "def my_masked_row(x, parts, position, mask):\n    return None", WRONG,
-                 "Not answered yet", id="masked row: the empty answer cell"),
-    pytest.param(MASKED_ROW_CHECK, "def my_masked_row(x, parts, position, mask):\n    return 'softmax'", WRONG,
-                 "got 'softmax'", id="masked row: a str"),
-    pytest.param(MASKED_ROW_CHECK, "def my_masked_row(x, parts, position):\n    return x[position]", WRONG,
-                 "your code raised TypeError", id="masked row: no mask argument"),
+    pytest.param(MASKED_MAP_CHECK, solution(NOTEBOOK, MASKED_MAP_ANSWER), RIGHT,
+                 "Correct: your map equals the model's", id="masked map: the reference solution"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("torch.softmax(scores + mask.squeeze(), dim=-1)"), RIGHT,
+                 "Correct: your map equals the model's", id="masked map: the mask squeezed"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("scores.masked_fill(mask[0, 0] < 0, float('-inf')).softmax(-1)"),
+                 RIGHT, "Correct: your map", id="masked map: -inf where the mask is negative"),
+    pytest.param(MASKED_MAP_CHECK, "def my_masked_map(x, parts, mask):\n"
+                 "    q, k = x @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k\n"
+                 "    return torch.stack([(k @ q[i] / parts.size ** 0.5 + mask[0, 0, i]).softmax(-1)"
+                 " for i in range(len(x))])", RIGHT, "Correct: your map", id="masked map: row by row, stacked"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("scores.softmax(-1)"), WRONG, "it is the map without the mask",
+                 id="masked map: the mask left out"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("scores.softmax(-1) + mask[0, 0]"), WRONG,
+                 "the mask was added after the softmax", id="masked map: the mask added after the softmax"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("(scores + mask[0, 0].T).softmax(-1)"), WRONG,
+                 "the mask is transposed", id="masked map: the mask transposed"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("(scores.T + mask[0, 0]).softmax(-1)"), WRONG,
+                 "queries and keys were swapped", id="masked map: K Qᵀ"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("(scores * parts.size ** 0.5 + mask[0, 0]).softmax(-1)"), WRONG,
+                 "the scores were not divided by √d", id="masked map: no √d"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("(scores + mask[0, 0]).softmax(0)"), WRONG,
+                 "every row differs", id="masked map: the softmax over columns"),
+    pytest.param(MASKED_MAP_CHECK, _masked_map("(scores + mask).softmax(-1)"), WRONG,
+                 "one row of weights per position of x, a tensor of shape", id="masked map: the whole 4-D mask"),
+    pytest.param(MASKED_MAP_CHECK, "def my_masked_map(x, parts, mask):\n    return None", WRONG,
+                 "Not answered yet", id="masked map: the empty answer cell"),
+    pytest.param(MASKED_MAP_CHECK, "def my_masked_map(x, parts, mask):\n    return 'softmax'", WRONG,
+                 "got 'softmax'", id="masked map: a str"),
+    pytest.param(MASKED_MAP_CHECK, "def my_masked_map(x, parts):\n    return x", WRONG,
+                 "your code raised TypeError", id="masked map: no mask argument"),
     pytest.param(ROW_CHECK, solution(NOTEBOOK, ROW_ANSWER), RIGHT, "Correct: your row equals the model's",
                  id="attention row: the reference solution"),
     pytest.param(ROW_CHECK, "import math\n"

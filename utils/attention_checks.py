@@ -1,8 +1,8 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
 against ``hidden_states[0]``; 8(a), one row of the attention map, from the head's weights, against the model's own
-``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 8(d), that row under the
-causal mask, against the model's under the same mask; 9, the whole layer at the blank, against its ``hidden_states``;
-10, the student's pieces chained into the whole model, against its logits. (8(c), the mask itself:
+``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 8(d), the whole map
+at once under the causal mask, against the model's under the same mask; 9, the whole layer at the blank, against its
+``hidden_states``; 10, the student's pieces chained into the whole model, against its logits. (8(c), the mask itself:
 ``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
@@ -61,10 +61,11 @@ class _Run:
 
 @torch.no_grad()
 def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, text: str, refused=(),
-          causal: bool = False):
+          causal: bool = False, position: bool = True):
     """``function(x, parts, blank)`` on ``text`` and on a second sentence of another length, each beside what the
     model computed there. Meanwhile the layer's own attention is refused (what exercise 8 rebuilds), and the
-    modules of ``refused``. ``causal``: the model runs under ``causal_mask``, and ``function`` gets it too."""
+    modules of ``refused``. ``causal``: the model runs under ``causal_mask``, and ``function`` gets it too.
+    ``position`` False: ``function(x, parts[, mask])``, every position at once."""
     attention = encoder_head(model, layer, 0).attention
     for name, sentence in (("the map's sentence", text),
                            ("a second sentence", SECOND_SENTENCE.format(mask=tokenizer.mask_token))):
@@ -81,7 +82,8 @@ def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int
         x = outputs.hidden_states[layer][0]
         with without((type(attention), "forward"), (sys.modules[type(attention).__module__], "eager_attention_forward"),
                      *((type(module), "forward") for module in refused)):  # copies: in-place steps change nothing
-            answer = function(x.clone(), parts, blanks[0], *((mask.clone(),) if causal else ()))
+            answer = function(x.clone(), parts, *((blanks[0],) if position else ()),
+                              *((mask.clone(),) if causal else ()))
         yield _Run(name, encoded["input_ids"][0], blanks[0], x, outputs.attentions[layer][0], seen["output"],
                    outputs.hidden_states[layer + 1][0], answer)
 
@@ -146,34 +148,52 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
             "vector.")
 
 
-def masked_row_verdict(my_masked_row, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
-                        text: str) -> str:
-    """Exercise 8(d): ``my_masked_row(x, parts, position, mask)`` against row ``position`` (the blank's) of head
-    ``head`` in layer ``layer`` with the model run under ``causal_mask``, as ``output_attentions`` returns it, on
-    ``text`` and on a second sentence of another length."""
+def masked_map_verdict(my_masked_map, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
+                       text: str) -> str:
+    """Exercise 8(d): ``my_masked_map(x, parts, mask)``, every row of head ``head``'s map in layer ``layer`` at once,
+    against the model's own (``output_attentions``) with the model run under ``causal_mask``, on ``text`` and on a
+    second sentence of another length."""
     parts = encoder_head(model, layer, head)
-    for run in _runs(my_masked_row, model, tokenizer, parts, layer, text, causal=True):
+    blank_row = None
+    for run in _runs(my_masked_map, model, tokenizer, parts, layer, text, causal=True, position=False):
         if run.answer is None:
             return NOT_ANSWERED_HINT
-        row = run.weights[head, run.blank]
-        if mismatch(run.answer, row) is None:
+        expected = run.weights[head]
+        if mismatch(run.answer, expected) is None:
+            blank_row = blank_row or (run.blank, int((expected[run.blank] > 0).sum()), len(run.x))
             continue
-        if (problem := _shape_problem(run, (len(run.x),), "one weight per position of x")) is not None:
+        n = len(run.x)
+        if (problem := _shape_problem(run, (n, n), "one row of weights per position of x")) is not None:
             return problem
         mine, x = run.answer.detach().float(), run.x.float()
-        scores = (x @ parts.W_k + parts.b_k) @ (x[run.blank] @ parts.W_q + parts.b_q) / parts.size ** 0.5
-        if torch.allclose(mine, scores.softmax(-1), atol=1e-5):
-            slip = ("it is the row without the mask: add mask[0, 0, position] to the scores, before the softmax, so "
-                    "the tokens after the blank get weight 0")
-        elif bool((mine < -1).any()):
+        q, k = x @ parts.W_q + parts.b_q, x @ parts.W_k + parts.b_k
+        scores = q @ k.T / parts.size ** 0.5
+        mask = causal_mask(n, torch.float32)[0, 0]
+        slips = {"it is the map without the mask: add mask[0, 0] to the scores, before the softmax, so each token's "
+                 "later tokens get weight 0": scores,
+                 "the mask is transposed: row i must hide the columns after i (mask[0, 0], not its .T)":
+                     scores + mask.T,
+                 "queries and keys were swapped: row i holds query i against every key, Q Kᵀ, not K Qᵀ":
+                     scores.T + mask,
+                 "the scores were not divided by √d": q @ k.T + mask,
+                 "the biases were left out (x @ W + b)": (x @ parts.W_q) @ (x @ parts.W_k).T / parts.size ** 0.5 + mask}
+        slip = next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong.softmax(-1), atol=1e-5)),
+                    None)
+        if slip is None and bool((mine < -1).any()):
             slip = ("it holds large negative numbers: the mask was added after the softmax; add it to the scores "
                     "before, and the softmax turns those places into weight 0")
-        else:
-            slip = "it differs from the softmax of q·k/√d plus the mask's row at `position`"
+        if slip is None:
+            rows = [i for i in range(n) if mismatch(run.answer[i], expected[i]) is not None]
+            which = (f"row {rows[0]} differs" if len(rows) == 1 else
+                     f"{len(rows)} of its {n} rows differ (the first: row {rows[0]})" if len(rows) < n else
+                     "every row differs")
+            slip = f"{which} from the softmax of Q Kᵀ/√d plus the mask"
         return f"Not quite: on {run.name}, {slip}."
-    return ("Correct: your masked row equals the model's under the causal mask, on the map's sentence and on a second "
-            "one: the mask's row, added to the scores, gives every token after the blank weight 0, and the softmax "
-            "shares all the weight among the blank and the tokens before it.")
+    blank, seen, n = blank_row
+    return (f"Correct: your map equals the model's under the causal mask, every row, on the map's sentence and on a "
+            f"second one: one product Q Kᵀ scores every query against every key, and the mask's matrix zeroes each "
+            f"row's later tokens. Row {blank}, the blank's, is (a)'s row under the mask: {seen} of its {n} weights "
+            f"are above 0, on the blank and the tokens before it.")
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, unbiased: bool = False):

@@ -119,10 +119,10 @@ def my_causal_mask(n):
     return torch.zeros(1, 1, n, n, dtype=model.dtype).masked_fill(later, torch.finfo(model.dtype).min)
 
 
-def my_masked_row(x, parts, position, mask):
-    q = x[position] @ parts.W_q + parts.b_q  # the blank's query, (d,)
-    k = x @ parts.W_k + parts.b_k  # every token's key, (n, d)
-    return (k @ q / parts.size ** 0.5 + mask[0, 0, position]).softmax(-1)  # the mask's row, before the softmax
+def my_masked_map(x, parts, mask):
+    q = x @ parts.W_q + parts.b_q  # every token's query, one row each: (n, d)
+    k = x @ parts.W_k + parts.b_k  # every token's key: (n, d)
+    return (q @ k.T / parts.size ** 0.5 + mask[0, 0]).softmax(-1)  # (n, n): the mask's matrix, before the softmax
 
 
 def my_attention_row(x, parts, position):
@@ -191,7 +191,7 @@ SOLUTIONS = {
     "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
     "d7a0c006": (cell(my_head_output), "Correct: your output equals what the head computed"),
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals utils.fill_mask.causal_mask"),
-    "7c295cab": (cell(my_masked_row), "Correct: your masked row equals the model's under the causal mask"),
+    "7c295cab": (cell(my_masked_map), "Correct: your map equals the model's under the causal mask"),
     "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
     "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
     "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
