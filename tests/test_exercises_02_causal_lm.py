@@ -96,6 +96,8 @@ ONE_ELEMENT_TENSORS = ("_reference_{name} = {name}\n"
                        "def {name}({args}):\n"
                        "    return [torch.tensor(t) for t in _reference_{name}({args})]\n")
 UNANSWERED_HEAD = "def my_attention_head(head):\n    return None\n"  # exercise 8's answer cell as handed out
+UNANSWERED_HEADS = "def my_all_heads(x, p):\n    return None\n"  # exercise 8b's answer cell as handed out
+EVERY_HEAD_AT_ONCE = "heads = my_all_heads(a, parts.projections)"  # the reference layer's heads (8b's function)
 NORM = ("def my_norm(x, norm):\n"
         "    if norm.subtracts_mean:\n"
         "        x = x - x.mean(-1, keepdim=True)\n"
@@ -104,11 +106,13 @@ NORM = ("def my_norm(x, norm):\n"
 
 def layer(after_attention: str = "r = x + heads @ parts.W_o + parts.b_o",
           mlp_input: str = "my_norm(r, parts.norm_2)", gated: str = "parts.act(m @ parts.W_gate + parts.b_gate) * up",
-          output: str = "r + mlp", heads_read: str = "my_norm(x, parts.norm_1)") -> str:
-    """A ``my_layer`` with one of its steps replaced (the right one by default)."""
+          output: str = "r + mlp", heads_read: str = "my_norm(x, parts.norm_1)",
+          heads: str = "heads = torch.cat([my_attention_head(h.on(a))[1] for h in parts.heads], dim=-1)") -> str:
+    """A ``my_layer`` with one of its steps replaced (the right one by default: exercise 8's head, one at a time;
+    ``heads=EVERY_HEAD_AT_ONCE`` for exercise 8b's)."""
     return ("def my_layer(x, parts):\n"
             f"    a = {heads_read}\n"
-            "    heads = torch.cat([my_attention_head(h.on(a))[1] for h in parts.heads], dim=-1)\n"
+            f"    {heads}\n"
             f"    {after_attention}\n"
             f"    m = {mlp_input}\n"
             "    up = m @ parts.W_up + parts.b_up\n"
@@ -397,6 +401,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="layer 0: exercise 8 not answered, its reference borrowed"),
     pytest.param(LAYER_CHECK, UNANSWERED_HEAD + NORM + layer(), WRONG, "Not quite",
                  id="layer 0: exercise 8 not answered, nothing borrowed"),
+    pytest.param(LAYER_CHECK, UNANSWERED_HEADS + NORM + layer(heads=EVERY_HEAD_AT_ONCE), WRONG,
+                 "Exercise 8b first: my_all_heads still returns None", id="layer 0: exercise 8b not answered"),
+    pytest.param(LAYER_CHECK, UNANSWERED_HEADS + "from utils.exercises import reference\n"
+                 "my_all_heads = reference('my_all_heads')\n" + NORM + layer(heads=EVERY_HEAD_AT_ONCE), RIGHT,
+                 "Correct:", id="layer 0: exercise 8b not answered, its reference borrowed"),
+    pytest.param(LAYER_CHECK, UNANSWERED_HEADS + NORM + layer(), RIGHT, "Correct:",
+                 id="layer 0: exercise 8b not answered, exercise 8's head in a loop"),
+    pytest.param(LAYER_CHECK, NORM + layer(heads=EVERY_HEAD_AT_ONCE.replace("parts.projections", "parts")), WRONG,
+                 "are parts.projections: my_all_heads(a, parts.projections)",
+                 id="layer 0: my_all_heads on the layer's parts"),
     pytest.param(LAYER_CHECK, NORM + layer().replace("(x, parts)", "(x, p)").replace("parts.", "p."), RIGHT,
                  "Correct:", id="layer 0: its own names"),
     pytest.param(LAYER_CHECK, NORM + layer(heads_read="x"), WRONG, "Your norm_1 of x to every head",

@@ -28,19 +28,19 @@ def test_every_prediction_must_be_written(capsys):
                                             ("my_layer", ["02_causal_lm"])])
 def test_a_reference_that_is_not_lent_is_one_error_naming_those_that_are(name, notebook):
     lent = r"my_embeddings, my_mlm_head, my_layer_output \(notebook 01_masked_lm\); my_attention_weights, "
-    lent += "my_attention_head, my_norm"
+    lent += "my_attention_head, my_all_heads, my_norm"
     with pytest.raises(ValueError, match=r"No reference function .* One of: " + lent):
         reference(name, notebook)
 
 
 def test_a_borrowed_layer_runs_on_the_references_own_head_and_norm():
-    """A stuck student's own (blank) head and norm do not break the layer they borrow: it carries its own."""
+    """A stuck student's own (blank) heads and norm do not break the layer they borrow: it carries its own."""
     import torch
 
     from utils.blocks import Norm
 
     layer = reference("my_layer")
-    assert layer.__globals__["my_attention_head"] is reference("my_attention_head")
+    assert layer.__globals__["my_all_heads"] is reference("my_all_heads")
     x = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]])
     norm = reference("my_norm")(x, Norm(torch.ones(3), torch.zeros(3), 0.0, True))
     assert torch.allclose(norm, torch.nn.functional.layer_norm(x, (3,), eps=0.0))

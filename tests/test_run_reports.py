@@ -1,5 +1,6 @@
-"""Notebook 3's printouts, on hand-made runs: the first run's table, your loop's batches and its line, and where
-context pays. (The byte run's numbers and the per-byte table print in the executed notebook: test_printed_facts.)"""
+"""Notebook 3's printouts, on hand-made runs: the first run's table, your loop's batches and its line, what a run wrote
+as it learnt, and where context pays. (The byte run's numbers and the per-byte table print in the executed notebook:
+test_printed_facts.)"""
 
 import torch
 from datasets import Dataset, DatasetDict
@@ -25,6 +26,21 @@ def test_the_first_run_table_marks_the_minimum_and_places_it_against_the_count(c
     out = capsys.readouterr().out
     assert "the minimum is level with it (within 0.1 nats: no better than counting), the last 0.05 over it" in out
     assert "at step 40, falls after the 30-step warm-up" in out
+
+
+def test_the_samples_table_sets_each_evaluations_continuation_beside_its_loss(capsys):
+    samples = [(0, "nnnn"), (20, "eeee"), (700, "the the "), (1433, "g the and")]
+    run_reports.samples_table(samples, [(0, 5.56), (20, 3.5), (700, 2.31), (1433, 2.03)], "which only")
+    assert capsys.readouterr().out.splitlines() == [
+        "prompt: 'which only'",
+        "step   valid loss   greedy continuation",
+        "   0         5.56   'nnnn'",
+        "  20         3.50   'eeee'",
+        " 700         2.31   'the the '",
+        "1433         2.03   'g the and'"]
+    run_reports.samples_table([(10000, "x")], [], "p")  # a step with no validation loss, a wider step column
+    assert capsys.readouterr().out.splitlines()[1:] == [" step   valid loss   greedy continuation",
+                                                        "10000                'x'"]
 
 
 def test_your_loops_batches_are_the_first_chunks_in_order_and_every_validation_chunk():

@@ -309,9 +309,14 @@ class Projections:
 
 
 def layer_projections(model: PreTrainedModel, layer: int = 0) -> Projections:
-    """Layer ``layer``'s attention weights for every head at once, without running the model: its heads'
-    (``layer_heads``) side by side, query heads in order, then one key/value head per group of query heads."""
-    heads = layer_heads(model, layer)
+    """Layer ``layer``'s attention weights for every head at once, without running the model (``projections_of``
+    its ``layer_heads``)."""
+    return projections_of(layer_heads(model, layer))
+
+
+def projections_of(heads: list[AttentionHead]) -> Projections:
+    """One layer's ``heads`` as Projections: their weights side by side, query heads in order, then one key/value
+    head per group of query heads."""
     shared = list({h.kv_head: h for h in heads}.values())  # the first query head of each key/value head, in order
 
     def side_by_side(group, name):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
-from utils.attention import AttentionHead, heads_of_every_layer, layer_heads
+from utils.attention import AttentionHead, Projections, heads_of_every_layer, layer_heads, projections_of
 from utils.generation import context_window, kv_cache_bytes_per_token
 from utils.support.validation import check_architecture, check_head_request
 
@@ -49,6 +49,7 @@ class LayerParts:
     # model_parts, where each layer's input is what the layer below computed
     norm_1: Norm  # before the attention: every head reads norm_1(x)
     heads: list[AttentionHead]  # weights only (utils.attention.layer_heads): head.on(a) is the head reading a
+    projections: Projections  # the same heads' weights side by side, for every head at once (my_all_heads(a, ...))
     W_o: torch.Tensor  # (heads x d, h): the output projection reads every head's output, side by side
     b_o: torch.Tensor  # (h,)
     norm_2: Norm  # before the MLP
@@ -91,7 +92,7 @@ def _layer_weights(model: PreTrainedModel, kind: str, layer: int,
         up, gate, down, act = block.mlp.up_proj, block.mlp.gate_proj, block.mlp.down_proj, block.mlp.act_fn
     W_gate, b_gate = _linear(gate) if gate is not None else (None, None)
     heads = layer_heads(model, layer) if heads is None else heads
-    return LayerParts(None, _norm(norms[0]), heads, *_linear(projection), _norm(norms[1]),
+    return LayerParts(None, _norm(norms[0]), heads, projections_of(heads), *_linear(projection), _norm(norms[1]),
                       *_linear(up), W_gate, b_gate, act, *_linear(down), "GPT-2" if kind == "gpt2" else "Llama-style",
                       layer)
 

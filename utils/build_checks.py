@@ -7,6 +7,7 @@ too."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 
@@ -148,14 +149,30 @@ def norm_verdict(my_norm: Callable, ran: tuple[PreTrainedModel, LayerParts], oth
 
 
 def layer_verdict(my_norm: Callable, my_layer: Callable, ran: tuple[PreTrainedModel, LayerParts],
-                  other: tuple[PreTrainedModel, LayerParts], input_ids: torch.Tensor) -> str:
-    """Exercise 10b: the whole of decoder layer 0 (with the student's norm), against ``hidden_states[1]``."""
+                  other: tuple[PreTrainedModel, LayerParts], input_ids: torch.Tensor,
+                  my_all_heads: Callable | None = None) -> str:
+    """Exercise 10b: the whole of decoder layer 0 (with the student's norm), against ``hidden_states[1]``; where the
+    layer fails on a None and ``my_all_heads`` (exercise 8b) still returns None, it says to finish 8b first."""
     runs, first = _named(ran, other), ran[1]
     if my_norm(first.x, first.norm_1) is None:
         return ("Exercise 10a first: my_norm still returns None, and your layer calls it. (Or borrow its reference: "
                 "from utils.exercises import reference; my_norm = reference('my_norm').)")
-    found = _first((f"{name} ({p.architecture})", lambda m=m: layer_mistake(my_norm, my_layer, m, input_ids))
-                   for name, m, p in runs)
+    try:
+        found = _first((f"{name} ({p.architecture})", lambda m=m: layer_mistake(my_norm, my_layer, m, input_ids))
+                       for name, m, p in runs)
+    except AttributeError as error:
+        if not re.search(r"'LayerParts' object has no attribute '(W_[qkv]|b_[qkv]|kv_heads|size|rotate)'", str(error)):
+            raise
+        return (f"Not quite: your code raised AttributeError: {error}. The heads' weights, all at once, are "
+                "parts.projections: my_all_heads(a, parts.projections).")
+    if found is not None and "None" in found and callable(my_all_heads):
+        try:
+            unanswered = my_all_heads(first.x.clone(), first.projections) is None
+        except Exception:  # noqa: BLE001 - any failure here leaves the layer's own verdict standing
+            unanswered = False
+        if unanswered:
+            return ("Exercise 8b first: my_all_heads still returns None, and your layer calls it. (Or borrow its "
+                    "reference: from utils.exercises import reference; my_all_heads = reference('my_all_heads').)")
     return found or ("Correct: your layer 0 equals hidden_states[1] in the model that ran and in the other "
                      "architecture: your norms, heads, output projection, MLP and both residual connections.")
 

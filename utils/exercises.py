@@ -69,6 +69,19 @@ def require_predictions(*predictions, where: str = "the prediction cell above") 
         raise PredictFirst(f"Write your predictions first (in {where}), then run this cell again.")
 
 
+NOT_A_WORD = ("{guess} is not a word: write your prediction as one word in quotes (in {where}), then run this cell "
+              "again.")
+
+
+def require_word(guess, where: str) -> None:
+    """Stop the cell, and Run All, with one line (``PredictFirst``) unless ``guess`` is a written prediction of one
+    word: for the cells that show the model's next word, which the rest of the notebook needs."""
+    if guess is None or (isinstance(guess, str) and not guess.strip()):
+        raise PredictFirst(PREDICT_FIRST.format(where=where))
+    if not isinstance(guess, str):
+        raise PredictFirst(NOT_A_WORD.format(guess=describe(guess), where=where))
+
+
 class Rebuilt(Exception):
     """Raised, inside ``without``, by a library function the exercise has the student rebuild."""
 
@@ -88,7 +101,8 @@ class _Refused:
 
 
 LENDABLE = {"01_masked_lm": ("my_embeddings", "my_mlm_head", "my_layer_output"),  # what a later exercise builds on
-            "02_causal_lm": ("my_attention_weights", "my_attention_head", "my_norm", "my_layer"),
+            "02_causal_lm": ("my_attention_weights", "my_attention_head", "my_all_heads", "my_norm",
+                             "my_layer"),
             "03_pretraining_gpt2": ("evaluate", "my_training_loop")}
 
 

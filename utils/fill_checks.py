@@ -3,7 +3,7 @@ vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in tur
 of the blank, both under a causal mask) and the True-or-False predictions (``outcome_verdict``); exercises 8-10,
 inside the encoder, are ``utils.attention_checks`` (the causal mask itself: ``utils.mask_checks``). Each verdict
 returns a line or a few to print, whatever the answer; the reveals wait for a prediction (``word_predicted``,
-``require_word``, ``causal_experiment_ready``)."""
+``causal_experiment_ready``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from utils import exercises
 from utils.exercises import (
     NOT_ANSWERED,
     NOT_ANSWERED_HINT,
-    PREDICT_FIRST,
     SOFTMAX_ITSELF,
     PredictFirst,
     close,
@@ -27,6 +26,7 @@ from utils.exercises import (
     mismatch,
     number,
     predicted,
+    require_word,
     truth,
     without,
 )
@@ -211,10 +211,6 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
     return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."
 
 
-NOT_A_WORD = ("{guess} is not a word: write your prediction as one word in quotes (in {where}), then run this cell "
-              "again.")
-
-
 def word_predicted(guess, where: str) -> bool:
     """Whether ``guess`` is a written prediction of one word (a str): if it is not, says what to write, in one line
     (``require_word``'s), and the reveal cell that asked shows nothing."""
@@ -224,15 +220,6 @@ def word_predicted(guess, where: str) -> bool:
         print(missing)
         return False
     return True
-
-
-def require_word(guess, where: str) -> None:
-    """Stop the cell, and Run All, with one line (``utils.exercises.PredictFirst``) unless ``guess`` is a written
-    prediction of one word: for the cells that show the model's next word, which the rest of the notebook needs."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
-        raise PredictFirst(PREDICT_FIRST.format(where=where))
-    if not isinstance(guess, str):
-        raise PredictFirst(NOT_A_WORD.format(guess=describe(guess), where=where))
 
 
 def right_side_problem(tokenizer: PreTrainedTokenizerBase, text: str, other) -> str | None:

@@ -1,6 +1,7 @@
-"""Notebook 3's result printouts, kept out of the cells' sight: the first run's validation table, your loop's byte
-run, the byte run's numbers, one table in nats per byte, and where context pays. Each prints what its cell
-shows and returns what later cells read; the cells keep the mechanism (the runs, the optimizer, the comparisons)."""
+"""Notebook 3's result printouts, kept out of the cells' sight: the first run's validation table, your loop's byte run,
+the byte run's numbers and what it wrote as it learnt, one table in nats per byte, and where context pays. Each
+prints what its cell shows and returns what later cells read; the cells keep the mechanism (the runs, the optimizer,
+the comparisons)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,18 @@ def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: fl
                     "pairs of bytes gives" if last < unigram else
                     "not yet under the unigram line: in these steps it learnt little beyond how common each byte is"))
     return SimpleNamespace(train=train, valid=valid, last=last, error=error, ln_p=ln_p, pair_p=pair_p)
+
+
+def samples_table(samples: list[tuple[int, str]], valid: list[tuple[int, float]], prompt: str) -> None:
+    """What a run wrote as it learnt: at each evaluation (``LiveLossPlot.samples``: step, greedy continuation of
+    ``prompt``) its validation loss then (``valid``: (step, loss)) and the continuation."""
+    losses = dict(valid)
+    width = max(4, *(len(str(step)) for step, _ in samples))
+    print(f"prompt: {prompt!r}")
+    print(f"{'step':>{width}}   valid loss   greedy continuation")
+    for step, text in samples:
+        loss = f"{losses[step]:10.2f}" if step in losses else " " * 10
+        print(f"{step:>{width}}   {loss}   {text!r}")
 
 
 def per_byte_table(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_train_chunks, runs: dict[str, float],

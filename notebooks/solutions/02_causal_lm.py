@@ -163,7 +163,7 @@ def my_norm(x, norm):
 
 def my_layer(x, parts):
     a = my_norm(x, parts.norm_1)  # what every head reads
-    heads = torch.cat([my_attention_head(h.on(a))[1] for h in parts.heads], dim=-1)  # (n, heads x d), side by side
+    heads = my_all_heads(a, parts.projections)  # (n, heads x d): every head at once, side by side
     r = x + heads @ parts.W_o + parts.b_o  # the first residual connection
     m = my_norm(r, parts.norm_2)
     up = m @ parts.W_up + parts.b_up
