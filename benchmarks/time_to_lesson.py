@@ -15,8 +15,8 @@ backward, AdamW; the median of 12, as notebook 3's probe measures it) with
 - the stock Trainer with ``pretraining.ReuseFreedMemory``'s setting: freed memory kept for the next step while
   training (what the notebook runs), or kept only up to 128 MB;
 - ``pretraining.ChunkedLossTrainer`` (the script's Trainer, the output-layer loss in chunks) the same two ways;
-- the byte run's model (``byte_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step) with the stock
-  Trainer, as the notebook runs it;
+- the byte run's model (``byte_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step; exercise 7's ``MyGPT``,
+  the reference solution's, holding a fresh GPT-2's weights) with the stock Trainer, as the notebook runs it;
 and each process's peak resident memory. ``--before REV`` also runs notebook 3 of an earlier commit (checked out into
 a temporary git worktree), alternated with this one's, so the two lesson times are measured under the same load.
 
@@ -73,6 +73,10 @@ if run == "second":  # the byte run reads bytes: GPT-2's tokenizer retrained wit
 tokenizer.pad_token = tokenizer.eos_token
 model = pretraining.new_gpt2(pretraining.gpt2_config(tokenizer, P))
 ids = torch.randint(0, model.config.vocab_size, (P["batch_size"], P["context_length"])).tolist()
+if run == "second":  # the byte run trains a MyGPT holding those weights (the reference's until a student's is right)
+    from utils.exercises import reference
+    from utils.gpt_checks import yours_to_train
+    model, _ = yours_to_train(reference("MyGPT", "03_pretraining_gpt2"), model, torch.tensor(ids[:2]))
 chunks = DatasetDict(train=Dataset.from_dict({{"input_ids": ids}}), valid=Dataset.from_dict({{"input_ids": ids}}))
 args = pretraining.training_arguments(P, tempfile.mkdtemp(), "cpu")
 if trainer_kind == "chunked":

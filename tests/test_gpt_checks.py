@@ -1,5 +1,6 @@
-"""Notebook 3's exercise 7, the student's own GPT-2 module: a right one matches GPT2LMHeadModel's logits and trains
-as it does; each usual slip is named; a blank, a renamed weight and a wrong return type get a line of their own."""
+"""Notebook 3's exercise 7, the student's own GPT-2 module: a right one matches GPT2LMHeadModel's logits and trains as
+it does; each usual slip is named; a blank, a renamed weight and a wrong return type get a line of their own. The
+byte run trains the student's module where it is right, else the reference's, and pours the weights back into GPT-2."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from transformers import GPT2Config
 
 from utils import pretraining
 from utils.exercises import NOT_ANSWERED_HINT
-from utils.gpt_checks import first_run_in_yours, gpt_verdict
+from utils.gpt_checks import as_gpt2, first_run_in_yours, gpt_verdict, yours_to_train
 from utils.support.solutions import solutions_module
 
 SOLUTION = solutions_module("03_pretraining_gpt2")
@@ -146,3 +147,44 @@ def test_the_saved_first_run_waits_for_exercise_7_and_for_its_folder(reference, 
     blank = student(model_forward="    def forward(self, input_ids, labels=None, **ignored):\n"
                                   "        return SimpleNamespace(logits=None, loss=None)\n")
     assert first_run_in_yours(blank, str(tmp_path), [1, 2], Digits()) == f"Exercise 7 first. {NOT_ANSWERED_HINT}"
+
+
+def ids() -> torch.Tensor:
+    return batches(1)[0]["input_ids"][:2]
+
+
+def test_the_byte_run_trains_the_student_s_module_holding_gpt2_s_weights(reference):
+    model, whose = yours_to_train(student(), reference, ids())
+    assert whose.startswith("your MyGPT (exercise 7)")
+    assert torch.equal(model.get_input_embeddings().weight, reference.transformer.wte.weight)
+    out = model(input_ids=ids(), labels=ids())  # the Trainer reads out["loss"]; the live view reads .logits
+    assert torch.allclose(out["logits"], reference(input_ids=ids()).logits, atol=1e-5)
+    assert out["loss"] is out.loss and model.config is reference.config and model.device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("mine, why", [
+    (lambda: student(model_forward="    def forward(self, input_ids, labels=None, **ignored):\n"
+                                   "        return SimpleNamespace(logits=None, loss=None)\n"), "is not written yet"),
+    (lambda: student(block_forward="    def forward(self, x):\n        return x + self.proj(self.ln_1(x))\n"),
+     "does not compute GPT-2's logits yet"),
+    (lambda: student(model_forward="    def forward(self, input_ids, labels=None, **ignored):\n"
+                                   "        raise ValueError('unfinished')\n"), "does not compute GPT-2's logits yet"),
+    (lambda: student(init_extra="\n        self.head = nn.Linear(n_embd, vocab_size)"),
+     "does not compute GPT-2's logits yet"),
+], ids=["blank", "a wrong block", "a forward that raises", "an extra weight"])
+def test_until_the_student_s_module_is_right_the_reference_trains_and_says_so(reference, mine, why):
+    model, whose = yours_to_train(mine(), reference, ids())
+    assert whose.startswith(f"the reference MyGPT (yours {why}: exercise 7's check says more)"), whose
+    assert torch.allclose(model(input_ids=ids()).logits, reference(input_ids=ids()).logits, atol=1e-5)
+
+
+def test_trained_weights_poured_back_into_gpt2_compute_the_same_logits(reference):
+    model, _ = yours_to_train(student(), reference, ids())
+    with torch.no_grad():
+        for weight in model.parameters():  # as if trained: every weight moved
+            weight.add_(0.05 * torch.randn(weight.shape, generator=torch.Generator().manual_seed(weight.numel())))
+    fresh = pretraining.new_gpt2(reference.config)
+    gpt2 = as_gpt2(model, fresh)
+    assert gpt2 is fresh and not gpt2.training
+    assert torch.allclose(gpt2(input_ids=ids()).logits, model(input_ids=ids()).logits, atol=1e-4)
+    assert as_gpt2(reference, fresh) is reference  # a GPT2LMHeadModel stays as it is

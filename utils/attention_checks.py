@@ -216,7 +216,7 @@ def _embedding_slip(mine: torch.Tensor, ids: torch.Tensor, emb) -> str:
                  token + position + segment,
              "the positions are one off: token i takes position row first_position + i, the first token's row first":
                  norm(token + emb.position[rows + 1] + segment),
-             "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, unbiased=False)":
+             "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, correction=0)":
                  norm(token + position + segment, unbiased=True)}
     if emb.first_position:
         slips["the positions start at 0; this model's start at first_position"] = norm(
@@ -281,7 +281,7 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
              "the activation is missing between the feed-forward's two layers": layer(activated=False),
              "o @ W_o.T: these weights are (in, out) already, so o @ W_o (exercise 2's nn.Linear ones were (out, in))":
                  layer(transposed=True),
-             "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, unbiased=False)":
+             "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, correction=0)":
                  layer(unbiased=True)}
     return next((slip for slip, wrong in slips.items() if torch.allclose(mine, wrong, atol=1e-4)),
                 "it differs from the two halves, each added to its input and then normalised")

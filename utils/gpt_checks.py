@@ -4,7 +4,8 @@
 (GPT-2 stores its linear layers as ``Conv1D``, the transpose of ``nn.Linear``), compares the logits, and names the
 usual slip where they differ. Then the student's training loop (exercise 2) trains both from those same weights on
 the same batches, and the two loss curves are drawn together. ``first_run_in_yours`` then runs the first run's
-trained weights in the student's class.
+trained weights in the student's class. ``yours_to_train`` hands the byte run the student's model where it computes
+GPT-2's logits, and ``as_gpt2`` pours what it learnt back into GPT-2's class, for ``generate`` and the reports.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
+from transformers.modeling_outputs import CausalLMOutput
 
 from utils.exercises import NOT_ANSWERED_HINT, describe
+from utils.exercises import reference as reference_solution
 from utils.figures import show
 
 TOLERANCE = 1e-4  # fp32: the same sums in another order differ by ~1e-6; any slip moves the logits far more
@@ -255,3 +258,73 @@ def first_run_in_yours(my_gpt, folder: str, ids: list[int], tokenizer, new: int 
             f"{tokenizer.decode(yours)!r}: " + ("the same tokens as the Trainer's model. The Trainer made the weights; "
                                                  "your code computes with them." if yours == theirs else
                                                  f"the Trainer's model writes {tokenizer.decode(theirs)!r}."))
+
+
+class TrainerReady(torch.nn.Module):
+    """The student's MyGPT as the Trainer and the live view take a model: loss and logits in a ``ModelOutput``, and
+    GPT-2's ``config`` and the weights' ``device`` at hand. Its weights are the student's model's own."""
+
+    def __init__(self, mine: torch.nn.Module, config):
+        super().__init__()
+        self.mine, self.config = mine, config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def get_input_embeddings(self) -> torch.nn.Embedding:
+        return self.mine.wte
+
+    def forward(self, input_ids, labels=None, **ignored):
+        out = self.mine(input_ids=input_ids, labels=labels)
+        return CausalLMOutput(loss=out.loss, logits=out.logits)
+
+
+def yours_to_train(my_gpt, reference, ids: torch.Tensor) -> tuple[torch.nn.Module, str]:
+    """What the byte run trains, ready for the Trainer: the student's ``my_gpt`` (MyGPT) holding ``reference``'s
+    weights (a fresh GPT2LMHeadModel) where it computes GPT-2's logits on ``ids`` (at a trained model's scale too);
+    else the reference solution's MyGPT, holding the same. And whose model it is, in words."""
+    initial = gpt2_state_for(reference)
+    mine, problem = _build(my_gpt, reference, initial)
+    if mine is not None:
+        stressed = _stressed(reference)
+        try:
+            mine.load_state_dict(gpt2_state_for(stressed))
+            problem = _logits_problem(mine, stressed, ids)
+            mine.load_state_dict(initial)
+            problem = problem or _logits_problem(mine, reference, ids)
+        except Exception as error:  # noqa: BLE001 - a student's forward: whatever it raises, the reference trains
+            problem = f"its forward raised {type(error).__name__}"
+    if problem is None:
+        return TrainerReady(mine, reference.config), "your MyGPT (exercise 7), holding a fresh GPT-2's random weights"
+    mine, _ = _build(reference_solution("MyGPT", "03_pretraining_gpt2"), reference, initial)
+    why = "is not written yet" if problem == NOT_ANSWERED_HINT else "does not compute GPT-2's logits yet"
+    return (TrainerReady(mine, reference.config),
+            f"the reference MyGPT (yours {why}: exercise 7's check says more), holding a fresh GPT-2's random weights")
+
+
+@torch.no_grad()
+def as_gpt2(trained: torch.nn.Module, fresh: GPT2LMHeadModel) -> GPT2LMHeadModel:
+    """``trained`` (what ``yours_to_train`` returned, after training) as a GPT2LMHeadModel: ``fresh`` (a GPT-2 of its
+    sizes) holding its weights, so that ``generate`` and every helper written for GPT-2 run it; a GPT2LMHeadModel is
+    returned as it is. The two compute the same logits: checked here."""
+    if not isinstance(trained, TrainerReady):
+        return trained
+    mine = trained.mine.state_dict()
+    state = {f"transformer.{name}": mine[name] for name in ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias")}
+    for i in range(fresh.config.n_layer):
+        for name, theirs, transposed in BLOCK_WEIGHTS:
+            weight = mine[f"blocks.{i}.{name}.weight"]
+            state[f"transformer.h.{i}.{theirs}.weight"] = weight.T.contiguous() if transposed else weight
+            state[f"transformer.h.{i}.{theirs}.bias"] = mine[f"blocks.{i}.{name}.bias"]
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:  # the output layer is the token embedding, tied
+        raise RuntimeError(f"MyGPT's weights do not fill GPT-2's: missing {missing}, unexpected {unexpected}")
+    fresh.to(trained.device).eval()
+    trained.mine.eval()
+    ids = torch.arange(min(8, fresh.config.n_positions), device=trained.device)[None] % fresh.config.vocab_size
+    # the student's module itself: the Trainer's accelerate wraps the outer forward in bf16 autocast
+    theirs = fresh(input_ids=ids, attention_mask=torch.ones_like(ids)).logits  # no padding here: GPT-2 need not ask
+    if not torch.allclose(theirs, trained.mine(input_ids=ids).logits, atol=TOLERANCE):
+        raise RuntimeError("GPT-2 holding your MyGPT's trained weights computes other logits than your MyGPT")
+    return fresh

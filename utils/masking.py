@@ -386,7 +386,7 @@ def mlm_head_verdict(my_mlm_head, model, hidden: torch.Tensor, logits: torch.Ten
                 f"before it: a dense layer, the activation, LayerNorm, then a dot product per vocabulary entry{tied}.")
     h = hidden[mask_index]
     slips = [(_head(h, head, by_n=False), "the variance divides by n - 1 (torch.var's default); LayerNorm "
-              "divides by n: var(unbiased=False)"),
+              "divides by n: var(correction=0)"),
              (_head(h, head, norm=False), "LayerNorm is missing, between the activation and the last layer"),
              (_head(h, head, affine=False), "LayerNorm's norm_weight and norm_bias are missing"),
              (_head(h, head, act="none"), "the activation (head.activation) is missing, after the dense layer"),

@@ -248,7 +248,7 @@ def norm_mistake(norm: Callable, model: PreTrainedModel, input_ids: torch.Tensor
     got = _as_tensor(normed, heads[0].x.shape)
     if got is not None and torch.allclose(got, _norm(parts.x.float(), parts.norm_1, unbiased=True), atol=1e-4):
         return ("my_norm divides the sum of squares by n - 1, as x.var() does unless told otherwise; the norm "
-                "divides by n: x.var(-1, unbiased=False), or the mean of the squares.")
+                "divides by n: x.var(-1, correction=0), or the mean of the squares.")
     how = ("LayerNorm: subtract each row's mean, divide by sqrt(mean of squares + eps), times weight, plus bias"
            if parts.norm_1.subtracts_mean else "RMSNorm: divide each row by sqrt(mean of squares + eps), times weight; "
            "no mean subtracted")
