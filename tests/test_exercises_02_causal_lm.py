@@ -1059,3 +1059,20 @@ def test_a_reveal_shows_nothing_before_its_prediction_and_something_after(execut
     assert said == f"Write your prediction first (in {where}), then run this cell again.\n"
     executed.run(executed.references)  # the reference predictions, and the cell run again with them
     assert "Write your prediction first" not in executed.run(executed.cell(cell).source)
+
+
+@pytest.mark.parametrize("answer, whose", [
+    (None, "every layer read with your my_lens"),  # the reference answers: exercise 12's own, passing its check
+    ("def my_lens(h, final_norm, lm_head):\n    return None", "the reference my_lens (yours is not written yet)"),
+    ("def my_lens(h, final_norm, lm_head):\n    return lm_head(h).softmax(-1)",
+     "the reference my_lens (yours does not pass exercise 12's check yet)"),
+], ids=["yours", "blank", "no final norm"])
+def test_the_lens_table_reads_every_layer_with_the_student_s_lens_once_it_passes(executed, answer, whose):
+    executed.run(executed.references)
+    if answer is not None:
+        executed.run(answer)
+    said = executed.run(executed.cell("d0cf5f52").source)
+    assert whose in said.splitlines()[0], said
+    top = said.splitlines()[-1]  # the same table whichever lens read it: the right one
+    executed.run(executed.references)
+    assert executed.run(executed.cell("d0cf5f52").source).splitlines()[-1] == top

@@ -16,7 +16,7 @@ from transformers import PreTrainedModel
 
 from utils.attention import AttentionHead, attention_head, attention_weights, layer_projections
 from utils.blocks import LayerParts, ModelParts
-from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, without
+from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, reference, without
 from utils.sampling import filtered_probabilities, filters_itself
 from utils.support.build_mistakes import (
     all_heads_mistake,
@@ -191,6 +191,19 @@ def forward_verdict(my_forward: Callable, model: PreTrainedModel, other: PreTrai
     return (f"Correct: from token ids to logits, your code is the model: embeddings, {len(whole.layers)} layers of "
             f"your own, the final norm and the LM head, on both architectures. Largest difference from the model's "
             f"logits here: {gap:.1e}.")
+
+
+def lens_in_use(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> tuple[Callable, str]:
+    """The lens the table and the grid read every layer with: the student's ``my_lens`` where exercise 12's check
+    passes it, else the reference solution's; and whose it is, in words."""
+    try:
+        said = logit_lens_verdict(my_lens, model, input_ids)
+    except Exception:  # noqa: BLE001 - a student's function: whatever it raises, the reference reads the layers
+        said = ""
+    if said.startswith("Correct"):
+        return my_lens, "your my_lens"
+    why = "is not written yet" if said == NOT_ANSWERED_HINT else "does not pass exercise 12's check yet"
+    return reference("my_lens"), f"the reference my_lens (yours {why})"
 
 
 @torch.no_grad()

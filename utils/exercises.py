@@ -102,7 +102,7 @@ class _Refused:
 
 LENDABLE = {"01_masked_lm": ("my_embeddings", "my_mlm_head", "my_layer_output"),  # what a later exercise builds on
             "02_causal_lm": ("my_attention_weights", "my_attention_head", "my_all_heads", "my_norm",
-                             "my_layer"),
+                             "my_layer", "my_lens"),
             "03_pretraining_gpt2": ("evaluate", "my_training_loop", "MyGPT")}
 
 
