@@ -160,6 +160,11 @@ def test_the_byte_run_trains_the_student_s_module_holding_gpt2_s_weights(referen
     out = model(input_ids=ids(), labels=ids())  # the Trainer reads out["loss"]; the live view reads .logits
     assert torch.allclose(out["logits"], reference(input_ids=ids()).logits, atol=1e-5)
     assert out["loss"] is out.loss and model.config is reference.config and model.device == torch.device("cpu")
+    prompt, expected = ids()[:1, :4], ids()[:1, :4]  # the live view's sample: greedy, as GPT-2 decodes it
+    for _ in range(5):
+        expected = torch.cat([expected, reference(input_ids=expected).logits[:, -1:].argmax(-1)], dim=1)
+    assert torch.equal(model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=5,
+                                      do_sample=False, pad_token_id=0), expected)
 
 
 @pytest.mark.parametrize("mine, why", [

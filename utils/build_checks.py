@@ -22,6 +22,7 @@ from utils.support.build_mistakes import (
     all_heads_mistake,
     cached_head_mistake,
     filter_mistake,
+    final_norm_read,
     forward_mistake,
     head_mistake,
     layer_mistake,
@@ -211,15 +212,10 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
     """Exercise 12: ``my_lens(h, final_norm, lm_head)``, the probabilities the final norm and the LM head give one
     hidden vector, against the model's own output on the last layer's vector before its final norm (read by a hook),
     then on a middle layer's vector at the same position."""
-    final_norm = getattr(model.base_model, "norm", None) or model.base_model.ln_f
-    lm_head, seen = model.get_output_embeddings(), {}
-    hook = final_norm.register_forward_pre_hook(lambda module, args: seen.update(h=args[0][0, -1].clone()))
-    try:
-        outputs = model(input_ids=input_ids, output_hidden_states=True)
-    finally:
-        hook.remove()
+    outputs, final_norm, last = final_norm_read(model, input_ids, output_hidden_states=True)
+    lm_head = model.get_output_embeddings()
     middle = (len(outputs.hidden_states) - 1) // 2
-    cases = (("the last layer's vector (before the final norm)", seen["h"], outputs.logits[0, -1]),
+    cases = (("the last layer's vector (before the final norm)", last[-1], outputs.logits[0, -1]),
              (f"layer {middle}'s vector", outputs.hidden_states[middle][0, -1],
               lm_head(final_norm(outputs.hidden_states[middle][0, -1]))))
     for name, h, scores in cases:

@@ -7,6 +7,7 @@ cell prints, whatever the answer."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 
@@ -70,6 +71,23 @@ def _continuation_slip(model, ids: list[int], start: int, value: float) -> str:
                 "it differs from the sum of ln p(token i | the tokens before it), for i from prompt_length on")
 
 
+@contextmanager
+def _passes(model):
+    """The forward passes made through ``model`` inside the block: the tokens each fed (0 where it was not handed a
+    tensor of ids)."""
+    fed = []
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
+
+    hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        yield fed
+    finally:
+        hook.remove()
+
+
 def continuation_verdict(my_log_probability, model, decoded) -> str:
     """Exercise 1b: ``my_log_probability(ids, prompt_length)``, ln P of ``ids[prompt_length:]`` given what comes
     before each, from one forward pass, against ``continuation_log_probability``: on the greedy continuation
@@ -80,13 +98,8 @@ def continuation_verdict(my_log_probability, model, decoded) -> str:
              ("the continuation reversed", ids[:prompt] + ids[prompt:][::-1], prompt))
     found = []  # the right ln P of each case, the greedy continuation's first
     for name, case, start in cases:
-        passes = []
-        hook = model.register_forward_pre_hook(lambda *args, passes=passes: passes.append(1))
-        try:
-            with without((generation, "continuation_log_probability")):  # what this exercise rebuilds
-                answer = my_log_probability(list(case), start)
-        finally:
-            hook.remove()
+        with _passes(model) as passes, without((generation, "continuation_log_probability")):  # what it rebuilds
+            answer = my_log_probability(list(case), start)
         if answer is None:
             return NOT_ANSWERED_HINT
         if (value := number(answer)) is None:
@@ -124,19 +137,9 @@ def loop_verdict(my_loop, model, prompt_ids: torch.Tensor, n: int, expected: lis
     n)``, greedy decoding, against the model: each new id its step's best score or within ``NEAR_TIE`` of it (and, where
     given, ``expected``: Step 3's ids); the forward passes fed the whole sequence each time, or with the cache the
     prompt and then one token each. ``model.generate`` and ``utils.generation.greedy_decode`` are refused meanwhile."""
-    fed = []
-
-    def count(module, args, kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        fed.append(ids.shape[-1] if isinstance(ids, torch.Tensor) else 0)
-
-    hook = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
-    try:
-        with without((model, "generate"), *on_its_classes(model, "generate"), (generation, "greedy_decode"),
-                     (generation, "_decode_once")):
-            answer = my_loop(prompt_ids, n)
-    finally:
-        hook.remove()
+    with _passes(model) as fed, without((model, "generate"), *on_its_classes(model, "generate"),
+                                        (generation, "greedy_decode"), (generation, "_decode_once")):
+        answer = my_loop(prompt_ids, n)
     if answer is None:
         return NOT_ANSWERED_HINT
     if (got := token_ids(answer)) is None:

@@ -31,17 +31,25 @@ BLOCK_WEIGHTS = (("ln_1", "ln_1", False), ("ln_2", "ln_2", False), ("qkv", "attn
                  ("proj", "attn.c_proj", True), ("up", "mlp.c_fc", True), ("down", "mlp.c_proj", True))
 
 
+def _weight_names(n_layer: int):
+    """(MyGPT's name, GPT2LMHeadModel's name, transposed?) of every weight of an ``n_layer``-block model."""
+    for name in ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"):
+        yield name, f"transformer.{name}", False
+    for i in range(n_layer):
+        for mine, theirs, transposed in BLOCK_WEIGHTS:
+            yield f"blocks.{i}.{mine}.weight", f"transformer.h.{i}.{theirs}.weight", transposed
+            yield f"blocks.{i}.{mine}.bias", f"transformer.h.{i}.{theirs}.bias", False
+
+
+def _turned(weight: torch.Tensor, transposed: bool) -> torch.Tensor:
+    return weight.T.contiguous() if transposed else weight
+
+
 def gpt2_state_for(reference) -> dict[str, torch.Tensor]:
     """``reference``'s (a GPT2LMHeadModel's) weights under MyGPT's names, as ``nn.Linear`` holds them."""
     weights = reference.state_dict()
-    state = {f"{name}.{kind}": weights[f"transformer.{name}.{kind}"]
-             for name, kind in (("wte", "weight"), ("wpe", "weight"), ("ln_f", "weight"), ("ln_f", "bias"))}
-    for i in range(reference.config.n_layer):
-        for mine, theirs, transposed in BLOCK_WEIGHTS:
-            weight = weights[f"transformer.h.{i}.{theirs}.weight"]
-            state[f"blocks.{i}.{mine}.weight"] = weight.T.contiguous() if transposed else weight
-            state[f"blocks.{i}.{mine}.bias"] = weights[f"transformer.h.{i}.{theirs}.bias"]
-    return state
+    return {mine: _turned(weights[theirs], transposed)
+            for mine, theirs, transposed in _weight_names(reference.config.n_layer)}
 
 
 def _block(block, x: torch.Tensor, slip: str | None = None) -> torch.Tensor:
@@ -176,22 +184,27 @@ def _build(my_gpt, reference, expected: dict[str, torch.Tensor]):
     return mine.to(reference.device), None
 
 
+def _computes_gpt2(my_gpt, reference, ids: torch.Tensor):
+    """The student's model holding ``reference``'s weights, and None where it computes GPT-2's logits on ``ids``,
+    first at a trained model's scale, where every slip shows (at GPT-2's initial scale the exact GELU moves the logits
+    by ~1e-7), then with the weights that will train; else the line that says why not."""
+    initial = gpt2_state_for(reference)
+    mine, problem = _build(my_gpt, reference, initial)
+    if mine is None:
+        return None, problem
+    stressed = _stressed(reference)
+    mine.load_state_dict(gpt2_state_for(stressed))
+    problem = _logits_problem(mine, stressed, ids)
+    mine.load_state_dict(initial)
+    return mine, problem or _logits_problem(mine, reference, ids)
+
+
 def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict], loop, learning_rate: float,
                 warmup_steps: int, tokenizer=None) -> str:
     """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and
     does the student's ``loop`` train it as it trains GPT-2? Draws both loss curves when it does, and with a
     ``tokenizer`` adds what the trained MyGPT writes after the first validation chunk's opening."""
-    initial = gpt2_state_for(reference)
-    mine, problem = _build(my_gpt, reference, initial)
-    if mine is None:
-        return problem
-    # first at a trained model's scale, where every slip shows (at GPT-2's initial scale the exact GELU moves the
-    # logits by ~1e-7), then with the weights that will train
-    ids, stressed = batches[0]["input_ids"][:2], _stressed(reference)
-    mine.load_state_dict(gpt2_state_for(stressed))
-    problem = _logits_problem(mine, stressed, ids)
-    mine.load_state_dict(initial)
-    problem = problem or _logits_problem(mine, reference, ids)
+    mine, problem = _computes_gpt2(my_gpt, reference, batches[0]["input_ids"][:2])
     if problem is not None:
         return problem
     eval_every = max(1, len(batches) // 4)
@@ -224,8 +237,9 @@ WRITES = 48  # tokens the trained MyGPT writes, after half as many of a validati
 def _greedy(model, ids: list[int], new: int) -> list[int]:
     """``new`` tokens after ``ids``, each the most likely by ``model``'s logits (a MyGPT: no generate, no cache)."""
     model.eval()
+    device = next(model.parameters()).device
     for _ in range(new):
-        ids = ids + [int(model(torch.tensor([ids])).logits[0, -1].argmax())]
+        ids = ids + [int(model(input_ids=torch.tensor([ids], device=device)).logits[0, -1].argmax())]
     return ids[-new:]
 
 
@@ -279,25 +293,26 @@ class TrainerReady(torch.nn.Module):
         out = self.mine(input_ids=input_ids, labels=labels)
         return CausalLMOutput(loss=out.loss, logits=out.logits)
 
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 1, do_sample: bool = False, **ignored):
+        """The live view's greedy sample (``_greedy``: the student's module has no ``generate``): one sequence, the
+        prompt and its continuation."""
+        if do_sample:
+            raise ValueError("MyGPT decodes greedily here: do_sample=False")
+        new = _greedy(self, input_ids[0].tolist(), max_new_tokens)
+        return torch.cat([input_ids, torch.tensor([new], device=input_ids.device)], dim=1)
+
 
 def yours_to_train(my_gpt, reference, ids: torch.Tensor) -> tuple[torch.nn.Module, str]:
     """What the byte run trains, ready for the Trainer: the student's ``my_gpt`` (MyGPT) holding ``reference``'s
     weights (a fresh GPT2LMHeadModel) where it computes GPT-2's logits on ``ids`` (at a trained model's scale too);
     else the reference solution's MyGPT, holding the same. And whose model it is, in words."""
-    initial = gpt2_state_for(reference)
-    mine, problem = _build(my_gpt, reference, initial)
-    if mine is not None:
-        stressed = _stressed(reference)
-        try:
-            mine.load_state_dict(gpt2_state_for(stressed))
-            problem = _logits_problem(mine, stressed, ids)
-            mine.load_state_dict(initial)
-            problem = problem or _logits_problem(mine, reference, ids)
-        except Exception as error:  # noqa: BLE001 - a student's forward: whatever it raises, the reference trains
-            problem = f"its forward raised {type(error).__name__}"
+    try:
+        mine, problem = _computes_gpt2(my_gpt, reference, ids)
+    except Exception as error:  # noqa: BLE001 - a student's forward: whatever it raises, the reference trains
+        problem = f"its forward raised {type(error).__name__}"
     if problem is None:
         return TrainerReady(mine, reference.config), "your MyGPT (exercise 7), holding a fresh GPT-2's random weights"
-    mine, _ = _build(reference_solution("MyGPT", "03_pretraining_gpt2"), reference, initial)
+    mine, _ = _build(reference_solution("MyGPT", "03_pretraining_gpt2"), reference, gpt2_state_for(reference))
     why = "is not written yet" if problem == NOT_ANSWERED_HINT else "does not compute GPT-2's logits yet"
     return (TrainerReady(mine, reference.config),
             f"the reference MyGPT (yours {why}: exercise 7's check says more), holding a fresh GPT-2's random weights")
@@ -310,13 +325,9 @@ def as_gpt2(trained: torch.nn.Module, fresh: GPT2LMHeadModel) -> GPT2LMHeadModel
     returned as it is. The two compute the same logits: checked here."""
     if not isinstance(trained, TrainerReady):
         return trained
-    mine = trained.mine.state_dict()
-    state = {f"transformer.{name}": mine[name] for name in ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias")}
-    for i in range(fresh.config.n_layer):
-        for name, theirs, transposed in BLOCK_WEIGHTS:
-            weight = mine[f"blocks.{i}.{name}.weight"]
-            state[f"transformer.h.{i}.{theirs}.weight"] = weight.T.contiguous() if transposed else weight
-            state[f"transformer.h.{i}.{theirs}.bias"] = mine[f"blocks.{i}.{name}.bias"]
+    weights = trained.mine.state_dict()
+    state = {theirs: _turned(weights[mine], transposed)
+             for mine, theirs, transposed in _weight_names(fresh.config.n_layer)}
     missing, unexpected = fresh.load_state_dict(state, strict=False)
     if unexpected or set(missing) - {"lm_head.weight"}:  # the output layer is the token embedding, tied
         raise RuntimeError(f"MyGPT's weights do not fill GPT-2's: missing {missing}, unexpected {unexpected}")

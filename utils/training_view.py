@@ -28,8 +28,9 @@ def loss_curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[
     shape = "trainer.state.log_history (a list of dicts, each with a 'step' and a 'loss' or 'eval_loss')"
     if not isinstance(log_history, (list, tuple)) or not all(isinstance(h, dict) for h in log_history):
         raise ValueError(f"loss_curves takes {shape}, got {type(log_history).__name__}.")
-    if unplaced := next((h for h in log_history if ("loss" in h or "eval_loss" in h) and "step" not in h), None):
-        raise ValueError(f"loss_curves takes {shape}; this entry has no 'step': {unplaced!r}.")
+    for h in log_history:
+        if ("loss" in h or "eval_loss" in h) and "step" not in h:
+            raise ValueError(f"loss_curves takes {shape}; this entry has no 'step': {h!r}.")
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
     valid = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
     return train, valid
@@ -333,12 +334,8 @@ class LiveLossPlot(TrainerCallback):
         was_training = model.training
         model.eval()
         prompt = torch.tensor([self.prompt_ids], device=model.device)
-        out = prompt if not hasattr(model, "generate") else model.generate(
-            prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=self.sample_tokens, do_sample=False,
-            pad_token_id=self.tokenizer.eos_token_id)
-        if not hasattr(model, "generate"):  # a module of one's own (notebook 3's MyGPT): greedy by hand, no cache
-            for _ in range(self.sample_tokens):
-                out = torch.cat([out, model(input_ids=out).logits[:, -1:].argmax(-1)], dim=1)
+        out = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=self.sample_tokens,
+                             do_sample=False, pad_token_id=self.tokenizer.eos_token_id)
         model.train(was_training)
         return self.tokenizer.decode(out[0, len(self.prompt_ids):])
 
@@ -376,9 +373,12 @@ class LiveLossPlot(TrainerCallback):
         parts = describe_curves(train, valid)
         if self.baseline:
             parts.append(f"the dotted grey line is the loss of a uniform guess, {self.baseline:.2f}")
-        parts += [f"the {line} line is the loss of the {name}, {self.baselines[name]:.2f}" for name, line in
-                  (("unigram model", "dash-dotted grey"), ("bigram model", "dash-dot-dotted black"))
-                  if name in self.baselines]
+        if "unigram model" in self.baselines:
+            unigram = self.baselines["unigram model"]
+            parts.append(f"the dash-dotted grey line is the loss of the unigram model, {unigram:.2f}")
+        if "bigram model" in self.baselines:
+            parts.append(f"the dash-dot-dotted black line is the loss of the bigram model, "
+                         f"{self.baselines['bigram model']:.2f}")
         text = f"Loss curves{' of ' + self.title if self.title else ''}: " + "; ".join(parts) + "."
         if train and valid and train[-1][1] < train[0][1] and valid[-1][1] > min(v for _, v in valid) + TURNED_UP:
             text += (" Training loss keeps falling after validation loss has turned up by more than 0.1 nats: the "

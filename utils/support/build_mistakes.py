@@ -279,18 +279,26 @@ def layer_mistake(norm: Callable, layer: Callable, model: PreTrainedModel, input
             "to x; then norm_2, the MLP, and add again.)")
 
 
+def final_norm_read(model: PreTrainedModel, input_ids: torch.Tensor, **kwargs):
+    """(``model``'s outputs on ``input_ids``, its final norm, what that norm read for the first sequence: (n, h), the
+    last layer's output before the norm). ``kwargs`` go to the model (``output_hidden_states=True``, say)."""
+    base = model.base_model
+    final_norm = base.ln_f if hasattr(base, "ln_f") else base.norm
+    seen = {}
+    hook = final_norm.register_forward_pre_hook(lambda module, args: seen.update(x=args[0][0].clone()))
+    try:
+        outputs = model(input_ids=input_ids, **kwargs)
+    finally:
+        hook.remove()
+    return outputs, final_norm, seen["x"]
+
+
 @torch.no_grad()
 def _wrong_logits(model: PreTrainedModel, input_ids: torch.Tensor, expected: torch.Tensor):
     """The logits students compute by mistake, with what to say about each."""
     base = model.base_model
-    final_norm = base.ln_f if hasattr(base, "ln_f") else base.norm
-    seen = {}
-    hook = final_norm.register_forward_pre_hook(lambda module, args: seen.update(x=args[0][0]))
-    try:
-        model(input_ids=input_ids)
-    finally:
-        hook.remove()
-    yield model.get_output_embeddings()(seen["x"]), ("that is the LM head on the last layer's output itself: apply "
+    _, _, last = final_norm_read(model, input_ids)
+    yield model.get_output_embeddings()(last), ("that is the LM head on the last layer's output itself: apply "
                                                      "the final norm, parts.norm, first.")
     if hasattr(base, "wpe"):  # GPT-2: the same model, its position vectors taken back out of the input
         n = input_ids.shape[1]
