@@ -4,6 +4,7 @@
 #               the reference solutions through every check cell, the slide decks in headless Chromium
 #   make slides offline reveal.js decks of the recorded notebooks (docs/recorded/), and their PDFs, into build/
 #   make solutions  run every exercise's reference solution (notebooks/solutions/) through its check cell
+#   make solved  the recordings with every exercise solved, into docs/solved/ (instructors' copies)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +24,7 @@ EXECUTE := $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.ti
     --KernelManager.transport=ipc \
     --KernelManager.ip="$$(d="$${TMPDIR:-/tmp}"; [ $${\#d} -le 80 ] || d=/tmp; echo "$${d%/}/llm-tutorial-kernel")"
 
-.PHONY: setup test run record lab bench clean slides solutions check-notebooks
+.PHONY: setup test run record solved lab bench clean slides solutions check-notebooks
 
 # a .venv whose Python no longer runs (the Python that made it was removed or upgraded) is made again
 ifneq ($(wildcard $(STAMP)),)
@@ -95,16 +96,22 @@ run: $(STAMP)
 record: export LLM_TUTORIAL_WIDGETS = off
 # online, the recordings (and so the decks) show the Hub's models; offline, the stand-ins, and each deck says which;
 # the cells tagged `prediction` hold the reference predictions (utils/tools/record.py), so every reveal shows
+RECORD_INTO ?= $(RECORDED)
 record: $(STAMP)  ## execute the notebooks (classroom profile) into docs/recorded/, which the decks show
 	@$(PY) -m utils.tools.prepare
+	@mkdir -p $(RECORD_INTO)
 	@for nb in $(NOTEBOOKS); do \
 	    rm -rf build/.recording; \
-	    $(PY) -m utils.tools.record "$$nb" build/.recording/in || exit 1; \
+	    $(PY) -m utils.tools.record "$$nb" build/.recording/in $(RECORD_FLAGS) || exit 1; \
 	    $(EXECUTE) --output-dir build/.recording "build/.recording/in/$$(basename $$nb)" --log-level ERROR \
 	        || { rm -rf build/.recording; exit 1; }; \
-	    mv "build/.recording/$$(basename $$nb)" $(RECORDED)/ && rm -rf build/.recording || exit 1; \
-	    echo "$(RECORDED)/$$(basename $$nb)"; \
+	    mv "build/.recording/$$(basename $$nb)" $(RECORD_INTO)/ && rm -rf build/.recording || exit 1; \
+	    echo "$(RECORD_INTO)/$$(basename $$nb)"; \
 	done
+
+# the instructors' solved copies: the recordings with every answer cell holding its reference solution
+solved:
+	@$(MAKE) --no-print-directory record RECORD_FLAGS=--solved RECORD_INTO=docs/solved
 
 # as root (a container, a cloud VM) JupyterLab refuses to start without --allow-root
 lab: $(STAMP) $(LAB_SETTINGS)

@@ -48,11 +48,11 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
     "masked map": (MASKED_MAP_ANSWER, MASKED_MAP_CHECK),
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
-    "whole layer": (LAYER_ANSWER, LAYER_CHECK),
-    "whole model": (BERT_ANSWER, BERT_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
     "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
+    "whole layer": (LAYER_ANSWER, LAYER_CHECK),
+    "whole model": (BERT_ANSWER, BERT_CHECK),
 }
 
 # Wrong corruptions, each a small change to the reference (notebooks/solutions/01_masked_lm.py)
@@ -747,6 +747,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
                  "    return parts.attention(x[None])[0][0, position]", WRONG, REBUILT,
                  id="head output: the layer's own attention module"),
+    pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n"
+                 "    q, k, v = (x @ w + b for w, b in ((parts.W_q, parts.b_q), (parts.W_k, parts.b_k),\n"
+                 "                                      (parts.W_v, parts.b_v)))\n"
+                 "    return torch.nn.functional.scaled_dot_product_attention(q[None], k[None], v[None])[0, position]",
+                 WRONG, REBUILT, id="head output: PyTorch's own attention"),
     pytest.param(HEAD_OUTPUT_CHECK, "def my_head_output(x, parts, position):\n    return None", WRONG,
                  "Not answered yet", id="head output: the empty answer cell"),
     pytest.param(LAYER_CHECK, solution(NOTEBOOK, LAYER_ANSWER), RIGHT, "Correct: your vector equals hidden_states",
@@ -816,11 +821,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        x = torch.stack([my_layer_output(x, parts, p) for p in range(len(x))])\n"
                  "    return x[position]", WRONG, "scores at the position asked for, a tensor of shape",
                  id="whole model: no MLM head"),
-    pytest.param(BERT_CHECK, LAYER_BY_N_MINUS_1 + "\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,  # exercise 9's slip
+    pytest.param(BERT_CHECK, LAYER_BY_N_MINUS_1 + "\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,  # exercise A1's slip
                  "my_layer_output differs from hidden_states[1] at position 0", id="whole model: a wrong layer"),
     pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
                  "my_layer_output = reference('my_layer_output', '01_masked_lm')",  # the line that lends it
-                 id="whole model: exercise 9 unanswered"),
+                 id="whole model: exercise A1 unanswered"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"
                  "    return model(input_ids[None]).logits[0, position]", WRONG, REBUILT, id="whole model: the model"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n    return 'box'", WRONG,

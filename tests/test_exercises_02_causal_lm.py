@@ -1025,13 +1025,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
 
-# every cell that shows the model's next token after the prompt stops, in one line, until my_next_word is a word
-STOPS = ["c13", "c14", "c16", "c19", "c22", "c27", "84bc2400", "d0cf5f54"]
+# the cells of Steps 1 to 3, which show the model's next token after the prompt first, stop in one line until
+# my_next_word is a word (a later cell showing it again has nothing left to give away)
+STOPS = ["c13", "c14", "c16", "c19"]
 # the strategies table and the lens table say what to write first, and show nothing
-TABLE = "my_next_word under Step 1, and the prediction cell above the table"  # the strategies table shows greedy text
-LENS = "my_next_word under Step 1, and my_lens_third above"  # the lens table ends on the model's next token
-REVEALS = [("c29", "my_prediction", TABLE), ("c29", "my_next_word", TABLE), ("d0cf5f52", "my_lens_third", LENS),
-           ("d0cf5f52", "my_next_word", LENS), ("d0cf5f54", "my_lens_third", "my_lens_third, above")]
+TABLE = "the prediction cell above the table"
+REVEALS = [("c29", "my_prediction", TABLE), ("c29", "my_beam_beats_greedy", TABLE),
+           ("d0cf5f52", "my_lens_third", "my_lens_third, above"), ("d0cf5f54", "my_lens_third", "my_lens_third, above")]
 
 
 @pytest.mark.parametrize("cell", STOPS)
@@ -1076,3 +1076,21 @@ def test_the_lens_table_reads_every_layer_with_the_student_s_lens_once_it_passes
     top = said.splitlines()[-1]  # the same table whichever lens read it: the right one
     executed.run(executed.references)
     assert executed.run(executed.cell("d0cf5f52").source).splitlines()[-1] == top
+
+
+def test_session_2_starts_from_the_three_cells_at_the_top_and_the_cell_under_the_break(executed):
+    """The Break's advice, followed in an emptied kernel: the three code cells at the top (Setup, Parameters, the
+    model), then every cell from the Break on. The rest of the notebook runs, on the same prompt and greedy text."""
+    nb = executed.nb
+    at = executed.index["47579a36"]
+    assert "run the three code cells at the top" in " ".join(nb.cells[at].source.split())
+    top = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"][:3]
+    assert [nb.cells[i].id for i in top] == ["73a93b9f", "c02", "c04"]  # Setup, Parameters, Load the model
+    before = executed.run("print(manual.ids, start['input_ids'].tolist())")
+    executed.run("%reset -f")
+    assert executed.run("print('model' in globals())") == "False\n"
+    for i in [*top, *range(at, len(nb.cells) - 1)]:
+        if nb.cells[i].cell_type == "code":
+            executed.client.execute_cell(nb.cells[i], i)
+            assert not [o for o in nb.cells[i].outputs if o.output_type == "error"], (nb.cells[i].id,)
+    assert executed.run("print(manual.ids, start['input_ids'].tolist())") == before

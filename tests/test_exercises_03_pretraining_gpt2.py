@@ -1,9 +1,10 @@
 """Notebook 3 (pretraining)'s exercises: every check cell accepts right answers, in more than one form, and turns down
 plausible wrong ones (tests/exercise_kernel.py runs them)."""
 
-import nbformat
+import re
+
 import pytest
-from exercise_kernel import NOTEBOOKS, RIGHT, WRONG, exercise_tests, solution
+from exercise_kernel import RIGHT, WRONG, exercise_tests, solution, stdout_of
 
 NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
@@ -465,12 +466,23 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
 
 
-def test_the_break_sends_a_new_session_to_the_heading_right_after_it():
-    """The Break's advice: select the heading that follows it and run every cell above, which is Run All up to there
-    (the first run trains again), so session 2 starts from the Break with every run in its kernel."""
-    nb = nbformat.read(NOTEBOOKS / NOTEBOOK, as_version=4)
-    at = next(i for i, cell in enumerate(nb.cells) if cell.id == "b0a1c2d2")
-    heading = nb.cells[at + 1].source.splitlines()[0]
-    assert nb.cells[at].source.startswith("## Break") and heading.startswith("## ")
-    assert f"Select the heading *{heading[3:]}* and run every cell above it" in " ".join(nb.cells[at].source.split())
-    assert heading == "## The every-article run"  # the runs after it need the first run's
+def test_session_2_starts_from_the_cells_above_the_heading_the_break_names_and_the_saved_first_run(executed):
+    """The Break's advice, followed in an emptied kernel: every code cell above the heading it names, then every cell
+    from the Break on. The first run is reloaded from what session 1 saved, not trained again, and the rest of the
+    notebook runs on it: the first run's numbers come back the same."""
+    nb = executed.nb
+    at = executed.index["b0a1c2d2"]
+    said = " ".join(nb.cells[at].source.split())
+    heading = re.search(r"Select the heading \*(.+?)\* and run every cell above it", said)
+    assert heading, nb.cells[at].source
+    above = next(i for i, cell in enumerate(nb.cells) if cell.source.splitlines()[:1] == [f"## {heading[1]}"])
+    assert above < executed.index["c25"] < at  # the first run's training cell: below the heading, above the Break
+    before = executed.run("print(best_loss, final_valid, final_train, len(history))")
+    executed.run("%reset -f")
+    assert executed.run("print('model' in globals())") == "False\n"
+    for i, cell in [*enumerate(nb.cells[:above]), *enumerate(nb.cells[at:-1], start=at)]:
+        if cell.cell_type == "code":
+            executed.client.execute_cell(cell, i)
+            assert not [o for o in cell.outputs if o.output_type == "error"], (cell.id, cell.outputs)
+    assert executed.run("print(best_loss, final_valid, final_train, len(history))") == before
+    assert "the first run, reloaded: validation loss lowest" in stdout_of(executed.cell("b0a1c2d6"))

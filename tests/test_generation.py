@@ -8,11 +8,14 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from utils.generation import (
+    Decoded,
+    Step,
     compare_strategies,
     continuation_log_probability,
     encode_prompt,
     greedy_decode,
     repeated_pairs,
+    step_notes,
     step_table,
     strategy_table,
 )
@@ -145,3 +148,18 @@ def test_talk_prints_the_greedy_steps_after_the_ids_and_the_loss_on_the_text_s_o
         log_p = tiny_gpt2(torch.tensor([ids[:8]])).logits[0, 4:7].log_softmax(-1)
     loss = -log_p.gather(1, torch.tensor(ids[5:8])[:, None]).mean().item()  # the text's own next 3 tokens
     assert lines[-1].endswith(f"loss on the text's own next 3 tokens {loss:.2f} nats")
+
+
+def test_the_step_notes_name_the_surest_and_least_sure_steps_and_a_word_split_over_two(gpt2_tokenizer):
+    ids = {text: gpt2_tokenizer.encode(text)[0] for text in (" a", " just", " unw", "ind", " and", " great")}
+    steps = [Step([(ids[" a"], 0.27), (ids[" just"], 0.16)], ids[" a"], 6, 0.1),
+             Step([(ids[" unw"], 0.42), (ids[" great"], 0.13)], ids[" unw"], 7, 0.1),
+             Step([(ids["ind"], 0.999)], ids["ind"], 8, 0.1), Step([(ids[" and"], 0.48)], ids[" and"], 9, 0.1)]
+    decoded = Decoded([10462], [step.chosen for step in steps], steps, len(gpt2_tokenizer))
+    assert step_notes(decoded, gpt2_tokenizer).splitlines() == [
+        "surest at step 3: 'ind' 0.999",
+        "least sure at step 1: ' a' 0.270, against ' just' 0.160",
+        "a word over two steps: ' unw' + 'ind' (steps 2 and 3)"]
+    whole = Decoded([10462], [ids[" a"], ids[" and"]], [steps[0], steps[3]], len(gpt2_tokenizer))
+    said = step_notes(whole, gpt2_tokenizer).splitlines()
+    assert said[-1] == "no word of these 2 new tokens was split over two steps"

@@ -107,3 +107,20 @@ def test_a_saved_model_folder_loads_back(offline, tmp_path, capsys):
     loaded = models.load_causal_lm(str(tmp_path))
     assert not loaded.stand_in and loaded.model.config.n_layer == 1 and len(loaded.tokenizer) == len(tokenizer)
     assert f"Model: {tmp_path} (from a local folder)" in capsys.readouterr().out
+
+
+def test_a_saved_run_loads_back_with_its_log_and_a_missing_one_says_what_to_run(tmp_path):
+    """Notebook 3's session 2 reloads the first run: its model (the same weights, eval mode) and its log history."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.trainer_callback import TrainerState
+
+    with pytest.raises(FileNotFoundError, match=r"No first run is saved in .* yet: run session 1 down to \*Save, "):
+        models.load_saved_run(tmp_path, "cpu")
+    torch.manual_seed(0)
+    saved = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50))
+    saved.save_pretrained(tmp_path / "final")
+    log = [{"step": 0, "eval_loss": 3.9}, {"step": 5, "loss": 3.2}, {"step": 5, "eval_loss": 3.4}]
+    TrainerState(log_history=log).save_to_json(str(tmp_path / "trainer_state.json"))
+    model, history = models.load_saved_run(tmp_path, "cpu")
+    assert history == log and not model.training and model.loss_type == "ForCausalLM"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))

@@ -1,5 +1,6 @@
 """The arithmetic the notebooks print adds up, in their recorded executions (docs/recorded/: classroom profile,
-offline, written by `make record` from the notebooks as they are; a recording of other code fails here).
+offline, written by `make record` from the notebooks as they are; a recording of other code fails here). The solved
+copies (docs/solved/, `make solved`) are of the notebooks as they are too, and every check there accepts its reference.
 
 A class catches a printed equation that is false ("40 epochs x 19 chunks / batch 8 = 120 steps").
 Each printed equation is parsed back from the recorded output and recomputed here.
@@ -12,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from utils.support.solutions import solutions_module
 from utils.tools import record
 from utils.tools.record import PREDICTION, for_recording, with_predictions
 
@@ -36,6 +38,33 @@ def test_only_the_predictions_are_written_in_and_each_has_a_reference():
         changed = [a.id for a, b in zip(original, filled) if a.source != b.source]
         tagged = [c.id for c in original if PREDICTION in c.metadata.get("tags", [])]
         assert changed == tagged and tagged, name  # every notebook asks for predictions
+
+
+@pytest.mark.parametrize("name", ["01_masked_lm.ipynb", "02_causal_lm.ipynb", "03_pretraining_gpt2.ipynb"])
+def test_the_solved_copy_is_of_the_notebook_as_it_is_and_every_check_accepts_its_reference(name):
+    """docs/solved/ (make solved) is the recording with every answer cell holding its reference solution, and there
+    each check cell printed what it prints for that solution: an instructor sees every exercise solved."""
+    expected = for_recording(ROOT / "notebooks" / name, solved=True).cells
+    solved = nbformat.read(ROOT / "docs" / "solved" / name, as_version=4).cells
+    assert [(c.id, c.cell_type, c.source) for c in solved] == [(c.id, c.cell_type, c.source) for c in expected], \
+        "docs/solved/ is out of date: run make solved"
+    expected_verdicts = {cell_id: said for cell_id, (_, said) in solutions_module(name[:-6]).SOLUTIONS.items()}
+    for i, cell in enumerate(solved):
+        if cell.id in expected_verdicts and PREDICTION not in cell.metadata.get("tags", []):
+            check = next(c for c in solved[i + 1:] if "exercise-check" in c.metadata.get("tags", []))
+            said = "".join(o.get("text", "") for o in check.outputs)
+            assert expected_verdicts[cell.id] in said, (name, cell.id, said)
+    assert not [c.id for c in solved if c.cell_type == "code" and any(o.get("name") == "stderr" or
+                                                                      o.output_type == "error" for o in c.outputs)]
+
+
+def test_the_solved_copy_writes_in_every_answer_and_says_so():
+    for name in ("01_masked_lm.ipynb", "02_causal_lm.ipynb", "03_pretraining_gpt2.ipynb"):
+        original = nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+        filled = with_predictions(ROOT / "notebooks" / name, solved=True).cells
+        changed = {a.id: b.source for a, b in zip(original, filled) if a.source != b.source}
+        assert set(changed) == set(record.reference_answers(ROOT / "notebooks" / name)), name
+        assert all(source.startswith((record.SOLVED, record.RECORDED_GUESS)) for source in changed.values())
 
 
 def test_a_note_goes_after_the_cell_its_marker_names_and_a_missing_cell_is_one_clear_error(tmp_path, monkeypatch):

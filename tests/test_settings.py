@@ -1,5 +1,9 @@
 """Environment variables have one prefix; a kernel without the requirements is told what to install."""
 
+import re
+from importlib.metadata import version
+from pathlib import Path
+
 import pytest
 
 from utils import settings
@@ -23,17 +27,37 @@ def test_an_unknown_setting_is_a_programming_error():
         setting("PROFIL")
 
 
-def test_requirements_present_pass(tmp_path):
+REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.txt"
+
+
+def test_the_pinned_environment_passes_and_every_notebook_package_is_pinned():
+    check_requirements()
+    pinned = {line.split("==")[0].strip().lower() for line in REQUIREMENTS.read_text().splitlines() if "==" in line}
+    assert set(settings.NOTEBOOK_PACKAGES) <= pinned
+    assert set(settings.NOT_OLDER) <= set(settings.NOTEBOOK_PACKAGES)
+
+
+def test_packages_only_the_tests_or_decks_need_are_not_asked_of_a_notebook_kernel(tmp_path):
     req = tmp_path / "requirements.txt"
-    req.write_text("# comment\ntorch==2.13.0        # a comment\n\npytest==9.2.0\n")
+    req.write_text(REQUIREMENTS.read_text() + "no-such-test-tool==1.0   # tests only\n")
     check_requirements(req)
 
 
-def test_a_missing_requirement_names_the_install_command(tmp_path):
+def test_a_missing_notebook_package_names_the_install_command(tmp_path, monkeypatch):
     req = tmp_path / "requirements.txt"
-    req.write_text("torch==2.13.0\nno-such-package-xyz==1.0   # not installed\n")
-    with pytest.raises(ModuleNotFoundError, match=r"lacks no-such-package-xyz==1.0\. Install the requirements: "
+    req.write_text("torch==2.13.0\nno-such-package-xyz==1.0\n")
+    monkeypatch.setattr(settings, "NOTEBOOK_PACKAGES", ("torch", "no-such-package-xyz"))
+    with pytest.raises(ModuleNotFoundError, match=r"\) lacks no-such-package-xyz\. Install the requirements: "
                                                    r".* -m pip install -r .*requirements.txt"):
+        check_requirements(req)
+
+
+def test_an_older_release_of_a_library_the_notebooks_call_is_refused(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text(REQUIREMENTS.read_text().replace("transformers==", "transformers==99.0  # was "))
+    installed = version("transformers")
+    with pytest.raises(ModuleNotFoundError, match=rf"has transformers {re.escape(installed)}, older than the 99\.0 "
+                                                   r"the notebooks are tested with\. Install the requirements"):
         check_requirements(req)
 
 
@@ -64,3 +88,10 @@ def test_the_write_probe_never_writes_through_a_link(tmp_path):
     assert settings.write_problem(tmp_path / "out") is None
     assert victim.read_text() == "precious"
     assert [p.name for p in (tmp_path / "out").iterdir()] == [f".write-test-{os.getpid()}"]
+
+
+def test_a_path_in_the_repository_prints_from_its_root_and_one_outside_as_given(tmp_path):
+    from utils.support.files import settings_base
+
+    assert settings.shown_path(settings_base() / "build" / "03_pretraining" / "smoke") == "build/03_pretraining/smoke"
+    assert settings.shown_path(tmp_path / "runs") == str(tmp_path / "runs")

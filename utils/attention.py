@@ -25,6 +25,9 @@ from transformers import PreTrainedModel
 from utils.support.basic_checks import check_model, whole_number
 from utils.support.validation import check_head_request, check_rotation, context_window
 
+# PyTorch's own attention, which the exercises that rebuild attention refuse while a check runs the student's code
+ATTENTION_ITSELF = ((torch.nn.functional, "scaled_dot_product_attention"), (torch.nn.MultiheadAttention, "forward"))
+
 
 @dataclass
 class AttentionHead:

@@ -1,9 +1,9 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
 against ``hidden_states[0]``; 8(a), one row of the attention map, from the head's weights, against the model's own
 ``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 8(d), the whole map
-at once under the causal mask, against the model's under the same mask; 9, the whole layer at the blank, against its
-``hidden_states``; 10, the student's pieces chained into the whole model, against its logits. (8(c), the mask itself:
-``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
+at once under the causal mask, against the model's under the same mask; A1 (the appendix), the whole layer at the
+blank, against its ``hidden_states``; A2, the student's pieces chained into the whole model, against its logits.
+(8(c), the mask itself: ``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from utils.attention import encoder_embeddings, encoder_head, encoder_layer
+from utils.attention import ATTENTION_ITSELF, encoder_embeddings, encoder_head, encoder_layer
 from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
 from utils.fill_mask import causal_mask, encode_masked
 
@@ -63,8 +63,8 @@ class _Run:
 def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int, text: str, refused=(),
           causal: bool = False, position: bool = True):
     """``function(x, parts, blank)`` on ``text`` and on a second sentence of another length, each beside what the
-    model computed there. Meanwhile the layer's own attention is refused (what exercise 8 rebuilds), and the
-    modules of ``refused``. ``causal``: the model runs under ``causal_mask``, and ``function`` gets it too.
+    model computed there. Meanwhile the layer's own attention and PyTorch's are refused (what exercise 8 rebuilds),
+    and the modules of ``refused``. ``causal``: the model runs under ``causal_mask``, and ``function`` gets it too.
     ``position`` False: ``function(x, parts[, mask])``, every position at once."""
     attention = encoder_head(model, layer, 0).attention
     for name, sentence in (("the map's sentence", text),
@@ -80,8 +80,9 @@ def _runs(function, model, tokenizer: PreTrainedTokenizerBase, parts, layer: int
         finally:
             hook.remove()
         x = outputs.hidden_states[layer][0]
-        with without((type(attention), "forward"), (sys.modules[type(attention).__module__], "eager_attention_forward"),
-                     *((type(module), "forward") for module in refused)):  # copies: in-place steps change nothing
+        own = ((type(attention), "forward"), (sys.modules[type(attention).__module__], "eager_attention_forward"))
+        with without(*own, *ATTENTION_ITSELF, *((type(module), "forward") for module in refused)):
+            # copies: in-place steps change nothing
             answer = function(x.clone(), parts, *((blanks[0],) if position else ()),
                               *((mask.clone(),) if causal else ()))
         yield _Run(name, encoded["input_ids"][0], blanks[0], x, outputs.attentions[layer][0], seen["output"],
@@ -288,7 +289,7 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
 
 
 def layer_output_verdict(my_layer_output, model, tokenizer: PreTrainedTokenizerBase, layer: int, text: str) -> str:
-    """Exercise 9: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
+    """Exercise A1: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
     ``position`` (the blank), on ``text`` and on a second sentence; the layer's modules are refused meanwhile."""
     parts = encoder_layer(model, layer)
     block = model.base_model.encoder.layer[layer]
@@ -334,7 +335,7 @@ def _piece_problem(pieces: dict, model, encoded, blank: int, mlm_head) -> str:
 
 
 def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBase, text: str, mlm_head) -> str:
-    """Exercise 10: ``my_bert(input_ids, position)``, the student's embeddings, every layer at every position and
+    """Exercise A2: ``my_bert(input_ids, position)``, the student's embeddings, every layer at every position and
     MLM head chained, against the model's logits at the blank of ``text`` and of a second sentence; every module of
     the model but its activations is refused while it runs. ``pieces`` holds the three functions it chains (to say
     which one to finish or mend); ``mlm_head``: ``utils.masking.mlm_head_weights(model)``."""
@@ -346,7 +347,7 @@ def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBas
     ids = encoded["input_ids"][0]
     for name, exercise, args in (
             ("my_embeddings", "1c", (ids.clone(), encoder_embeddings(model))),
-            ("my_layer_output", "9", (states[0][0].clone(), encoder_layer(model, 0), blanks[0])),
+            ("my_layer_output", "A1", (states[0][0].clone(), encoder_layer(model, 0), blanks[0])),
             ("my_mlm_head", "2", (states[-1][0, blanks[0]].clone(), mlm_head))):
         if pieces[name](*args) is None:
             return (f"Exercise {exercise} first: {name} still returns None, and my_bert calls it. (Or borrow its "

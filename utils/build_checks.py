@@ -1,6 +1,7 @@
 """Notebook 2's build-it-yourself check cells, one verdict each: attention at toy size (which token wins a row, the
 weights by hand), then the answer run on the model that ran and on the other architecture
-(``utils.blocks.tiny_other_architecture``), and the logit lens, on the model that ran. Each verdict is one message:
+(``utils.blocks.tiny_other_architecture``), and the logit lens, on the model that ran (with the layers its table
+and grid show, and the table). Each verdict is one message:
 not answered, the first thing wrong (``utils.support.build_mistakes`` names it, on which model), or what the answer
 got right. The check cells print it inside ``utils.exercises.verdict``, so a crash in the student's code is reported
 too."""
@@ -205,6 +206,35 @@ def lens_in_use(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tens
         return my_lens, "your my_lens"
     why = "is not written yet" if said == NOT_ANSWERED_HINT else "does not pass exercise 12's check yet"
     return reference("my_lens"), f"the reference my_lens (yours {why})"
+
+
+def _settles(lens: list[torch.Tensor], final_choice: int) -> int:
+    """The first layer from which ``final_choice`` stays the lens's top token."""
+    return 1 + max((n for n, p in enumerate(lens) if int(p.argmax()) != final_choice), default=-1)
+
+
+def lens_layers(lens: list[torch.Tensor], final_choice: int) -> set[int]:
+    """The layers the lens table and grid show: about ten, evenly spaced, the output (the last entry of ``lens``, one
+    probability vector per layer), and the first from which ``final_choice`` stays the lens's top token."""
+    layers = len(lens) - 1
+    return {*range(0, layers, max(1, layers // 10)), layers, _settles(lens, final_choice)}
+
+
+def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tokenizer) -> None:
+    """The logit lens as a table: for each layer of ``shown``, its top token, that token's probability and the final
+    choice's; the row from which the final choice stays on top is marked. Then where the final choice's probability
+    is highest, and what it is at the output."""
+    layers, choice, settles = len(lens) - 1, repr(tokenizer.decode([final_choice])), _settles(lens, final_choice)
+    width = max(12, *(len(repr(tokenizer.decode([int(lens[n].argmax())]))) for n in shown))
+    print(f"layer  {'top token':<{width}}    p   p({choice})")
+    for layer in sorted(shown):
+        best = int(lens[layer].argmax())
+        mark = ("   <- the output" if layer == layers else "") + ("   <- on top from here" if layer == settles else "")
+        print(f"{layer:>5}  {tokenizer.decode([best])!r:<{width}} {lens[layer][best]:.2f}   "
+              f"{lens[layer][final_choice]:.3f}{mark}")
+    peak = max(range(layers + 1), key=lambda layer: lens[layer][final_choice])
+    print(f"p({choice}) is highest after layer {peak} of {layers}, {lens[peak][final_choice]:.2f}, and "
+          f"{lens[layers][final_choice]:.2f} at the output")
 
 
 @torch.no_grad()

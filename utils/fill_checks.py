@@ -1,7 +1,7 @@
 """Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 8(e) (the
 vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
-of the blank, both under a causal mask) and the True-or-False predictions (``outcome_verdict``); exercises 8-10,
-inside the encoder, are ``utils.attention_checks`` (the causal mask itself: ``utils.mask_checks``). Each verdict
+of the blank, both under a causal mask); exercise 8 and the appendix's A1 and A2, inside the encoder, are
+``utils.attention_checks`` (the causal mask itself: ``utils.mask_checks``). Each verdict
 returns a line or a few to print, whatever the answer; the reveals wait for a prediction (``word_predicted``,
 ``causal_experiment_ready``)."""
 
@@ -340,11 +340,3 @@ def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenize
                 "sentences: the words after it reach no vector the blank reads, in any layer.")
     return (("Correct" if said is True else "Not quite") + f": with the causal mask the probabilities at the blank "
             f"moved by up to {causal:.2g}; seeing every token, by up to {full:.2g}.")
-
-
-def outcome_verdict(prediction, happened: bool, what: str) -> str:
-    """A True-or-False prediction (that something happens) against whether it did; ``what`` says what was measured."""
-    if (said := truth(prediction)) is None:
-        return NOT_ANSWERED if prediction is None else (f"Not quite: predict True or False; got "
-                                                        f"{describe(prediction)}.")
-    return f"You predicted {said}: {what}: " + ("right." if said == happened else "not this time.")

@@ -157,6 +157,23 @@ def step_table(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
     return "\n".join([header, "-" * len(header), *rows])
 
 
+def step_notes(decoded: Decoded, tokenizer: PreTrainedTokenizerBase) -> str:
+    """What to read in ``step_table``: the step where the model was surest and the one where it was least sure (its
+    first two candidates), and the first word the steps built from two tokens, if any."""
+    check_step_table(decoded, tokenizer, Decoded)
+    pieces = [tokenizer.decode([step.chosen]) for step in decoded.steps]
+    top = [step.candidates[0][1] for step in decoded.steps]
+    surest, least = max(range(len(top)), key=top.__getitem__), min(range(len(top)), key=top.__getitem__)
+    runner_up = decoded.steps[least].candidates[1:2]
+    lines = [f"surest at step {surest + 1}: {pieces[surest]!r} {top[surest]:.3f}",
+             f"least sure at step {least + 1}: {pieces[least]!r} {top[least]:.3f}"
+             + (f", against {tokenizer.decode([runner_up[0][0]])!r} {runner_up[0][1]:.3f}" if runner_up else "")]
+    split = next((n for n in range(1, len(pieces)) if pieces[n][:1].isalpha() and pieces[n - 1][-1:].isalpha()), None)
+    lines.append(f"a word over two steps: {pieces[split - 1]!r} + {pieces[split]!r} (steps {split} and {split + 1})"
+                 if split else f"no word of these {len(pieces)} new tokens was split over two steps")
+    return "\n".join(lines)
+
+
 def talk(lm: PreTrainedModel, ids: list[int], label: str, tokenizer: PreTrainedTokenizerBase, prompt: int = 16,
          new: int = 8) -> None:
     """Prints the step table of ``new`` greedy tokens after the first ``prompt`` of ``ids`` (these very ids, not their

@@ -22,9 +22,11 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.trainer_callback import TrainerState
 from transformers.utils import logging as hf_logging
 
 from utils.offline import assets, hub
+from utils.settings import shown_path
 from utils.support.validation import check_model_options
 
 
@@ -173,3 +175,16 @@ def load_masked_lm(name: str = "bert-base-uncased", **kwargs) -> Loaded:
 def load_causal_lm(name: str = "gpt2", **kwargs) -> Loaded:
     """A text-generation model and its tokenizer (Hub/cache first, else the offline stand-in)."""
     return _load(name, "causal_lm", AutoModelForCausalLM, **kwargs)
+
+
+def load_saved_run(folder: str | Path, device) -> tuple[PreTrainedModel, list[dict]]:
+    """A run notebook 3 saved in ``folder`` (``trainer.save_model(folder / "final")``, ``trainer.save_state()``): its
+    model, on ``device`` and in eval mode, and its log history; one clear error where nothing is saved yet."""
+    folder = Path(folder)
+    state, final = folder / "trainer_state.json", folder / "final"
+    if not state.is_file() or not (final / "config.json").is_file():
+        raise FileNotFoundError(f"No first run is saved in {shown_path(folder)} yet: run session 1 down to *Save, "
+                                "reload, and resume* (it saves the model and its log), then this cell again.")
+    model = AutoModelForCausalLM.from_pretrained(final, use_safetensors=True, trust_remote_code=False)
+    model.loss_type = "ForCausalLM"  # as pretraining.new_gpt2 sets it: no warning about GPT-2's older class name
+    return model.to(device).eval(), TrainerState.load_from_json(str(state)).log_history

@@ -1,7 +1,7 @@
 """Notebook 2's predictions, kept out of the cells' sight: the strategies table's two (which strategy's text is most
 likely per token; does beam search beat greedy), the KV cache's speed-up (with the gate that holds the timing until a
-number is written), and the logit lens's third. Each verdict returns the line the check cell prints, whatever the
-answer."""
+number is written), and the logit lens's third; and, for notebooks 1 and 3 too, any True-or-False prediction against
+what happened (``outcome_verdict``). Each verdict returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -105,3 +105,11 @@ def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str
     return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "
             f"{tokenizer.decode([choice])!r} tops the lens from layer {settled} of {len(lens) - 1} to the end, in the "
             f"{third} third.")
+
+
+def outcome_verdict(prediction, happened: bool, what: str) -> str:
+    """A True-or-False prediction (that something happens) against whether it did; ``what`` says what was measured."""
+    if (said := truth(prediction)) is None:
+        return NOT_ANSWERED if prediction is None else (f"Not quite: predict True or False; got "
+                                                        f"{describe(prediction)}.")
+    return f"You predicted {said}: {what}: " + ("right." if said == happened else "not this time.")

@@ -1,7 +1,7 @@
-"""Notebook 3's result printouts, kept out of the cells' sight: the first run's validation table, your loop's byte run,
-the byte run's numbers and what it wrote as it learnt, one table in nats per byte, and where context pays. Each
-prints what its cell shows and returns what later cells read; the cells keep the mechanism (the runs, the optimizer,
-the comparisons)."""
+"""Notebook 3's result printouts, kept out of the cells' sight: the first run's validation table, the two token runs
+side by side, your loop's byte run, the byte run's numbers and what it wrote as it learnt, one table in nats per byte,
+and where context pays. Each prints what its cell shows and returns what later cells read; the cells keep the
+mechanism (the runs, the optimizer, the comparisons)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,37 @@ def first_run_table(valid_log: list, train_log: list, unigram: float, warmup_ste
           f"{side}, the last {abs(last - unigram):.2f} {'over' if last > unigram else 'under'} it")
     print(f"the lowest of its {len(valid_log)} evaluations, at step {best_step}, falls "
           f"{'inside' if best_step <= warmup_steps else 'after'} the {warmup_steps}-step warm-up")
+
+
+TOKENS_A_PARAMETER = 20  # Chinchilla's rule of thumb (Hoffmann et al., 2022): training tokens per parameter
+
+
+def two_runs_table(parameters: int, context_length: int, runs: dict[str, dict]) -> None:
+    """The token runs side by side, one row each (``runs``: name -> chunks, reads (chunks read in training), train
+    (the last training loss), lowest and last (validation loss), unigram and, where counted, bigram), then the tokens
+    they read against what a model of ``parameters`` would want, and what the rows say."""
+    print(f"{'':18}{'training':>9}{'chunks':>8}{'tokens':>10}{'tokens read':>13}{'train':>7}"
+          f"{'validation':>14}{'unigram':>9}{'bigram':>8}")
+    print(f"{'run':18}{'chunks':>9}{'read':>8}{'read':>10}{'a parameter':>13}{'loss':>7}"
+          f"{'lowest':>8}{'last':>6}{'count':>9}{'count':>8}")
+    for name, run in runs.items():
+        tokens = run["reads"] * context_length
+        bigram = f"{run['bigram']:8.2f}" if run.get("bigram") is not None else f"{'-':>8}"
+        print(f"{name:18}{run['chunks']:>9,}{run['reads']:>8,}{tokens:>10,}{tokens / parameters:>13.4f}"
+              f"{run['train']:>7.2f}{run['lowest']:>8.2f}{run['last']:>6.2f}{run['unigram']:>9.2f}{bigram}")
+    most = max(run["reads"] for run in runs.values()) * context_length
+    print(f"{parameters / 1e6:.1f} M parameters. Chinchilla's rule of thumb, about {TOKENS_A_PARAMETER} training "
+          f"tokens a parameter, asks for {TOKENS_A_PARAMETER * parameters / 1e6:,.0f} M tokens:")
+    print(f"  {TOKENS_A_PARAMETER * parameters / most:,.0f} times the most either run read")
+    for name, run in runs.items():
+        repeats, rose = run["reads"] / run["chunks"], run["last"] - run["lowest"]
+        lines = {"its unigram count": run["unigram"]} | (
+            {"its bigram count": run["bigram"]} if run.get("bigram") is not None else {})
+        print(f"{name}: " + (f"each chunk read about {repeats:.0f} times" if repeats >= 1.5 else
+                             "no chunk read twice" if repeats <= 1 else "some chunks read twice")
+              + (f"; validation loss rose {rose:.2f} past its lowest" if rose > LEVEL else "; validation loss at its "
+                 "lowest") + f", {run['last'] - run['train']:.2f} above its training loss")
+        print(f"  last validation loss {baselines.against(run['last'], lines, level=LEVEL)}")
 
 
 def own_loop_batches(chunks, steps: int, chunks_a_step: int, collator) -> tuple[list, list]:
@@ -129,7 +160,8 @@ def per_byte_table(byte_model, tokenizer, byte_tokenizer, token_chunks, byte_tra
           f"{same['bytes']:,} bytes ({bytes_per_token:.2f} a token); in nats per byte of that text:")
     for name, loss in sorted(per_byte.items(), key=lambda item: item[1]):
         print(f"  {loss:.2f}  {name}")
-    print(f"the pretrained model, on {pretrained['bytes']:,} of those bytes: {pretrained['model']}")
+    print(f"the pretrained model, scored on {pretrained['bytes']:,} of those bytes, as its loader said:")
+    print(f"  {pretrained['model']}")
     print(f"per byte, the byte model is {'better' if same['byte model'] < count else 'worse'} than a count of "
           f"GPT-2's tokens, by {abs(count - same['byte model']):.2f} nats")
 

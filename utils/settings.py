@@ -6,7 +6,6 @@ The older ``TUTORIAL_*`` names still work for this release, with a warning.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 import warnings
@@ -75,6 +74,16 @@ def output_folder(*parts: str) -> Path:
     return base.joinpath(*parts)
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a reader wants it printed: from the repository root where it lies inside it (``build/...``), so
+    no machine's own folders show; else as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(settings_base().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def check_environment() -> None:
     """One clear ValueError for a bad ``LLM_TUTORIAL_*`` value that a later cell would only trip over minutes in:
     $LLM_TUTORIAL_WIDGETS that is neither on nor off, an $LLM_TUTORIAL_OUTPUT that cannot be written. Every
@@ -94,19 +103,36 @@ def source(name: str) -> str:
     return f"${PREFIX}{name}"
 
 
+# The packages a notebook's kernel imports (requirements.txt also holds the tests', the decks' and the Beam path's);
+# for those whose APIs the notebooks call by name, a release older than the pinned one is refused too.
+NOTEBOOK_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "datasets", "gguf",
+                     "tiktoken", "mwparserfromhell", "matplotlib", "tqdm", "ipywidgets")
+NOT_OLDER = ("torch", "transformers", "tokenizers", "accelerate", "datasets")
+
+
 def check_requirements(requirements: Path | None = None) -> None:
-    """One clear error if this kernel's environment lacks a package of the repository's requirements.txt."""
+    """One clear error if this kernel lacks a package the notebooks need (``NOTEBOOK_PACKAGES``), or holds a release
+    of one of ``NOT_OLDER`` older than requirements.txt pins."""
+    from packaging.version import Version
+
     requirements = requirements or Path(__file__).resolve().parents[1] / "requirements.txt"
     if not requirements.is_file():  # installed without the repository: pip resolved the dependencies
         return
-    missing = []
+    pins = {}
     for line in requirements.read_text().splitlines():
-        spec = line.split("#")[0].strip()
-        if spec:
-            try:
-                version(re.split(r"[=<>!~\[; ]", spec)[0])
-            except PackageNotFoundError:
-                missing.append(spec)
-    if missing:
-        raise ModuleNotFoundError(f"This kernel's Python ({sys.executable}) lacks {', '.join(missing)}. "
-                                  f"Install the requirements: {sys.executable} -m pip install -r {requirements}")
+        name, _, pin = line.split("#")[0].strip().partition("==")
+        if name:
+            pins[name.strip().lower()] = pin.strip()
+    problems = []
+    for name in NOTEBOOK_PACKAGES:
+        try:
+            found = version(name)
+        except PackageNotFoundError:
+            problems.append(f"lacks {name}")
+            continue
+        pin = pins.get(name)
+        if name in NOT_OLDER and pin and Version(Version(found).base_version) < Version(pin):
+            problems.append(f"has {name} {found}, older than the {pin} the notebooks are tested with")
+    if problems:
+        raise ModuleNotFoundError(f"This kernel's Python ({sys.executable}) {'; '.join(problems)}. Install the "
+                                  f"requirements: {sys.executable} -m pip install -r {requirements}")

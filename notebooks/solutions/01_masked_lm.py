@@ -193,9 +193,10 @@ SOLUTIONS = {
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals utils.fill_mask.causal_mask"),
     "7c295cab": (cell(my_masked_map), "Correct: your map equals the model's under the causal mask"),
     "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
-    "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
-    "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
     "c8d4a1eb": (body(the_unseen_sentences), "You predicted False: the unseen sentences went"),
+    # the appendix (optional): the whole layer, then the whole model
+    "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
+    "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
 }

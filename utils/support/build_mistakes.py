@@ -15,7 +15,14 @@ from dataclasses import replace
 import torch
 from transformers import PreTrainedModel
 
-from utils.attention import AttentionHead, attention_head, attention_heads, layer_projections, rotary_frequencies
+from utils.attention import (
+    ATTENTION_ITSELF,
+    AttentionHead,
+    attention_head,
+    attention_heads,
+    layer_projections,
+    rotary_frequencies,
+)
 from utils.blocks import LayerParts, Norm, layer_parts, model_parts
 from utils.exercises import NOT_ANSWERED, describe, mismatch, without
 
@@ -64,8 +71,6 @@ def head_mistake(answer, head: AttentionHead) -> str | None:
     return f"the weights: {problem}. (Biases added? Scaled by 1/sqrt(d)? Queries and keys rotated?)"
 
 
-# what the all-heads exercise rebuilds: PyTorch's own attention over (batch, heads, n, d)
-ATTENTION_ITSELF = ((torch.nn.functional, "scaled_dot_product_attention"), (torch.nn.MultiheadAttention, "forward"))
 # what exercise 10 rebuilds: LayerNorm and RMSNorm, as functions and as modules
 NORM_ITSELF = (*((owner, name) for owner in (torch, torch.nn.functional) for name in ("layer_norm", "rms_norm")),
                (torch.nn.LayerNorm, "forward"), (torch.nn.RMSNorm, "forward"))
