@@ -475,8 +475,10 @@ def test_session_2_starts_from_the_cells_above_the_heading_the_break_names_and_t
     said = " ".join(nb.cells[at].source.split())
     heading = re.search(r"Select the heading \*(.+?)\* and run every cell above it", said)
     assert heading, nb.cells[at].source
-    above = next(i for i, cell in enumerate(nb.cells) if cell.source.splitlines()[:1] == [f"## {heading[1]}"])
+    above = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+                 and cell.source.startswith(f"## {heading[1]}"))  # the heading that begins with the name it gives
     assert above < executed.index["c25"] < at  # the first run's training cell: below the heading, above the Break
+    assert nb.cells[above].id == "3624f326"
     before = executed.run("print(best_loss, final_valid, final_train, len(history))")
     executed.run("%reset -f")
     assert executed.run("print('model' in globals())") == "False\n"

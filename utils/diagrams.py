@@ -103,8 +103,9 @@ def _arrow(ax, start, end, colour="#333333") -> None:
 
 
 def _one_line(step: Step) -> str:
-    """A box's text on one line, for the alt text: a break after a colon or comma becomes a space, any other a comma."""
-    return step.text.replace(":\n", ": ").replace(",\n", ", ").replace("\n", ", ")
+    """A box's text on one line, for the alt text: a break after a colon, comma or semicolon becomes a space, any other
+    a comma."""
+    return step.text.replace(":\n", ": ").replace(",\n", ", ").replace(";\n", "; ").replace("\n", ", ")
 
 
 def architecture_figure(model):

@@ -66,7 +66,7 @@ def my_softmax(z):
 
 def my_mlm_head(h, head):
     x = head.activation(h @ head.dense_weight.T + head.dense_bias)  # the dense layer, then GELU (in BERT)
-    x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + head.norm_eps)  # LayerNorm divides by n, not n - 1
+    x = (x - x.mean()) / torch.sqrt(x.var(-1, correction=0) + head.norm_eps)  # LayerNorm divides by n, not n - 1
     x = x * head.norm_weight + head.norm_bias
     return x @ head.decoder_weight.T + head.decoder_bias  # one dot product per vocabulary entry
 
