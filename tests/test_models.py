@@ -109,7 +109,7 @@ def test_a_saved_model_folder_loads_back(offline, tmp_path, capsys):
     assert f"Model: {tmp_path} (from a local folder)" in capsys.readouterr().out
 
 
-def test_a_saved_run_loads_back_with_its_log_and_a_missing_one_says_what_to_run(tmp_path):
+def test_a_saved_run_loads_back_with_its_log_and_a_missing_one_says_what_to_run(tmp_path, capfd):
     """Notebook 3's session 2 reloads the first run: its model (the same weights, eval mode) and its log history."""
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.trainer_callback import TrainerState
@@ -121,6 +121,8 @@ def test_a_saved_run_loads_back_with_its_log_and_a_missing_one_says_what_to_run(
     saved.save_pretrained(tmp_path / "final")
     log = [{"step": 0, "eval_loss": 3.9}, {"step": 5, "loss": 3.2}, {"step": 5, "eval_loss": 3.4}]
     TrainerState(log_history=log).save_to_json(str(tmp_path / "trainer_state.json"))
+    capfd.readouterr()
     model, history = models.load_saved_run(tmp_path, "cpu")
+    assert capfd.readouterr().err == ""  # no progress bar in the notebook's cell
     assert history == log and not model.training and model.loss_type == "ForCausalLM"
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))

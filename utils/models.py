@@ -185,6 +185,7 @@ def load_saved_run(folder: str | Path, device) -> tuple[PreTrainedModel, list[di
     if not state.is_file() or not (final / "config.json").is_file():
         raise FileNotFoundError(f"No first run is saved in {shown_path(folder)} yet: run session 1 down to *Save, "
                                 "reload, and resume* (it saves the model and its log), then this cell again.")
-    model = AutoModelForCausalLM.from_pretrained(final, use_safetensors=True, trust_remote_code=False)
+    with _quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(final, use_safetensors=True, trust_remote_code=False)
     model.loss_type = "ForCausalLM"  # as pretraining.new_gpt2 sets it: no warning about GPT-2's older class name
     return model.to(device).eval(), TrainerState.load_from_json(str(state)).log_history
