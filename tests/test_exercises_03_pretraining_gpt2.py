@@ -481,6 +481,7 @@ def test_session_2_starts_from_the_cells_above_the_heading_the_break_names_and_t
     assert nb.cells[above].id == "3624f326"
     before = executed.run("print(best_loss, final_valid, final_train, len(history))")
     executed.run("%reset -f")
+    executed.run("__spec__ = None")  # as a fresh kernel's __main__ has it (multiprocessing's spawn reads it)
     assert executed.run("print('model' in globals())") == "False\n"
     for i, cell in [*enumerate(nb.cells[:above]), *enumerate(nb.cells[at:-1], start=at)]:
         if cell.cell_type == "code":
