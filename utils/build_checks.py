@@ -18,6 +18,7 @@ from transformers import PreTrainedModel
 from utils.attention import AttentionHead, attention_head, attention_weights, layer_projections
 from utils.blocks import LayerParts, ModelParts
 from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, reference, without
+from utils.prediction_checks import lens_settles
 from utils.sampling import filtered_probabilities, filters_itself
 from utils.support.build_mistakes import (
     all_heads_mistake,
@@ -208,23 +209,18 @@ def lens_in_use(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tens
     return reference("my_lens"), f"the reference my_lens (yours {why})"
 
 
-def _settles(lens: list[torch.Tensor], final_choice: int) -> int:
-    """The first layer from which ``final_choice`` stays the lens's top token."""
-    return 1 + max((n for n, p in enumerate(lens) if int(p.argmax()) != final_choice), default=-1)
-
-
 def lens_layers(lens: list[torch.Tensor], final_choice: int) -> set[int]:
     """The layers the lens table and grid show: about ten, evenly spaced, the output (the last entry of ``lens``, one
     probability vector per layer), and the first from which ``final_choice`` stays the lens's top token."""
     layers = len(lens) - 1
-    return {*range(0, layers, max(1, layers // 10)), layers, _settles(lens, final_choice)}
+    return {*range(0, layers, max(1, layers // 10)), layers, lens_settles(lens, final_choice)}
 
 
 def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tokenizer) -> None:
     """The logit lens as a table: for each layer of ``shown``, its top token, that token's probability and the final
     choice's; the row from which the final choice stays on top is marked. Then where the final choice's probability
     is highest, and what it is at the output."""
-    layers, choice, settles = len(lens) - 1, repr(tokenizer.decode([final_choice])), _settles(lens, final_choice)
+    layers, choice, settles = len(lens) - 1, repr(tokenizer.decode([final_choice])), lens_settles(lens, final_choice)
     width = max(12, *(len(repr(tokenizer.decode([int(lens[n].argmax())]))) for n in shown))
     print(f"layer  {'top token':<{width}}    p   p({choice})")
     for layer in sorted(shown):

@@ -90,6 +90,12 @@ def speedup_verdict(guess, measured: float, tokens: int) -> str:
     return said + ("within a factor of 2, close." if close else "under by more than a factor of 2.") + grows
 
 
+def lens_settles(lens: list[torch.Tensor], choice: int) -> int:
+    """The first layer from which ``choice`` stays the lens's top token to the end (``lens``: each layer's
+    probabilities at the last position)."""
+    return 1 + max((layer for layer, p in enumerate(lens) if int(p.argmax()) != choice), default=-1)
+
+
 def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str:
     """The logit lens's prediction: in which third of the layers (0, the embeddings, to the last) the model's final
     choice becomes the lens's top token and stays so to the end (``lens``: each layer's probabilities at the last
@@ -100,7 +106,7 @@ def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str
     if len(named) != 1:  # "late", "the late third" and "Late layers." name one; "early or late" names two
         return f"Not quite: answer \"early\", \"middle\" or \"late\"; got {describe(guess)}."
     said = named[0]
-    settled = 1 + max((layer for layer, p in enumerate(lens) if int(p.argmax()) != choice), default=-1)
+    settled = lens_settles(lens, choice)
     third = ("early", "middle", "late")[min(2, 3 * settled // len(lens))]
     return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "
             f"{tokenizer.decode([choice])!r} tops the lens from layer {settled} of {len(lens) - 1} to the end, in the "
