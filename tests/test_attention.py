@@ -27,6 +27,7 @@ from utils.attention import (
     encoder_embeddings,
     encoder_head,
     encoder_layer,
+    head_reading_past,
     layer_heads,
     layer_projections,
     rotary_frequencies,
@@ -302,3 +303,18 @@ def test_attention_weights_scale_mask_and_softmax_each_row_by_hand():
     assert scores.flatten().tolist() == pytest.approx([2 / root2, 0.0, 0.0, 2 / root2])
     e = torch.e ** (2 / root2)  # row 2: scores 0 and 2/√2
     assert weights.flatten().tolist() == pytest.approx([1.0, 0.0, 1 / (1 + e), e / (1 + e)])
+
+
+def test_the_mapped_head_spreads_the_blank_s_row_and_reads_the_most_past_it():
+    """Of the heads whose row at the blank puts no position over half its weight, the one with the most past the blank;
+    where no head spreads its row, the one with the most past the blank of all."""
+    def layer(*rows):  # one layer's heads, each given by its row at position 1 of 4; the other rows uniform
+        heads = torch.full((len(rows), 4, 4), 0.25)
+        heads[:, 1] = torch.tensor(rows)
+        return heads.unsqueeze(0)
+
+    pointer = [0.0, 0.0, 0.98, 0.02]  # 1.0 past the blank, on one token
+    spread, less = [0.2, 0.2, 0.3, 0.3], [0.3, 0.3, 0.2, 0.2]  # 0.6 and 0.4 past it, none over half
+    assert head_reading_past((layer(less, pointer), layer(pointer, spread)), 1, [2, 3]) == (1, 1)
+    assert head_reading_past((layer(less, pointer),), 1, [2, 3]) == (0, 0)
+    assert head_reading_past((layer(pointer, [0.0, 0.6, 0.4, 0.0]),), 1, [2, 3]) == (0, 0)  # none spreads: the most

@@ -40,7 +40,7 @@ def test_bert_is_drawn_from_its_config_normalising_after_each_half():
     title, path, layer = architecture_steps(tiny_bert())
     assert "after each half" in title
     assert "Encoder layer × 3" in texts(path) and "300 scores at every position" in texts(path)
-    assert "token + position + segment" in texts(path) and "one vector of 32 per token" in texts(path)
+    assert "token + position + segment\n→ LayerNorm → 32 numbers per token" in texts(path)
     assert [step.kind for step in layer] == ["attention", "add", "norm", "mlp", "add", "norm"]
     assert "4 heads × 8" in layer[0].text and "32 → 80 → 32" in layer[3].text
     assert [i for i, step in enumerate(layer) if step.opens_half] == [0, 3]  # the second half reads the norm's output

@@ -8,6 +8,7 @@ from exercise_kernel import RIGHT, WRONG, exercise_tests, solution, stdout_of
 
 NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
+UNTRAINED_ANSWER, UNTRAINED_CHECK = "90cef26c", "90cef26d"  # predict the loss of random weights
 CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK = "c42", "c43"  # the causal LM loss by hand
 UNIGRAM_ANSWER, UNIGRAM_CHECK = "fc17408b", "fc17408c"  # the unigram count's validation loss, the line to beat
 LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: schedule, clipping, evaluation
@@ -25,10 +26,11 @@ MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
+    "untrained loss": (UNTRAINED_ANSWER, UNTRAINED_CHECK),
     "cross-entropy": (CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK),
     "unigram": (UNIGRAM_ANSWER, UNIGRAM_CHECK),
-    "training loop": (LOOP_ANSWER, LOOP_CHECK),
     "schedule": (SCHEDULE_ANSWER, SCHEDULE_CHECK),
+    "training loop": (LOOP_ANSWER, LOOP_CHECK),
     "losses": (LOSSES_ANSWER, LOSSES_CHECK),
     "perplexity": (PERPLEXITY_ANSWER, PERPLEXITY_CHECK),
     "accuracy": (ACCURACY_ANSWER, ACCURACY_CHECK),
@@ -201,6 +203,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(RECITED_VERDICT, "predicted_recited = 40", WRONG, "from 0 to 16; got 40", id="recitation: too many"),
     pytest.param(RECITED_VERDICT, "predicted_recited = 'all of them'", WRONG, "from 0 to 16; got 'all of them'",
                  id="recitation: words"),
+    pytest.param(UNTRAINED_CHECK, "predicted_untrained_loss = round(untrained_loss, 1)", RIGHT, "close.",
+                 id="untrained loss: the measured loss, rounded"),
+    pytest.param(UNTRAINED_CHECK, "predicted_untrained_loss = torch.tensor(uniform)", RIGHT, "close.",
+                 id="untrained loss: ln V, as a tensor"),
+    pytest.param(UNTRAINED_CHECK, "predicted_untrained_loss = 0", WRONG, "too low. Random weights know nothing yet",
+                 id="untrained loss: a perfect model"),
+    pytest.param(UNTRAINED_CHECK, "predicted_untrained_loss = uniform * 3", WRONG, "too high.",
+                 id="untrained loss: far above ln V"),
+    pytest.param(UNTRAINED_CHECK, "predicted_untrained_loss = 'about ten'", WRONG,
+                 "Answer with a number of nats, e.g. 5.0 (got 'about ten')", id="untrained loss: words"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = 5.0\npredicted_final_valid_loss = 7.0", RIGHT,
                  "you predicted 5.00", id="losses: numbers"),
     pytest.param(LOSSES_CHECK, "predicted_final_train_loss = final_train + 0.3\npredicted_final_valid_loss = 7.0",

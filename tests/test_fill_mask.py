@@ -143,8 +143,12 @@ def test_blank_groups_split_the_blanks_by_their_labels_and_report_each_group_s_c
     assert table[0].endswith("(a uniform guess: ln 30,522 = 10.33),") and len(table) == 5
     trained = before[0][groups.trained]
     assert table[2].split() == ["the", "blanks", "the", "steps", "trained", "3", "blanks", f"{trained.mean():.2f}",
-                                "->", f"{trained.mean() - 1:.2f}", "(-1.00", "±", "0.00)"]
-    assert table[4].split()[:5] == ["2", "sentences", "it", "never", "saw"] and table[4].endswith("(+0.50 ± 0.00)")
+                                "->", f"{trained.mean() - 1:.2f}", "(-1.00", "±", "0.00:", "fell)"]
+    assert table[4].split()[:5] == ["2", "sentences", "it", "never", "saw"]
+    assert table[4].endswith("(+0.50 ± 0.00: rose)")
+    others, n = before[0].clone(), int((~groups.trained).sum())
+    others[~groups.trained] += torch.tensor([0.5, -0.5]).repeat(n)[:n]  # up and down by turns: no change beyond chance
+    assert groups.table(before, (others, before[1]), 30_522).splitlines()[3].endswith(": within chance)")
 
 
 def test_the_causal_mask_lets_each_token_see_itself_and_the_tokens_before_it():

@@ -142,7 +142,7 @@ def test_the_saved_first_run_runs_in_the_student_s_class_and_writes_what_the_tra
 
 def test_the_saved_first_run_waits_for_exercise_7_and_for_its_folder(reference, tmp_path):
     assert first_run_in_yours(student(), str(tmp_path / "final"), [1, 2], Digits()).startswith(
-        f"The first run's model is not in {tmp_path / 'final'}: run *Save, reload, and resume*")
+        f"The first run's model is not in {tmp_path / 'final'}: run the first run's training (*Train*)")
     reference.save_pretrained(tmp_path)
     blank = student(model_forward="    def forward(self, input_ids, labels=None, **ignored):\n"
                                   "        return SimpleNamespace(logits=None, loss=None)\n")

@@ -42,9 +42,9 @@ def test_beam_beats_greedy_only_with_a_text_likelier_per_token(beats, per_token,
 @pytest.mark.parametrize("guess, said", [
     (4, "You predicted 4x; this run measured 4.0x over 128 new tokens: within a factor of 2, close."),
     (2, "You predicted 2x; this run measured 4.0x over 128 new tokens: within a factor of 2, close."),
-    (1.9, "You predicted 1.9x; this run measured 4.0x over 128 new tokens: under by more than a factor of 2. "
+    (1.9, "You predicted 1.9x; this run measured 4.0x over 128 new tokens: 2.1 times too low. "
           "Re-feeding's cost grows with the text"),
-    (8.5, "You predicted 8.5x; this run measured 4.0x over 128 new tokens: over by more than a factor of 2. The "
+    (8.5, "You predicted 8.5x; this run measured 4.0x over 128 new tokens: 2.1 times too high. The "
           "cache cuts the tokens fed far more than the time: every pass still reads all the weights"),
     (0, "Answer with a number above 0, how many times faster (got 0)."),
     (float("nan"), "Answer with a number above 0, how many times faster (got nan)."),

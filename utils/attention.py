@@ -9,7 +9,7 @@ and ``rotary_frequencies`` the angles a Llama-style model turns queries and keys
 GPT-2 (one ``c_attn`` for q, k and v; learned positions) and for Llama-style models such as the SmolLM2 stand-in
 (``q_proj``/``k_proj``/``v_proj``, grouped-query heads, rotary positions). ``encoder_head`` gives one head of a
 BERT-family encoder (notebook 1), whose attention has no causal mask, ``encoder_layer`` a whole layer of it and
-``encoder_embeddings`` the embeddings it starts from.
+``encoder_embeddings`` the embeddings it starts from; ``head_reading_past`` picks the encoder head notebook 1 maps.
 """
 
 from __future__ import annotations
@@ -147,6 +147,17 @@ def encoder_head(model: PreTrainedModel, layer: int = 0, head: int = 0) -> HeadW
         parts += [projection.weight[rows].T.detach(), projection.bias[rows].detach()]
     return HeadWeights(*parts, attention=attention.self, projection=attention.output.dense, size=size, kv_head=head)
 
+
+def head_reading_past(attentions, position: int, after: list[int], spread: float = 0.5) -> tuple[int, int]:
+    """(layer, head) of the head whose row ``position`` puts the most weight on the positions ``after``, among the
+    heads that spread that row (no position over ``spread``), so that the row is a weighted mix to rebuild, not one
+    token; the most weight past it among all heads where none spreads. ``attentions``: ``output_attentions``, one
+    (1, heads, n, n) tensor a layer."""
+    rows = torch.stack(attentions)[:, 0, :, position]  # (layers, heads, n): every head's row at ``position``
+    past = rows[..., after].sum(-1)
+    spread_out = rows.max(-1).values <= spread
+    layer, head = divmod(int((past if not spread_out.any() else past.where(spread_out, -1)).argmax()), past.shape[1])
+    return layer, head
 
 @dataclass
 class EncoderEmbeddings:

@@ -270,7 +270,9 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     pick, top = int(guess.strip()) if written else number(guess), int(row.argmax()) + 1
     if pick is None or pick not in range(1, n + 1):
         return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
-    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, weight {float(w):.2f}" for j, w in enumerate(row))
+    root = q.shape[-1] ** 0.5
+    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, score q·k/√d = {float(q[-1] @ k[j]) / root:.2f}, "
+                     f"weight {float(w):.2f}" for j, w in enumerate(row))
     why = ("" if top == n else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
            f"long key along the query can score more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
     return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"

@@ -121,6 +121,7 @@ def megabytes_kept_for_backward(compute, parameters=()) -> tuple[torch.Tensor, f
     """(``compute()``'s result, detached, and the MB of tensors autograd kept from it for a backward pass), counting
     each storage once and leaving out ``parameters`` (the weights are there anyway). Only a measurement: the graph
     and everything it kept are freed, and handed back to the OS, before returning (no backward pass follows)."""
+    release_freed_memory()  # start from what the kernel really holds: earlier work's freed pages do not add to the peak
     weights = {p.untyped_storage().data_ptr() for p in parameters}
     kept: dict[int, int] = {}
 

@@ -309,7 +309,8 @@ def temperature_verdict(answer, model, start, decoded, pad_token_id: int, seed: 
         logits = model(torch.tensor([decoded.ids])).logits[0, len(decoded.prompt_ids) - 1:-1].float()
     weakest = float((logits / t).softmax(-1).max(-1).values.min())
     if sampled == decoded.ids and weakest > 0.99:
-        return (f"Same as greedy! At T = {t:g} the favourite holds at least {weakest:.3f} of the probability at every "
+        held = "over 0.999" if weakest > 0.999 else f"at least {weakest:.3f}"
+        return (f"Same as greedy! At T = {t:g} the favourite holds {held} of the probability at every "
                 f"one of the {new} steps: sampling has become argmax.")
     if sampled == decoded.ids:
         return (f"Not quite: the same as greedy with this seed, but at T = {t:g} the favourite holds only "

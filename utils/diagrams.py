@@ -34,10 +34,12 @@ def _is_encoder(model) -> bool:
     return hasattr(encoder, "layer") and hasattr(model.config, "intermediate_size")
 
 
-def _path(c, ids: str, embeddings: str, layer: str, head: str, scores: str) -> list[Step]:
-    """The path from ids to scores, the layer's box among them, for a model of config ``c``."""
+def _path(c, ids: str, embeddings: str, layer: str, head: str, scores: str, norm: str = "") -> list[Step]:
+    """The path from ids to scores, the layer's box among them, for a model of config ``c`` (``norm``: what the
+    embeddings pass through before the first layer, with its arrow)."""
     return [Step(f"token ids: {ids}", "data"),
-            Step(f"Embeddings: {embeddings}\n→ one vector of {c.hidden_size} per token", "embed"),
+            Step(f"Embeddings: {embeddings}\n→ {norm}{'' if norm else 'one vector of '}{c.hidden_size}"
+                 f"{' numbers' if norm else ''} per token", "embed"),
             Step(f"{layer} layer × {c.num_hidden_layers}\n(opened up on the right)", "layer"),
             Step(head, "embed"), Step(f"{c.vocab_size:,} scores at every position;\n{scores}", "data")]
 
@@ -57,9 +59,9 @@ def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
         segments = getattr(c, "type_vocab_size", 0)
         path = _path(c, "the whole sentence", f"token + position{' + segment' if segments else ''}", "Encoder",
                      f"MLM head: dense, {c.hidden_act.upper()}, LayerNorm,\nthen {to_vocabulary}",
-                     "softmax at [MASK]: probabilities")
-        layer = [Step(f"Self-attention: {heads} heads × {size}\neach token mixes in what it attends to", "attention",
-                      True),
+                     "softmax at [MASK]: probabilities", norm="LayerNorm → ")
+        layer = [Step(f"Self-attention: {heads} heads × {size}, joined by\nthe output projection, {c.hidden_size} → "
+                      f"{c.hidden_size}", "attention", True),
                  Step("+ the layer's input (residual)", "add"), Step("LayerNorm", "norm"),
                  Step(f"Feed-forward ({c.hidden_act.upper()}):\n{c.hidden_size} → {c.intermediate_size:,} "
                       f"→ {c.hidden_size}", "mlp", True),

@@ -88,7 +88,7 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
 
     n = len(tokens)
     panels = [(attention, title), (torch.ones(n, n), "visible to a masked LM\n(dark): every token"),
-              (torch.tril(torch.ones(n, n)), "visible to a causal LM\n(dark): only the past")]
+              (torch.tril(torch.ones(n, n)), "visible to a causal LM\n(dark): itself and the past")]
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 6.0), width_ratios=(1.3, 1, 1), layout="constrained")
     from matplotlib.colors import PowerNorm
 

@@ -132,13 +132,14 @@ class BlankGroups:
 
     def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
         """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± twice its
-        standard error, under the uniform guess's ln V."""
+        standard error and, in words, whether it fell, rose or stayed within chance; under the uniform guess's ln V."""
         pairs = ((before[0][self.trained], after[0][self.trained]), (before[0][~self.trained], after[0][~self.trained]),
                  (before[1], after[1]))
         lines = [f"every token hidden in turn: mean -ln p before -> after (a uniform guess: ln {vocab_size:,} = "
                  f"{math.log(vocab_size):.2f}),", "and the mean change ± twice its standard error:"]
         for name, (b, a) in zip(self.names, pairs):
             shift, twice_se = mean_change(b, a)
+            moved = "within chance" if abs(shift) <= twice_se else "fell" if shift < 0 else "rose"
             lines.append(f"  {name:<33} {len(b):>3} blanks  {b.mean():.2f} -> {a.mean():.2f}  ({shift:+.2f} ± "
-                         f"{twice_se:.2f})")
+                         f"{twice_se:.2f}: {moved})")
         return "\n".join(lines)

@@ -257,10 +257,10 @@ def _draw(ours: list[float], gpt2: list[float]) -> None:
 
 
 def first_run_in_yours(my_gpt, folder: str, ids: list[int], tokenizer, new: int = 16) -> str:
-    """The first run's saved model (``folder``, as *Save, reload, and resume* wrote it) poured into the student's
+    """The first run's saved model (``folder``, as the first run's training cell wrote it) poured into the student's
     ``MyGPT``: what it writes after ``ids``, greedily, beside what the Trainer's model writes."""
     if not (Path(folder) / "model.safetensors").is_file():
-        return (f"The first run's model is not in {folder}: run *Save, reload, and resume* to save it, "
+        return (f"The first run's model is not in {folder}: run the first run's training (*Train*) to save it, "
                 "then run this cell again.")
     trained = GPT2LMHeadModel.from_pretrained(folder, use_safetensors=True, trust_remote_code=False).eval()
     mine, problem = _build(my_gpt, trained, gpt2_state_for(trained))

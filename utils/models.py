@@ -141,7 +141,7 @@ def _load(name: str, kind: str, model_class, **model_kwargs) -> Loaded:
                 model = model_class.from_pretrained(folder, use_safetensors=True, trust_remote_code=False,
                                                      **model_kwargs).eval()
             about = (f"{name}, loaded from a local folder." if is_folder else
-                     f"Online: {name} from the Hub, the model of the original tutorial.")
+                     f"{name} from the Hub (downloaded or cached), the model of the original tutorial.")
             result = Loaded(model, tokenizer, name, False, about)
         else:
             if not known:
@@ -183,8 +183,8 @@ def load_saved_run(folder: str | Path, device) -> tuple[PreTrainedModel, list[di
     folder = Path(folder)
     state, final = folder / "trainer_state.json", folder / "final"
     if not state.is_file() or not (final / "config.json").is_file():
-        raise FileNotFoundError(f"No first run is saved in {shown_path(folder)} yet: run session 1 down to *Save, "
-                                "reload, and resume* (it saves the model and its log), then this cell again.")
+        raise FileNotFoundError(f"No first run is saved in {shown_path(folder)} yet: run the first run's training "
+                                "(*Train*: it saves the model and its log), then this cell again.")
     with _quiet_loading():
         model = AutoModelForCausalLM.from_pretrained(final, use_safetensors=True, trust_remote_code=False)
     model.loss_type = "ForCausalLM"  # as pretraining.new_gpt2 sets it: no warning about GPT-2's older class name

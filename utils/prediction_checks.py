@@ -1,7 +1,8 @@
 """Notebook 2's predictions, kept out of the cells' sight: the strategies table's two (which strategy's text is most
 likely per token; does beam search beat greedy), the KV cache's speed-up (with the gate that holds the timing until a
 number is written), and the logit lens's third; and, for notebooks 1 and 3 too, any True-or-False prediction against
-what happened (``outcome_verdict``). Each verdict returns the line the check cell prints, whatever the answer."""
+what happened (``outcome_verdict``); notebook 3's loss of random weights (``untrained_verdict``). Each verdict returns
+the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
 
 def speedup_verdict(guess, measured: float, tokens: int) -> str:
     """The cache's speed-up predicted (a number, how many times faster) against the one ``measured`` over ``tokens``
-    new tokens: close when within a factor of 2 either way."""
+    new tokens: close when within a factor of 2 either way; otherwise the verdict says by how many times."""
     value = _times_faster(guess)
     if value is None:
         return f"Answer with a number above 0, how many times faster (got {describe(guess)})."
@@ -84,10 +85,10 @@ def speedup_verdict(guess, measured: float, tokens: int) -> str:
     grows = (" Re-feeding's cost grows with the text, the cached step's hardly at all, so the gain grows with the "
              "number of tokens: it is larger for long texts than for short ones.")
     if value > 2 * measured:  # the usual miss: the tokens fed fall far more than the time
-        return (f"{said}over by more than a factor of 2. The cache cuts the tokens fed far more than the time: "
+        return (f"{said}{value / measured:.1f} times too high. The cache cuts the tokens fed far more than the time: "
                 "every pass still reads all the weights, however few tokens it feeds (the report's last line).")
     close = value >= measured / 2
-    return said + ("within a factor of 2, close." if close else "under by more than a factor of 2.") + grows
+    return said + ("within a factor of 2, close." if close else f"{measured / value:.1f} times too low.") + grows
 
 
 def lens_settles(lens: list[torch.Tensor], choice: int) -> int:
@@ -119,3 +120,22 @@ def outcome_verdict(prediction, happened: bool, what: str) -> str:
         return NOT_ANSWERED if prediction is None else (f"Not quite: predict True or False; got "
                                                         f"{describe(prediction)}.")
     return f"You predicted {said}: {what}: " + ("right." if said == happened else "not this time.")
+
+
+def untrained_verdict(guess, loss: float, uniform: float) -> str:
+    """Notebook 3's first prediction: the loss of random weights (``loss``), against the uniform guess's ln V
+    (``uniform``); close when within half a nat."""
+    if guess is None:
+        return NOT_ANSWERED
+    value = number(guess)
+    if value is None or not math.isfinite(value):
+        return f"Answer with a number of nats, e.g. 5.0 (got {describe(guess)})."
+    said = (f"You predicted {value:.2f}; random weights scored {loss:.2f}, {loss - uniform:+.2f} from ln V = "
+            f"{uniform:.2f}:")
+    if abs(value - loss) <= 0.5:
+        return f"{said} close. Knowing nothing yet, the model spreads its guesses almost evenly over the vocabulary."
+    if value < loss:
+        return (f"{said} too low. Random weights know nothing yet: their probabilities are spread almost evenly, so "
+                "the true token gets about 1/V, and -ln(1/V) = ln V.")
+    return (f"{said} too high. Random weights give small, similar scores, so the softmax is nearly uniform: about "
+            "ln V, not more; a loss far above it needs confident wrong guesses, which training has not made yet.")

@@ -14,6 +14,7 @@ from utils import baselines
 from utils.chunking import chunk_articles
 from utils.figures import own_loop_figure, show
 from utils.pretraining import pretrained_apart
+from utils.support.allocator import release_freed_memory
 from utils.training_view import loss_curves
 
 LEVEL = 0.1  # nats: closer than this to a count line is "level with" it (evaluation noise)
@@ -127,6 +128,7 @@ def byte_run_numbers(trainer, result, chunks, texts, byte_tokenizer, uniform: fl
                     "it has learnt something about context, beyond how common each byte is, but less than counting "
                     "pairs of bytes gives" if last < unigram else
                     "not yet under the unigram line: in these steps it learnt little beyond how common each byte is"))
+    release_freed_memory()  # scoring every validation chunk freed what it used: the open kernel gives it back
     return SimpleNamespace(train=train, valid=valid, last=last, error=error, ln_p=ln_p, pair_p=pair_p)
 
 

@@ -315,7 +315,7 @@ def _scheduler_lambda(warmup_steps: int, total_steps: int):
 
 
 def schedule_itself() -> tuple:
-    """What exercise 2b rebuilds, as places for ``without``: the schedule factories and the scheduler class."""
+    """What exercise 2a rebuilds, as places for ``without``: the schedule factories and the scheduler class."""
     import transformers
     from transformers import optimization
 

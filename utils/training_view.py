@@ -273,13 +273,13 @@ class LiveLossPlot(TrainerCallback):
     model has learnt, becomes visible as it happens).
     ``baseline`` (e.g. ln of the vocabulary size) is drawn as a dotted line: the loss of a uniform guess;
     ``unigram`` (``utils.baselines.unigram_loss``) as a dash-dotted one: the loss of guessing by token frequency;
-    ``bigram`` (``utils.baselines.bigram_loss``) as a dash-dot-dotted one: guessing from the token before.
-    The learning rate each logged step used is drawn under the losses.
+    ``bigram`` (``utils.baselines.bigram_loss``) as a dash-dot-dotted one: guessing from the token before. The
+    learning rate each logged step used is drawn under the losses. ``units``: the loss axis's ("nats per byte").
     """
 
     def __init__(self, tokenizer, prompt_ids: list[int], title: str = "", sample_tokens: int = 12,
                  baseline: float | None = None, live: bool | None = None, unigram: float | None = None,
-                 prompt_name: str = "training prompt", bigram: float | None = None):
+                 prompt_name: str = "training prompt", bigram: float | None = None, units: str = "nats"):
         check_tokenizer(tokenizer)
         if isinstance(prompt_ids, torch.Tensor):
             prompt_ids = prompt_ids.reshape(-1).tolist()
@@ -294,7 +294,7 @@ class LiveLossPlot(TrainerCallback):
                 raise ValueError(f"{name} must be a number (e.g. math.log(len(tokenizer))) or None, got {value!r}.")
         self.tokenizer, self.prompt_ids, self.title = tokenizer, [plain_number(i) for i in prompt_ids], title
         self.sample_tokens, self.baseline = whole_number(sample_tokens, "sample_tokens"), baseline
-        self.prompt_name = str(prompt_name)
+        self.prompt_name, self.units = str(prompt_name), str(units)
         self.baselines = {label: value for label, value in (("uniform guess", baseline), ("unigram model", unigram),
                                                             ("bigram model", bigram)) if value is not None}
         self.live = widgets_on() if live is None else live
@@ -351,9 +351,9 @@ class LiveLossPlot(TrainerCallback):
     def _draw(self, args, state) -> None:
         train, valid = loss_curves(state.log_history)
         rates = learning_rates(state.log_history)
-        self.ax.clear()
-        self.rate_ax.clear()
+        self.ax.clear(), self.rate_ax.clear()
         draw_losses(self.ax, train, valid, self.baselines, self.title, state.max_steps)
+        self.ax.set_ylabel(f"cross-entropy loss ({self.units})")
         draw_learning_rate(self.rate_ax, rates, state.max_steps)
         for text in list(self.figure.texts):
             text.remove()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     mask_index: int = ...  # the position of its blank
     probabilities: torch.Tensor = ...  # the softmax of the blank's scores
     top: torch.return_types.topk = ...  # their top 5
-    emb = layers = mlm_head = ...  # exercise 10's weights: the embeddings', every layer's, the MLM head's
+    emb = layers = mlm_head = ...  # exercise A2's weights: the embeddings', every layer's, the MLM head's
 
 
 def the_vocabulary():

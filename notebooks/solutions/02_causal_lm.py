@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     from utils.generation import Decoded
 
     model: PreTrainedModel = ...
-    manual: Decoded = ...  # greedy decoding, step by step, with each step's top candidates
+    greedy_steps: Decoded = ...  # greedy decoding, step by step, with each step's top candidates
 
 
 def predict_the_next_word():

@@ -72,6 +72,11 @@ def my_lr(step, warmup_steps, total_steps, peak):
 
 # The reference predictions (here and below) are a first-time student's, written before any run: the result
 # slides show where a reasonable guess goes wrong, not a guess fitted to the answer.
+def predict_the_untrained_loss():
+    global predicted_untrained_loss
+    predicted_untrained_loss = 10.8  # knowing nothing, about a uniform guess: ln 50,257
+
+
 def predict_the_losses():
     global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape, predicted_recited
     predicted_final_train_loss = 1.0  # forty epochs fit most of the text, but a small model misses some tokens
@@ -167,10 +172,11 @@ from torch import nn
 """
 
 SOLUTIONS = {
+    "90cef26c": (body(predict_the_untrained_loss), "You predicted 10.80; random weights scored"),
     "c42": (cell(my_cross_entropy), "Correct:"),
     "fc17408b": (cell(my_unigram_loss), "Correct:"),
-    "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
     "a2b5c0d3": (cell(my_lr), "Correct:"),
+    "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
     "749fa142": (body(predict_the_losses), "you predicted 1.00"),
     "cbea3b5c": (body(perplexity), "Correct:"),
     "c45": (cell(next_token_accuracy), "Correct:"),
