@@ -11,6 +11,7 @@ NOTEBOOK = "02_causal_lm.ipynb"
 NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next word; GPT-2's figures revealed
 GREEDY_ANSWER, GREEDY_CHECK = "1a000002", "1a000003"  # greedy decoding, the whole sequence re-fed each pass
 CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the greedy continuation
+KEYS_ANSWER, KEYS_CHECK = "c23a0001", "c23a0003"  # will the prompt's last-layer keys change with one more token?
 LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
@@ -62,6 +63,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
     "greedy loop": (GREEDY_ANSWER, GREEDY_CHECK),
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
+    "cached keys": (KEYS_ANSWER, KEYS_CHECK),
     "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
     "cache speed-up": (SPEEDUP_ANSWER, SPEEDUP_CHECK),
@@ -687,6 +689,13 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="filters: a plain softmax, as a list"),
     pytest.param(FILTERS_CHECK, "def my_filter(logits, temperature, top_k, top_p):\n    return 'soft'", WRONG,
                  "it is a str", id="filters: a str"),
+    pytest.param(KEYS_CHECK, "my_keys_change = False", RIGHT, "You predicted False: the prompt's last-layer keys",
+                 id="cached keys: they stay"),
+    pytest.param(KEYS_CHECK, "my_keys_change = 'no'", RIGHT, "right. Each position's key is computed from the tokens",
+                 id="cached keys: no, in words"),
+    pytest.param(KEYS_CHECK, "my_keys_change = True", WRONG, "not this time.", id="cached keys: they change"),
+    pytest.param(KEYS_CHECK, "my_keys_change = 0.5", WRONG, "Not quite: predict True or False; got 0.5",
+                 id="cached keys: a number"),
     pytest.param(SPEEDUP_CHECK, "my_cache_speedup = speedup", RIGHT, "within a factor of 2, close.",
                  id="cache speed-up: as measured"),
     pytest.param(SPEEDUP_CHECK, "my_cache_speedup = torch.tensor(speedup * 1.5)", RIGHT,
@@ -1030,7 +1039,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 STOPS = ["c13", "c14", "c16", "c19"]
 # the strategies table and the lens table say what to write first, and show nothing
 TABLE = "the prediction cell above the table"
-REVEALS = [("c29", "my_prediction", TABLE), ("c29", "my_beam_beats_greedy", TABLE),
+REVEALS = [("c23a0002", "my_keys_change", "my_keys_change, above"),
+           ("c29", "my_prediction", TABLE), ("c29", "my_beam_beats_greedy", TABLE),
            ("d0cf5f52", "my_lens_third", "my_lens_third, above"), ("d0cf5f54", "my_lens_third", "my_lens_third, above")]
 
 

@@ -4,7 +4,14 @@ hand."""
 import pytest
 import torch
 
-from utils.prediction_checks import speedup_predicted, speedup_verdict, strategies_verdict
+from utils.prediction_checks import (
+    keys_moved,
+    keys_verdict,
+    speedup_predicted,
+    speedup_verdict,
+    strategies_verdict,
+    untrained_verdict,
+)
 
 PER_TOKEN = {"greedy": -1.2, "temperature 0.7": -1.9, "temperature 1.5": -4.5, "top-k 10": -2.4, "top-p 0.9": -2.6,
              "beam search (4)": -0.9}  # name -> mean ln P per token
@@ -63,3 +70,32 @@ def test_a_predicted_speed_up_is_close_within_a_factor_of_two(guess, said):
 def test_the_timing_waits_for_a_number(guess, shown, said, capsys):
     assert speedup_predicted(guess) is shown
     assert capsys.readouterr().out.startswith(said)
+
+
+@pytest.mark.parametrize("guess, said", [
+    (10.8, "You predicted 10.80; random weights scored 10.88, +0.06 from ln V = 10.82: close."),
+    (0, "You predicted 0.00; random weights scored 10.88, +0.06 from ln V = 10.82: too low. Random weights know"),
+    (30, "You predicted 30.00; random weights scored 10.88, +0.06 from ln V = 10.82: too high."),
+    ("ten", "Answer with a number of nats, e.g. 5.0 (got 'ten')."),
+    (float("inf"), "Answer with a number of nats, e.g. 5.0 (got inf)."),
+    (None, "Not answered yet."),
+])
+def test_the_untrained_loss_is_judged_against_what_random_weights_scored(guess, said):
+    """Close within half a nat; the difference printed is that of the two numbers as printed (10.876 - 10.825
+    would print +0.05 beside 10.88 and 10.82)."""
+    assert untrained_verdict(guess, 10.876, 10.825).startswith(said)
+
+
+def test_the_prompt_s_cached_keys_do_not_move_when_a_token_is_appended():
+    """Under causal attention a position's key sees only the tokens up to it: appending one changes none of the
+    prompt's keys, in the last layer as in the first."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=2, n_head=2)).eval()
+    prompt = torch.tensor([[3, 7, 1, 9]])
+    assert keys_moved(model, prompt, 5) < 1e-5
+    assert keys_verdict(False, model, prompt, 5).startswith("You predicted False: the prompt's last-layer keys ")
+    assert "right. Each position's key" in keys_verdict("no", model, prompt, 5)
+    assert "not this time." in keys_verdict(True, model, prompt, 5)
+    assert keys_verdict(None, model, prompt, 5) == "Not answered yet."

@@ -1,8 +1,8 @@
 """Notebook 2's predictions, kept out of the cells' sight: the strategies table's two (which strategy's text is most
 likely per token; does beam search beat greedy), the KV cache's speed-up (with the gate that holds the timing until a
 number is written), and the logit lens's third; and, for notebooks 1 and 3 too, any True-or-False prediction against
-what happened (``outcome_verdict``); notebook 3's loss of random weights (``untrained_verdict``). Each verdict returns
-the line the check cell prints, whatever the answer."""
+what happened (``outcome_verdict``); notebook 2's cached keys (``keys_verdict``) and notebook 3's loss of random
+weights (``untrained_verdict``). Each verdict returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -130,8 +130,9 @@ def untrained_verdict(guess, loss: float, uniform: float) -> str:
     value = number(guess)
     if value is None or not math.isfinite(value):
         return f"Answer with a number of nats, e.g. 5.0 (got {describe(guess)})."
-    said = (f"You predicted {value:.2f}; random weights scored {loss:.2f}, {loss - uniform:+.2f} from ln V = "
-            f"{uniform:.2f}:")
+    shown = round(loss, 2), round(uniform, 2)  # the difference of the numbers as printed, so that it adds up
+    said = (f"You predicted {value:.2f}; random weights scored {shown[0]:.2f}, {shown[0] - shown[1]:+.2f} from ln V = "
+            f"{shown[1]:.2f}:")
     if abs(value - loss) <= 0.5:
         return f"{said} close. Knowing nothing yet, the model spreads its guesses almost evenly over the vocabulary."
     if value < loss:
@@ -139,3 +140,22 @@ def untrained_verdict(guess, loss: float, uniform: float) -> str:
                 "the true token gets about 1/V, and -ln(1/V) = ln V.")
     return (f"{said} too high. Random weights give small, similar scores, so the softmax is nearly uniform: about "
             "ln V, not more; a loss far above it needs confident wrong guesses, which training has not made yet.")
+
+
+@torch.no_grad()
+def keys_moved(model, prompt_ids: torch.Tensor, next_id: int) -> float:
+    """The largest change in the last layer's cached keys of ``prompt_ids`` (1, n) when ``next_id`` is appended."""
+    longer = torch.cat([prompt_ids, torch.tensor([[next_id]], device=prompt_ids.device)], dim=1)
+    before = model(prompt_ids, use_cache=True).past_key_values.layers[-1].keys
+    after = model(longer, use_cache=True).past_key_values.layers[-1].keys[:, :, :prompt_ids.shape[1]]
+    return float((after - before).abs().max())
+
+
+def keys_verdict(guess, model, prompt_ids: torch.Tensor, next_id: int) -> str:
+    """The KV cache's prediction: will the prompt's keys in the last layer change when one token is appended?"""
+    moved = keys_moved(model, prompt_ids, next_id)
+    how = "did not move at all" if moved == 0 else f"moved by at most {moved:.1e}"
+    said = outcome_verdict(guess, moved > 1e-4, f"the prompt's last-layer keys {how}")
+    why = (" Each position's key is computed from the tokens up to it, and no later token reaches it: that is what "
+           "lets a cache keep them.")
+    return said + (why if said.startswith("You predicted") else "")

@@ -24,6 +24,11 @@ def predict_the_next_word():
     my_next_word = "great"
 
 
+def predict_the_keys():
+    global my_keys_change
+    my_keys_change = False  # under causal attention a position's key sees only the tokens up to it
+
+
 def predict_the_cache_speedup():
     global my_cache_speedup
     my_cache_speedup = 20  # a first guess: re-feeding feeds the whole text at every step, the cache one token
@@ -220,6 +225,7 @@ SOLUTIONS = {
     "4cd90ea4": (body(predict_the_next_word), "You predicted 'great'"),
     "1a000002": (cell(my_greedy), "Correct:"),
     "c33": (cell(my_log_probability), "Correct: one pass gives every step's ln p at once"),
+    "c23a0001": (body(predict_the_keys), "You predicted False: the prompt's last-layer keys"),
     "2fab3d31": (cell(my_cached_greedy), "Correct:"),
     "c36": (cell(work_refeed, work_cached), "Correct:"),
     "a3ab62ec": (body(predict_the_cache_speedup), "You predicted 20x"),
