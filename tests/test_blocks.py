@@ -160,8 +160,8 @@ def test_the_other_architecture_full_size_has_the_real_models_shape():
     table = architecture_table(tiny_gpt2()).splitlines()
     assert table[1].split()[1:] == ["GPT2LMHeadModel", "LlamaForCausalLM"]
     assert "9 x 64" in next(row for row in table if row.startswith("heads x head size"))
-    assert "45 KiB (1.5 a layer)" in table[-1]  # 3 key/value heads of 30 layers, against GPT-2's 12 of 12
-    assert "3 (each for 3)" in next(row for row in table if row.startswith("key/value"))
+    assert "45 KiB (1.5 KiB a layer)" in table[-1]  # 3 key/value heads of 30 layers, against GPT-2's 12 of 12
+    assert "3 (each shared by 3 query heads)" in next(row for row in table if row.startswith("key/value"))
     assert next(row for row in table if row.startswith("LM head")).count("tied to the embeddings") == 2  # both tied
     untied = tiny_gpt2()
     untied.config.tie_word_embeddings = False

@@ -142,6 +142,7 @@ def test_the_first_runs_shape_is_read_from_the_evaluations_and_a_prediction_from
 def test_each_predicted_loss_is_read_as_close_off_or_not_a_number(train, valid, said_train, said_valid):
     lines = losses_verdict(train, valid, "falls", LOG, final_train=0.07).splitlines()
     assert lines[1].startswith("final training loss") and said_train in lines[1]
+    assert "measured 0.07 (" in lines[1]  # a small loss to enough digits for the factor beside it
     assert lines[2].startswith("final validation loss") and said_valid in lines[2]
 
 

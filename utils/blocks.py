@@ -186,7 +186,8 @@ def _facts(model: PreTrainedModel) -> dict[str, str]:
         "decoder layers": f"{c.num_hidden_layers}",
         "hidden size": f"{c.hidden_size}",
         "heads x head size": f"{heads} x {size}",
-        "key/value heads": f"{kv_heads}" + (f" (each for {heads // kv_heads})" if kv_heads < heads else ""),
+        "key/value heads": f"{kv_heads}" + (f" (each shared by {heads // kv_heads} query heads)"
+                                            if kv_heads < heads else ""),
         "q, k, v weights": "c_attn (all three)" if gpt2 else "q_proj, k_proj, v_proj",
         "positions": f"{'learned (wpe)' if gpt2 else 'RoPE'}, up to {context_window(model):,}",
         "norm": "LayerNorm" if gpt2 else "RMSNorm",
@@ -194,7 +195,7 @@ def _facts(model: PreTrainedModel) -> dict[str, str]:
         "MLP weights": "c_fc, c_proj" if gpt2 else "gate_, up_, down_proj",
         "LM head": "tied to the embeddings" if c.tie_word_embeddings else "its own weights",
         "KV cache per token": f"{kv_cache_bytes_per_token(model) / 1024:.0f} KiB "
-                              f"({kv_cache_bytes_per_token(model) / c.num_hidden_layers / 1024:.1f} a layer)",
+                              f"({kv_cache_bytes_per_token(model) / c.num_hidden_layers / 1024:.1f} KiB a layer)",
     }
 
 

@@ -75,7 +75,8 @@ def losses_verdict(final_train_guess, final_valid_guess, shape_guess, valid_log:
         off, factor = abs(guess - measured), max(guess, measured) / max(min(guess, measured), 1e-9)
         said = ("a cross-entropy loss is above 0" if guess <= 0 else f"off by a factor of {factor:.1f}"
                 if factor > 2 and measured > 0 else "close" if off <= 0.5 else f"off by {off:.1f}")
-        lines.append(f"{what}: you predicted {guess:.2f}, measured {measured:.2f} ({said}).")
+        shown = f"{measured:.3g}" if abs(measured) < 1 else f"{measured:.2f}"  # 0.0752, not 0.08 beside a factor 13.3
+        lines.append(f"{what}: you predicted {guess:.2f}, measured {shown} ({said}).")
     said = curve_shape(shape_guess)  # "It goes down, then back up." -> "falls then rises"
     further = (said or "").startswith(shape + " then ")  # the measured moves, then more than this run showed
     read = "" if said is None or said == words(shape_guess) else f" (read as {said!r})"
