@@ -156,8 +156,10 @@ def head_reading_past(attentions, position: int, after: list[int], spread: float
     rows = torch.stack(attentions)[:, 0, :, position]  # (layers, heads, n): every head's row at ``position``
     past = rows[..., after].sum(-1)
     spread_out = rows.max(-1).values <= spread
-    layer, head = divmod(int((past if not spread_out.any() else past.where(spread_out, -1)).argmax()), past.shape[1])
+    candidates = past.where(spread_out, -1) if spread_out.any() else past  # -1: below any head's weight past it
+    layer, head = divmod(int(candidates.argmax()), past.shape[1])
     return layer, head
+
 
 @dataclass
 class EncoderEmbeddings:

@@ -34,12 +34,12 @@ def _is_encoder(model) -> bool:
     return hasattr(encoder, "layer") and hasattr(model.config, "intermediate_size")
 
 
-def _path(c, ids: str, embeddings: str, layer: str, head: str, scores: str, norm: str = "") -> list[Step]:
-    """The path from ids to scores, the layer's box among them, for a model of config ``c`` (``norm``: what the
-    embeddings pass through before the first layer, with its arrow)."""
+def _path(c, ids: str, embeddings: str, layer: str, head: str, scores: str, normed: bool = False) -> list[Step]:
+    """The path from ids to scores, the layer's box among them, for a model of config ``c`` (``normed``: the
+    embeddings pass through a LayerNorm before the first layer)."""
+    vectors = f"LayerNorm → {c.hidden_size} numbers" if normed else f"one vector of {c.hidden_size}"
     return [Step(f"token ids: {ids}", "data"),
-            Step(f"Embeddings: {embeddings}\n→ {norm}{'' if norm else 'one vector of '}{c.hidden_size}"
-                 f"{' numbers' if norm else ''} per token", "embed"),
+            Step(f"Embeddings: {embeddings}\n→ {vectors} per token", "embed"),
             Step(f"{layer} layer × {c.num_hidden_layers}\n(opened up on the right)", "layer"),
             Step(head, "embed"), Step(f"{c.vocab_size:,} scores at every position;\n{scores}", "data")]
 
@@ -59,7 +59,7 @@ def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
         segments = getattr(c, "type_vocab_size", 0)
         path = _path(c, "the whole sentence", f"token + position{' + segment' if segments else ''}", "Encoder",
                      f"MLM head: dense, {c.hidden_act.upper()}, LayerNorm,\nthen {to_vocabulary}",
-                     "softmax at [MASK]: probabilities", norm="LayerNorm → ")
+                     "softmax at [MASK]: probabilities", normed=True)
         layer = [Step(f"Self-attention: {heads} heads × {size}, joined by\nthe output projection, {c.hidden_size} → "
                       f"{c.hidden_size}", "attention", True),
                  Step("+ the layer's input (residual)", "add"), Step("LayerNorm", "norm"),

@@ -54,10 +54,10 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
 
 
 def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
-                legend: bool = True):
-    """Train and validation curves on ``ax``, the validation minimum marked with its value, one horizontal line per
-    baseline (label -> loss), each in its own style, and the legend outside the axes, to the right, so that it covers no
-    curve."""
+                legend: bool = True, units: str = "nats"):
+    """Train and validation curves on ``ax`` (the loss in ``units``), the validation minimum marked with its value, one
+    horizontal line per baseline (label -> loss), each in its own style, and the legend outside the axes, to the right,
+    so that it covers no curve."""
     if train:  # told apart by line style and markers, not colour alone
         ax.plot(*zip(*train), label="train loss", linestyle="-")
     if valid:
@@ -73,7 +73,7 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
     # from half a nat under the lowest line, rounded down (0 if that is near): an axis from 0 would squeeze gaps of
     # tenths of a nat between a curve and a baseline into a sliver; 3% past the last step: a minimum there stays whole
     bottom = max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
-    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel="cross-entropy loss (nats)", title=title)
+    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel=f"cross-entropy loss ({units})", title=title)
     if valid:  # the minimum's value beside it, where its label crosses no line and no curve
         label = f"{best:.2f} at step {best_step}"
         late = best_step > 0.6 * max(steps, 1)  # a late minimum's label goes left of it, an early one's right
@@ -351,9 +351,9 @@ class LiveLossPlot(TrainerCallback):
     def _draw(self, args, state) -> None:
         train, valid = loss_curves(state.log_history)
         rates = learning_rates(state.log_history)
-        self.ax.clear(), self.rate_ax.clear()
-        draw_losses(self.ax, train, valid, self.baselines, self.title, state.max_steps)
-        self.ax.set_ylabel(f"cross-entropy loss ({self.units})")
+        self.ax.clear()
+        self.rate_ax.clear()
+        draw_losses(self.ax, train, valid, self.baselines, self.title, state.max_steps, units=self.units)
         draw_learning_rate(self.rate_ax, rates, state.max_steps)
         for text in list(self.figure.texts):
             text.remove()
