@@ -1088,6 +1088,27 @@ def test_the_lens_table_reads_every_layer_with_the_student_s_lens_once_it_passes
     assert executed.run(executed.cell("d0cf5f52").source).splitlines()[-1] == top
 
 
+@pytest.mark.parametrize("answer, whose", [
+    (None, "Your my_greedy ran"),  # the reference answers: exercise 1a's and 2's own, passing their checks
+    ("def my_greedy(prompt_ids, n):\n    return None", "my_greedy is not written yet, so utils.generation"),
+    ("def my_greedy(prompt_ids, n):\n    return prompt_ids[0].tolist() + [0] * n",
+     "my_greedy does not pass its check yet, so utils.generation"),
+], ids=["yours", "blank", "zeros"])
+def test_the_step_table_and_the_cache_timing_run_the_student_s_loops_once_they_pass(executed, answer, whose):
+    executed.run(executed.references)
+    table = executed.run(executed.cell("c19").source)
+    timing = executed.run(executed.cell("c24").source)
+    if answer is not None:
+        executed.run(answer)
+    said = executed.run(executed.cell("c19").source)
+    assert said.splitlines()[0].startswith(whose), said
+    assert said.splitlines()[1:] == table.splitlines()[1:]  # the same table, whichever loop made it
+    again = executed.run(executed.cell("c24").source).splitlines()
+    assert again[0].startswith(whose) and again[1].startswith("Your my_cached_greedy ran"), again
+    assert again[2:] == timing.splitlines()[2:] == ["same tokens with and without the cache: True"]
+    executed.run(executed.references)
+
+
 def test_session_2_starts_from_the_cells_above_step_1_and_the_cell_under_the_break(executed):
     """The Break's advice, followed in an emptied kernel: every code cell above *Step 1* (Setup, Parameters, Load the
     model), then every cell from the Break on. The rest of the notebook runs, on the same prompt and greedy text."""

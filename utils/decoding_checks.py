@@ -172,6 +172,27 @@ def loop_verdict(my_loop, model, prompt_ids: torch.Tensor, n: int, expected: lis
     return f"Correct: greedy decoding's {n} tokens, from {how}.{tied}"
 
 
+def your_loop(my_loop, model, tokenizer, prompt_ids: torch.Tensor, n: int, cached: bool, candidates: int = 3,
+              repeats: int = 1, checked_at: int = 6) -> generation.Decoded:
+    """Exercise 1a's or 2's loop, run by the notebook after its exercise: ``my_loop`` decodes ``n`` tokens, each
+    forward pass recorded (``traced_decode``), if ``loop_verdict`` accepts it on ``checked_at`` tokens; otherwise
+    ``greedy_decode``, the same loop written in ``utils``. Prints in one line which loop ran."""
+    name = getattr(my_loop, "__name__", "your loop")
+    try:
+        line = loop_verdict(my_loop, model, prompt_ids, min(n, checked_at), cached=cached)
+    except Exception as error:  # noqa: BLE001 - any mistake in the student's loop falls back to ours
+        line = f"raised {type(error).__name__}"
+    if line.startswith("Correct"):
+        print(f"Your {name} ran, each of its forward passes recorded by a hook on the model.")
+        return generation.traced_decode(my_loop, model, tokenizer, prompt_ids, n, candidates, repeats)
+    why = ("is not written yet" if line == NOT_ANSWERED_HINT else line if line.startswith("raised") else
+           "does not pass its check yet")
+    print(f"{name} {why}, so utils.generation.greedy_decode ran instead: the same loop"
+          f"{', with the cache' if cached else ''}. Yours takes over once its check says Correct.")
+    return greedy_decode(model, tokenizer, prompt_ids.reshape(-1).tolist(), n, use_cache=cached,
+                         candidates=candidates, repeats=repeats)
+
+
 def work_verdict(work_refeed, work_cached, model, tokenizer, prompt: str) -> str:
     """Exercise 3: the formulas for the tokens fed without and with the cache, against the two loops' counts on 5
     new tokens after ``prompt``, then on two cases counted by hand (3 prompt tokens and 5 new ones: 3+4+5+6+7 and

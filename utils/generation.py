@@ -1,5 +1,6 @@
-"""Greedy decoding written out step by step, with or without the KV cache, and timed; and every decoding strategy
-after the same prompt, side by side (``compare_strategies``).
+"""Greedy decoding written out step by step, with or without the KV cache, and timed; a student's own loop, recorded
+pass by pass (``traced_decode``); and every decoding strategy after the same prompt, side by side
+(``compare_strategies``).
 
 ``generate(do_sample=False)`` does the same thing; notebook 2 shows they agree token for token,
 and ``benchmarks/generation.py`` times the two loops against each other.
@@ -110,6 +111,55 @@ def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool,
         else:
             feed = torch.cat([feed, token], dim=1)
     return result
+
+
+def traced_decode(loop, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_ids: torch.Tensor,
+                  max_new_tokens: int, candidates: int = 5, repeats: int = 1) -> Decoded:
+    """Decoding by someone else's loop, ``loop(prompt_ids, max_new_tokens)`` (a student's greedy loop, notebook 2),
+    recorded from outside: a hook on ``model`` makes each forward pass a ``Step`` (the tokens it fed, its time, its
+    last position's top candidates), and the ids are the loop's own. ``repeats`` as in ``greedy_decode``. The loop
+    must make one pass per new token and return the prompt's ids and the new ones; else one ValueError."""
+    given, max_new_tokens, candidates, repeats = check_decode(model, tokenizer, prompt_ids, max_new_tokens,
+                                                              candidates, repeats)
+    if given is None:
+        raise ValueError("traced_decode takes the prompt as token ids of shape (1, n), as the loop does, not text.")
+    result = None
+    for _ in range(repeats):
+        ids, steps = _traced_once(loop, model, prompt_ids, max_new_tokens, candidates)
+        ids = ids.reshape(-1).tolist() if isinstance(ids, torch.Tensor) else list(ids or [])
+        if ids[:len(given)] != given or len(ids) != len(given) + max_new_tokens or len(steps) != max_new_tokens:
+            raise ValueError(f"traced_decode needs a loop that makes one forward pass per new token and returns the "
+                             f"prompt's ids and the new ones: {len(steps)} passes, {len(ids)} ids for a prompt of "
+                             f"{len(given)} and {max_new_tokens} new tokens.")
+        if result is None:
+            result = Decoded(prompt_ids=given, new_ids=ids[len(given):], steps=steps, tokenizer_size=len(tokenizer))
+        for step, other in zip(result.steps, steps):
+            step.seconds = min(step.seconds, other.seconds)
+    return result
+
+
+def _traced_once(loop, model, prompt_ids, max_new_tokens: int, candidates: int) -> tuple[object, list[Step]]:
+    """``loop(prompt_ids, max_new_tokens)``'s answer, and a ``Step`` for each forward pass it made through ``model``."""
+    steps, started = [], []
+
+    def before(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        started.append((time.perf_counter(), ids.shape[-1] if isinstance(ids, torch.Tensor) else 0))
+
+    def after(module, args, kwargs, out):
+        seconds = time.perf_counter() - started[-1][0]
+        probs = out.logits[0, -1].detach().float().softmax(-1)
+        top = probs.topk(min(candidates, probs.shape[-1]))
+        steps.append(Step(list(zip(top.indices.tolist(), top.values.tolist())), int(top.indices[0]), started[-1][1],
+                          seconds))
+
+    hooks = (model.register_forward_pre_hook(before, with_kwargs=True),
+             model.register_forward_hook(after, with_kwargs=True))
+    try:
+        return loop(prompt_ids, max_new_tokens), steps
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 @torch.no_grad()
