@@ -19,6 +19,7 @@ SAME_WORD_ANSWER, SAME_WORD_CHECK = "c24b1e00", "c25b1e00"  # will two blanks of
 IN_TURN_ANSWER, IN_TURN_CHECK = "6dfc6390", "b77d247f"  # fill two blanks in turn, one forward pass each
 OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK = "c32", "c33"  # a sentence of your own: is your word in the top 5?
 BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK = "74d0a7a3", "77ae7772"  # change only the words after the blank
+TOY_ANSWER, TOY_CHECK = "d7a0c0b2", "d7a0c0b4"  # predict which token wins row 1 of attention at toy size
 CAUSAL_ANSWER, CAUSAL_CHECK = "9b3a0a15", "2d5aff01"  # predict, then run both sentences under a causal mask
 MASK_ANSWER, MASK_CHECK = "7c295ca8", "7c295ca9"  # the causal mask: (1, 1, n, n), 0 on and below the diagonal
 MASKED_MAP_ANSWER, MASKED_MAP_CHECK = "7c295cab", "7c295cac"  # the whole map at once, the mask added to its scores
@@ -43,6 +44,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "in turn": (IN_TURN_ANSWER, IN_TURN_CHECK),
     "own sentence": (OWN_SENTENCE_ANSWER, OWN_SENTENCE_CHECK),
     "both sides": (BOTH_SIDES_ANSWER, BOTH_SIDES_CHECK),
+    "toy attention": (TOY_ANSWER, TOY_CHECK),
     "attention row": (ROW_ANSWER, ROW_CHECK),
     "head output": (HEAD_OUTPUT_ANSWER, HEAD_OUTPUT_CHECK),
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
@@ -501,6 +503,17 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="both sides: predicted none"),
     pytest.param(BOTH_SIDES_CHECK, 'my_text = "Life is like a [MASK] " + "word " * 600', WRONG,
                  "this model reads at most", id="both sides: too long for the model"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 2", RIGHT, "Right: token 2 gets row 1's largest weight (token 1: q·k = 1",
+                 id="toy attention: 2"),
+    pytest.param(TOY_CHECK, "my_toy_pick = ' 2 '", RIGHT, "Right: token 2 gets row 1's largest weight",
+                 id="toy attention: 2, written as text"),
+    pytest.param(TOY_CHECK, "my_toy_pick = torch.tensor(2)", RIGHT, "Right: token 2", id="toy attention: a tensor"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 1", WRONG, "Not this time: token 2 gets row 1's largest weight",
+                 id="toy attention: itself"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 'itself'", WRONG, "Answer a token's number, 1 to 3 (got 'itself')",
+                 id="toy attention: a word"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 0", WRONG, "Answer a token's number, 1 to 3", id="toy attention: 0"),
+    pytest.param(TOY_CHECK, "my_toy_pick = None", WRONG, "Not answered yet", id="toy attention: empty"),
     pytest.param(CAUSAL_CHECK, "my_causal_changes = False", RIGHT,
                  "Correct: with the causal mask the probabilities at the blank", id="causal mask: predicted no"),
     pytest.param(CAUSAL_CHECK, 'my_causal_changes = " No "', RIGHT, "Correct: with the causal mask",

@@ -185,7 +185,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(MY_GPT_CHECK, MY_GPT.replace("return SimpleNamespace(logits=logits, loss=loss)", "return logits"),
                  WRONG, "an object with .logits and .loss", id="my gpt: a tensor returned"),
     pytest.param(MY_GPT_CHECK, MY_GPT + "\n\n\ndef my_training_loop(*args):\n    return [], []", WRONG,
-                 "Write exercise 2's loop", id="my gpt: no training loop yet"),
+                 "Write exercise 2b's loop", id="my gpt: no training loop yet"),
     # the student's own loop, run for real on bytes: with a loop, curves; without, what to do first
     pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop: validation loss at step",
                  id="own loop run: the loop trains"),

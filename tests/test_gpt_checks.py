@@ -119,7 +119,7 @@ def test_a_renamed_or_extra_weight_is_refused_before_anything_runs(reference):
 
 def test_without_a_training_loop_the_forward_pass_is_still_checked(reference):
     said = verdict(student(), reference, loop=lambda *args: ([], []))
-    assert said.startswith("Your GPT computes GPT-2's logits") and "Write exercise 2's loop" in said, said
+    assert said.startswith("Your GPT computes GPT-2's logits") and "Write exercise 2b's loop" in said, said
 
 
 class Digits:  # a tokenizer of the test vocabulary: each id as its digits

@@ -588,7 +588,7 @@ def test_a_nan_loss_stops_training_with_one_clear_error(gpt2_tokenizer, tmp_path
 
 
 def test_a_loop_with_schedule_clipping_and_evaluation_equals_the_trainer(gpt2_tokenizer):
-    """Notebook 3's exercise 2, grown as in the Hugging Face course (ch. 7.6): warm-up and cosine, clipping at 1, an
+    """Notebook 3's exercise 2b, grown as in the Hugging Face course (ch. 7.6): warm-up and cosine, clipping at 1, an
     evaluation every 2 steps == ``pretraining.trainer_log`` (losses, evaluations and weights). That the check tells
     a loop without clipping from this one: tests/test_exercises_03_pretraining_gpt2.py."""
     import copy

@@ -82,7 +82,7 @@ def test_your_loops_line_says_where_it_ends_or_what_is_missing(capsys, monkeypat
     monkeypatch.setattr(run_reports, "show", lambda *figure: drawn.append(figure))
     lines = {"unigram count": 3.1, "bigram count": 2.5}
     run_reports.own_loop_report([], [], 5.55, 257, lines)
-    assert capsys.readouterr().out == "Write exercise 2's loop first (it returned no losses); this cell then trains " \
+    assert capsys.readouterr().out == "Write exercise 2b's loop first (it returned no losses); this cell then trains " \
                                       "with it.\n" and not drawn
     run_reports.own_loop_report([5.0, 4.0], [], 5.55, 257, lines)
     assert capsys.readouterr().out == "your loop returned no evaluations\n" and len(drawn) == 1

@@ -395,7 +395,7 @@ def test_a_slide_that_only_waits_for_an_exercise_is_left_out_and_the_verdicts_na
 
     notebook = nbformat.v4.new_notebook(cells=[
         cell("intro()", "slide", ["You predicted 3: right; you said True. Your guess 'box'.\n"]),
-        cell("own_loop()", "slide", ["Write exercise 2's loop first (it returned no losses).\n"]),
+        cell("own_loop()", "slide", ["Write exercise 2b's loop first (it returned no losses).\n"]),
         nbformat.v4.new_markdown_cell("The two curves ...", metadata={"slideshow": {"slide_type": "-"}}),
         cell("check()", "subslide", ["Not answered yet. (Stuck? Unfold a hint.)", "\n"], [slides.CHECK]),
         cell("after()", "subslide", ["3\n"]),

@@ -260,22 +260,25 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
             "and the LM head read a vector they were never trained on. The table below reads every layer this way.")
 
 
-def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor) -> str:
-    """The toy attention's prediction: which token (1, 2, ...) gets the last row's largest weight (``weights``: the
-    rows' softmax, the future masked), with the dot products of the last query ``q[-1]`` with each key ``k[j]``."""
+def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor,
+                           row: int | None = None) -> str:
+    """The toy attention's prediction: which token (1, 2, ...) gets row ``row``'s largest weight (1-based; the last
+    row if None; ``weights``: the rows' softmax), with the dot products of that row's query with each key ``k[j]``.
+    Notebook 1's toy sees every token; notebook 2's masks the future."""
     if guess is None or (isinstance(guess, str) and not guess.strip()):
         return NOT_ANSWERED
-    row, n = weights[-1], len(weights)
+    n = len(weights)
+    at = n if row is None else row
     written = isinstance(guess, str) and guess.strip().isdigit()  # "1" as well as 1
-    pick, top = int(guess.strip()) if written else number(guess), int(row.argmax()) + 1
+    pick, top = int(guess.strip()) if written else number(guess), int(weights[at - 1].argmax()) + 1
     if pick is None or pick not in range(1, n + 1):
         return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
-    root = q.shape[-1] ** 0.5
-    dots = "; ".join(f"token {j + 1}: q·k = {float(q[-1] @ k[j]):g}, score q·k/√d = {float(q[-1] @ k[j]) / root:.2f}, "
-                     f"weight {float(w):.2f}" for j, w in enumerate(row))
-    why = ("" if top == n else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
-           f"long key along the query can score more than the token's own key, {float(q[-1] @ k[-1]):g} here.")
-    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {n}'s largest weight ({dots}).{why}"
+    root, query = q.shape[-1] ** 0.5, q[at - 1]
+    dots = "; ".join(f"token {j + 1}: q·k = {float(query @ k[j]):g}, score q·k/√d = {float(query @ k[j]) / root:.2f}, "
+                     f"weight {float(w):.2f}" for j, w in enumerate(weights[at - 1]))
+    why = ("" if top == at else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
+           f"long key along the query can score more than the token's own key, {float(query @ k[at - 1]):g} here.")
+    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {at}'s largest weight ({dots}).{why}"
 
 
 def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:

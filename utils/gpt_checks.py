@@ -2,7 +2,7 @@
 
 ``gpt_verdict`` builds the student's ``MyGPT`` at a fresh GPT-2's sizes, copies that model's random weights into it
 (GPT-2 stores its linear layers as ``Conv1D``, the transpose of ``nn.Linear``), compares the logits, and names the
-usual slip where they differ. Then the student's training loop (exercise 2) trains both from those same weights on
+usual slip where they differ. Then the student's training loop (exercise 2b) trains both from those same weights on
 the same batches, and the two loss curves are drawn together. ``first_run_in_yours`` then runs the first run's
 trained weights in the student's class. ``yours_to_train`` hands the byte run the student's model where it computes
 GPT-2's logits, and ``as_gpt2`` pours what it learnt back into GPT-2's class, for ``generate`` and the reports.
@@ -210,7 +210,7 @@ def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict]
     eval_every = max(1, len(batches) // 4)
     ours, _ = loop(mine, batches, eval_batches, _optimizer(mine, learning_rate), warmup_steps, eval_every, 1.0)
     if not ours:
-        return ("Your GPT computes GPT-2's logits from the same weights. Write exercise 2's loop (it returned no "
+        return ("Your GPT computes GPT-2's logits from the same weights. Write exercise 2b's loop (it returned no "
                 "losses) to train it here.")
     gpt2, _ = loop(reference, batches, eval_batches, _optimizer(reference, learning_rate), warmup_steps, eval_every,
                    1.0)

@@ -255,7 +255,7 @@ def trainer_log(model, examples: list[dict], data_collator, batch_size: int, opt
     ``warmup_steps`` of linear warm-up, clips the gradient's norm to ``max_grad_norm`` (0: no clipping), and every
     ``eval_every`` steps evaluates on ``eval_examples``, ``batch_size`` at a time (the mean of the batches' losses).
     A loop written out as in the Hugging Face course (chapter 7.6) over the same batches must give the same losses,
-    evaluations and weights: notebook 3's exercise 2 checks a student's loop against this.
+    evaluations and weights: notebook 3's exercise 2b checks a student's loop against this.
     """
     import tempfile
 

@@ -85,7 +85,7 @@ def own_loop_report(losses, evaluations, uniform: float, vocab_size: int, lines:
     """The loop's figure (every step's loss and its evaluations, under the uniform guess and ``lines``) and where its
     last evaluation ends against the lines, or what is missing; ``whose`` names the loop that ran."""
     if not losses:
-        print("Write exercise 2's loop first (it returned no losses); this cell then trains with it.")
+        print("Write exercise 2b's loop first (it returned no losses); this cell then trains with it.")
         return
     show(*own_loop_figure(losses, uniform, vocab_size, evaluations or (), lines, whose))
     if not evaluations:

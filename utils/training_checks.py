@@ -2,7 +2,7 @@
 
 ``cross_entropy_verdict`` judges exercise 1, naming a slip by the loss it would come to on the same logits
 (``cross_entropy_slips``); ``unigram_verdict`` judges exercise 1b, the count a trained model must beat, the same way.
-``loop_verdict`` runs a student's training loop (exercise 2) and the Trainer on two copies of the same fresh model
+``loop_verdict`` runs a student's training loop (exercise 2b) and the Trainer on two copies of the same fresh model
 and the same batches, and says in one line whether they agree, and if not, where they part and why.
 """
 

@@ -125,6 +125,11 @@ def my_masked_map(x, parts, mask):
     return (q @ k.T / parts.size ** 0.5 + mask[0, 0]).softmax(-1)  # (n, n): the mask's matrix, before the softmax
 
 
+def predict_the_toy_row():
+    global my_toy_pick
+    my_toy_pick = 2  # key (3, 0) along query (1, 0) scores 3; the token's own key (1, 0) scores 1
+
+
 def my_attention_row(x, parts, position):
     q = x[position] @ parts.W_q + parts.b_q  # the blank's query, (d,)
     k = x @ parts.W_k + parts.b_k  # every token's key, (n, d)
@@ -188,6 +193,7 @@ SOLUTIONS = {
     # with bert-base-uncased "paris" is the first guess, with the offline stand-in it is in the top 5: both say this
     "c32": (body(a_sentence_of_your_own), "in its top 5"),
     "74d0a7a3": (body(words_after_the_blank), "You predicted True: the probabilities at the blank changed"),
+    "d7a0c0b2": (body(predict_the_toy_row), "Right: token 2 gets row 1's largest weight"),
     "d7a0c003": (cell(my_attention_row), "Correct: your row equals the model's"),
     "d7a0c006": (cell(my_head_output), "Correct: your output equals what the head computed"),
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals utils.fill_mask.causal_mask"),

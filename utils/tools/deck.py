@@ -134,7 +134,7 @@ def for_the_class(notebook, student_copy: Path | None) -> None:
     """A deck asks before it answers: each ``prediction`` cell shows what the student sees (its blank, from the
     student's copy in ``notebooks/``, or nothing), not the reference the recording ran with, and the result slide
     after it calls that prediction the reference's, not "you". A check left unanswered in the recording ("Not
-    answered yet") is left out, and so is a (sub)slide that only waits for an exercise ("Write exercise 2's loop
+    answered yet") is left out, and so is a (sub)slide that only waits for an exercise ("Write exercise 2b's loop
     first")."""
     import nbformat
 
