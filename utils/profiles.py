@@ -85,7 +85,7 @@ PRETRAINING: dict[str, dict] = {
             eval_every=200, log_every=20, eval_chunks=64,  # 64 validation chunks of 128 bytes; "still falling" is
             # judged over the last 200 steps, where the cosine schedule has brought the learning rate down
             early_evals=(25, 50, 100),  # evaluations besides every 200th step, where the loss falls fastest
-            own_loop_steps=100,  # steps your own loop (exercise 2b) trains a byte model, on the first chunks
+            own_loop_steps=100,  # steps exercise 2b's loop trains a byte model, on every article's first chunks
             # no time budget: every CPU trains the same steps, so every class sees the same lesson (the probe says
             # how long). A number here caps the seconds of training, and the run learns less in fewer steps
             budget_s=None,
