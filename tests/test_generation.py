@@ -214,9 +214,9 @@ def test_traced_decode_refuses_a_loop_that_does_not_make_one_pass_per_new_token(
 
 @pytest.mark.parametrize("which, said", [
     ("right", "Your loop ran, each of its forward passes recorded"),
-    ("blank", "loop is not written yet, so utils.generation.greedy_decode ran instead"),
-    ("raises", "loop raised ZeroDivisionError, so utils.generation.greedy_decode ran instead"),
-    ("off by one", "loop does not pass its check yet, so utils.generation.greedy_decode ran instead"),
+    ("blank", "loop is not written yet: greedy_decode ran instead"),
+    ("raises", "loop raised ZeroDivisionError: greedy_decode ran instead"),
+    ("off by one", "loop does not pass its check yet: greedy_decode ran instead"),
 ])
 @pytest.mark.parametrize("cached", [False, True])
 def test_the_notebook_runs_the_student_s_loop_once_its_check_accepts_it_and_else_says_it_runs_ours(

@@ -187,8 +187,8 @@ def your_loop(my_loop, model, tokenizer, prompt_ids: torch.Tensor, n: int, cache
         return generation.traced_decode(my_loop, model, tokenizer, prompt_ids, n, candidates, repeats)
     why = ("is not written yet" if line == NOT_ANSWERED_HINT else line if line.startswith("raised") else
            "does not pass its check yet")
-    print(f"{name} {why}, so utils.generation.greedy_decode ran instead: the same loop"
-          f"{', with the cache' if cached else ''}. Yours takes over once its check says Correct.")
+    print(f"{name} {why}: greedy_decode ran instead{', with the cache' if cached else ''} (yours runs once its check "
+          "passes).")
     return greedy_decode(model, tokenizer, prompt_ids.reshape(-1).tolist(), n, use_cache=cached,
                          candidates=candidates, repeats=repeats)
 
