@@ -159,3 +159,32 @@ def served_repos(tmp) -> dict:
 @pytest.fixture(scope="session")
 def hub_repos(tmp_path_factory):
     return served_repos(tmp_path_factory.mktemp("served"))
+
+
+def _greedy_loops(model):
+    """A student's two greedy loops on ``model``, as notebook 2's exercises 1a and 2 ask for them: (re-feeding, with
+    the KV cache), each ``loop(prompt_ids, n)`` returning the prompt's ids and the n new ones as a list."""
+    import torch
+
+    def refeed(prompt_ids, n):
+        ids = prompt_ids
+        with torch.no_grad():
+            for _ in range(n):
+                ids = torch.cat([ids, model(ids).logits[0, -1].argmax().view(1, 1)], dim=1)
+        return ids[0].tolist()
+
+    def cached(prompt_ids, n):
+        ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids
+        with torch.no_grad():
+            for _ in range(n):
+                out = model(input_ids=feed, past_key_values=past, use_cache=True)
+                ids.append(int(out.logits[0, -1].argmax()))
+                past, feed = out.past_key_values, torch.tensor([ids[-1:]])
+        return ids
+    return refeed, cached
+
+
+@pytest.fixture(scope="session")
+def greedy_loops():
+    """``greedy_loops(model)``: (a re-feeding greedy loop, a cached one) on that model, as a student writes them."""
+    return _greedy_loops

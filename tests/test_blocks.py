@@ -246,19 +246,11 @@ def test_the_forward_check_accepts_the_model_and_names_the_mistakes(make):
     assert "Here parts.x" in forward_mistake(lambda i, p: layer(p.layers[0].x, p.layers[0]), model, IDS)
 
 
-def test_the_cached_loop_check_counts_the_tokens_fed():
+def test_the_cached_loop_check_counts_the_tokens_fed(greedy_loops):
     model = tiny_llama()
     with torch.no_grad():
         expected = model.generate(IDS, max_new_tokens=4, do_sample=False).tolist()[0]
-
-    def cached(prompt_ids, n):
-        ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids
-        with torch.no_grad():
-            for _ in range(n):
-                out = model(input_ids=feed, past_key_values=past, use_cache=True)
-                ids.append(int(out.logits[0, -1].argmax()))
-                past, feed = out.past_key_values, torch.tensor([ids[-1:]])
-        return ids
+    cached = greedy_loops(model)[1]
 
     def refed(prompt_ids, n):
         ids = prompt_ids

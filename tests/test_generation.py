@@ -166,30 +166,10 @@ def test_the_step_notes_name_the_surest_and_least_sure_steps_and_a_word_split_ov
     assert said[-1] == "no word of these 2 new tokens was split over two steps"
 
 
-def _loops(model):
-    """A student's two greedy loops, as notebook 2's exercises 1a and 2 ask for them."""
-    def refeed(prompt_ids, n):
-        ids = prompt_ids
-        with torch.no_grad():
-            for _ in range(n):
-                ids = torch.cat([ids, model(ids).logits[0, -1].argmax().view(1, 1)], dim=1)
-        return ids[0].tolist()
-
-    def cached(prompt_ids, n):
-        ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids
-        with torch.no_grad():
-            for _ in range(n):
-                out = model(input_ids=feed, past_key_values=past, use_cache=True)
-                ids.append(int(out.logits[0, -1].argmax()))
-                past, feed = out.past_key_values, torch.tensor([ids[-1:]])
-        return ids
-    return refeed, cached
-
-
-def test_traced_decode_records_each_pass_of_someone_else_s_loop_as_greedy_decode_records_its_own(tiny_gpt2,
-                                                                                               gpt2_tokenizer):
+def test_traced_decode_records_each_pass_of_someone_else_s_loop_as_greedy_decode_records_its_own(
+        tiny_gpt2, gpt2_tokenizer, greedy_loops):
     ids = gpt2_tokenizer("Hello there", return_tensors="pt")["input_ids"]
-    for loop, use_cache, fed in zip(_loops(tiny_gpt2), (False, True), ([2, 3, 4, 5], [2, 1, 1, 1])):
+    for loop, use_cache, fed in zip(greedy_loops(tiny_gpt2), (False, True), ([2, 3, 4, 5], [2, 1, 1, 1])):
         traced = traced_decode(loop, tiny_gpt2, gpt2_tokenizer, ids, 4, candidates=3, repeats=2)
         ours = greedy_decode(tiny_gpt2, gpt2_tokenizer, "Hello there", 4, use_cache=use_cache, candidates=3)
         assert traced.ids == ours.ids and [s.tokens_fed for s in traced.steps] == fed
@@ -201,9 +181,10 @@ def test_traced_decode_records_each_pass_of_someone_else_s_loop_as_greedy_decode
         assert step_table(traced, gpt2_tokenizer) == step_table(ours, gpt2_tokenizer)
 
 
-def test_traced_decode_refuses_a_loop_that_does_not_make_one_pass_per_new_token(tiny_gpt2, gpt2_tokenizer):
+def test_traced_decode_refuses_a_loop_that_does_not_make_one_pass_per_new_token(tiny_gpt2, gpt2_tokenizer,
+                                                                                  greedy_loops):
     ids = gpt2_tokenizer("Hello there", return_tensors="pt")["input_ids"]
-    refeed, _ = _loops(tiny_gpt2)
+    refeed, _ = greedy_loops(tiny_gpt2)
     with pytest.raises(ValueError, match="one forward pass per new token"):
         traced_decode(lambda p, n: refeed(p, n)[:-1], tiny_gpt2, gpt2_tokenizer, ids, 4)
     with pytest.raises(ValueError, match="one forward pass per new token"):
@@ -220,9 +201,9 @@ def test_traced_decode_refuses_a_loop_that_does_not_make_one_pass_per_new_token(
 ])
 @pytest.mark.parametrize("cached", [False, True])
 def test_the_notebook_runs_the_student_s_loop_once_its_check_accepts_it_and_else_says_it_runs_ours(
-        tiny_gpt2, gpt2_tokenizer, capsys, which, said, cached):
+        tiny_gpt2, gpt2_tokenizer, greedy_loops, capsys, which, said, cached):
     from utils.decoding_checks import your_loop
-    right = _loops(tiny_gpt2)[cached]
+    right = greedy_loops(tiny_gpt2)[cached]
     loop = {"right": right, "blank": lambda p, n: None, "raises": lambda p, n: 1 / 0,
             "off by one": lambda p, n: right(p, n)[:-1] + [right(p, n)[-1] + 1]}[which]
     loop.__name__ = "loop"
