@@ -1,5 +1,5 @@
-"""Notebook 2's build-it-yourself check cells, one verdict each: attention at toy size (which token wins a row, the
-weights by hand), then the answer run on the model that ran and on the other architecture
+"""Notebook 2's build-it-yourself check cells, one verdict each: attention at toy size (which token wins a row, as in
+notebook 1's toy too; the weights by hand), then the answer run on the model that ran and on the other architecture
 (``utils.blocks.tiny_other_architecture``), and the logit lens, on the model that ran (with the layers its table
 and grid show, and the table). Each verdict is one message:
 not answered, the first thing wrong (``utils.support.build_mistakes`` names it, on which model), or what the answer
@@ -278,7 +278,10 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
                      f"weight {float(w):.2f}" for j, w in enumerate(weights[at - 1]))
     why = ("" if top == at else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
            f"long key along the query can score more than the token's own key, {float(query @ k[at - 1]):g} here.")
-    return f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {at}'s largest weight ({dots}).{why}"
+    ahead = (f" Token {top} comes after token {at}: with no mask a token may read ahead, as a masked LM does; a causal "
+             "mask would hide it." if top > at else "")
+    return (f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {at}'s largest weight ({dots}).{why}"
+            f"{ahead}")
 
 
 def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:
