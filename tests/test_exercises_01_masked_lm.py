@@ -926,7 +926,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 COUNTED_MASK = ("calls = []\n\n\ndef my_causal_mask(n):\n    calls.append(n)\n"
                 "    later = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)\n"
                 "    return torch.zeros(1, 1, n, n, dtype=model.dtype).masked_fill(later, -torch.inf)")
-EXPERIMENT = "39cca99e"  # defines at_the_blank, with the mask exercise 8(e) runs
+EXPERIMENT = "39cca99e"  # defines at_the_blank, with the mask exercise 9(c) runs
 
 
 @pytest.mark.parametrize("answer, whose", [

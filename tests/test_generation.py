@@ -101,8 +101,11 @@ def test_the_original_tutorials_gpt2_figures_are_gpt2s(gpt2_tokenizer):
     assert gpt2_tokenizer("Swimming at the beach is")["input_ids"] == original.GPT2_PROMPT_IDS
     assert [gpt2_tokenizer.decode([i]) for i in original.GPT2_PROMPT_IDS] == original.GPT2_PROMPT_PIECES
     assert gpt2_tokenizer.decode([original.GPT2_FIRST_GREEDY_ID]) == original.GPT2_FIRST_GREEDY_PIECE
-    text_ids = gpt2_tokenizer(original.GPT2_GREEDY_TEXT)["input_ids"]
-    assert text_ids[:7] == original.GPT2_PROMPT_IDS + [original.GPT2_FIRST_GREEDY_ID] and len(text_ids) == 6 + 12
+    ids = original.GPT2_GREEDY_IDS  # generate(max_length=20) after the 6-token prompt: 14 new tokens
+    assert ids[:7] == original.GPT2_PROMPT_IDS + [original.GPT2_FIRST_GREEDY_ID] and len(ids) == 20
+    assert gpt2_tokenizer.decode(ids) == original.GPT2_GREEDY_TEXT
+    assert "extra energy.\n\nThe beach" in original.GPT2_GREEDY_TEXT
+    assert gpt2_tokenizer(original.GPT2_GREEDY_TEXT)["input_ids"] == ids
 
 
 def test_repeated_pairs_is_the_share_of_neighbouring_pairs_seen_earlier_in_the_text():

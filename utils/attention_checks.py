@@ -1,9 +1,9 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
 against ``hidden_states[0]``; 8(a), one row of the attention map, from the head's weights, against the model's own
-``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 8(d), the whole map
+``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 9(b), the whole map
 at once under the causal mask, against the model's under the same mask; A1 (the appendix), the whole layer at the
 blank, against its ``hidden_states``; A2, the student's pieces chained into the whole model, against its logits.
-(8(c), the mask itself: ``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
+(9(a), the mask itself: ``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def head_output_verdict(my_head_output, model, tokenizer: PreTrainedTokenizerBas
 
 def masked_map_verdict(my_masked_map, model, tokenizer: PreTrainedTokenizerBase, layer: int, head: int,
                        text: str) -> str:
-    """Exercise 8(d): ``my_masked_map(x, parts, mask)``, every row of head ``head``'s map in layer ``layer`` at once,
+    """Exercise 9(b): ``my_masked_map(x, parts, mask)``, every row of head ``head``'s map in layer ``layer`` at once,
     against the model's own (``output_attentions``) with the model run under ``causal_mask``, on ``text`` and on a
     second sentence of another length."""
     parts = encoder_head(model, layer, head)

@@ -1,6 +1,6 @@
-"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 8(e) (the
+"""Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 9(c) (the
 vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
-of the blank, both under a causal mask); exercise 8 and the appendix's A1 and A2, inside the encoder, are
+of the blank, both under a causal mask); exercises 8 and 9(b) and the appendix's A1 and A2, inside the encoder, are
 ``utils.attention_checks`` (the causal mask itself: ``utils.mask_checks``). Each verdict
 returns a line or a few to print, whatever the answer; the reveals wait for a prediction (``word_predicted``,
 ``causal_experiment_ready``)."""
@@ -316,7 +316,7 @@ ROUNDING = 1e-4  # float32 sums taken in another order (a longer sentence) move 
 
 def causal_verdict(my_causal_changes, my_text, text: str, at_the_blank, tokenizer: PreTrainedTokenizerBase,
                    model_name: str) -> str:
-    """Exercise 8(e): does the prediction at the blank change, under a causal mask, when only the words after it
+    """Exercise 9(c): does the prediction at the blank change, under a causal mask, when only the words after it
     change? ``at_the_blank(sentence, causal)``: the model's probabilities at the sentence's blank. Compared as ln p,
     which shows a change among small probabilities too. Each sentence runs once each way."""
     said = truth(my_causal_changes)

@@ -1,6 +1,6 @@
-"""Notebook 1's check cells for the causal mask, kept out of the cells' sight: exercise 8(c), ``my_causal_mask``,
-against ``utils.fill_mask.causal_mask`` and then through the model; and the mask 8(e)'s experiment runs, the
-student's once 8(c)'s check passes it. Each verdict returns a line to print, whatever the answer."""
+"""Notebook 1's check cells for the causal mask, kept out of the cells' sight: exercise 9(a), ``my_causal_mask``,
+against ``utils.fill_mask.causal_mask`` and then through the model; and the mask 9(c)'s experiment runs, the
+student's once 9(a)'s check passes it. Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
 
 
 def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """Exercise 8(c): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
+    """Exercise 9(a): ``my_causal_mask`` against ``causal_mask`` (4, 1 and ``text``'s tokens), then in the model."""
     encoded, blanks = encode_masked(tokenizer, text)
     length = encoded["input_ids"].shape[1]
     for n in (4, 1, length):
@@ -65,15 +65,15 @@ def causal_mask_verdict(my_causal_mask, model, tokenizer: PreTrainedTokenizerBas
 
 
 def mask_in_use(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text: str):
-    """The causal mask exercise 8(e)'s experiment runs, as a function of n: the student's ``my_causal_mask`` once
-    exercise 8(c)'s check passes it, else ``utils.fill_mask.causal_mask``. One printed line says which."""
+    """The causal mask exercise 9(c)'s experiment runs, as a function of n: the student's ``my_causal_mask`` once
+    exercise 9(a)'s check passes it, else ``utils.fill_mask.causal_mask``. One printed line says which."""
     try:
         yours = callable(my_causal_mask) and causal_mask_verdict(my_causal_mask, model, tokenizer, text).startswith(
             "Correct")
     except Exception:  # an answer that raises is not yet right; its own check cell shows the error
         yours = False
     if yours:
-        print("The causal mask here is yours: my_causal_mask passed exercise 8 (c)'s check.")
+        print("The causal mask here is yours: my_causal_mask passed exercise 9 (a)'s check.")
         return my_causal_mask
-    print("The causal mask here is utils.fill_mask.causal_mask: yours has not passed exercise 8 (c)'s check yet.")
+    print("The causal mask here is utils.fill_mask.causal_mask: yours has not passed exercise 9 (a)'s check yet.")
     return lambda n: causal_mask(n, model.dtype)

@@ -14,7 +14,9 @@ GPT2_PROMPT_IDS = [10462, 27428, 379, 262, 10481, 318]
 GPT2_PROMPT_PIECES = ["Sw", "imming", " at", " the", " beach", " is"]  # those ids, decoded by GPT-2's tokenizer
 GPT2_FIRST_GREEDY_ID = 257  # " a"
 GPT2_FIRST_GREEDY_PIECE = " a"
-GPT2_GREEDY_TEXT = "Swimming at the beach is a great way to get a little extra energy. The beach"  # 12 new tokens
+# its generate(max_length=20): 14 new tokens after the prompt's 6, the two newlines included; then those ids, decoded
+GPT2_GREEDY_IDS = GPT2_PROMPT_IDS + [257, 1049, 835, 284, 651, 257, 1310, 3131, 2568, 13, 198, 198, 464, 10481]
+GPT2_GREEDY_TEXT = "Swimming at the beach is a great way to get a little extra energy.\n\nThe beach"
 
 # Notebook 3: GPT-2 124M pretrained from scratch on 50 Wikipedia articles (50 more for validation), 100 epochs
 PRETRAINING = {
