@@ -201,6 +201,7 @@ def test_traced_decode_refuses_a_loop_that_does_not_make_one_pass_per_new_token(
     ("blank", "loop is not written yet: greedy_decode ran instead"),
     ("raises", "loop raised ZeroDivisionError: greedy_decode ran instead"),
     ("off by one", "loop does not pass its check yet: greedy_decode ran instead"),
+    ("right for 3 tokens only", "loop passed its check on 3 tokens but not on 5 (ValueError): greedy_decode ran"),
 ])
 @pytest.mark.parametrize("cached", [False, True])
 def test_the_notebook_runs_the_student_s_loop_once_its_check_accepts_it_and_else_says_it_runs_ours(
@@ -208,7 +209,8 @@ def test_the_notebook_runs_the_student_s_loop_once_its_check_accepts_it_and_else
     from utils.decoding_checks import your_loop
     right = greedy_loops(tiny_gpt2)[cached]
     loop = {"right": right, "blank": lambda p, n: None, "raises": lambda p, n: 1 / 0,
-            "off by one": lambda p, n: right(p, n)[:-1] + [right(p, n)[-1] + 1]}[which]
+            "off by one": lambda p, n: right(p, n)[:-1] + [right(p, n)[-1] + 1],
+            "right for 3 tokens only": lambda p, n: right(p, min(n, 3))}[which]
     loop.__name__ = "loop"
     ids = gpt2_tokenizer("Hello there", return_tensors="pt")["input_ids"]
     decoded = your_loop(loop, tiny_gpt2, gpt2_tokenizer, ids, 5, cached=cached, checked_at=3)
