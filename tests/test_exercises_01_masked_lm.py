@@ -499,7 +499,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(BOTH_SIDES_CHECK, 'my_text = text.replace(".", "!")\nmy_blank_changes = True', RIGHT,
                  "You predicted True: the probabilities at the blank changed", id="both sides: predicted a change"),
     pytest.param(BOTH_SIDES_CHECK, 'my_text = text.replace(".", "!")\nmy_blank_changes = "no"', WRONG,
-                 "You predicted False: the probabilities at the blank changed, by up to",
+                 "not this time: every token attends to every other, so the words after the blank reach it",
                  id="both sides: predicted none"),
     pytest.param(BOTH_SIDES_CHECK, 'my_text = "Life is like a [MASK] " + "word " * 600', WRONG,
                  "this model reads at most", id="both sides: too long for the model"),

@@ -305,7 +305,9 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
     first = (f"the first guess stayed, {old[0][0]!r}" if old[0][0] == new[0][0] else
              f"the first guess changed, {old[0][0]!r} -> {new[0][0]!r}")
     lines.append(f"You predicted {said}: the probabilities at the blank changed, by up to {changed:.2g} ({first}): "
-                 + ("right." if said else "not this time."))
+                 + ("right." if said else "not this time: every token attends to every other, so the words after "
+                                         "the blank reach it from the first layer on (a map below shows a head doing "
+                                         "it)."))
     lines.append("Valid sentence: only words after the blank changed, and the blank's probabilities moved: the "
                  "model read them.")
     return "\n".join(lines)
