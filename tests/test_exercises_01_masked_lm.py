@@ -951,6 +951,28 @@ def test_the_causal_experiment_runs_the_students_mask_once_its_check_passes(exec
     executed.run(executed.cell(EXPERIMENT).source)  # the reference mask back, for the cases after this one
 
 
+TEN_STEPS = "c8d4a1e9"  # ten AdamW steps on the collator's batch, with the loss of exercise 11 once it passes
+
+
+@pytest.mark.parametrize("answer, whose", [
+    pytest.param(None, "The ten steps train with your my_mlm_loss", id="the reference loss"),
+    pytest.param("def my_mlm_loss(logits, labels):\n    return None", "The ten steps train with the model's own loss",
+                 id="unanswered"),
+    pytest.param("def my_mlm_loss(logits, labels):\n    keep = labels != -100\n"
+                 "    return float(-logits[keep].log_softmax(-1).gather(-1, labels[keep][:, None]).mean())",
+                 "no gradient (keep it a tensor", id="a float"),
+])
+def test_the_ten_steps_train_with_the_student_s_loss_once_it_passes(executed, answer, whose):
+    executed.run(executed.references)
+    reference = executed.run(executed.cell(TEN_STEPS).source).splitlines()
+    if answer is not None:
+        executed.run(answer)
+    said = executed.run(executed.cell(TEN_STEPS).source).splitlines()
+    assert whose in said[0], said
+    assert said[1:] == reference[1:]  # the same losses and table, whichever of the two equal losses trained
+    executed.run(executed.references)
+
+
 @pytest.mark.parametrize("reveal, answer", [("c25", "my_same_word = 'maybe'"), ("c27", "my_blank_changes = 'perhaps'"),
                                             ("c8d4a1e9", "my_unseen_falls = 2")])
 def test_a_true_or_false_reveal_shows_nothing_until_the_answer_is_true_or_false(executed, reveal, answer):

@@ -195,6 +195,29 @@ def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
     assert said in verdict, verdict
 
 
+@pytest.mark.parametrize("my_mlm_loss, said, yours", [
+    (lambda logits, labels: -picked_log_p(logits, labels).mean(), "train with your my_mlm_loss", True),
+    (lambda logits, labels: float(-picked_log_p(logits, labels).mean()), "the right number but no gradient", False),
+    (lambda logits, labels: -picked_log_p(logits, labels).sum(), "yours has not passed exercise 11's check", False),
+    (lambda logits, labels: 1 / 0, "yours has not passed exercise 11's check", False),
+    (None, "yours has not passed exercise 11's check", False),
+], ids=["right", "a float", "the sum", "raises", "none"])
+def test_the_ten_steps_train_with_the_student_s_loss_once_it_passes_and_keeps_its_gradient(
+        bert_tokenizer, capsys, my_mlm_loss, said, yours):
+    from utils.mask_checks import loss_in_use
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(bert_tokenizer), hidden_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=64)).eval()
+    batch = DataCollatorForLanguageModeling(bert_tokenizer, seed=0)([bert_tokenizer(s) for s in SENTENCES])
+    chosen = loss_in_use(my_mlm_loss, model, batch)
+    assert said in capsys.readouterr().out
+    assert (chosen is my_mlm_loss) if yours else chosen is None
+    if yours:  # the loss it hands the steps is the model's own, with a gradient
+        out = model(**batch)
+        loss = chosen(out.logits, batch["labels"])
+        assert torch.allclose(loss, out.loss) and loss.grad_fn is not None
+
+
 def test_a_right_batch_loss_is_set_beside_a_uniform_guess(scored):
     logits = scored[0]
     verdict = loss_verdict(lambda logits, labels: -picked_log_p(logits, labels).mean(), *scored)

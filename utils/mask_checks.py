@@ -1,16 +1,19 @@
 """Notebook 1's check cells for the causal mask, kept out of the cells' sight: exercise 9(a), ``my_causal_mask``,
 against ``utils.fill_mask.causal_mask`` and then through the model; and the mask 9(c)'s experiment runs, the
-student's once 9(a)'s check passes it. Each verdict returns a line to print, whatever the answer."""
+student's once 9(a)'s check passes it. Each verdict returns a line to print, whatever the answer. Also the loss the
+ten training steps use: the student's exercise 11 once its check passes it (``loss_in_use``)."""
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
 from utils.fill_mask import causal_mask, encode_masked
+from utils.masking import loss_verdict
 
 
 def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
@@ -77,3 +80,28 @@ def mask_in_use(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text:
         return my_causal_mask
     print("The causal mask here is utils.fill_mask.causal_mask: yours has not passed exercise 9 (a)'s check yet.")
     return lambda n: causal_mask(n, model.dtype)
+
+
+def loss_in_use(my_mlm_loss, model, batch) -> object | None:
+    """The masked-LM loss the ten training steps use: the student's ``my_mlm_loss(logits, labels)`` once exercise
+    11's check passes it on ``batch`` and it keeps its gradient (a tensor, not a float), else None: the model's own
+    ``loss``. One printed line says which."""
+    with torch.no_grad():
+        out = model(**batch)
+    try:
+        right = callable(my_mlm_loss) and loss_verdict(my_mlm_loss, out.logits, batch["labels"],
+                                                       out.loss.item()).startswith("Correct")
+        logits = out.logits.detach().clone().requires_grad_()
+        with warnings.catch_warnings():  # an answer that calls float() on the loss: told below, without a warning
+            warnings.filterwarnings("ignore", "Converting a tensor with requires_grad=True to a scalar")
+            probe = my_mlm_loss(logits, batch["labels"].clone()) if right else None
+        keeps_gradient = getattr(probe, "grad_fn", None) is not None
+    except Exception:  # an answer that raises is not yet right; its own check cell shows the error
+        right = keeps_gradient = False
+    if keeps_gradient:
+        print("The ten steps train with your my_mlm_loss: exercise 11's check passed it.")
+        return my_mlm_loss
+    print("The ten steps train with the model's own loss: " + (
+        "your my_mlm_loss gives the right number but no gradient (keep it a tensor: no .item() or float())." if right
+        else "yours has not passed exercise 11's check yet."))
+    return None
