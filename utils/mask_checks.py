@@ -82,10 +82,10 @@ def mask_in_use(my_causal_mask, model, tokenizer: PreTrainedTokenizerBase, text:
     return lambda n: causal_mask(n, model.dtype)
 
 
-def loss_in_use(my_mlm_loss, model, batch) -> object | None:
+def loss_in_use(my_mlm_loss, model, batch) -> tuple[object | None, str]:
     """The masked-LM loss the ten training steps use: the student's ``my_mlm_loss(logits, labels)`` once exercise
-    11's check passes it on ``batch`` and it keeps its gradient (a tensor, not a float), else None: the model's own
-    ``loss``. One printed line says which."""
+    11's check passes it on ``batch`` and it keeps its gradient (a tensor, not a float), else None (the model's own
+    ``loss``); and one line that says which, for the cell to print after its prediction's gate."""
     with torch.no_grad():
         out = model(**batch)
     try:
@@ -99,9 +99,7 @@ def loss_in_use(my_mlm_loss, model, batch) -> object | None:
     except Exception:  # an answer that raises is not yet right; its own check cell shows the error
         right = keeps_gradient = False
     if keeps_gradient:
-        print("The ten steps train with your my_mlm_loss: exercise 11's check passed it.")
-        return my_mlm_loss
-    print("The ten steps train with the model's own loss: " + (
+        return my_mlm_loss, "The ten steps train with your my_mlm_loss: exercise 11's check passed it."
+    return None, "The ten steps train with the model's own loss: " + (
         "your my_mlm_loss gives the right number but no gradient (keep it a tensor: no .item() or float())." if right
-        else "yours has not passed exercise 11's check yet."))
-    return None
+        else "yours has not passed exercise 11's check yet.")
