@@ -90,6 +90,14 @@ def greedy_decode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pr
     return result
 
 
+def _step(logits: torch.Tensor, candidates: int, tokens_fed: int, seconds: float) -> Step:
+    """One step's record from a forward pass's logits: the last position's top candidates (the step table's rows;
+    greedy takes the first) and the tokens fed and time it cost."""
+    probs = logits[0, -1].detach().float().softmax(-1)
+    top = probs.topk(min(candidates, probs.shape[-1]))
+    return Step(list(zip(top.indices.tolist(), top.values.tolist())), int(probs.argmax()), tokens_fed, seconds)
+
+
 def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool, candidates: int) -> Decoded:
     result = Decoded(prompt_ids=ids[0].tolist())
     past, feed = None, ids
@@ -99,11 +107,9 @@ def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool,
     for _ in range(max_new_tokens):
         started = time.perf_counter()
         out = model(input_ids=feed, past_key_values=past, use_cache=use_cache, **last_only)
-        probs = out.logits[0, -1].float().softmax(-1)
-        chosen = int(probs.argmax())
         seconds = time.perf_counter() - started
-        top = probs.topk(min(candidates, probs.shape[-1]))  # the step table's rows: greedy takes the first
-        result.steps.append(Step(list(zip(top.indices.tolist(), top.values.tolist())), chosen, feed.shape[1], seconds))
+        result.steps.append(_step(out.logits, candidates, feed.shape[1], seconds))
+        chosen = result.steps[-1].chosen
         result.new_ids.append(chosen)
         token = torch.tensor([[chosen]], device=ids.device)
         if use_cache:
@@ -148,10 +154,7 @@ def _traced_once(loop, model, prompt_ids, max_new_tokens: int, candidates: int) 
 
     def after(module, args, kwargs, out):
         seconds = time.perf_counter() - started[-1][0]
-        probs = out.logits[0, -1].detach().float().softmax(-1)
-        top = probs.topk(min(candidates, probs.shape[-1]))
-        steps.append(Step(list(zip(top.indices.tolist(), top.values.tolist())), int(top.indices[0]), started[-1][1],
-                          seconds))
+        steps.append(_step(out.logits, candidates, started[-1][1], seconds))
 
     hooks = (model.register_forward_pre_hook(before, with_kwargs=True),
              model.register_forward_hook(after, with_kwargs=True))
