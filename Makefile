@@ -24,7 +24,7 @@ EXECUTE := $(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.ti
     --KernelManager.transport=ipc \
     --KernelManager.ip="$$(d="$${TMPDIR:-/tmp}"; [ $${\#d} -le 80 ] || d=/tmp; echo "$${d%/}/llm-tutorial-kernel")"
 
-.PHONY: setup test run record solved lab bench clean slides solutions check-notebooks
+.PHONY: setup assets test run record solved lab bench clean slides solutions check-notebooks
 
 # a .venv whose Python no longer runs (the Python that made it was removed or upgraded) is made again
 ifneq ($(wildcard $(STAMP)),)
@@ -54,14 +54,20 @@ $(LAB_SETTINGS): $(STAMP) Makefile
 	@mkdir -p $(dir $@)
 	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
 
-setup: $(STAMP) $(LAB_SETTINGS)
+# the environment and every offline stand-in: all that make test needs
+assets: $(STAMP) $(LAB_SETTINGS)
 	@$(PY) -m utils.offline.assets
+
+# a classroom's set-up: that, and where the Hub answers, bert-base-uncased and gpt2 in the local Hub cache (about
+# 1 GB), so a class taught offline (HF_HUB_OFFLINE=1) still runs the real models
+setup: assets
+	@$(PY) -m utils.tools.prepare --cache-hub-models
 
 # two pytest-xdist workers, each running whole groups of tests (tests/conftest.py says which, slowest first)
 WORKERS := -n 2 --dist loadscope
 # tests/conftest.py makes the run hermetic (an empty Hugging Face cache, offline, the smoke profile), whatever
 # the caller's environment holds; the variables here say the same for readers of this file.
-test: setup check-notebooks
+test: assets check-notebooks
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/actionlint
 	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q tests $(RECORDINGS) \
@@ -125,11 +131,11 @@ slides: $(STAMP)
 	@$(PY) -m utils.tools.slides --record-online
 
 # inject notebooks/solutions/ into the answer cells, execute (smoke, offline), fail unless every check says so
-solutions: setup
+solutions: assets
 	HF_HUB_OFFLINE=1 LLM_TUTORIAL_PROFILE=smoke LLM_TUTORIAL_WIDGETS=off $(PY) -m pytest -p no:cacheprovider -q \
 	    $(wildcard tests/test_exercises*.py) $(WORKERS)
 
-bench: setup
+bench: assets
 	@for b in $(sort $(wildcard benchmarks/*.py)); do echo "== $$b"; $(PY) "$$b" || exit 1; done
 
 clean:

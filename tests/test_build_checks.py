@@ -32,17 +32,3 @@ def test_the_lens_shows_about_ten_layers_the_output_and_where_the_final_choice_s
 def test_a_final_choice_on_top_from_layer_0_settles_there(gpt2_tokenizer):
     lens = [one_hot(2, 0.4) for _ in range(5)]
     assert lens_layers(lens, final_choice=2) == {0, 1, 2, 3, 4}
-
-
-def test_the_toy_s_largest_weight_is_read_from_the_row_asked_for_and_the_last_by_default():
-    from utils.build_checks import largest_weight_verdict
-    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    k = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 1.0]])
-    weights = (q @ k.T / 2 ** 0.5).softmax(-1)  # no mask: row 1 may take a later token
-    said = largest_weight_verdict(2, q, k, weights, row=1)
-    assert said.startswith("Right: token 2 gets row 1's largest weight (token 1: q·k = 1, score q·k/√d = 0.71"), said
-    assert "the token's own key, 1 here" in said and said.endswith("a causal mask would hide it.")
-    said = largest_weight_verdict(2, q, k, weights)  # row 3: q (1, 1) scores 3 against key (3, 0), 1 against its own
-    assert said.startswith("Right: token 2 gets row 3's largest weight (token 1: q·k = 1"), said
-    assert "read ahead" not in said  # token 2 comes before token 3
-    assert largest_weight_verdict(3, q, k, weights).startswith("Not this time: token 2 gets row 3's")

@@ -12,6 +12,7 @@ UNTRAINED_ANSWER, UNTRAINED_CHECK = "90cef26c", "90cef26d"  # predict the loss o
 CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK = "c42", "c43"  # the causal LM loss by hand
 UNIGRAM_ANSWER, UNIGRAM_CHECK = "fc17408b", "fc17408c"  # the unigram count's validation loss, the line to beat
 LOOP_ANSWER, LOOP_CHECK = "8dcb9a81", "5fe9efc9"  # the training loop: schedule, clipping, evaluation
+ONE_STEP_ANSWER, ONE_STEP_CHECK = "9e1d2c35", "9e1d2c36"  # will one batch's loss fall at each of five steps?
 SCHEDULE_ANSWER, SCHEDULE_CHECK = "a2b5c0d3", "a2b5c0d4"  # the warm-up and cosine schedule, step by step
 LOSSES_ANSWER, LOSSES_CHECK = "749fa142", "6aacb2d7"  # predict the final losses and the validation curve's shape
 PERPLEXITY_ANSWER, PERPLEXITY_CHECK = "cbea3b5c", "8b95f9d8"  # the perplexity at the minimum, and a uniform guess's
@@ -29,6 +30,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "untrained loss": (UNTRAINED_ANSWER, UNTRAINED_CHECK),
     "cross-entropy": (CROSS_ENTROPY_ANSWER, CROSS_ENTROPY_CHECK),
     "unigram": (UNIGRAM_ANSWER, UNIGRAM_CHECK),
+    "one step": (ONE_STEP_ANSWER, ONE_STEP_CHECK),
     "schedule": (SCHEDULE_ANSWER, SCHEDULE_CHECK),
     "training loop": (LOOP_ANSWER, LOOP_CHECK),
     "losses": (LOSSES_ANSWER, LOSSES_CHECK),
@@ -154,6 +156,18 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  WRONG, "return one number", id="unigram: a str"),
     pytest.param(UNIGRAM_CHECK, "def my_unigram_loss(train_chunks, valid_chunks, vocab_size, k):\n    return None",
                  WRONG, "Not answered yet", id="unigram: the empty answer cell"),
+    pytest.param(ONE_STEP_CHECK, "my_falls_each_step = False\nfell, losses = False, [10.9, 9.7, 10.0, 8.9, 8.6]",
+                 RIGHT, "You predicted False: the batch's loss went 10.90 -> 9.70 -> 10.00 -> 8.90 -> 8.60: right.",
+                 id="one step: False, and a step overshot"),
+    pytest.param(ONE_STEP_CHECK, "my_falls_each_step = ' Yes'\nfell, losses = True, [10.9, 9.7, 8.9]", RIGHT,
+                 "You predicted True: the batch's loss went 10.90 -> 9.70 -> 8.90: right.", id="one step: 'Yes'"),
+    pytest.param(ONE_STEP_CHECK, "my_falls_each_step = True\nfell, losses = False, [10.9, 11.2]", WRONG,
+                 "You predicted True: the batch's loss went 10.90 -> 11.20: not this time.",
+                 id="one step: True, and a step overshot"),
+    pytest.param(ONE_STEP_CHECK, "my_falls_each_step = 'it depends'", WRONG,
+                 "predict True or False; got 'it depends'", id="one step: neither True nor False"),
+    pytest.param(ONE_STEP_CHECK, "my_falls_each_step = None", WRONG, "Not answered yet",
+                 id="one step: the empty prediction cell"),
     pytest.param(CROSS_ENTROPY_CHECK, "def my_cross_entropy(logits, labels):\n"
                  "    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())",
                  WRONG, REBUILT, id="cross-entropy: cross_entropy itself"),
@@ -476,6 +490,17 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
+
+
+def test_the_five_steps_show_nothing_before_their_prediction_and_every_step_after(executed):
+    executed.run(executed.references)
+    executed.run("my_falls_each_step = None")
+    said = executed.run(executed.cell("9e1d2c32").source)
+    assert said == "Write your prediction first (in my_falls_each_step, above), then run this cell again.\n"
+    executed.run("my_falls_each_step = 'no'")
+    lines = executed.run(executed.cell("9e1d2c32").source).splitlines()
+    assert [line.split(": ")[0] for line in lines] == [f"step {n}" for n in range(1, 6)], lines
+    executed.run(executed.references)
 
 
 def test_session_2_starts_from_the_cells_above_the_heading_the_break_names_and_the_saved_first_run(executed):

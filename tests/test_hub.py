@@ -141,3 +141,54 @@ def test_an_unreachable_hub_says_why(monkeypatch, endpoint, said):
     started = time.monotonic()
     assert hub.unreachable_reason("gpt2") == said
     assert time.monotonic() - started < hub.HUB_TIMEOUT_S  # at once: no timeout was waited for
+
+
+def hub_cache(root: Path, name: str, folder: Path, git_hashed: tuple[str, ...] = ("config.json",)) -> Path:
+    """``folder``'s files laid out as the Hub cache keeps a download of ``name``: each file a link to its blob, the
+    blob named by the hash the Hub gives it (an LFS file's sha256; the git blob sha1 of the small files
+    ``git_hashed``)."""
+    import hashlib
+
+    repo = root / f"models--{name}"
+    snapshot = repo / "snapshots" / ("c" * 40)
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for path in folder.iterdir():
+        data = path.read_bytes()
+        given = (hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() if path.name in git_hashed
+                 else hashlib.sha256(data).hexdigest())
+        (repo / "blobs" / given).write_bytes(data)
+        (snapshot / path.name).symlink_to(Path("../../blobs") / given)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("c" * 40)
+    return repo
+
+
+def test_a_cached_model_whose_files_match_the_hub_s_hashes_loads(tiny_folder, tmp_path, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub_cache(tmp_path / "hub", "gpt2", tiny_folder)
+    assert hub.changed_in(hub.cached_snapshot("gpt2", ("model", "tokenizer"))) is None
+    assert load_causal_lm("gpt2").stand_in is False
+    assert capsys.readouterr().out == "Model: gpt2 (from the local Hub cache)\n"
+
+
+@pytest.mark.parametrize("changed", ["model.safetensors", "vocab.json"])  # each named by its sha256, as LFS files are
+def test_a_cached_file_that_is_not_what_the_hub_sent_is_one_clear_error(tiny_folder, tmp_path, monkeypatch, changed):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo = hub_cache(tmp_path / "hub", "gpt2", tiny_folder)
+    blob = (repo / "snapshots" / ("c" * 40) / changed).resolve()
+    data = bytearray(blob.read_bytes())
+    if changed.endswith(".json"):
+        data += b"\n"  # still the same JSON
+    else:
+        data[-1] ^= 1  # one bit of the last weight: the header and the sizes still hold
+    blob.write_bytes(bytes(data))
+    with pytest.raises(hub.HubError) as caught:
+        load_causal_lm("gpt2")
+    said = str(caught.value)
+    assert said.startswith(f"The cached gpt2 is not loaded: its {changed} is not the file the Hub sent"), said
+    assert said.endswith(f"Delete {repo} (the whole cached repo) and load again: it will be downloaded afresh."), said

@@ -114,6 +114,40 @@ def test_only_a_config_in_the_cache_is_not_a_tokenizer(served, tmp_path):
     assert out.splitlines() == ["Tokenizer: gpt2 (downloaded from the Hub)", "50257 [15496, 995]"]
 
 
+def test_make_setup_caches_the_real_models_so_a_class_taught_offline_runs_them(served, tmp_path):
+    """`make setup` with the Hub in reach (utils.tools.prepare --cache-hub-models) copies bert-base-uncased and gpt2
+    into the local Hub cache, each file checked against the Hub's hash; with HF_HUB_OFFLINE=1 the notebooks' loaders
+    then run them, asking the Hub nothing."""
+    env = online_env(served, tmp_path)
+    first = run_python("from utils.tools import prepare; raise SystemExit(prepare.main(['--cache-hub-models']))", env)
+    cache = tmp_path / "hub"
+    assert [line.split(": ", 1)[0] for line in first.splitlines()] == ["bert-base-uncased", "gpt2"], first
+    for line, name in zip(first.splitlines(), ("bert-base-uncased", "gpt2")):
+        assert line.startswith(f"{name}: cached in {cache / f'models--{name}' / 'snapshots'}/"), line
+        assert line.endswith(": offline too, the notebooks run it"), line
+    assert any(r.startswith("GET /bert-base-uncased/resolve/") and r.endswith("/model.safetensors")
+               for r in served.requests)
+    asked = len(served.requests)
+    offline = run_python("""
+        from utils.models import load_causal_lm, load_masked_lm
+        print(load_causal_lm("gpt2").stand_in, load_masked_lm("bert-base-uncased").stand_in)
+    """, env | {"HF_HUB_OFFLINE": "1"})
+    assert offline.splitlines() == ["Model: gpt2 (from the local Hub cache)",
+                                    "Model: bert-base-uncased (from the local Hub cache)", "False False"]
+    again = run_python("from utils.tools import prepare; prepare.main(['--cache-hub-models'])", env)
+    assert [line.split(" (")[0] for line in again.splitlines()] == [
+        "bert-base-uncased: already in the local Hub cache", "gpt2: already in the local Hub cache"]
+    assert len(served.requests) == asked  # neither the offline class nor the second setup asked the Hub
+
+
+def test_make_setup_offline_caches_nothing_and_says_the_stand_ins_will_run(served, tmp_path):
+    out = run_python("from utils.tools import prepare; raise SystemExit(prepare.main(['--cache-hub-models']))",
+                     online_env(served, tmp_path) | {"HF_HUB_OFFLINE": "1"})
+    assert out.splitlines() == [f"{name}: not cached (HF_HUB_OFFLINE=1): offline, the notebooks run its stand-in"
+                                for name in ("bert-base-uncased", "gpt2")]
+    assert served.requests == [] and not (tmp_path / "hub").exists()
+
+
 def test_wikipedia_from_the_hub(served, tmp_path):
     out = run_python("""
         from utils.wikipedia import load_wikipedia_subset

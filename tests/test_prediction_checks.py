@@ -7,6 +7,7 @@ import torch
 from utils.prediction_checks import (
     keys_moved,
     keys_verdict,
+    largest_weight_verdict,
     speedup_predicted,
     speedup_verdict,
     strategies_verdict,
@@ -99,3 +100,16 @@ def test_the_prompt_s_cached_keys_do_not_move_when_a_token_is_appended():
     assert "right. Each position's key" in keys_verdict("no", model, prompt, 5)
     assert "not this time." in keys_verdict(True, model, prompt, 5)
     assert keys_verdict(None, model, prompt, 5) == "Not answered yet."
+
+
+def test_the_toy_s_largest_weight_is_read_from_the_row_asked_for_and_the_last_by_default():
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    k = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 1.0]])
+    weights = (q @ k.T / 2 ** 0.5).softmax(-1)  # no mask: row 1 may take a later token
+    said = largest_weight_verdict(2, q, k, weights, row=1)
+    assert said.startswith("Right: token 2 gets row 1's largest weight (token 1: q·k = 1, score q·k/√d = 0.71"), said
+    assert "the token's own key, 1 here" in said and said.endswith("a causal mask would hide it.")
+    said = largest_weight_verdict(2, q, k, weights)  # row 3: q (1, 1) scores 3 against key (3, 0), 1 against its own
+    assert said.startswith("Right: token 2 gets row 3's largest weight (token 1: q·k = 1"), said
+    assert "read ahead" not in said  # token 2 comes before token 3
+    assert largest_weight_verdict(3, q, k, weights).startswith("Not this time: token 2 gets row 3's")

@@ -31,11 +31,11 @@ def test_the_first_run_table_marks_the_minimum_and_places_it_against_the_count(c
 def test_the_two_runs_table_counts_the_tokens_read_against_the_rule_of_thumb_and_reads_each_row_back(capsys):
     run_reports.two_runs_table(10_000_000, 100, {
         "memorising": dict(chunks=20, reads=800, train=0.08, lowest=8.9, last=10.4, unigram=9.0),
-        "more text": dict(chunks=3000, reads=1000, train=7.5, lowest=7.7, last=7.75, unigram=7.9, bigram=7.2)})
+        "more text": dict(chunks=3000, reads=1000, train=7.5, lowest=7.7, last=7.85, unigram=7.9, bigram=7.2)})
     lines = capsys.readouterr().out.splitlines()
     # 800 and 1,000 chunks of 100 tokens read by 10 M parameters; the rule of thumb: 200 M tokens, 2,000 x 100,000
     assert lines[2].split() == ["memorising", "20", "800", "80,000", "0.0080", "0.08", "8.90", "10.40", "9.00", "-"]
-    assert lines[3].split() == ["more", "text", "3,000", "1,000", "100,000", "0.0100", "7.50", "7.70", "7.75", "7.90",
+    assert lines[3].split() == ["more", "text", "3,000", "1,000", "100,000", "0.0100", "7.50", "7.70", "7.85", "7.90",
                                 "7.20"]
     assert lines[4] == ("10.0 M parameters. Chinchilla's rule of thumb, about 20 training tokens a parameter, asks for "
                         "200 M tokens:")
@@ -44,8 +44,9 @@ def test_the_two_runs_table_counts_the_tokens_read_against_the_rule_of_thumb_and
         "memorising: each chunk read about 40 times; validation loss rose 1.50 past its lowest, 10.32 above its "
         "training loss",
         "  last validation loss 1.40 above its unigram count (9.00)",
-        "more text: no chunk read twice; validation loss at its lowest, 0.25 above its training loss",
-        "  last validation loss 0.15 under its unigram count (7.90), 0.55 above its bigram count (7.20)"]
+        "more text: no chunk read twice; validation loss rose 0.15 past its lowest, 0.35 above its training loss",
+        # a small margin is given as it is: exercise 6's check judges it against its standard error
+        "  last validation loss 0.05 under its unigram count (7.90), 0.65 above its bigram count (7.20)"]
 
 
 def test_the_samples_table_sets_each_evaluations_continuation_beside_its_loss(capsys):

@@ -88,3 +88,22 @@ def test_an_answer_that_never_ends_is_stopped_with_one_line_and_the_timer_is_lif
 
 def test_a_check_within_its_limit_runs_to_the_end():
     assert said(lambda: print("done")) == "done\n"
+
+
+def test_an_error_in_a_function_of_the_student_s_cell_names_its_line():
+    """A function defined in a notebook cell (ipykernel names its file so) that raises inside a check: the verdict's
+    line, then the line of the student's code it came from; the check's own frames and the cell's top level are
+    never named."""
+    import linecache
+
+    cell = "/tmp/ipykernel_4242/1234567890.py"
+    source = "def my_softmax(z):\n    e = z.exp()\n    return e / e.sum(dim=2)\n"
+    linecache.cache[cell] = (len(source), None, source.splitlines(True), cell)
+    space = {}
+    exec(compile(source, cell, "exec"), space)  # noqa: S102 (a student's answer cell, as the kernel runs it)
+    out = said(lambda: space["my_softmax"](torch.zeros(3)))
+    first, second = out.splitlines()
+    assert first.startswith("Not quite: your code raised IndexError: Dimension out of range"), first
+    assert second == "  at line 3 of my_softmax: return e / e.sum(dim=2)"
+    top_level = compile("raise ValueError('no')\n", cell, "exec")
+    assert said(lambda: exec(top_level, {})).count("\n") == 1  # noqa: S102 (the error of the cell itself: one line)

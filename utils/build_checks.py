@@ -1,5 +1,5 @@
-"""Notebook 2's build-it-yourself check cells, one verdict each: attention at toy size (which token wins a row, as in
-notebook 1's toy too; the weights by hand), then the answer run on the model that ran and on the other architecture
+"""Notebook 2's build-it-yourself check cells, one verdict each: attention at toy size (the weights by hand), then the
+answer run on the model that ran and, as an optional extra line, on the other architecture
 (``utils.blocks.tiny_other_architecture``), and the logit lens, on the model that ran (with the layers its table
 and grid show, and the table). Each verdict is one message:
 not answered, the first thing wrong (``utils.support.build_mistakes`` names it, on which model), or what the answer
@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 
 from utils.attention import AttentionHead, attention_head, attention_weights, layer_projections
 from utils.blocks import LayerParts, ModelParts
-from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, number, reference, without
+from utils.exercises import NOT_ANSWERED, NOT_ANSWERED_HINT, describe, mismatch, reference, without
 from utils.prediction_checks import lens_settles
 from utils.sampling import filtered_probabilities, filters_itself
 from utils.support.build_mistakes import (
@@ -54,6 +54,20 @@ def _first(problems) -> str | None:
     return None
 
 
+def _ran_then_other(problems) -> tuple[str | None, str]:
+    """The core verdict's problem on the model that ran (the first of two ``(where, problem thunk)`` pairs), as its
+    "Not quite" line, None when right; and, once that is right, the other architecture's (the second pair), an
+    optional extra: "" when right there too, else a line saying what differs there."""
+    (where, ran), (other_where, other) = problems
+    if (said := _first([(where, ran)])) is not None:
+        return said, ""
+    try:  # optional: a crash there leaves the core verdict standing
+        found = _first([(other_where, other)])
+    except Exception as error:  # noqa: BLE001 (a student's code raises anything)
+        found = f"Not quite, on {other_where}: your code raised {type(error).__name__}: {str(error)[:200]}"
+    return None, "" if found is None else f"\nOptional, the other architecture: {found[0].lower()}{found[1:]}"
+
+
 def filter_verdict(my_filter: Callable, last: torch.Tensor, notebook_globals: dict) -> str:
     """Exercise 4: ``my_filter(logits, temperature, top_k, top_p)`` at five settings, against
     ``utils.sampling.filtered_probabilities``, which (with ``generate``'s logits warpers) is refused meanwhile."""
@@ -78,12 +92,13 @@ def head_verdict(my_attention_head: Callable, head: AttentionHead, other_head: A
         return NOT_ANSWERED_HINT
     if (problem := head_mistake(answer, head)) is not None:
         return f"Not quite: {problem}"
-    if (problem := head_mistake(my_attention_head(other_blank), other_head)) is not None:
-        return f"Right for {RAN}; not quite for {other_name}: {problem}"
+    _, extra = _ran_then_other([(RAN, lambda: None),
+                                (other_name, lambda: head_mistake(my_attention_head(other_blank), other_head))])
     last_row = head.weights[-1]
     strongest = int(last_row.argmax())
-    return (f"Correct: your head equals head 0 of layer 0 in {RAN} and in {other_name}: weights and output. The last "
-            f"position, {tokens[-1]!r}, gives {last_row[strongest]:.0%} of its attention to {tokens[strongest]!r}.")
+    return (f"Correct: your head equals head 0 of layer 0 in {RAN}{'' if extra else f' and in {other_name}'}: "
+            f"weights and output. The last position, {tokens[-1]!r}, gives {last_row[strongest]:.0%} of its "
+            f"attention to {tokens[strongest]!r}.{extra}")
 
 
 def all_heads_verdict(my_all_heads: Callable, model: PreTrainedModel, other: PreTrainedModel,
@@ -91,11 +106,11 @@ def all_heads_verdict(my_all_heads: Callable, model: PreTrainedModel, other: Pre
     """Exercise 8b: every head of layer 0 at once, on both architectures."""
     if said := _said(all_heads_mistake(my_all_heads, model, input_ids)):
         return said
-    if (problem := all_heads_mistake(my_all_heads, other, input_ids)) is not None:
-        return f"Right for {RAN}; not quite for {other.name_or_path}: {problem}"
+    _, extra = _ran_then_other([(RAN, lambda: None),
+                                (other.name_or_path, lambda: all_heads_mistake(my_all_heads, other, input_ids))])
     mine, theirs = layer_projections(model, 0), layer_projections(other, 0)
-    return (f"Correct: all {mine.heads} heads of layer 0 at once, equal to the model's own, and all {theirs.heads} of "
-            f"{other.name_or_path}'s ({theirs.kv_heads} key/value heads).")
+    return (f"Correct: all {mine.heads} heads of layer 0 at once, equal to the model's own"
+            + (extra or f", and all {theirs.heads} of {other.name_or_path}'s ({theirs.kv_heads} key/value heads)."))
 
 
 def rotation_verdict(my_rotate: Callable, rotary_model: PreTrainedModel, rotary_name: str,
@@ -132,10 +147,11 @@ def cached_head_verdict(my_cached_step: Callable, ran: tuple[PreTrainedModel, At
         recomputed = [attention_head(m, text_ids[:, :t + 1]).output[-1] for t in range(text_ids.shape[1])]
         return lambda: cached_head_mistake(my_cached_step, h, recomputed)
 
-    found = _first((name, problem(m, h)) for name, m, h in runs)
+    found, extra = _ran_then_other([(name, problem(m, h)) for name, m, h in runs])
     return found or (f"Correct: at each of the {text_ids.shape[1]} steps your cached head equals the head recomputed "
-                     "on the whole prefix, on both models, from one new query, key and value per step. No mask is "
-                     "needed: the cache holds only the past and the present.")
+                     f"on the whole prefix, {'in the model that ran' if extra else 'on both models'}, from one new "
+                     "query, key and value per step. No mask is needed: the cache holds only the past and the "
+                     f"present.{extra}")
 
 
 def norm_verdict(my_norm: Callable, ran: tuple[PreTrainedModel, LayerParts], other: tuple[PreTrainedModel, LayerParts],
@@ -145,10 +161,10 @@ def norm_verdict(my_norm: Callable, ran: tuple[PreTrainedModel, LayerParts], oth
     runs, first = _named(ran, other), ran[1]
     if my_norm(first.x, first.norm_1) is None:
         return NOT_ANSWERED_HINT
-    found = _first((f"{name} ({p.architecture})", lambda m=m: norm_mistake(my_norm, m, input_ids))
-                   for name, m, p in runs)
+    found, extra = _ran_then_other([(f"{name} ({p.architecture})", lambda m=m: norm_mistake(my_norm, m, input_ids))
+                                    for name, m, p in runs])
     kinds = [f"{'LayerNorm' if p.norm_1.subtracts_mean else 'RMSNorm'} in {p.architecture}" for _, _, p in runs]
-    return found or f"Correct: your norm is what layer 0's heads read, {' and '.join(kinds)}."
+    return found or f"Correct: your norm is what layer 0's heads read, {' and '.join(kinds[:2 - bool(extra)])}.{extra}"
 
 
 def layer_verdict(my_norm: Callable, my_layer: Callable, ran: tuple[PreTrainedModel, LayerParts],
@@ -161,8 +177,9 @@ def layer_verdict(my_norm: Callable, my_layer: Callable, ran: tuple[PreTrainedMo
         return ("Exercise 10a first: my_norm still returns None, and your layer calls it. (Or borrow its reference: "
                 "from utils.exercises import reference; my_norm = reference('my_norm').)")
     try:
-        found = _first((f"{name} ({p.architecture})", lambda m=m: layer_mistake(my_norm, my_layer, m, input_ids))
-                       for name, m, p in runs)
+        found, extra = _ran_then_other([(f"{name} ({p.architecture})",
+                                         lambda m=m: layer_mistake(my_norm, my_layer, m, input_ids))
+                                        for name, m, p in runs])
     except AttributeError as error:
         if not re.search(r"'LayerParts' object has no attribute '(W_[qkv]|b_[qkv]|kv_heads|size|rotate)'", str(error)):
             raise
@@ -176,24 +193,25 @@ def layer_verdict(my_norm: Callable, my_layer: Callable, ran: tuple[PreTrainedMo
         if unanswered:
             return ("Exercise 8b first: my_all_heads still returns None, and your layer calls it. (Or borrow its "
                     "reference: from utils.exercises import reference; my_all_heads = reference('my_all_heads').)")
-    return found or ("Correct: your layer 0 equals hidden_states[1] in the model that ran and in the other "
-                     "architecture: your norms, heads, output projection, MLP and both residual connections.")
+    return found or (f"Correct: your layer 0 equals hidden_states[1] in the model that ran"
+                     f"{'' if extra else ' and in the other architecture'}: your norms, heads, output projection, MLP "
+                     f"and both residual connections.{extra}")
 
 
 def forward_verdict(my_forward: Callable, model: PreTrainedModel, other: PreTrainedModel, input_ids: torch.Tensor,
                     whole: ModelParts) -> str:
     """Exercise 11: token ids to logits with the student's own layers, against the model's logits (``whole``: the
     model that ran's parts, as the student's code reads them)."""
-    found = _first((name, lambda m=m: forward_mistake(my_forward, m, input_ids))
-                   for name, m in ((RAN, model), (other.name_or_path, other)))
+    found, extra = _ran_then_other([(name, lambda m=m: forward_mistake(my_forward, m, input_ids))
+                                    for name, m in ((RAN, model), (other.name_or_path, other))])
     if found is not None:
         return found
     with torch.no_grad():
         mine = torch.as_tensor(my_forward(input_ids, whole))
         gap = (mine.reshape(-1) - model(input_ids=input_ids).logits.reshape(-1)).abs().max()
     return (f"Correct: from token ids to logits, your code is the model: embeddings, {len(whole.layers)} layers of "
-            f"your own, the final norm and the LM head, on both architectures. Largest difference from the model's "
-            f"logits here: {gap:.1e}.")
+            f"your own, the final norm and the LM head{'' if extra else ', on both architectures'}. Largest "
+            f"difference from the model's logits here: {gap:.1e}.{extra}")
 
 
 def lens_in_use(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tensor) -> tuple[Callable, str]:
@@ -259,29 +277,6 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
     return (f"Correct: on the last layer your lens gives the model's own output, and on layer {middle} the final norm "
             "and the LM head read a vector they were never trained on. The table below reads every layer this way.")
 
-
-def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor,
-                           row: int | None = None) -> str:
-    """The toy attention's prediction: which token (1, 2, ...) gets row ``row``'s largest weight (1-based; the last
-    row if None; ``weights``: the rows' softmax), with the dot products of that row's query with each key ``k[j]``.
-    Notebook 1's toy sees every token; notebook 2's masks the future."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
-        return NOT_ANSWERED
-    n = len(weights)
-    at = n if row is None else row
-    written = isinstance(guess, str) and guess.strip().isdigit()  # "1" as well as 1
-    pick, top = int(guess.strip()) if written else number(guess), int(weights[at - 1].argmax()) + 1
-    if pick is None or pick not in range(1, n + 1):
-        return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
-    root, query = q.shape[-1] ** 0.5, q[at - 1]
-    dots = "; ".join(f"token {j + 1}: q·k = {float(query @ k[j]):g}, score q·k/√d = {float(query @ k[j]) / root:.2f}, "
-                     f"weight {float(w):.2f}" for j, w in enumerate(weights[at - 1]))
-    why = ("" if top == at else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
-           f"long key along the query can score more than the token's own key, {float(query @ k[at - 1]):g} here.")
-    ahead = (f" Token {top} comes after token {at}: with no mask a token may read ahead, as a masked LM does; a causal "
-             "mask would hide it." if top > at else "")
-    return (f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {at}'s largest weight ({dots}).{why}"
-            f"{ahead}")
 
 
 def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:

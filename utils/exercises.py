@@ -2,15 +2,18 @@
 
 A check cell compares a student's answer with the library's own number on the running model. Students hand in ``None``
 (not answered yet), strings, lists, numpy values, tensors with a gradient, tensors of the wrong shape, and functions
-that raise. ``verdict()`` turns anything a check cell raises into one printed line; ``mismatch`` says in words how an
-answer differs from the expected tensor; ``number`` accepts any real scalar."""
+that raise. ``verdict()`` turns anything a check cell raises into one printed line (and one naming the student's line
+that raised, where one did); ``mismatch`` says in words how an answer differs from the expected tensor; ``number``
+accepts any real scalar."""
 
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from contextlib import contextmanager
 
@@ -215,11 +218,13 @@ def _time_limit(seconds: float):
 
 @contextmanager
 def verdict(limit: float = CHECK_SECONDS):
-    """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line.
+    """Run a check cell's body; anything it raises (usually from the student's code) becomes one printed line, and a
+    second naming the line of the student's function it came from, where it came from one.
 
     >>> with verdict():
     ...     my_softmax(z)          # a student's function that raises
     Not quite: your code raised TypeError: ... (fix it, run its cell, then this one again)
+      at line 2 of my_softmax: return z.exp() / z.exp().sum(dim=2)
 
     Also ``sys.exit()`` in an answer, an error whose own message fails to print, and the library errors a check
     meets for odd answers (a tensor on the meta device, an array where one value belongs, a token id outside the
@@ -254,30 +259,18 @@ def verdict(limit: float = CHECK_SECONDS):
             print(f"Not quite: {said(error).split(': ', 1)[-1]}. Run your answer's cell first (and the cells above "
                   "it).")
         except (Exception, SystemExit) as error:  # noqa: BLE001 (a student's code raises anything; the check must not)
-            print(f"Not quite: your code raised {said(error)} (fix it, run its cell, then this one again)")
+            print(f"Not quite: your code raised {said(error)} (fix it, run its cell, then this one again)"
+                  + _your_line(error))
 
 
-@contextmanager
-def forward_passes(model: torch.nn.Module):
-    """The model's forward passes inside the block: yields a list that gets one entry per pass, the pass's
-    ``input_ids`` (None when it was given none).
-
-    >>> with forward_passes(model) as passes:
-    ...     my_fill_in_turn(text)
-    >>> len(passes), [(ids == tokenizer.mask_token_id).sum().item() for ids in passes]
-    (2, [2, 1])
-    """
-    passes: list[torch.Tensor | None] = []
-
-    def record(module, args, kwargs):
-        ids = args[0] if args else kwargs.get("input_ids")
-        passes.append(ids.detach().clone() if isinstance(ids, torch.Tensor) else None)
-
-    hook = model.register_forward_pre_hook(record, with_kwargs=True)
-    try:
-        yield passes
-    finally:
-        hook.remove()
+def _your_line(error: BaseException) -> str:
+    """Where in the student's own code ``error`` came from: the last line of a function defined in a notebook cell
+    that it passed through (``line 3 of my_softmax: return ...``) on a line of its own, or "" when none did."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if frame.name != "<module>" and re.search(r"ipykernel_\d+|<ipython-input-", frame.filename)]
+    if not frames or not (frames[-1].line or "").strip():
+        return ""
+    return f"\n  at line {frames[-1].lineno} of {frames[-1].name}: {frames[-1].line.strip()[:200]}"
 
 
 def number(answer) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextlib import contextmanager
 
 import tokenizers.models
 import torch
@@ -182,6 +183,29 @@ def wordpiece_verdict(my_wordpiece, tokenizer: PreTrainedTokenizerBase) -> str:
             "longest piece first, then the next from where it ends.")
 
 
+@contextmanager
+def forward_passes(model: torch.nn.Module):
+    """The model's forward passes inside the block: yields a list that gets one entry per pass, the pass's
+    ``input_ids`` (None when it was given none).
+
+    >>> with forward_passes(model) as passes:
+    ...     my_fill_in_turn(text)
+    >>> len(passes), [(ids == tokenizer.mask_token_id).sum().item() for ids in passes]
+    (2, [2, 1])
+    """
+    passes: list[torch.Tensor | None] = []
+
+    def record(module, args, kwargs):
+        ids = args[0] if args else kwargs.get("input_ids")
+        passes.append(ids.detach().clone() if isinstance(ids, torch.Tensor) else None)
+
+    hook = model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        yield passes
+    finally:
+        hook.remove()
+
+
 def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     """Exercise 5's verdict: ``text``'s blanks filled in turn, each with the model's top word once the words before
     it are in, one forward pass per blank, set against the words of one pass."""
@@ -189,7 +213,7 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
     for _ in one_pass:
         in_turn.append(fill_mask(model, tokenizer, filled, top_k=1)[0][0][0])
         filled = filled.replace(tokenizer.mask_token, in_turn[-1], 1)
-    with exercises.forward_passes(model) as passes:
+    with forward_passes(model) as passes:
         mine = my_fill_in_turn(text)
     if mine is None:
         return NOT_ANSWERED_HINT

@@ -2,7 +2,8 @@
 likely per token; does beam search beat greedy), the KV cache's speed-up (with the gate that holds the timing until a
 number is written), and the logit lens's third; and, for notebooks 1 and 3 too, any True-or-False prediction against
 what happened (``outcome_verdict``); notebook 2's cached keys (``keys_verdict``) and notebook 3's loss of random
-weights (``untrained_verdict``). Each verdict returns the line the check cell prints, whatever the answer."""
+weights (``untrained_verdict``); the toy attention's pick in notebooks 1 and 2 (``largest_weight_verdict``). Each
+verdict returns the line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -159,3 +160,27 @@ def keys_verdict(guess, model, prompt_ids: torch.Tensor, next_id: int) -> str:
     why = (" Each position's key is computed from the tokens up to it, and no later token reaches it: that is what "
            "lets a cache keep them.")
     return said + (why if said.startswith("You predicted") else "")
+
+
+def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor,
+                           row: int | None = None) -> str:
+    """The toy attention's prediction: which token (1, 2, ...) gets row ``row``'s largest weight (1-based; the last
+    row if None; ``weights``: the rows' softmax), with the dot products of that row's query with each key ``k[j]``.
+    Notebook 1's toy sees every token; notebook 2's masks the future."""
+    if guess is None or (isinstance(guess, str) and not guess.strip()):
+        return NOT_ANSWERED
+    n = len(weights)
+    at = n if row is None else row
+    written = isinstance(guess, str) and guess.strip().isdigit()  # "1" as well as 1
+    pick, top = int(guess.strip()) if written else number(guess), int(weights[at - 1].argmax()) + 1
+    if pick is None or pick not in range(1, n + 1):
+        return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
+    root, query = q.shape[-1] ** 0.5, q[at - 1]
+    dots = "; ".join(f"token {j + 1}: q·k = {float(query @ k[j]):g}, score q·k/√d = {float(query @ k[j]) / root:.2f}, "
+                     f"weight {float(w):.2f}" for j, w in enumerate(weights[at - 1]))
+    why = ("" if top == at else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
+           f"long key along the query can score more than the token's own key, {float(query @ k[at - 1]):g} here.")
+    ahead = (f" Token {top} comes after token {at}: with no mask a token may read ahead, as a masked LM does; a causal "
+             "mask would hide it." if top > at else "")
+    return (f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {at}'s largest weight ({dots}).{why}"
+            f"{ahead}")

@@ -77,6 +77,11 @@ def predict_the_untrained_loss():
     predicted_untrained_loss = 10.8  # knowing nothing, about a uniform guess: ln 50,257
 
 
+def predict_each_step_falls():
+    global my_falls_each_step
+    my_falls_each_step = True  # each step follows this very batch's gradient downhill
+
+
 def predict_the_losses():
     global predicted_final_train_loss, predicted_final_valid_loss, predicted_valid_shape, predicted_recited
     predicted_final_train_loss = 1.0  # forty epochs fit most of the text, but a small model misses some tokens
@@ -175,6 +180,7 @@ SOLUTIONS = {
     "90cef26c": (body(predict_the_untrained_loss), "You predicted 10.80; random weights scored"),
     "c42": (cell(my_cross_entropy), "Correct:"),
     "fc17408b": (cell(my_unigram_loss), "Correct:"),
+    "9e1d2c35": (body(predict_each_step_falls), "You predicted True: the batch's loss went"),  # whatever it measures
     "a2b5c0d3": (cell(my_lr), "Correct:"),
     "8dcb9a81": (cell(evaluate, my_training_loop), "Correct:"),
     "749fa142": (body(predict_the_losses), "you predicted 1.00"),

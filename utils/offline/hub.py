@@ -8,9 +8,11 @@ empty one from it), and a missing weights file must not send transformers off to
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -243,8 +245,35 @@ def local_folder(path: str | Path, kinds: tuple[str, ...]) -> Path:
     return folder
 
 
+def changed_in(folder: Path) -> str | None:
+    """Why a file the loaders read in a Hub cache snapshot differs from what the Hub sent, or None. The cache names
+    the blob of each file stored in git LFS (the weights; in some repos the tokenizer too) by the sha256 the Hub
+    gave it; each is hashed again here. Small files (named by their git hash) are only parsed, by
+    ``refuse_unsafe``, as is a folder of one's own."""
+    for name in sorted(_files_in(folder) & (set(_TOKENIZER) | set(FILES["model"]) | set(_shards_or_none(folder)))):
+        path = folder / name
+        given = path.resolve().name
+        if not re.fullmatch(r"[0-9a-f]{64}", given):
+            continue
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if digest != given:
+            return (f"its {name} is not the file the Hub sent (its sha256 is {digest[:12]}..., the Hub's "
+                    f"{given[:12]}...)")
+    return None
+
+
+def refuse_changed(folder: Path, what: str) -> None:
+    """HubError if a file of the Hub cache snapshot ``folder`` is not what the Hub sent (``changed_in``)."""
+    change = changed_in(folder)
+    if change:
+        raise HubError(f"{what} is not loaded: {change}. Delete {folder.parent.parent} (the whole cached repo) and "
+                       "load again: it will be downloaded afresh.")
+
+
 def cached_snapshot(name: str, kinds: tuple[str, ...]) -> Path | None:
-    """The local Hub cache's folder for ``name`` (its ``main`` revision) if it holds all ``kinds`` need."""
+    """The local Hub cache's folder for ``name`` (its ``main`` revision) if it holds all ``kinds`` need, each file
+    checked against the hash the Hub gave it."""
     from huggingface_hub import constants
 
     repo = Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}"
@@ -255,6 +284,7 @@ def cached_snapshot(name: str, kinds: tuple[str, ...]) -> Path | None:
     if not folder.is_dir() or _missing_in(folder, kinds):
         return None
     refuse_unsafe(folder, f"The cached {name}")
+    refuse_changed(folder, f"The cached {name}")
     return folder
 
 
@@ -265,6 +295,7 @@ def download_snapshot(name: str, kinds: tuple[str, ...]) -> Path:
     patterns = sorted({f for kind in kinds for f in FILES[kind]} | {"model-*.safetensors"})
     folder = Path(snapshot_download(name, allow_patterns=patterns))
     refuse_unsafe(folder, f"The Hub's {name}")
+    refuse_changed(folder, f"The Hub's {name}")
     missing = _missing_in(folder, kinds)
     if missing:
         raise HubError(f"The Hub's {name} lacks {', '.join(missing)}, so it cannot be loaded as a "

@@ -4,6 +4,10 @@
 whether the real one can be had (a complete local copy, or a Hub that answers). Only where it cannot,
 it builds the stand-in's assets. Online students therefore skip the stand-ins' build entirely;
 ``make setup`` (``python -m utils.offline.assets``) still builds everything, for a classroom without network.
+
+``python -m utils.tools.prepare --cache-hub-models`` (also run by ``make setup``) copies the real models into the
+local Hub cache where the Hub answers, so that a class prepared with network and taught without it
+(``HF_HUB_OFFLINE=1``) still runs ``bert-base-uncased`` and ``gpt2``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 
 from utils.models import STAND_INS
 from utils.offline import assets, hub
+from utils.settings import shown_path
 from utils.wikipedia import HUB_DATASET
 
 # What the notebooks load: (Hub name, what it needs)
@@ -43,10 +48,41 @@ def needed_assets() -> dict[str, str]:
     return needed
 
 
+def cache_hub_models() -> dict[str, str]:
+    """Each notebook model's safetensors weights and tokenizer files in the local Hub cache, downloaded where the Hub
+    answers: {name: what happened}, one line each, also printed. Offline or unreachable, nothing is fetched."""
+    done: dict[str, str] = {}
+    for name, _ in NOTEBOOK_MODELS:
+        kinds = ("model", "tokenizer")
+        folder = hub.cached_snapshot(name, kinds)
+        if folder is not None:
+            done[name] = f"already in the local Hub cache ({shown_path(folder)})"
+        elif why := _why_not_hub(name, kinds):
+            done[name] = f"not cached ({why}): offline, the notebooks run its stand-in"
+        else:
+            folder = hub.download_snapshot(name, kinds)
+            done[name] = f"cached in {shown_path(folder)}: offline too, the notebooks run it"
+        print(f"{name}: {done[name]}")
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description="Build the offline stand-ins this machine will use (only where the Hub's "
-                            "models and data cannot be had). It takes no options; `python -m utils.offline.assets "
-                            "--rebuild` rebuilds every asset.").parse_args(argv)
+    parser = argparse.ArgumentParser(description="Build the offline stand-ins this machine will use (only where the "
+                                     "Hub's models and data cannot be had); `python -m utils.offline.assets "
+                                     "--rebuild` rebuilds every asset.")
+    parser.add_argument("--cache-hub-models", action="store_true",
+                        help="instead, copy bert-base-uncased and gpt2 into the local Hub cache where the Hub answers "
+                             "(about 1 GB), for a class taught offline")
+    if parser.parse_args(argv).cache_hub_models:
+        try:
+            cache_hub_models()
+        except hub.HubError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\nInterrupted: run the same command again to finish the download.", file=sys.stderr)
+            return 130
+        return 0
     needed = needed_assets()
     if not needed:
         print("Online with the real Hub models and data: no offline stand-in to build.")
