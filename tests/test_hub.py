@@ -192,3 +192,22 @@ def test_a_cached_file_that_is_not_what_the_hub_sent_is_one_clear_error(tiny_fol
     said = str(caught.value)
     assert said.startswith(f"The cached gpt2 is not loaded: its {changed} is not the file the Hub sent"), said
     assert said.endswith(f"Delete {repo} (the whole cached repo) and load again: it will be downloaded afresh."), said
+
+
+def test_a_tokenizer_s_load_hashes_only_the_files_a_tokenizer_reads(tiny_folder, tmp_path, monkeypatch, capsys):
+    """Changed weights stop a model's load from the cache, not a tokenizer's, which never reads them (nor hashes
+    hundreds of MB for nothing)."""
+    from huggingface_hub import constants
+
+    from utils.models import load_tokenizer
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo = hub_cache(tmp_path / "hub", "gpt2", tiny_folder)
+    blob = (repo / "snapshots" / ("c" * 40) / "model.safetensors").resolve()
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1
+    blob.write_bytes(bytes(data))
+    assert len(load_tokenizer("gpt2")) == 50257
+    assert capsys.readouterr().out == "Tokenizer: gpt2 (from the local Hub cache)\n"
+    with pytest.raises(hub.HubError, match="its model.safetensors is not the file the Hub sent"):
+        load_causal_lm("gpt2")

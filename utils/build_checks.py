@@ -54,18 +54,23 @@ def _first(problems) -> str | None:
     return None
 
 
+def _other_line(where: str, problem) -> str:
+    """The other architecture's part of a verdict, optional: "" when ``problem()`` finds nothing wrong there, else a
+    line saying what differs (a crash there leaves the core verdict standing)."""
+    try:
+        found = _first([(where, problem)])
+    except Exception as error:  # noqa: BLE001 (a student's code raises anything)
+        found = f"Not quite, on {where}: your code raised {type(error).__name__}: {str(error)[:200]}"
+    return "" if found is None else f"\nOptional, the other architecture: {found[0].lower()}{found[1:]}"
+
+
 def _ran_then_other(problems) -> tuple[str | None, str]:
     """The core verdict's problem on the model that ran (the first of two ``(where, problem thunk)`` pairs), as its
-    "Not quite" line, None when right; and, once that is right, the other architecture's (the second pair), an
-    optional extra: "" when right there too, else a line saying what differs there."""
-    (where, ran), (other_where, other) = problems
-    if (said := _first([(where, ran)])) is not None:
+    "Not quite" line, None when right; and, once that is right, the other architecture's ``_other_line``."""
+    ran, other = problems
+    if (said := _first([ran])) is not None:
         return said, ""
-    try:  # optional: a crash there leaves the core verdict standing
-        found = _first([(other_where, other)])
-    except Exception as error:  # noqa: BLE001 (a student's code raises anything)
-        found = f"Not quite, on {other_where}: your code raised {type(error).__name__}: {str(error)[:200]}"
-    return None, "" if found is None else f"\nOptional, the other architecture: {found[0].lower()}{found[1:]}"
+    return None, _other_line(*other)
 
 
 def filter_verdict(my_filter: Callable, last: torch.Tensor, notebook_globals: dict) -> str:
@@ -92,8 +97,7 @@ def head_verdict(my_attention_head: Callable, head: AttentionHead, other_head: A
         return NOT_ANSWERED_HINT
     if (problem := head_mistake(answer, head)) is not None:
         return f"Not quite: {problem}"
-    _, extra = _ran_then_other([(RAN, lambda: None),
-                                (other_name, lambda: head_mistake(my_attention_head(other_blank), other_head))])
+    extra = _other_line(other_name, lambda: head_mistake(my_attention_head(other_blank), other_head))
     last_row = head.weights[-1]
     strongest = int(last_row.argmax())
     return (f"Correct: your head equals head 0 of layer 0 in {RAN}{'' if extra else f' and in {other_name}'}: "
@@ -106,8 +110,7 @@ def all_heads_verdict(my_all_heads: Callable, model: PreTrainedModel, other: Pre
     """Exercise 8b: every head of layer 0 at once, on both architectures."""
     if said := _said(all_heads_mistake(my_all_heads, model, input_ids)):
         return said
-    _, extra = _ran_then_other([(RAN, lambda: None),
-                                (other.name_or_path, lambda: all_heads_mistake(my_all_heads, other, input_ids))])
+    extra = _other_line(other.name_or_path, lambda: all_heads_mistake(my_all_heads, other, input_ids))
     mine, theirs = layer_projections(model, 0), layer_projections(other, 0)
     return (f"Correct: all {mine.heads} heads of layer 0 at once, equal to the model's own"
             + (extra or f", and all {theirs.heads} of {other.name_or_path}'s ({theirs.kv_heads} key/value heads)."))
@@ -164,7 +167,8 @@ def norm_verdict(my_norm: Callable, ran: tuple[PreTrainedModel, LayerParts], oth
     found, extra = _ran_then_other([(f"{name} ({p.architecture})", lambda m=m: norm_mistake(my_norm, m, input_ids))
                                     for name, m, p in runs])
     kinds = [f"{'LayerNorm' if p.norm_1.subtracts_mean else 'RMSNorm'} in {p.architecture}" for _, _, p in runs]
-    return found or f"Correct: your norm is what layer 0's heads read, {' and '.join(kinds[:2 - bool(extra)])}.{extra}"
+    read = kinds[0] if extra else " and ".join(kinds)  # the other architecture's only where it passed too
+    return found or f"Correct: your norm is what layer 0's heads read, {read}.{extra}"
 
 
 def layer_verdict(my_norm: Callable, my_layer: Callable, ran: tuple[PreTrainedModel, LayerParts],
@@ -276,7 +280,6 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
         return f"Not quite: on {name}, {slip}."
     return (f"Correct: on the last layer your lens gives the model's own output, and on layer {middle} the final norm "
             "and the LM head read a vector they were never trained on. The table below reads every layer this way.")
-
 
 
 def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:

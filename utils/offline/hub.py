@@ -245,12 +245,13 @@ def local_folder(path: str | Path, kinds: tuple[str, ...]) -> Path:
     return folder
 
 
-def changed_in(folder: Path) -> str | None:
-    """Why a file the loaders read in a Hub cache snapshot differs from what the Hub sent, or None. The cache names
-    the blob of each file stored in git LFS (the weights; in some repos the tokenizer too) by the sha256 the Hub
-    gave it; each is hashed again here. Small files (named by their git hash) are only parsed, by
-    ``refuse_unsafe``, as is a folder of one's own."""
-    for name in sorted(_files_in(folder) & (set(_TOKENIZER) | set(FILES["model"]) | set(_shards_or_none(folder)))):
+def changed_in(folder: Path, kinds: tuple[str, ...] = ("model", "tokenizer")) -> str | None:
+    """Why a file that loading ``kinds`` reads from a Hub cache snapshot differs from what the Hub sent, or None (a
+    tokenizer's load leaves the weights unread). The cache names the blob of each file stored in git LFS (the
+    weights; in some repos the tokenizer too) by the sha256 the Hub gave it; each is hashed again here. Small files
+    (named by their git hash) are only parsed, by ``refuse_unsafe``, as is a folder of one's own."""
+    read = {f for kind in kinds for f in FILES[kind]} | set(_shards_or_none(folder) if "model" in kinds else ())
+    for name in sorted(_files_in(folder) & read):
         path = folder / name
         given = path.resolve().name
         if not re.fullmatch(r"[0-9a-f]{64}", given):
@@ -263,9 +264,10 @@ def changed_in(folder: Path) -> str | None:
     return None
 
 
-def refuse_changed(folder: Path, what: str) -> None:
-    """HubError if a file of the Hub cache snapshot ``folder`` is not what the Hub sent (``changed_in``)."""
-    change = changed_in(folder)
+def refuse_changed(folder: Path, what: str, kinds: tuple[str, ...]) -> None:
+    """HubError if a file that loading ``kinds`` reads from the Hub cache snapshot ``folder`` is not what the Hub
+    sent (``changed_in``)."""
+    change = changed_in(folder, kinds)
     if change:
         raise HubError(f"{what} is not loaded: {change}. Delete {folder.parent.parent} (the whole cached repo) and "
                        "load again: it will be downloaded afresh.")
@@ -284,7 +286,7 @@ def cached_snapshot(name: str, kinds: tuple[str, ...]) -> Path | None:
     if not folder.is_dir() or _missing_in(folder, kinds):
         return None
     refuse_unsafe(folder, f"The cached {name}")
-    refuse_changed(folder, f"The cached {name}")
+    refuse_changed(folder, f"The cached {name}", kinds)
     return folder
 
 
@@ -295,7 +297,7 @@ def download_snapshot(name: str, kinds: tuple[str, ...]) -> Path:
     patterns = sorted({f for kind in kinds for f in FILES[kind]} | {"model-*.safetensors"})
     folder = Path(snapshot_download(name, allow_patterns=patterns))
     refuse_unsafe(folder, f"The Hub's {name}")
-    refuse_changed(folder, f"The Hub's {name}")
+    refuse_changed(folder, f"The Hub's {name}", kinds)
     missing = _missing_in(folder, kinds)
     if missing:
         raise HubError(f"The Hub's {name} lacks {', '.join(missing)}, so it cannot be loaded as a "
