@@ -20,13 +20,13 @@ def test_the_lens_shows_about_ten_layers_the_output_and_where_the_final_choice_s
     lens_table(lens, lens_layers(lens, 3), 3, gpt2_tokenizer)
     lines = capsys.readouterr().out.splitlines()
     name = repr(gpt2_tokenizer.decode([3]))
-    assert lines[0].split() == ["layer", "top", "token", "p", f"p({name})"]
+    assert lines[0].split() == ["layers", "top", "token", "p", f"p({name})"]
     rows = {int(line.split()[0]): line for line in lines[1:-1]}
     assert sorted(rows) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 17, 18, 20, 22, 24]
     assert rows[17].endswith("<- on top from here") and rows[24].endswith("<- the output")
     assert not any("<-" in rows[n] for n in rows if n not in (17, 24))
     assert rows[20].split()[-2:] == ["0.90", "0.900"]  # its top token is the final choice, at 0.9
-    assert lines[-1] == f"p({name}) is highest after layer 20 of 24, 0.90, and 0.50 at the output"
+    assert lines[-1] == f"p({name}) is highest after 20 of the 24 layers, 0.90, and 0.50 at the output"
 
 
 def test_a_final_choice_on_top_from_layer_0_settles_there(gpt2_tokenizer):

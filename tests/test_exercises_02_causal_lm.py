@@ -2,7 +2,7 @@
 plausible wrong ones (tests/exercise_kernel.py runs them)."""
 
 import pytest
-from exercise_kernel import RIGHT, WRONG, exercise_tests, solution
+from exercise_kernel import RIGHT, WRONG, exercise_tests, solution, stdout_of
 from nbclient.exceptions import CellExecutionError
 
 REBUILT = "the very thing this exercise rebuilds"  # what a check says to an answer that calls the library
@@ -11,11 +11,13 @@ NOTEBOOK = "02_causal_lm.ipynb"
 NEXT_WORD_ANSWER, NEXT_WORD_CHECK = "4cd90ea4", "5906d0ca"  # predict the next word; GPT-2's figures revealed
 GREEDY_ANSWER, GREEDY_CHECK = "1a000002", "1a000003"  # greedy decoding, the whole sequence re-fed each pass
 CONTINUATION_ANSWER, CONTINUATION_CHECK = "c33", "c34"  # the probability of the greedy continuation
+PADDING_ANSWER, PADDING_CHECK = "1c000002", "1c000004"  # will right padding leave the shorter prompt's text as alone?
+BATCH_ANSWER, BATCH_CHECK = "1c000006", "1c000007"  # greedy decoding of several prompts at once, padded on the left
 KEYS_ANSWER, KEYS_CHECK = "c23a0001", "c23a0003"  # will the prompt's last-layer keys change with one more token?
 LOOP_ANSWER, LOOP_CHECK = "2fab3d31", "8f44bcef"  # greedy decoding with the model's KV cache, written out
 WORK_ANSWER, WORK_CHECK = "c36", "c37"  # tokens fed with and without the KV cache, as formulas
 SPEEDUP_ANSWER, SPEEDUP_CHECK = "a3ab62ec", "c25b7e01"  # the cache's speed-up, predicted before the timing
-TOY_ANSWER, TOY_CHECK = "957a3981", "957a3983"  # predict which token wins row 3 of attention at toy size
+TOY_ANSWER, TOY_CHECK = "957a3981", "957a3983"  # predict which token wins row 2 of attention at toy size
 MY_LENS_ANSWER, MY_LENS_CHECK = "18ef1651", "18ef1652"  # the final norm and the LM head on one hidden vector
 LENS_ANSWER, LENS_CHECK = "18ef164a", "d0cf5f55"  # in which third of the layers the final choice tops the lens
 WEIGHTS_ANSWER, WEIGHTS_CHECK = "957a3986", "957a3987"  # the toy's steps: scaled scores, the mask, row softmax
@@ -50,6 +52,22 @@ NO_CACHE_SAMPLE = ("def my_sample(prompt_ids, n, temperature, top_k, top_p):\n"
                    "        ids = torch.cat([ids, torch.multinomial(p, 1)[None]], dim=1)\n")
 
 
+# exercise 1c's loop, with the padding side and the positions it passes to fill in
+BATCH_LOOP = """
+def my_batch_greedy(prompts, n):
+    tokenizer.padding_side = "{side}"
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    for _ in range(n):
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask{extra}).logits
+        best = logits[:, -1:].argmax(-1)
+        ids, mask = torch.cat([ids, best], 1), torch.cat([mask, torch.ones_like(best)], 1)
+    return ids[:, -n:]
+"""
+
+
 def _log_probability(result):
     """An answer to exercise 1b: one pass over ids, then ``result`` from its ``logits`` (length, vocabulary)."""
     return ("import math\n"
@@ -63,6 +81,8 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "next word": (NEXT_WORD_ANSWER, NEXT_WORD_CHECK),
     "greedy loop": (GREEDY_ANSWER, GREEDY_CHECK),
     "continuation": (CONTINUATION_ANSWER, CONTINUATION_CHECK),
+    "right padding": (PADDING_ANSWER, PADDING_CHECK),
+    "batch": (BATCH_ANSWER, BATCH_CHECK),
     "cached keys": (KEYS_ANSWER, KEYS_CHECK),
     "cached loop": (LOOP_ANSWER, LOOP_CHECK),
     "work": (WORK_ANSWER, WORK_CHECK),
@@ -208,6 +228,30 @@ def _weights(scores, mask="torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)",
 SCALED = "q @ k.T / d ** 0.5"
 
 CASES = [  # pytest.param(check cell, answer code, verdict, what the check prints)
+    pytest.param(PADDING_CHECK, "my_right_padding_same = False", RIGHT, "You predicted False: padded on the right, "
+                 "the shorter prompt went on", id="right padding: False"),
+    pytest.param(PADDING_CHECK, "my_right_padding_same = ' No'", RIGHT, "You predicted False:",
+                 id="right padding: no, as text"),
+    pytest.param(PADDING_CHECK, "my_right_padding_same = True", WRONG, "not this time.", id="right padding: True"),
+    pytest.param(PADDING_CHECK, "my_right_padding_same = 'perhaps'", WRONG, "predict True or False",
+                 id="right padding: neither"),
+    pytest.param(PADDING_CHECK, "my_right_padding_same = None", WRONG, "Not answered yet", id="right padding: empty"),
+    pytest.param(BATCH_CHECK, solution(NOTEBOOK, BATCH_ANSWER), RIGHT, "Correct: each prompt continues as it does "
+                 "alone", id="batch: the reference"),
+    pytest.param(BATCH_CHECK, BATCH_LOOP.format(side="left", extra=", position_ids=positions"), RIGHT, "Correct:",
+                 id="batch: masked_fill positions, a tensor"),
+    pytest.param(BATCH_CHECK, BATCH_LOOP.format(side="right", extra=", position_ids=positions"), WRONG,
+                 "the pads are on the right", id="batch: padded on the right"),
+    pytest.param(BATCH_CHECK, BATCH_LOOP.format(side="left", extra="").replace(", attention_mask=mask", ""), WRONG,
+                 "the pads are not masked", id="batch: no attention mask"),
+    pytest.param(BATCH_CHECK, BATCH_LOOP.format(side="left", extra=", position_ids=positions").replace(
+                 "return ids[:, -n:]", "return ids"), WRONG, "each of its n = 8 new token ids",
+                 id="batch: the whole rows returned"),
+    pytest.param(BATCH_CHECK, "def my_batch_greedy(prompts, n):\n"
+                 "    return [model.generate(**tokenizer(p, return_tensors='pt'), max_new_tokens=n)[0, -n:].tolist()\n"
+                 "            for p in prompts]", WRONG, "the very thing this exercise rebuilds", id="batch: generate"),
+    pytest.param(BATCH_CHECK, "def my_batch_greedy(prompts, n):\n    return None", WRONG, "Not answered yet",
+                 id="batch: the empty answer cell"),
     # the student's whole model writes the notebook's greedy text; with no model yet, what to do first
     pytest.param(YOUR_MODEL_WRITES, solution(NOTEBOOK, FORWARD_ANSWER), RIGHT,
                  "the very tokens of the greedy text at the top", id="your model writes: the reference model"),
@@ -843,14 +887,16 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "return the (3, 3) weights as a tensor", id="attention weights: a list"),
     pytest.param(WEIGHTS_CHECK, "def my_attention_weights(q, k):\n    return None", WRONG, "Not answered yet",
                  id="attention weights: the empty answer cell"),
-    pytest.param(TOY_CHECK, "my_toy_pick = 1", RIGHT, "Right: token 1 gets row 3's largest weight (token 1: q·k = 3",
-                 id="toy attention: 1"),
-    pytest.param(TOY_CHECK, "import numpy as np\nmy_toy_pick = np.int64(1)", RIGHT, "Right: token 1",
-                 id="toy attention: numpy's 1"),
-    pytest.param(TOY_CHECK, "my_toy_pick = ' 1 '", RIGHT, "Right: token 1 gets row 3's largest weight",
-                 id="toy attention: 1, written as text"),
-    pytest.param(TOY_CHECK, "my_toy_pick = 3", WRONG, "Not this time: token 1 gets row 3's largest weight",
-                 id="toy attention: itself"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 2", RIGHT, "Right: token 2 gets row 2's largest weight (token 1: q·k = 0",
+                 id="toy attention: 2"),
+    pytest.param(TOY_CHECK, "import numpy as np\nmy_toy_pick = np.int64(2)", RIGHT, "Right: token 2",
+                 id="toy attention: numpy's 2"),
+    pytest.param(TOY_CHECK, "my_toy_pick = ' 2 '", RIGHT, "Right: token 2 gets row 2's largest weight",
+                 id="toy attention: 2, written as text"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 3", WRONG, "Token 3 has the row's largest score, but it comes after token "
+                 "2: the causal mask hides it, weight 0.", id="toy attention: the masked token"),
+    pytest.param(TOY_CHECK, "my_toy_pick = 1", WRONG, "Not this time: token 2 gets row 2's largest weight",
+                 id="toy attention: the first token"),
     pytest.param(TOY_CHECK, "my_toy_pick = 'itself'", WRONG, "Answer a token's number, 1 to 3 (got 'itself')",
                  id="toy attention: a word"),
     pytest.param(TOY_CHECK, "my_toy_pick = 4", WRONG, "Answer a token's number, 1 to 3", id="toy attention: 4"),
@@ -1113,6 +1159,18 @@ def test_the_step_table_and_the_cache_timing_run_the_student_s_loops_once_they_p
     assert again[0].startswith(whose) and again[1].startswith("Your my_cached_greedy ran"), again
     assert again[2:] == timing.splitlines()[2:] == ["same tokens with and without the cache: True"]
     executed.run(executed.references)
+
+
+def test_right_padding_changes_the_shorter_prompt_s_text_and_left_padding_changes_none(executed):
+    """What the cell under *Several prompts at once* shows, on the model that ran: padded on the right, the shorter
+    prompt goes on otherwise than alone, and generate warns (in the cell's output, not on stderr); padded on the left,
+    every prompt goes on as alone, with no warning."""
+    said = executed.run("print(together['right'][0] != alone[0], together['right'][1] == alone[1], "
+                        "together['left'] == alone, len(warned['right']), warned['left'])")
+    assert said.split() == ["True", "True", "True", "1", "[]"], said
+    shown = stdout_of(executed.cell("1c000003"))
+    assert "generate warned: A decoder-only architecture is being used, but right-padding was detected!" in shown
+    assert not [o for o in executed.cell("1c000003").outputs if o.get("name") == "stderr"]
 
 
 def test_session_2_starts_from_the_cells_above_step_1_and_the_cell_under_the_break(executed):

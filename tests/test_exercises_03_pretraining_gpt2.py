@@ -198,16 +198,14 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "attends to the tokens after it", id="my gpt: the mask fills with 0, not -inf"),
     pytest.param(MY_GPT_CHECK, MY_GPT.replace("return SimpleNamespace(logits=logits, loss=loss)", "return logits"),
                  WRONG, "an object with .logits and .loss", id="my gpt: a tensor returned"),
-    pytest.param(MY_GPT_CHECK, MY_GPT + "\n\n\ndef my_training_loop(*args):\n    return [], []", WRONG,
-                 "Write exercise 2b's loop", id="my gpt: no training loop yet"),
-    # the student's own loop, run for real on bytes: with a loop, curves; without, what to do first
-    pytest.param(OWN_LOOP_RUN, LOOP.format(**RIGHT_LOOP), RIGHT, "your loop: validation loss at step",
-                 id="own loop run: the loop trains"),
+    pytest.param(MY_GPT_CHECK, MY_GPT + "\n\n\ndef my_training_loop(*args):\n    return [], []", RIGHT,
+                 "Correct: your GPT trains as GPT-2 does", id="my gpt: no training loop yet, the reference's trains"),
+    # the student's own loop, run for real on bytes: the reference loop trains until the student's passed its check
     pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    return [], []", WRONG,
-                 "the reference loop (yours returned no losses yet): validation loss at step",
-                 id="own loop run: the blank loop, the reference's run instead"),
+                 "the reference loop (yours has not passed exercise 2b's check yet: run the check after your loop's "
+                 "cell): validation loss at step", id="own loop run: the blank loop, the reference's run instead"),
     pytest.param(OWN_LOOP_RUN, "def my_training_loop(*args):\n    raise KeyError('step')", WRONG,
-                 "your code raised KeyError", id="own loop run: a loop that raises"),
+                 "the reference loop (yours has not passed", id="own loop run: a loop that raises is not run"),
     pytest.param(RECITED_VERDICT, "predicted_recited = verbatim", RIGHT, "Right: you predicted",
                  id="recitation: the count it measured"),
     pytest.param(RECITED_VERDICT, "predicted_recited = torch.tensor(float(min(verbatim + 2, 16)))", RIGHT,
@@ -490,6 +488,31 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
 
 (test_the_exercise_cells_are_where_the_ids_say, test_the_reference_solution_passes_its_check,
  test_the_check_gives_its_verdict, executed) = exercise_tests(NOTEBOOK, EXERCISES, CASES)
+
+
+def test_the_byte_loop_trains_the_student_s_loop_once_its_check_passed_it_and_until_it_is_defined_again(executed):
+    executed.run(executed.references)
+    executed.run(LOOP.format(**RIGHT_LOOP))
+    assert "the reference loop (yours has not passed" in executed.run(executed.cell(OWN_LOOP_RUN).source)
+    assert "Correct: your loop is the Trainer's" in executed.run(executed.cell(LOOP_CHECK).source)
+    said = executed.run(executed.cell(OWN_LOOP_RUN).source)
+    assert "your loop: validation loss at step" in said and "reference" not in said, said
+    slipped = LOOP.format(**RIGHT_LOOP | {"clip": "pass"})  # no clipping: it returns losses, and they are wrong
+    executed.run(slipped)
+    assert "Not quite" in executed.run(executed.cell(LOOP_CHECK).source)
+    assert "the reference loop (yours has not passed" in executed.run(executed.cell(OWN_LOOP_RUN).source)
+    executed.run(executed.references)
+
+
+def test_appendix_b_names_the_runs_missing_from_the_kernel_and_draws_nothing(executed):
+    executed.run("_kept = byte_numbers, more_data_run\ndel byte_numbers, more_data_run")
+    try:
+        said = executed.run(executed.cell("b1e2c3d5").source)
+        assert said.startswith("Not in this kernel yet: more_data_run, byte_numbers. Run the cells above"), said
+        said = executed.run(executed.cell("e7f9a1b3").source)
+        assert said == "Not in this kernel yet: byte_numbers. Run the byte run's cells above first.\n", said
+    finally:
+        executed.run("byte_numbers, more_data_run = _kept")
 
 
 def test_the_five_steps_show_nothing_before_their_prediction_and_every_step_after(executed):

@@ -161,6 +161,10 @@ def test_the_own_loop_figure_draws_every_step_s_loss_against_the_uniform_guess_a
     assert list(valid.get_xdata()) == [1, 3] and list(valid.get_ydata()) == [5.5, 3.4]
     assert "; its validation loss 5.50 at step 1, 3.40 at step 3; lines: the uniform guess" in alt
     plt.close(fig)
+    fig, alt = figures.own_loop_figure([5.6, 3.25], 5.549, 257, whose="the reference loop (yours has not passed)")
+    assert fig.axes[0].get_title() == "the reference loop, on bytes"  # the why: in the alt text, not the title
+    assert alt.startswith("Training loss of the reference loop (yours has not passed) over 2 steps")
+    plt.close(fig)
     counts = {"unigram count": 3.12, "bigram count": 2.49}
     fig, alt = figures.own_loop_figure([5.6, 4.1, 3.25], 5.549, 257, lines=counts)
     _, _, unigram, bigram = fig.axes[0].get_lines()
@@ -175,16 +179,20 @@ def test_the_lens_grid_names_each_layer_s_guess_at_each_position(gpt2_tokenizer)
 
     guesses = [torch.return_types.max((torch.tensor([0.9, 0.3]), torch.tensor([464, 3290]))),  # torch.max's
                torch.return_types.max((torch.tensor([0.2, 0.7]), torch.tensor([262, 11])))]  # (values, indices)
-    fig, alt = figures.lens_grid(guesses, [0, 12], ["'The'", "' dog'"], gpt2_tokenizer, "The dog")
+    fig, alt = figures.lens_grid(guesses, [0, 12], ["'The'", "' dog'"], gpt2_tokenizer, "The dog", output=12)
     ax = fig.axes[0]
     assert ax.images[0].get_array().flatten().tolist() == pytest.approx([0.9, 0.3, 0.2, 0.7])
     assert [t.get_text() for t in ax.texts] == [repr(gpt2_tokenizer.decode([i])) for i in (464, 3290, 262, 11)]
     long = [torch.return_types.max((torch.tensor([0.5]), torch.tensor(gpt2_tokenizer.encode(" international"))))]
     assert [t.get_text() for t in figures.lens_grid(long, [0], ["'x'"], gpt2_tokenizer, "x")[0].axes[0].texts] == [
         "' inter…'"]  # a token past 7 characters: 6 of them and an ellipsis
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["layer 0", "layer 12"]
-    assert "2 layers by 2 positions of the prompt 'The dog'" in alt
-    assert f"Layer 12: {gpt2_tokenizer.decode([262])!r} 0.20, {gpt2_tokenizer.decode([11])!r} 0.70." in alt
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["embeddings", "output"]
+    assert "2 rows by 2 positions of the prompt 'The dog'" in alt
+    assert f"Output: {gpt2_tokenizer.decode([262])!r} 0.20, {gpt2_tokenizer.decode([11])!r} 0.70." in alt
+    middle = figures.lens_grid(guesses, [0, 6], ["'The'", "' dog'"], gpt2_tokenizer, "The dog", output=12)
+    assert [t.get_text() for t in middle[0].axes[0].get_yticklabels()] == ["embeddings", "after 6"]
+    assert f"After 6 layers: {gpt2_tokenizer.decode([262])!r} 0.20" in middle[1]
+    plt.close(middle[0])
     plt.close(fig)
 
 

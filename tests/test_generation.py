@@ -2,6 +2,7 @@
 strategy's draws; bad input is refused."""
 
 import math
+import statistics
 
 import pytest
 import torch
@@ -133,7 +134,9 @@ def test_each_strategy_s_draws_are_scored_by_the_model_s_own_probabilities(tiny_
     assert found["hot"].log_probability == pytest.approx(continuation_log_probability(tiny_gpt2, first, n))
     table = strategy_table(found, width=30).splitlines()
     rows, texts = table[2::2], table[3::2]  # each strategy's line, then its first draw's text under it
-    assert [row.split()[0] for row in rows] == ["greedy", "hot", "hot"] and "±" not in rows[0] and "±" in rows[1]
+    assert [row.split()[0] for row in rows] == ["greedy", "hot", "hot"] and "(" not in rows[0]
+    low, high = min(found["hot"].per_token), max(found["hot"].per_token)
+    assert f"{statistics.mean(found['hot'].per_token):5.2f} ({low:.2f}, {high:.2f})" in rows[1] and low < high
     assert len(table) == 2 + 2 * 3 and all(text.startswith("    ") and len(text) <= 30 for text in texts)
     whole = repr(found["greedy"].text)
     assert texts[0].endswith(" …") and whole.startswith(texts[0][4:-2])  # cut at a word, marked
@@ -217,3 +220,72 @@ def test_the_notebook_runs_the_student_s_loop_once_its_check_accepts_it_and_else
     assert capsys.readouterr().out.startswith(said)
     assert decoded.ids == greedy_decode(tiny_gpt2, gpt2_tokenizer, "Hello there", 5).ids
     assert [s.tokens_fed for s in decoded.steps] == ([2, 1, 1, 1, 1] if cached else [2, 3, 4, 5, 6])
+
+
+PROMPTS = ["Swimming at the beach is", "In the morning, the old fisherman walked slowly down to the harbour and"]
+
+
+def _batch_loop(model, tokenizer, side="left", mask=True, positions=True):
+    """A student's exercise 1c, written as the notebook asks, with one of the usual slips where told."""
+    def my_batch_greedy(prompts, n):
+        tokenizer.padding_side = side
+        batch = tokenizer(prompts, return_tensors="pt", padding=True)
+        ids, seen = batch["input_ids"], batch["attention_mask"]
+        for _ in range(n):
+            extra = {"attention_mask": seen} if mask else {}
+            if positions:
+                extra["position_ids"] = torch.where(seen == 1, seen.cumsum(-1) - 1, 0)
+            with torch.no_grad():
+                best = model(input_ids=ids, **extra).logits[:, -1:].argmax(-1)
+            ids, seen = torch.cat([ids, best], 1), torch.cat([seen, torch.ones_like(best)], 1)
+        return [row[-n:].tolist() for row in ids]
+    return my_batch_greedy
+
+
+def test_the_batch_check_passes_a_left_padded_loop_and_names_each_usual_slip(gpt2_tokenizer):
+    import copy
+
+    from utils.decoding_checks import batch_verdict
+
+    torch.manual_seed(0)  # weights 15 times GPT-2's scale: every token of the context moves the argmax, pads too
+    tiny_gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=64,
+                                           vocab_size=len(gpt2_tokenizer), initializer_range=0.3)).eval()
+    tokenizer = copy.deepcopy(gpt2_tokenizer)  # the shared one keeps no padding token
+    pad = tokenizer.eos_token_id
+    assert batch_verdict(_batch_loop(tiny_gpt2, tokenizer), tiny_gpt2, tokenizer, PROMPTS, 8, pad) == (
+        "Run the cell under *Several prompts at once* first: it gives the tokenizer a padding token.")
+    tokenizer.pad_token = tokenizer.eos_token
+    said = {name: batch_verdict(_batch_loop(tiny_gpt2, tokenizer, **change), tiny_gpt2, tokenizer, PROMPTS, 8, pad)
+            for name, change in {"right": {}, "pads on the right": dict(side="right"), "no mask": dict(mask=False),
+                                 "no positions": dict(positions=False)}.items()}
+    assert said["right"] == ("Correct: each prompt continues as it does alone, though all of them were decoded in one "
+                             "batch.")
+    assert tokenizer.padding_side == "right"  # as it was before each check: the check puts it back
+    assert said["pads on the right"] == ("Not quite: the pads are on the right (tokenizer.padding_side is 'right'), so "
+                                         "the shorter prompt's next token is read at a pad: pad on the left.")
+    assert said["no mask"].startswith("Not quite: the pads are not masked: pass attention_mask"), said["no mask"]
+    assert said["no positions"].startswith("Not quite: the positions count the pads: pass position_ids counted from "
+                                           "each row's first real token"), said["no positions"]
+    off = batch_verdict(lambda prompts, n: [[1] * n for _ in prompts], tiny_gpt2, tokenizer, PROMPTS, 8, pad)
+    assert off.startswith("Not quite: prompt 1's new ids first differ from its continuation alone at new token 1: 1 "
+                          "against "), off
+    assert "2 lists, one per prompt" in batch_verdict(lambda prompts, n: "ids", tiny_gpt2, tokenizer, PROMPTS, 8, pad)
+
+
+def test_caught_warnings_keeps_generate_s_right_padding_warning_off_stderr(tiny_gpt2, gpt2_tokenizer, capfd):
+    import copy
+
+    from utils.generation import caught_warnings
+
+    tokenizer = copy.deepcopy(gpt2_tokenizer)
+    tokenizer.pad_token, tokenizer.padding_side = tokenizer.eos_token, "right"
+    batch = tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    with caught_warnings() as warned:
+        tiny_gpt2.generate(**batch, max_new_tokens=2, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+    assert len(warned) == 1 and "right-padding was detected" in warned[0]
+    assert "right-padding" not in capfd.readouterr().err
+    with caught_warnings() as quiet:  # left padding: nothing to say
+        tokenizer.padding_side = "left"
+        tiny_gpt2.generate(**tokenizer(PROMPTS, return_tensors="pt", padding=True), max_new_tokens=2, do_sample=False,
+                           pad_token_id=tokenizer.eos_token_id)
+    assert quiet == []

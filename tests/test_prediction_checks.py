@@ -113,3 +113,18 @@ def test_the_toy_s_largest_weight_is_read_from_the_row_asked_for_and_the_last_by
     assert said.startswith("Right: token 2 gets row 3's largest weight (token 1: q·k = 1"), said
     assert "read ahead" not in said  # token 2 comes before token 3
     assert largest_weight_verdict(3, q, k, weights).startswith("Not this time: token 2 gets row 3's")
+
+
+def test_the_toy_s_verdict_names_a_later_token_the_causal_mask_hid_where_it_scores_most():
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    k = torch.tensor([[3.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    scores = (q @ k.T / 2 ** 0.5).masked_fill(torch.ones(3, 3).triu(1).bool(), float("-inf"))
+    weights = scores.softmax(-1)  # row 2 scores token 3 highest (2), but the mask hides it
+    said = largest_weight_verdict(3, q, k, weights, row=2)
+    assert said.startswith("Not this time: token 2 gets row 2's largest weight (token 1: q·k = 0, score q·k/√d = 0.00, "
+                           "weight 0.33; token 2: q·k = 1, score q·k/√d = 0.71, weight 0.67; token 3: q·k = 2"), said
+    assert said.endswith("Token 3 has the row's largest score, but it comes after token 2: the causal mask hides it, "
+                         "weight 0.")
+    assert "hides it" not in largest_weight_verdict(1, q, k, weights, row=3)  # row 3: nothing after it to hide
+    unmasked = largest_weight_verdict(3, q, k, (q @ k.T / 2 ** 0.5).softmax(-1), row=2)
+    assert unmasked.startswith("Right: token 3") and "hides it" not in unmasked  # no mask: token 3 is read

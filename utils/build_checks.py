@@ -239,19 +239,19 @@ def lens_layers(lens: list[torch.Tensor], final_choice: int) -> set[int]:
 
 
 def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tokenizer) -> None:
-    """The logit lens as a table: for each layer of ``shown``, its top token, that token's probability and the final
-    choice's; the row from which the final choice stays on top is marked. Then where the final choice's probability
-    is highest, and what it is at the output."""
+    """The logit lens as a table: for each row of ``shown`` (the vector after that many layers; 0: the embeddings), its
+    top token, that token's probability and the final choice's; the row from which the final choice stays on top is
+    marked. Then where the final choice's probability is highest, and what it is at the output."""
     layers, choice, settles = len(lens) - 1, repr(tokenizer.decode([final_choice])), lens_settles(lens, final_choice)
     width = max(12, *(len(repr(tokenizer.decode([int(lens[n].argmax())]))) for n in shown))
-    print(f"layer  {'top token':<{width}}    p   p({choice})")
+    print(f"layers {'top token':<{width}}    p   p({choice})")
     for layer in sorted(shown):
         best = int(lens[layer].argmax())
         mark = ("   <- the output" if layer == layers else "") + ("   <- on top from here" if layer == settles else "")
         print(f"{layer:>5}  {tokenizer.decode([best])!r:<{width}} {lens[layer][best]:.2f}   "
               f"{lens[layer][final_choice]:.3f}{mark}")
     peak = max(range(layers + 1), key=lambda layer: lens[layer][final_choice])
-    print(f"p({choice}) is highest after layer {peak} of {layers}, {lens[peak][final_choice]:.2f}, and "
+    print(f"p({choice}) is highest after {peak} of the {layers} layers, {lens[peak][final_choice]:.2f}, and "
           f"{lens[layers][final_choice]:.2f} at the output")
 
 
@@ -264,7 +264,7 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
     lm_head = model.get_output_embeddings()
     middle = (len(outputs.hidden_states) - 1) // 2
     cases = (("the last layer's vector (before the final norm)", last[-1], outputs.logits[0, -1]),
-             (f"layer {middle}'s vector", outputs.hidden_states[middle][0, -1],
+             (f"the vector after {middle} layers", outputs.hidden_states[middle][0, -1],
               lm_head(final_norm(outputs.hidden_states[middle][0, -1]))))
     for name, h, scores in cases:
         answer = my_lens(h.clone(), final_norm, lm_head)
@@ -278,8 +278,9 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
                  "the final norm was left out: the LM head reads a normed vector": lm_head(h).float().softmax(-1)}
         slip = next((slip for slip, wrong in slips.items() if mismatch(answer, wrong, atol=1e-4) is None), problem)
         return f"Not quite: on {name}, {slip}."
-    return (f"Correct: on the last layer your lens gives the model's own output, and on layer {middle} the final norm "
-            "and the LM head read a vector they were never trained on. The table below reads every layer this way.")
+    return (f"Correct: on the last layer your lens gives the model's own output, and after {middle} layers the final "
+            "norm and the LM head read a vector they were never trained on. The table below reads every layer this "
+            "way.")
 
 
 def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:

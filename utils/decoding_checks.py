@@ -1,8 +1,8 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: greedy decoding and the probability of a
-continuation (exercises 1a, 1b), greedy decoding with the KV cache (exercise 2) and the tokens it saves (exercise
-3), the sampling loop (exercise 5), a temperature at which sampling is greedy (exercise 6), beam search (exercise
-7), and Step 1's first word (the other predictions: ``utils.prediction_checks``). Each returns the line the check
-cell prints, whatever the answer."""
+continuation (exercises 1a, 1b), several prompts decoded at once (exercise 1c), greedy decoding with the KV cache
+(exercise 2) and the tokens it saves (exercise 3), the sampling loop (exercise 5), a temperature at which sampling is
+greedy (exercise 6), beam search (exercise 7) (the predictions: ``utils.prediction_checks``). Each returns the line
+the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from utils import generation
 from utils.exercises import (
     NOT_ANSWERED,
     NOT_ANSWERED_HINT,
-    PREDICT_FIRST,
     describe,
     number,
     on_its_classes,
@@ -23,31 +22,7 @@ from utils.exercises import (
     without,
 )
 from utils.generation import continuation_log_probability, greedy_decode
-from utils.original_tutorial import GPT2_FIRST_GREEDY_ID, GPT2_FIRST_GREEDY_PIECE, GPT2_PROMPT_IDS, GPT2_PROMPT_PIECES
 from utils.sampling import MIN_TEMPERATURE, check_settings, filtered_probabilities
-
-
-def next_word_verdict(my_next_word, tokenizer, next_token_logits: torch.Tensor, prompt_ids: torch.Tensor) -> str:
-    """Step 1's prediction: where the model ranks the predicted word's first token, and what it chose; then what
-    GPT-2 printed in the original tutorial, and whether this run gave the same ids."""
-    where = "my_next_word, under Step 1"
-    if my_next_word is not None and not isinstance(my_next_word, str):
-        return f"Not quite: write your word as text, in quotes; got {describe(my_next_word)}."
-    if my_next_word is None or not my_next_word.strip():
-        return PREDICT_FIRST.format(where=where)
-    pieces = tokenizer(" " + my_next_word.strip(), add_special_tokens=False)["input_ids"]  # after a space
-    p, chosen = next_token_logits.softmax(-1), int(next_token_logits.argmax())
-    rank = int((p > p[pieces[0]]).sum()) + 1
-    same = prompt_ids.reshape(-1).tolist() == GPT2_PROMPT_IDS and chosen == GPT2_FIRST_GREEDY_ID
-    return "\n".join([
-        f"You predicted {my_next_word.strip()!r}: the model ranks {tokenizer.decode(pieces[:1])!r} "
-        + (f"(its first piece of {len(pieces)}) " if len(pieces) > 1 else "")
-        + f"number {rank:,} of its candidates, p = {p[pieces[0]]:.3f}; it chose {tokenizer.decode([chosen])!r}, "
-          f"p = {p[chosen]:.3f}.",
-        f"GPT-2 in the original tutorial: {len(GPT2_PROMPT_IDS)} tokens, {' + '.join(map(repr, GPT2_PROMPT_PIECES))} "
-        f"(ids {GPT2_PROMPT_IDS}), then {GPT2_FIRST_GREEDY_PIECE!r} (id {GPT2_FIRST_GREEDY_ID}).",
-        "Your run gave exactly these." if same else
-        "Your run's model has its own vocabulary and weights, so its own ids and choice."])
 
 
 @torch.no_grad()
@@ -115,6 +90,56 @@ def continuation_verdict(my_log_probability, model, decoded) -> str:
     return (f"Correct: one pass gives every step's ln p at once. The greedy continuation: ln P = {total:.2f}, so P = "
             f"e^{total:.2f} = {math.exp(total):.3g}, the step table's chosen probabilities multiplied. A whole text is "
             "far less likely than any single token. Minus this, per token, is the loss notebook 3 trains down.")
+
+
+@torch.no_grad()
+def _batched_greedy(model, tokenizer, prompts: list[str], n: int, mask: bool = True, positions: bool = True) -> list:
+    """n greedy tokens after each of ``prompts``, from one batch as exercise 1c decodes it: pads on the left, the
+    attention mask and positions counted from each row's first real token, each where asked (the slips' own runs)."""
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(model.device)
+    ids, seen = batch["input_ids"], batch["attention_mask"]
+    for _ in range(n):
+        extra = ({"attention_mask": seen} if mask else {}) | (
+            {"position_ids": (seen.cumsum(-1) - 1).clamp(min=0)} if positions else {})
+        pick = model(input_ids=ids, **extra).logits[:, -1].argmax(-1, keepdim=True)
+        ids, seen = torch.cat([ids, pick], 1), torch.cat([seen, torch.ones_like(pick)], 1)
+    return ids[:, -n:].tolist()
+
+
+def batch_verdict(my_batch_greedy, model, tokenizer, prompts: list[str], n: int, pad_token_id: int) -> str:
+    """Exercise 1c: ``my_batch_greedy(prompts, n)`` against each prompt alone (or a near-tie's other way), or a slip."""
+    if tokenizer.pad_token is None:
+        return "Run the cell under *Several prompts at once* first: it gives the tokenizer a padding token."
+    alone = [model.generate(**tokenizer(p, return_tensors="pt").to(model.device), max_new_tokens=n, do_sample=False,
+                            pad_token_id=pad_token_id)[0, -n:].tolist() for p in prompts]
+    was, tokenizer.padding_side = tokenizer.padding_side, "right"  # the default: a loop must choose its side
+    try:
+        with without((model, "generate"), *on_its_classes(model, "generate")):  # the loop the student writes
+            mine = my_batch_greedy(list(prompts), n)
+    finally:
+        side, tokenizer.padding_side = tokenizer.padding_side, was
+    if mine is None:
+        return NOT_ANSWERED_HINT
+    rows = [token_ids(row) for row in mine] if isinstance(mine, (list, tuple, torch.Tensor)) else []
+    if len(rows) != len(prompts) or any(row is None or len(row) != n for row in rows):
+        return (f"Not quite: return {len(prompts)} lists, one per prompt, each of its n = {n} new token ids; got "
+                f"{describe(mine)}.")
+    if rows in (alone, _batched_greedy(model, tokenizer, list(prompts), n)):
+        return "Correct: each prompt continues as it does alone, though all of them were decoded in one batch."
+    longest = max(range(len(prompts)), key=lambda i: len(tokenizer(prompts[i])["input_ids"]))  # a row with no pads
+    if side == "right" and rows[longest] == alone[longest]:
+        return ("Not quite: the pads are on the right (tokenizer.padding_side is 'right'), so the shorter prompt's "
+                "next token is read at a pad: pad on the left.")
+    for slip, change in {"the pads are not masked: pass attention_mask, one longer for each new token": {"mask": False},
+                         "the positions count the pads: pass position_ids counted from each row's first real token "
+                         "(the attention mask's running sum, minus 1)": {"positions": False}}.items():
+        if (slipped := _batched_greedy(model, tokenizer, list(prompts), n, **change)) != alone and rows == slipped:
+            return f"Not quite: {slip}."
+    i = next(i for i, (a, b) in enumerate(zip(rows, alone)) if a != b)
+    j = next(j for j, (a, b) in enumerate(zip(rows[i], alone[i])) if a != b)
+    return (f"Not quite: prompt {i + 1}'s new ids first differ from its continuation alone at new token {j + 1}: "
+            f"{rows[i][j]} against {alone[i][j]}. Pad on the left, mask the pads, and count positions from each row's "
+            "first real token.")
 
 
 NEAR_TIE = 1e-3  # two scores this close are a tie: a cached pass and a full one may round either to the top

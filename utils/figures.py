@@ -146,7 +146,8 @@ def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
         ax.axhline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size}")
         for (name, loss), style in zip((lines or {}).items(), ("-.", (0, (5, 2, 1, 2, 1, 2)))):
             ax.axhline(loss, color="black", ls=style, lw=1, label=f"{name}, {loss:.2f}")
-        ax.set(xlabel="step", ylabel="loss (nats per byte)", title=f"{whose}, on bytes")
+        ax.set(xlabel="step", ylabel="loss (nats per byte)",
+               title=f"{whose.split(' (')[0]}, on bytes")  # why the reference loop ran (in brackets): the alt text
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, not over them
     held = (f"; its validation loss {evaluations[0][1]:.2f} at step {evaluations[0][0]}, {evaluations[-1][1]:.2f} at "
             f"step {evaluations[-1][0]}" if evaluations else "")
@@ -210,9 +211,10 @@ def temperature_figure(logits, labels: list[str], temperatures=(0.5, 1.0, 2.0)):
                  "distribution, a higher one flattens it.")
 
 
-def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, prompt: str):
+def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, prompt: str, output: int | None = None):
     """(figure, alt text): the logit lens over a prompt. ``guesses[r]`` is the (values, indices) of the LM head's top
-    token at every prompt position after layer ``rows[r]``; each cell names that token, shaded by its probability."""
+    token at every prompt position after ``rows[r]`` layers (0: the embeddings; ``output``: the model's output, after
+    its last layer and final norm); each cell names that token, shaded by its probability."""
     import matplotlib.pyplot as plt
     import torch
 
@@ -228,15 +230,17 @@ def lens_grid(guesses, rows: list[int], prompt_tokens: list[str], tokenizer, pro
             ax.text(c, r, short(tokenizer.decode([token])), ha="center", va="center",
                     color="white" if shade[r, c] > 0.6 else "black")
     ax.set_xticks(range(len(prompt_tokens)), prompt_tokens)
-    ax.set_yticks(range(len(rows)), [f"layer {layer}" for layer in rows])
+    names = ["embeddings" if n == 0 else "output" if n == output else f"after {n}" for n in rows]
+    ax.set_yticks(range(len(rows)), names)
     ax.set(xlabel="each prompt token, and the lens's guess for the token after it",
            title="the LM head's top token after each layer (shade: its probability)")
     fig.colorbar(ax.images[0], ax=ax, label="probability of the guess")
-    return fig, (f"A grid of {len(rows)} layers by {len(prompt_tokens)} positions of the prompt {prompt!r}. Each cell "
-                 "is the token the LM head reads from that layer at that position, shaded by its probability. "
-                 + " ".join(f"Layer {layer}: " + ", ".join(f"{tokenizer.decode([t])!r} {v:.2f}" for t, v in
-                                                         zip(b.indices.tolist(), b.values.tolist())) + "."
-                            for layer, b in zip(rows, guesses)))
+    return fig, (f"A grid of {len(rows)} rows by {len(prompt_tokens)} positions of the prompt {prompt!r}. Each cell "
+                 "is the token the LM head reads from that row's vector at that position, shaded by its probability. "
+                 + " ".join(f"{name[0].upper()}{name[1:]}{' layers' if name.startswith('after') else ''}: "
+                            + ", ".join(f"{tokenizer.decode([t])!r} {v:.2f}" for t, v in
+                                        zip(b.indices.tolist(), b.values.tolist())) + "."
+                            for name, b in zip(names, guesses)))
 
 
 def head_shares(weights) -> dict[str, list[float]]:

@@ -60,7 +60,7 @@ def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedToken
 
 
 def softmax_verdict(my_softmax, z: torch.Tensor) -> str:
-    """Exercise 2b: ``my_softmax`` on the mask's scores ``z`` against ``torch.softmax``, then on z + 1000 and on
+    """Exercise 2a: ``my_softmax`` on the mask's scores ``z`` against ``torch.softmax``, then on z + 1000 and on
     [0, 0, 500], where exp alone overflows."""
     def problem_on(scores):
         given = scores.clone()  # the answer gets a copy: the notebook's logits stay as they are, whatever it does

@@ -9,9 +9,11 @@ and ``benchmarks/generation.py`` times the two loops against each other.
 from __future__ import annotations
 
 import inspect
+import logging
 import statistics
 import textwrap
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +27,23 @@ from utils.support.validation import (
     check_step_table,
 )
 from utils.support.validation import context_window as context_window  # notebook 2 imports it from here
+
+
+@contextmanager
+def caught_warnings(logger: str = "transformers.generation.utils"):
+    """The warnings ``logger`` logs while the block runs, as a list of their messages, held back from stderr: a cell
+    that makes ``generate`` warn on purpose prints the warning as part of its lesson."""
+    caught = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        caught.append(record.getMessage())
+        return False  # not passed on to the library's handler
+
+    logging.getLogger(logger).addFilter(keep)
+    try:
+        yield caught
+    finally:
+        logging.getLogger(logger).removeFilter(keep)
 
 
 @dataclass
@@ -276,14 +295,14 @@ def compare_strategies(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
 
 
 def strategy_table(found: dict[str, Strategy], width: int = 100) -> str:
-    """``compare_strategies``'s result as a text table: ln P per token (mean ± SD over the draws), the share of
+    """``compare_strategies``'s result as a text table: ln P per token (the draws' mean, and their range), the share of
     repeated token pairs (mean), then the first draw's length and ln P, and under each row its text, cut at a word to
     ``width`` characters so the table fits a slide."""
-    lines = [f"{'':<16} {'ln P per token':>14} {'repeated':>9}   the first draw",
-             f"{'strategy':<16} {'(mean ± SD)':>14} {'pairs':>9}   {'tokens':>6} {'ln P':>7}"]
-    for name, s in found.items():
-        spread = f"± {statistics.stdev(s.per_token):.2f}" if len(s.per_token) > 1 else ""
-        lines.append(f"{name:<16} {statistics.mean(s.per_token):7.2f} {spread:>6} {statistics.mean(s.repeated):8.0%}"
+    lines = [f"{'':<16} {'ln P per token':<22} {'repeated':>8}   the first draw",
+             f"{'strategy':<16} {'mean (lowest, highest)':<22} {'pairs':>8}   {'tokens':>6} {'ln P':>7}"]
+    for name, s in found.items():  # a few draws: their range says more than a standard deviation of them would
+        spread = f"({min(s.per_token):.2f}, {max(s.per_token):.2f})" if len(s.per_token) > 1 else ""
+        lines.append(f"{name:<16} {statistics.mean(s.per_token):5.2f} {spread:<16} {statistics.mean(s.repeated):8.0%}"
                      f"   {s.tokens:>6} {s.log_probability:7.1f}")
         lines.append(textwrap.shorten(repr(s.text), width, initial_indent="    ", placeholder=" …"))
     return "\n".join(lines)

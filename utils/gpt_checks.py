@@ -201,9 +201,9 @@ def _computes_gpt2(my_gpt, reference, ids: torch.Tensor):
 
 def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict], loop, learning_rate: float,
                 warmup_steps: int, tokenizer=None) -> str:
-    """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and
-    does the student's ``loop`` train it as it trains GPT-2? Draws both loss curves when it does, and with a
-    ``tokenizer`` adds what the trained MyGPT writes after the first validation chunk's opening."""
+    """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and does
+    ``loop`` (exercise 2b's, once it passed) train it as it trains GPT-2? Draws both loss curves when it does, and with
+    a ``tokenizer`` adds what the trained MyGPT writes after the first validation chunk's opening."""
     mine, problem = _computes_gpt2(my_gpt, reference, batches[0]["input_ids"][:2])
     if problem is not None:
         return problem
@@ -219,7 +219,7 @@ def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict]
     if len(ours) != len(gpt2) or apart > CURVES_APART:
         return (f"Not quite: your GPT computes GPT-2's logits, but trains differently (curves up to {apart:.3g} "
                 "apart): every weight must be an nn.Parameter of the module, created in __init__, not in forward.")
-    said = (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of your loop, loss {gpt2[0]:.3f} -> "
+    said = (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of the loop, loss {gpt2[0]:.3f} -> "
             f"{gpt2[-1]:.3f}, the two curves at most {apart:.1g} apart.")
     if tokenizer is None:
         return said

@@ -1,9 +1,10 @@
-"""Notebook 2's predictions, kept out of the cells' sight: the strategies table's two (which strategy's text is most
-likely per token; does beam search beat greedy), the KV cache's speed-up (with the gate that holds the timing until a
-number is written), and the logit lens's third; and, for notebooks 1 and 3 too, any True-or-False prediction against
-what happened (``outcome_verdict``); notebook 2's cached keys (``keys_verdict``) and notebook 3's loss of random
-weights (``untrained_verdict``); the toy attention's pick in notebooks 1 and 2 (``largest_weight_verdict``). Each
-verdict returns the line the check cell prints, whatever the answer."""
+"""Notebook 2's predictions, kept out of the cells' sight: Step 1's next word (``next_word_verdict``), the strategies
+table's two (which strategy's text is most likely per token; does beam search beat greedy), the KV cache's speed-up
+(with the gate that holds the timing until a number is written), and the logit lens's third; and, for notebooks 1
+and 3 too, any True-or-False prediction against what happened (``outcome_verdict``); notebook 2's cached keys
+(``keys_verdict``) and notebook 3's loss of random weights (``untrained_verdict``); the toy attention's pick in
+notebooks 1 and 2 (``largest_weight_verdict``). Each verdict returns the line the check cell prints, whatever the
+answer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import re
 
 import torch
 
-from utils.exercises import NOT_ANSWERED, describe, number, predicted, truth, words
+from utils.exercises import NOT_ANSWERED, PREDICT_FIRST, describe, number, predicted, truth, words
+from utils.original_tutorial import GPT2_FIRST_GREEDY_ID, GPT2_FIRST_GREEDY_PIECE, GPT2_PROMPT_IDS, GPT2_PROMPT_PIECES
 
 
 def _spelled(name: str) -> str:
@@ -111,8 +113,8 @@ def lens_verdict(guess, lens: list[torch.Tensor], choice: int, tokenizer) -> str
     settled = lens_settles(lens, choice)
     third = ("early", "middle", "late")[min(2, 3 * settled // len(lens))]
     return (f"{'Right' if said == third else 'Not this time'}: you predicted {said!r}; the final choice "
-            f"{tokenizer.decode([choice])!r} tops the lens from layer {settled} of {len(lens) - 1} to the end, in the "
-            f"{third} third.")
+            f"{tokenizer.decode([choice])!r} tops the lens after {settled} of the {len(lens) - 1} layers and stays "
+            f"there, in the {third} third.")
 
 
 def outcome_verdict(prediction, happened: bool, what: str) -> str:
@@ -166,7 +168,7 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
                            row: int | None = None) -> str:
     """The toy attention's prediction: which token (1, 2, ...) gets row ``row``'s largest weight (1-based; the last
     row if None; ``weights``: the rows' softmax), with the dot products of that row's query with each key ``k[j]``.
-    Notebook 1's toy sees every token; notebook 2's masks the future."""
+    Notebook 1's toy sees every token; notebook 2's masks the future, and a token the mask hid is named."""
     if guess is None or (isinstance(guess, str) and not guess.strip()):
         return NOT_ANSWERED
     n = len(weights)
@@ -182,5 +184,32 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
            f"long key along the query can score more than the token's own key, {float(query @ k[at - 1]):g} here.")
     ahead = (f" Token {top} comes after token {at}: with no mask a token may read ahead, as a masked LM does; a causal "
              "mask would hide it." if top > at else "")
+    scores = [float(query @ k[j]) for j in range(n)]
+    best = max(range(n), key=scores.__getitem__) + 1  # the largest score, mask or no mask
+    hidden = (f" Token {best} has the row's largest score, but it comes after token {at}: the causal mask hides it, "
+              "weight 0." if best > at and float(weights[at - 1][best - 1]) == 0 else "")
     return (f"{'Right' if pick == top else 'Not this time'}: token {top} gets row {at}'s largest weight ({dots}).{why}"
-            f"{ahead}")
+            f"{ahead}{hidden}")
+
+
+def next_word_verdict(my_next_word, tokenizer, next_token_logits: torch.Tensor, prompt_ids: torch.Tensor) -> str:
+    """Step 1's prediction: where the model ranks the predicted word's first token, and what it chose; then what
+    GPT-2 printed in the original tutorial, and whether this run gave the same ids."""
+    where = "my_next_word, under Step 1"
+    if my_next_word is not None and not isinstance(my_next_word, str):
+        return f"Not quite: write your word as text, in quotes; got {describe(my_next_word)}."
+    if my_next_word is None or not my_next_word.strip():
+        return PREDICT_FIRST.format(where=where)
+    pieces = tokenizer(" " + my_next_word.strip(), add_special_tokens=False)["input_ids"]  # after a space
+    p, chosen = next_token_logits.softmax(-1), int(next_token_logits.argmax())
+    rank = int((p > p[pieces[0]]).sum()) + 1
+    same = prompt_ids.reshape(-1).tolist() == GPT2_PROMPT_IDS and chosen == GPT2_FIRST_GREEDY_ID
+    return "\n".join([
+        f"You predicted {my_next_word.strip()!r}: the model ranks {tokenizer.decode(pieces[:1])!r} "
+        + (f"(its first piece of {len(pieces)}) " if len(pieces) > 1 else "")
+        + f"number {rank:,} of its candidates, p = {p[pieces[0]]:.3f}; it chose {tokenizer.decode([chosen])!r}, "
+          f"p = {p[chosen]:.3f}.",
+        f"GPT-2 in the original tutorial: {len(GPT2_PROMPT_IDS)} tokens, {' + '.join(map(repr, GPT2_PROMPT_PIECES))} "
+        f"(ids {GPT2_PROMPT_IDS}), then {GPT2_FIRST_GREEDY_PIECE!r} (id {GPT2_FIRST_GREEDY_ID}).",
+        "Your run gave exactly these." if same else
+        "Your run's model has its own vocabulary and weights, so its own ids and choice."])

@@ -3,13 +3,16 @@
 ``cross_entropy_verdict`` judges exercise 1, naming a slip by the loss it would come to on the same logits
 (``cross_entropy_slips``); ``unigram_verdict`` judges exercise 1b, the count a trained model must beat, the same way.
 ``loop_verdict`` runs a student's training loop (exercise 2b) and the Trainer on two copies of the same fresh model
-and the same batches, and says in one line whether they agree, and if not, where they part and why.
+and the same batches, and says in one line whether they agree, and if not, where they part and why; ``loop_to_train``
+gives the loop that passed, where the lesson trains with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -24,11 +27,13 @@ from utils.exercises import (
     mismatch,
     number,
     on_its_classes,
+    reference,
     without,
 )
 from utils.pretraining import trainer_log
 
 LOSS_TOLERANCE = dict(atol=1e-4, rtol=1e-5)  # fp32 on the CPU: the Trainer and a loop agree far closer than this
+_PASSED = weakref.WeakSet()  # the loops loop_verdict found to be the Trainer's (a loop defined again must pass again)
 
 
 def loss_itself(model: torch.nn.Module) -> tuple:
@@ -299,9 +304,20 @@ def loop_verdict(loop, fresh, examples: list[dict], eval_examples: list[dict], d
     if apart > LOSS_TOLERANCE["atol"]:
         return (f"The losses match, but the weights end up {apart:.2g} apart: every batch, the last one too, must "
                 "step the optimizer.")
+    with contextlib.suppress(TypeError):  # a callable no weak reference can point at trains as the reference
+        _PASSED.add(loop)
     return (f"Correct: your loop is the Trainer's: training losses {', '.join(f'{x:.3f}' for x in expected)}, "
             f"validation {', '.join(f'{v:.3f} (step {s})' for s, v in expected_evaluations)}, and the same weights "
             f"(largest difference {apart:.1g}).")
+
+
+def loop_to_train(loop) -> tuple:
+    """(the loop, whose it is in words) for a cell that trains with the student's ``loop`` (exercise 2b): ``loop``
+    once ``loop_verdict`` has passed it, else the reference solution's loop, which says why."""
+    if loop in _PASSED:  # False for anything a weak reference cannot point at, such as None
+        return loop, "your loop"
+    return (reference("my_training_loop", "03_pretraining_gpt2"),
+            "the reference loop (yours has not passed exercise 2b's check yet: run the check after your loop's cell)")
 
 
 def _scheduler_lambda(warmup_steps: int, total_steps: int):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     from utils.generation import Decoded
 
     model: PreTrainedModel = ...
+    tokenizer = ...
     greedy_steps: Decoded = ...  # greedy decoding, step by step, with each step's top candidates
 
 
@@ -57,6 +58,24 @@ def my_greedy(prompt_ids, n):
     return ids[0].tolist()
 
 
+def predict_right_padding():
+    global my_right_padding_same
+    my_right_padding_same = False  # the shorter row ends on a pad: the model writes after it
+
+
+def my_batch_greedy(prompts, n):
+    tokenizer.padding_side = "left"  # every row ends on a real token
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        for _ in range(n):
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)  # counted from each row's first real token
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            best = logits[:, -1].argmax(-1, keepdim=True)  # (rows, 1)
+            ids, mask = torch.cat([ids, best], dim=1), torch.cat([mask, torch.ones_like(best)], dim=1)
+    return ids[:, -n:].tolist()
+
+
 def my_cached_greedy(prompt_ids, n):
     ids, past, feed = prompt_ids[0].tolist(), None, prompt_ids  # the first pass feeds the whole prompt
     with torch.no_grad():
@@ -94,7 +113,7 @@ def my_sample(prompt_ids, n, temperature, top_k, top_p):
 
 def predict_the_toy_row():
     global my_toy_pick
-    my_toy_pick = 1  # key (3, 0) along query (1, 1) scores 3; the token's own key (1, 1) scores 2
+    my_toy_pick = 2  # key (0, 2) along query (0, 1) scores most, but token 3 comes later: the mask hides it
 
 
 def my_attention_weights(q, k):
@@ -225,6 +244,8 @@ SOLUTIONS = {
     "4cd90ea4": (body(predict_the_next_word), "You predicted 'great'"),
     "1a000002": (cell(my_greedy), "Correct:"),
     "c33": (cell(my_log_probability), "Correct: one pass gives every step's ln p at once"),
+    "1c000002": (body(predict_right_padding), "You predicted False: padded on the right, the shorter prompt went on"),
+    "1c000006": (cell(my_batch_greedy), "Correct: each prompt continues as it does alone"),
     "c23a0001": (body(predict_the_keys), "You predicted False: the prompt's last-layer keys"),
     "2fab3d31": (cell(my_cached_greedy), "Correct:"),
     "c36": (cell(work_refeed, work_cached), "Correct:"),
@@ -234,7 +255,7 @@ SOLUTIONS = {
     "c39": (body(a_temperature_like_greedy), "Same as greedy"),
     "bc9393b5": (body(predict_the_strategies), "You predicted beam search (4)"),
     "028dc1ef": (cell(my_beam_search), "Correct:"),
-    "957a3981": (body(predict_the_toy_row), "Right: token 1 gets row 3's largest weight"),
+    "957a3981": (body(predict_the_toy_row), "Right: token 2 gets row 2's largest weight"),
     "957a3986": (cell(my_attention_weights), "Correct: your weights equal"),
     "9c018689": (cell(my_attention_head), "Correct:"),
     "4b7a1e23": (cell(my_all_heads), "Correct:"),
