@@ -522,7 +522,7 @@ def test_the_five_steps_show_nothing_before_their_prediction_and_every_step_afte
     assert said == "Write your prediction first (in my_falls_each_step, above), then run this cell again.\n"
     executed.run("my_falls_each_step = 'no'")
     lines = executed.run(executed.cell("9e1d2c32").source).splitlines()
-    assert [line.split(": ")[0] for line in lines] == [f"step {n}" for n in range(1, 6)], lines
+    assert [line.split(": ")[0] for line in lines] == [f"step {n}" for n in range(1, 6)] + ["after step 5"], lines
     executed.run(executed.references)
 
 

@@ -63,10 +63,12 @@ def test_model_first_then_tokenizer(served, tmp_path):
               bert.tokenizer("Life is like a [MASK] of chocolates.")["input_ids"])
     """, online_env(served, tmp_path))
     assert out.splitlines() == [
+        "Downloading gpt2 from the Hub (the first time only: a model takes minutes)...",  # no silent wait
         "Model: gpt2 (downloaded from the Hub)",
         "GPT2LMHeadModel False 50257 [15496, 995]",
         "Tokenizer: gpt2 (from the local Hub cache)",
         "50257 [10462, 27428, 379, 262, 10481, 318]",
+        "Downloading bert-base-uncased from the Hub (the first time only: a model takes minutes)...",
         "Model: bert-base-uncased (downloaded from the Hub)",
         "BertForMaskedLM 12 [101, 2166, 2003, 2066, 1037, 103, 1997, 7967, 2015, 1012, 102]",
     ]
@@ -83,8 +85,10 @@ def test_tokenizer_first_then_model(served, tmp_path):
         print(type(gpt2.model).__name__, len(gpt2.tokenizer), gpt2.tokenizer("Hello world")["input_ids"])
     """, env)
     assert out.splitlines() == [
+        "Downloading gpt2 from the Hub (the first time only: a model takes minutes)...",
         "Tokenizer: gpt2 (downloaded from the Hub)",
         "50257 [15496, 995]",
+        "Downloading gpt2 from the Hub (the first time only: a model takes minutes)...",
         "Model: gpt2 (downloaded from the Hub)",  # the cached tokenizer files are not a model: fetch the rest
         "GPT2LMHeadModel 50257 [15496, 995]",
     ]
@@ -111,7 +115,8 @@ def test_only_a_config_in_the_cache_is_not_a_tokenizer(served, tmp_path):
         tok = load_tokenizer("gpt2")
         print(len(tok), tok("Hello world")["input_ids"])
     """, env)
-    assert out.splitlines() == ["Tokenizer: gpt2 (downloaded from the Hub)", "50257 [15496, 995]"]
+    assert out.splitlines()[1:] == ["Tokenizer: gpt2 (downloaded from the Hub)", "50257 [15496, 995]"]
+    assert out.splitlines()[0].startswith("Downloading gpt2 from the Hub")
 
 
 def test_make_setup_caches_the_real_models_so_a_class_taught_offline_runs_them(served, tmp_path):

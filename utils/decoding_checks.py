@@ -89,7 +89,7 @@ def continuation_verdict(my_log_probability, model, decoded) -> str:
     total = found[0]
     return (f"Correct: one pass gives every step's ln p at once. The greedy continuation: ln P = {total:.2f}, so P = "
             f"e^{total:.2f} = {math.exp(total):.3g}, the step table's chosen probabilities multiplied. A whole text is "
-            "far less likely than any single token. Minus this, per token, is the loss notebook 3 trains down.")
+            "far less likely than any single token. On real text, minus ln P per token is notebook 3's loss.")
 
 
 @torch.no_grad()

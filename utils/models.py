@@ -99,6 +99,7 @@ def _from_hub(name: str, kinds: tuple[str, ...]) -> tuple[Path | None, str]:
     unreachable = hub.unreachable_reason(name)
     if unreachable:
         return None, f"{unreachable}, and {name} is not cached"
+    print(f"Downloading {name} from the Hub (the first time only: a model takes minutes)...", flush=True)
     return hub.download_snapshot(name, kinds), "downloaded from the Hub"
 
 
