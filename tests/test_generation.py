@@ -250,8 +250,8 @@ def test_the_batch_check_passes_a_left_padded_loop_and_names_each_usual_slip(gpt
     torch.manual_seed(0)  # weights 15 times GPT-2's scale: every token of the context moves the argmax, pads too
     tiny_gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=64,
                                            vocab_size=len(gpt2_tokenizer), initializer_range=0.3)).eval()
-    tokenizer = copy.deepcopy(gpt2_tokenizer)  # the shared one keeps no padding token
-    pad = tokenizer.eos_token_id
+    tokenizer = copy.deepcopy(gpt2_tokenizer)  # a copy: the shared one stays as other tests left it
+    tokenizer.pad_token, pad = None, tokenizer.eos_token_id  # GPT-2's own: no padding token
     assert batch_verdict(_batch_loop(tiny_gpt2, tokenizer), tiny_gpt2, tokenizer, PROMPTS, 8, pad) == (
         "Run the cell under *Several prompts at once* first: it gives the tokenizer a padding token.")
     tokenizer.pad_token = tokenizer.eos_token
