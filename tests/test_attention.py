@@ -318,3 +318,18 @@ def test_the_mapped_head_spreads_the_blank_s_row_and_reads_the_most_past_it():
     assert head_reading_past((layer(less, pointer), layer(pointer, spread)), 1, [2, 3]) == (1, 1)
     assert head_reading_past((layer(less, pointer),), 1, [2, 3]) == (0, 0)
     assert head_reading_past((layer(pointer, [0.0, 0.6, 0.4, 0.0]),), 1, [2, 3]) == (0, 0)  # none spreads: the most
+
+
+def test_parking_by_thirds_averages_every_row_of_a_third_s_heads_and_names_where_each_third_leans():
+    from utils.attention import parking_by_thirds
+
+    heads = torch.zeros(3, 2, 3, 3)  # 3 layers of 2 heads over [CLS] a [SEP]
+    heads[0, :, :, 0] = 1.0  # layer 0: every row on [CLS]
+    heads[1:, 0, :, 2], heads[1:, 1, :, 1] = 1.0, 1.0  # layers 1-2: half the heads on [SEP], half on "a"
+    lines = parking_by_thirds(heads, ["[CLS]", "a", "[SEP]"], [0, 2]).splitlines()
+    assert lines == ["Every row, by thirds of the layers: layers 0-0: 100% on [CLS], 0% on [SEP]; layers 1-1: 0% on "
+                     "[CLS], 50% on [SEP]; layers 2-2: 0% on [CLS], 50% on [SEP].",
+                     "Here each third leans most on [CLS] (layers 0-0), [SEP] (layers 1-1), [SEP] (layers 2-2); Clark "
+                     "et al. found [SEP] in bert-base-uncased's middle layers."]
+    two = parking_by_thirds(heads[:2], ["[CLS]", "a", "[SEP]"], [0, 2])  # two layers: no empty third
+    assert "layers 0-0" in two and "layers 1-1" in two and "layers 2" not in two

@@ -161,6 +161,21 @@ def head_reading_past(attentions, position: int, after: list[int], spread: float
     return layer, head
 
 
+def parking_by_thirds(heads: torch.Tensor, tokens: list[str], specials: list[int]) -> str:
+    """Where every row of every head parks its weight, by thirds of the layers (Clark et al.'s view): two lines, the
+    average weight on each of the ``specials`` positions in each third, then the one each third leans on most.
+    ``heads``: (layers, heads, n, n) attention weights; ``tokens``: the n tokens, as strings."""
+    by_layer = heads.mean((1, 2))  # (layers, key): every row of every head of a layer, averaged
+    thirds = [t for t in torch.arange(len(heads)).tensor_split(3) if len(t)]  # early, middle and late layers
+    spans = [f"layers {int(t[0])}-{int(t[-1])}" for t in thirds]
+    shares = "; ".join(f"{span}: " + ", ".join(f"{float(by_layer[t, i].mean()):.0%} on {tokens[i]}" for i in specials)
+                       for span, t in zip(spans, thirds))
+    leaned = [tokens[specials[int(by_layer[t][:, specials].mean(0).argmax())]] for t in thirds]
+    return (f"Every row, by thirds of the layers: {shares}.\nHere each third leans most on "
+            + ", ".join(f"{name} ({span})" for name, span in zip(leaned, spans))
+            + "; Clark et al. found [SEP] in bert-base-uncased's middle layers.")
+
+
 @dataclass
 class EncoderEmbeddings:
     """A BERT-family encoder's embeddings as weights: what turns token ids into ``output_hidden_states[0]``. Token i,

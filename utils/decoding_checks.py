@@ -124,7 +124,7 @@ def batch_verdict(my_batch_greedy, model, tokenizer, prompts: list[str], n: int,
     if len(rows) != len(prompts) or any(row is None or len(row) != n for row in rows):
         return (f"Not quite: return {len(prompts)} lists, one per prompt, each of its n = {n} new token ids; got "
                 f"{describe(mine)}.")
-    if rows in (alone, _batched_greedy(model, tokenizer, list(prompts), n)):
+    if rows == alone or rows == _batched_greedy(model, tokenizer, list(prompts), n):
         return "Correct: each prompt continues as it does alone, though all of them were decoded in one batch."
     longest = max(range(len(prompts)), key=lambda i: len(tokenizer(prompts[i])["input_ids"]))  # a row with no pads
     if side == "right" and rows[longest] == alone[longest]:

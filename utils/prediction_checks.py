@@ -178,13 +178,13 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     if pick is None or pick not in range(1, n + 1):
         return f"Answer a token's number, 1 to {n} (got {describe(guess)})."
     root, query = q.shape[-1] ** 0.5, q[at - 1]
-    dots = "; ".join(f"token {j + 1}: q·k = {float(query @ k[j]):g}, score q·k/√d = {float(query @ k[j]) / root:.2f}, "
+    scores = [float(query @ k[j]) for j in range(n)]  # q·k of that row's query with every key, before any mask
+    dots = "; ".join(f"token {j + 1}: q·k = {scores[j]:g}, score q·k/√d = {scores[j] / root:.2f}, "
                      f"weight {float(w):.2f}" for j, w in enumerate(weights[at - 1]))
     why = ("" if top == at else " A score is a dot product, not a cosine similarity: the key's length counts, so a "
-           f"long key along the query can score more than the token's own key, {float(query @ k[at - 1]):g} here.")
+           f"long key along the query can score more than the token's own key, {scores[at - 1]:g} here.")
     ahead = (f" Token {top} comes after token {at}: with no mask a token may read ahead, as a masked LM does; a causal "
              "mask would hide it." if top > at else "")
-    scores = [float(query @ k[j]) for j in range(n)]
     best = max(range(n), key=scores.__getitem__) + 1  # the largest score, mask or no mask
     hidden = (f" Token {best} has the row's largest score, but it comes after token {at}: the causal mask hides it, "
               "weight 0." if best > at and float(weights[at - 1][best - 1]) == 0 else "")
