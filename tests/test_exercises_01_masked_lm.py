@@ -951,7 +951,29 @@ def test_the_causal_experiment_runs_the_students_mask_once_its_check_passes(exec
     executed.run(executed.cell(EXPERIMENT).source)  # the reference mask back, for the cases after this one
 
 
-TEN_STEPS = "c8d4a1e9"  # ten AdamW steps on the collator's batch, with the loss of exercise 11 once it passes
+BATCH = "7c1f4a6d"  # the batch exercise 11 and the ten steps use: the corruption of exercise 10 once it passes
+
+
+@pytest.mark.parametrize("answer, whose", [
+    pytest.param(None, "Your my_mask_tokens corrupted this batch", id="the reference corruption"),
+    pytest.param("def my_mask_tokens(input_ids):\n    return None", "The collator corrupted this batch",
+                 id="unanswered"),
+    pytest.param("def my_mask_tokens(input_ids):\n    return input_ids.clone(), input_ids.clone()",
+                 "The collator corrupted this batch", id="every token picked, none corrupted"),
+])
+def test_the_batch_is_the_student_s_corruption_once_it_passes(executed, answer, whose):
+    executed.run(executed.references)
+    if answer is not None:
+        executed.run(answer)
+    said = executed.run(executed.cell(BATCH).source).splitlines()
+    assert said[0] == whose + (": exercise 10's check passed it." if answer is None else
+                               ": your my_mask_tokens has not passed exercise 10's check yet."), said
+    assert said[1].startswith("logits (8, ") and said[1].endswith(" picked positions to score"), said
+    executed.run(executed.references)
+    executed.run(executed.cell(BATCH).source)  # the reference batch back, for the cases after this one
+
+
+TEN_STEPS = "c8d4a1e9"  # ten AdamW steps on that batch, with the loss of exercise 11 once it passes
 
 
 @pytest.mark.parametrize("answer, whose", [

@@ -273,7 +273,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "    h = head_weights(model, layer, head)\n" + SIX, WRONG, REBUILT,
                  id="head weights: the notebook's own cutter"),
     pytest.param(LAYOUT_CHECK, "def my_head_weights(model, layer, head):\n"
-                 "    h = attention_head(model, start['input_ids'], layer=layer, head=head)\n" + SIX, WRONG, REBUILT,
+                 "    h = attention_head(model, inputs['input_ids'], layer=layer, head=head)\n" + SIX, WRONG, REBUILT,
                  id="head weights: attention_head, imported above"),
     pytest.param(LAYOUT_CHECK, "def my_head_weights(model, layer, head):\n    return {'W_q': 0}", WRONG,
                  "return the six tensors (W_q, b_q, W_k, b_k, W_v, b_v) as a tuple; got", id="head weights: a dict"),
@@ -1182,11 +1182,11 @@ def test_session_2_starts_from_the_cells_above_step_1_and_the_cell_under_the_bre
     step_1 = next(i for i, cell in enumerate(nb.cells) if cell.source.startswith("## Step 1"))
     top = [i for i, cell in enumerate(nb.cells[:step_1]) if cell.cell_type == "code"]
     assert [nb.cells[i].id for i in top] == ["73a93b9f", "c02", "c04", "c05"]  # Setup, Parameters, Load the model
-    before = executed.run("print(greedy_steps.ids, start['input_ids'].tolist())")
+    before = executed.run("print(greedy_steps.ids, inputs['input_ids'].tolist())")
     executed.run("%reset -f")
     assert executed.run("print('model' in globals())") == "False\n"
     for i in [*top, *range(at, len(nb.cells) - 1)]:
         if nb.cells[i].cell_type == "code":
             executed.client.execute_cell(nb.cells[i], i)
             assert not [o for o in nb.cells[i].outputs if o.output_type == "error"], (nb.cells[i].id,)
-    assert executed.run("print(greedy_steps.ids, start['input_ids'].tolist())") == before
+    assert executed.run("print(greedy_steps.ids, inputs['input_ids'].tolist())") == before

@@ -218,6 +218,52 @@ def test_the_ten_steps_train_with_the_student_s_loss_once_it_passes_and_keeps_it
         assert torch.allclose(loss, out.loss) and loss.grad_fn is not None
 
 
+def picks_nothing(input_ids):
+    return input_ids.clone(), torch.full_like(input_ids, -100)
+
+
+def by_hand(tokenizer, seed):
+    """A right answer that draws from torch's generator, as a student's does (the collator itself is refused)."""
+    def my_mask_tokens(input_ids):
+        inputs, labels = input_ids.clone(), input_ids.clone()
+        picked = (torch.rand(input_ids.shape) < 0.15) & ~torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
+        labels[~picked] = -100
+        roll = torch.rand(input_ids.shape)
+        inputs[picked & (roll < 0.8)] = tokenizer.mask_token_id
+        shown_random = picked & (roll >= 0.8) & (roll < 0.9)
+        inputs[shown_random] = torch.randint(len(tokenizer), input_ids.shape)[shown_random]
+        return inputs, labels
+    return my_mask_tokens
+
+
+@pytest.mark.parametrize("answer, said, yours", [
+    (by_hand, "Your my_mask_tokens corrupted this batch", True),
+    (collator_with_seed, "has not passed exercise 10's check", False),  # the collator it rebuilds is refused
+    (lambda tokenizer, seed: picks_nothing, "has not passed exercise 10's check", False),
+    (lambda tokenizer, seed: (lambda ids: 1 / 0), "has not passed exercise 10's check", False),
+    (lambda tokenizer, seed: None, "has not passed exercise 10's check", False),
+], ids=["right", "the collator itself", "picks nothing", "raises", "none"])
+def test_the_batch_is_the_student_s_corruption_once_it_passes(bert_tokenizer, capsys, answer, said, yours):
+    from utils.mask_checks import corruption_in_use
+    sentences = SENTENCES * 4
+    theirs = DataCollatorForLanguageModeling(bert_tokenizer, seed=9)([bert_tokenizer(s) for s in sentences])
+    original = bert_tokenizer(sentences, padding=True, return_tensors="pt")["input_ids"]
+    given = {key: value.clone() for key, value in theirs.items()}
+    batch, line = corruption_in_use(answer(bert_tokenizer, 5), bert_tokenizer, given, seed=3)
+    assert said in line and not capsys.readouterr().out
+    assert all(torch.equal(given[key], theirs[key]) for key in theirs)  # the collator's batch is left as it was
+    assert torch.equal(batch["attention_mask"], theirs["attention_mask"])
+    if not yours:
+        assert all(torch.equal(batch[key], theirs[key]) for key in theirs)
+        return
+    picked = batch["labels"] != -100
+    assert not torch.equal(picked, theirs["labels"] != -100)  # the student's own draw, not the collator's
+    assert torch.equal(batch["labels"][picked], original[picked])  # labels: the original ids where picked
+    assert torch.equal(batch["input_ids"][~picked], original[~picked])  # every other token as it was
+    again, _ = corruption_in_use(answer(bert_tokenizer, 5), bert_tokenizer, given, seed=3)
+    assert torch.equal(again["input_ids"], batch["input_ids"])  # seeded: a rerun draws the same
+
+
 def test_a_right_batch_loss_is_set_beside_a_uniform_guess(scored):
     logits = scored[0]
     verdict = loss_verdict(lambda logits, labels: -picked_log_p(logits, labels).mean(), *scored)

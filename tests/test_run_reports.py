@@ -119,3 +119,30 @@ def test_context_gains_shows_the_largest_gain_for_each_different_byte_and_skips_
     assert lines[1] == "the largest gain for each of 2 bytes (the bytes before -> the true next byte):"
     assert lines[2:] == [f"{'ab'!r:>20} -> {'c'!r:<5} p 0.368, bigram 0.100",
                          f"{'x'!r:>20} -> {'y'!r:<5} p 0.368, bigram 0.100"]
+
+
+def test_two_talks_are_compared_by_how_sure_each_is_and_the_loss_on_the_text_s_own_tokens(gpt2_tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    def tiny(scale):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(gpt2_tokenizer), n_positions=32, n_layer=1, n_embd=16,
+                                           n_head=2)).eval()
+        with torch.no_grad():
+            model.transformer.wte.weight.mul_(scale)  # tied to the output layer: sharper probabilities
+        return model
+
+    flat, sharp = tiny(1.0), tiny(40.0)
+    ids = gpt2_tokenizer("The river flows past the old mill, and the town sleeps under the hill while rain falls "
+                         "on the roofs and the fields around it.")["input_ids"][:24]
+    line = run_reports.talks_compared({"flat": flat, "sharp": sharp}, ids, gpt2_tokenizer)
+    surer, closer = line.splitlines()
+    assert surer.startswith("surer of its own choices: sharp (the chosen tokens' mean probability ")
+    losses = {}
+    for name, model in (("flat", flat), ("sharp", sharp)):
+        labels = torch.tensor([[-100] * 16 + ids[16:24]])  # the loss on the 8 tokens after the 16-token prompt
+        with torch.no_grad():
+            losses[name] = model(input_ids=torch.tensor([ids]), labels=labels).loss.item()
+    best, worst = sorted(losses, key=losses.get)
+    assert closer == (f"more probability on the text's own next 8 tokens: {best} (loss {losses[best]:.2f} against "
+                      f"{losses[worst]:.2f} nats)")

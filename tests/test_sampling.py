@@ -97,8 +97,12 @@ def test_explorer_draws_once_without_widgets(tiny_lm, monkeypatch, capsys):
     bars = min(30, max(15, explored.survivors + 5))  # a few filtered-out tokens after the last survivor
     assert alt.startswith(f"Bar chart of the {bars} most likely next tokens.")
     assert ("marks the filters' cut" in alt) == (explored.survivors < bars)
+    with torch.no_grad():
+        logits = model(**tokenizer("The beach is", return_tensors="pt")).logits[0, -1]
+    kept = explored.filtered > 0
+    at_t, at_one = (float((logits / t).softmax(-1)[kept].sum()) for t in (0.8, 1.0))
     assert (f"after T=0.8, top-k off, top-p 0.9, {explored.survivors:,} token(s) survive, holding "
-            f"{explored.kept_mass:.0%} of the probability at T=1, unfiltered") in alt
+            f"{at_t:.0%} of the probability at T=0.8 ({at_one:.0%} at T=1)") in alt
     assert "sampled (seed 0): 'The beach is' + " in capsys.readouterr().out
 
 

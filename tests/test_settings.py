@@ -37,6 +37,18 @@ def test_the_pinned_environment_passes_and_every_notebook_package_is_pinned():
     assert set(settings.NOT_OLDER) <= set(settings.NOTEBOOK_PACKAGES)
 
 
+def pins(path: Path) -> dict[str, str]:
+    lines = (line.split("#")[0].partition("==") for line in path.read_text().splitlines())
+    return {name.strip().lower(): pin.strip() for name, _, pin in lines if pin.strip()}
+
+
+def test_the_notebooks_own_requirements_pin_their_kernels_packages_as_requirements_txt_does():
+    notebooks, everything = pins(REQUIREMENTS.with_name("requirements-notebooks.txt")), pins(REQUIREMENTS)
+    assert set(settings.NOTEBOOK_PACKAGES) | {"jupyterlab", "ipykernel"} <= set(notebooks)
+    assert {name: everything.get(name) for name in notebooks} == notebooks  # the same releases CI tested
+    assert not {"pytest", "nbval", "apache-beam", "playwright", "ruff"} & set(notebooks)  # the tooling stays out
+
+
 def test_packages_only_the_tests_or_decks_need_are_not_asked_of_a_notebook_kernel(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text(REQUIREMENTS.read_text() + "no-such-test-tool==1.0   # tests only\n")

@@ -250,13 +250,25 @@ def talk(lm: PreTrainedModel, ids: list[int], label: str, tokenizer: PreTrainedT
          new: int = 8) -> None:
     """Prints the step table of ``new`` greedy tokens after the first ``prompt`` of ``ids`` (these very ids, not their
     text), the chosen tokens' mean probability, and the loss on the text's own next ``new`` tokens."""
+    decoded, chosen, loss_here = _talked(lm, ids, tokenizer, prompt, new)
+    print(f"{label}: {tokenizer.decode(decoded.prompt_ids)!r}")
+    print(step_table(decoded, tokenizer))
+    print(f"mean probability of the chosen token {chosen:.2f}; loss on the text's own next {new} tokens "
+          f"{loss_here:.2f} nats")
+
+
+def talk_numbers(lm: PreTrainedModel, ids: list[int], tokenizer: PreTrainedTokenizerBase, prompt: int = 16,
+                 new: int = 8) -> tuple[float, float]:
+    """``talk``'s last line as numbers: (the chosen tokens' mean probability, the loss on the text's own next ``new``
+    tokens)."""
+    return _talked(lm, ids, tokenizer, prompt, new)[1:]
+
+
+def _talked(lm, ids, tokenizer, prompt: int, new: int):
     decoded = greedy_decode(lm, tokenizer, list(ids[:prompt]), new, candidates=3)
     top = [step.candidates[0][1] for step in decoded.steps]  # the chosen (most likely) token's probability
     loss_here = -continuation_log_probability(lm, list(ids[:prompt + new]), prompt) / new  # mean -ln p(true token)
-    print(f"{label}: {tokenizer.decode(decoded.prompt_ids)!r}")
-    print(step_table(decoded, tokenizer))
-    print(f"mean probability of the chosen token {sum(top) / len(top):.2f}; loss on the text's own next {new} tokens "
-          f"{loss_here:.2f} nats")
+    return decoded, sum(top) / len(top), loss_here
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Notebook 1's check cells for the causal mask, kept out of the cells' sight: exercise 9(a), ``my_causal_mask``,
 against ``utils.fill_mask.causal_mask`` and then through the model; and the mask 9(c)'s experiment runs, the
-student's once 9(a)'s check passes it. Each verdict returns a line to print, whatever the answer. Also the loss the
-ten training steps use: the student's exercise 11 once its check passes it (``loss_in_use``)."""
+student's once 9(a)'s check passes it. Each verdict returns a line to print, whatever the answer. Also what the ten
+training steps use once their exercises' checks pass them: the student's corruption of exercise 10 for the batch
+(``corruption_in_use``) and the loss of exercise 11 (``loss_in_use``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from utils.exercises import NOT_ANSWERED_HINT, describe, mismatch, without
 from utils.fill_mask import causal_mask, encode_masked
-from utils.masking import loss_verdict
+from utils.masking import COLLATOR_ITSELF, corruption_verdict, loss_verdict, seeded
 
 
 def _mask_problem(answer, n: int, dtype: torch.dtype) -> str | None:
@@ -103,3 +104,25 @@ def loss_in_use(my_mlm_loss, model, batch) -> tuple[object | None, str]:
     return None, "The ten steps train with the model's own loss: " + (
         "your my_mlm_loss gives the right number but no gradient (keep it a tensor: no .item() or float())." if right
         else "yours has not passed exercise 11's check yet.")
+
+
+def corruption_in_use(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, batch: dict, seed: int) -> tuple[dict, str]:
+    """The batch exercise 11 and the ten training steps use: the collator's ``batch`` as it is, or, once exercise 10's
+    check passes ``my_mask_tokens`` on the batch's own ids, the same sentences corrupted by it (under ``seed``, so a
+    rerun draws the same); and one line that says which."""
+    labels = batch["labels"]
+    original = torch.where(labels != -100, labels, batch["input_ids"])  # the ids before the collator corrupted them
+    try:
+        verdict = corruption_verdict(my_mask_tokens, tokenizer, original) if callable(my_mask_tokens) else ""
+        right = verdict.startswith("Correct")
+        if right:
+            with seeded(seed), without(*COLLATOR_ITSELF):
+                inputs, labels = (torch.as_tensor(part).to(original.dtype)
+                                  for part in my_mask_tokens(original.clone()))
+            right = bool((labels != -100).any())  # a draw that picked nothing leaves no loss to learn from
+    except Exception:  # an answer that raises is not yet right; its own check cell shows the error
+        right = False
+    if right:
+        return batch | {"input_ids": inputs, "labels": labels}, (
+            "Your my_mask_tokens corrupted this batch: exercise 10's check passed it.")
+    return batch, "The collator corrupted this batch: your my_mask_tokens has not passed exercise 10's check yet."

@@ -83,7 +83,7 @@ def measure(original: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, 
 
 
 @contextmanager
-def _seeded(seed: int):
+def seeded(seed: int):
     """Seed torch's, numpy's and Python's generators, and give the caller's states back afterwards."""
     python, legacy = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]):
@@ -190,7 +190,7 @@ def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input
     repeats = math.ceil(TOKENS / max(int((~special).sum()), 1))
     original, special = input_ids.repeat(repeats, 1), special.repeat(repeats, 1)
     given = original.clone()
-    with _seeded(SEED), without(*refused):
+    with seeded(SEED), without(*refused):
         result = my_mask_tokens(given)
     if result is None:
         return f"{NOT_ANSWERED} (Your function returns None: end it with `return inputs, labels`.)"
@@ -211,7 +211,7 @@ def corruption_verdict(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, input
     problem = _rates_problem(mine.rates(), counted.rates(), tolerance, mask)
     if problem:
         return f"Not quite: {problem}."
-    with _seeded(SEED + 1), without(*refused):  # another run, another seed: the picks must change
+    with seeded(SEED + 1), without(*refused):  # another run, another seed: the picks must change
         again = _shape_problem(my_mask_tokens(original.clone()), tuple(original.shape))
     if isinstance(again, str):
         return f"Not quite: on a second run, {again}."

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from utils import baselines
 from utils.chunking import chunk_articles
 from utils.figures import own_loop_figure, show
+from utils.generation import talk_numbers
 from utils.pretraining import pretrained_apart
 from utils.support.allocator import release_freed_memory
 from utils.training_view import loss_curves
@@ -187,3 +188,16 @@ def context_gains(gain: torch.Tensor, ln_p: torch.Tensor, pair_p: torch.Tensor, 
         read_so_far = byte_tokenizer.decode(ids[max(0, at - 15):at + 1])
         true_next = byte_tokenizer.decode([ids[at + 1]])
         print(f"{read_so_far!r:>20} -> {true_next!r:<5} p {ln_p[row, at].exp():.3f}, bigram {pair_p[row, at]:.3f}")
+
+
+def talks_compared(models: dict[str, object], ids: list[int], tokenizer, prompt: int = 16, new: int = 8) -> str:
+    """One line on two models' step tables after the same first ``prompt`` of ``ids`` (``utils.generation.talk``):
+    which is surer of its own choices, and which gives the text's own next ``new`` tokens more probability."""
+    (first, (p_first, loss_first)), (second, (p_second, loss_second)) = (
+        (name, talk_numbers(model, ids, tokenizer, prompt, new)) for name, model in models.items())
+    surer, (p_high, p_low) = (first, (p_first, p_second)) if p_first >= p_second else (second, (p_second, p_first))
+    closer, (low, high) = ((first, (loss_first, loss_second)) if loss_first <= loss_second
+                           else (second, (loss_second, loss_first)))
+    return (f"surer of its own choices: {surer} (the chosen tokens' mean probability {p_high:.2f} against "
+            f"{p_low:.2f})\nmore probability on the text's own next {new} tokens: {closer} (loss {low:.2f} against "
+            f"{high:.2f} nats)")

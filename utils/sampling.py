@@ -81,6 +81,7 @@ class Explored:
     original: torch.Tensor  # next-token probabilities at temperature 1, no filter
     filtered: torch.Tensor  # after temperature, top-k, top-p
     continuation: str  # a sampled continuation under the same settings
+    temperature: float = 1.0  # the temperature the filters used
 
     @property
     def survivors(self) -> int:
@@ -90,6 +91,18 @@ class Explored:
     def kept_mass(self) -> float:
         """Of the original distribution, the probability that the surviving tokens held."""
         return float(self.original[self.filtered > 0].sum())
+
+    @property
+    def tempered_mass(self) -> float:
+        """Of the distribution at the explorer's temperature, before top-k and top-p, what the survivors held."""
+        return float((self.original.log() / self.temperature).softmax(-1)[self.filtered > 0].sum())
+
+    def share(self) -> str:
+        """The survivors' share in words: at the explorer's temperature (before top-k and top-p), and at T=1."""
+        if self.temperature == 1:
+            return f"holding {self.kept_mass:.0%} of the probability at T=1, unfiltered"
+        at_t = f"{self.tempered_mass:.0%} of the probability at T={self.temperature:g}"
+        return f"holding {at_t} ({self.kept_mass:.0%} at T=1)"
 
 
 @torch.no_grad()
@@ -105,7 +118,8 @@ def explore(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int 
     pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id  # 0 is an id too
     out = model.generate(**inputs, do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
                          max_new_tokens=new_tokens, pad_token_id=pad)
-    return Explored(logits.float().softmax(-1), filtered, tokenizer.decode(out[0, inputs["input_ids"].shape[1]:]))
+    return Explored(logits.float().softmax(-1), filtered, tokenizer.decode(out[0, inputs["input_ids"].shape[1]:]),
+                    temperature)
 
 
 def draw(explored: Explored, tokenizer, settings: str, bars: int = 15, most: int = 30):
@@ -131,14 +145,13 @@ def draw(explored: Explored, tokenizer, settings: str, bars: int = 15, most: int
         if cut < len(ranked):
             ax.axvline(cut - 0.5, color="black", linestyle="--", linewidth=1, label="the filters' cut")
         ax.set_xticks(list(x), labels, rotation=45, ha="right")
-        ax.set(ylabel="probability", title=f"{settings}\n{explored.survivors:,} token(s) survive, holding "
-                                           f"{explored.kept_mass:.0%} of the probability at T=1, unfiltered")
+        ax.set(ylabel="probability", title=f"{settings}\n{explored.survivors:,} token(s) survive, {explored.share()}")
         ax.legend()
     top, now = float(explored.original[ranked[0]]), float(explored.filtered[ranked[0]])
     show(fig, f"Bar chart of the {len(ranked)} most likely next tokens. Wide grey bars: the model's own "
               f"probabilities (the favourite, {labels[0]}, has {top:.1%}). Narrow blue bars: after {settings}, "
-              f"{explored.survivors:,} token(s) survive, holding {explored.kept_mass:.0%} of the probability at T=1, "
-              f"unfiltered; sampling draws only from them, and the favourite now gets {now:.1%}."
+              f"{explored.survivors:,} token(s) survive, {explored.share()}; sampling draws only from them, and the "
+              f"favourite now gets {now:.1%}."
               + (f" A dashed line after the first {cut} bars marks the filters' cut." if cut < len(ranked) else ""))
 
 

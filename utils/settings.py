@@ -103,7 +103,8 @@ def source(name: str) -> str:
     return f"${PREFIX}{name}"
 
 
-# The packages a notebook's kernel imports (requirements.txt also holds the tests', the decks' and the Beam path's);
+# The packages a notebook's kernel imports, pinned in requirements-notebooks.txt (requirements.txt, which pins the same
+# releases, also holds the tests', the decks' and the Beam path's);
 # for those whose APIs the notebooks call by name, a release older than the pinned one is refused too.
 NOTEBOOK_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "datasets", "gguf",
                      "tiktoken", "mwparserfromhell", "matplotlib", "tqdm", "ipywidgets")
@@ -112,10 +113,11 @@ NOT_OLDER = ("torch", "transformers", "tokenizers", "accelerate", "datasets")
 
 def check_requirements(requirements: Path | None = None) -> None:
     """One clear error if this kernel lacks a package the notebooks need (``NOTEBOOK_PACKAGES``), or holds a release
-    of one of ``NOT_OLDER`` older than requirements.txt pins."""
+    of one of ``NOT_OLDER`` older than ``requirements`` pins (default: the notebooks' own, requirements-notebooks.txt).
+    """
     from packaging.version import Version
 
-    requirements = requirements or Path(__file__).resolve().parents[1] / "requirements.txt"
+    requirements = requirements or Path(__file__).resolve().parents[1] / "requirements-notebooks.txt"
     if not requirements.is_file():  # installed without the repository: pip resolved the dependencies
         return
     pins = {}
