@@ -102,6 +102,18 @@ def test_the_prompt_s_cached_keys_do_not_move_when_a_token_is_appended():
     assert keys_verdict(None, model, prompt, 5) == "Not answered yet."
 
 
+@pytest.mark.parametrize("moved, said", [
+    (0.0, "keys did not move at all: right."),
+    (3e-7, "keys moved by at most 3.0e-07 (rounding: the same sums in another order): right."),
+    (0.02, "keys moved by at most 2.0e-02: not this time."),
+])
+def test_a_tiny_move_of_the_keys_is_called_rounding(monkeypatch, moved, said):
+    from utils import prediction_checks
+
+    monkeypatch.setattr(prediction_checks, "keys_moved", lambda *args: moved)
+    assert said in keys_verdict(False, None, None, 5)
+
+
 def test_the_toy_s_largest_weight_is_read_from_the_row_asked_for_and_the_last_by_default():
     q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     k = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 1.0]])

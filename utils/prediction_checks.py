@@ -157,7 +157,8 @@ def keys_moved(model, prompt_ids: torch.Tensor, next_id: int) -> float:
 def keys_verdict(guess, model, prompt_ids: torch.Tensor, next_id: int) -> str:
     """The KV cache's prediction: will the prompt's keys in the last layer change when one token is appended?"""
     moved = keys_moved(model, prompt_ids, next_id)
-    how = "did not move at all" if moved == 0 else f"moved by at most {moved:.1e}"
+    how = ("did not move at all" if moved == 0 else f"moved by at most {moved:.1e}" + (
+        " (rounding: the same sums in another order)" if moved <= 1e-4 else ""))
     said = outcome_verdict(guess, moved > 1e-4, f"the prompt's last-layer keys {how}")
     why = (" Each position's key is computed from the tokens up to it, and no later token reaches it: that is what "
            "lets a cache keep them.")
