@@ -218,3 +218,21 @@ def test_the_heads_figure_splits_each_head_s_weight_into_itself_the_token_before
     assert "the token before: most in head 0 (100%)" in alt and "the rest: most in head 1" in alt
     assert figures.smallest_font_pt(fig) >= figures.MIN_FONT_PT
     plt.close(fig)
+
+
+def test_the_attention_figure_outlines_the_row_it_is_asked_to_and_says_so(monkeypatch):
+    import torch
+
+    shown = []
+    monkeypatch.setattr(figures, "show", lambda fig, alt: shown.append((fig, alt)))
+    tokens = ["[CLS]", "life", "[MASK]", "of", "[SEP]"]
+    attention = torch.full((5, 5), 0.2)
+    figures.show_attention_and_masks(attention, tokens, "a head", "it spreads evenly", row=2)
+    figures.show_attention_and_masks(attention, tokens, "a head", "it spreads evenly")
+    (outlined, alt), (plain, plain_alt) = shown
+    (box,) = outlined.axes[0].patches
+    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (-0.5, 1.5, 5, 1)  # row 2, every key
+    assert "it spreads evenly. The [MASK] row is outlined. Middle," in alt
+    assert not plain.axes[0].patches and "outlined" not in plain_alt
+    plt.close(outlined)
+    plt.close(plain)

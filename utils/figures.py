@@ -79,12 +79,13 @@ def show(fig, alt: str, display_id: str | bool | None = None):
     return display(data, raw=True, display_id=display_id)
 
 
-def show_attention_and_masks(attention, tokens: list[str], title: str, found: str) -> None:
-    """Three panels over the same tokens, rows attending to columns: ``attention`` (titled ``title``), then the
-    visibility masks of a masked LM (every cell) and of a causal LM (the lower triangle). ``found``: what the
-    attention map shows, one sentence for the alt text."""
+def show_attention_and_masks(attention, tokens: list[str], title: str, found: str, row: int | None = None) -> None:
+    """Three panels over the same tokens, rows attending to columns: ``attention`` (titled ``title``), with ``row``
+    outlined where given (the blank's), then the visibility masks of a masked LM (every cell) and of a causal LM (the
+    lower triangle). ``found``: what the attention map shows, one sentence for the alt text."""
     import matplotlib.pyplot as plt
     import torch
+    from matplotlib.patches import Rectangle
 
     n = len(tokens)
     panels = [(attention, title), (torch.ones(n, n), "visible to a masked LM\n(dark): every token"),
@@ -99,13 +100,15 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
         ax.set_xticks(range(n), tokens, rotation=90)
         ax.set_yticks(range(n), tokens if k == 0 else [])  # the same rows in every panel: named once, on the left
         ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
+    if row is not None:  # the row the text reads: one weight a key, adding up to 1
+        axes[0].add_patch(Rectangle((-0.5, row - 0.5), n, 1, fill=False, edgecolor=OKABE_ITO[1], linewidth=3))
     top = float(attention.max())
     fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02,
                  ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), math.floor(top * 100) / 100],  # the top too
                  label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
               f"{' '.join(title.split())}, with a square-root colour bar from 0 to {top:.2f}: "
-              f"{found}. Middle, "
+              f"{found}." + (f" The {tokens[row]} row is outlined." if row is not None else "") + " Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")
 
