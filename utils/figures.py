@@ -95,8 +95,8 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
 
     for k, (ax, (matrix, name)) in enumerate(zip(axes, panels)):
         # the map on a square-root scale, so that weights of a few percent show beside a token that takes most
-        ax.imshow(matrix, cmap="Blues", norm=PowerNorm(0.5, vmin=0, vmax=float(matrix.max())) if k == 0 else None,
-                  vmin=None if k == 0 else 0)
+        ax.imshow(matrix.detach().float().numpy(), cmap="Blues",  # numpy: what matplotlib draws from
+                  norm=PowerNorm(0.5, vmin=0, vmax=float(matrix.max())) if k == 0 else None, vmin=None if k == 0 else 0)
         ax.set_xticks(range(n), tokens, rotation=90)
         ax.set_yticks(range(n), tokens if k == 0 else [])  # the same rows in every panel: named once, on the left
         ax.set(title=name, xlabel="attends to (key)", ylabel="token (query)" if k == 0 else "")
