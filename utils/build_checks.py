@@ -278,9 +278,9 @@ def logit_lens_verdict(my_lens: Callable, model: PreTrainedModel, input_ids: tor
                  "the final norm was left out: the LM head reads a normed vector": lm_head(h).float().softmax(-1)}
         slip = next((slip for slip, wrong in slips.items() if mismatch(answer, wrong, atol=1e-4) is None), problem)
         return f"Not quite: on {name}, {slip}."
-    return (f"Correct: on the last layer your lens gives the model's own output, and after {middle} layers the final "
-            "norm and the LM head read a vector they were never trained on. The table below reads every layer this "
-            "way.")
+    return (f"Correct: on the last layer your lens gives the model's own output. It also reads the vector after "
+            f"{middle} layers, which the final norm and the LM head were never trained to read. The table below reads "
+            "every layer this way.")
 
 
 def _weights_slip(mine: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> str:

@@ -107,7 +107,7 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
                  ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), math.floor(top * 100) / 100],  # the top too
                  label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
-              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {top:.2f}: "
+              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {math.floor(top * 100) / 100:.2f}: "
               f"{found}." + (f" The {tokens[row]} row is outlined." if row is not None else "") + " Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")

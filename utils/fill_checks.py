@@ -103,7 +103,7 @@ def word_loss_verdict(my_loss, model, inputs, mask_index: int, word_id: int) -> 
                 "to 3 significant digits. Compute in float32 (e.g. `.float()`).")
     if close(my_loss, model_loss):
         return (f"Correct: {model_loss:.4f} nats, the model's own loss for that label; p = e^-loss = "
-                f"{math.exp(-model_loss):.2g}. Training pushes this number down at every blank.")
+                f"{math.exp(-model_loss):.2g}. Training pushes this number down, on average over the blanks.")
     if number(my_loss) is None:
         return f"Not quite: {describe(my_loss)} is not one number."
     if close(-number(my_loss), model_loss):

@@ -28,12 +28,14 @@ CAUSAL_LM: dict[str, dict] = {
         kv_tokens=8,  # tokens timed with and without the KV cache; re-feeding grows with the square of this
         strategy_tokens=6,  # tokens per decoding strategy (greedy, beam search, sampling)
         draws=2,  # texts per sampling strategy, each from its own seed (two give a spread)
+        long_tokens=12,  # greedy against top-p over a longer text
     ),
     "classroom": dict(
         new_tokens=10,  # about a sentence; a word may take two of them (the table shows whether one did)
         kv_tokens=128,  # long enough for the cache's gain to show (most of the notebook's time)
         strategy_tokens=25,  # a sentence or two per strategy
         draws=3,  # texts per sampling strategy, each from its own seed: one draw is chance, a mean of three less so
+        long_tokens=120,  # greedy against top-p over a longer text: long enough for a loop to show, if there is one
     ),
 }
 
