@@ -103,11 +103,12 @@ def show_attention_and_masks(attention, tokens: list[str], title: str, found: st
     if row is not None:  # the row the text reads: one weight a key, adding up to 1
         axes[0].add_patch(Rectangle((-0.5, row - 0.5), n, 1, fill=False, edgecolor=OKABE_ITO[1], linewidth=3))
     top = float(attention.max())
+    top_tick = math.floor(top * 100) / 100  # the colour bar's last tick, as the alt text gives it
     fig.colorbar(axes[0].images[0], ax=axes[0], location="bottom", fraction=0.05, pad=0.02,
-                 ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), math.floor(top * 100) / 100],  # the top too
+                 ticks=[*(t for t in (0, 0.1, 0.3, 0.6) if t < top - 0.1), top_tick],  # the top too
                  label="attention weight (square-root scale)")
     show(fig, f"One {n} by {n} attention map and two visibility masks over the tokens {' '.join(tokens)}. Left, "
-              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {math.floor(top * 100) / 100:.2f}: "
+              f"{' '.join(title.split())}, with a square-root colour bar from 0 to {top_tick:.2f}: "
               f"{found}." + (f" The {tokens[row]} row is outlined." if row is not None else "") + " Middle, "
               "the masked model's visibility mask: every cell on, every token may attend to every token. Right, a "
               "causal model's visibility mask: only the lower triangle, each token sees itself and earlier ones.")

@@ -25,11 +25,11 @@ KIND_COLOURS = {None: ("#FFFFFF", "#BBBBBB"), "mask": (CACHED, OKABE_ITO[1]), "r
 WIDEST = 11  # characters of a token shown in a box; longer ones end in "…"
 
 
-def token_label(text: str, widest: int = WIDEST) -> str:
-    """A token as a box shows it: a leading space as ␣, a newline as ↵, at most ``widest`` characters."""
+def token_label(text: str) -> str:
+    """A token as a box shows it: a leading space as ␣, a newline as ↵, at most ``WIDEST`` characters."""
     shown = text.replace("\n", "↵")
     shown = "␣" + shown[1:] if shown.startswith(" ") else shown
-    return shown if len(shown) <= widest else shown[:widest - 1] + "…"
+    return shown if len(shown) <= WIDEST else shown[:WIDEST - 1] + "…"
 
 
 def quoted(tokens: list[str]) -> str:
