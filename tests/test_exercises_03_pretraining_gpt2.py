@@ -23,7 +23,8 @@ OWN_LOOP_RUN = "1b3d5f70"  # not a check: the student's loop trains a fresh byte
 BYTE_RUN_ANSWER, BYTE_RUN_CHECK = "b7e31c02", "c9f52e13"  # will the byte run get under the bigram model?
 MORE_DATA_ANSWER, MORE_DATA_CHECK = "c48", "c49"  # the first run's model on every training article: where it ends
 OWN_LOOP_ANSWER, OWN_LOOP_CHECK = "0a2c4e70", "0a2c4e71"  # will your loop's byte model end under the unigram model?
-MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3f5", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
+MY_BLOCK_ANSWER, MY_BLOCK_CHECK = "e7a1c3f5", "e7a1c3fa"  # the student's own GPT-2 block, against GPT-2's
+MY_GPT_ANSWER, MY_GPT_CHECK = "e7a1c3fc", "e7a1c3f6"  # the student's own GPT-2 module, trained by their loop
 
 
 EXERCISES = {  # name -> (answer cell, check cell), in notebook order
@@ -39,6 +40,7 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "dropout": (DROPOUT_ANSWER, DROPOUT_CHECK),
     "more data": (MORE_DATA_ANSWER, MORE_DATA_CHECK),
     "own loop": (OWN_LOOP_ANSWER, OWN_LOOP_CHECK),
+    "my block": (MY_BLOCK_ANSWER, MY_BLOCK_CHECK),
     "my gpt": (MY_GPT_ANSWER, MY_GPT_CHECK),
     "byte run": (BYTE_RUN_ANSWER, BYTE_RUN_CHECK),
 }
@@ -72,8 +74,9 @@ def my_training_loop(model, batches, eval_batches, optimizer, warmup_steps, eval
 RIGHT_LOOP = dict(mean="sum(losses) / len(losses)", before="pass",
                   clip="torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)",
                   after="scheduler.step(); optimizer.zero_grad()")
-MY_GPT = solution(NOTEBOOK, MY_GPT_ANSWER)  # the reference answer: imports, MyBlock, MyGPT
-MY_BLOCK_FORWARD = MY_GPT[MY_GPT.index("    def forward(self, x):"):MY_GPT.index("\n\nclass MyGPT")]
+MY_BLOCK = solution(NOTEBOOK, MY_BLOCK_ANSWER)  # the reference answers: imports and MyBlock, then MyGPT
+MY_GPT = MY_BLOCK + "\n\n\n" + solution(NOTEBOOK, MY_GPT_ANSWER)
+MY_BLOCK_FORWARD = MY_BLOCK[MY_BLOCK.index("    def forward(self, x):"):]  # the answer cell ends with it
 SDPA_BLOCK_FORWARD = ("    def forward(self, x):\n"
                       "        b, t, d = x.shape\n"
                       "        q, k, v = (z.unflatten(-1, (self.n_head, -1)).transpose(1, 2)\n"
@@ -188,7 +191,24 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
     pytest.param(LOOP_CHECK, LOOP.format(**RIGHT_LOOP) + "\nmy_training_loop = lambda *a: pretraining.trainer_log(*a)",
                  WRONG, "your answer calls trainer_log, the very thing this exercise rebuilds",
                  id="training loop: the Trainer's own, by its helper"),
-    # the student's own GPT-2 module: the library's attention kernel is fine; each slip is named; a wrong return
+    # the student's own GPT-2 block, then module: the library's attention kernel is fine; each slip is named
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK, RIGHT, "Correct: your MyBlock gives GPT-2's first block's output",
+                 id="my block: the reference"),
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK.replace(MY_BLOCK_FORWARD, SDPA_BLOCK_FORWARD), RIGHT,
+                 "Correct: your MyBlock gives GPT-2's first block's output",
+                 id="my block: scaled_dot_product_attention"),
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK.replace('approximate="tanh"', 'approximate="none"'), WRONG,
+                 "GPT-2 uses the tanh approximation", id="my block: the exact GELU"),
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK.replace(".triu(1), float(\"-inf\"))", ".triu(1), 0.0)"), WRONG,
+                 "attends to the tokens after it", id="my block: the mask fills with 0, not -inf"),
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK.replace("math.sqrt(", "(1 + 0 * "), WRONG,
+                 "not divided by the square root of the head size", id="my block: no scale"),
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK[:MY_BLOCK.index(MY_BLOCK_FORWARD)]
+                 + "    def forward(self, x):\n        return x", WRONG, "Not answered yet",
+                 id="my block: the skeleton"),
+    pytest.param(MY_BLOCK_CHECK, MY_BLOCK[:MY_BLOCK.index(MY_BLOCK_FORWARD)]
+                 + "    def forward(self, x):\n        return x[:, :1]", WRONG, "shaped like its input",
+                 id="my block: the wrong shape"),
     pytest.param(MY_GPT_CHECK, MY_GPT, RIGHT, "Correct: your GPT trains as GPT-2 does", id="my gpt: the reference"),
     pytest.param(MY_GPT_CHECK, MY_GPT.replace(MY_BLOCK_FORWARD, SDPA_BLOCK_FORWARD), RIGHT,
                  "Correct: your GPT trains as GPT-2 does", id="my gpt: scaled_dot_product_attention"),

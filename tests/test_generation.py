@@ -187,6 +187,24 @@ def test_traced_decode_records_each_pass_of_someone_else_s_loop_as_greedy_decode
         assert step_table(traced, gpt2_tokenizer) == step_table(ours, gpt2_tokenizer)
 
 
+def test_traced_decode_has_the_model_score_the_last_position_alone_as_greedy_decode_does(tiny_gpt2, gpt2_tokenizer):
+    ids = gpt2_tokenizer("Hello there", return_tensors="pt")["input_ids"]
+    scored = []
+
+    def refeed(prompt_ids, n):  # a re-feeding loop that notes how many positions each pass scored
+        sequence = prompt_ids
+        for _ in range(n):
+            logits = tiny_gpt2(sequence).logits
+            scored.append(logits.shape[1])
+            sequence = torch.cat([sequence, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        return sequence[0].tolist()
+
+    traced = traced_decode(refeed, tiny_gpt2, gpt2_tokenizer, ids, 4)
+    assert scored == [1, 1, 1, 1] and [s.tokens_fed for s in traced.steps] == [2, 3, 4, 5]
+    assert traced.ids == greedy_decode(tiny_gpt2, gpt2_tokenizer, "Hello there", 4, use_cache=False).ids
+    assert tiny_gpt2(ids).logits.shape[1] == 2  # the hook is gone afterwards
+
+
 def test_traced_decode_refuses_a_loop_that_does_not_make_one_pass_per_new_token(tiny_gpt2, gpt2_tokenizer,
                                                                                   greedy_loops):
     ids = gpt2_tokenizer("Hello there", return_tensors="pt")["input_ids"]

@@ -8,11 +8,12 @@ from transformers import GPT2Config
 
 from utils import pretraining
 from utils.exercises import NOT_ANSWERED_HINT
-from utils.gpt_checks import as_gpt2, first_run_in_yours, gpt_verdict, yours_to_train
+from utils.gpt_checks import as_gpt2, block_verdict, first_run_in_yours, gpt_verdict, yours_to_train
 from utils.support.solutions import solutions_module
 
 SOLUTION = solutions_module("03_pretraining_gpt2")
-ANSWER = SOLUTION.SOLUTIONS["e7a1c3f5"][0]  # exercise 7's reference answer cell: imports, MyBlock, MyGPT
+# exercise 7's reference answer cells, one after the other: imports and MyBlock, then MyGPT
+ANSWER = SOLUTION.SOLUTIONS["e7a1c3f5"][0] + "\n\n\n" + SOLUTION.SOLUTIONS["e7a1c3fc"][0]
 VOCAB, POSITIONS = 50, 16
 
 
@@ -28,6 +29,15 @@ def student(block_forward: str | None = None, model_forward: str | None = None, 
     source = source.replace(norm, norm + init_extra)
     exec(source, namespace)
     return namespace["MyGPT"]
+
+
+def student_block(block_forward: str | None = None) -> type:
+    """The reference MyBlock, with its forward swapped for ``block_forward`` (source text)."""
+    namespace, source = {}, ANSWER[:ANSWER.index("\n\nclass MyGPT")]
+    if block_forward is not None:
+        source = source[:source.index("    def forward(self, x):")] + block_forward
+    exec(source, namespace)
+    return namespace["MyBlock"]
 
 
 @pytest.fixture
@@ -85,6 +95,30 @@ def test_each_usual_slip_in_the_block_is_named(reference, old, new, named):
     assert old in block, old
     said = verdict(student(block_forward=block.replace(old, new)), reference)
     assert said.startswith("Not quite:") and named in said, said
+
+
+def test_the_block_alone_is_checked_against_gpt2_s_first_block_and_its_slips_named(reference):
+    ids = batches(1)[0]["input_ids"][:2]
+    said = block_verdict(student_block(), reference, ids)
+    assert said.startswith("Correct: your MyBlock gives GPT-2's first block's output, on (2, 16, 32)"), said
+    block = ANSWER[ANSWER.index("    def forward(self, x):"):ANSWER.index("\n\nclass MyGPT")]
+    for old, new, named in [("approximate=\"tanh\"", "approximate=\"none\"", "tanh approximation"),
+                            ("/ math.sqrt(d // self.n_head)", "", "square root of the head size"),
+                            ('.triu(1), float("-inf"))', ".triu(1), 0.0)", "attends to the tokens after"),
+                            ("x = x + self.proj(", "x = self.proj(", "the residual stream"),
+                            ("self.qkv(self.ln_1(x))", "self.qkv(x)", "through a LayerNorm"),
+                            ("x = x + self.proj(heads)", "x = x + self.proj(heads) * 1.01", "other numbers")]:
+        said = block_verdict(student_block(block.replace(old, new)), reference, ids)
+        assert said.startswith("Not quite: block 0") and named in said, said
+    assert block_verdict(student_block("    def forward(self, x):\n        return x\n"), reference,
+                         ids) == NOT_ANSWERED_HINT
+    said = block_verdict(student_block("    def forward(self, x):\n        return x[:, :1]\n"), reference, ids)
+    assert "must return a tensor shaped like its input" in said, said
+    source = ANSWER[:ANSWER.index("\n\nclass MyGPT")].replace("self.proj =", "self.out =")
+    namespace = {}
+    exec(source, namespace)
+    said = block_verdict(namespace["MyBlock"], reference, ids)
+    assert "Keep __init__ as given" in said, said
 
 
 def test_a_blank_answer_is_not_answered_yet(reference):

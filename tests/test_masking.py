@@ -137,12 +137,32 @@ def test_an_unpicked_token_that_changes_is_named(bert_tokenizer, batch_ids):
 
 
 def test_a_rate_off_by_more_than_chance_is_named(bert_tokenizer, batch_ids):
-    def too_few(input_ids):  # 12% picked: 3 points off, more than chance allows over ~30,000 tokens
+    def too_few(input_ids):  # 12% picked: 3 points off, more than chance allows
         inputs, labels = collator_with_seed(bert_tokenizer, 1)(input_ids)
         labels = torch.where(torch.rand(labels.shape) < 0.2, torch.full_like(labels, -100), labels)
         return torch.where(labels == -100, input_ids, inputs), labels
     verdict = corruption_verdict(too_few, bert_tokenizer, batch_ids, refused=())
     assert "pick each non-special token with probability 0.15" in verdict and "points by chance" in verdict, verdict
+
+
+def test_rates_two_points_off_are_told_apart_from_the_collator_s(bert_tokenizer, batch_ids):
+    special = torch.tensor(bert_tokenizer.all_special_ids)
+
+    def shares(mask, swap):  # 15% picked; of those, shares mask and swap as given, the rest unchanged
+        def my_mask_tokens(input_ids):
+            picked = (torch.rand(input_ids.shape) < 0.15) & ~torch.isin(input_ids, special)
+            draw, inputs = torch.rand(input_ids.shape), input_ids.clone()
+            inputs[picked & (draw < mask)] = bert_tokenizer.mask_token_id
+            swapped = picked & (draw >= mask) & (draw < mask + swap)
+            inputs[swapped] = torch.randint(len(bert_tokenizer), input_ids.shape)[swapped]
+            return inputs, torch.where(picked, input_ids, -100)
+        return my_mask_tokens
+
+    assert corruption_verdict(shares(0.8, 0.1), bert_tokenizer, batch_ids, refused=()).startswith("Correct")
+    for mask, swap in ((0.78, 0.12), (0.82, 0.08)):  # each rate 2 points off; both named, with their bounds
+        verdict = corruption_verdict(shares(mask, swap), bert_tokenizer, batch_ids, refused=())
+        assert verdict.startswith("Not quite: [MASK] ") and "), random " in verdict, verdict
+        assert verdict.count("points by chance") == 2, verdict
 
 
 @pytest.mark.parametrize("ids, message", [

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from utils.blocks import check_architecture
 from utils.figures import OKABE_ITO, STYLE, show
+from utils.schematics import arrow, box
 
 # light fills for the kinds of step, edges in Okabe & Ito's colours
 KINDS = {
@@ -89,19 +90,13 @@ def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
     return f"{type(model).__name__}: normalises before each half", path, layer
 
 
+ARROW = {"head": 18, "gap": 0}  # the architecture's arrows: a larger head, touching the boxes
+
+
 def _box(ax, x, y, width, height, step: Step) -> None:
-    from matplotlib.patches import FancyBboxPatch
-
     fill, edge = KINDS[step.kind]
-    ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0,rounding_size=0.12", facecolor=fill,
-                                edgecolor=edge, linewidth=2.5 if step.kind == "layer" else 1.5))
-    ax.text(x + width / 2, y + height / 2, step.text, ha="center", va="center", linespacing=1.15,
-            fontweight="bold" if step.kind == "layer" else "normal")
-
-
-def _arrow(ax, start, end, colour="#333333") -> None:
-    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.5, mutation_scale=18,
-                                                          shrinkA=0, shrinkB=0))
+    box(ax, x, y, width, height, step.text, fill, edge, bold=step.kind == "layer", rounding=0.12, line=1.5,
+        linespacing=1.15)
 
 
 def _one_line(step: Step) -> str:
@@ -127,7 +122,7 @@ def architecture_figure(model):
         for i, (step, top) in enumerate(zip(path, tops)):
             _box(ax, left, top - height, width, height, step)
             if i:
-                _arrow(ax, (left + width / 2, tops[i - 1] - height), (left + width / 2, top))
+                arrow(ax, (left + width / 2, tops[i - 1] - height), (left + width / 2, top), **ARROW)
         inner_left, inner_width, inner_height, inner_gap = 5.95, 4.6, 0.62, 0.16  # the layer, opened up
         inner_tops = [4.9 - i * (inner_height + inner_gap) for i in range(len(layer))]
         frame_top, frame_bottom = inner_tops[0] + 0.35, inner_tops[-1] - inner_height - 0.25
@@ -142,8 +137,8 @@ def architecture_figure(model):
         middle = inner_left + inner_width / 2
         for i, (step, top) in enumerate(zip(layer, inner_tops)):
             _box(ax, inner_left, top - inner_height, inner_width, inner_height, step)
-            _arrow(ax, (middle, (inner_tops[i - 1] - inner_height) if i else frame_top), (middle, top))
-        _arrow(ax, (middle, inner_tops[-1] - inner_height), (middle, frame_bottom))
+            arrow(ax, (middle, (inner_tops[i - 1] - inner_height) if i else frame_top), (middle, top), **ARROW)
+        arrow(ax, (middle, inner_tops[-1] - inner_height), (middle, frame_bottom), **ARROW)
         side = inner_left + inner_width + 0.3  # residuals: from the half's input round its steps to its "+"
         adds = [i for i, step in enumerate(layer) if step.kind == "add"]
         starts = [frame_top - 0.12 if i == 0 else inner_tops[i] + inner_gap / 2
@@ -151,7 +146,7 @@ def architecture_figure(model):
         for start, add in zip(starts, adds):
             to = inner_tops[add] - inner_height / 2
             ax.plot([middle, side, side], [start, start, to], color=OKABE_ITO[2], lw=2)
-            _arrow(ax, (side, to), (inner_left + inner_width, to), OKABE_ITO[2])
+            arrow(ax, (side, to), (inner_left + inner_width, to), OKABE_ITO[2], **ARROW)
     alt = (f"A diagram of {title.split(':')[0]}, read off its configuration: "
            + "; then ".join(map(_one_line, path))
            + ". One layer, opened up: " + "; then ".join(map(_one_line, layer)) + ".")

@@ -142,8 +142,9 @@ def traced_decode(loop, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
                   max_new_tokens: int, candidates: int = 5, repeats: int = 1) -> Decoded:
     """Decoding by someone else's loop, ``loop(prompt_ids, max_new_tokens)`` (a student's greedy loop, notebook 2),
     recorded from outside: a hook on ``model`` makes each forward pass a ``Step`` (the tokens it fed, its time, its
-    last position's top candidates), and the ids are the loop's own. ``repeats`` as in ``greedy_decode``. The loop
-    must make one pass per new token and return the prompt's ids and the new ones; else one ValueError."""
+    last position's top candidates; the hook asks for that position's scores alone, as ``generate`` does), and the
+    ids are the loop's own. ``repeats`` as in ``greedy_decode``. The loop must make one pass per new token, read
+    the last position's scores, and return the prompt's ids and the new ones; else one ValueError."""
     given, max_new_tokens, candidates, repeats = check_decode(model, tokenizer, prompt_ids, max_new_tokens,
                                                               candidates, repeats)
     if given is None:
@@ -166,10 +167,16 @@ def traced_decode(loop, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
 def _traced_once(loop, model, prompt_ids, max_new_tokens: int, candidates: int) -> tuple[object, list[Step]]:
     """``loop(prompt_ids, max_new_tokens)``'s answer, and a ``Step`` for each forward pass it made through ``model``."""
     steps, started = [], []
+    # as in _decode_once: the model computes the last position's scores alone (the loop reads no others), so that
+    # the re-fed loop's extra time is its recomputed keys and values, not the output layer on unread positions
+    last_only = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     def before(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
         started.append((time.perf_counter(), ids.shape[-1] if isinstance(ids, torch.Tensor) else 0))
+        if last_only and "logits_to_keep" not in kwargs:
+            return args, {**kwargs, "logits_to_keep": 1}
+        return None
 
     def after(module, args, kwargs, out):
         seconds = time.perf_counter() - started[-1][0]

@@ -1,6 +1,7 @@
 """Notebook 3's exercise 7: the student's own GPT-2, as ``nn.Module``s, against ``GPT2LMHeadModel``.
 
-``gpt_verdict`` builds the student's ``MyGPT`` at a fresh GPT-2's sizes, copies that model's random weights into it
+``block_verdict`` checks the student's ``MyBlock`` against GPT-2's first block. ``gpt_verdict`` builds the
+student's ``MyGPT`` at a fresh GPT-2's sizes, copies that model's random weights into it
 (GPT-2 stores its linear layers as ``Conv1D``, the transpose of ``nn.Linear``), compares the logits, and names the
 usual slip where they differ. Then the student's training loop (exercise 2b) trains both from those same weights on
 the same batches, and the two loss curves are drawn together. ``first_run_in_yours`` then runs the first run's
@@ -78,9 +79,9 @@ BLOCK_SLIPS = {
 }
 
 
-def _block_problem(mine, index: int, x: torch.Tensor, expected: torch.Tensor) -> str:
-    """Why block ``index`` of the student's model, given GPT-2's input ``x``, does not give GPT-2's output."""
-    block = mine.blocks[index]
+def _block_problem(block, index: int, x: torch.Tensor, expected: torch.Tensor) -> str:
+    """Why the student's ``block`` (holding GPT-2's block ``index``'s weights), given that block's input ``x``, does not
+    give its output ``expected``."""
     with torch.no_grad():
         got = block(x)
         if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
@@ -88,12 +89,57 @@ def _block_problem(mine, index: int, x: torch.Tensor, expected: torch.Tensor) ->
                    f"got {describe(got)}."
         if torch.allclose(got, x):
             return "Not quite: MyBlock.forward returns its input unchanged: add attention, then the MLP."
+        moved = x.clone()
+        moved[:, -1] += torch.linspace(-1, 1, x.shape[-1], device=x.device)  # another last position (not a constant:
+        # LayerNorm would remove it); nothing before it may move
+        later = block(moved)
+        if isinstance(later, torch.Tensor) and not torch.allclose(later[:, :-1], got[:, :-1], atol=TOLERANCE):
+            return f"Not quite: block {index} differs from GPT-2's: {BLOCK_SLIPS['no mask']}."
         for slip, why in BLOCK_SLIPS.items():
             if torch.allclose(got, _block(block, x, slip), atol=TOLERANCE):
                 return f"Not quite: block {index} differs from GPT-2's: {why}."
     apart = (got - expected).abs().max().item()
     return (f"Not quite: block {index} gives other numbers than GPT-2's (largest difference {apart:.3g}) on the same "
             "input. Check the order: x + attention(ln_1(x)), then x + MLP(ln_2(x)).")
+
+
+def block_verdict(my_block, reference, ids: torch.Tensor) -> str:
+    """Exercise 7, part 1: ``my_block(n_embd, n_head)`` (the student's MyBlock) holding the first block's weights of
+    ``reference`` (a GPT2LMHeadModel), at a trained model's scale, where every slip shows; fed what reaches that block
+    from ``ids``, against GPT-2's own block's output. A usual slip is named."""
+    config = reference.config
+    try:
+        block = my_block(config.n_embd, config.n_head)
+    except Exception as error:  # a student's constructor: whatever it raises is theirs to fix
+        return f"Not quite: MyBlock(...) raised {type(error).__name__}: {error}. Keep __init__ as given."
+    stressed = _stressed(reference)
+    expected = {name.removeprefix("blocks.0."): weight for name, weight in gpt2_state_for(stressed).items()
+                if name.startswith("blocks.0.")}
+    names = set(block.state_dict()) if isinstance(block, torch.nn.Module) else set()
+    if names != set(expected):
+        wanted = ", ".join(sorted(expected))
+        return (f"Not quite: MyBlock's weights are not GPT-2's under the skeleton's names ({wanted}). Keep __init__ as "
+                "given: forward is yours to write.")
+    block.load_state_dict(expected)
+    block.to(reference.device).eval()
+    seen = []  # GPT-2's first block's output, as the model computes it
+    hook = stressed.transformer.h[0].register_forward_hook(
+        lambda module, args, out: seen.append(out[0] if isinstance(out, tuple) else out))
+    try:
+        with torch.no_grad():
+            x = stressed(input_ids=ids, output_hidden_states=True).hidden_states[0]  # what reaches the first block
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        got = block(x)
+    if got is x:  # the skeleton's forward
+        return NOT_ANSWERED_HINT
+    if not isinstance(got, torch.Tensor) or got.shape != seen[0].shape or not torch.allclose(got, seen[0],
+                                                                                            atol=TOLERANCE):
+        return _block_problem(block, 0, x, seen[0])
+    return (f"Correct: your MyBlock gives GPT-2's first block's output, on {tuple(x.shape)} (batch, tokens, width) "
+            f"with weights at a trained model's scale (largest difference {(got - seen[0]).abs().max().item():.1g}). "
+            "Now the model.")
 
 
 def _logits_problem(mine, reference, ids: torch.Tensor) -> str | None:
@@ -136,7 +182,7 @@ def _logits_problem(mine, reference, ids: torch.Tensor) -> str | None:
         with torch.no_grad():
             agrees = torch.allclose(mine.blocks[index](inputs[index]), outputs[index], atol=TOLERANCE)
         if not agrees:
-            return _block_problem(mine, index, inputs[index], outputs[index])
+            return _block_problem(mine.blocks[index], index, inputs[index], outputs[index])
     apart = (logits - theirs.logits).abs().max().item()
     return (f"Not quite: every block matches GPT-2's, but the logits differ (largest difference {apart:.3g}): "
             "after the last block comes the final LayerNorm ln_f, then the output layer, the token embedding "

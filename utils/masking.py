@@ -22,7 +22,7 @@ from utils.exercises import CROSS_ENTROPY_ITSELF, NOT_ANSWERED, Rebuilt, describ
 from utils.support.allocator import release_freed_memory
 from utils.support.validation import check_corruption_batch
 
-TOKENS = 30_000  # non-special tokens each side corrupts: ~4,500 picked
+TOKENS = 200_000  # non-special tokens each side corrupts: ~30,000 picked, so 4 standard errors are ~1.3 points
 SEED = 0  # the answer runs with torch's, numpy's and Python's generators seeded: the same answer, the same verdict
 # The collator draws from a generator of its own, seeded otherwise, so its draws are independent of the answer's:
 # under one seed, torch.rand(shape) < 0.15 would pick exactly the positions the collator's torch.bernoulli picks.
@@ -138,7 +138,7 @@ def _structure_problem(mine: Corruption, inputs: torch.Tensor, tokenizer: PreTra
     if mine.changed_unpicked:
         return (f"{mine.changed_unpicked:,} tokens that were not picked (label -100) changed: only picked tokens are "
                 f"shown as {mask} or a random token")
-    if mine.random >= 20 and mine.random_ids < mine.random / 2:
+    if mine.random >= 20 and mine.random_ids < min(mine.random / 2, 100):  # a few ids, used again and again
         return (f"your {mine.random:,} random tokens hold only {mine.random_ids} different id(s): draw each from the "
                 "whole vocabulary, torch.randint(len(tokenizer), ...)")
     if mine.random >= 20 and mine.random_top < len(tokenizer) // 2:  # all 20 in the lower half: 1 in a million

@@ -59,19 +59,23 @@ def _canvas(width: float, height: float):
     return fig, ax
 
 
-def _box(ax, x, y, width, height, text, fill="#FFFFFF", edge="#333333", bold=False, hatch=None):
+def box(ax, x, y, width, height, text, fill="#FFFFFF", edge="#333333", bold=False, hatch=None, rounding=0.08,
+        line=1.2, linespacing=1.2):
+    """A rounded box at (x, y), ``text`` centred in it; bold boxes have a thick edge and bold text (every drawing of
+    ``utils``: these schematics and ``diagrams``' architecture)."""
     from matplotlib.patches import FancyBboxPatch
 
-    ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0,rounding_size=0.08", facecolor=fill,
-                                edgecolor=edge, linewidth=2.5 if bold else 1.2, hatch=hatch))
+    ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle=f"round,pad=0,rounding_size={rounding}",
+                                facecolor=fill, edgecolor=edge, linewidth=2.5 if bold else line, hatch=hatch))
     if text:
         ax.text(x + width / 2, y + height / 2, text, ha="center", va="center", fontsize=STYLE["font.size"],
-                fontweight="bold" if bold else "normal")
+                fontweight="bold" if bold else "normal", linespacing=linespacing)
 
 
-def _arrow(ax, start, end, colour="#333333", width=1.5):
+def arrow(ax, start, end, colour="#333333", width=1.5, head=16, gap=2):
+    """An arrow from ``start`` to ``end``, ``gap`` points short of each."""
     ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color=colour, lw=width,
-                                                          mutation_scale=16, shrinkA=2, shrinkB=2))
+                                                          mutation_scale=head, shrinkA=gap, shrinkB=gap))
 
 
 @_styled
@@ -87,9 +91,9 @@ def shift_figure(tokens: list[str]):
     ax.text(0.05, 0.6, "is scored on", va="center")
     for i, (read, target) in enumerate(pairs):
         x = left + i * cell
-        _box(ax, x, 1.85, cell - 0.15, 0.7, token_label(read), fill=COMPUTED, edge=OKABE_ITO[0])
-        _box(ax, x, 0.25, cell - 0.15, 0.7, token_label(target), fill=CACHED, edge=OKABE_ITO[1])
-        _arrow(ax, (x + (cell - 0.15) / 2, 1.85), (x + (cell - 0.15) / 2, 0.95))
+        box(ax, x, 1.85, cell - 0.15, 0.7, token_label(read), fill=COMPUTED, edge=OKABE_ITO[0])
+        box(ax, x, 0.25, cell - 0.15, 0.7, token_label(target), fill=CACHED, edge=OKABE_ITO[1])
+        arrow(ax, (x + (cell - 0.15) / 2, 1.85), (x + (cell - 0.15) / 2, 0.95))
         ax.text(x + (cell - 0.15) / 2, 2.85, f"position {i}", ha="center", va="center", color="#555555")
     ax.text(left, 3.4, "position t sees tokens 0 to t (the causal mask) and is scored on token t + 1", va="center")
     alt = (f"Two rows of {len(pairs)} boxes: the model reads the tokens {quoted(tokens[:-1])} (top), and at each "
@@ -110,7 +114,7 @@ def _chunk_row(ax, y: float, n: int, context_length: int, marks: list[int]) -> t
         if i and chunk > shown[i - 1] + 1:
             ax.text(x + 0.45 * unit, y + 0.3, "…", ha="center", va="center")
             x += 0.9 * unit
-        _box(ax, x, y, unit * 0.94, 0.6, "", fill=COMPUTED, edge=OKABE_ITO[0])
+        box(ax, x, y, unit * 0.94, 0.6, "", fill=COMPUTED, edge=OKABE_ITO[0])
         for m in marks:
             if m // context_length == chunk:
                 ax.plot([x + unit * (m % context_length) / context_length] * 2, [y - 0.1, y + 0.7], color="#000000",
@@ -119,7 +123,7 @@ def _chunk_row(ax, y: float, n: int, context_length: int, marks: list[int]) -> t
     if full and shown[-1] < full - 1:
         x += 0.9 * unit
     if tail:
-        _box(ax, x, y, max(unit * tail / context_length, 0.04), 0.6, "", fill=DROPPED, edge=OKABE_ITO[3], hatch="//")
+        box(ax, x, y, max(unit * tail / context_length, 0.04), 0.6, "", fill=DROPPED, edge=OKABE_ITO[3], hatch="//")
         for m in marks:
             if m >= full * context_length:
                 ax.plot([x + unit * (m - full * context_length) / context_length] * 2, [y - 0.1, y + 0.7],
@@ -283,7 +287,7 @@ def beam_figure(tree: list[list[Candidate]], decode) -> tuple:
     column, row = 3.0, 1.0
     fig, ax = _canvas(2.0 + column * len(tree) + 0.3, row * most + 1.2)
     height = row * most
-    _box(ax, 0.1, height / 2 + 0.25, 1.6, 0.7, "prompt", bold=True)
+    box(ax, 0.1, height / 2 + 0.25, 1.6, 0.7, "prompt", bold=True)
     kept_points = [(1.7, height / 2 + 0.6)]
     for s, step in enumerate(tree):
         x = 2.0 + column * s + 0.5
@@ -292,9 +296,9 @@ def beam_figure(tree: list[list[Candidate]], decode) -> tuple:
         for place, i in enumerate(shown):
             c = step[i]
             y = height - (place + 0.5) * height / len(step) + 0.25
-            _box(ax, x, y - 0.35, column - 0.7, 0.7, f"{token_label(decode(c.token))}  {c.score:.2f}",
+            box(ax, x, y - 0.35, column - 0.7, 0.7, f"{token_label(decode(c.token))}  {c.score:.2f}",
                  fill=COMPUTED if c.kept else PAD, edge=OKABE_ITO[0] if c.kept else "#AAAAAA", bold=c.kept)
-            _arrow(ax, kept_points[c.parent], (x, y), colour="#333333" if c.kept else "#AAAAAA", width=1.2)
+            arrow(ax, kept_points[c.parent], (x, y), colour="#333333" if c.kept else "#AAAAAA", width=1.2)
             if c.kept:
                 points.append((-c.score, i, (x + column - 0.7, y)))
         ax.text(x + (column - 0.7) / 2, height + 0.75, f"step {s + 1}", ha="center", va="center", color="#555555")
@@ -326,14 +330,14 @@ def corruption_figure(original: list[str], shown: list[str], labels: list[int], 
         for c, p in enumerate(range(start, min(start + per_row, len(original)))):
             x = 1.2 + cell * c
             fill, edge = KIND_COLOURS[kinds[p]]
-            _box(ax, x, y + 0.65, cell - 0.12, 0.6, token_label(shown[p]), fill=fill, edge=edge,
+            box(ax, x, y + 0.65, cell - 0.12, 0.6, token_label(shown[p]), fill=fill, edge=edge,
                  bold=kinds[p] is not None)
             ax.text(x + (cell - 0.12) / 2, y + 0.25, "-100" if kinds[p] is None else token_label(original[p]),
                     ha="center", va="center", color="#999999" if kinds[p] is None else "#000000")
     top = 1.7 * len(starts) + 0.55
     for x, (kind, name) in zip((1.2, 4.4, 7.6), (("mask", mask_token), ("random", "random"),
                                                  ("kept", "unchanged"))):
-        _box(ax, x, top - 0.25, 0.5, 0.5, "", *KIND_COLOURS[kind])
+        box(ax, x, top - 0.25, 0.5, 0.5, "", *KIND_COLOURS[kind])
         ax.text(x + 0.65, top, f"picked: {name}", va="center")
     counts = {kind: kinds.count(kind) for kind in ("mask", "random", "kept")}
     picked = [f"{quoted([original[p]])} as {quoted([shown[p]])}" for p in range(len(kinds)) if kinds[p]]

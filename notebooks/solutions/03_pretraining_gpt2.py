@@ -165,7 +165,7 @@ class MyGPT(nn.Module):
         return SimpleNamespace(logits=logits, loss=loss)
 
 
-# exercise 7's answer cell starts with what its classes use
+# exercise 7's first answer cell (MyBlock) starts with what both its classes use
 MY_GPT_IMPORTS = """import math
 from types import SimpleNamespace
 
@@ -189,6 +189,7 @@ SOLUTIONS = {
     "c51": (body(dropout), "you predicted 0.20"),  # right or not: whatever the smoke run measures
     "c48": (body(more_data), "you predicted True"),  # right or not: whatever the smoke run measures
     "0a2c4e70": (body(own_loop), "You predicted False: the loop's model ended at"),  # whatever the smoke run measures
-    "e7a1c3f5": (MY_GPT_IMPORTS + cell(MyBlock, MyGPT), "Correct: your GPT trains as GPT-2 does"),
+    "e7a1c3f5": (MY_GPT_IMPORTS + cell(MyBlock), "Correct: your MyBlock gives GPT-2's first block's output"),
+    "e7a1c3fc": (cell(MyGPT), "Correct: your GPT trains as GPT-2 does"),
     "b7e31c02": (body(byte_run), "You predicted False"),  # right or not: whatever the smoke run measures
 }
