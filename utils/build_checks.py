@@ -232,10 +232,11 @@ def lens_in_use(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tens
 
 
 def lens_layers(lens: list[torch.Tensor], final_choice: int) -> set[int]:
-    """The layers the lens table and grid show: about ten, evenly spaced, the output (the last entry of ``lens``, one
-    probability vector per layer), and the first from which ``final_choice`` stays the lens's top token."""
-    layers = len(lens) - 1
-    return {*range(0, layers, max(1, layers // 10)), layers, lens_settles(lens, final_choice)}
+    """The layers the lens table and grid show: at most eight, evenly spaced from 0, the output (the last entry of
+    ``lens``, one probability vector per layer), the first from which ``final_choice`` stays the lens's top token, and
+    the one before it (where something else was on top): at most 11 rows, so that the table fits a slide."""
+    layers, settles = len(lens) - 1, lens_settles(lens, final_choice)
+    return {*range(0, layers, -(-layers // 8)), layers, settles, max(settles - 1, 0)}
 
 
 def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tokenizer) -> None:

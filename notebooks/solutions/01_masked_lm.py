@@ -66,7 +66,8 @@ def my_softmax(z):
 
 def my_mlm_head(h, head):
     x = head.activation(h @ head.dense_weight.T + head.dense_bias)  # the dense layer, then GELU (in BERT)
-    x = (x - x.mean()) / torch.sqrt(x.var(-1, correction=0) + head.norm_eps)  # LayerNorm divides by n, not n - 1
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, correction=0)  # LayerNorm divides by n, not n - 1
+    x = (x - mean) / torch.sqrt(var + head.norm_eps)
     x = x * head.norm_weight + head.norm_bias
     return x @ head.decoder_weight.T + head.decoder_bias  # one dot product per vocabulary entry
 
@@ -105,7 +106,7 @@ def a_sentence_of_your_own():
 
 def words_after_the_blank():
     global my_text, my_blank_changes
-    my_text = f"Life is like a {tokenizer.mask_token} of wine."
+    my_text = f"Life is like a {tokenizer.mask_token} of paper."  # a piece of paper: the top word can change
     my_blank_changes = True  # every token attends to every other: the blank reads the words after it
 
 
