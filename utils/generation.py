@@ -168,7 +168,7 @@ def _traced_once(loop, model, prompt_ids, max_new_tokens: int, candidates: int) 
     """``loop(prompt_ids, max_new_tokens)``'s answer, and a ``Step`` for each forward pass it made through ``model``."""
     steps, started = [], []
     # as in _decode_once: the model computes the last position's scores alone (the loop reads no others), so that
-    # the re-fed loop's extra time is its recomputed keys and values, not the output layer on unread positions
+    # the re-fed loop's extra time is its re-run of the earlier tokens, not the output layer on unread positions
     last_only = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     def before(module, args, kwargs):

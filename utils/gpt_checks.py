@@ -89,9 +89,8 @@ def _block_problem(block, index: int, x: torch.Tensor, expected: torch.Tensor) -
                    f"got {describe(got)}."
         if torch.allclose(got, x):
             return "Not quite: MyBlock.forward returns its input unchanged: add attention, then the MLP."
-        moved = x.clone()
-        moved[:, -1] += torch.linspace(-1, 1, x.shape[-1], device=x.device)  # another last position (not a constant:
-        # LayerNorm would remove it); nothing before it may move
+        moved = x.clone()  # another last position, by a shift LayerNorm does not undo: nothing before it may move
+        moved[:, -1] += torch.linspace(-1, 1, x.shape[-1], device=x.device)
         later = block(moved)
         if isinstance(later, torch.Tensor) and not torch.allclose(later[:, :-1], got[:, :-1], atol=TOLERANCE):
             return f"Not quite: block {index} differs from GPT-2's: {BLOCK_SLIPS['no mask']}."
