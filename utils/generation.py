@@ -117,12 +117,17 @@ def _step(logits: torch.Tensor, candidates: int, tokens_fed: int, seconds: float
     return Step(list(zip(top.indices.tolist(), top.values.tolist())), int(probs.argmax()), tokens_fed, seconds)
 
 
+def _last_position_only(model) -> dict:
+    """The keyword that has ``model`` compute the last position's scores alone, where it takes one: the decoding loops
+    read no others, so (as in ``generate``) the cache's speed-up is the cache's, not the output layer's on positions
+    nobody reads."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+
 def _decode_once(model, ids: torch.Tensor, max_new_tokens: int, use_cache: bool, candidates: int) -> Decoded:
     result = Decoded(prompt_ids=ids[0].tolist())
     past, feed = None, ids
-    # only the last position's scores are read: both loops compute those alone, as generate does, so that the
-    # cache's speed-up is the cache's, not the output layer's on positions nobody reads
-    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    last_only = _last_position_only(model)
     for _ in range(max_new_tokens):
         started = time.perf_counter()
         out = model(input_ids=feed, past_key_values=past, use_cache=use_cache, **last_only)
@@ -167,16 +172,12 @@ def traced_decode(loop, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
 def _traced_once(loop, model, prompt_ids, max_new_tokens: int, candidates: int) -> tuple[object, list[Step]]:
     """``loop(prompt_ids, max_new_tokens)``'s answer, and a ``Step`` for each forward pass it made through ``model``."""
     steps, started = [], []
-    # as in _decode_once: the model computes the last position's scores alone (the loop reads no others), so that
-    # the re-fed loop's extra time is its re-run of the earlier tokens, not the output layer on unread positions
-    last_only = "logits_to_keep" in inspect.signature(model.forward).parameters
+    last_only = _last_position_only(model)
 
     def before(module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
         started.append((time.perf_counter(), ids.shape[-1] if isinstance(ids, torch.Tensor) else 0))
-        if last_only and "logits_to_keep" not in kwargs:
-            return args, {**kwargs, "logits_to_keep": 1}
-        return None
+        return (args, last_only | kwargs) if last_only.keys() - kwargs.keys() else None
 
     def after(module, args, kwargs, out):
         seconds = time.perf_counter() - started[-1][0]
