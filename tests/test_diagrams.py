@@ -32,6 +32,21 @@ def tiny_llama():
                                         num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=16))
 
 
+def full_size(model_class, config):
+    """A model at a real checkpoint's size, weights not allocated: its numbers are the longest the boxes hold."""
+    with torch.device("meta"):
+        return model_class(config)
+
+
+FULL_SIZE = {  # bert-base-uncased, gpt2 and the offline causal stand-in's shapes
+    "bert-base": lambda: full_size(BertForMaskedLM, BertConfig()),
+    "gpt2": lambda: full_size(GPT2LMHeadModel, GPT2Config()),
+    "smollm2-135m": lambda: full_size(LlamaForCausalLM, LlamaConfig(
+        vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+        num_key_value_heads=3, tie_word_embeddings=True)),
+}
+
+
 def texts(steps):
     return "\n".join(step.text for step in steps)
 
@@ -52,7 +67,8 @@ def test_gpt2_is_drawn_normalising_before_each_half_with_learned_positions():
     assert "Decoder layer × 5" in texts(path) and "301 scores" in texts(path) and "token + position" in texts(path)
     assert [step.kind for step in layer] == ["norm", "attention", "add", "norm", "mlp", "add"]
     assert layer[0].text == layer[3].text == "LayerNorm"
-    assert "6 heads × 8" in layer[1].text and "48 → 192 → 48" in layer[4].text  # GPT-2's MLP: 4 x the width
+    assert "6 heads × 8, then W_o" in layer[1].text  # the heads' outputs, joined by the output projection
+    assert "48 → 192 → 48" in layer[4].text  # GPT-2's MLP: 4 x the width
     assert "tied" in texts(path)
     assert [i for i, step in enumerate(layer) if step.opens_half] == [0, 3]  # the second half reads the first's sum
 
@@ -66,11 +82,13 @@ def test_a_llama_style_model_is_drawn_with_rmsnorm_rope_shared_keys_and_a_gated_
     _, path, layer = architecture_steps(tiny_llama())
     assert "token only" in texts(path) and "Decoder layer × 7" in texts(path)
     assert layer[0].text == layer[3].text == "RMSNorm"
-    assert "6 heads × 6" in layer[1].text and "2 key/value heads" in layer[1].text and "RoPE" in layer[1].text
+    assert "6 heads × 6, then W_o" in layer[1].text and "2 key/value heads" in layer[1].text
+    assert "RoPE" in layer[1].text
     assert "gated MLP" in layer[4].text and "36 → 70 → 36" in layer[4].text
 
 
-@pytest.mark.parametrize("make", [tiny_bert, tiny_gpt2, tiny_llama])
+@pytest.mark.parametrize("make", [tiny_bert, tiny_gpt2, tiny_llama, *FULL_SIZE.values()],
+                         ids=["tiny-bert", "tiny-gpt2", "tiny-llama", *FULL_SIZE])
 def test_every_text_fits_inside_its_box_at_a_font_that_reads_on_a_projector(make):
     from matplotlib.patches import FancyBboxPatch
     from matplotlib.text import Text
@@ -85,9 +103,11 @@ def test_every_text_fits_inside_its_box_at_a_font_that_reads_on_a_projector(make
     for text in drawn:
         extent = text.get_window_extent(renderer)
         assert fig.bbox.x0 <= extent.x0 and extent.x1 <= fig.bbox.x1 and extent.y1 <= fig.bbox.y1
-        if text.get_text() != title:
-            assert any(b.x0 < extent.x0 and extent.x1 < b.x1 and b.y0 < extent.y0 and extent.y1 < b.y1
-                       for b in boxes), f"{text.get_text()!r} spills out of its box"
+        if text.get_text() != title:  # its box: the smallest round its centre (the layer's frame holds them all)
+            own = min((b for b in boxes if b.x0 < extent.x0 + extent.width / 2 < b.x1
+                       and b.y0 < extent.y0 + extent.height / 2 < b.y1), key=lambda b: b.width * b.height)
+            assert own.x0 < extent.x0 and extent.x1 < own.x1 and own.y0 < extent.y0 and extent.y1 < own.y1, (
+                f"{text.get_text()!r} spills out of its box")
     for patch in boxes:  # every box and the layer's frame, whole on the page
         assert fig.bbox.x0 <= patch.x0 and patch.x1 <= fig.bbox.x1
         assert fig.bbox.y0 <= patch.y0 and patch.y1 <= fig.bbox.y1
@@ -99,7 +119,7 @@ def test_the_alt_text_carries_every_step():
     _, alt = architecture_figure(tiny_llama())
     for step in path + layer:
         assert all(line in alt for line in step.text.splitlines()), step
-    assert "heads × 6, 2 key/value heads; RoPE" in alt and "W_up, 36 → 70" in alt  # each box's lines joined
+    assert "heads × 6, then W_o, 2 key/value heads; RoPE" in alt and "W_up, 36 → 70" in alt  # each box's lines joined
     assert ",," not in alt and "\n" not in alt
 
 

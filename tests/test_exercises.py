@@ -63,8 +63,8 @@ def test_verdict_turns_any_exception_into_one_line(capsys):
         print("fine")
     said = capsys.readouterr().out.splitlines()
     assert said == ["Not quite: your code raised ZeroDivisionError: division by zero (fix it, run its cell, then "
-                    "this one again)", "Not quite: name 'undefined_name' is not defined. Run your answer's cell "
-                    "first (and the cells above it).", "fine"]
+                    "this one again)", "Not quite: name 'undefined_name' is not defined. Run the cells above this "
+                    "one first (Run > Run All Above Selected Cell).", "fine"]
     with pytest.raises(KeyboardInterrupt), exercises.verdict():  # a student's Ctrl-C still stops the cell
         raise KeyboardInterrupt
 

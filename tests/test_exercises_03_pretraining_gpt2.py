@@ -501,8 +501,8 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "predict True or False; got 2.5", id="own loop: a number"),
     pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = None\nown_evaluations = [(4, 3.0)]", WRONG,
                  "Not answered yet", id="own loop: not answered"),
-    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = True\nown_evaluations = []", WRONG,
-                 "Run the training cell above first", id="own loop: the loop returned no evaluations"),
+    pytest.param(OWN_LOOP_CHECK, "my_loop_under_unigram = True\ndel own_evaluations", WRONG,
+                 "Run the cells above this one first", id="own loop: the training cell not run"),
 ]
 
 

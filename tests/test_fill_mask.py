@@ -127,6 +127,18 @@ def test_the_mean_change_comes_with_twice_its_standard_error(before, after, chan
     assert got == pytest.approx((change, margin))
 
 
+def test_blanks_of_one_sentence_count_as_one_draw():
+    before, after = torch.ones(4), torch.tensor([2.0, 2.0, 0.0, 0.0])  # changes +1, +1, -1, -1
+    alone = mean_change(before, after)  # four draws: sd √(4/3), standard error √(1/3)
+    assert alone == pytest.approx((0.0, 2 * (1 / 3) ** 0.5))
+    # two sentences of two blanks each, moving together: two draws, deviations summed per sentence (2, -2),
+    # variance 2/1 * 8 / 4² = 1: the margin is 2, wider than four independent blanks give
+    assert mean_change(before, after, torch.tensor([0, 0, 1, 1])) == pytest.approx((0.0, 2.0))
+    # each blank its own sentence: the plain standard error
+    assert mean_change(before, after, torch.tensor([3, 1, 2, 0])) == pytest.approx(alone)
+    assert mean_change(before, after, torch.tensor([5, 5, 5, 5])) == pytest.approx((0.0, float("inf")))  # one draw
+
+
 def test_blank_groups_split_the_blanks_by_their_labels_and_report_each_group_s_change(bert_tokenizer, tiny_bert):
     sentences, unseen = ["The cat sat.", "Run, Forrest, run!"], ["A dog barked.", "It rained."]
     batch = one_blank_each(bert_tokenizer, sentences)
@@ -141,6 +153,7 @@ def test_blank_groups_split_the_blanks_by_their_labels_and_report_each_group_s_c
     after = (before[0] - 1.0, before[1] + 0.5)  # the trained and the other blanks fall by 1, the unseen rise by 0.5
     table = groups.table(before, after, 30_522).splitlines()
     assert table[0].endswith("(a uniform guess: ln 30,522 = 10.33),") and len(table) == 5
+    assert groups.sentence_of[1].tolist() == [s for s, _ in blank_sources(bert_tokenizer, unseen)]
     trained = before[0][groups.trained]
     assert table[2].split() == ["the", "blanks", "the", "steps", "trained", "3", "blanks", f"{trained.mean():.2f}",
                                 "->", f"{trained.mean() - 1:.2f}", "(-1.00", "±", "0.00:", "fell)"]

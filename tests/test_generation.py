@@ -15,6 +15,7 @@ from utils.generation import (
     continuation_log_probability,
     encode_prompt,
     greedy_decode,
+    prompt_remembered,
     repeated_pairs,
     step_notes,
     step_table,
@@ -307,3 +308,28 @@ def test_caught_warnings_keeps_generate_s_right_padding_warning_off_stderr(tiny_
         tiny_gpt2.generate(**tokenizer(PROMPTS, return_tensors="pt", padding=True), max_new_tokens=2, do_sample=False,
                            pad_token_id=tokenizer.eos_token_id)
     assert quiet == []
+
+
+def test_a_remembered_prompt_runs_its_pass_once_and_hands_out_copies(tiny_gpt2):
+    prompt, other = torch.tensor([[464, 3290, 318]]), torch.tensor([[464, 3290, 319]])
+    passes = []
+    hook = tiny_gpt2.transformer.register_forward_hook(lambda *_: passes.append(1))
+    try:
+        with torch.no_grad():
+            expected = tiny_gpt2(prompt, use_cache=True)
+        passes.clear()
+        with prompt_remembered(tiny_gpt2, prompt):
+            first = tiny_gpt2(prompt, use_cache=True)
+            first.past_key_values.update(torch.ones(1, 2, 1, 16), torch.ones(1, 2, 1, 16), 0)  # a loop's next step
+            second = tiny_gpt2(input_ids=prompt.clone(), use_cache=True)
+            assert len(passes) == 1  # the same prompt, the same arguments: one pass
+            assert torch.equal(second.logits, expected.logits) and second.logits.requires_grad is False
+            assert second.past_key_values.get_seq_length() == 3  # a copy: the first caller's step changed nothing
+            tiny_gpt2(other)  # another text, a cache passed in, other arguments: each runs the model
+            tiny_gpt2(prompt, past_key_values=expected.past_key_values)
+            tiny_gpt2(prompt, use_cache=False)
+            assert len(passes) == 4
+    finally:
+        hook.remove()
+    assert "forward" not in vars(tiny_gpt2)  # the model's own forward again, with its gradient
+    assert tiny_gpt2(prompt).logits.requires_grad

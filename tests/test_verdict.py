@@ -47,8 +47,11 @@ def raises(error):
     (raises(ValueError("x" * 10_000)), "x" * 200),
     (raises(NameError("name 'my_softmax' is not defined")), "Not quite: name 'my_softmax' is not defined. Run your "
                                                             "answer's cell first"),
+    (raises(NameError("name 'speedup' is not defined", name="speedup")), "Not quite: name 'speedup' is not "
+                                                                         "defined. Run the cells above this one first"),
 ], ids=["an unprintable error", "sys.exit", "a tensor on meta", "item on meta", "an ambiguous array",
-        "an id outside the vocabulary", "a very long message", "a name not defined yet"])
+        "an id outside the vocabulary", "a very long message", "an answer not defined yet",
+        "a cell above not run yet"])
 def test_any_error_is_one_line_that_says_what_it_means(body, line):
     out = said(body)
     assert line in out and out.count("\n") == 1 and len(out) < 500, out

@@ -74,7 +74,7 @@ def _ran_then_other(problems) -> tuple[str | None, str]:
 
 
 def filter_verdict(my_filter: Callable, last: torch.Tensor, notebook_globals: dict) -> str:
-    """Exercise 4: ``my_filter(logits, temperature, top_k, top_p)`` at five settings, against
+    """Exercise 5: ``my_filter(logits, temperature, top_k, top_p)`` at five settings, against
     ``utils.sampling.filtered_probabilities``, which (with ``generate``'s logits warpers) is refused meanwhile."""
     settings = [(1.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 10, 1.0), (1.0, 0, 0.9), (1.5, 50, 0.8)]  # temperature, k, p
     with without(*filters_itself(notebook_globals)):

@@ -1,8 +1,8 @@
 """Notebook 2's check cells for decoding, kept out of the cells' sight: greedy decoding and the probability of a
 continuation (exercises 1a, 1b), several prompts decoded at once (exercise 1c), greedy decoding with the KV cache
-(exercise 2) and the tokens it saves (exercise 3), the sampling loop (exercise 5), a temperature at which sampling is
-greedy (exercise 6), beam search (exercise 7) (the predictions: ``utils.prediction_checks``). Each returns the line
-the check cell prints, whatever the answer."""
+(exercise 2) and the tokens it saves (exercise 3), a temperature at which sampling is greedy (exercise 4), the
+sampling loop (exercise 6), beam search (exercise 7) (the predictions: ``utils.prediction_checks``). Each returns the
+line the check cell prints, whatever the answer."""
 
 from __future__ import annotations
 
@@ -248,7 +248,7 @@ SAMPLING_SETTINGS = [(0.8, 0, 1.0), (1.0, 20, 0.9)]  # (temperature, top_k, top_
 
 
 def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: int) -> str:
-    """Exercise 5: ``my_sample(prompt_ids, n, temperature, top_k, top_p)`` against ``generate(do_sample=True)`` from
+    """Exercise 6: ``my_sample(prompt_ids, n, temperature, top_k, top_p)`` against ``generate(do_sample=True)`` from
     the same seed, token for token, at each of ``SAMPLING_SETTINGS``: the prompt's ids and n new ones (generate may
     stop early at the end-of-text token; the student's loop need not)."""
     prompt_length = start["input_ids"].shape[-1]
@@ -289,19 +289,19 @@ def sampling_verdict(my_sample, model, start, n: int, pad_token_id: int, seed: i
             "argmax replaced by a draw from the filtered distribution.")
 
 
-DRAWS = 400  # first tokens drawn to test a sampler that draws other tokens than generate's: half a minute on a CPU
+DRAWS = 400  # first tokens drawn to test a sampler that draws other tokens than generate's (one forward pass)
 
 
 def _draws_fit(my_sample, model, start, temperature, top_k, top_p) -> tuple[bool, str]:
     """(do ``DRAWS`` first tokens of ``my_sample`` follow the filtered distribution?, the chi-squared test's numbers):
     tokens expected fewer than 5 times are pooled; the bound is the 0.1% point (Wilson-Hilferty)."""
-    print(f"Your draws differ from generate's: drawing {DRAWS} first tokens with your sampler to test them "
-          "(about half a minute)...", flush=True)
+    print(f"Your draws differ from generate's: drawing {DRAWS} first tokens with your sampler to test them", flush=True)
     n = start["input_ids"].shape[-1]
     with torch.no_grad():
         p = filtered_probabilities(model(**start).logits[0, -1].float(), temperature, top_k, top_p).double()
     counts = torch.zeros_like(p)
-    with without((model, "generate"), *on_its_classes(model, "generate")):
+    refused = without((model, "generate"), *on_its_classes(model, "generate"))
+    with refused, generation.prompt_remembered(model, start["input_ids"]):  # the prompt's pass runs once
         for _ in range(DRAWS):
             ids = token_ids(my_sample(start["input_ids"], 1, temperature, top_k, top_p))
             if ids is None or len(ids) <= n or not 0 <= ids[n] < len(p):
@@ -337,7 +337,7 @@ def _how_drawn(model, ids: list[int], prompt_length: int, temperature, top_k, to
 
 
 def temperature_verdict(answer, model, start, decoded, pad_token_id: int, seed: int) -> str:
-    """Exercise 6: a temperature at which seeded sampling (no top-k or top-p) gives ``decoded``'s greedy tokens, and
+    """Exercise 4: a temperature at which seeded sampling (no top-k or top-p) gives ``decoded``'s greedy tokens, and
     how much of the probability the favourite holds, at that temperature, at every step of the greedy path."""
     if answer is None:
         return NOT_ANSWERED

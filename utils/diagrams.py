@@ -84,7 +84,7 @@ def architecture_steps(model) -> tuple[str, list[Step], list[Step]]:
     mlp = (f"MLP (GELU):\n{c.hidden_size} → {width:,} → {c.hidden_size}" if gpt2 else
            f"gated MLP: SiLU(x W_gate) * x W_up,\n{c.hidden_size} → {width:,} → {c.hidden_size}")
     layer = [Step(norm, "norm", True),
-             Step(f"Causal self-attention: {heads} heads × {size}\n{sees}", "attention"),
+             Step(f"Causal attention: {heads} heads × {size}, then W_o\n{sees}", "attention"),
              Step("+ the layer's input (residual)", "add"), Step(norm, "norm", True), Step(mlp, "mlp"),
              Step("+ its input (residual)", "add")]
     return f"{type(model).__name__}: normalises before each half", path, layer
@@ -123,7 +123,7 @@ def architecture_figure(model):
             _box(ax, left, top - height, width, height, step)
             if i:
                 arrow(ax, (left + width / 2, tops[i - 1] - height), (left + width / 2, top), **ARROW)
-        inner_left, inner_width, inner_height, inner_gap = 5.95, 4.6, 0.62, 0.16  # the layer, opened up
+        inner_left, inner_width, inner_height, inner_gap = 5.45, 5.1, 0.62, 0.16  # the layer, opened up
         inner_tops = [4.9 - i * (inner_height + inner_gap) for i in range(len(layer))]
         frame_top, frame_bottom = inner_tops[0] + 0.35, inner_tops[-1] - inner_height - 0.25
         from matplotlib.patches import FancyBboxPatch

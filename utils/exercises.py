@@ -255,9 +255,12 @@ def verdict(limit: float = CHECK_SECONDS):
                   "then this one again.")
         except Rebuilt as error:
             print(f"Not quite: {error}.")
-        except NameError as error:
-            print(f"Not quite: {said(error).split(': ', 1)[-1]}. Run your answer's cell first (and the cells above "
-                  "it).")
+        except NameError as error:  # a name the check reads: an answer, or what a cell above makes
+            line, name = _your_line(error), getattr(error, "name", None) or str(error)  # a line: a slip in their code
+            where = ("Run your answer's cell first (and the cells above it)." if re.match(r"(name ')?my_", name) else
+                     "Run the cells above this one first (Run > Run All Above Selected Cell).")
+            print(f"Not quite: {said(error).split(': ', 1)[-1]}. "
+                  + (f"Fix it, run its cell, then this one again.{line}" if line else where))
         except (Exception, SystemExit) as error:  # noqa: BLE001 (a student's code raises anything; the check must not)
             print(f"Not quite: your code raised {said(error)} (fix it, run its cell, then this one again)"
                   + _your_line(error))

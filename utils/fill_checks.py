@@ -303,10 +303,12 @@ def guess_verdict(my_sentence, my_word, model, tokenizer: PreTrainedTokenizerBas
 
 
 def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizerBase, top_k: int,
-                       show_top: bool, changes=None) -> str:
+                       guess, changes=None) -> str:
     """Exercise 7: ``my_text`` changes only the words after ``text``'s blank, and the probabilities at the blank
-    move. ``show_top``: print both sentences' top ``top_k`` (once the student has guessed the top 5). ``changes``: the
-    student's prediction, True or False, that the probabilities at the blank change; nothing is shown before it."""
+    move. Both sentences' top ``top_k`` are printed once ``guess`` (the student's guess at the top 5, ``my_guess``)
+    is written. ``changes``: the student's prediction, True or False, that the probabilities at the blank change;
+    nothing is shown before it."""
+    show_top = isinstance(guess, str) and bool(guess.strip())
     if my_text is None:
         return NOT_ANSWERED
     if problem := right_side_problem(tokenizer, text, my_text):

@@ -106,12 +106,22 @@ def losses_per_blank(model: PreTrainedModel, blanks: dict[str, torch.Tensor]) ->
     return F.cross_entropy(logits[where].float(), blanks["labels"][where], reduction="none")
 
 
-def mean_change(before: torch.Tensor, after: torch.Tensor) -> tuple[float, float]:
+def mean_change(before: torch.Tensor, after: torch.Tensor,
+                sentences: torch.Tensor | None = None) -> tuple[float, float]:
     """The mean of ``after - before`` over paired blanks, and twice its standard error: a mean change within that
-    margin of 0 is no more than these blanks' spread gives by chance (infinite for fewer than two blanks)."""
+    margin of 0 is no more than these blanks' spread gives by chance. ``sentences`` (each blank's sentence index)
+    counts the sentences as the draws, not the blanks: the blanks of one sentence share its words, so need not move
+    independently (the cluster-robust standard error of a mean). Infinite for fewer than two draws."""
     change = (after - before).double()
-    margin = 2 * float(change.std()) / len(change) ** 0.5 if len(change) > 1 else float("inf")
-    return float(change.mean()) if len(change) else float("nan"), margin
+    if not len(change):
+        return float("nan"), float("inf")
+    groups = torch.arange(len(change)) if sentences is None else torch.as_tensor(sentences)
+    ids = groups.unique(return_inverse=True)[1]
+    draws = int(ids.max()) + 1
+    if draws < 2:
+        return float(change.mean()), float("inf")
+    sums = torch.zeros(draws, dtype=torch.float64).index_add_(0, ids, change - change.mean())  # each draw's deviation
+    return float(change.mean()), 2 * float((draws / (draws - 1) * (sums ** 2).sum()).sqrt()) / len(change)
 
 
 class BlankGroups:
@@ -122,7 +132,11 @@ class BlankGroups:
     def __init__(self, tokenizer: PreTrainedTokenizerBase, sentences: list[str], unseen: list[str],
                  labels: torch.Tensor):
         self.seen, self.unseen = one_blank_each(tokenizer, sentences), one_blank_each(tokenizer, unseen)
-        self.trained = torch.tensor([bool(labels[s, p] != -100) for s, p in blank_sources(tokenizer, sentences)])
+        sources = blank_sources(tokenizer, sentences)
+        self.trained = torch.tensor([bool(labels[s, p] != -100) for s, p in sources])
+        # each blank's sentence: (the batch's, the unseen ones'); the margins count sentences, not blanks
+        self.sentence_of = (torch.tensor([s for s, _ in sources]),
+                            torch.tensor([s for s, _ in blank_sources(tokenizer, unseen)]))
         self.names = ("the blanks the steps trained", "the same sentences' other blanks",
                       f"{len(unseen)} sentences it never saw")
 
@@ -133,12 +147,14 @@ class BlankGroups:
     def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
         """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± twice its
         standard error and, in words, whether it fell, rose or stayed within chance; under the uniform guess's ln V."""
-        pairs = ((before[0][self.trained], after[0][self.trained]), (before[0][~self.trained], after[0][~self.trained]),
-                 (before[1], after[1]))
+        seen = self.sentence_of[0]
+        pairs = ((before[0][self.trained], after[0][self.trained], seen[self.trained]),
+                 (before[0][~self.trained], after[0][~self.trained], seen[~self.trained]),
+                 (before[1], after[1], self.sentence_of[1]))
         lines = [f"every token hidden in turn: mean -ln p before -> after (a uniform guess: ln {vocab_size:,} = "
-                 f"{math.log(vocab_size):.2f}),", "and the mean change ± twice its standard error:"]
-        for name, (b, a) in zip(self.names, pairs):
-            shift, twice_se = mean_change(b, a)
+                 f"{math.log(vocab_size):.2f}),", "and the mean change ± twice its standard error (by sentence):"]
+        for name, (b, a, sentences) in zip(self.names, pairs):
+            shift, twice_se = mean_change(b, a, sentences)
             moved = "within chance" if abs(shift) <= twice_se else "fell" if shift < 0 else "rose"
             lines.append(f"  {name:<33} {len(b):>3} blanks  {b.mean():.2f} -> {a.mean():.2f}  ({shift:+.2f} ± "
                          f"{twice_se:.2f}: {moved})")

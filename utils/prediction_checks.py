@@ -78,9 +78,14 @@ def speedup_predicted(guess, where: str = "my_cache_speedup, above") -> bool:
     return True
 
 
-def speedup_verdict(guess, measured: float, tokens: int) -> str:
+def speedup_verdict(guess, measured: float | None, tokens: int) -> str:
     """The cache's speed-up predicted (a number, how many times faster) against the one ``measured`` over ``tokens``
-    new tokens: close when within a factor of 2 either way; otherwise the verdict says by how many times."""
+    new tokens (None: not timed yet): close when within a factor of 2 either way; otherwise the verdict says by how
+    many times."""
+    if guess is None:
+        return NOT_ANSWERED
+    if measured is None:
+        return "Run the two timing cells above first: they wait for your prediction."
     value = _times_faster(guess)
     if value is None:
         return f"Answer with a number above 0, how many times faster (got {describe(guess)})."

@@ -54,10 +54,10 @@ def describe_learning_rate(rates: list[tuple[int, float]]) -> str:
 
 
 def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps: int, top: float | None = None,
-                legend: bool = True, units: str = "nats"):
-    """Train and validation curves on ``ax`` (the loss in ``units``), the validation minimum marked with its value, one
-    horizontal line per baseline (label -> loss), each in its own style, and the legend outside the axes, to the right,
-    so that it covers no curve."""
+                legend: bool = True, units: str = "nats", bottom: float | None = None):
+    """Train and validation curves on ``ax`` (the loss in ``units``, from ``bottom`` to ``top`` where given), the
+    validation minimum marked with its value, one horizontal line per baseline (label -> loss), each in its own style,
+    and the legend outside the axes, to the right, so that it covers no curve."""
     if train:  # told apart by line style and markers, not colour alone
         ax.plot(*zip(*train), label="train loss", linestyle="-")
     if valid:
@@ -69,11 +69,9 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
                                                                    ((0, (4, 2, 1, 2, 1, 2)), "black"))):
         ax.axhline(value, color=colour, linestyle=style, linewidth=1.5, label=f"{label} ({value:.2f})")
     drawn = [*baselines.values()] + [v for _, v in train + valid if math.isfinite(v)]
-    top = top or max([*drawn, 0]) * 1.08 or 1
-    # from half a nat under the lowest line, rounded down (0 if that is near): an axis from 0 would squeeze gaps of
-    # tenths of a nat between a curve and a baseline into a sliver; 3% past the last step: a minimum there stays whole
-    bottom = max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
-    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel=f"cross-entropy loss ({units})", title=title)
+    top, bottom = top or max([*drawn, 0]) * 1.08 or 1, _bottom(drawn) if bottom is None else bottom
+    ax.set(xlim=(0, max(steps, 1) * 1.03), ylim=(bottom, top), ylabel=f"cross-entropy loss ({units})",
+           title=title)  # 3% past the last step: a minimum there stays whole
     if valid:  # the minimum's value beside it, where its label crosses no line and no curve
         label = f"{best:.2f} at step {best_step}"
         late = best_step > 0.6 * max(steps, 1)  # a late minimum's label goes left of it, an early one's right
@@ -85,6 +83,10 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
     if legend:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     _readable_ticks(ax)
+
+
+def _bottom(drawn: list[float]) -> float:  # half a nat under the lowest line, rounded down (0 if that is near):
+    return max(0.0, math.floor(min(drawn, default=0.0) - 0.5))  # from 0, gaps of tenths of a nat would be slivers
 
 
 def _free_rise(ax, point, label: str, side: int, lines: list[float], curves: list[list[tuple[int, float]]]) -> int:
@@ -138,25 +140,23 @@ def _readable_ticks(ax):
 def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
               own_baselines: dict[str, dict[str, float]] | None = None, same_scale: bool = True,
               units: dict[str, str] | None = None):
-    """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, with
-    the same top of the loss axis (``same_scale=False``: each panel its own, for losses in different units), the
-    ``baselines`` (label -> loss) on each, a run's ``own_baselines`` (title -> label -> loss) on its panel only, its
-    loss axis labelled with its ``units`` (title -> e.g. "nats per byte") where given, and its learning rate under
-    it."""
+    """(figure, alt text): finished runs side by side, each its ``trainer.state.log_history`` under its title, on one
+    loss axis (``same_scale=False``: each its own, for other units), the ``baselines`` (label -> loss) on each, a run's
+    ``own_baselines`` (title -> label -> loss) on its panel only, its ``units`` (title -> e.g. "nats per byte") on its
+    loss axis where given, and its learning rate under it."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
     from utils.figures import STYLE
 
-    own_baselines = own_baselines or {}
-    curves = {title: loss_curves(history) for title, history in runs.items()}
+    own_baselines, curves = own_baselines or {}, {title: loss_curves(history) for title, history in runs.items()}
 
-
-    def top_of(titles):
+    def loss_range(titles):  # (bottom, top) of a loss axis that shows every line and curve of these runs
         lines = [*baselines.values()] + [v for title in titles for v in own_baselines.get(title, {}).values()]
-        return max(lines + [v for title in titles for _, v in sum(curves[title], []) if math.isfinite(v)]) * 1.08
+        drawn = lines + [v for title in titles for _, v in sum(curves[title], []) if math.isfinite(v)]
+        return _bottom(drawn), max(drawn) * 1.08
 
-    top = top_of(list(runs))
+    shared = loss_range(list(runs))  # one range for all, so the panels compare at a glance (unless in other units)
     alt = [f"{len(runs)} training runs side by side, losses above and learning rates below"
            + ("." if same_scale else ", each panel's losses on its own scale.")]
     with plt.rc_context(STYLE):
@@ -165,9 +165,9 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
         for column, (title, history) in enumerate(runs.items()):
             train, valid = curves[title]
             steps = max((s for s, _ in train + valid), default=1)
-            draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps,
-                        top if same_scale else top_of([title]),
-                        legend=False)  # one top for all; each panel's own bottom, so small gaps stay visible
+            bottom, top = shared if same_scale else loss_range([title])
+            draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps, top,
+                        legend=False, bottom=bottom)
             if (units or {}).get(title):
                 axes[0, column].set_ylabel(f"loss ({units[title]})")
             draw_learning_rate(axes[1, column], learning_rates(history), steps)
