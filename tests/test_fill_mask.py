@@ -119,21 +119,28 @@ def test_each_blanks_loss_is_minus_ln_p_of_its_token_and_their_mean_is_the_model
 
 @pytest.mark.parametrize("before,after,change,margin", [
     ([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], -1.0, 0.0),  # the same change everywhere: no spread, no margin
-    ([1.0, 1.0], [2.0, 0.0], 0.0, 2.0),  # changes +1 and -1: sd √2, standard error 1
+    ([1.0, 1.0], [2.0, 0.0], 0.0, 12.71),  # changes +1 and -1: sd √2, standard error 1, t for 1 degree of freedom
     ([1.0], [0.5], -0.5, float("inf")),  # one blank says nothing about the spread
 ])
-def test_the_mean_change_comes_with_twice_its_standard_error(before, after, change, margin):
+def test_the_mean_change_comes_with_its_95_percent_margin(before, after, change, margin):
     got = mean_change(torch.tensor(before), torch.tensor(after))
     assert got == pytest.approx((change, margin))
 
 
+def test_the_margin_is_student_s_t_times_the_standard_error_near_twice_it_for_many_draws():
+    changes = torch.tensor([1.0, -1.0] * 20)  # 40 draws: sd √(40/39), standard error √(1/39)
+    assert mean_change(torch.zeros(40), changes) == pytest.approx((0.0, 2.0 * (1 / 39) ** 0.5))
+    six = torch.tensor([1.0, -1.0] * 3)  # 6 draws: t for 5 degrees of freedom, 2.57
+    assert mean_change(torch.zeros(6), six)[1] == pytest.approx(2.57 * (1 / 5) ** 0.5)
+
+
 def test_blanks_of_one_sentence_count_as_one_draw():
     before, after = torch.ones(4), torch.tensor([2.0, 2.0, 0.0, 0.0])  # changes +1, +1, -1, -1
-    alone = mean_change(before, after)  # four draws: sd √(4/3), standard error √(1/3)
-    assert alone == pytest.approx((0.0, 2 * (1 / 3) ** 0.5))
+    alone = mean_change(before, after)  # four draws: sd √(4/3), standard error √(1/3), t for 3 degrees: 3.18
+    assert alone == pytest.approx((0.0, 3.18 * (1 / 3) ** 0.5))
     # two sentences of two blanks each, moving together: two draws, deviations summed per sentence (2, -2),
-    # variance 2/1 * 8 / 4² = 1: the margin is 2, wider than four independent blanks give
-    assert mean_change(before, after, torch.tensor([0, 0, 1, 1])) == pytest.approx((0.0, 2.0))
+    # variance 2/1 * 8 / 4² = 1, t for 1 degree of freedom: wider than four independent blanks give
+    assert mean_change(before, after, torch.tensor([0, 0, 1, 1])) == pytest.approx((0.0, 12.71))
     # each blank its own sentence: the plain standard error
     assert mean_change(before, after, torch.tensor([3, 1, 2, 0])) == pytest.approx(alone)
     assert mean_change(before, after, torch.tensor([5, 5, 5, 5])) == pytest.approx((0.0, float("inf")))  # one draw

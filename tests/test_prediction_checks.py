@@ -53,13 +53,19 @@ def test_beam_beats_greedy_only_with_a_text_likelier_per_token(beats, per_token,
     (1.9, "You predicted 1.9x; this run measured 4.0x over 128 new tokens: 2.1 times too low. "
           "Re-feeding's cost grows with the text"),
     (8.5, "You predicted 8.5x; this run measured 4.0x over 128 new tokens: 2.1 times too high. The "
-          "cache cuts the tokens fed far more than the time: every pass still reads all the weights"),
+          "cache cuts the tokens fed far more than the time: each pass still reads every weight, and on a GPU "
+          "launches its kernels, whatever it feeds."),
+    (None, "Not answered yet."),
     (0, "Answer with a number above 0, how many times faster (got 0)."),
     (float("nan"), "Answer with a number above 0, how many times faster (got nan)."),
     ("quick", "Answer with a number above 0, how many times faster (got 'quick')."),
 ])
 def test_a_predicted_speed_up_is_close_within_a_factor_of_two(guess, said):
     assert speedup_verdict(guess, 4.0, 128).startswith(said)
+
+
+def test_a_speed_up_not_timed_yet_sends_the_student_to_the_timing_cells():
+    assert speedup_verdict(3, None, 128) == "Run the two timing cells above first: they wait for your prediction."
 
 
 @pytest.mark.parametrize("guess, shown, said", [

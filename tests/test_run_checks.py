@@ -135,8 +135,8 @@ def test_the_first_runs_shape_is_read_from_the_evaluations_and_a_prediction_from
 
 
 @pytest.mark.parametrize("train, valid, said_train, said_valid", [
-    (0.1, 10.0, "(close)", "(off by 0.6)"),
-    (1.0, "ten", "(off by a factor of 14.3)", "predict it as a finite number of nats (got 'ten')"),
+    (0.1, 10.0, "(close: right)", "(off by 0.6: not this time)"),
+    (1.0, "ten", "(off by a factor of 14.3: not this time)", "predict it as a finite number of nats (got 'ten')"),
     (-1, float("nan"), "(a cross-entropy loss is above 0)", "predict it as a finite number of nats (got nan)"),
 ])
 def test_each_predicted_loss_is_read_as_close_off_or_not_a_number(train, valid, said_train, said_valid):

@@ -106,12 +106,18 @@ def losses_per_blank(model: PreTrainedModel, blanks: dict[str, torch.Tensor]) ->
     return F.cross_entropy(logits[where].float(), blanks["labels"][where], reduction="none")
 
 
+# Student's t at 97.5% for 1-30 degrees of freedom: a 95% margin from few draws is wider than twice the standard error
+T_975 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.10,
+         2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04)
+
+
 def mean_change(before: torch.Tensor, after: torch.Tensor,
                 sentences: torch.Tensor | None = None) -> tuple[float, float]:
-    """The mean of ``after - before`` over paired blanks, and twice its standard error: a mean change within that
-    margin of 0 is no more than these blanks' spread gives by chance. ``sentences`` (each blank's sentence index)
-    counts the sentences as the draws, not the blanks: the blanks of one sentence share its words, so need not move
-    independently (the cluster-robust standard error of a mean). Infinite for fewer than two draws."""
+    """The mean of ``after - before`` over paired blanks, and its 95% margin: its standard error times Student's t for
+    the draws less one (about 2 for many draws, 2.57 for six): a mean change within that margin of 0 is no more than
+    these blanks' spread gives by chance. ``sentences`` (each blank's sentence index) counts the sentences as the
+    draws, not the blanks: the blanks of one sentence share its words, so need not move independently (the
+    cluster-robust standard error of a mean). Infinite for fewer than two draws."""
     change = (after - before).double()
     if not len(change):
         return float("nan"), float("inf")
@@ -121,7 +127,8 @@ def mean_change(before: torch.Tensor, after: torch.Tensor,
     if draws < 2:
         return float(change.mean()), float("inf")
     sums = torch.zeros(draws, dtype=torch.float64).index_add_(0, ids, change - change.mean())  # each draw's deviation
-    return float(change.mean()), 2 * float((draws / (draws - 1) * (sums ** 2).sum()).sqrt()) / len(change)
+    error = float((draws / (draws - 1) * (sums ** 2).sum()).sqrt()) / len(change)
+    return float(change.mean()), (T_975[draws - 2] if draws <= len(T_975) + 1 else 2.0) * error
 
 
 class BlankGroups:
@@ -145,17 +152,17 @@ class BlankGroups:
         return losses_per_blank(model, self.seen), losses_per_blank(model, self.unseen)
 
     def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
-        """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± twice its
+        """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± its 95% margin
         standard error and, in words, whether it fell, rose or stayed within chance; under the uniform guess's ln V."""
         seen = self.sentence_of[0]
         pairs = ((before[0][self.trained], after[0][self.trained], seen[self.trained]),
                  (before[0][~self.trained], after[0][~self.trained], seen[~self.trained]),
                  (before[1], after[1], self.sentence_of[1]))
         lines = [f"every token hidden in turn: mean -ln p before -> after (a uniform guess: ln {vocab_size:,} = "
-                 f"{math.log(vocab_size):.2f}),", "and the mean change ± twice its standard error (by sentence):"]
+                 f"{math.log(vocab_size):.2f}),", "and the mean change ± its 95% margin (by sentence):"]
         for name, (b, a, sentences) in zip(self.names, pairs):
-            shift, twice_se = mean_change(b, a, sentences)
-            moved = "within chance" if abs(shift) <= twice_se else "fell" if shift < 0 else "rose"
+            shift, margin = mean_change(b, a, sentences)
+            moved = "within chance" if abs(shift) <= margin else "fell" if shift < 0 else "rose"
             lines.append(f"  {name:<33} {len(b):>3} blanks  {b.mean():.2f} -> {a.mean():.2f}  ({shift:+.2f} ± "
-                         f"{twice_se:.2f}: {moved})")
+                         f"{margin:.2f}: {moved})")
         return "\n".join(lines)

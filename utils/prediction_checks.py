@@ -94,7 +94,7 @@ def speedup_verdict(guess, measured: float | None, tokens: int) -> str:
              "number of tokens: it is larger for long texts than for short ones.")
     if value > 2 * measured:  # the usual miss: the tokens fed fall far more than the time
         return (f"{said}{value / measured:.1f} times too high. The cache cuts the tokens fed far more than the time: "
-                "every pass still reads all the weights, however few tokens it feeds (the report's last line).")
+                "each pass still reads every weight, and on a GPU launches its kernels, whatever it feeds.")
     close = value >= measured / 2
     return said + ("within a factor of 2, close." if close else f"{measured / value:.1f} times too low.") + grows
 

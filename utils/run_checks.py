@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from utils import original_tutorial
-from utils.exercises import NOT_ANSWERED_HINT, close, describe, number, predicted, truth, words
+from utils.exercises import NOT_ANSWERED_HINT, PREDICT_FIRST, close, describe, number, predicted, truth, words
 
 _FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "lowers", "lowered", "lowering",
          "down", "improv", "better", "bottom", "downward", "minim", "low", "lowest", "trough")
@@ -52,12 +52,25 @@ def curve_shape(answer) -> str | None:
     return " then ".join(moves) or None
 
 
+def recitation_verdict(guess, recited: int, of: int = 16) -> str:
+    """The prediction made before training, how many of ``of`` tokens the model will recite, against the count
+    ``recited``: right within 2."""
+    if guess is None or (isinstance(guess, str) and not guess.strip()):
+        return PREDICT_FIRST.format(where="predicted_recited, before training")
+    value = number(guess)
+    if value is None or not 0 <= value <= of:
+        return f"Predict the recitation as a number of tokens from 0 to {of}; got {describe(guess)}."
+    off = abs(value - recited)
+    return (f"{'Right' if off <= 2 else 'Not this time'}: you predicted {value:g} of {of}; it recited {recited}"
+            + (" (within 2 counts as right)." if off <= 2 else f", {off:g} off."))
+
+
 def losses_verdict(final_train_guess, final_valid_guess, shape_guess, valid_log: list[tuple[int, float]],
                    final_train: float) -> str:
     """The first run's predictions (final training and validation loss, the validation curve's shape) against the
     run: ``valid_log`` its (step, validation loss) evaluations, ``final_train`` its last logged training loss. A loss
-    is close within 0.5 nats and a factor of 2 (near 0, half a nat is many times the loss); a curve moves where it
-    changes by more than 0.1 nats, so evaluation noise is no trend."""
+    is close, and right, within 0.5 nats and a factor of 2 (near 0, half a nat is many times the loss); a curve moves
+    where it changes by more than 0.1 nats, so evaluation noise is no trend."""
     (first_step, first), (best_step, best) = valid_log[0], min(valid_log, key=lambda sl: sl[1])
     final_valid = valid_log[-1][1]
     fell, rose = best < first - 0.1, final_valid > best + 0.1
@@ -73,8 +86,9 @@ def losses_verdict(final_train_guess, final_valid_guess, shape_guess, valid_log:
             continue
         guess = number(guess)
         off, factor = abs(guess - measured), max(guess, measured) / max(min(guess, measured), 1e-9)
-        said = ("a cross-entropy loss is above 0" if guess <= 0 else f"off by a factor of {factor:.1f}"
-                if factor > 2 and measured > 0 else "close" if off <= 0.5 else f"off by {off:.1f}")
+        said = ("a cross-entropy loss is above 0" if guess <= 0 else
+                f"off by a factor of {factor:.1f}: not this time" if factor > 2 and measured > 0 else
+                "close: right" if off <= 0.5 else f"off by {off:.1f}: not this time")
         shown = f"{measured:.3g}" if abs(measured) < 1 else f"{measured:.2f}"  # 0.0752, not 0.08 beside a factor 13.3
         lines.append(f"{what}: you predicted {guess:.2f}, measured {shown} ({said}).")
     said = curve_shape(shape_guess)  # "It goes down, then back up." -> "falls then rises"
