@@ -29,6 +29,11 @@ NOT_ANSWERED_HINT = "Not answered yet. (Stuck? Unfold a hint under the exercise.
 PREDICT_FIRST = "Write your prediction first (in {where}), then run this cell again."
 
 
+def unwritten(answer) -> bool:
+    """Whether a prediction is still to be written: None, or a blank text."""
+    return answer is None or (isinstance(answer, str) and not answer.strip())
+
+
 def predicted(*predictions, where: str = "the prediction cell above") -> bool:
     """Whether every prediction is written (not None, not blank); if not, says so in one line, and the reveal
     cell that asked shows nothing: students see no answer before they have committed to one.
@@ -37,7 +42,7 @@ def predicted(*predictions, where: str = "the prediction cell above") -> bool:
     ...     print(the answer)
     Write your prediction first (in the prediction cell above), then run this cell again.
     """
-    missing = [p for p in predictions if p is None or (isinstance(p, str) and not p.strip())]
+    missing = [p for p in predictions if unwritten(p)]
     if missing:
         print(PREDICT_FIRST.format(where=where))
     return not missing
@@ -68,7 +73,7 @@ def require_predictions(*predictions, where: str = "the prediction cell above") 
     >>> require_predictions(None)
     Write your predictions first (in the prediction cell above), then run this cell again.
     """
-    if any(p is None or (isinstance(p, str) and not p.strip()) for p in predictions):
+    if any(map(unwritten, predictions)):
         raise PredictFirst(f"Write your predictions first (in {where}), then run this cell again.")
 
 
@@ -79,7 +84,7 @@ NOT_A_WORD = ("{guess} is not a word: write your prediction as one word in quote
 def require_word(guess, where: str) -> None:
     """Stop the cell, and Run All, with one line (``PredictFirst``) unless ``guess`` is a written prediction of one
     word: for the cells that show the model's next word, which the rest of the notebook needs."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
+    if unwritten(guess):
         raise PredictFirst(PREDICT_FIRST.format(where=where))
     if not isinstance(guess, str):
         raise PredictFirst(NOT_A_WORD.format(guess=describe(guess), where=where))

@@ -29,6 +29,7 @@ from utils.exercises import (
     predicted,
     require_word,
     truth,
+    unwritten,
     without,
 )
 from utils.fill_mask import continuation_prefix, encode_masked, fill_mask
@@ -308,7 +309,7 @@ def right_side_verdict(my_text, text: str, model, tokenizer: PreTrainedTokenizer
     move. Both sentences' top ``top_k`` are printed once ``guess`` (the student's guess at the top 5, ``my_guess``)
     is written. ``changes``: the student's prediction, True or False, that the probabilities at the blank change;
     nothing is shown before it."""
-    show_top = isinstance(guess, str) and bool(guess.strip())
+    show_top = isinstance(guess, str) and not unwritten(guess)
     if my_text is None:
         return NOT_ANSWERED
     if problem := right_side_problem(tokenizer, text, my_text):

@@ -153,7 +153,8 @@ class BlankGroups:
 
     def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
         """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± its 95% margin
-        standard error and, in words, whether it fell, rose or stayed within chance; under the uniform guess's ln V."""
+        (``mean_change``, by sentence) and, in words, whether it fell, rose or stayed within chance; under the uniform
+        guess's ln V."""
         seen = self.sentence_of[0]
         pairs = ((before[0][self.trained], after[0][self.trained], seen[self.trained]),
                  (before[0][~self.trained], after[0][~self.trained], seen[~self.trained]),

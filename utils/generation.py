@@ -8,6 +8,7 @@ and ``benchmarks/generation.py`` times the two loops against each other.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import statistics
@@ -15,6 +16,7 @@ import textwrap
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from unittest import mock
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -174,10 +176,7 @@ def prompt_remembered(model: PreTrainedModel, prompt_ids: torch.Tensor):
     """Inside, a forward pass of ``model`` on exactly ``prompt_ids`` (no cache passed in; the same other arguments)
     runs once, without a gradient, and each later one gets a copy of its output: a check that draws hundreds of first
     tokens from a student's sampler pays for one pass. Any other call runs the model as usual."""
-    import copy
-
-    real, own = model.forward, "forward" in vars(model)
-    outputs = {}
+    real, outputs = model.forward, {}
 
     def plain(value):  # a hashable stand-in for an argument, or None where it cannot be remembered
         if torch.is_tensor(value):
@@ -196,14 +195,8 @@ def prompt_remembered(model: PreTrainedModel, prompt_ids: torch.Tensor):
                 outputs[key] = real(*args, **kwargs)
         return copy.deepcopy(outputs[key])
 
-    model.forward = forward
-    try:
+    with mock.patch.object(model, "forward", forward):  # the model's own forward again afterwards
         yield
-    finally:
-        if own:
-            model.forward = real
-        else:
-            del model.forward
 
 
 def _traced_once(loop, model, prompt_ids, max_new_tokens: int, candidates: int) -> tuple[object, list[Step]]:

@@ -13,7 +13,7 @@ import re
 
 import torch
 
-from utils.exercises import NOT_ANSWERED, PREDICT_FIRST, describe, number, predicted, truth, words
+from utils.exercises import NOT_ANSWERED, PREDICT_FIRST, describe, number, predicted, truth, unwritten, words
 from utils.original_tutorial import GPT2_FIRST_GREEDY_ID, GPT2_FIRST_GREEDY_PIECE, GPT2_PROMPT_IDS, GPT2_PROMPT_PIECES
 
 
@@ -175,7 +175,7 @@ def largest_weight_verdict(guess, q: torch.Tensor, k: torch.Tensor, weights: tor
     """The toy attention's prediction: which token (1, 2, ...) gets row ``row``'s largest weight (1-based; the last
     row if None; ``weights``: the rows' softmax), with the dot products of that row's query with each key ``k[j]``.
     Notebook 1's toy sees every token; notebook 2's masks the future, and a token the mask hid is named."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
+    if unwritten(guess):
         return NOT_ANSWERED
     n = len(weights)
     at = n if row is None else row

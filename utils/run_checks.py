@@ -7,7 +7,17 @@ from __future__ import annotations
 import math
 
 from utils import original_tutorial
-from utils.exercises import NOT_ANSWERED_HINT, PREDICT_FIRST, close, describe, number, predicted, truth, words
+from utils.exercises import (
+    NOT_ANSWERED_HINT,
+    PREDICT_FIRST,
+    close,
+    describe,
+    number,
+    predicted,
+    truth,
+    unwritten,
+    words,
+)
 
 _FALL = ("fall", "fell", "drop", "decreas", "declin", "dip", "sink", "shrink", "lower", "lowers", "lowered", "lowering",
          "down", "improv", "better", "bottom", "downward", "minim", "low", "lowest", "trough")
@@ -55,7 +65,7 @@ def curve_shape(answer) -> str | None:
 def recitation_verdict(guess, recited: int, of: int = 16) -> str:
     """The prediction made before training, how many of ``of`` tokens the model will recite, against the count
     ``recited``: right within 2."""
-    if guess is None or (isinstance(guess, str) and not guess.strip()):
+    if unwritten(guess):
         return PREDICT_FIRST.format(where="predicted_recited, before training")
     value = number(guess)
     if value is None or not 0 <= value <= of:

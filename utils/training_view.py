@@ -85,8 +85,9 @@ def draw_losses(ax, train, valid, baselines: dict[str, float], title: str, steps
     _readable_ticks(ax)
 
 
-def _bottom(drawn: list[float]) -> float:  # half a nat under the lowest line, rounded down (0 if that is near):
-    return max(0.0, math.floor(min(drawn, default=0.0) - 0.5))  # from 0, gaps of tenths of a nat would be slivers
+def _bottom(drawn: list[float]) -> float:
+    """Half a nat under the lowest line, rounded down (0 if that is near): from 0, gaps of tenths would be slivers."""
+    return max(0.0, math.floor(min(drawn, default=0.0) - 0.5))
 
 
 def _free_rise(ax, point, label: str, side: int, lines: list[float], curves: list[list[tuple[int, float]]]) -> int:
@@ -151,12 +152,10 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
 
     own_baselines, curves = own_baselines or {}, {title: loss_curves(history) for title, history in runs.items()}
 
-    def loss_range(titles):  # (bottom, top) of a loss axis that shows every line and curve of these runs
-        lines = [*baselines.values()] + [v for title in titles for v in own_baselines.get(title, {}).values()]
-        drawn = lines + [v for title in titles for _, v in sum(curves[title], []) if math.isfinite(v)]
-        return _bottom(drawn), max(drawn) * 1.08
-
-    shared = loss_range(list(runs))  # one range for all, so the panels compare at a glance (unless in other units)
+    lines = [*baselines.values()] + [v for title in runs for v in own_baselines.get(title, {}).values()]
+    drawn = lines + [v for train, valid in curves.values() for _, v in train + valid if math.isfinite(v)]
+    # one loss range for all, so the panels compare at a glance; in other units, each panel sets its own
+    bottom, top = (_bottom(drawn), max(drawn) * 1.08) if same_scale else (None, None)
     alt = [f"{len(runs)} training runs side by side, losses above and learning rates below"
            + ("." if same_scale else ", each panel's losses on its own scale.")]
     with plt.rc_context(STYLE):
@@ -165,7 +164,6 @@ def plot_runs(runs: dict[str, list[dict]], baselines: dict[str, float],
         for column, (title, history) in enumerate(runs.items()):
             train, valid = curves[title]
             steps = max((s for s, _ in train + valid), default=1)
-            bottom, top = shared if same_scale else loss_range([title])
             draw_losses(axes[0, column], train, valid, baselines | own_baselines.get(title, {}), title, steps, top,
                         legend=False, bottom=bottom)
             if (units or {}).get(title):
