@@ -12,8 +12,8 @@ under its count line; the byte run's last validation loss under the bigram model
 Side by side in one run, each in a fresh process, alternated twice: the classroom models' training step (forward,
 backward, AdamW; the median of 12, as notebook 3's probe measures it) with
 - the stock Trainer (the model's own loss, all logits at once) and glibc's default malloc;
-- the stock Trainer with ``pretraining.ReuseFreedMemory``'s setting: freed memory kept for the next step while
-  training (what the notebook runs), or kept only up to 128 MB;
+- the stock Trainer with ``utils.support.callbacks.ReuseFreedMemory``'s setting: freed memory kept for the next step
+  while training (what the notebook runs), or kept only up to 128 MB;
 - ``pretraining.ChunkedLossTrainer`` (the script's Trainer, the output-layer loss in chunks) the same two ways;
 - the byte run's model (``byte_run``: 4 layers, 128 wide, 257 byte tokens, 8 chunks a step; exercise 7's ``MyGPT``,
   the reference solution's, holding a fresh GPT-2's weights) with the stock Trainer, as the notebook runs it;

@@ -8,6 +8,7 @@ Reads README.md, docs/*.md, benchmarks/README.md and tests/README.md as text (st
 - every module a doc names (``utils.x.y``, ``utils.x.y.attribute``, ``utils/x/y.py``) exists, and so does every
   file of tests/ or benchmarks/ it names, so a renamed module fails here until the docs follow;
 - tests/README.md names every file of tests/, benchmarks/README.md every script of benchmarks/;
+- every link inside a notebook to ``#anchor`` names one of its headings (JupyterLab's anchors);
 - each notebook's lesson time, the sum of its instructor notes' minutes, is what its first note and docs/teaching.md
   say.
 """
@@ -152,6 +153,26 @@ def section(text: str, title: str) -> str:
 def test_every_relative_link_resolves_to_a_file_and_heading(doc):
     assert doc.is_file(), f"{_rel(doc)} is missing"
     assert broken_links(doc) == [], f"{_rel(doc)} has broken links"
+
+
+def jupyter_anchor(heading: str) -> str:
+    """JupyterLab's anchor for a notebook heading: the rendered text, spaces to hyphens, case and punctuation kept."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).replace("`", "")
+    return re.sub(r"(\*+|(?<!\w)_+|_+(?!\w))", "", text).strip().replace(" ", "-")
+
+
+def test_every_link_inside_a_notebook_names_one_of_its_headings():
+    import nbformat
+
+    broken, links = [], 0
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        texts = [cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "markdown"]
+        headings = {jupyter_anchor(m.group(2)) for text in texts for m in HEADING.finditer(without_code_blocks(text))}
+        inside = [m.group(1) for text in texts for m in LINK.finditer(prose(text)) if m.group(1).startswith("#")]
+        broken += [f"{notebook.name}: {link}" for link in inside if link[1:] not in headings]
+        links += len(inside)
+    assert links >= 5 and broken == []
 
 
 def test_the_readme_reads_in_five_minutes():

@@ -221,6 +221,31 @@ def test_hints_stay_folded_until_a_student_opens_one():
     assert pointing >= 15 and two_fold >= 11
 
 
+def test_a_pasted_skeleton_fails_loudly_until_its_blanks_are_filled(capsys):
+    """The hints' skeletons mark their blanks ``___``, a name error at the blank's line, never ``...``, which runs
+    as Ellipsis and fails later somewhere else (or not at all)."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    blanks = 0
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in re.findall(r"```python\n(.*?)```", cell.source if cell.cell_type == "markdown" else "", re.S):
+                for line in block.splitlines():
+                    code = line.split("  #")[0]
+                    assert "..." not in code, f"{path.name} cell {cell.id}: a blank written ...: {line.strip()}"
+                    blanks += code.count("___")
+    assert blanks >= 80
+
+    exec("def my_softmax(z):\n    e = ___\n    return e\n", namespace := {})
+    with exercises.verdict():
+        namespace["my_softmax"](torch.zeros(3))
+    assert capsys.readouterr().out == ("Not quite: name '___' is not defined. Fill in the hint skeleton's ___ blanks, "
+                                       "run its cell, then this one again.\n")
+
+
 def test_a_cell_that_needs_predictions_stops_in_one_line_without_a_traceback():
     exercises.require_predictions(1.5, "falls")  # written: nothing happens
     for missing in (None, "  "):

@@ -13,6 +13,7 @@ from utils.fill_checks import (
     softmax_verdict,
     word_loss_verdict,
     word_predicted,
+    your_softmax,
 )
 
 P = 0.1764  # bert-base-uncased's p(box) in the original tutorial, printed as 0.176
@@ -52,6 +53,26 @@ def test_a_softmax_that_overflows_is_named_and_none_is_not_answered():
                                                    for v in s.tolist()]), z)
     assert said.startswith("Not quite: right on z, but on z + 1000 it raised OverflowError")
     assert softmax_verdict(lambda s: None, z).startswith("Not answered yet")
+
+
+def right_softmax(z):
+    e = (z - z.max()).exp()
+    return e / e.sum() * (1 + 1e-6)  # within the check's tolerance, yet not torch's numbers
+
+
+@pytest.mark.parametrize("answer, ran", [
+    (right_softmax, "Your right_softmax turned the scores into probabilities."),
+    (lambda z: None, "<lambda> is not written yet: torch.softmax ran instead (yours runs once its check passes)."),
+    (lambda z: z.exp() / z.exp().sum(), "<lambda> does not pass its check yet: torch.softmax ran instead (yours "
+                                         "runs once its check passes)."),
+    (lambda z: 1 / 0, "<lambda> does not pass its check yet: torch.softmax ran instead (yours runs once its check "
+                      "passes)."),
+], ids=["right", "not written", "overflows", "raises"])
+def test_the_top_5_uses_the_student_s_softmax_once_it_passes_and_torch_s_until_then(answer, ran, capsys):
+    z = torch.linspace(-3.0, 5.0, 50)
+    probabilities = your_softmax(answer, z)
+    assert capsys.readouterr().out.splitlines()[-1] == ran
+    assert torch.equal(probabilities, right_softmax(z) if answer is right_softmax else torch.softmax(z, -1))
 
 
 @pytest.mark.parametrize("guess, opens, said", [

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 from utils import pretraining
 from utils.profiles import PRETRAINING, choose_profile
+from utils.support.callbacks import PlainForwardAfterTraining, ReuseFreedMemory
 from utils.tools import pretrain
 
 
@@ -670,8 +671,31 @@ def test_the_stock_trainer_runs_with_the_support_callbacks_and_evaluates_as_many
                                             torch.device("cpu"))
     assert (passes.per_device_train_batch_size, passes.per_device_eval_batch_size) == (2, 2)
     callbacks = pretraining.support_callbacks()
-    assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss", "EvaluateAlsoAt"]
+    assert [type(c).__name__ for c in callbacks] == ["ReuseFreedMemory", "StopOnNonFiniteLoss", "EvaluateAlsoAt",
+                                                     "PlainForwardAfterTraining"]
     assert pretraining.support_callbacks()[0] is not callbacks[0]  # fresh ones for every Trainer
+
+
+@pytest.mark.parametrize("callbacks, same", [([], False), ([PlainForwardAfterTraining()], True)],
+                         ids=["accelerate's bf16 wrapper left on", "the model's own forward back"])
+def test_a_model_trained_in_bf16_answers_as_its_saved_copy_does(tmp_path, callbacks, same):
+    """After a bf16 run the model in the kernel gives the same logits as its saved weights reloaded (fp32), so a
+    number printed before session 2's reload is the number after it; without the callback it does not."""
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=97, n_positions=16))
+    rows = [[(7 * i + j) % 97 for j in range(16)] for i in range(16)]
+    args = TrainingArguments(tmp_path / "run", max_steps=2, per_device_train_batch_size=8, bf16=True, use_cpu=True,
+                             save_strategy="no", **pretraining.RUN_OPTIONS)
+    Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": rows, "labels": rows}),
+            callbacks=callbacks).train()
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = GPT2LMHeadModel.from_pretrained(tmp_path / "saved").eval()
+    ids = torch.tensor([rows[3]])
+    with torch.no_grad():
+        assert torch.equal(model.eval()(ids).logits, reloaded(ids).logits) is same
+    assert ("forward" in vars(model) and hasattr(model.forward, "__wrapped__")) is not same
 
 
 def test_a_profile_s_early_evaluations_come_besides_the_regular_ones(gpt2_tokenizer, tmp_path):
@@ -745,7 +769,7 @@ def test_a_run_starts_by_collecting_the_model_an_earlier_run_left_behind():
         def __init__(self):
             self.model, self.me = torch.nn.Linear(256, 256), self
 
-    callback = pretraining.ReuseFreedMemory()
+    callback = ReuseFreedMemory()
     gc.disable()  # as between two automatic collections
     try:
         left = Cycle()

@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "offline.cache": 0, "offline.hub": 0, "tools.record": 0,
     "data.mediawiki": 1, "chunking": 1, "fill_mask": 1, "generation": 1, "device": 1, "profiles": 1,
     "sampling": 1, "training_view": 1, "chunked_loss": 1, "baselines": 1, "attention": 1, "exercises": 1,
-    "schematics": 1,
+    "schematics": 1, "support.callbacks": 1,
     "tools.deck": 1, "tools.checkpoints": 1, "offline.packages": 1, "tools.slides": 2, "tools.handouts": 3,
     "offline.masked_lm_stand_in": 2, "data.beam_workers": 2, "masking": 2, "fill_checks": 2, "blocks": 2,
     "support.layout_mistakes": 2, "gpt_checks": 2, "attention_checks": 2, "decoding_checks": 2,

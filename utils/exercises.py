@@ -262,10 +262,11 @@ def verdict(limit: float = CHECK_SECONDS):
             print(f"Not quite: {error}.")
         except NameError as error:  # a name the check reads: an answer, or what a cell above makes
             line, name = _your_line(error), getattr(error, "name", None) or str(error)  # a line: a slip in their code
-            where = ("Run your answer's cell first (and the cells above it)." if re.match(r"(name ')?my_", name) else
+            where = ("Fill in the hint skeleton's ___ blanks, run its cell, then this one again." if "___" in name else
+                     "Run your answer's cell first (and the cells above it)." if re.match(r"(name ')?my_", name) else
                      "Run the cells above this one first (Run > Run All Above Selected Cell).")
-            print(f"Not quite: {said(error).split(': ', 1)[-1]}. "
-                  + (f"Fix it, run its cell, then this one again.{line}" if line else where))
+            fix = "Fix it, run its cell, then this one again." if line and "___" not in name else where
+            print(f"Not quite: {said(error).split(': ', 1)[-1]}. {fix}{line}")
         except (Exception, SystemExit) as error:  # noqa: BLE001 (a student's code raises anything; the check must not)
             print(f"Not quite: your code raised {said(error)} (fix it, run its cell, then this one again)"
                   + _your_line(error))
@@ -284,8 +285,7 @@ def _your_line(error: BaseException) -> str:
 def number(answer) -> float | None:
     """``answer`` as a float when it is one real number (int, float, numpy or one-element tensor), else None.
 
-    Booleans are not numbers here, nor are strings: "0.5" is a text, which the check should say.
-    """
+    Booleans are not numbers here, nor are strings: "0.5" is a text, which the check should say."""
     value = plain_number(answer)  # numpy and torch scalars become plain ints and floats
     if isinstance(value, (bool, np.bool_, str, bytes, torch.Tensor, np.ndarray)) or value is None:
         return None

@@ -151,19 +151,23 @@ class BlankGroups:
         """-ln p of every hidden token: (the batch's sentences, the unseen ones)."""
         return losses_per_blank(model, self.seen), losses_per_blank(model, self.unseen)
 
-    def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
-        """Each group's mean -ln p before -> after (two ``score`` results), with the mean change ± its 95% margin
-        (``mean_change``, by sentence) and, in words, whether it fell, rose or stayed within chance; under the uniform
-        guess's ln V."""
+    def summary(self, before: tuple, after: tuple) -> list[tuple[str, int, float, float, float, float]]:
+        """Each group's (name, blanks, mean -ln p before, after, the mean change, its 95% margin by sentence), from
+        two ``score`` results (``mean_change``)."""
         seen = self.sentence_of[0]
         pairs = ((before[0][self.trained], after[0][self.trained], seen[self.trained]),
                  (before[0][~self.trained], after[0][~self.trained], seen[~self.trained]),
                  (before[1], after[1], self.sentence_of[1]))
+        return [(name, len(b), b.mean().item(), a.mean().item(), *mean_change(b, a, sentences))
+                for name, (b, a, sentences) in zip(self.names, pairs)]
+
+    def table(self, before: tuple, after: tuple, vocab_size: int) -> str:
+        """``summary`` as lines, saying in words whether each group fell, rose or stayed within chance; under the
+        uniform guess's ln V."""
         lines = [f"every token hidden in turn: mean -ln p before -> after (a uniform guess: ln {vocab_size:,} = "
                  f"{math.log(vocab_size):.2f}),", "and the mean change ± its 95% margin (by sentence):"]
-        for name, (b, a, sentences) in zip(self.names, pairs):
-            shift, margin = mean_change(b, a, sentences)
+        for name, blanks, b, a, shift, margin in self.summary(before, after):
             moved = "within chance" if abs(shift) <= margin else "fell" if shift < 0 else "rose"
-            lines.append(f"  {name:<33} {len(b):>3} blanks  {b.mean():.2f} -> {a.mean():.2f}  ({shift:+.2f} ± "
-                         f"{margin:.2f}: {moved})")
+            lines.append(f"  {name:<33} {blanks:>3} blanks  {b:.2f} -> {a:.2f}  ({shift:+.2f} ± {margin:.2f}: "
+                         f"{moved})")
         return "\n".join(lines)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import gc
 import io
 import math
 import multiprocessing
@@ -35,6 +34,12 @@ from utils.generation import continuation_log_probability
 from utils.models import load_causal_lm
 from utils.profiles import step_passes
 from utils.support.allocator import keep_freed_memory, reuse_freed_memory
+from utils.support.callbacks import (
+    EvaluateAlsoAt,
+    PlainForwardAfterTraining,
+    ReuseFreedMemory,
+    StopOnNonFiniteLoss,
+)
 from utils.support.validation import whole_number
 
 SEED = 42
@@ -126,59 +131,13 @@ def training_arguments(profile: dict, output_dir: str | Path, device: torch.devi
     return TrainingArguments(**args)
 
 
-class StopOnNonFiniteLoss(TrainerCallback):
-    """Stops training with one clear error when the logged training loss is NaN or infinite: from there on the
-    weights are garbage, and a figure would show nothing, or an average that hides it."""
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            raise FloatingPointError(f"The training loss became {loss} by step {state.global_step}: training stopped, "
-                                     "the weights are no longer usable. Lower the learning rate (or turn bf16 off) "
-                                     "and train again from the start or from an earlier checkpoint.")
-
-
-class ReuseFreedMemory(TrainerCallback):
-    """While a Trainer trains, glibc's malloc keeps every freed block for the next step, and hands it all back when
-    training ends (``utils.support.allocator``): a training step reuses the last one's memory instead of paying for
-    fresh, zeroed pages (2.4x faster steps for the classroom model on a 2-core CPU, benchmarks/README.md). It
-    changes nothing in the Trainer's steps; elsewhere than glibc it does nothing. A run starts by collecting what
-    earlier runs left behind, and ends by dropping the optimizer's moments (two numbers a weight): a kernel left open
-    holds the trained model, not its training state. A checkpoint keeps them, so ``resume_from_checkpoint`` still
-    continues where training stopped."""
-
-    def __init__(self):
-        self._reusing = contextlib.ExitStack()
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self._reusing.close()  # an interrupted run never reached on_train_end
-        gc.collect()  # an earlier run's model and optimizer (`del trainer`) sit in reference cycles until collected
-        keep_freed_memory()
-        self._reusing.enter_context(reuse_freed_memory())
-
-    def on_train_end(self, args, state, control, optimizer=None, **kwargs):
-        if optimizer is not None:  # checkpoints are written by now; the moments go before the memory is handed back
-            optimizer.state.clear()
-        self._reusing.close()
-
-
-class EvaluateAlsoAt(TrainerCallback):
-    """Evaluates after the given optimizer steps too, besides every ``eval_steps``: a run whose loss falls fastest
-    early gets points where it falls, without evaluating that often all the way through."""
-
-    def __init__(self, steps=()):
-        self.steps = frozenset(steps)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step in self.steps:
-            control.should_evaluate = True
-
-
 def support_callbacks(profile: dict | None = None) -> list[TrainerCallback]:
     """The callbacks every training run of notebook 3 adds to the stock Trainer: freed memory reused between steps
-    (``ReuseFreedMemory``), one clear error when the loss becomes NaN (``StopOnNonFiniteLoss``), and evaluations
-    after the profile's ``early_evals`` steps (``EvaluateAlsoAt``)."""
-    return [ReuseFreedMemory(), StopOnNonFiniteLoss(), EvaluateAlsoAt((profile or {}).get("early_evals", ()))]
+    (``ReuseFreedMemory``), one clear error when the loss becomes NaN (``StopOnNonFiniteLoss``), evaluations after
+    the profile's ``early_evals`` steps (``EvaluateAlsoAt``), and the trained model's own forward back at the end
+    (``PlainForwardAfterTraining``) (``utils.support.callbacks``)."""
+    return [ReuseFreedMemory(), StopOnNonFiniteLoss(), EvaluateAlsoAt((profile or {}).get("early_evals", ())),
+            PlainForwardAfterTraining()]
 
 
 class ChunkedLossTrainer(Trainer):

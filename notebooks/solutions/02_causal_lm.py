@@ -64,8 +64,7 @@ def predict_right_padding():
 
 
 def my_batch_greedy(prompts, n):
-    tokenizer.padding_side = "left"  # every row ends on a real token
-    batch = tokenizer(prompts, return_tensors="pt", padding=True)
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")  # rows end on real tokens
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.no_grad():
         for _ in range(n):
