@@ -29,13 +29,20 @@ def test_the_lens_shows_some_layers_the_output_and_where_the_final_choice_settle
     assert lines[-1] == f"p({name}) is highest after 21 of the 24 layers, 0.90, and 0.50 at the output"
 
 
+def test_the_layer_where_the_final_choice_peaks_is_shown_too():
+    # 24 layers: on top from layer 17 on, highest at layer 19, which the evenly spaced rows skip
+    lens = [one_hot(3 if 17 <= n else 1, 0.5) for n in range(25)]
+    lens[19] = one_hot(3, 0.95)
+    assert lens_layers(lens, final_choice=3) == {0, 3, 6, 9, 12, 15, 18, 21, 24, 16, 17, 19}
+
+
 def test_the_layer_before_the_final_choice_settles_is_shown_too():
     lens = [one_hot(3 if n >= 23 else 1, 0.5) for n in range(31)]  # 30 layers, shown every 4th; settles at 23
     assert lens_layers(lens, final_choice=3) == {0, 4, 8, 12, 16, 20, 24, 28, 30, 22, 23}
-    for layers in (2, 12, 24, 30, 32, 48):  # at most 11 rows, whatever the depth and wherever it settles
+    for layers in (2, 12, 24, 30, 32, 48):  # at most 12 rows, whatever the depth and wherever it settles
         for settles in range(layers + 1):
             lens = [one_hot(3 if n >= settles else 1, 0.5) for n in range(layers + 1)]
-            assert len(lens_layers(lens, final_choice=3)) <= 11
+            assert len(lens_layers(lens, final_choice=3)) <= 12
 
 
 def test_a_final_choice_on_top_from_layer_0_settles_there(gpt2_tokenizer):

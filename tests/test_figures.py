@@ -174,22 +174,24 @@ def test_the_own_loop_figure_draws_every_step_s_loss_against_the_uniform_guess_a
     plt.close(fig)
 
 
-def test_the_ten_steps_figure_draws_the_batch_s_loss_and_each_group_before_and_after_with_its_margin():
+def test_the_ten_steps_figure_draws_the_batch_s_loss_and_each_group_s_change_with_its_margin_round_0():
     groups = [("trained", 12, 7.28, 2.73, -4.55, 1.54), ("other", 69, 4.45, 4.66, 0.21, 0.41),
               ("unseen", 44, 4.49, 4.69, 0.20, 0.22)]
-    fig, alt = figures.ten_steps_figure([6.9, 4.0, 1.3], groups, 30522)
+    fig, alt = figures.ten_steps_figure([6.9, 4.0, 1.3], groups)
     left, right = fig.axes
     (loss,) = left.get_lines()
     assert list(loss.get_xdata()) == [0, 1, 2] and list(loss.get_ydata()) == [6.9, 4.0, 1.3]
-    before = [line for line in right.get_lines() if line.get_marker() == "o" and line.get_markerfacecolor() == "white"]
-    assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in before] == [(7.28, 0), (4.45, 1), (4.49, 2)]
-    bars = [c for c in right.collections if len(c.get_segments()) == 1]  # each after mean's horizontal error bar
-    assert [tuple(bar.get_segments()[0][:, 0].round(2)) for bar in bars] == [(1.19, 4.27), (4.25, 5.07), (4.47, 4.91)]
+    changes = [line for line in right.get_lines() if line.get_marker() == "o"]
+    assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in changes] == [(-4.55, 0), (0.21, 1), (0.2, 2)]
+    bars = [c for c in right.collections if len(c.get_segments()) == 1]  # each change's horizontal 95% margin
+    assert [tuple(bar.get_segments()[0][:, 0].round(2)) for bar in bars] == [(-6.09, -3.01), (-0.2, 0.62),
+                                                                             (-0.02, 0.42)]
+    assert [tuple(line.get_xdata()) for line in right.get_lines() if line.get_marker() == "None"] == [(0, 0)]  # 0
     assert [t.get_text() for t in right.get_yticklabels()] == ["trained\n(12 blanks)", "other\n(69 blanks)",
                                                                 "unseen\n(44 blanks)"]
-    assert alt == ("Left: the batch's loss over 2 training steps, from 6.90 to 1.30. Right: mean -ln p of a hidden "
-                   "token before and after, by group: trained, 7.28 to 2.73 (± 1.54); other, 4.45 to 4.66 (± 0.41); "
-                   "unseen, 4.49 to 4.69 (± 0.22); a uniform guess is 10.33.")
+    assert alt == ("Left: the batch's loss over 2 training steps, from 6.90 to 1.30. Right: each group's change in "
+                   "mean -ln p of a hidden token, with its 95% margin, on an axis round 0: trained, 7.28 to 2.73 "
+                   "(-4.55 ± 1.54); other, 4.45 to 4.66 (+0.21 ± 0.41); unseen, 4.49 to 4.69 (+0.20 ± 0.22).")
     plt.close(fig)
 
 

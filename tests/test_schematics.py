@@ -52,6 +52,7 @@ def test_chunking_keeps_full_chunks_and_drops_each_article_s_tail_or_the_stream_
     fig, alt = schematics.chunks_figure([2000], 100)  # 20 chunks: the first three and the last two drawn, "…" between
     assert fills(fig.axes[0]).count(schematics.COMPUTED) == 5 + 5 and texts(fig).count("…") == 2
     assert "20 chunks, 0 dropped" in texts(fig) and "20 chunks, 1 dropped" in texts(fig)  # packed: 2,001 tokens
+    assert alt.endswith("end-of-text token after each article: 20 chunks, 1 token dropped.")
     plt.close(fig)
     fig, alt = schematics.chunks_figure([256], 128)
     assert fills(fig.axes[0]).count(schematics.DROPPED) == 1 and "2 chunks, 0 tokens dropped" in alt  # packed: 257

@@ -233,10 +233,12 @@ def lens_in_use(my_lens: Callable, model: PreTrainedModel, input_ids: torch.Tens
 
 def lens_layers(lens: list[torch.Tensor], final_choice: int) -> set[int]:
     """The layers the lens table and grid show: at most eight, evenly spaced from 0, the output (the last entry of
-    ``lens``, one probability vector per layer), the first from which ``final_choice`` stays the lens's top token, and
-    the one before it (where something else was on top): at most 11 rows, so that the table fits a slide."""
+    ``lens``, one probability vector per layer), the first from which ``final_choice`` stays the lens's top token, the
+    one before it (where something else was on top), and the one where ``final_choice``'s probability is highest: at
+    most 12 rows, so that the table fits a slide."""
     layers, settles = len(lens) - 1, lens_settles(lens, final_choice)
-    return {*range(0, layers, -(-layers // 8)), layers, settles, max(settles - 1, 0)}
+    peak = max(range(layers + 1), key=lambda layer: lens[layer][final_choice])
+    return {*range(0, layers, -(-layers // 8)), layers, settles, max(settles - 1, 0), peak}
 
 
 def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tokenizer) -> None:

@@ -160,36 +160,30 @@ def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
                  f"{losses[-1]:.2f}{held}; lines: the uniform guess at {uniform:.2f}{counts}.")
 
 
-def ten_steps_figure(losses: list[float], groups: list[tuple], vocab_size: int):
+def ten_steps_figure(losses: list[float], groups: list[tuple]):
     """(figure, alt text): notebook 1's ten training steps. Left, the batch's loss before each step and after the
-    last; right, each group's mean -ln p of a hidden token before (hollow) and after (filled), the change's 95% margin
-    as a bar round the after mean (``groups``: ``fill_mask.BlankGroups.summary``), beside a uniform guess's ln V."""
+    last; right, each group's mean change of -ln p with its 95% margin (``groups``: ``fill_mask.BlankGroups.summary``),
+    on one axis round 0: a bar that crosses 0 is within chance."""
     import matplotlib.pyplot as plt
 
-    uniform = math.log(vocab_size)
     with plt.rc_context(STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained",
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained",
                                           gridspec_kw={"width_ratios": [1, 1.5]})
         left.plot(range(len(losses)), losses, marker="o", markersize=5)
         left.set(title="The batch it trains on", xlabel="step", ylabel="loss (nats)", ylim=(0, max(losses) * 1.1),
                  xticks=range(0, len(losses), 2))
-        for row, (_, _, before, after, _, margin) in enumerate(groups):
-            right.annotate("", xy=(after, row), xytext=(before, row),
-                           arrowprops={"arrowstyle": "->", "color": "grey", "lw": 1.5})
-            right.plot(before, row, "o", mfc="white", color=OKABE_ITO[0], markersize=9,
-                       label="before" if row == 0 else None)
-            right.errorbar(after, row, xerr=margin, fmt="o", color=OKABE_ITO[1], markersize=9, capsize=4,
-                           label="after, ± 95% margin" if row == 0 else None)
-        right.axvline(uniform, color="grey", ls=":", lw=1, label=f"uniform guess, ln {vocab_size:,}")
+        right.axvline(0, color="grey", lw=1)
+        for row, (_, _, _, _, shift, margin) in enumerate(groups):
+            right.errorbar(shift, row, xerr=margin, fmt="o", color=OKABE_ITO[0], markersize=9, capsize=5, lw=2)
         right.set_yticks(range(len(groups)), [f"{name}\n({blanks} blanks)" for name, blanks, *_ in groups])
-        right.set(title="Every token hidden in turn", xlabel="mean -ln p of the hidden token (nats)",
-                  ylim=(len(groups) - 0.5, -0.5), xlim=(0, uniform * 1.05))
-        fig.legend(loc="outside lower center", ncol=3, frameon=False)
-    moves = "; ".join(f"{name}, {before:.2f} to {after:.2f} (± {margin:.2f})"
-                      for name, _, before, after, _, margin in groups)
+        widest = max(abs(shift) + margin for *_, shift, margin in groups)
+        right.set(title="Each group's change, ± its 95% margin", ylim=(len(groups) - 0.5, -0.5),
+                  xlim=(-widest * 1.1, widest * 1.1), xlabel="change in mean -ln p (nats): left of 0 it fell")
+    moves = "; ".join(f"{name}, {before:.2f} to {after:.2f} ({shift:+.2f} ± {margin:.2f})"
+                      for name, _, before, after, shift, margin in groups)
     return fig, (f"Left: the batch's loss over {len(losses) - 1} training steps, from {losses[0]:.2f} to "
-                 f"{losses[-1]:.2f}. Right: mean -ln p of a hidden token before and after, by group: {moves}; a "
-                 f"uniform guess is {uniform:.2f}.")
+                 f"{losses[-1]:.2f}. Right: each group's change in mean -ln p of a hidden token, with its 95% margin, "
+                 f"on an axis round 0: {moves}.")
 
 
 def kv_cache_figure(refeed, cached):

@@ -151,11 +151,13 @@ def chunks_figure(lengths: list[int], context_length: int):
         kept[name] = _chunk_row(ax, y, n, context_length, marks)
     ax.text(1.6, 1.0 * len(rows) + 0.5, f"blue: a chunk of {context_length} tokens, kept; red, hatched: a tail, "
             "dropped; black: end-of-text", va="center")
-    per_article = "; ".join(f"article {a}: {kept[f'article {a}'][0]} chunks, {kept[f'article {a}'][1]} tokens "
-                            "dropped" for a in range(len(lengths)))
+    def counted(chunks: int, dropped: int) -> str:
+        return f"{chunks} chunk{'s' * (chunks != 1)}, {dropped} token{'s' * (dropped != 1)} dropped"
+
+    per_article = "; ".join(f"article {a}: {counted(*kept[f'article {a}'])}" for a in range(len(lengths)))
     alt = (f"{len(lengths)} articles of {', '.join(f'{n:,}' for n in lengths)} tokens, cut into chunks of "
            f"{context_length}. Overflow, each article on its own: {per_article}. Packed into one stream with an "
-           f"end-of-text token after each article: {kept['packed'][0]} chunks, {kept['packed'][1]} tokens dropped.")
+           f"end-of-text token after each article: {counted(*kept['packed'])}.")
     return fig, alt
 
 

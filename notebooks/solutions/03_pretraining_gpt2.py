@@ -161,7 +161,7 @@ class MyGPT(nn.Module):
             x = block(x)
         logits = self.ln_f(x) @ self.wte.weight.T  # tied: the output layer is the embedding matrix
         loss = None if labels is None or logits is None else F.cross_entropy(
-            logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())  # exercise 1's loss
+            logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())  # exercise 1's loss, the library's form
         return SimpleNamespace(logits=logits, loss=loss)
 
 
