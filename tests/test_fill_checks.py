@@ -9,6 +9,7 @@ import torch
 
 from utils.fill_checks import (
     causal_experiment_ready,
+    fill_in_turn_verdict,
     right_side_problem,
     softmax_verdict,
     word_loss_verdict,
@@ -116,3 +117,31 @@ def test_the_causal_experiment_waits_for_a_prediction_and_a_right_side_change(be
     assert causal_experiment_ready(bert_tokenizer, text, other, prediction) is ready
     out = capsys.readouterr().out
     assert said in out and (out == "") is ready, out
+
+
+def test_filling_in_turn_says_when_a_later_blank_takes_a_word_it_saw(bert_tokenizer):
+    from transformers import BertConfig, BertForMaskedLM
+
+    from utils.fill_mask import fill_mask
+
+    torch.manual_seed(4)  # random weights whose two blanks, filled in turn, get two words
+    model = BertForMaskedLM(BertConfig(vocab_size=len(bert_tokenizer), hidden_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, intermediate_size=64)).eval()
+    mask = bert_tokenizer.mask_token
+    text = f"she bought a {mask} and a {mask}."
+
+    def my_fill_in_turn(text):
+        words = []
+        while mask in text:
+            words.append(fill_mask(model, bert_tokenizer, text, top_k=1)[0][0][0])
+            text = text.replace(mask, words[-1], 1)
+        return words
+
+    words = my_fill_in_turn(text)
+    said = fill_in_turn_verdict(my_fill_in_turn, model, bert_tokenizer, text)
+    assert len(set(words)) == 2 and said.startswith("Correct: in turn") and "chose it again" not in said, said
+    with torch.no_grad():  # every blank's favourite: "brand", whatever it reads
+        model.cls.predictions.bias[bert_tokenizer.convert_tokens_to_ids("brand")] = 100.0
+    said = fill_in_turn_verdict(my_fill_in_turn, model, bert_tokenizer, text)
+    assert said.startswith("Correct: in turn, 'she bought a brand and a brand.'") and said.endswith(
+        "Here a later blank saw 'brand' and chose it again: seeing a word does not rule it out."), said

@@ -20,7 +20,7 @@ def test_the_first_run_table_marks_the_minimum_and_places_it_against_the_count(c
     assert "train loss:      10.80 -> 0.075" in lines
     assert "validation loss: minimum 8.90 at step 20, last 10.40" in lines
     assert ("a unigram count of the training text's tokens scores 8.20 on the same chunks: the minimum is 0.70 over "
-            "it, the last 2.20 over it") in lines
+            "it, the last 2.20 over it (one run, no error bar: exercise 6 gives the next run one)") in lines
     assert lines[-1] == "the lowest of its 12 evaluations, at step 20, falls inside the 30-step warm-up"
     run_reports.first_run_table([(0, 10.0), (40, 8.25)], [(5, 9.0), (40, 8.0)], unigram=8.2, warmup_steps=30)
     out = capsys.readouterr().out

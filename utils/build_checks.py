@@ -237,8 +237,12 @@ def lens_layers(lens: list[torch.Tensor], final_choice: int) -> set[int]:
     one before it (where something else was on top), and the one where ``final_choice``'s probability is highest: at
     most 12 rows, so that the table fits a slide."""
     layers, settles = len(lens) - 1, lens_settles(lens, final_choice)
-    peak = max(range(layers + 1), key=lambda layer: lens[layer][final_choice])
-    return {*range(0, layers, -(-layers // 8)), layers, settles, max(settles - 1, 0), peak}
+    return {*range(0, layers, -(-layers // 8)), layers, settles, max(settles - 1, 0), lens_peak(lens, final_choice)}
+
+
+def lens_peak(lens: list[torch.Tensor], final_choice: int) -> int:
+    """The layer (0: the embeddings) where the lens gives ``final_choice`` its highest probability."""
+    return max(range(len(lens)), key=lambda layer: lens[layer][final_choice])
 
 
 def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tokenizer) -> None:
@@ -253,7 +257,7 @@ def lens_table(lens: list[torch.Tensor], shown: set[int], final_choice: int, tok
         mark = ("   <- the output" if layer == layers else "") + ("   <- on top from here" if layer == settles else "")
         print(f"{layer:>5}  {tokenizer.decode([best])!r:<{width}} {lens[layer][best]:.2f}   "
               f"{lens[layer][final_choice]:.3f}{mark}")
-    peak = max(range(layers + 1), key=lambda layer: lens[layer][final_choice])
+    peak = lens_peak(lens, final_choice)
     print(f"p({choice}) is highest after {peak} of the {layers} layers, {lens[peak][final_choice]:.2f}, and "
           f"{lens[layers][final_choice]:.2f} at the output")
 

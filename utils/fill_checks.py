@@ -245,8 +245,11 @@ def fill_in_turn_verdict(my_fill_in_turn, model, tokenizer: PreTrainedTokenizerB
                 "before it. Put the first word into the text, then run the model on the new text.")
     if words == in_turn:
         same = "the same words" if in_turn == one_pass else "other words"
+        again = next((w for i, w in enumerate(in_turn) if w in in_turn[:i]), None)  # seen, and still chosen
         return (f"Correct: in turn, {filled!r}; in one pass the blanks got {one_pass} ({same}). In turn, the second "
-                "guess also sees the first blank's word, as a causal model sees the words it wrote (notebook 2).")
+                "guess also sees the first blank's word, as a causal model sees the words it wrote (notebook 2)."
+                + (f" Here a later blank saw {again!r} and chose it again: seeing a word does not rule it out."
+                   if again else ""))
     if words == one_pass:
         return "Not quite: that is the one-pass answer. Put the first word in, then run the model again."
     return f"Not quite: {describe(mine)}. Take each blank's top word, left to right, one forward pass each."

@@ -35,7 +35,8 @@ def first_run_table(valid_log: list, train_log: list, unigram: float, warmup_ste
     print(f"validation loss: minimum {best_loss:.2f} at step {best_step}, last {last:.2f}")
     side = f"{abs(unigram - best_loss):.2f} {'under' if best_loss < unigram else 'over'} it"  # as measured: no verdict
     print(f"a unigram count of the training text's tokens scores {unigram:.2f} on the same chunks: the minimum is "
-          f"{side}, the last {abs(last - unigram):.2f} {'over' if last > unigram else 'under'} it")
+          f"{side}, the last {abs(last - unigram):.2f} {'over' if last > unigram else 'under'} it (one run, no error "
+          "bar: exercise 6 gives the next run one)")
     print(f"the lowest of its {len(valid_log)} evaluations, at step {best_step}, falls "
           f"{'inside' if best_step <= warmup_steps else 'after'} the {warmup_steps}-step warm-up")
 

@@ -1,5 +1,5 @@
 """The callbacks notebook 3's runs add to the stock Trainer (``utils.pretraining.support_callbacks``): each changes
-what a run leaves behind or when it stops, never a training step's arithmetic."""
+when a run evaluates or stops, or what it leaves behind, never a training step's arithmetic."""
 
 from __future__ import annotations
 
