@@ -55,12 +55,16 @@ def prose(text: str) -> str:
     return CODE_SPAN.sub(" ", without_code_blocks(text))
 
 
-def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: the rendered text, lower-cased, punctuation dropped, spaces to hyphens."""
+def rendered(heading: str) -> str:
+    """A heading's text as it renders: a link shows its text; no html tags, code marks or emphasis markers."""
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link shows its text
     text = re.sub(r"<[^>]+>", "", text).replace("`", "")
-    text = re.sub(r"(\*+|(?<!\w)_+|_+(?!\w))", "", text)  # emphasis markers, not the underscores inside a word
-    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+    return re.sub(r"(\*+|(?<!\w)_+|_+(?!\w))", "", text).strip()  # not the underscores inside a word
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: the rendered text, lower-cased, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", rendered(heading).lower()).replace(" ", "-")
 
 
 @cache
@@ -157,9 +161,7 @@ def test_every_relative_link_resolves_to_a_file_and_heading(doc):
 
 def jupyter_anchor(heading: str) -> str:
     """JupyterLab's anchor for a notebook heading: the rendered text, spaces to hyphens, case and punctuation kept."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
-    text = re.sub(r"<[^>]+>", "", text).replace("`", "")
-    return re.sub(r"(\*+|(?<!\w)_+|_+(?!\w))", "", text).strip().replace(" ", "-")
+    return rendered(heading).replace(" ", "-")
 
 
 def test_every_link_inside_a_notebook_names_one_of_its_headings():

@@ -174,7 +174,7 @@ def test_the_own_loop_figure_draws_every_step_s_loss_against_the_uniform_guess_a
     plt.close(fig)
 
 
-def test_the_ten_steps_figure_draws_the_batch_s_loss_and_each_group_s_change_with_its_margin_round_0():
+def test_the_ten_steps_figure_draws_the_batch_s_loss_and_each_group_s_change_with_its_margin_centred_on_0():
     groups = [("trained", 12, 7.28, 2.73, -4.55, 1.54), ("other", 69, 4.45, 4.66, 0.21, 0.41),
               ("unseen", 44, 4.49, 4.69, 0.20, 0.22)]
     fig, alt = figures.ten_steps_figure([6.9, 4.0, 1.3], groups)
@@ -190,7 +190,7 @@ def test_the_ten_steps_figure_draws_the_batch_s_loss_and_each_group_s_change_wit
     assert [t.get_text() for t in right.get_yticklabels()] == ["trained\n(12 blanks)", "other\n(69 blanks)",
                                                                 "unseen\n(44 blanks)"]
     assert alt == ("Left: the batch's loss over 2 training steps, from 6.90 to 1.30. Right: each group's change in "
-                   "mean -ln p of a hidden token, with its 95% margin, on an axis round 0: trained, 7.28 to 2.73 "
+                   "mean -ln p of a hidden token, with its 95% margin, on an axis centred on 0: trained, 7.28 to 2.73 "
                    "(-4.55 ± 1.54); other, 4.45 to 4.66 (+0.21 ± 0.41); unseen, 4.49 to 4.69 (+0.20 ± 0.22).")
     plt.close(fig)
 

@@ -11,10 +11,10 @@ from utils.fill_checks import (
     causal_experiment_ready,
     fill_in_turn_verdict,
     right_side_problem,
+    softmax_in_use,
     softmax_verdict,
     word_loss_verdict,
     word_predicted,
-    your_softmax,
 )
 
 P = 0.1764  # bert-base-uncased's p(box) in the original tutorial, printed as 0.176
@@ -71,7 +71,7 @@ def right_softmax(z):
 ], ids=["right", "not written", "overflows", "raises"])
 def test_the_top_5_uses_the_student_s_softmax_once_it_passes_and_torch_s_until_then(answer, ran, capsys):
     z = torch.linspace(-3.0, 5.0, 50)
-    probabilities = your_softmax(answer, z)
+    probabilities = softmax_in_use(answer, z)(z)
     assert capsys.readouterr().out.splitlines()[-1] == ran
     assert torch.equal(probabilities, right_softmax(z) if answer is right_softmax else torch.softmax(z, -1))
 

@@ -163,7 +163,7 @@ def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
 def ten_steps_figure(losses: list[float], groups: list[tuple]):
     """(figure, alt text): notebook 1's ten training steps. Left, the batch's loss before each step and after the
     last; right, each group's mean change of -ln p with its 95% margin (``groups``: ``fill_mask.BlankGroups.summary``),
-    on one axis round 0: a bar that crosses 0 is within chance."""
+    on one axis centred on 0: a bar that crosses 0 is within chance."""
     import matplotlib.pyplot as plt
 
     with plt.rc_context(STYLE):
@@ -183,7 +183,7 @@ def ten_steps_figure(losses: list[float], groups: list[tuple]):
                       for name, _, before, after, shift, margin in groups)
     return fig, (f"Left: the batch's loss over {len(losses) - 1} training steps, from {losses[0]:.2f} to "
                  f"{losses[-1]:.2f}. Right: each group's change in mean -ln p of a hidden token, with its 95% margin, "
-                 f"on an axis round 0: {moves}.")
+                 f"on an axis centred on 0: {moves}.")
 
 
 def kv_cache_figure(refeed, cached):

@@ -90,20 +90,21 @@ def softmax_verdict(my_softmax, z: torch.Tensor) -> str:
             "exponent is at most 0.")
 
 
-def your_softmax(my_softmax, z: torch.Tensor) -> torch.Tensor:
-    """Exercise 2a's softmax, run by the notebook on the blank's scores ``z`` once ``softmax_verdict`` accepts it;
-    otherwise ``torch.softmax``. Prints in one line which ran."""
+def softmax_in_use(my_softmax, z: torch.Tensor):
+    """The softmax the top 5 turns the blank's scores ``z`` into probabilities with: the student's ``my_softmax`` once
+    exercise 2a's check passes it on ``z`` (its answer as a tensor of the scores' dtype), else ``torch.softmax``. One
+    printed line says which."""
     try:
         line = softmax_verdict(my_softmax, z)
     except Exception as error:  # noqa: BLE001 - any mistake in the student's softmax falls back to torch's
         line = f"raised {type(error).__name__}"
     if line.startswith("Correct"):
         print(f"Your {getattr(my_softmax, '__name__', 'softmax')} turned the scores into probabilities.")
-        return torch.as_tensor(my_softmax(z.clone()), dtype=z.dtype)
+        return lambda scores: torch.as_tensor(my_softmax(scores.clone()), dtype=scores.dtype)
     why = "is not written yet" if line == NOT_ANSWERED_HINT else "does not pass its check yet"
     print(f"{getattr(my_softmax, '__name__', 'Your softmax')} {why}: torch.softmax ran instead (yours runs once its "
           "check passes).")
-    return torch.softmax(z, -1)
+    return lambda scores: torch.softmax(scores, -1)
 
 
 def word_loss_verdict(my_loss, model, inputs, mask_index: int, word_id: int) -> str:
