@@ -50,11 +50,11 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "mask by hand": (MASK_ANSWER, MASK_CHECK),
     "masked map": (MASKED_MAP_ANSWER, MASKED_MAP_CHECK),
     "causal mask": (CAUSAL_ANSWER, CAUSAL_CHECK),
+    "whole layer": (LAYER_ANSWER, LAYER_CHECK),
+    "whole model": (BERT_ANSWER, BERT_CHECK),
     "corruption": (CORRUPTION_ANSWER, CORRUPTION_CHECK),
     "batch loss": (BATCH_LOSS_ANSWER, BATCH_LOSS_CHECK),
     "unseen": (UNSEEN_ANSWER, UNSEEN_CHECK),
-    "whole layer": (LAYER_ANSWER, LAYER_CHECK),
-    "whole model": (BERT_ANSWER, BERT_CHECK),
 }
 
 # Wrong corruptions, each a small change to the reference (notebooks/solutions/01_masked_lm.py)
@@ -834,11 +834,11 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "        x = torch.stack([my_layer_output(x, parts, p) for p in range(len(x))])\n"
                  "    return x[position]", WRONG, "scores at the position asked for, a tensor of shape",
                  id="whole model: no MLM head"),
-    pytest.param(BERT_CHECK, LAYER_BY_N_MINUS_1 + "\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,  # exercise A1's slip
+    pytest.param(BERT_CHECK, LAYER_BY_N_MINUS_1 + "\n" + solution(NOTEBOOK, BERT_ANSWER), WRONG,  # exercise 10's slip
                  "my_layer_output differs from hidden_states[1] at position 0", id="whole model: a wrong layer"),
     pytest.param(BERT_CHECK, "def my_layer_output(x, layer_parts, position):\n    return None", WRONG,
                  "my_layer_output = reference('my_layer_output', '01_masked_lm')",  # the line that lends it
-                 id="whole model: exercise A1 unanswered"),
+                 id="whole model: exercise 10 unanswered"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n"
                  "    return model(input_ids[None]).logits[0, position]", WRONG, REBUILT, id="whole model: the model"),
     pytest.param(BERT_CHECK, "def my_bert(input_ids, position):\n    return 'box'", WRONG,
@@ -951,7 +951,7 @@ def test_the_causal_experiment_runs_the_students_mask_once_its_check_passes(exec
     executed.run(executed.cell(EXPERIMENT).source)  # the reference mask back, for the cases after this one
 
 
-BATCH = "7c1f4a6d"  # the batch exercise 11 and the ten steps use: the corruption of exercise 10 once it passes
+BATCH = "7c1f4a6d"  # the batch exercise 13 and the ten steps use: the corruption of exercise 12 once it passes
 
 
 @pytest.mark.parametrize("answer, whose", [
@@ -966,14 +966,14 @@ def test_the_batch_is_the_student_s_corruption_once_it_passes(executed, answer, 
     if answer is not None:
         executed.run(answer)
     said = executed.run(executed.cell(BATCH).source).splitlines()
-    assert said[0] == whose + (": exercise 10's check passed it." if answer is None else
-                               ": your my_mask_tokens has not passed exercise 10's check yet."), said
+    assert said[0] == whose + (": exercise 12's check passed it." if answer is None else
+                               ": your my_mask_tokens has not passed exercise 12's check yet."), said
     assert said[1].startswith("logits (8, ") and said[1].endswith(" picked positions to score"), said
     executed.run(executed.references)
     executed.run(executed.cell(BATCH).source)  # the reference batch back, for the cases after this one
 
 
-TEN_STEPS = "c8d4a1e9"  # ten AdamW steps on that batch, with the loss of exercise 11 once it passes
+TEN_STEPS = "c8d4a1e9"  # ten AdamW steps on that batch, with the loss of exercise 13 once it passes
 
 
 @pytest.mark.parametrize("answer, whose", [

@@ -218,9 +218,9 @@ def test_the_batch_loss_and_its_slips(scored, my_mlm_loss, said):
 @pytest.mark.parametrize("my_mlm_loss, said, yours", [
     (lambda logits, labels: -picked_log_p(logits, labels).mean(), "train with your my_mlm_loss", True),
     (lambda logits, labels: float(-picked_log_p(logits, labels).mean()), "the right number but no gradient", False),
-    (lambda logits, labels: -picked_log_p(logits, labels).sum(), "yours has not passed exercise 11's check", False),
-    (lambda logits, labels: 1 / 0, "yours has not passed exercise 11's check", False),
-    (None, "yours has not passed exercise 11's check", False),
+    (lambda logits, labels: -picked_log_p(logits, labels).sum(), "yours has not passed exercise 13's check", False),
+    (lambda logits, labels: 1 / 0, "yours has not passed exercise 13's check", False),
+    (None, "yours has not passed exercise 13's check", False),
 ], ids=["right", "a float", "the sum", "raises", "none"])
 def test_the_ten_steps_train_with_the_student_s_loss_once_it_passes_and_keeps_its_gradient(
         bert_tokenizer, capsys, my_mlm_loss, said, yours):
@@ -258,10 +258,10 @@ def by_hand(tokenizer, seed):
 
 @pytest.mark.parametrize("answer, said, yours", [
     (by_hand, "Your my_mask_tokens corrupted this batch", True),
-    (collator_with_seed, "has not passed exercise 10's check", False),  # the collator it rebuilds is refused
-    (lambda tokenizer, seed: picks_nothing, "has not passed exercise 10's check", False),
-    (lambda tokenizer, seed: (lambda ids: 1 / 0), "has not passed exercise 10's check", False),
-    (lambda tokenizer, seed: None, "has not passed exercise 10's check", False),
+    (collator_with_seed, "has not passed exercise 12's check", False),  # the collator it rebuilds is refused
+    (lambda tokenizer, seed: picks_nothing, "has not passed exercise 12's check", False),
+    (lambda tokenizer, seed: (lambda ids: 1 / 0), "has not passed exercise 12's check", False),
+    (lambda tokenizer, seed: None, "has not passed exercise 12's check", False),
 ], ids=["right", "the collator itself", "picks nothing", "raises", "none"])
 def test_the_batch_is_the_student_s_corruption_once_it_passes(bert_tokenizer, capsys, answer, said, yours):
     from utils.mask_checks import corruption_in_use

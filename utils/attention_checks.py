@@ -1,8 +1,8 @@
 """Notebook 1's check cells for the encoder and attention, kept out of the cells' sight: exercise 1c, the embeddings,
 against ``hidden_states[0]``; 8(a), one row of the attention map, from the head's weights, against the model's own
 ``output_attentions``; 8(b), the head's output at the blank, against what the layer computed; 9(b), the whole map
-at once under the causal mask, against the model's under the same mask; A1 (the appendix), the whole layer at the
-blank, against its ``hidden_states``; A2, the student's pieces chained into the whole model, against its logits.
+at once under the causal mask, against the model's under the same mask; 10, the whole layer at the blank,
+against its ``hidden_states``; 11, the student's pieces chained into the whole model, against its logits.
 (9(a), the mask itself: ``utils.mask_checks``.) Each verdict returns a line to print, whatever the answer."""
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
 
 
 def layer_output_verdict(my_layer_output, model, tokenizer: PreTrainedTokenizerBase, layer: int, text: str) -> str:
-    """Exercise A1: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
+    """Exercise 10: ``my_layer_output(x, layer_parts, position)`` against ``hidden_states[layer + 1]`` at
     ``position`` (the blank), on ``text`` and on a second sentence; the layer's modules are refused meanwhile."""
     parts = encoder_layer(model, layer)
     block = model.base_model.encoder.layer[layer]
@@ -335,7 +335,7 @@ def _piece_problem(pieces: dict, model, encoded, blank: int, mlm_head) -> str:
 
 
 def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBase, text: str, mlm_head) -> str:
-    """Exercise A2: ``my_bert(input_ids, position)``, the student's embeddings, every layer at every position and
+    """Exercise 11: ``my_bert(input_ids, position)``, the student's embeddings, every layer at every position and
     MLM head chained, against the model's logits at the blank of ``text`` and of a second sentence; every module of
     the model but its activations is refused while it runs. ``pieces`` holds the three functions it chains (to say
     which one to finish or mend); ``mlm_head``: ``utils.masking.mlm_head_weights(model)``."""
@@ -347,7 +347,7 @@ def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBas
     ids = encoded["input_ids"][0]
     for name, exercise, args in (
             ("my_embeddings", "1c", (ids.clone(), encoder_embeddings(model))),
-            ("my_layer_output", "A1", (states[0][0].clone(), encoder_layer(model, 0), blanks[0])),
+            ("my_layer_output", "10", (states[0][0].clone(), encoder_layer(model, 0), blanks[0])),
             ("my_mlm_head", "2b", (states[-1][0, blanks[0]].clone(), mlm_head))):
         if pieces[name](*args) is None:
             return (f"Exercise {exercise} first: {name} still returns None, and my_bert calls it. (Or borrow its "

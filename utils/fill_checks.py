@@ -1,6 +1,6 @@
 """Notebook 1's check cells for reading a masked LM, kept out of the cells' sight: exercises 1 to 7 and 9(c) (the
 vocabulary, WordPiece, softmax, the word's loss, the top 5's mass, blanks in turn, the student's sentence, both sides
-of the blank, both under a causal mask); exercises 8 and 9(b) and the appendix's A1 and A2, inside the encoder, are
+of the blank, both under a causal mask); exercises 1c, 8, 9(b), 10 and 11, inside the encoder, are
 ``utils.attention_checks`` (the causal mask itself: ``utils.mask_checks``). Each verdict
 returns a line or a few to print, whatever the answer; the reveals wait for a prediction (``word_predicted``,
 ``causal_experiment_ready``)."""

@@ -1,8 +1,8 @@
 """Notebook 1's check cells for the causal mask, kept out of the cells' sight: exercise 9(a), ``my_causal_mask``,
 against ``utils.fill_mask.causal_mask`` and then through the model; and the mask 9(c)'s experiment runs, the
 student's once 9(a)'s check passes it. Each verdict returns a line to print, whatever the answer. Also what the ten
-training steps use once their exercises' checks pass them: the student's corruption of exercise 10 for the batch
-(``corruption_in_use``) and the loss of exercise 11 (``loss_in_use``)."""
+training steps use once their exercises' checks pass them: the student's corruption of exercise 12 for the batch
+(``corruption_in_use``) and the loss of exercise 13 (``loss_in_use``)."""
 
 from __future__ import annotations
 
@@ -100,14 +100,14 @@ def loss_in_use(my_mlm_loss, model, batch) -> tuple[object | None, str]:
     except Exception:  # an answer that raises is not yet right; its own check cell shows the error
         right = keeps_gradient = False
     if keeps_gradient:
-        return my_mlm_loss, "The ten steps train with your my_mlm_loss: exercise 11's check passed it."
+        return my_mlm_loss, "The ten steps train with your my_mlm_loss: exercise 13's check passed it."
     return None, "The ten steps train with the model's own loss: " + (
         "your my_mlm_loss gives the right number but no gradient (keep it a tensor: no .item() or float())." if right
-        else "yours has not passed exercise 11's check yet.")
+        else "yours has not passed exercise 13's check yet.")
 
 
 def corruption_in_use(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, batch: dict, seed: int) -> tuple[dict, str]:
-    """The batch exercise 11 and the ten training steps use: the collator's ``batch`` as it is, or, once exercise 10's
+    """The batch exercise 13 and the ten training steps use: the collator's ``batch`` as it is, or, once exercise 12's
     check passes ``my_mask_tokens`` on the batch's own ids, the same sentences corrupted by it (under ``seed``, so a
     rerun draws the same); and one line that says which."""
     labels = batch["labels"]
@@ -124,5 +124,5 @@ def corruption_in_use(my_mask_tokens, tokenizer: PreTrainedTokenizerBase, batch:
         right = False
     if right:
         return batch | {"input_ids": inputs, "labels": labels}, (
-            "Your my_mask_tokens corrupted this batch: exercise 10's check passed it.")
-    return batch, "The collator corrupted this batch: your my_mask_tokens has not passed exercise 10's check yet."
+            "Your my_mask_tokens corrupted this batch: exercise 12's check passed it.")
+    return batch, "The collator corrupted this batch: your my_mask_tokens has not passed exercise 12's check yet."

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # what the notebook has defined when its answer cells run
     mask_index: int = ...  # the position of its blank
     probabilities: torch.Tensor = ...  # the softmax of the blank's scores
     top: torch.return_types.topk = ...  # their top 5
-    emb = layers = mlm_head = ...  # exercise A2's weights: the embeddings', every layer's, the MLM head's
+    emb = layers = mlm_head = ...  # exercise 11's weights: the embeddings', every layer's, the MLM head's
 
 
 def the_vocabulary():
@@ -200,10 +200,9 @@ SOLUTIONS = {
     "7c295ca8": (cell(my_causal_mask), "Correct: your mask equals utils.fill_mask.causal_mask"),
     "7c295cab": (cell(my_masked_map), "Correct: your map equals the model's under the causal mask"),
     "9b3a0a15": (body(under_the_causal_mask), "Correct: with the causal mask the probabilities at the blank"),
+    "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
+    "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
     "0b7f3d91": (cell(my_mask_tokens), "Correct:"),
     "2f9b6e3c": (cell(my_mlm_loss), "Correct:"),
     "c8d4a1eb": (body(the_unseen_sentences), "You predicted False: the unseen sentences went"),
-    # the appendix (optional): the whole layer, then the whole model
-    "d7a0c00a": (cell(my_layer_output), "Correct: your vector equals hidden_states"),
-    "d7a0c00e": (cell(my_bert), "Correct: your BERT's"),
 }
