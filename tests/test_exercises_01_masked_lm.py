@@ -35,9 +35,9 @@ EXERCISES = {  # name -> (answer cell, check cell), in notebook order
     "vocabulary": (VOCABULARY_ANSWER, VOCABULARY_CHECK),
     "wordpiece": (WORDPIECE_ANSWER, WORDPIECE_CHECK),
     "embeddings": (EMBEDDINGS_ANSWER, EMBEDDINGS_CHECK),
+    "mlm head": (HEAD_ANSWER, HEAD_CHECK),
     "softmax": (SOFTMAX_ANSWER, SOFTMAX_CHECK),
     "guess": (GUESS_ANSWER, GUESS_CHECK),
-    "mlm head": (HEAD_ANSWER, HEAD_CHECK),
     "loss at the blank": (MLM_LOSS_ANSWER, MLM_LOSS_CHECK),
     "top-5 mass": (MASS_ANSWER, MASS_CHECK),
     "same word": (SAME_WORD_ANSWER, SAME_WORD_CHECK),
@@ -871,7 +871,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  id="wordpiece: the tokenizers library's WordPiece"),
     pytest.param(BATCH_LOSS_CHECK,
                  "import math\n"
-                 "def my_mlm_loss(logits, labels):\n"  # a loop over the picked positions, with exercise 2a's softmax
+                 "def my_mlm_loss(logits, labels):\n"  # a loop over the picked positions, with exercise 2b's softmax
                  "    losses = [-math.log(my_softmax(logits[b, t])[labels[b, t]].item())\n"
                  "              for b, t in (labels != -100).nonzero().tolist()]\n"
                  "    return sum(losses) / len(losses)", RIGHT, "Correct:", id="batch loss: a loop, in floats"),

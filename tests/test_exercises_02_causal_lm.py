@@ -266,8 +266,15 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "A Linear's weight is (outputs, inputs): transpose it", id="head weights: the Linear not transposed"),
     pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(kv="head")), WRONG,
                  "query head 4 reads key/value head 1", id="head weights: a query head's own index for k and v"),
-    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), WRONG,
-                 "then every head's keys, then every head's values", id="head weights: GPT-2's first third for all"),
+    # the offline stand-in ran (Llama-style): a slip in GPT-2's layout is the other architecture's, named as optional
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), RIGHT,
+                 "Correct: your six tensors are the ones every exercise above used, for three heads of the model that "
+                 "ran.", id="head weights: GPT-2's first third for all, the model that ran right"),
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), RIGHT,
+                 "Optional, the other architecture: not quite: W_k of head 0, other (gpt2)",
+                 id="head weights: GPT-2's first third for all, named as the other's"),
+    pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), RIGHT,
+                 "then every head's keys, then every head's values", id="head weights: GPT-2's first third, the slip"),
     pytest.param(LAYOUT_CHECK, "from utils.attention import head_weights\n"
                  "def my_head_weights(model, layer, head):\n"
                  "    h = head_weights(model, layer, head)\n" + SIX, WRONG, REBUILT,

@@ -3,8 +3,9 @@ plausible wrong ones (tests/exercise_kernel.py runs them)."""
 
 import re
 
+import nbformat
 import pytest
-from exercise_kernel import RIGHT, WRONG, exercise_tests, solution, stdout_of
+from exercise_kernel import NOTEBOOKS, RIGHT, WRONG, exercise_tests, solution, stdout_of
 
 NOTEBOOK = "03_pretraining_gpt2.ipynb"
 
@@ -524,6 +525,17 @@ def test_the_byte_loop_trains_the_student_s_loop_once_its_check_passed_it_and_un
     executed.run(slipped)
     assert "Not quite" in executed.run(executed.cell(LOOP_CHECK).source)
     assert "the reference loop (yours has not passed" in executed.run(executed.cell(OWN_LOOP_RUN).source)
+    executed.run(executed.references)
+
+
+def test_the_byte_loop_trains_the_student_s_mygpt_once_it_computes_gpt2_s_logits(executed):
+    executed.run(executed.references)
+    said = executed.run(executed.cell(OWN_LOOP_RUN).source)
+    assert "The loop trains your MyGPT (exercise 7)" in said and "After training it continues '" in said, said
+    given = nbformat.read(NOTEBOOKS / NOTEBOOK, as_version=4).cells[executed.index[MY_GPT_ANSWER]].source
+    executed.run(given)  # the class as the notebook gives it: no logits yet
+    said = executed.run(executed.cell(OWN_LOOP_RUN).source)
+    assert "The loop trains the reference MyGPT (yours is not written yet" in said, said
     executed.run(executed.references)
 
 

@@ -343,7 +343,7 @@ def test_training_the_top_trains_the_last_layer_and_the_head_alone_and_puts_ever
 
 
 def by_hand(h, head):
-    """The MLM head written out, as notebook 1's exercise 2b asks."""
+    """The MLM head written out, as notebook 1's exercise 2a asks."""
     x = head.activation(h @ head.dense_weight.T + head.dense_bias)
     x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + head.norm_eps) * head.norm_weight + head.norm_bias
     return x @ head.decoder_weight.T + head.decoder_bias

@@ -280,7 +280,7 @@ def _layer_slip(mine: torch.Tensor, x: torch.Tensor, heads: torch.Tensor, p) -> 
              "the feed-forward half's residual is missing: add a, its input, before LayerNorm₂":
                  layer(ffn_residual=False),
              "the activation is missing between the feed-forward's two layers": layer(activated=False),
-             "o @ W_o.T: these weights are (in, out) already, so o @ W_o (exercise 2b's nn.Linear ones were (out, in))":
+             "o @ W_o.T: these weights are (in, out) already, so o @ W_o (exercise 2a's nn.Linear ones were (out, in))":
                  layer(transposed=True),
              "LayerNorm divides the sum of squares by n; x.var() divides by n - 1: x.var(-1, correction=0)":
                  layer(unbiased=True)}
@@ -328,7 +328,7 @@ def _piece_problem(pieces: dict, model, encoded, blank: int, mlm_head) -> str:
                         "9's check tests one layer at the blank)")
     if mismatch(pieces["my_mlm_head"](states[-1][0, blank].clone(), mlm_head), outputs.logits[0, blank],
                 atol=1e-3, rtol=1e-4):
-        return "my_mlm_head differs from the model's logits (exercise 2b's check says how)"
+        return "my_mlm_head differs from the model's logits (exercise 2a's check says how)"
     return ("each piece is right, so the chain joins them wrong: every layer reads the whole of the layer before (all "
             "n positions, stacked into one (n, hidden) tensor), and the head reads the last layer's vector at the "
             "position asked for")
@@ -348,7 +348,7 @@ def bert_verdict(my_bert, pieces: dict, model, tokenizer: PreTrainedTokenizerBas
     for name, exercise, args in (
             ("my_embeddings", "1c", (ids.clone(), encoder_embeddings(model))),
             ("my_layer_output", "10", (states[0][0].clone(), encoder_layer(model, 0), blanks[0])),
-            ("my_mlm_head", "2b", (states[-1][0, blanks[0]].clone(), mlm_head))):
+            ("my_mlm_head", "2a", (states[-1][0, blanks[0]].clone(), mlm_head))):
         if pieces[name](*args) is None:
             return (f"Exercise {exercise} first: {name} still returns None, and my_bert calls it. (Or borrow its "
                     f"reference: from utils.exercises import reference; {name} = reference({name!r}, '01_masked_lm').)")

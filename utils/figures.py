@@ -143,7 +143,7 @@ def own_loop_figure(losses: list[float], uniform: float, vocab_size: int,
     import matplotlib.pyplot as plt
 
     with plt.rc_context(STYLE):  # the notebook's style, wherever it is drawn
-        fig, ax = plt.subplots(figsize=(11, 4.2), layout="constrained")
+        fig, ax = plt.subplots(figsize=(11, 3.8), layout="constrained")
         ax.plot(range(1, len(losses) + 1), losses, lw=1, label="training loss (each step)")
         if evaluations:  # dashed with markers: told apart from the training line by more than colour
             ax.plot(*zip(*evaluations), ls="--", marker="o", markersize=5, label="validation loss")

@@ -61,7 +61,7 @@ def vocabulary_verdict(pad_id, unk_id, continuations, tokenizer: PreTrainedToken
 
 
 def softmax_verdict(my_softmax, z: torch.Tensor) -> str:
-    """Exercise 2a: ``my_softmax`` on the mask's scores ``z`` against ``torch.softmax``, then on z + 1000 and on
+    """Exercise 2b: ``my_softmax`` on the mask's scores ``z`` against ``torch.softmax``, then on z + 1000 and on
     [0, 0, 500], where exp alone overflows."""
     def problem_on(scores):
         given = scores.clone()  # the answer gets a copy: the notebook's logits stay as they are, whatever it does
@@ -92,7 +92,7 @@ def softmax_verdict(my_softmax, z: torch.Tensor) -> str:
 
 def softmax_in_use(my_softmax, z: torch.Tensor):
     """The softmax the top 5 turns the blank's scores ``z`` into probabilities with: the student's ``my_softmax`` once
-    exercise 2a's check passes it on ``z`` (its answer as a tensor of the scores' dtype), else ``torch.softmax``. One
+    exercise 2b's check passes it on ``z`` (its answer as a tensor of the scores' dtype), else ``torch.softmax``. One
     printed line says which."""
     try:
         line = softmax_verdict(my_softmax, z)

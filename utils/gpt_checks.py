@@ -5,8 +5,9 @@ student's ``MyGPT`` at a fresh GPT-2's sizes, copies that model's random weights
 (GPT-2 stores its linear layers as ``Conv1D``, the transpose of ``nn.Linear``), compares the logits, and names the
 usual slip where they differ. Then the student's training loop (exercise 2b) trains both from those same weights on
 the same batches, and the two loss curves are drawn together. ``first_run_in_yours`` then runs the first run's
-trained weights in the student's class. ``yours_to_train`` hands the byte run the student's model where it computes
-GPT-2's logits, and ``as_gpt2`` pours what it learnt back into GPT-2's class, for ``generate`` and the reports.
+trained weights in the student's class. ``yours_to_train`` hands the student's loop and the byte run the student's
+model where it computes GPT-2's logits, ``continues`` says what it writes once trained, and ``as_gpt2`` pours what it
+learnt back into GPT-2's class, for ``generate`` and the reports.
 """
 
 from __future__ import annotations
@@ -245,10 +246,9 @@ def _computes_gpt2(my_gpt, reference, ids: torch.Tensor):
 
 
 def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict], loop, learning_rate: float,
-                warmup_steps: int, tokenizer=None) -> str:
+                warmup_steps: int) -> str:
     """One line: does ``my_gpt`` (the student's MyGPT class) compute ``reference``'s logits from its weights, and does
-    ``loop`` (exercise 2b's, once it passed) train it as it trains GPT-2? Draws both loss curves when it does, and with
-    a ``tokenizer`` adds what the trained MyGPT writes after the first validation chunk's opening."""
+    ``loop`` (exercise 2b's, once it passed) train it as it trains GPT-2? Draws both loss curves when it does."""
     mine, problem = _computes_gpt2(my_gpt, reference, batches[0]["input_ids"][:2])
     if problem is not None:
         return problem
@@ -264,18 +264,20 @@ def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict]
     if len(ours) != len(gpt2) or apart > CURVES_APART:
         return (f"Not quite: your GPT computes GPT-2's logits, but trains differently (curves up to {apart:.3g} "
                 "apart): every weight must be an nn.Parameter of the module, created in __init__, not in forward.")
-    said = (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of the loop, loss {gpt2[0]:.3f} -> "
+    return (f"Correct: your GPT trains as GPT-2 does: {len(ours)} steps of the loop, loss {gpt2[0]:.3f} -> "
             f"{gpt2[-1]:.3f}, the two curves at most {apart:.1g} apart.")
-    if tokenizer is None:
-        return said
-    context = reference.config.n_positions
+
+
+WRITES = 48  # tokens a trained MyGPT writes, after half as many of a validation chunk
+
+
+def continues(model, eval_batches: list[dict], tokenizer, context: int) -> str:
+    """One line: what ``model`` (a trained MyGPT, or ``yours_to_train``'s wrapper of one) writes greedily after the
+    opening of the first validation chunk, within ``context`` positions."""
     prompt = eval_batches[0]["input_ids"][0, :min(WRITES // 2, context // 2)].tolist()
-    new = _greedy(mine, prompt, min(WRITES, context - len(prompt)))
-    return (f"{said}\nYour GPT, after them, continues {tokenizer.decode(prompt)!r} (a validation chunk's opening) "
-            f"with {tokenizer.decode(new)!r}: greedy, its most likely token each step.")
-
-
-WRITES = 48  # tokens the trained MyGPT writes, after half as many of a validation chunk
+    new = _greedy(model, prompt, min(WRITES, context - len(prompt)))
+    return (f"After training it continues {tokenizer.decode(prompt)!r} (a validation chunk's opening) with "
+            f"{tokenizer.decode(new)!r}: greedy, its most likely byte each step.")
 
 
 @torch.no_grad()
@@ -348,9 +350,10 @@ class TrainerReady(torch.nn.Module):
 
 
 def yours_to_train(my_gpt, reference, ids: torch.Tensor) -> tuple[torch.nn.Module, str]:
-    """What the byte run trains, ready for the Trainer: the student's ``my_gpt`` (MyGPT) holding ``reference``'s
-    weights (a fresh GPT2LMHeadModel) where it computes GPT-2's logits on ``ids`` (at a trained model's scale too);
-    else the reference solution's MyGPT, holding the same. And whose model it is, in words."""
+    """What the student's loop and the byte run train, ready for the Trainer: the student's ``my_gpt`` (MyGPT)
+    holding ``reference``'s weights (a fresh GPT2LMHeadModel) where it computes GPT-2's logits on ``ids`` (at a
+    trained model's scale too); else the reference solution's MyGPT, holding the same. And whose model it is, in
+    words."""
     try:
         mine, problem = _computes_gpt2(my_gpt, reference, ids)
     except Exception as error:  # noqa: BLE001 - a student's forward: whatever it raises, the reference trains
