@@ -271,7 +271,7 @@ CASES = [  # pytest.param(check cell, answer code, verdict, what the check print
                  "Correct: your six tensors are the ones every exercise above used, for three heads of the model that "
                  "ran.", id="head weights: GPT-2's first third for all, the model that ran right"),
     pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), RIGHT,
-                 "Optional, the other architecture: not quite: W_k of head 0, other (gpt2)",
+                 "Optional, the other architecture: not quite, on other (gpt2): W_k of head 0:",
                  id="head weights: GPT-2's first third for all, named as the other's"),
     pytest.param(LAYOUT_CHECK, LAYOUT_WITH.format(**RIGHT_LAYOUT | dict(gpt2_third="0")), RIGHT,
                  "then every head's keys, then every head's values", id="head weights: GPT-2's first third, the slip"),

@@ -64,7 +64,7 @@ def test_the_reference_module_trains_as_gpt2_does(reference):
 
 def test_a_trained_module_writes_greedily_after_a_validation_opening(reference):
     mine, _ = yours_to_train(student(), reference, batches(1)[0]["input_ids"][:2])
-    said = continues(mine, batches(1), Digits(), POSITIONS)
+    said = continues(mine, batches(1), Digits())
     opening = batches(1)[0]["input_ids"][0, :8].tolist()
     assert said.startswith(f"After training it continues {Digits().decode(opening)!r} "), said
     written = said.split(" with ")[1].split(":")[0].strip("'").split()

@@ -128,18 +128,12 @@ def head_weights_verdict(my_head_weights: Callable, model: PreTrainedModel, othe
                          places=()) -> str:
     """Exercise 8d: one head's six tensors cut out of the checkpoint of the model that ran, then (optional) of the
     other architecture's (``places``: the notebook's own cutters)."""
-    if (said := _said(head_weights_mistake(my_head_weights, [(f"{RAN} ({model.config.model_type})", model)],
-                                           places=places))) is not None:
-        return said
-    try:
-        found = head_weights_mistake(my_head_weights, [(f"other ({other.config.model_type})", other)], places=places)
-    except Exception as error:  # noqa: BLE001 (a student's code raises anything; the core verdict stands)
-        found = f"your code raised {type(error).__name__}: {str(error)[:200]}"
-    found = "it returned None." if found == NOT_ANSWERED else found
-    extra = "" if found is None else f"\nOptional, the other architecture: not quite: {found}"
-    return (f"Correct: your six tensors are the ones every exercise above used, for three heads of "
-            f"{'the model that ran' if extra else 'each model'}. GPT-2 keeps q, k and v in one matrix, read by "
-            f"columns; a Llama-style model keeps three, read by rows.{extra}")
+    found, extra = _ran_then_other([(f"{where} ({m.config.model_type})",
+                                     lambda m=m: head_weights_mistake(my_head_weights, m, places=places))
+                                    for where, m in ((RAN, model), ("other", other))])
+    return found or (f"Correct: your six tensors are the ones every exercise above used, for three heads of "
+                     f"{'the model that ran' if extra else 'each model'}. GPT-2 keeps q, k and v in one matrix, read "
+                     f"by columns; a Llama-style model keeps three, read by rows.{extra}")
 
 
 def _named(ran: tuple, other: tuple) -> list[tuple]:

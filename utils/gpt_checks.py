@@ -271,9 +271,10 @@ def gpt_verdict(my_gpt, reference, batches: list[dict], eval_batches: list[dict]
 WRITES = 48  # tokens a trained MyGPT writes, after half as many of a validation chunk
 
 
-def continues(model, eval_batches: list[dict], tokenizer, context: int) -> str:
-    """One line: what ``model`` (a trained MyGPT, or ``yours_to_train``'s wrapper of one) writes greedily after the
-    opening of the first validation chunk, within ``context`` positions."""
+def continues(model: TrainerReady, eval_batches: list[dict], tokenizer) -> str:
+    """One line: what ``model`` (``yours_to_train``'s, trained) writes greedily after the opening of the first
+    validation chunk, within its context."""
+    context = model.config.n_positions
     prompt = eval_batches[0]["input_ids"][0, :min(WRITES // 2, context // 2)].tolist()
     new = _greedy(model, prompt, min(WRITES, context - len(prompt)))
     return (f"After training it continues {tokenizer.decode(prompt)!r} (a validation chunk's opening) with "

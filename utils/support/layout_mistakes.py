@@ -39,25 +39,24 @@ def _slip(name: str, got, want: torch.Tensor, model: PreTrainedModel, head: int,
     return f"Head {head} owns {want.shape[-1]} consecutive outputs of each projection: rows of a Linear's weight."
 
 
-def head_weights_mistake(my_head_weights, models, places=()) -> str | None:
+def head_weights_mistake(my_head_weights, model: PreTrainedModel, places=()) -> str | None:
     """None when ``my_head_weights(model, layer, head)`` gives ``(W_q, b_q, W_k, b_k, W_v, b_v)`` equal to
-    ``attention.head_weights`` for the first, a middle and the last head of layer 0 of each ``(label, model)`` in
-    ``models``; otherwise one sentence (``NOT_ANSWERED`` for None). ``places`` adds names to refuse (the notebook's
-    own imports of the cutters)."""
+    ``attention.head_weights`` for the first, a middle and the last head of ``model``'s layer 0; otherwise one
+    sentence (``NOT_ANSWERED`` for None). ``places`` adds names to refuse (the notebook's own imports of the
+    cutters)."""
     refused = [(attention, name) for name in CUTTERS] + list(places)
-    for label, model in models:
-        heads = model.config.num_attention_heads
-        for head in sorted({0, heads // 2, heads - 1}):
-            with without(*refused), torch.no_grad():
-                mine = my_head_weights(model, 0, head)
-            if mine is None:
-                return NOT_ANSWERED
-            if not isinstance(mine, (tuple, list)) or len(mine) != len(PIECES):
-                return f"return the six tensors ({', '.join(PIECES)}) as a tuple; got {describe(mine)}."
-            theirs = attention.head_weights(model, 0, head)
-            for name, got in zip(PIECES, mine):
-                want = getattr(theirs, name)
-                if (problem := mismatch(got, want)) is not None:
-                    slip = _slip(name, got, want, model, head, theirs.kv_head) if "tensor" not in problem else ""
-                    return f"{name} of head {head}, {label}: {problem}. {slip}".strip()
+    heads = model.config.num_attention_heads
+    for head in sorted({0, heads // 2, heads - 1}):
+        with without(*refused), torch.no_grad():
+            mine = my_head_weights(model, 0, head)
+        if mine is None:
+            return NOT_ANSWERED
+        if not isinstance(mine, (tuple, list)) or len(mine) != len(PIECES):
+            return f"return the six tensors ({', '.join(PIECES)}) as a tuple; got {describe(mine)}."
+        theirs = attention.head_weights(model, 0, head)
+        for name, got in zip(PIECES, mine):
+            want = getattr(theirs, name)
+            if (problem := mismatch(got, want)) is not None:
+                slip = _slip(name, got, want, model, head, theirs.kv_head) if "tensor" not in problem else ""
+                return f"{name} of head {head}: {problem}. {slip}".strip()
     return None
